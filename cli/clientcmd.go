@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/httpapi"
+)
+
+func clientCreate(ctx context.Context, args []string, env Env) error {
+	var req httpapi.ClientRequest
+	var scopes, auds list
+	var ttl time.Duration
+	var jwksFile string
+	f, a, c, err := admin("client create", args, env, 1, "one NAME", func(f *flags) {
+		f.StringVar(&req.Owner, "owner", "", "owning principal (required)")
+		f.Var(&scopes, "scope", "a scope the client may request (repeat or comma-separate)")
+		f.Var(&auds, "audience", "an audience the client may request; the first is the default (repeat or comma-separate)")
+		f.DurationVar(&ttl, "ttl", 0, "access token lifetime (default 5m, at most 1h)")
+		f.StringVar(&req.Ring, "ring", "", "key ring that signs its tokens (default: default)")
+		f.StringVar(&jwksFile, "jwks", "", "file with the client's public JWK Set, for private_key_jwt instead of a secret")
+	})
+	if err != nil {
+		return err
+	}
+	if req.Owner == "" {
+		return usagef("client create needs --owner PRINCIPAL")
+	}
+	req.Name, req.Scopes, req.Audiences = f.pos[0], scopes, auds
+	if ttl != 0 {
+		req.TokenTTL = ttl.String()
+	}
+	if jwksFile != "" {
+		if req.JWKS, err = os.ReadFile(jwksFile); err != nil {
+			return fmt.Errorf("--jwks: %w", err)
+		}
+	}
+	cc, err := c.CreateClient(ctx, req)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cc, func(w io.Writer) {
+		clientFields(w, cc.Client)
+		if cc.Secret != "" {
+			fields(w, "client_secret", cc.Secret)
+			fmt.Fprintln(w, "\nThe secret is shown once and cannot be recovered. Store it now.")
+		}
+	})
+}
+
+func clientFields(w io.Writer, c *mayfly.Client) {
+	fields(w, "client_id", c.ID, "name", c.Name, "owner", c.OwnerID, "scopes", join(c.Scopes), "audiences", join(c.Audiences),
+		"token_ttl", c.TokenTTL.String(), "ring", c.Ring, "auth", join(c.AuthMethods()), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
+}
+
+func clientList(ctx context.Context, args []string, env Env) error {
+	_, a, c, err := admin("client list", args, env, 0, "no arguments", nil)
+	if err != nil {
+		return err
+	}
+	cs, err := c.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cs, func(w io.Writer) {
+		fmt.Fprintln(w, "CLIENT_ID\tNAME\tOWNER\tRING\tREVOKED")
+		for _, cl := range cs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.OwnerID, cl.Ring, stamp(cl.RevokedAt))
+		}
+	})
+}
+
+func clientShow(ctx context.Context, args []string, env Env) error {
+	f, a, c, err := admin("client show", args, env, 1, "one CLIENT_ID", nil)
+	if err != nil {
+		return err
+	}
+	cl, err := c.ClientByID(ctx, f.pos[0])
+	if err != nil {
+		return err
+	}
+	return a.print(env, cl, func(w io.Writer) { clientFields(w, cl) })
+}
+
+func clientRevoke(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("client revoke", args, env, 1, "one CLIENT_ID", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	rev, err := c.RevokeClient(ctx, f.pos[0], reason)
+	if err != nil {
+		return err
+	}
+	return a.print(env, rev, revocationText(rev))
+}
+
+func reasonFlag(reason *string) func(*flags) {
+	return func(f *flags) { f.StringVar(reason, "reason", "", "why, for the record") }
+}
+
+func revocationText(r *mayfly.Revocation) func(io.Writer) {
+	return func(w io.Writer) {
+		fmt.Fprintf(w, "revoked %s %s (revocation %d, %s)\n", r.Kind, r.Subject, r.Seq, stamp(r.At))
+	}
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mayflyhq/mayfly/internal/server"
+)
+
+func serve(ctx context.Context, args []string, env Env) error {
+	f := newFlags("serve", env)
+	var cfg server.Config
+	var level, format, config string
+	f.StringVar(&cfg.DataDir, "data", "mayfly-data", "data directory")
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8740", "listen address")
+	f.StringVar(&cfg.Issuer, "issuer", "", "issuer URL (default http://ADDR)")
+	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key)")
+	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
+	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
+	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&format, "log-format", "text", "log format: text or json")
+	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.args(0, "no arguments"); err != nil {
+		return err
+	}
+	if err := fill(f.FlagSet, env, config); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return usagef("--log-level %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, opts))
+	case "json":
+		cfg.Log = slog.New(slog.NewJSONHandler(env.Stderr, opts))
+	default:
+		return usagef("--log-format %q is not text or json", format)
+	}
+	return server.Run(ctx, cfg, func(s *server.Server, issuer string) {
+		fmt.Fprintf(env.Stderr, "mayfly: serving at %s\n", issuer)
+		if s.AdminTokenFile != "" {
+			fmt.Fprintf(env.Stderr, "mayfly: first start: the admin credential is in %s (mode 0600)\n", s.AdminTokenFile)
+		}
+	})
+}
+
+// fill sets flags not given on the command line from MAYFLY_* variables,
+// then from the config file. Command line beats environment beats file.
+func fill(fs *flag.FlagSet, env Env, config string) error {
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	envName := func(name string) string {
+		return "MAYFLY_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	}
+	var err error
+	fs.VisitAll(func(fl *flag.Flag) {
+		if v := env.Getenv(envName(fl.Name)); v != "" && !given[fl.Name] && err == nil {
+			if e := fs.Set(fl.Name, v); e != nil {
+				err = usagef("%s=%q: %v", envName(fl.Name), v, e)
+			}
+			given[fl.Name] = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if config == "" {
+		config = env.Getenv("MAYFLY_CONFIG")
+	}
+	if config == "" {
+		return nil
+	}
+	file, err := os.Open(config)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"`)
+		if !ok || fs.Lookup(k) == nil || k == "config" {
+			return usagef("%s:%d: expected 'flag = value' with a serve flag, got %q", config, n, line)
+		}
+		if given[k] {
+			continue
+		}
+		if err := fs.Set(k, v); err != nil {
+			return usagef("%s:%d: %s: %v", config, n, k, err)
+		}
+	}
+	return sc.Err()
+}

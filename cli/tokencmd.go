@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+func tokenList(ctx context.Context, args []string, env Env) error {
+	var flt mayfly.IssuanceFilter
+	var since, until string
+	_, a, c, err := admin("token list", args, env, 0, "no arguments", func(f *flags) {
+		f.StringVar(&flt.ClientID, "client", "", "only tokens of this client")
+		f.StringVar(&flt.KID, "kid", "", "only tokens signed by this key")
+		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
+		f.StringVar(&since, "since", "", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
+		f.StringVar(&until, "until", "", "only tokens issued before (same forms as --since)")
+		f.IntVar(&flt.Limit, "limit", 100, "at most this many, newest first")
+	})
+	if err != nil {
+		return err
+	}
+	if flt.Since, err = when("since", since); err != nil {
+		return err
+	}
+	if flt.Until, err = when("until", until); err != nil {
+		return err
+	}
+	recs, err := c.Tokens(ctx, flt)
+	if err != nil {
+		return err
+	}
+	return a.print(env, recs, func(w io.Writer) {
+		fmt.Fprintln(w, "JTI\tCLIENT\tPRINCIPAL\tKID\tISSUED\tEXPIRES\tSOURCE")
+		for _, r := range recs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.JTI, r.ClientID, r.PrincipalID, r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+		}
+	})
+}
+
+// when parses an RFC 3339 time, Unix seconds, or a duration before now.
+func when(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, usagef("--%s %q is not an RFC 3339 time, Unix seconds or a duration", name, v)
+}
+
+func tokenRevoke(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("token revoke", args, env, 1, "one JTI", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	rev, err := c.RevokeToken(ctx, f.pos[0], reason)
+	if err != nil {
+		return err
+	}
+	return a.print(env, rev, revocationText(rev))
+}

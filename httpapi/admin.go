@@ -1,0 +1,362 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/identity"
+)
+
+// adminHandler is an admin API handler; it returns errors for the one mapping.
+type adminHandler func(w http.ResponseWriter, r *http.Request, admin *mayfly.AdminCredential) error
+
+// admin authenticates the bearer admin credential before h runs.
+func (s *Server) admin(pattern string, h adminHandler) {
+	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			s.jsonError(w, r, mayfly.Errorf(mayfly.Unauthenticated, "the admin API needs an Authorization: Bearer admin credential"))
+			return
+		}
+		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		if err != nil {
+			s.jsonError(w, r, err)
+			return
+		}
+		if err := h(w, r, a); err != nil {
+			s.jsonError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) adminRoutes() {
+	s.admin("POST /v1/principals", s.createPrincipal)
+	s.admin("GET /v1/principals", s.listPrincipals)
+	s.admin("GET /v1/principals/{ref}", s.showPrincipal)
+	s.admin("POST /v1/clients", s.createClient)
+	s.admin("GET /v1/clients", s.listClients)
+	s.admin("GET /v1/clients/{id}", s.showClient)
+	s.admin("POST /v1/clients/{id}/revoke", s.revokeClient)
+	s.admin("POST /v1/rings", s.createRing)
+	s.admin("GET /v1/rings", s.listRings)
+	s.admin("GET /v1/rings/{name}", s.showRing)
+	s.admin("POST /v1/rings/{name}/rotate", s.rotateRing)
+	s.admin("GET /v1/keys", s.listKeys)
+	s.admin("GET /v1/keys/{kid}", s.showKey)
+	s.admin("POST /v1/keys/{kid}/revoke", s.revokeKey)
+	s.admin("GET /v1/tokens", s.listTokens)
+	s.admin("POST /v1/tokens/{jti}/revoke", s.revokeToken)
+}
+
+// PrincipalRequest creates a principal.
+type PrincipalRequest struct {
+	Name  string               `json:"name"`
+	Kind  mayfly.PrincipalKind `json:"kind"`
+	Owner string               `json:"owner,omitempty"`
+}
+
+func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req PrincipalRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p, err := s.cfg.Identity.CreatePrincipal(r.Context(), req.Name, req.Kind, req.Owner)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	ps, err := s.cfg.Identity.Principals(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(ps))
+	return nil
+}
+
+func (s *Server) showPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	p, err := s.cfg.Identity.Principal(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// ClientRequest creates a client.
+type ClientRequest struct {
+	Name      string          `json:"name"`
+	Owner     string          `json:"owner"`
+	Scopes    []string        `json:"scopes,omitempty"`
+	Audiences []string        `json:"audiences,omitempty"`
+	TokenTTL  string          `json:"token_ttl,omitempty"`
+	Ring      string          `json:"ring,omitempty"`
+	JWKS      json.RawMessage `json:"jwks,omitempty"`
+}
+
+// CreatedClient is the one response that carries a client secret.
+type CreatedClient struct {
+	*mayfly.Client
+	Secret string `json:"client_secret,omitempty"`
+}
+
+func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req ClientRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	ttl, err := duration("token_ttl", req.TokenTTL)
+	if err != nil {
+		return err
+	}
+	c, secret, err := s.cfg.Identity.CreateClient(r.Context(), identity.ClientSpec{
+		Name: req.Name, Owner: req.Owner, Scopes: req.Scopes, Audiences: req.Audiences, TokenTTL: ttl, Ring: req.Ring, JWKS: req.JWKS,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, CreatedClient{Client: c, Secret: secret})
+	return nil
+}
+
+func duration(field, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, mayfly.InvalidField(field, "%s %q is not a duration such as 90s, 15m or 24h", field, s)
+	}
+	return d, nil
+}
+
+func (s *Server) listClients(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	cs, err := s.cfg.Identity.Clients(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(cs))
+	return nil
+}
+
+func (s *Server) showClient(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	c, err := s.cfg.Identity.Client(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// RevokeRequest carries an optional reason for any revocation.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func revokeReason(r *http.Request, a *mayfly.AdminCredential) (string, error) {
+	var req RevokeRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return "", err
+		}
+	}
+	if len(req.Reason) > 512 {
+		return "", mayfly.InvalidField("reason", "reason exceeds 512 characters")
+	}
+	if req.Reason == "" {
+		req.Reason = "revoked by admin " + a.Name
+	}
+	return req.Reason, nil
+}
+
+func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	rev, err := s.cfg.Identity.RevokeClient(r.Context(), r.PathValue("id"), reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rev)
+	return nil
+}
+
+// RingRequest creates a key ring.
+type RingRequest struct {
+	Name     string     `json:"name"`
+	Alg      mayfly.Alg `json:"alg,omitempty"`
+	Lifetime string     `json:"lifetime,omitempty"`
+}
+
+// RingView is a ring with its keys.
+type RingView struct {
+	mayfly.Ring
+	Keys []KeyView `json:"keys"`
+}
+
+// KeyView is a key's metadata and state. It never holds key material.
+type KeyView struct {
+	mayfly.Key
+	State    mayfly.KeyState `json:"state"`
+	Material string          `json:"material"` // "sealed" or "destroyed"
+}
+
+func (s *Server) keyViews(ring string) []KeyView {
+	now := s.cfg.Clock.Now()
+	out := []KeyView{}
+	for _, k := range s.cfg.Keys.Keys(ring) {
+		out = append(out, keyView(k, now))
+	}
+	return out
+}
+
+func keyView(k *mayfly.Key, now time.Time) KeyView {
+	v := KeyView{Key: *k, State: k.State(now), Material: "sealed"}
+	if len(k.Sealed) == 0 {
+		v.Material = "destroyed"
+	}
+	return v
+}
+
+func (s *Server) createRing(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req RingRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	lifetime, err := duration("lifetime", req.Lifetime)
+	if err != nil {
+		return err
+	}
+	ring, err := s.cfg.Keys.CreateRing(r.Context(), req.Name, req.Alg, lifetime)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+	return nil
+}
+
+func (s *Server) listRings(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	out := []RingView{}
+	for _, ring := range s.cfg.Keys.Rings() {
+		out = append(out, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) showRing(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	ring, err := s.cfg.Keys.Ring(r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+	return nil
+}
+
+func (s *Server) rotateRing(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	name := r.PathValue("name")
+	if err := s.cfg.Keys.Rotate(r.Context(), name); err != nil {
+		return err
+	}
+	s.cfg.Log.Info("ring rotated", "ring", name, "admin", a.ID)
+	return s.showRing(w, r, a)
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	ring := r.URL.Query().Get("ring")
+	if ring != "" {
+		if _, err := s.cfg.Keys.Ring(ring); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, s.keyViews(ring))
+	return nil
+}
+
+func (s *Server) showKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	k, err := s.cfg.Keys.Key(r.PathValue("kid"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, keyView(k, s.cfg.Clock.Now()))
+	return nil
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	rev, err := s.cfg.Keys.Revoke(r.Context(), r.PathValue("kid"), reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rev)
+	return nil
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	q := r.URL.Query()
+	f := mayfly.IssuanceFilter{ClientID: q.Get("client"), KID: q.Get("kid"), JTI: q.Get("jti")}
+	var err error
+	if f.Since, err = timeParam(q.Get("since")); err != nil {
+		return mayfly.InvalidField("since", "since: %v", err)
+	}
+	if f.Until, err = timeParam(q.Get("until")); err != nil {
+		return mayfly.InvalidField("until", "until: %v", err)
+	}
+	if l := q.Get("limit"); l != "" {
+		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 {
+			return mayfly.InvalidField("limit", "limit %q is not a positive number", l)
+		}
+	}
+	recs, err := s.cfg.Token.Issuances(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(recs))
+	return nil
+}
+
+// timeParam accepts RFC 3339 times and Unix seconds.
+func timeParam(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, mayfly.Errorf(mayfly.Invalid, "%q is neither an RFC 3339 time nor Unix seconds", v)
+	}
+	return t, nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	rev, err := s.cfg.Token.RevokeJTI(r.Context(), r.PathValue("jti"), reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rev)
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,318 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/token"
+)
+
+// OAuth2 endpoint paths, relative to the issuer.
+const (
+	TokenPath      = "/oauth2/token"
+	IntrospectPath = "/oauth2/introspect"
+	RevokePath     = "/oauth2/revoke"
+	JWKSPath       = "/oauth2/jwks"
+)
+
+func (s *Server) oauthRoutes() {
+	s.handle("GET /.well-known/openid-configuration", s.discovery)
+	s.handle("GET /.well-known/oauth-authorization-server", s.discovery)
+	s.handle("GET "+JWKSPath, s.jwks)
+	s.handle("GET /.well-known/jwks.json", s.jwks)
+	s.handle("POST "+TokenPath, s.token)
+	s.handle("POST "+IntrospectPath, s.introspect)
+	s.handle("POST "+RevokePath, s.revoke)
+}
+
+// Metadata is the RFC 8414 / OpenID discovery document.
+type Metadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	ResponseTypes                     []string `json:"response_types_supported"`
+	SubjectTypes                      []string `json:"subject_types_supported"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IDTokenSigningAlgs                []string `json:"id_token_signing_alg_values_supported"`
+	AccessTokenSigningAlgs            []string `json:"access_token_signing_alg_values_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+}
+
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	iss := s.cfg.Issuer
+	methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	algs := []string{"ES256", "RS256", "EdDSA"}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, Metadata{
+		Issuer: iss, TokenEndpoint: iss + TokenPath, JWKSURI: iss + JWKSPath,
+		IntrospectionEndpoint: iss + IntrospectPath, RevocationEndpoint: iss + RevokePath,
+		GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
+		TokenEndpointAuthMethods: methods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
+		TokenEndpointAuthSigningAlgs: []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"},
+		IDTokenSigningAlgs: algs, AccessTokenSigningAlgs: algs,
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal"},
+	})
+}
+
+// JWKSMaxAge is how long verifiers may cache the key set. Keys are published
+// a whole key lifetime before they sign, far longer than this.
+const JWKSMaxAge = 60
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(JWKSMaxAge))
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	writeJSON(w, http.StatusOK, s.cfg.Keys.JWKS())
+}
+
+// oauthError is an RFC 6749 section 5.2 error response.
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// oauthCode maps an error to an RFC 6749 error code and status.
+func oauthCode(err error) (string, int) {
+	var me *mayfly.Error
+	errors.As(err, &me)
+	switch mayfly.ErrorCode(err) {
+	case mayfly.Unauthenticated:
+		return "invalid_client", http.StatusUnauthorized
+	case mayfly.PermissionDenied:
+		return "unauthorized_client", http.StatusBadRequest
+	case mayfly.Invalid:
+		switch me.Field {
+		case "scope":
+			return "invalid_scope", http.StatusBadRequest
+		case "audience", "resource":
+			return "invalid_target", http.StatusBadRequest
+		case "grant_type":
+			return "unsupported_grant_type", http.StatusBadRequest
+		}
+		return "invalid_request", http.StatusBadRequest
+	case mayfly.Unavailable:
+		return "temporarily_unavailable", http.StatusServiceUnavailable
+	}
+	return "server_error", http.StatusInternalServerError
+}
+
+func (s *Server) oauthFail(w http.ResponseWriter, r *http.Request, err error) {
+	code, st := oauthCode(err)
+	s.issuedResult(r, code)
+	s.logError(r, err)
+	if st == http.StatusUnauthorized && strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mayfly"`)
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, st, oauthError{Error: code, Description: mayfly.ErrorMessage(err)})
+}
+
+func (s *Server) issuedResult(r *http.Request, result string) {
+	if r.URL.Path == TokenPath {
+		s.issued.WithLabelValues(result).Inc()
+	}
+}
+
+// multiValued parameters may repeat; RFC 6749 section 3.2 forbids repeating any other.
+var multiValued = map[string]bool{"audience": true, "resource": true}
+
+// form reads an application/x-www-form-urlencoded body. Parameters in the
+// query string are ignored: secrets do not belong in URLs.
+func form(r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, mayfly.Errorf(mayfly.Invalid, "content type must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, mayfly.Errorf(mayfly.Invalid, "request body exceeds %d bytes", MaxBodySize)
+		}
+		return nil, mayfly.Errorf(mayfly.Invalid, "cannot read request body")
+	}
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "request body is not valid form encoding")
+	}
+	for k, vals := range v {
+		if len(vals) > 1 && !multiValued[k] {
+			return nil, mayfly.Errorf(mayfly.Invalid, "parameter %q is repeated", k)
+		}
+	}
+	return v, nil
+}
+
+// credentials extracts client authentication from the Authorization header
+// (client_secret_basic) or the form (client_secret_post, private_key_jwt).
+func credentials(r *http.Request, f url.Values) (token.Credentials, error) {
+	cr := token.Credentials{
+		ClientID: f.Get("client_id"), Secret: f.Get("client_secret"),
+		Assertion: f.Get("client_assertion"), AssertionType: f.Get("client_assertion_type"),
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		id, secret, ok := r.BasicAuth()
+		if !ok {
+			return cr, mayfly.Errorf(mayfly.Unauthenticated, "malformed Authorization header")
+		}
+		if cr.Secret != "" || cr.Assertion != "" {
+			return cr, mayfly.Errorf(mayfly.Invalid, "use one client authentication method, not two")
+		}
+		// RFC 6749 section 2.3.1: both parts are form-encoded before Basic encoding.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil || (cr.ClientID != "" && cr.ClientID != id) {
+			return cr, mayfly.Errorf(mayfly.Unauthenticated, "malformed Authorization header")
+		}
+		cr.ClientID, cr.Secret = id, secret
+	}
+	return cr, nil
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// TokenResponse is a successful RFC 6749 section 5.1 response.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	f, err := form(r)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	switch gt := f.Get("grant_type"); gt {
+	case "client_credentials":
+	case "":
+		s.oauthFail(w, r, mayfly.InvalidField("", "grant_type is required"))
+		return
+	default:
+		s.oauthFail(w, r, mayfly.InvalidField("grant_type", "grant_type %q is not supported", gt))
+		return
+	}
+	cr, err := credentials(r, f)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	c, err := s.cfg.Token.Authenticate(r.Context(), cr)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	aud := append(f["audience"], f["resource"]...)
+	tok, err := s.cfg.Token.Issue(r.Context(), c, token.Request{Scope: f.Get("scope"), Audience: aud, SourceIP: sourceIP(r), UserAgent: r.UserAgent()})
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	s.issued.WithLabelValues("ok").Inc()
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, Scope: tok.Scope})
+}
+
+// Introspection is an RFC 7662 response.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Nbf       int64    `json:"nbf,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	Principal string   `json:"principal,omitempty"`
+}
+
+// introspect answers for any authenticated client, or for an administrator.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	f, err := form(r)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	if err := s.authenticateCaller(r, f); err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	raw := f.Get("token")
+	if raw == "" {
+		s.oauthFail(w, r, mayfly.InvalidField("token", "token is required"))
+		return
+	}
+	resp := Introspection{}
+	if cl := s.cfg.Token.Introspect(r.Context(), raw); cl != nil {
+		resp = Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
+			Nbf: cl.NotBefore, Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, JTI: cl.ID, Principal: cl.Principal}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) authenticateCaller(r *http.Request, f url.Values) error {
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		_, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		return err
+	}
+	cr, err := credentials(r, f)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Token.Authenticate(r.Context(), cr)
+	return err
+}
+
+// revoke is RFC 7009: a client revokes one of its own tokens.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	f, err := form(r)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	cr, err := credentials(r, f)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	c, err := s.cfg.Token.Authenticate(r.Context(), cr)
+	if err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	raw := f.Get("token")
+	if raw == "" {
+		s.oauthFail(w, r, mayfly.InvalidField("token", "token is required"))
+		return
+	}
+	if err := s.cfg.Token.Revoke(r.Context(), c, raw); err != nil {
+		s.oauthFail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,168 @@
+// Package httpapi serves Mayfly over HTTP: the OAuth2 endpoints (token,
+// introspection, revocation, discovery, JWKS), the admin API the CLI uses,
+// health and metrics. It is the only package that knows HTTP statuses.
+//
+// # Invariants
+//
+//   - Handlers return errors; one table maps error codes to statuses. The
+//     client sees the error's safe message, the log sees its cause.
+//   - Request bodies are size-limited before they are read.
+//   - No response carries private key material or a stored secret hash; a
+//     client secret appears once, in the response that created it.
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MaxBodySize bounds every request body.
+const MaxBodySize = 64 << 10
+
+// Config configures a Server.
+type Config struct {
+	Issuer   string
+	Keys     *keys.Service
+	Identity *identity.Service
+	Token    *token.Service
+	Clock    mayfly.Clock
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Server is Mayfly's HTTP handler.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	issued  *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// New returns a Server with every route registered.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mayfly_token_requests_total", Help: "Token endpoint requests by outcome (OAuth error code or ok).",
+	}, []string{"result"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "mayfly_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"route"})
+	cfg.Registry.MustRegister(s.issued, s.latency)
+
+	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	s.oauthRoutes()
+	s.adminRoutes()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+	s.mux.ServeHTTP(w, r)
+}
+
+// handle registers a route and times it under its pattern.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	obs := s.latency.WithLabelValues(pattern)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h(w, r)
+		obs.Observe(time.Since(start).Seconds())
+	})
+}
+
+// status is the one table from error codes to HTTP statuses.
+var status = map[mayfly.Code]int{
+	mayfly.Invalid:          http.StatusBadRequest,
+	mayfly.NotFound:         http.StatusNotFound,
+	mayfly.Conflict:         http.StatusConflict,
+	mayfly.Unauthenticated:  http.StatusUnauthorized,
+	mayfly.PermissionDenied: http.StatusForbidden,
+	mayfly.Unavailable:      http.StatusServiceUnavailable,
+	mayfly.Internal:         http.StatusInternalServerError,
+}
+
+// ErrorBody is the admin API's error response.
+type ErrorBody struct {
+	Error   mayfly.Code `json:"error"`
+	Message string      `json:"message"`
+	Field   string      `json:"field,omitempty"`
+}
+
+func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
+	code := mayfly.ErrorCode(err)
+	s.logError(r, err)
+	body := ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)}
+	var me *mayfly.Error
+	if errors.As(err, &me) {
+		body.Field = me.Field
+	}
+	if code == mayfly.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
+	}
+	writeJSON(w, status[code], body)
+}
+
+func (s *Server) logError(r *http.Request, err error) {
+	level := slog.LevelDebug
+	if mayfly.ErrorCode(err) == mayfly.Internal {
+		level = slog.LevelError
+	}
+	s.cfg.Log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"internal","message":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// decode reads a JSON request body into v, refusing unknown fields.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return mayfly.Errorf(mayfly.Invalid, "content type must be application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return mayfly.Errorf(mayfly.Invalid, "request body exceeds %d bytes", MaxBodySize)
+		}
+		return mayfly.Errorf(mayfly.Invalid, "request body is not valid JSON for this endpoint: %v", err)
+	}
+	if dec.More() {
+		return mayfly.Errorf(mayfly.Invalid, "request body holds more than one JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package batch group-commits: many callers hand in one item each, one
+// writer makes them durable together, and each caller returns once its item
+// is durable. While one batch is being written the next one fills, so the
+// write rate, not the caller rate, bounds the cost of durability.
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("batch: closed")
+
+// Committer collects items and flushes them in batches from one goroutine.
+type Committer[T any] struct {
+	flush func(context.Context, []T) error
+
+	mu      sync.Mutex
+	pending []T
+	cur     *result
+	closed  bool
+	kick    chan struct{}
+	done    chan struct{}
+}
+
+type result struct {
+	done chan struct{}
+	err  error
+}
+
+// New starts a Committer that writes with flush. flush gets everything
+// queued since the last call began, however much that is.
+func New[T any](flush func(context.Context, []T) error) *Committer[T] {
+	c := &Committer[T]{flush: flush, cur: &result{done: make(chan struct{})}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// Add queues v and waits until it is durable, or ctx ends. When ctx ends
+// first the item may still be written later.
+func (c *Committer[T]) Add(ctx context.Context, v T) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pending = append(c.pending, v)
+	r := c.cur
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Committer[T]) run() {
+	defer close(c.done)
+	for range c.kick {
+		for {
+			c.mu.Lock()
+			items, r := c.pending, c.cur
+			c.pending, c.cur = nil, &result{done: make(chan struct{})}
+			closed := c.closed
+			c.mu.Unlock()
+			if len(items) > 0 {
+				r.err = c.flush(context.Background(), items)
+			}
+			close(r.done)
+			if len(items) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+		}
+	}
+}
+
+// Close flushes what is queued and stops the writer.
+func (c *Committer[T]) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.kick)
+	<-c.done
+}

@@ -1,0 +1,367 @@
+// Package identity owns principals and the OAuth2 clients they own: creating
+// them, validating them, issuing client secrets and revoking clients.
+//
+// # Invariants
+//
+//   - A client secret has 256 bits from the injected randomness, is returned
+//     once by CreateClient, and is stored only as its SHA-256 hash.
+//   - A service principal has a human owner; every client has an owner.
+//   - Cached clients and principals are replaced, never mutated, so readers
+//     on the token path need no lock beyond the map's.
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store   mayfly.Store
+	Keys    *keys.Service
+	Revoker *revoke.Service
+	Clock   mayfly.Clock
+	Rand    io.Reader
+	Log     *slog.Logger
+}
+
+// Service manages principals and clients.
+type Service struct {
+	cfg Config
+
+	mu         sync.RWMutex
+	clients    map[string]*mayfly.Client
+	principals map[string]*mayfly.Principal // by ID
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	return &Service{cfg: cfg, clients: map[string]*mayfly.Client{}, principals: map[string]*mayfly.Principal{}}
+}
+
+var (
+	principalName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
+	idEncoding    = base32.StdEncoding.WithPadding(base32.NoPadding)
+)
+
+// newID returns prefix followed by 80 random bits.
+func (s *Service) newID(prefix string) (string, error) {
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", mayfly.E("identity.newID", err)
+	}
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b)), nil
+}
+
+// CreatePrincipal creates a person or a service. A service needs a human owner.
+func (s *Service) CreatePrincipal(ctx context.Context, name string, kind mayfly.PrincipalKind, owner string) (*mayfly.Principal, error) {
+	if !principalName.MatchString(name) {
+		return nil, mayfly.InvalidField("name", "principal name %q must be 1-128 letters, digits or . _ @ + - and start with a letter or digit", name)
+	}
+	if strings.HasPrefix(name, "prn_") {
+		return nil, mayfly.InvalidField("name", "principal names may not start with prn_, which IDs use")
+	}
+	p := &mayfly.Principal{Name: name, Kind: kind, Status: mayfly.Active, CreatedAt: s.cfg.Clock.Now().UTC()}
+	switch kind {
+	case mayfly.Human, mayfly.Service:
+	default:
+		return nil, mayfly.InvalidField("kind", "principal kind %q is not human or service", kind)
+	}
+	if owner != "" {
+		o, err := s.Principal(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		if o.Kind != mayfly.Human {
+			return nil, mayfly.InvalidField("owner", "owner %q is a %s; owners are people", o.Name, o.Kind)
+		}
+		if o.Status != mayfly.Active {
+			return nil, mayfly.InvalidField("owner", "owner %q is %s", o.Name, o.Status)
+		}
+		p.OwnerID = o.ID
+	} else if kind == mayfly.Service {
+		return nil, mayfly.InvalidField("owner", "a service principal needs a human owner")
+	}
+	var err error
+	if p.ID, err = s.newID("prn_"); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.CreatePrincipal(ctx, p); err != nil {
+		if mayfly.ErrorCode(err) == mayfly.Conflict {
+			return nil, mayfly.Errorf(mayfly.Conflict, "principal %q already exists", name)
+		}
+		return nil, err
+	}
+	s.cfg.Log.Info("principal created", "principal", p.ID, "name", p.Name, "kind", p.Kind)
+	return p, nil
+}
+
+// Principal finds a principal by ID or name.
+func (s *Service) Principal(ctx context.Context, ref string) (*mayfly.Principal, error) {
+	s.mu.RLock()
+	p, ok := s.principals[ref]
+	s.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	p, err := s.cfg.Store.Principal(ctx, ref)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, mayfly.Errorf(mayfly.NotFound, "principal %q not found", ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.principals[p.ID] = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// Principals lists every principal.
+func (s *Service) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
+	return s.cfg.Store.Principals(ctx)
+}
+
+// ClientSpec is what a caller asks for when creating a client.
+type ClientSpec struct {
+	Name      string
+	Owner     string // principal ID or name
+	Scopes    []string
+	Audiences []string
+	TokenTTL  time.Duration
+	Ring      string
+	// JWKS, if set, holds public keys for private_key_jwt; the client then
+	// gets no secret.
+	JWKS []byte
+}
+
+var (
+	scopeToken = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 section 3.3
+	audience   = regexp.MustCompile(`^[\x21-\x7E]{1,512}$`)
+)
+
+// CreateClient creates a client and returns it with its secret, which is
+// never available again.
+func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Client, string, error) {
+	name := strings.TrimSpace(spec.Name)
+	if name == "" || len(name) > 128 {
+		return nil, "", mayfly.InvalidField("name", "client name must be 1-128 characters")
+	}
+	if spec.Owner == "" {
+		return nil, "", mayfly.InvalidField("owner", "a client needs an owner")
+	}
+	owner, err := s.Principal(ctx, spec.Owner)
+	if err != nil {
+		return nil, "", err
+	}
+	if owner.Status != mayfly.Active {
+		return nil, "", mayfly.InvalidField("owner", "owner %q is %s", owner.Name, owner.Status)
+	}
+	for _, sc := range spec.Scopes {
+		if !scopeToken.MatchString(sc) {
+			return nil, "", mayfly.InvalidField("scope", "scope %q is not a valid scope token", sc)
+		}
+	}
+	for _, a := range spec.Audiences {
+		if !audience.MatchString(a) {
+			return nil, "", mayfly.InvalidField("audience", "audience %q must be 1-512 printable characters without spaces", a)
+		}
+	}
+	ttl := spec.TokenTTL
+	if ttl == 0 {
+		ttl = mayfly.DefaultTokenTTL
+	}
+	if ttl < time.Minute || ttl > mayfly.MaxTokenTTL {
+		return nil, "", mayfly.InvalidField("token_ttl", "token lifetime %s must be between 1m and the ceiling of %s", ttl, mayfly.MaxTokenTTL)
+	}
+	ring := spec.Ring
+	if ring == "" {
+		ring = keys.DefaultRing
+	}
+	if _, err := s.cfg.Keys.Ring(ring); err != nil {
+		return nil, "", err
+	}
+	c := &mayfly.Client{
+		Name: name, OwnerID: owner.ID, Scopes: dedupe(spec.Scopes), Audiences: dedupe(spec.Audiences),
+		TokenTTL: ttl, Ring: ring, CreatedAt: s.cfg.Clock.Now().UTC(),
+	}
+	if c.ID, err = s.newID("mfc_"); err != nil {
+		return nil, "", err
+	}
+	var secret string
+	if len(spec.JWKS) > 0 {
+		if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
+			return nil, "", err
+		}
+	} else {
+		b := make([]byte, 32)
+		if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+			return nil, "", mayfly.E("identity.CreateClient", err)
+		}
+		secret = "mfs_" + base64.RawURLEncoding.EncodeToString(b)
+		c.SecretHash = HashSecret(secret)
+		c.SecretRotatedAt = c.CreatedAt
+	}
+	if err := s.cfg.Store.CreateClient(ctx, c); err != nil {
+		return nil, "", err
+	}
+	s.cfg.Log.Info("client created", "client_id", c.ID, "owner", owner.ID, "ring", ring)
+	return c, secret, nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, v := range in {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// publicJWKS checks that raw is a JWK set of public signing keys and
+// returns it re-encoded. Private or symmetric keys are refused: a client
+// must never hand its private key to the server.
+func publicJWKS(raw []byte) ([]byte, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, mayfly.InvalidField("jwks", "jwks is not a JSON Web Key Set: %v", err)
+	}
+	if len(set.Keys) == 0 || len(set.Keys) > 10 {
+		return nil, mayfly.InvalidField("jwks", "jwks must hold 1-10 keys")
+	}
+	for _, k := range set.Keys {
+		if !k.Valid() || !k.IsPublic() {
+			return nil, mayfly.InvalidField("jwks", "jwks key %q is not a valid public key; send public keys only", k.KeyID)
+		}
+	}
+	out, err := json.Marshal(set)
+	if err != nil {
+		return nil, mayfly.InvalidField("jwks", "jwks: %v", err)
+	}
+	return out, nil
+}
+
+// HashSecret is the stored form of a client secret or admin token.
+func HashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// SecretMatches compares a presented secret with a stored hash in constant time.
+func SecretMatches(hash []byte, secret string) bool {
+	return len(hash) == sha256.Size && subtle.ConstantTimeCompare(hash, HashSecret(secret)) == 1
+}
+
+// Client returns a client by ID, from cache when possible.
+func (s *Service) Client(ctx context.Context, id string) (*mayfly.Client, error) {
+	s.mu.RLock()
+	c, ok := s.clients[id]
+	s.mu.RUnlock()
+	if ok {
+		return c, nil
+	}
+	c, err := s.cfg.Store.Client(ctx, id)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, mayfly.Errorf(mayfly.NotFound, "client %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.clients[id] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// Clients lists every client.
+func (s *Service) Clients(ctx context.Context) ([]*mayfly.Client, error) {
+	return s.cfg.Store.Clients(ctx)
+}
+
+// RevokeClient withdraws a client: it can get no more tokens and every token
+// it holds stops being accepted.
+func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
+	c, err := s.Client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, id) {
+		return nil, mayfly.Errorf(mayfly.Conflict, "client %q is already revoked", id)
+	}
+	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeClient, id, time.Time{}, reason)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.clients, id)
+	s.mu.Unlock()
+	s.cfg.Log.Info("client revoked", "client_id", id, "seq", rev.Seq)
+	return rev, nil
+}
+
+// Usable reports why a client cannot obtain or use tokens, or nil if it can.
+func (s *Service) Usable(ctx context.Context, c *mayfly.Client) error {
+	if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, c.ID) {
+		return mayfly.Errorf(mayfly.Unauthenticated, "client is revoked")
+	}
+	if s.cfg.Revoker.Revoked(mayfly.RevokePrincipal, c.OwnerID) {
+		return mayfly.Errorf(mayfly.Unauthenticated, "client owner is revoked")
+	}
+	owner, err := s.Principal(ctx, c.OwnerID)
+	if err != nil {
+		return err
+	}
+	if owner.Status != mayfly.Active {
+		return mayfly.Errorf(mayfly.Unauthenticated, "client owner is %s", owner.Status)
+	}
+	return nil
+}
+
+// CreateAdminCredential makes a bearer credential for the admin API and
+// returns its secret, which is never available again.
+func (s *Service) CreateAdminCredential(ctx context.Context, name string) (*mayfly.AdminCredential, string, error) {
+	id, err := s.newID("adm_")
+	if err != nil {
+		return nil, "", err
+	}
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, "", mayfly.E("identity.CreateAdminCredential", err)
+	}
+	secret := "mfa_" + base64.RawURLEncoding.EncodeToString(b)
+	a := &mayfly.AdminCredential{ID: id, Name: name, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
+	if err := s.cfg.Store.CreateAdminCredential(ctx, a); err != nil {
+		return nil, "", err
+	}
+	s.cfg.Log.Info("admin credential created", "id", id, "name", name)
+	return a, secret, nil
+}
+
+// AuthenticateAdmin returns the admin credential a bearer secret belongs to.
+func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly.AdminCredential, error) {
+	if !strings.HasPrefix(secret, "mfa_") {
+		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
+	}
+	a, err := s.cfg.Store.AdminCredentialByHash(ctx, HashSecret(secret))
+	if mayfly.ErrorCode(err) == mayfly.NotFound || (err == nil && !a.RevokedAt.IsZero()) {
+		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
+	}
+	return a, err
+}

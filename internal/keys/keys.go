@@ -1,0 +1,510 @@
+// Package keys owns signing keys: key rings, their rotation schedule, sealing
+// key material at rest, signing, and the public key set.
+//
+// # Invariants
+//
+//   - A key signs only inside its window [ActivateAt, DeactivateAt), and no
+//     window is longer than the lifetime ceiling: the check is made at every
+//     signature, not only by the rotation loop.
+//   - Every key but a brand-new ring's first is published as next for a
+//     whole lifetime before it signs, and stays published until every token
+//     it signed has expired (MaxTokenTTL after it stops signing).
+//   - Private key material exists only sealed in the store and as a
+//     crypto.Signer inside this package; it is destroyed once the key is
+//     retired or revoked. No method returns it.
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/seal"
+)
+
+// DefaultRing is the ring a fresh install signs with.
+const DefaultRing = "default"
+
+// Config configures a Service.
+type Config struct {
+	Store   mayfly.Store
+	Sealer  *seal.Sealer
+	Revoker *revoke.Service
+	Clock   mayfly.Clock
+	Rand    io.Reader
+	Log     *slog.Logger
+	// Ceiling is the longest any key may sign. Zero means mayfly.KeyLifetimeCeiling.
+	Ceiling time.Duration
+}
+
+// Service manages key rings. It is safe for concurrent use.
+type Service struct {
+	cfg  Config
+	mu   sync.Mutex // serialises changes to rings and keys
+	snap atomic.Pointer[snapshot]
+}
+
+// snapshot is an immutable view of every ring and key, swapped whole.
+type snapshot struct {
+	rings   map[string]*mayfly.Ring
+	keys    []*mayfly.Key
+	public  map[string]*publicKey
+	signers map[string][]*Signer // ring -> signers whose window has not ended
+}
+
+type publicKey struct {
+	key *mayfly.Key
+	pub crypto.PublicKey
+}
+
+// New returns a Service and brings every ring's schedule up to date.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Ceiling == 0 {
+		cfg.Ceiling = mayfly.KeyLifetimeCeiling
+	}
+	s := &Service{cfg: cfg}
+	s.snap.Store(&snapshot{rings: map[string]*mayfly.Ring{}, public: map[string]*publicKey{}, signers: map[string][]*Signer{}})
+	if err := s.Maintain(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+var ringName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// CreateRing creates a key ring and its first keys.
+func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, lifetime time.Duration) (*mayfly.Ring, error) {
+	const op = "keys.CreateRing"
+	if !ringName.MatchString(name) {
+		return nil, &mayfly.Error{Op: op, Code: mayfly.Invalid, Msg: fmt.Sprintf("ring name %q must be 1-63 lowercase letters, digits, '.', '_' or '-'", name)}
+	}
+	if alg == "" {
+		alg = mayfly.ES256
+	}
+	if !alg.Valid() {
+		return nil, &mayfly.Error{Op: op, Code: mayfly.Invalid, Msg: fmt.Sprintf("algorithm %q is not one of ES256, RS256, EdDSA", alg)}
+	}
+	if lifetime == 0 {
+		lifetime = mayfly.DefaultKeyLifetime
+	}
+	if err := s.checkLifetime(lifetime); err != nil {
+		return nil, err
+	}
+	r := &mayfly.Ring{Name: name, Alg: alg, Lifetime: lifetime, CreatedAt: s.cfg.Clock.Now().UTC()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cfg.Store.CreateRing(ctx, r); err != nil {
+		if mayfly.ErrorCode(err) == mayfly.Conflict {
+			return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
+		}
+		return nil, err
+	}
+	return r, s.maintainLocked(ctx, "")
+}
+
+// checkLifetime refuses lifetimes outside [MinKeyLifetime, ceiling].
+func (s *Service) checkLifetime(d time.Duration) error {
+	if d < mayfly.MinKeyLifetime {
+		return mayfly.Errorf(mayfly.Invalid, "key lifetime %s is below the minimum of %s", d, mayfly.MinKeyLifetime)
+	}
+	if d > s.cfg.Ceiling {
+		return mayfly.Errorf(mayfly.Invalid, "key lifetime %s exceeds the ceiling of %s (%s); long-lived signing keys are what this service exists to prevent",
+			d, s.cfg.Ceiling, days(s.cfg.Ceiling))
+	}
+	return nil
+}
+
+func days(d time.Duration) string {
+	return fmt.Sprintf("%g days", d.Hours()/24)
+}
+
+// EnsureRing creates the named ring with defaults unless it exists.
+func (s *Service) EnsureRing(ctx context.Context, name string) error {
+	if _, ok := s.snap.Load().rings[name]; ok {
+		return nil
+	}
+	_, err := s.CreateRing(ctx, name, mayfly.ES256, mayfly.DefaultKeyLifetime)
+	if mayfly.ErrorCode(err) == mayfly.Conflict {
+		return nil
+	}
+	return err
+}
+
+// Rings lists the key rings.
+func (s *Service) Rings() []*mayfly.Ring {
+	snap := s.snap.Load()
+	out := make([]*mayfly.Ring, 0, len(snap.rings))
+	for _, r := range snap.rings {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Ring returns one ring.
+func (s *Service) Ring(name string) (*mayfly.Ring, error) {
+	r, ok := s.snap.Load().rings[name]
+	if !ok {
+		return nil, mayfly.Errorf(mayfly.NotFound, "ring %q not found", name)
+	}
+	return r, nil
+}
+
+// Keys lists every key, oldest first, optionally of one ring.
+func (s *Service) Keys(ring string) []*mayfly.Key {
+	var out []*mayfly.Key
+	for _, k := range s.snap.Load().keys {
+		if ring == "" || k.Ring == ring {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Key returns one key's metadata.
+func (s *Service) Key(kid string) (*mayfly.Key, error) {
+	for _, k := range s.snap.Load().keys {
+		if k.KID == kid {
+			return k, nil
+		}
+	}
+	return nil, mayfly.Errorf(mayfly.NotFound, "key %q not found", kid)
+}
+
+// Rotate makes the ring's next key sign now. The key it replaces retires.
+func (s *Service) Rotate(ctx context.Context, ring string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.snap.Load().rings[ring]; !ok {
+		return mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
+	}
+	return s.maintainLocked(ctx, ring)
+}
+
+// Revoke withdraws a key at once: it leaves the JWKS, its tokens stop
+// verifying, and its material is destroyed. If it was signing, the ring's
+// next key takes over.
+func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.Key(kid)
+	if err != nil {
+		return nil, err
+	}
+	if !k.RevokedAt.IsZero() {
+		return nil, mayfly.Errorf(mayfly.Conflict, "key %q is already revoked", kid)
+	}
+	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeKey, kid, time.Time{}, reason)
+	if err != nil {
+		return nil, err
+	}
+	return rev, s.maintainLocked(ctx, "")
+}
+
+// Maintain brings every ring's schedule up to date: it promotes or creates
+// keys so each ring has one signing and one published next key, and destroys
+// the material of keys that no longer sign.
+func (s *Service) Maintain(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maintainLocked(ctx, "")
+}
+
+func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
+	const op = "keys.Maintain"
+	now := s.cfg.Clock.Now().UTC()
+	rings, err := s.cfg.Store.Rings(ctx)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	all, err := s.cfg.Store.Keys(ctx)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	var save []*mayfly.Key
+	var destroy []string
+	for _, r := range rings {
+		var ringKeys []*mayfly.Key
+		for _, k := range all {
+			if k.Ring == r.Name {
+				ringKeys = append(ringKeys, k)
+			}
+		}
+		changed, starts := schedule(r, s.lifetime(r), ringKeys, now, r.Name == rotate)
+		save = append(save, changed...)
+		for _, at := range starts {
+			k, err := s.newKey(r, at, s.lifetime(r), now)
+			if err != nil {
+				return mayfly.E(op, err)
+			}
+			save = append(save, k)
+			all = append(all, k)
+			s.cfg.Log.Info("signing key created", "ring", r.Name, "kid", k.KID, "alg", k.Alg, "activate_at", k.ActivateAt, "deactivate_at", k.DeactivateAt)
+		}
+	}
+	for _, k := range all {
+		if len(k.Sealed) > 0 && (k.State(now) == mayfly.KeyRetired || k.State(now) == mayfly.KeyRevoked || !now.Before(k.DeactivateAt)) {
+			destroy = append(destroy, k.KID)
+		}
+	}
+	if len(save) > 0 {
+		if err := s.cfg.Store.SaveKeys(ctx, save); err != nil {
+			return mayfly.E(op, err)
+		}
+	}
+	if len(destroy) > 0 {
+		if err := s.cfg.Store.DestroyKeyMaterial(ctx, destroy); err != nil {
+			return mayfly.E(op, err)
+		}
+		for _, kid := range destroy {
+			s.cfg.Log.Info("signing key material destroyed", "kid", kid)
+		}
+	}
+	return s.reloadLocked(ctx, now)
+}
+
+// lifetime is the ring's lifetime, cut to the ceiling in force now, so that
+// lowering the ceiling shortens rings made under an override.
+func (s *Service) lifetime(r *mayfly.Ring) time.Duration {
+	return min(r.Lifetime, s.cfg.Ceiling)
+}
+
+// schedule decides, for one ring at now, which keys change their window and
+// when new keys must start. Each ring keeps one active and one next key.
+// With rotate, the active key stops signing now and the next key takes over.
+func schedule(r *mayfly.Ring, lifetime time.Duration, keys []*mayfly.Key, now time.Time, rotate bool) (changed []*mayfly.Key, starts []time.Time) {
+	var active, next *mayfly.Key
+	for _, k := range keys {
+		switch k.State(now) {
+		case mayfly.KeyActive:
+			active = k
+		case mayfly.KeyNext:
+			if next == nil || k.ActivateAt.Before(next.ActivateAt) {
+				next = k
+			}
+		}
+	}
+	window := func(k *mayfly.Key, from time.Time) {
+		k.ActivateAt, k.DeactivateAt = from, from.Add(lifetime)
+		k.RetireAt = k.DeactivateAt.Add(mayfly.MaxTokenTTL)
+	}
+	if active != nil && (rotate || active.DeactivateAt.Sub(active.ActivateAt) > lifetime) {
+		end := now
+		if !rotate {
+			end = active.ActivateAt.Add(lifetime) // the ceiling was lowered
+		}
+		active.DeactivateAt, active.RetireAt = end, end.Add(mayfly.MaxTokenTTL)
+		changed = append(changed, active)
+		if !now.Before(end) {
+			active = nil
+		}
+	}
+	if active == nil {
+		if next != nil {
+			window(next, now)
+			changed = append(changed, next)
+			active, next = next, nil
+		} else {
+			// A new ring, or the service was down past every key's window:
+			// nothing published can sign, so a fresh key must start at once.
+			starts = append(starts, now)
+			starts = append(starts, now.Add(lifetime))
+			return changed, starts
+		}
+	}
+	if next == nil {
+		starts = append(starts, active.DeactivateAt)
+	} else if !next.ActivateAt.Equal(active.DeactivateAt) {
+		window(next, active.DeactivateAt)
+		changed = append(changed, next)
+	}
+	return changed, starts
+}
+
+func (s *Service) newKey(r *mayfly.Ring, from time.Time, lifetime time.Duration, now time.Time) (*mayfly.Key, error) {
+	priv, err := generate(r.Alg, s.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	thumb, err := (&jose.JSONWebKey{Key: priv.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	k := &mayfly.Key{
+		KID: base64.RawURLEncoding.EncodeToString(thumb[:16]), Ring: r.Name, Alg: r.Alg, Public: pub,
+		CreatedAt: now, ActivateAt: from, DeactivateAt: from.Add(lifetime), RetireAt: from.Add(lifetime + mayfly.MaxTokenTTL),
+	}
+	k.Sealed, err = s.cfg.Sealer.Seal(s.cfg.Rand, der, aad(k.KID))
+	clear(der)
+	return k, err
+}
+
+func aad(kid string) []byte { return []byte("mayfly signing key " + kid) }
+
+func generate(alg mayfly.Alg, rand io.Reader) (crypto.Signer, error) {
+	switch alg {
+	case mayfly.ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand)
+	case mayfly.RS256:
+		return rsa.GenerateKey(rand, 2048)
+	case mayfly.EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand)
+		return priv, err
+	}
+	return nil, fmt.Errorf("unsupported algorithm %q", alg)
+}
+
+// reloadLocked rebuilds the snapshot from the store.
+func (s *Service) reloadLocked(ctx context.Context, now time.Time) error {
+	const op = "keys.reload"
+	rings, err := s.cfg.Store.Rings(ctx)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	keys, err := s.cfg.Store.Keys(ctx)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	old := s.snap.Load()
+	snap := &snapshot{rings: map[string]*mayfly.Ring{}, keys: keys, public: map[string]*publicKey{}, signers: map[string][]*Signer{}}
+	for _, r := range rings {
+		snap.rings[r.Name] = r
+	}
+	for _, k := range keys {
+		pub, err := x509.ParsePKIXPublicKey(k.Public)
+		if err != nil {
+			return mayfly.E(op, fmt.Errorf("key %s: %w", k.KID, err))
+		}
+		snap.public[k.KID] = &publicKey{key: k, pub: pub}
+		if len(k.Sealed) == 0 || !k.RevokedAt.IsZero() || !now.Before(k.DeactivateAt) {
+			continue
+		}
+		sg, err := s.signer(old, k)
+		if err != nil {
+			return mayfly.E(op, err)
+		}
+		snap.signers[k.Ring] = append(snap.signers[k.Ring], sg)
+	}
+	s.snap.Store(snap)
+	return nil
+}
+
+// signer returns a Signer for k, reusing the previous snapshot's to avoid
+// unsealing again when the key's window is unchanged.
+func (s *Service) signer(old *snapshot, k *mayfly.Key) (*Signer, error) {
+	for _, sg := range old.signers[k.Ring] {
+		if sg.kid == k.KID && sg.from.Equal(k.ActivateAt) && sg.until.Equal(k.DeactivateAt) {
+			return sg, nil
+		}
+	}
+	der, err := s.cfg.Sealer.Open(k.Sealed, aad(k.KID))
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.KID, err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	clear(der)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.KID, err)
+	}
+	return newSigner(k, priv.(crypto.Signer), s.cfg.Ceiling)
+}
+
+// Signer returns the key that signs for ring now. If the schedule has fallen
+// behind (no key's window covers now), it catches up first.
+func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
+	now := s.cfg.Clock.Now()
+	if sg := s.snap.Load().signing(ring, now); sg != nil {
+		return sg, nil
+	}
+	if _, ok := s.snap.Load().rings[ring]; !ok {
+		return nil, mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
+	}
+	if err := s.Maintain(ctx); err != nil {
+		return nil, err
+	}
+	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now()); sg != nil {
+		return sg, nil
+	}
+	return nil, mayfly.Errorf(mayfly.Unavailable, "ring %q has no signing key", ring)
+}
+
+func (snap *snapshot) signing(ring string, now time.Time) *Signer {
+	for _, sg := range snap.signers[ring] {
+		if sg.covers(now) {
+			return sg
+		}
+	}
+	return nil
+}
+
+// NextChange returns when the next key changes state, so the caller knows
+// when to run Maintain again.
+func (s *Service) NextChange() time.Time {
+	now := s.cfg.Clock.Now()
+	var next time.Time
+	for _, k := range s.snap.Load().keys {
+		if !k.RevokedAt.IsZero() {
+			continue
+		}
+		for _, t := range []time.Time{k.ActivateAt, k.DeactivateAt, k.RetireAt} {
+			if t.After(now) && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+// JWKS returns the public keys published now: next, active and retiring.
+func (s *Service) JWKS() jose.JSONWebKeySet {
+	now := s.cfg.Clock.Now()
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range s.snap.Load().keys {
+		if !k.Published(now) {
+			continue
+		}
+		pk := s.snap.Load().public[k.KID]
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pk.pub, KeyID: k.KID, Algorithm: string(k.Alg), Use: "sig"})
+	}
+	return set
+}
+
+// VerificationKey returns the public key for a token signed with kid, if a
+// token signed by it may still be accepted now: the key is active or
+// retiring and not revoked. A next key has never signed, so a token naming
+// one is forged.
+func (s *Service) VerificationKey(kid string) (*mayfly.Key, crypto.PublicKey, bool) {
+	pk, ok := s.snap.Load().public[kid]
+	if !ok {
+		return nil, nil, false
+	}
+	switch pk.key.State(s.cfg.Clock.Now()) {
+	case mayfly.KeyActive, mayfly.KeyRetiring:
+		return pk.key, pk.pub, true
+	}
+	return nil, nil, false
+}

@@ -1,0 +1,105 @@
+// Package revoke owns the revocation state: which tokens, clients, keys and
+// principals are withdrawn. Revocations are numbered; the hot paths read an
+// in-memory copy that is updated only after the store made them durable.
+//
+// # Invariants
+//
+// A revocation is durable before Revoke returns, and visible to Revoked in
+// this process before Revoke returns.
+package revoke
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+// Service records revocations and answers whether something is revoked.
+type Service struct {
+	store mayfly.Store
+	clock mayfly.Clock
+
+	mu  sync.RWMutex
+	seq int64
+	set map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
+}
+
+// New loads the revocations that still matter from store.
+func New(ctx context.Context, store mayfly.Store, clock mayfly.Clock) (*Service, error) {
+	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Refresh applies revocations made durable since the last one seen.
+func (s *Service) Refresh(ctx context.Context) error {
+	s.mu.RLock()
+	after := s.seq
+	s.mu.RUnlock()
+	revs, err := s.store.Revocations(ctx, after, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range revs {
+		s.applyLocked(r)
+	}
+	return nil
+}
+
+func (s *Service) applyLocked(r *mayfly.Revocation) {
+	m := s.set[r.Kind]
+	if m == nil {
+		m = map[string]time.Time{}
+		s.set[r.Kind] = m
+	}
+	m[r.Subject] = r.Until
+	s.seq = max(s.seq, r.Seq)
+}
+
+// Revoke makes a revocation durable and then effective.
+func (s *Service) Revoke(ctx context.Context, kind mayfly.RevocationKind, subject string, until time.Time, reason string) (*mayfly.Revocation, error) {
+	r := &mayfly.Revocation{Kind: kind, Subject: subject, Until: until, At: s.clock.Now().UTC(), Reason: reason}
+	if err := s.store.Revoke(ctx, r); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.applyLocked(r)
+	s.mu.Unlock()
+	return r, nil
+}
+
+// Revoked reports whether subject of kind is revoked.
+func (s *Service) Revoked(kind mayfly.RevocationKind, subject string) bool {
+	s.mu.RLock()
+	_, ok := s.set[kind][subject]
+	s.mu.RUnlock()
+	return ok
+}
+
+// Seq is the sequence number of the newest revocation applied.
+func (s *Service) Seq() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
+}
+
+// Prune forgets token revocations whose tokens have expired, here and in the store.
+func (s *Service) Prune(ctx context.Context) error {
+	now := s.clock.Now()
+	s.mu.Lock()
+	for _, m := range s.set {
+		for subj, until := range m {
+			if !until.IsZero() && !until.After(now) {
+				delete(m, subj)
+			}
+		}
+	}
+	s.mu.Unlock()
+	return s.store.Prune(ctx, now)
+}

@@ -1,0 +1,284 @@
+// Package token is the OAuth2 token service: it authenticates clients, mints
+// RFC 9068 JWT access tokens, and introspects and revokes them.
+//
+// # Invariants
+//
+//   - A token is returned only after its issuance record is durable.
+//   - A token is active only if its signature verifies under an active or
+//     retiring key of the right algorithm, its typ is at+jwt, iss matches,
+//     it is inside [nbf, exp), and neither its jti, kid, client nor the
+//     client's owner is revoked.
+package token
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/batch"
+	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+)
+
+// Config configures a Service.
+type Config struct {
+	Issuer        string // the issuer URL, also the default audience
+	TokenEndpoint string // accepted as a client assertion's audience
+	Store         mayfly.Store
+	Keys          *keys.Service
+	Identity      *identity.Service
+	Revoker       *revoke.Service
+	Clock         mayfly.Clock
+	Rand          io.Reader
+	Log           *slog.Logger
+}
+
+// Service issues, introspects and revokes access tokens.
+type Service struct {
+	cfg      Config
+	recorder *batch.Committer[mayfly.Issuance]
+}
+
+// New returns a Service. Close it to flush pending issuance records.
+func New(cfg Config) *Service {
+	return &Service{cfg: cfg, recorder: batch.New(cfg.Store.RecordIssuances)}
+}
+
+// Close waits for queued issuance records to be written.
+func (s *Service) Close() { s.recorder.Close() }
+
+// Claims are an RFC 9068 access token's claims.
+type Claims struct {
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  jwt.Audience `json:"aud"`
+	Expiry    int64        `json:"exp"`
+	NotBefore int64        `json:"nbf"`
+	IssuedAt  int64        `json:"iat"`
+	ID        string       `json:"jti"`
+	ClientID  string       `json:"client_id"`
+	Scope     string       `json:"scope,omitempty"`
+	// Principal is the principal accountable for the client, so verifiers
+	// can reject tokens of an offboarded owner without a lookup.
+	Principal string `json:"principal,omitempty"`
+}
+
+// Request is a token request from an authenticated client.
+type Request struct {
+	Scope     string   // space-separated; empty means all the client may have
+	Audience  []string // RFC 8707 resource / audience; empty means the client's default
+	SourceIP  string
+	UserAgent string
+}
+
+// Token is an issued access token.
+type Token struct {
+	AccessToken string
+	ExpiresIn   int64
+	Scope       string
+	KID         string
+	JTI         string
+}
+
+// Issue mints an access token for an authenticated client.
+func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*Token, error) {
+	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
+		return nil, err
+	}
+	scope, err := grantScope(c, req.Scope)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := s.grantAudience(c, req.Audience)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := s.cfg.Keys.Signer(ctx, c.Ring)
+	if err != nil {
+		return nil, err
+	}
+	var b [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+		return nil, mayfly.E("token.Issue", err)
+	}
+	now := s.cfg.Clock.Now()
+	exp := now.Add(c.TokenTTL)
+	cl := Claims{
+		Issuer: s.cfg.Issuer, Subject: c.ID, Audience: aud, Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(),
+		ID: base64.RawURLEncoding.EncodeToString(b[:]), ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
+	}
+	payload, err := json.Marshal(cl)
+	if err != nil {
+		return nil, mayfly.E("token.Issue", err)
+	}
+	raw, err := signer.Sign(payload, now)
+	if err != nil {
+		return nil, err
+	}
+	rec := mayfly.Issuance{
+		JTI: cl.ID, KID: signer.KID(), ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: req.SourceIP,
+		UserAgent: truncate(req.UserAgent, 256), IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.Expiry, 0),
+	}
+	if err := s.recorder.Add(ctx, rec); err != nil {
+		return nil, mayfly.E("token.Issue", err)
+	}
+	return &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID}, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// grantScope returns the scope to grant: what was asked for, if the client
+// may have all of it, or everything the client may have.
+func grantScope(c *mayfly.Client, requested string) (string, error) {
+	want := strings.Fields(requested)
+	if len(want) == 0 {
+		return strings.Join(c.Scopes, " "), nil
+	}
+	var granted []string
+	for _, sc := range want {
+		if !slices.Contains(c.Scopes, sc) {
+			return "", mayfly.InvalidField("scope", "scope %q is not allowed for this client", sc)
+		}
+		if !slices.Contains(granted, sc) {
+			granted = append(granted, sc)
+		}
+	}
+	return strings.Join(granted, " "), nil
+}
+
+// grantAudience returns the audiences to put in the token. A client without
+// configured audiences gets the issuer itself.
+func (s *Service) grantAudience(c *mayfly.Client, requested []string) (jwt.Audience, error) {
+	allowed := c.Audiences
+	if len(allowed) == 0 {
+		allowed = []string{s.cfg.Issuer}
+	}
+	if len(requested) == 0 {
+		return jwt.Audience{allowed[0]}, nil
+	}
+	var aud jwt.Audience
+	for _, a := range requested {
+		if !slices.Contains(allowed, a) {
+			return nil, mayfly.InvalidField("audience", "audience %q is not allowed for this client", a)
+		}
+		if !slices.Contains(aud, a) {
+			aud = append(aud, a)
+		}
+	}
+	return aud, nil
+}
+
+// accepted lists the algorithms a Mayfly access token may carry. Parsing
+// with it refuses "none" and every HMAC algorithm before any key is chosen.
+var accepted = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
+
+// MaxTokenSize bounds what is parsed at all.
+const MaxTokenSize = 8 << 10
+
+// Verify checks a token completely and returns its claims. The error says
+// why a token is not active; it is for logs, never for the token's holder.
+func (s *Service) Verify(raw string) (*Claims, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, mayfly.Errorf(mayfly.Invalid, "token too large")
+	}
+	tok, err := jwt.ParseSigned(raw, accepted)
+	if err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: %v", err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, mayfly.Errorf(mayfly.Invalid, "token must have one signature")
+	}
+	h := tok.Headers[0]
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, mayfly.Errorf(mayfly.Invalid, "token typ %q is not at+jwt", typ)
+	}
+	key, pub, ok := s.cfg.Keys.VerificationKey(h.KeyID)
+	if !ok || s.cfg.Revoker.Revoked(mayfly.RevokeKey, h.KeyID) {
+		return nil, mayfly.Errorf(mayfly.Invalid, "key %q is unknown, revoked or not valid for verification", h.KeyID)
+	}
+	if h.Algorithm != string(key.Alg) {
+		return nil, mayfly.Errorf(mayfly.Invalid, "token alg %s does not match key alg %s", h.Algorithm, key.Alg)
+	}
+	var cl Claims
+	if err := tok.Claims(pub, &cl); err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "bad signature: %v", err)
+	}
+	now := s.cfg.Clock.Now().Unix()
+	switch {
+	case cl.Issuer != s.cfg.Issuer:
+		return nil, mayfly.Errorf(mayfly.Invalid, "issuer %q is not this issuer", cl.Issuer)
+	case cl.Expiry == 0 || now >= cl.Expiry:
+		return nil, mayfly.Errorf(mayfly.Invalid, "token expired")
+	case now < cl.NotBefore:
+		return nil, mayfly.Errorf(mayfly.Invalid, "token not yet valid")
+	case cl.ID == "" || cl.ClientID == "":
+		return nil, mayfly.Errorf(mayfly.Invalid, "token lacks jti or client_id")
+	case s.cfg.Revoker.Revoked(mayfly.RevokeToken, cl.ID):
+		return nil, mayfly.Errorf(mayfly.Invalid, "token revoked")
+	}
+	return &cl, nil
+}
+
+// Introspect returns the claims of an active token, or nil if it is not active.
+func (s *Service) Introspect(ctx context.Context, raw string) *Claims {
+	cl, err := s.Verify(raw)
+	if err != nil {
+		return nil
+	}
+	c, err := s.cfg.Identity.Client(ctx, cl.ClientID)
+	if err != nil || s.cfg.Identity.Usable(ctx, c) != nil || (cl.Principal != "" && cl.Principal != c.OwnerID) {
+		return nil
+	}
+	return cl
+}
+
+// Revoke is RFC 7009 revocation by the client the token was issued to.
+// Tokens that do not verify are ignored, as the RFC asks.
+func (s *Service) Revoke(ctx context.Context, c *mayfly.Client, raw string) error {
+	cl, err := s.Verify(raw)
+	if err != nil {
+		return nil
+	}
+	if cl.ClientID != c.ID {
+		return mayfly.Errorf(mayfly.PermissionDenied, "the token was not issued to this client")
+	}
+	_, err = s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, cl.ID, time.Unix(cl.Expiry, 0), "revoked by client")
+	return err
+}
+
+// RevokeJTI revokes one token by its ID, as an administrator.
+func (s *Service) RevokeJTI(ctx context.Context, jti, reason string) (*mayfly.Revocation, error) {
+	recs, err := s.cfg.Store.Issuances(ctx, mayfly.IssuanceFilter{JTI: jti, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, mayfly.Errorf(mayfly.NotFound, "no token with jti %q was issued", jti)
+	}
+	if s.cfg.Revoker.Revoked(mayfly.RevokeToken, jti) {
+		return nil, mayfly.Errorf(mayfly.Conflict, "token %q is already revoked", jti)
+	}
+	return s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, jti, recs[0].ExpiresAt, reason)
+}
+
+// Issuances lists issuance records.
+func (s *Service) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error) {
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 1000
+	}
+	return s.cfg.Store.Issuances(ctx, f)
+}

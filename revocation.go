@@ -1,0 +1,26 @@
+package mayfly
+
+import "time"
+
+// RevocationKind names what a revocation withdraws.
+type RevocationKind string
+
+const (
+	RevokeToken     RevocationKind = "jti"
+	RevokeClient    RevocationKind = "client"
+	RevokeKey       RevocationKind = "kid"
+	RevokePrincipal RevocationKind = "principal"
+)
+
+// Revocation withdraws a token, client, key or principal. Revocations are
+// numbered in the order they became durable.
+type Revocation struct {
+	Seq     int64          `json:"seq"`
+	Kind    RevocationKind `json:"kind"`
+	Subject string         `json:"subject"`
+	// Until is when the revocation stops mattering (a token's expiry); zero
+	// means never.
+	Until  time.Time `json:"until,omitzero"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}

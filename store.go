@@ -1,0 +1,64 @@
+package mayfly
+
+import (
+	"context"
+	"time"
+)
+
+// AdminCredential is a bearer credential for the admin API. Only its hash is stored.
+type AdminCredential struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Hash      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// Store is the storage contract. Backends store and fetch; they make no policy
+// decisions, so that two backends cannot disagree on what is allowed. Lookups
+// of a missing thing return an error matching ErrNotFound; creating a thing
+// that exists returns one matching ErrConflict.
+type Store interface {
+	CreatePrincipal(ctx context.Context, p *Principal) error
+	// Principal finds a principal by ID or by name.
+	Principal(ctx context.Context, idOrName string) (*Principal, error)
+	Principals(ctx context.Context) ([]*Principal, error)
+
+	CreateClient(ctx context.Context, c *Client) error
+	Client(ctx context.Context, id string) (*Client, error)
+	Clients(ctx context.Context) ([]*Client, error)
+
+	CreateRing(ctx context.Context, r *Ring) error
+	Ring(ctx context.Context, name string) (*Ring, error)
+	Rings(ctx context.Context) ([]*Ring, error)
+	// Keys returns every key of every ring, oldest first.
+	Keys(ctx context.Context) ([]*Key, error)
+	// SaveKeys inserts or updates keys, all or none.
+	SaveKeys(ctx context.Context, keys []*Key) error
+	// DestroyKeyMaterial erases the sealed private half of the named keys.
+	DestroyKeyMaterial(ctx context.Context, kids []string) error
+
+	// RecordIssuances makes a batch of issuance records durable in one write.
+	RecordIssuances(ctx context.Context, recs []Issuance) error
+	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
+
+	// Revoke makes r durable, assigns r.Seq, and marks a revoked client or
+	// key as revoked at r.At, in one write.
+	Revoke(ctx context.Context, r *Revocation) error
+	// Revocations returns revocations with Seq > after that still matter at now.
+	Revocations(ctx context.Context, after int64, now time.Time) ([]*Revocation, error)
+
+	// UseAssertion records a client assertion's jti; reusing one before exp
+	// returns an error matching ErrConflict.
+	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
+
+	CreateAdminCredential(ctx context.Context, a *AdminCredential) error
+	AdminCredentialByHash(ctx context.Context, hash []byte) (*AdminCredential, error)
+	AdminCredentials(ctx context.Context) ([]*AdminCredential, error)
+
+	// Prune deletes what no longer matters at now: used assertions and
+	// revocations of tokens past their expiry.
+	Prune(ctx context.Context, now time.Time) error
+
+	Close() error
+}

@@ -1,0 +1,509 @@
+// Package sqlite is Mayfly's embedded storage backend: one SQLite file in
+// write-ahead-log mode, written through a single connection and read through
+// a small pool, so writers never contend for the lock.
+//
+// # Invariants
+//
+// Every write commits with synchronous=FULL: when a method returns nil, the
+// change survives a crash. The package makes no policy decisions.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a mayfly.Store on one SQLite file.
+type Store struct {
+	w *sql.DB // one connection: all writes
+	r *sql.DB // readers
+
+	// Integer references for issuance rows. The mappings never change once
+	// made, so caching them cannot go stale.
+	mu      sync.Mutex
+	keyRefs map[string]int64
+	cliRefs map[string]int64
+	prnRefs map[string]int64
+}
+
+var _ mayfly.Store = (*Store)(nil)
+
+// Open opens or creates the database at path and applies pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	// SQLite creates files 0644 and its -wal and -shm files copy the
+	// database's mode: make the database 0600 before SQLite sees it.
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	s := &Store{w: w, r: r, keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{}}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migrate: bad migration name %s", name)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// storeErr turns driver errors into mayfly errors callers can branch on.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &mayfly.Error{Op: op, Code: mayfly.NotFound, Msg: "not found"}
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: "already exists", Err: err}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return &mayfly.Error{Op: op, Code: mayfly.NotFound, Msg: "a referenced record does not exist", Err: err}
+		}
+	}
+	return mayfly.E(op, err)
+}
+
+func nanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+type scanner interface{ Scan(...any) error }
+
+// Principals.
+
+const principalCols = `id, name, kind, status, owner_id, created_at`
+
+func scanPrincipal(row scanner) (*mayfly.Principal, error) {
+	var p mayfly.Principal
+	var owner sql.NullString
+	var created sql.NullInt64
+	if err := row.Scan(&p.ID, &p.Name, &p.Kind, &p.Status, &owner, &created); err != nil {
+		return nil, err
+	}
+	p.OwnerID, p.CreatedAt = owner.String, fromNanos(created)
+	return &p, nil
+}
+
+func (s *Store) CreatePrincipal(ctx context.Context, p *mayfly.Principal) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, p.Kind, p.Status, nullString(p.OwnerID), nanos(p.CreatedAt))
+	return storeErr("sqlite.CreatePrincipal", err)
+}
+
+func (s *Store) Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error) {
+	p, err := scanPrincipal(s.r.QueryRowContext(ctx, `SELECT `+principalCols+` FROM principals WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1`, idOrName, idOrName, idOrName))
+	return p, storeErr("sqlite.Principal", err)
+}
+
+func (s *Store) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
+	return queryAll(ctx, s.r, "sqlite.Principals", scanPrincipal, `SELECT `+principalCols+` FROM principals ORDER BY name`)
+}
+
+func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, storeErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, storeErr(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, storeErr(op, rows.Err())
+}
+
+// Clients.
+
+const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at, secret_rotated_at, revoked_at`
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+func scanClient(row scanner) (*mayfly.Client, error) {
+	var c mayfly.Client
+	var scopes, auds string
+	var ttl int64
+	var created, rotated, revoked sql.NullInt64
+	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, (*[]byte)(&c.JWKS), &created, &rotated, &revoked); err != nil {
+		return nil, err
+	}
+	c.Scopes, c.Audiences, c.TokenTTL = splitList(scopes), splitList(auds), time.Duration(ttl)
+	c.CreatedAt, c.SecretRotatedAt, c.RevokedAt = fromNanos(created), fromNanos(rotated), fromNanos(revoked)
+	return &c, nil
+}
+
+func (s *Store) CreateClient(ctx context.Context, c *mayfly.Client) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, c.OwnerID, strings.Join(c.Scopes, " "), strings.Join(c.Audiences, " "), int64(c.TokenTTL), c.Ring,
+		c.SecretHash, c.JWKS, nanos(c.CreatedAt), nanos(c.SecretRotatedAt), nanos(c.RevokedAt))
+	return storeErr("sqlite.CreateClient", err)
+}
+
+func (s *Store) Client(ctx context.Context, id string) (*mayfly.Client, error) {
+	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	return c, storeErr("sqlite.Client", err)
+}
+
+func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
+	return queryAll(ctx, s.r, "sqlite.Clients", scanClient, `SELECT `+clientCols+` FROM clients ORDER BY ref`)
+}
+
+// Rings and keys.
+
+func scanRing(row scanner) (*mayfly.Ring, error) {
+	var r mayfly.Ring
+	var lifetime int64
+	var created sql.NullInt64
+	if err := row.Scan(&r.Name, &r.Alg, &lifetime, &created); err != nil {
+		return nil, err
+	}
+	r.Lifetime, r.CreatedAt = time.Duration(lifetime), fromNanos(created)
+	return &r, nil
+}
+
+func (s *Store) CreateRing(ctx context.Context, r *mayfly.Ring) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO rings (name, alg, lifetime, created_at) VALUES (?, ?, ?, ?)`,
+		r.Name, r.Alg, int64(r.Lifetime), nanos(r.CreatedAt))
+	return storeErr("sqlite.CreateRing", err)
+}
+
+func (s *Store) Ring(ctx context.Context, name string) (*mayfly.Ring, error) {
+	r, err := scanRing(s.r.QueryRowContext(ctx, `SELECT name, alg, lifetime, created_at FROM rings WHERE name = ?`, name))
+	return r, storeErr("sqlite.Ring", err)
+}
+
+func (s *Store) Rings(ctx context.Context) ([]*mayfly.Ring, error) {
+	return queryAll(ctx, s.r, "sqlite.Rings", scanRing, `SELECT name, alg, lifetime, created_at FROM rings ORDER BY name`)
+}
+
+const keyCols = `kid, ring, alg, public, sealed, created_at, activate_at, deactivate_at, retire_at, revoked_at`
+
+func scanKey(row scanner) (*mayfly.Key, error) {
+	var k mayfly.Key
+	var created, act, deact, retire, revoked sql.NullInt64
+	if err := row.Scan(&k.KID, &k.Ring, &k.Alg, &k.Public, &k.Sealed, &created, &act, &deact, &retire, &revoked); err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.ActivateAt, k.DeactivateAt = fromNanos(created), fromNanos(act), fromNanos(deact)
+	k.RetireAt, k.RevokedAt = fromNanos(retire), fromNanos(revoked)
+	return &k, nil
+}
+
+func (s *Store) Keys(ctx context.Context) ([]*mayfly.Key, error) {
+	return queryAll(ctx, s.r, "sqlite.Keys", scanKey, `SELECT `+keyCols+` FROM keys ORDER BY ref`)
+}
+
+func (s *Store) SaveKeys(ctx context.Context, keys []*mayfly.Key) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (kid) DO UPDATE SET sealed = excluded.sealed, activate_at = excluded.activate_at,
+				deactivate_at = excluded.deactivate_at, retire_at = excluded.retire_at, revoked_at = excluded.revoked_at`,
+				k.KID, k.Ring, k.Alg, k.Public, k.Sealed, nanos(k.CreatedAt), nanos(k.ActivateAt), nanos(k.DeactivateAt), nanos(k.RetireAt), nanos(k.RevokedAt))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return storeErr("sqlite.SaveKeys", err)
+}
+
+func (s *Store) DestroyKeyMaterial(ctx context.Context, kids []string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, kid := range kids {
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET sealed = NULL WHERE kid = ?`, kid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return storeErr("sqlite.DestroyKeyMaterial", err)
+}
+
+// Issuance records.
+
+// ref returns the integer reference of id in table, caching it.
+func (s *Store) ref(ctx context.Context, cache map[string]int64, table, col, id string) (int64, error) {
+	s.mu.Lock()
+	ref, ok := cache[id]
+	s.mu.Unlock()
+	if ok {
+		return ref, nil
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT ref FROM `+table+` WHERE `+col+` = ?`, id).Scan(&ref); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	cache[id] = ref
+	s.mu.Unlock()
+	return ref, nil
+}
+
+func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) error {
+	const op = "sqlite.RecordIssuances"
+	type row struct{ key, cli, prn int64 }
+	refs := make([]row, len(recs))
+	for i, r := range recs {
+		var err error
+		if refs[i].key, err = s.ref(ctx, s.keyRefs, "keys", "kid", r.KID); err != nil {
+			return storeErr(op, fmt.Errorf("key %s: %w", r.KID, err))
+		}
+		if refs[i].cli, err = s.ref(ctx, s.cliRefs, "clients", "id", r.ClientID); err != nil {
+			return storeErr(op, fmt.Errorf("client %s: %w", r.ClientID, err))
+		}
+		if refs[i].prn, err = s.ref(ctx, s.prnRefs, "principals", "id", r.PrincipalID); err != nil {
+			return storeErr(op, fmt.Errorf("principal %s: %w", r.PrincipalID, err))
+		}
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Multi-row INSERTs: one statement per chunk instead of per row.
+		const cols, chunk = 8, 100
+		for start := 0; start < len(recs); start += chunk {
+			end := min(start+chunk, len(recs))
+			var b strings.Builder
+			b.WriteString(`INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp) VALUES `)
+			args := make([]any, 0, (end-start)*cols)
+			for i := start; i < end; i++ {
+				if i > start {
+					b.WriteByte(',')
+				}
+				b.WriteString("(?,?,?,?,?,?,?,?)")
+				r := recs[i]
+				args = append(args, r.JTI, refs[i].key, refs[i].cli, refs[i].prn, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
+			}
+			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return storeErr(op, err)
+}
+
+func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error) {
+	var where []string
+	var args []any
+	if f.ClientID != "" {
+		where, args = append(where, "c.id = ?"), append(args, f.ClientID)
+	}
+	if f.KID != "" {
+		where, args = append(where, "k.kid = ?"), append(args, f.KID)
+	}
+	if f.JTI != "" {
+		where, args = append(where, "i.jti = ?"), append(args, f.JTI)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "i.iat >= ?"), append(args, f.Since.Unix())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "i.iat < ?"), append(args, f.Until.Unix())
+	}
+	q := `SELECT i.jti, k.kid, c.id, p.id, i.source_ip, i.user_agent, i.iat, i.exp FROM issuances i
+		JOIN keys k ON k.ref = i.key_ref JOIN clients c ON c.ref = i.client_ref JOIN principals p ON p.ref = i.principal_ref`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY i.iat DESC, i.seq DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return queryAll(ctx, s.r, "sqlite.Issuances", func(row scanner) (mayfly.Issuance, error) {
+		var r mayfly.Issuance
+		var iat, exp int64
+		err := row.Scan(&r.JTI, &r.KID, &r.ClientID, &r.PrincipalID, &r.SourceIP, &r.UserAgent, &iat, &exp)
+		r.IssuedAt, r.ExpiresAt = time.Unix(iat, 0).UTC(), time.Unix(exp, 0).UTC()
+		return r, err
+	}, q, args...)
+}
+
+// Revocations.
+
+func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, subject, until, at, reason) VALUES (?, ?, ?, ?, ?)`,
+			r.Kind, r.Subject, nanos(r.Until), nanos(r.At), r.Reason)
+		if err != nil {
+			return err
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		switch r.Kind {
+		case mayfly.RevokeClient:
+			_, err = tx.ExecContext(ctx, `UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+		case mayfly.RevokeKey:
+			_, err = tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ?, sealed = NULL WHERE kid = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+		}
+		if err == nil {
+			r.Seq = seq
+		}
+		return err
+	})
+	return storeErr("sqlite.Revoke", err)
+}
+
+func (s *Store) Revocations(ctx context.Context, after int64, now time.Time) ([]*mayfly.Revocation, error) {
+	return queryAll(ctx, s.r, "sqlite.Revocations", func(row scanner) (*mayfly.Revocation, error) {
+		var r mayfly.Revocation
+		var until, at sql.NullInt64
+		err := row.Scan(&r.Seq, &r.Kind, &r.Subject, &until, &at, &r.Reason)
+		r.Until, r.At = fromNanos(until), fromNanos(at)
+		return &r, err
+	}, `SELECT seq, kind, subject, until, at, reason FROM revocations WHERE seq > ? AND (until IS NULL OR until > ?) ORDER BY seq`, after, now.UnixNano())
+}
+
+// Client assertions and admin credentials.
+
+func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO assertions (client_id, jti, exp) VALUES (?, ?, ?)`, clientID, jti, exp.UnixNano())
+	return storeErr("sqlite.UseAssertion", err)
+}
+
+func (s *Store) CreateAdminCredential(ctx context.Context, a *mayfly.AdminCredential) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO admin_credentials (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
+		a.ID, a.Name, a.Hash, nanos(a.CreatedAt), nanos(a.RevokedAt))
+	return storeErr("sqlite.CreateAdminCredential", err)
+}
+
+const adminCols = `id, name, hash, created_at, revoked_at`
+
+func scanAdmin(row scanner) (*mayfly.AdminCredential, error) {
+	var a mayfly.AdminCredential
+	var created, revoked sql.NullInt64
+	if err := row.Scan(&a.ID, &a.Name, &a.Hash, &created, &revoked); err != nil {
+		return nil, err
+	}
+	a.CreatedAt, a.RevokedAt = fromNanos(created), fromNanos(revoked)
+	return &a, nil
+}
+
+func (s *Store) AdminCredentialByHash(ctx context.Context, hash []byte) (*mayfly.AdminCredential, error) {
+	a, err := scanAdmin(s.r.QueryRowContext(ctx, `SELECT `+adminCols+` FROM admin_credentials WHERE hash = ?`, hash))
+	return a, storeErr("sqlite.AdminCredentialByHash", err)
+}
+
+func (s *Store) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
+	return queryAll(ctx, s.r, "sqlite.AdminCredentials", scanAdmin, `SELECT `+adminCols+` FROM admin_credentials ORDER BY created_at`)
+}
+
+func (s *Store) Prune(ctx context.Context, now time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM assertions WHERE exp <= ?`, now.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM revocations WHERE until IS NOT NULL AND until <= ?`, now.UnixNano())
+		return err
+	})
+	return storeErr("sqlite.Prune", err)
+}

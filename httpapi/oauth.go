@@ -34,21 +34,21 @@ func (s *Server) oauthRoutes() {
 
 // Metadata is the RFC 8414 / OpenID discovery document.
 type Metadata struct {
-	Issuer                            string   `json:"issuer"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
-	RevocationEndpoint                string   `json:"revocation_endpoint"`
-	GrantTypes                        []string `json:"grant_types_supported"`
-	ResponseTypes                     []string `json:"response_types_supported"`
-	SubjectTypes                      []string `json:"subject_types_supported"`
-	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported"`
-	IDTokenSigningAlgs                []string `json:"id_token_signing_alg_values_supported"`
-	AccessTokenSigningAlgs            []string `json:"access_token_signing_alg_values_supported"`
-	ClaimsSupported                   []string `json:"claims_supported"`
+	Issuer                           string   `json:"issuer"`
+	TokenEndpoint                    string   `json:"token_endpoint"`
+	JWKSURI                          string   `json:"jwks_uri"`
+	IntrospectionEndpoint            string   `json:"introspection_endpoint"`
+	RevocationEndpoint               string   `json:"revocation_endpoint"`
+	GrantTypes                       []string `json:"grant_types_supported"`
+	ResponseTypes                    []string `json:"response_types_supported"`
+	SubjectTypes                     []string `json:"subject_types_supported"`
+	TokenEndpointAuthMethods         []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IDTokenSigningAlgs               []string `json:"id_token_signing_alg_values_supported"`
+	AccessTokenSigningAlgs           []string `json:"access_token_signing_alg_values_supported"`
+	ClaimsSupported                  []string `json:"claims_supported"`
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +62,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
 		TokenEndpointAuthMethods: methods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
 		TokenEndpointAuthSigningAlgs: []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"},
-		IDTokenSigningAlgs: algs, AccessTokenSigningAlgs: algs,
+		IDTokenSigningAlgs:           algs, AccessTokenSigningAlgs: algs,
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal"},
 	})
 }

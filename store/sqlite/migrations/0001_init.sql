@@ -47,7 +47,9 @@ CREATE TABLE clients (
 );
 
 -- Issuance records grow to hundreds of millions of rows: integer references
--- instead of repeated strings, and only the indexes forensics needs.
+-- instead of repeated strings, and only the indexes forensics needs. Token
+-- IDs begin with their issue time, so every index here is appended to at its
+-- end, and a time range is a jti range (no separate iat index).
 CREATE TABLE issuances (
 	seq           INTEGER PRIMARY KEY,
 	jti           TEXT NOT NULL,
@@ -62,7 +64,6 @@ CREATE TABLE issuances (
 CREATE INDEX issuances_jti ON issuances(jti);
 CREATE INDEX issuances_client ON issuances(client_ref, iat);
 CREATE INDEX issuances_key ON issuances(key_ref, iat);
-CREATE INDEX issuances_iat ON issuances(iat);
 
 -- AUTOINCREMENT: a sequence number is never reused, even after pruning.
 CREATE TABLE revocations (

@@ -1,0 +1,191 @@
+// Command tokenload drives Mayfly's token endpoint over HTTP on loopback with
+// a fixed number of concurrent clients and reports tokens per second and
+// latency percentiles. Issuance records are always on: a token is counted
+// only once its record is durable, because the server answers only then.
+//
+// Against a running server:
+//
+//	tokenload -url http://127.0.0.1:8740 -admin-token "$(cat mayfly-data/admin.token)"
+//
+// Or self-contained, with a server in this process on a temporary directory:
+//
+//	tokenload -self
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/server"
+)
+
+func main() {
+	var (
+		base    = flag.String("url", "", "issuer URL of a running server (loopback only)")
+		admin   = flag.String("admin-token", os.Getenv("MAYFLY_TOKEN"), "admin credential, to create the benchmark client")
+		self    = flag.Bool("self", false, "start a server in this process on a temporary directory")
+		conc    = flag.Int("c", 64, "concurrent clients")
+		dur     = flag.Duration("d", 10*time.Second, "measured duration")
+		warm    = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
+		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
+		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
+	)
+	flag.Parse()
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf); err != nil {
+		fmt.Fprintln(os.Stderr, "tokenload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if self {
+		dir, err := os.MkdirTemp("", "tokenload")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		ready := make(chan string, 1)
+		errc := make(chan error, 1)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		go func() {
+			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(_ *server.Server, issuer string) { ready <- issuer })
+		}()
+		select {
+		case base = <-ready:
+		case err := <-errc:
+			return err
+		}
+		tok, err := os.ReadFile(dir + "/admin.token")
+		if err != nil {
+			return err
+		}
+		admin = strings.TrimSpace(string(tok))
+		if cpuProf != "" {
+			stop, err := profile(cpuProf)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
+	if base == "" {
+		return errors.New("give -url and -admin-token, or -self")
+	}
+	if err := loopbackOnly(base); err != nil {
+		return err
+	}
+	id, secret, err := setup(ctx, base, admin, alg)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
+	body := "grant_type=client_credentials"
+	endpoint := base + httpapi.TokenPath
+
+	var measuring atomic.Bool
+	var errs atomic.Int64
+	lat := make([][]time.Duration, conc)
+	deadline := time.Now().Add(warm + dur)
+	go func() { time.Sleep(warm); measuring.Store(true) }()
+	var wg sync.WaitGroup
+	var start, end time.Time
+	startOnce := sync.Once{}
+	for w := range conc {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				d := time.Since(t0)
+				if !measuring.Load() {
+					continue
+				}
+				startOnce.Do(func() { start = time.Now() })
+				if !ok {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], d)
+			}
+		})
+	}
+	wg.Wait()
+	end = time.Now()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	elapsed := end.Sub(start).Seconds()
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(p*float64(len(all))))]
+	}
+	fmt.Printf("alg=%s concurrency=%d duration=%s tokens=%d errors=%d\n", alg, conc, dur, len(all), errs.Load())
+	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed,
+		pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(.999).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	return nil
+}
+
+// loopbackOnly refuses targets off this machine.
+func loopbackOnly(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
+}
+
+// setup makes a ring, an owner and a client for the run.
+func setup(ctx context.Context, base, admin, alg string) (string, string, error) {
+	c := client.New(base, admin)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	ring := "bench-" + strings.ToLower(alg) + "-" + suffix
+	if _, err := c.CreateRing(ctx, httpapi.RingRequest{Name: ring, Alg: alg2(alg), Lifetime: "24h"}); err != nil {
+		return "", "", fmt.Errorf("create ring: %w", err)
+	}
+	p, err := c.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "bench-" + suffix, Kind: "human"})
+	if err != nil {
+		return "", "", fmt.Errorf("create principal: %w", err)
+	}
+	cc, err := c.CreateClient(ctx, httpapi.ClientRequest{Name: "bench", Owner: p.ID, Scopes: []string{"bench"}, Ring: ring})
+	if err != nil {
+		return "", "", fmt.Errorf("create client: %w", err)
+	}
+	_ = json.Valid
+	return cc.ID, cc.Secret, nil
+}

@@ -1,0 +1,229 @@
+// Package servertest runs a complete Mayfly on a loopback port for tests:
+// real SQLite in a temporary directory, real HTTP, and a clock the test
+// moves by hand.
+package servertest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/server"
+)
+
+// Clock is a clock that moves only when told to.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Epoch is where every test clock starts.
+var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// Env is a running Mayfly.
+type Env struct {
+	t       testing.TB
+	URL     string // the issuer
+	Dir     string
+	Clock   *Clock
+	Server  *server.Server
+	Admin   *client.Client
+	Token   string // the bootstrap admin credential
+	Log     *LogBuffer
+	http    *httptest.Server
+	closers []func()
+}
+
+// Option adjusts the server configuration.
+type Option func(*server.Config)
+
+// New starts a Mayfly for the test and stops it when the test ends.
+func New(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	return Start(t, dir, NewClock(Epoch), opts...)
+}
+
+// Start starts a Mayfly on an existing data directory, as after a restart.
+func Start(t testing.TB, dir string, clock *Clock, opts ...Option) *Env {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	url := "http://" + hs.Listener.Addr().String()
+	logs := &LogBuffer{}
+	cfg := server.Config{DataDir: dir, Issuer: url, Clock: clock, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := server.New(context.Background(), cfg)
+	if err != nil {
+		hs.Close()
+		t.Fatalf("server.New: %v", err)
+	}
+	hs.Config.Handler = s.Handler()
+	hs.Start()
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	e := &Env{t: t, URL: url, Dir: dir, Clock: clock, Server: s, Token: strings.TrimSpace(string(tok)), Log: logs, http: hs}
+	e.Admin = client.New(url, e.Token)
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Stop shuts the server down; it is safe to call twice.
+func (e *Env) Stop() {
+	if e.http == nil {
+		return
+	}
+	e.http.Close()
+	e.Server.Close()
+	e.http = nil
+}
+
+// LogBuffer collects log output so tests can search it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Human creates a human principal and returns its ID.
+func (e *Env) Human(name string) string {
+	e.t.Helper()
+	p, err := e.Admin.CreatePrincipal(context.Background(), httpapi.PrincipalRequest{Name: name, Kind: mayfly.Human})
+	if err != nil {
+		e.t.Fatalf("create principal %s: %v", name, err)
+	}
+	return p.ID
+}
+
+// NewClient creates a client owned by owner and returns it with its secret.
+func (e *Env) NewClient(req httpapi.ClientRequest) (*mayfly.Client, string) {
+	e.t.Helper()
+	if req.Name == "" {
+		req.Name = "test-client"
+	}
+	cc, err := e.Admin.CreateClient(context.Background(), req)
+	if err != nil {
+		e.t.Fatalf("create client: %v", err)
+	}
+	return cc.Client, cc.Secret
+}
+
+// Response is a raw HTTP response with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r *Response) JSON() map[string]any {
+	var m map[string]any
+	json.Unmarshal(r.Body, &m)
+	return m
+}
+
+// PostForm posts a form to path, with HTTP Basic credentials if user is not empty.
+func (e *Env) PostForm(path string, form url.Values, user, pass string) *Response {
+	e.t.Helper()
+	req, err := http.NewRequest("POST", e.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	return e.Do(req)
+}
+
+// Do sends req and reads the whole response.
+func (e *Env) Do(req *http.Request) *Response {
+	e.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// IssueToken gets an access token with client_secret_basic and fails the test otherwise.
+func (e *Env) IssueToken(id, secret string, extra url.Values) string {
+	e.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	r := e.PostForm(httpapi.TokenPath, form, id, secret)
+	if r.Status != 200 {
+		e.t.Fatalf("token request: status %d: %s", r.Status, r.Body)
+	}
+	tok, _ := r.JSON()["access_token"].(string)
+	if tok == "" {
+		e.t.Fatalf("token response without access_token: %s", r.Body)
+	}
+	return tok
+}
+
+// Active introspects tok as the given client and reports whether it is active.
+func (e *Env) Active(tok, id, secret string) bool {
+	e.t.Helper()
+	r := e.PostForm(httpapi.IntrospectPath, url.Values{"token": {tok}}, id, secret)
+	if r.Status != 200 {
+		e.t.Fatalf("introspect: status %d: %s", r.Status, r.Body)
+	}
+	active, ok := r.JSON()["active"].(bool)
+	if !ok {
+		e.t.Fatalf("introspect: no active field: %s", r.Body)
+	}
+	return active
+}

@@ -12,7 +12,6 @@ package token
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -106,15 +105,15 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 	if err != nil {
 		return nil, err
 	}
-	var b [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+	now := s.cfg.Clock.Now()
+	jti, err := mayfly.NewJTI(now, s.cfg.Rand)
+	if err != nil {
 		return nil, mayfly.E("token.Issue", err)
 	}
-	now := s.cfg.Clock.Now()
 	exp := now.Add(c.TokenTTL)
 	cl := Claims{
 		Issuer: s.cfg.Issuer, Subject: c.ID, Audience: aud, Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(),
-		ID: base64.RawURLEncoding.EncodeToString(b[:]), ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
+		ID: jti, ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
 	}
 	payload, err := json.Marshal(cl)
 	if err != nil {

@@ -77,6 +77,19 @@ func New(t testing.TB, opts ...Option) *Env {
 // Start starts a Mayfly on an existing data directory, as after a restart.
 func Start(t testing.TB, dir string, clock *Clock, opts ...Option) *Env {
 	t.Helper()
+	e, err := start(t, dir, clock, opts...)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	return e
+}
+
+// TryNew is New for configurations that may be refused.
+func TryNew(t testing.TB, opts ...Option) (*Env, error) {
+	return start(t, t.TempDir(), NewClock(Epoch), opts...)
+}
+
+func start(t testing.TB, dir string, clock *Clock, opts ...Option) (*Env, error) {
 	hs := httptest.NewUnstartedServer(nil)
 	url := "http://" + hs.Listener.Addr().String()
 	logs := &LogBuffer{}
@@ -87,18 +100,18 @@ func Start(t testing.TB, dir string, clock *Clock, opts ...Option) *Env {
 	s, err := server.New(context.Background(), cfg)
 	if err != nil {
 		hs.Close()
-		t.Fatalf("server.New: %v", err)
+		return nil, err
 	}
 	hs.Config.Handler = s.Handler()
 	hs.Start()
 	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {
-		t.Fatalf("admin token: %v", err)
+		return nil, err
 	}
 	e := &Env{t: t, URL: url, Dir: dir, Clock: clock, Server: s, Token: strings.TrimSpace(string(tok)), Log: logs, http: hs}
 	e.Admin = client.New(url, e.Token)
 	t.Cleanup(e.Stop)
-	return e
+	return e, nil
 }
 
 // Stop shuts the server down; it is safe to call twice.

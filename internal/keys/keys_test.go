@@ -1,0 +1,177 @@
+package keys_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/store/sqlite"
+)
+
+type fixture struct {
+	store *sqlite.Store
+	clock *servertest.Clock
+	seal  *seal.Sealer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root := make([]byte, seal.RootKeySize)
+	rand.Read(root)
+	s, err := seal.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: st, clock: servertest.NewClock(servertest.Epoch), seal: s}
+}
+
+func (f *fixture) service(t *testing.T, ceiling time.Duration) *keys.Service {
+	t.Helper()
+	ctx := context.Background()
+	rev, err := revoke.New(ctx, f.store, f.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.New(ctx, keys.Config{Store: f.store, Sealer: f.seal, Revoker: rev, Clock: f.clock, Rand: rand.Reader,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ceiling: ceiling})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSignerRefusesOutsideWindow: the window is checked at every signature,
+// so a Signer held past its key's window cannot sign.
+func TestSignerRefusesOutsideWindow(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	ctx := context.Background()
+	if err := s.EnsureRing(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := s.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sg.Sign([]byte(`{}`), f.clock.Now()); err != nil {
+		t.Fatalf("sign inside the window: %v", err)
+	}
+	f.clock.Advance(mayfly.DefaultKeyLifetime)
+	if _, err := sg.Sign([]byte(`{}`), f.clock.Now()); !errors.Is(err, mayfly.ErrUnavailable) {
+		t.Errorf("sign at the window's end: got %v, want ErrUnavailable", err)
+	}
+	next, err := s.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.KID() == sg.KID() {
+		t.Errorf("after the window the same key %s signs", sg.KID())
+	}
+}
+
+// TestLoweredCeilingCutsWindows: keys made under an override stop signing
+// once the ceiling is back to normal.
+func TestLoweredCeilingCutsWindows(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	long := f.service(t, 90*24*time.Hour)
+	if _, err := long.CreateRing(ctx, "quarterly", mayfly.ES256, 90*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	old, err := long.Signer(ctx, "quarterly")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := f.service(t, mayfly.KeyLifetimeCeiling) // restart with the default ceiling
+	for _, k := range s.Keys("quarterly") {
+		if w := k.DeactivateAt.Sub(k.ActivateAt); k.RevokedAt.IsZero() && w > mayfly.KeyLifetimeCeiling {
+			t.Errorf("key %s (%s) keeps a %s window over the %s ceiling", k.KID, k.State(f.clock.Now()), w, mayfly.KeyLifetimeCeiling)
+		}
+	}
+	f.clock.Advance(mayfly.KeyLifetimeCeiling)
+	sg, err := s.Signer(ctx, "quarterly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sg.KID() == old.KID() {
+		t.Errorf("key %s still signs %s after it started, past the ceiling", sg.KID(), mayfly.KeyLifetimeCeiling)
+	}
+}
+
+// TestRevokeActivePromotesNext: revoking the signing key hands over to the
+// already-published next key and destroys the revoked key's material.
+func TestRevokeActivePromotesNext(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	ctx := context.Background()
+	s.EnsureRing(ctx, keys.DefaultRing)
+	var active, next *mayfly.Key
+	for _, k := range s.Keys(keys.DefaultRing) {
+		switch k.State(f.clock.Now()) {
+		case mayfly.KeyActive:
+			active = k
+		case mayfly.KeyNext:
+			next = k
+		}
+	}
+	if _, err := s.Revoke(ctx, active.KID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, active.KID, "again"); !errors.Is(err, mayfly.ErrConflict) {
+		t.Errorf("second revoke: got %v, want ErrConflict", err)
+	}
+	sg, err := s.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sg.KID() != next.KID {
+		t.Errorf("signing with %s, want the next key %s", sg.KID(), next.KID)
+	}
+	k, _ := s.Key(active.KID)
+	if k.State(f.clock.Now()) != mayfly.KeyRevoked || len(k.Sealed) != 0 {
+		t.Errorf("revoked key: state %s, %d bytes of material; want revoked and none", k.State(f.clock.Now()), len(k.Sealed))
+	}
+	if _, _, ok := s.VerificationKey(active.KID); ok {
+		t.Errorf("revoked key still verifies")
+	}
+	for _, jk := range s.JWKS().Keys {
+		if jk.KeyID == active.KID {
+			t.Errorf("revoked key in JWKS")
+		}
+	}
+}
+
+// TestSealedAtRest: what the store holds is not the private key.
+func TestSealedAtRest(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	s.EnsureRing(context.Background(), keys.DefaultRing)
+	ks, err := f.store.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if _, err := f.seal.Open(k.Sealed, []byte("mayfly signing key "+k.KID)); err != nil {
+			t.Errorf("key %s: sealed material does not open under the root key: %v", k.KID, err)
+		}
+		if _, err := f.seal.Open(k.Sealed, []byte("mayfly signing key other")); err == nil {
+			t.Errorf("key %s: sealed material opens for another kid", k.KID)
+		}
+	}
+}

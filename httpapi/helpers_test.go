@@ -1,7 +1,11 @@
 package httpapi_test
 
 import (
+	"crypto/sha256"
+	"hash"
+
 	"errors"
+	"github.com/mayflyhq/mayfly"
 	"strings"
 
 	"github.com/mayflyhq/mayfly/internal/server"
@@ -19,3 +23,7 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+func mayflyAlg(s string) mayfly.Alg { return mayfly.Alg(s) }
+
+func sha256New() hash.Hash { return sha256.New() }

@@ -73,8 +73,13 @@ const JWKSMaxAge = 60
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(JWKSMaxAge))
+	body, err := s.cfg.Keys.JWKSJSON()
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	writeJSON(w, http.StatusOK, s.cfg.Keys.JWKS())
+	w.Write(body)
 }
 
 // oauthError is an RFC 6749 section 5.2 error response.

@@ -23,6 +23,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -66,6 +67,8 @@ type snapshot struct {
 	keys    []*mayfly.Key
 	public  map[string]*publicKey
 	signers map[string][]*Signer // ring -> signers whose window has not ended
+
+	jwksCache atomic.Pointer[jwksCache]
 }
 
 type publicKey struct {
@@ -443,7 +446,13 @@ func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
 	if _, ok := s.snap.Load().rings[ring]; !ok {
 		return nil, mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
 	}
-	if err := s.Maintain(ctx); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Requests that queued here while another caught up find its result.
+	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now()); sg != nil {
+		return sg, nil
+	}
+	if err := s.maintainLocked(ctx, ""); err != nil {
 		return nil, err
 	}
 	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now()); sg != nil {
@@ -481,16 +490,46 @@ func (s *Service) NextChange() time.Time {
 
 // JWKS returns the public keys published now: next, active and retiring.
 func (s *Service) JWKS() jose.JSONWebKeySet {
+	set, _ := s.snap.Load().jwks(s.cfg.Clock.Now())
+	return set
+}
+
+// JWKSJSON is JWKS as JSON. It is built once per snapshot and kept until a
+// key leaves the set, since verifiers fetch it often and it rarely changes.
+func (s *Service) JWKSJSON() ([]byte, error) {
+	snap := s.snap.Load()
 	now := s.cfg.Clock.Now()
+	if c := snap.jwksCache.Load(); c != nil && !now.Before(c.from) && now.Before(c.until) {
+		return c.body, nil
+	}
+	set, until := snap.jwks(now)
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, mayfly.E("keys.JWKSJSON", err)
+	}
+	snap.jwksCache.Store(&jwksCache{body: body, from: now, until: until})
+	return body, nil
+}
+
+type jwksCache struct {
+	body        []byte
+	from, until time.Time
+}
+
+// jwks returns the set published at now and when it next changes.
+func (snap *snapshot) jwks(now time.Time) (jose.JSONWebKeySet, time.Time) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	for _, k := range s.snap.Load().keys {
+	until := now.Add(time.Hour)
+	for _, k := range snap.keys {
 		if !k.Published(now) {
 			continue
 		}
-		pk := s.snap.Load().public[k.KID]
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pk.pub, KeyID: k.KID, Algorithm: string(k.Alg), Use: "sig"})
+		if k.RetireAt.Before(until) {
+			until = k.RetireAt
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: snap.public[k.KID].pub, KeyID: k.KID, Algorithm: string(k.Alg), Use: "sig"})
 	}
-	return set
+	return set, until
 }
 
 // VerificationKey returns the public key for a token signed with kid, if a

@@ -1,0 +1,66 @@
+package token_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/internal/token"
+)
+
+// BenchmarkIssue measures minting a token in process, issuance record
+// durable, per signing algorithm: the token endpoint's work without HTTP.
+func BenchmarkIssue(b *testing.B) {
+	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
+		b.Run(string(alg), func(b *testing.B) {
+			env := servertest.New(b)
+			ctx := context.Background()
+			if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
+				b.Fatal(err)
+			}
+			c, _ := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
+			svc := env.Server.Token
+			cl, err := env.Server.Identity.Client(ctx, c.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Many requests in flight, as on a busy token endpoint: they share
+			// issuance-record writes.
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := svc.Issue(ctx, cl, token.Request{SourceIP: "127.0.0.1"}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkIntrospect measures verifying a token completely, as
+// introspection does: signature, claims and every revocation check.
+func BenchmarkIntrospect(b *testing.B) {
+	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
+		b.Run(string(alg), func(b *testing.B) {
+			env := servertest.New(b)
+			ctx := context.Background()
+			if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
+				b.Fatal(err)
+			}
+			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
+			tok := env.IssueToken(c.ID, secret, nil)
+			svc := env.Server.Token
+			b.ResetTimer()
+			for b.Loop() {
+				if svc.Introspect(ctx, tok) == nil {
+					b.Fatal("inactive")
+				}
+			}
+		})
+	}
+}

@@ -33,12 +33,14 @@ type Store interface {
 	Rings(ctx context.Context) ([]*Ring, error)
 	// Keys returns every key of every ring, oldest first.
 	Keys(ctx context.Context) ([]*Key, error)
-	// SaveKeys inserts or updates keys, all or none.
+	// SaveKeys inserts or updates keys, all or none. An update never undoes
+	// a revocation nor restores destroyed material, even from a stale copy.
 	SaveKeys(ctx context.Context, keys []*Key) error
 	// DestroyKeyMaterial erases the sealed private half of the named keys.
 	DestroyKeyMaterial(ctx context.Context, kids []string) error
 
 	// RecordIssuances makes a batch of issuance records durable in one write.
+	// Their times are whole seconds, as in the token.
 	RecordIssuances(ctx context.Context, recs []Issuance) error
 	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
 

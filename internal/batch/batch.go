@@ -48,11 +48,12 @@ func (c *Committer[T]) Add(ctx context.Context, v T) error {
 	}
 	c.pending = append(c.pending, v)
 	r := c.cur
-	c.mu.Unlock()
+	// Kick under the lock: Close closes kick only after taking it.
 	select {
 	case c.kick <- struct{}{}:
 	default:
 	}
+	c.mu.Unlock()
 	select {
 	case <-r.done:
 		return r.err

@@ -306,8 +306,11 @@ func (s *Store) SaveKeys(ctx context.Context, keys []*mayfly.Key) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, k := range keys {
 			_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (kid) DO UPDATE SET sealed = excluded.sealed, activate_at = excluded.activate_at,
-				deactivate_at = excluded.deactivate_at, retire_at = excluded.retire_at, revoked_at = excluded.revoked_at`,
+				ON CONFLICT (kid) DO UPDATE SET activate_at = excluded.activate_at,
+				deactivate_at = excluded.deactivate_at, retire_at = excluded.retire_at,
+				revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at),
+				sealed = CASE WHEN keys.sealed IS NULL OR keys.revoked_at IS NOT NULL OR excluded.revoked_at IS NOT NULL
+					THEN NULL ELSE excluded.sealed END`,
 				k.KID, k.Ring, k.Alg, k.Public, k.Sealed, nanos(k.CreatedAt), nanos(k.ActivateAt), nanos(k.DeactivateAt), nanos(k.RetireAt), nanos(k.RevokedAt))
 			if err != nil {
 				return err
@@ -408,7 +411,9 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 		where, args = append(where, "i.jti >= ? AND i.iat >= ?"), append(args, mayfly.JTIBound(f.Since), f.Since.Unix())
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "i.jti < ? AND i.iat < ?"), append(args, mayfly.JTIBound(f.Until), f.Until.Unix())
+		// iat is whole seconds: a record of the second Until falls in is
+		// kept here and decided by the jti, which has milliseconds.
+		where, args = append(where, "i.jti < ? AND i.iat <= ?"), append(args, mayfly.JTIBound(f.Until), f.Until.Unix())
 	}
 	q := `SELECT i.jti, k.kid, c.id, p.id, i.source_ip, i.user_agent, i.iat, i.exp FROM issuances i
 		JOIN keys k ON k.ref = i.key_ref JOIN clients c ON c.ref = i.client_ref JOIN principals p ON p.ref = i.principal_ref`

@@ -1,0 +1,212 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/sqlite"
+	"github.com/mayflyhq/mayfly/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) mayfly.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "mayfly.db"))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return s
+}
+
+func closeStore(t *testing.T, s *sqlite.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+var epoch = time.Date(2030, 1, 2, 3, 4, 5, 6789, time.UTC)
+
+type migration struct {
+	version   int64
+	appliedAt int64
+}
+
+// migrations reads schema_migrations directly, with the store closed.
+func migrations(t *testing.T, path string) []migration {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatalf("sql.Open: %v", err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatalf("query schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	var out []migration
+	for rows.Next() {
+		var m migration
+		if err := rows.Scan(&m.version, &m.appliedAt); err != nil {
+			t.Fatalf("scan schema_migrations: %v", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("schema_migrations: %v", err)
+	}
+	return out
+}
+
+// TestReopenKeepsDataAndMigrations: opening an existing database applies no
+// migration again and loses nothing.
+func TestReopenKeepsDataAndMigrations(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	s := open(t, path)
+	p := &mayfly.Principal{ID: "prn-1", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: epoch}
+	if err := s.CreatePrincipal(ctx, p); err != nil {
+		t.Fatalf("CreatePrincipal: %v", err)
+	}
+	closeStore(t, s)
+	before := migrations(t, path)
+	if len(before) == 0 {
+		t.Fatalf("schema_migrations after the first Open: got no rows, want the applied migrations")
+	}
+
+	for i := range 2 {
+		s = open(t, path)
+		got, err := s.Principal(ctx, "alice")
+		if err != nil {
+			t.Fatalf("reopen %d: Principal(alice): %v", i+1, err)
+		}
+		if got.ID != p.ID || !got.CreatedAt.Equal(p.CreatedAt) {
+			t.Errorf("reopen %d: Principal(alice) = %+v, want %+v", i+1, got, p)
+		}
+		closeStore(t, s)
+		after := migrations(t, path)
+		if len(after) != len(before) {
+			t.Fatalf("reopen %d: schema_migrations got %v, want %v", i+1, after, before)
+		}
+		for j := range after {
+			if after[j] != before[j] {
+				t.Errorf("reopen %d: migration %d got %+v, want %+v (applied once, at first Open)", i+1, j, after[j], before[j])
+			}
+		}
+	}
+}
+
+// TestFileMode: the database and the files SQLite keeps beside it are
+// readable by the owner only, whatever the umask.
+func TestFileMode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mayfly.db")
+	s := open(t, path)
+	defer s.Close()
+	// A write makes sure the write-ahead log exists.
+	if err := s.CreateRing(ctx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch}); err != nil {
+		t.Fatalf("CreateRing: %v", err)
+	}
+	for _, name := range []string{"mayfly.db", "mayfly.db-wal", "mayfly.db-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if name != "mayfly.db" && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Errorf("stat %s: %v", name, err)
+			continue
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Errorf("%s mode: got %#o, want 0600", name, got)
+		}
+	}
+}
+
+// TestDurableAcrossReopen: everything written before Close is there after
+// reopening, including the revocation sequence.
+func TestDurableAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	s := open(t, path)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("CreatePrincipal", s.CreatePrincipal(ctx, &mayfly.Principal{ID: "prn-1", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: epoch}))
+	must("CreateRing", s.CreateRing(ctx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch}))
+	key := &mayfly.Key{KID: "kid-1", Ring: "main", Alg: mayfly.ES256, Public: []byte("pub"), Sealed: []byte("sealed"),
+		CreatedAt: epoch, ActivateAt: epoch, DeactivateAt: epoch.Add(time.Hour), RetireAt: epoch.Add(2 * time.Hour)}
+	must("SaveKeys", s.SaveKeys(ctx, []*mayfly.Key{key}))
+	must("CreateClient", s.CreateClient(ctx, &mayfly.Client{ID: "cli-1", Name: "c", OwnerID: "prn-1", Scopes: []string{"s"},
+		Audiences: []string{"a"}, TokenTTL: time.Minute, Ring: "main", SecretHash: []byte("h"), CreatedAt: epoch}))
+	jti, err := mayfly.NewJTI(epoch, zeroReader{})
+	must("NewJTI", err)
+	iat := epoch.Truncate(time.Second)
+	must("RecordIssuances", s.RecordIssuances(ctx, []mayfly.Issuance{{JTI: jti, KID: "kid-1", ClientID: "cli-1", PrincipalID: "prn-1",
+		SourceIP: "10.0.0.1", IssuedAt: iat, ExpiresAt: iat.Add(time.Minute)}}))
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: jti, Until: epoch.Add(time.Hour), At: epoch}
+	must("Revoke", s.Revoke(ctx, rev))
+	must("UseAssertion", s.UseAssertion(ctx, "cli-1", "assert-1", epoch.Add(time.Hour)))
+	must("CreateAdminCredential", s.CreateAdminCredential(ctx, &mayfly.AdminCredential{ID: "adm-1", Name: "root", Hash: []byte("adm"), CreatedAt: epoch}))
+	closeStore(t, s)
+
+	s = open(t, path)
+	defer s.Close()
+	if _, err := s.Principal(ctx, "prn-1"); err != nil {
+		t.Errorf("Principal after reopen: %v", err)
+	}
+	if _, err := s.Ring(ctx, "main"); err != nil {
+		t.Errorf("Ring after reopen: %v", err)
+	}
+	if keys, err := s.Keys(ctx); err != nil || len(keys) != 1 || string(keys[0].Sealed) != "sealed" {
+		t.Errorf("Keys after reopen: got %v, %v, want kid-1 with its sealed material", keys, err)
+	}
+	if c, err := s.Client(ctx, "cli-1"); err != nil || string(c.SecretHash) != "h" {
+		t.Errorf("Client after reopen: got %+v, %v, want cli-1 with its secret hash", c, err)
+	}
+	if recs, err := s.Issuances(ctx, mayfly.IssuanceFilter{}); err != nil || len(recs) != 1 || recs[0].JTI != jti {
+		t.Errorf("Issuances after reopen: got %v, %v, want the one record %s", recs, err, jti)
+	}
+	if revs, err := s.Revocations(ctx, 0, epoch); err != nil || len(revs) != 1 || revs[0].Seq != rev.Seq {
+		t.Errorf("Revocations after reopen: got %v, %v, want seq %d", revs, err, rev.Seq)
+	}
+	if err := s.UseAssertion(ctx, "cli-1", "assert-1", epoch.Add(time.Hour)); !errors.Is(err, mayfly.ErrConflict) {
+		t.Errorf("UseAssertion reuse after reopen: got error %v, want ErrConflict", err)
+	}
+	if _, err := s.AdminCredentialByHash(ctx, []byte("adm")); err != nil {
+		t.Errorf("AdminCredentialByHash after reopen: %v", err)
+	}
+	// The sequence continues where it was.
+	next := &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: "cli-1", At: epoch}
+	must("Revoke after reopen", s.Revoke(ctx, next))
+	if next.Seq <= rev.Seq {
+		t.Errorf("Seq after reopen: got %d, want > %d", next.Seq, rev.Seq)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

@@ -117,7 +117,7 @@ func (s *Server) oauthFail(w http.ResponseWriter, r *http.Request, err error) {
 	code, st := oauthCode(err)
 	s.issuedResult(r, code)
 	s.logError(r, err)
-	if st == http.StatusUnauthorized && strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); st == http.StatusUnauthorized && strings.EqualFold(scheme, "Basic") {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mayfly"`)
 	}
 	w.Header().Set("Pragma", "no-cache")

@@ -239,6 +239,21 @@ func dedupe(in []string) []string {
 // returns it re-encoded. Private or symmetric keys are refused: a client
 // must never hand its private key to the server.
 func publicJWKS(raw []byte) ([]byte, error) {
+	// go-jose reads an RSA key without "d" as public and drops its primes,
+	// so private members are looked for in the JSON itself.
+	var members struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, mayfly.InvalidField("jwks", "jwks is not a JSON Web Key Set: %v", err)
+	}
+	for _, k := range members.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"} {
+			if _, ok := k[private]; ok {
+				return nil, mayfly.InvalidField("jwks", "jwks holds private key material (%q); send public keys only, and treat that private key as exposed", private)
+			}
+		}
+	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, mayfly.InvalidField("jwks", "jwks is not a JSON Web Key Set: %v", err)

@@ -134,7 +134,8 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*m
 	}
 	// Recorded only after the signature verified, so a forger cannot burn
 	// a client's jtis.
-	if err := s.cfg.Store.UseAssertion(ctx, c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway)); err != nil {
+	// Remembered a second past the last instant it is accepted.
+	if err := s.cfg.Store.UseAssertion(ctx, c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second)); err != nil {
 		if mayfly.ErrorCode(err) == mayfly.Conflict {
 			return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion jti was already used")
 		}

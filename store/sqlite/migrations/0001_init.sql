@@ -49,7 +49,8 @@ CREATE TABLE clients (
 -- Issuance records grow to hundreds of millions of rows: integer references
 -- instead of repeated strings, and only the indexes forensics needs. Token
 -- IDs begin with their issue time, so every index here is appended to at its
--- end, and a time range is a jti range (no separate iat index).
+-- end, a time range is a jti range (no separate iat index), and "newest
+-- first" is a backward scan of whichever index the filter picks.
 CREATE TABLE issuances (
 	seq           INTEGER PRIMARY KEY,
 	jti           TEXT NOT NULL,
@@ -62,8 +63,8 @@ CREATE TABLE issuances (
 	exp           INTEGER NOT NULL
 );
 CREATE INDEX issuances_jti ON issuances(jti);
-CREATE INDEX issuances_client ON issuances(client_ref, iat);
-CREATE INDEX issuances_key ON issuances(key_ref, iat);
+CREATE INDEX issuances_client ON issuances(client_ref, jti);
+CREATE INDEX issuances_key ON issuances(key_ref, jti);
 
 -- AUTOINCREMENT: a sequence number is never reused, even after pruning.
 CREATE TABLE revocations (

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,5 +280,32 @@ func TestIssuanceRecords(t *testing.T) {
 		if len(got) != tt.want {
 			t.Errorf("%s: got %d records, want %d", tt.name, len(got), tt.want)
 		}
+	}
+}
+
+// TestEveryAlgorithm: tokens of every ring algorithm verify with go-jose
+// against the published JWKS, carry the algorithm in their header, and are
+// active on introspection.
+func TestEveryAlgorithm(t *testing.T) {
+	env := servertest.New(t)
+	owner := env.Human("alice")
+	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.RS256, mayfly.EdDSA} {
+		t.Run(string(alg), func(t *testing.T) {
+			ring := "ring-" + strings.ToLower(string(alg))
+			if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: ring, Alg: alg}); err != nil {
+				t.Fatal(err)
+			}
+			c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner, Ring: ring})
+			for range 3 { // several signatures: ES256 R and S vary in length before padding
+				tok := env.IssueToken(c.ID, secret, nil)
+				claims, header := verifyWithJWKS(t, env, tok)
+				if header.Algorithm != string(alg) || claims["client_id"] != c.ID {
+					t.Errorf("header alg %s, client_id %v; want %s, %s", header.Algorithm, claims["client_id"], alg, c.ID)
+				}
+				if !env.Active(tok, c.ID, secret) {
+					t.Errorf("token inactive")
+				}
+			}
+		})
 	}
 }

@@ -433,7 +433,7 @@ func (s *Service) signer(old *snapshot, k *mayfly.Key) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", k.KID, err)
 	}
-	return newSigner(k, priv.(crypto.Signer), s.cfg.Ceiling)
+	return newSigner(k, priv.(crypto.Signer), s.cfg.Ceiling, s.cfg.Rand)
 }
 
 // Signer returns the key that signs for ring now. If the schedule has fallen

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
@@ -172,6 +175,48 @@ func TestSealedAtRest(t *testing.T) {
 		}
 		if _, err := f.seal.Open(k.Sealed, []byte("mayfly signing key other")); err == nil {
 			t.Errorf("key %s: sealed material opens for another kid", k.KID)
+		}
+	}
+}
+
+// TestSignaturesVerifyWithGoJose: the JWS the Signer writes is what go-jose
+// expects for each algorithm. A thousand ES256 signatures make a short R or
+// S (1 in 128 signatures) all but certain, so their padding is checked too.
+func TestSignaturesVerifyWithGoJose(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	ctx := context.Background()
+	for alg, n := range map[mayfly.Alg]int{mayfly.ES256: 1000, mayfly.EdDSA: 50, mayfly.RS256: 5} {
+		ring := strings.ToLower(string(alg))
+		if _, err := s.CreateRing(ctx, ring, alg, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		sg, err := s.Signer(ctx, ring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pub, ok := s.VerificationKey(sg.KID())
+		if !ok {
+			t.Fatalf("%s: no verification key", alg)
+		}
+		for i := range n {
+			payload := []byte(fmt.Sprintf(`{"n":%d}`, i))
+			raw, err := sg.Sign(payload, f.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+			if err != nil {
+				t.Fatalf("%s #%d: parse: %v", alg, i, err)
+			}
+			got, err := jws.Verify(pub)
+			if err != nil || string(got) != string(payload) {
+				t.Fatalf("%s #%d: verify: %v, payload %q", alg, i, err, got)
+			}
+			h := jws.Signatures[0].Protected
+			if h.KeyID != sg.KID() || h.ExtraHeaders[jose.HeaderType] != "at+jwt" {
+				t.Fatalf("%s: header kid %q typ %v", alg, h.KeyID, h.ExtraHeaders[jose.HeaderType])
+			}
 		}
 	}
 }

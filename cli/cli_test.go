@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"strings"
@@ -130,3 +131,5 @@ func TestCLIErrors(t *testing.T) {
 		})
 	}
 }
+
+func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,0 +1,237 @@
+package cli_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/cli"
+	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/store/sqlite"
+)
+
+// TestMain lets the test binary stand in for the mayfly binary, so a test
+// can run the server as a separate process and kill it.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("MAYFLY_TEST_MAIN"); args != "" {
+		os.Exit(cli.Run(context.Background(), strings.Fields(args), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+	}
+	os.Exit(m.Run())
+}
+
+// TestCrashLosesNoIssuedToken kills the server with SIGKILL while clients
+// are getting tokens, then checks that every token a client received has its
+// issuance record: a token is handed out only after its record is durable.
+func TestCrashLosesNoIssuedToken(t *testing.T) {
+	dir := t.TempDir()
+	cmd, base, admin := startProcess(t, dir)
+	ctx := context.Background()
+	p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "load", Owner: p.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Eight clients take tokens until the server dies; the server is killed
+	// once 500 tokens have been received.
+	var mu sync.Mutex
+	var received []string
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	for range 8 {
+		wg.Go(func() {
+			for {
+				req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader(form))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(c.ID, c.Secret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				var body httpapi.TokenResponse
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					continue
+				}
+				mu.Lock()
+				received = append(received, jtiFromToken(t, body.AccessToken))
+				n := len(received)
+				mu.Unlock()
+				if n >= 500 {
+					once.Do(func() {
+						cmd.Process.Signal(syscall.SIGKILL)
+						close(killed)
+					})
+				}
+			}
+		})
+	}
+	<-killed
+	wg.Wait()
+	cmd.Wait()
+
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "mayfly.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.Issuances(ctx, mayfly.IssuanceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, r := range recs {
+		have[r.JTI] = true
+	}
+	for _, jti := range received {
+		if !have[jti] {
+			t.Errorf("token %s was handed out but has no issuance record after the crash", jti)
+		}
+	}
+	t.Logf("%d tokens received before the kill, %d records after restart", len(received), len(recs))
+}
+
+func jtiFromToken(t *testing.T, tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Errorf("malformed token %q", tok)
+		return ""
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	b, err := decodeSegment(parts[1])
+	if err != nil || json.Unmarshal(b, &claims) != nil {
+		t.Errorf("token payload: %v", err)
+	}
+	return claims.JTI
+}
+
+// startProcess runs "mayfly serve" as a child process on dir and returns it
+// with its URL and an admin API client.
+func startProcess(t *testing.T, dir string) (*exec.Cmd, string, *client.Client) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN=serve --addr 127.0.0.1:0 --log-level warn --data "+dir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var base string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "mayfly: serving at "); ok {
+			base = u
+			break
+		}
+	}
+	if base == "" {
+		t.Fatal("server did not start")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, base, client.New(base, strings.TrimSpace(string(tok)))
+}
+
+// TestCrashLosesNoRevocation kills the server while revocations are being
+// acknowledged; after a restart every acknowledged revocation holds.
+func TestCrashLosesNoRevocation(t *testing.T) {
+	dir := t.TempDir()
+	cmd, _, admin := startProcess(t, dir)
+	ctx := context.Background()
+	p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []string
+	for range 40 {
+		c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "c", Owner: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c.ID)
+	}
+	// Four workers revoke clients; the server is killed once ten
+	// revocations were acknowledged, with others in flight.
+	var mu sync.Mutex
+	var acked []string
+	var once sync.Once
+	next := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for id := range next {
+				if _, err := admin.RevokeClient(ctx, id, "crash test"); err != nil {
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				n := len(acked)
+				mu.Unlock()
+				if n == 10 {
+					once.Do(func() { cmd.Process.Signal(syscall.SIGKILL) })
+				}
+			}
+		})
+	}
+	for _, id := range clients {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	cmd.Wait()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "mayfly.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	revs, err := st.Revocations(ctx, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := map[string]bool{}
+	for _, r := range revs {
+		revoked[r.Subject] = r.Kind == mayfly.RevokeClient
+	}
+	for _, id := range acked {
+		if !revoked[id] {
+			t.Errorf("revocation of %s was acknowledged but is gone after the crash", id)
+		}
+		if c, err := st.Client(ctx, id); err != nil || c.RevokedAt.IsZero() {
+			t.Errorf("client %s: acknowledged revocation not marked on the client (%v)", id, err)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatalf("no revocation was acknowledged before the kill: the test proves nothing")
+	}
+	t.Logf("%d of %d revocations acknowledged before the kill", len(acked), len(clients))
+}
+

@@ -234,4 +234,3 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	}
 	t.Logf("%d of %d revocations acknowledged before the kill", len(acked), len(clients))
 }
-

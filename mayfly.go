@@ -41,4 +41,9 @@ const (
 	KeyLifetimeCeiling = 30 * 24 * time.Hour
 	// KeyLifetimeOverrideLimit bounds even an explicit override.
 	KeyLifetimeOverrideLimit = 365 * 24 * time.Hour
+	// JWKSMaxAge is how long verifiers may cache the published key set.
+	JWKSMaxAge = time.Minute
+	// MinPublication is how long a key must have been published before a
+	// manual rotation may make it sign: longer than any JWKS cache.
+	MinPublication = 2 * JWKSMaxAge
 )

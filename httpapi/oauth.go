@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/token"
@@ -67,9 +68,9 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// JWKSMaxAge is how long verifiers may cache the key set. Keys are published
-// a whole key lifetime before they sign, far longer than this.
-const JWKSMaxAge = 60
+// JWKSMaxAge is how long verifiers may cache the key set, in seconds. Keys
+// are published a whole key lifetime before they sign, far longer than this.
+const JWKSMaxAge = int(mayfly.JWKSMaxAge / time.Second)
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(JWKSMaxAge))

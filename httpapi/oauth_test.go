@@ -224,10 +224,13 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	if _, err := env.Admin.RevokeToken(context.Background(), jtiOf(t, tok), ""); err != nil {
 		t.Fatal(err)
 	}
-	env.Stop()
-	env = servertest.Start(t, env.Dir, env.Clock)
+	other := env.IssueToken(c.ID, secret, nil)
+	env = env.Restart()
 	if env.Active(tok, c.ID, secret) {
 		t.Errorf("revoked token active after restart")
+	}
+	if !env.Active(other, c.ID, secret) {
+		t.Errorf("unrevoked token inactive after restart")
 	}
 }
 

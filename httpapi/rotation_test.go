@@ -130,9 +130,8 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
 			before := keysByState(t, env, "default")
 			a, b := before[mayfly.KeyActive][0], before[mayfly.KeyNext][0]
-			env.Stop()
 			env.Clock.Advance(down)
-			env = servertest.Start(t, env.Dir, env.Clock)
+			env = env.Restart()
 
 			tok := env.IssueToken(c.ID, secret, nil)
 			kid := kidOf(t, tok)

@@ -194,8 +194,21 @@ func (s *Service) Key(kid string) (*mayfly.Key, error) {
 func (s *Service) Rotate(ctx context.Context, ring string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.snap.Load().rings[ring]; !ok {
+	snap := s.snap.Load()
+	if _, ok := snap.rings[ring]; !ok {
 		return mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
+	}
+	now := s.cfg.Clock.Now()
+	for _, k := range snap.keys {
+		// A next key published recently may be missing from verifiers'
+		// cached JWKS: refuse to make it sign yet. A ring that is itself
+		// that new has no older JWKS in anyone's cache. (Revoking the active
+		// key promotes the next one regardless: an emergency outranks caches.)
+		if k.Ring == ring && k.State(now) == mayfly.KeyNext && now.Sub(k.CreatedAt) < mayfly.MinPublication &&
+			now.Sub(snap.rings[ring].CreatedAt) >= mayfly.MinPublication {
+			return mayfly.Errorf(mayfly.Conflict, "ring %q: its next key %s was published %s ago; rotating before %s would hand verifiers a key their cached JWKS lacks; retry in %s",
+				ring, k.KID, now.Sub(k.CreatedAt).Round(time.Second), mayfly.MinPublication, (mayfly.MinPublication - now.Sub(k.CreatedAt)).Round(time.Second))
+		}
 	}
 	return s.maintainLocked(ctx, ring)
 }
@@ -216,6 +229,12 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeKey, kid, time.Time{}, reason)
 	if err != nil {
 		return nil, err
+	}
+	// Stop the key now, even if rebuilding the schedule below fails.
+	for _, sg := range s.snap.Load().signers[k.Ring] {
+		if sg.kid == kid {
+			sg.retire()
+		}
 	}
 	return rev, s.maintainLocked(ctx, "")
 }
@@ -310,7 +329,11 @@ func schedule(r *mayfly.Ring, lifetime time.Duration, keys []*mayfly.Key, now ti
 	if active != nil && (rotate || active.DeactivateAt.Sub(active.ActivateAt) > lifetime) {
 		end := now
 		if !rotate {
-			end = active.ActivateAt.Add(lifetime) // the ceiling was lowered
+			// The ceiling was lowered: stop at the new window's end, or now
+			// if the key has already signed past it.
+			if end = active.ActivateAt.Add(lifetime); end.Before(now) {
+				end = now
+			}
 		}
 		active.DeactivateAt, active.RetireAt = end, end.Add(mayfly.MaxTokenTTL)
 		changed = append(changed, active)
@@ -413,6 +436,21 @@ func (s *Service) reloadLocked(ctx context.Context, now time.Time) error {
 		snap.signers[k.Ring] = append(snap.signers[k.Ring], sg)
 	}
 	s.snap.Store(snap)
+	// A Signer whose window changed or whose key is gone must not sign
+	// again, even for a request that fetched it before the change.
+	kept := map[*Signer]bool{}
+	for _, sgs := range snap.signers {
+		for _, sg := range sgs {
+			kept[sg] = true
+		}
+	}
+	for _, sgs := range old.signers {
+		for _, sg := range sgs {
+			if !kept[sg] {
+				sg.retire()
+			}
+		}
+	}
 	return nil
 }
 
@@ -463,7 +501,7 @@ func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
 
 func (snap *snapshot) signing(ring string, now time.Time) *Signer {
 	for _, sg := range snap.signers[ring] {
-		if sg.covers(now) {
+		if sg.covers(now) && !sg.isRetired() {
 			return sg
 		}
 	}
@@ -490,7 +528,7 @@ func (s *Service) NextChange() time.Time {
 
 // JWKS returns the public keys published now: next, active and retiring.
 func (s *Service) JWKS() jose.JSONWebKeySet {
-	set, _ := s.snap.Load().jwks(s.cfg.Clock.Now())
+	set, _ := s.jwks(s.snap.Load(), s.cfg.Clock.Now())
 	return set
 }
 
@@ -499,29 +537,32 @@ func (s *Service) JWKS() jose.JSONWebKeySet {
 func (s *Service) JWKSJSON() ([]byte, error) {
 	snap := s.snap.Load()
 	now := s.cfg.Clock.Now()
-	if c := snap.jwksCache.Load(); c != nil && !now.Before(c.from) && now.Before(c.until) {
+	seq := s.cfg.Revoker.Seq()
+	if c := snap.jwksCache.Load(); c != nil && c.seq == seq && !now.Before(c.from) && now.Before(c.until) {
 		return c.body, nil
 	}
-	set, until := snap.jwks(now)
+	set, until := s.jwks(snap, now)
 	body, err := json.Marshal(set)
 	if err != nil {
 		return nil, mayfly.E("keys.JWKSJSON", err)
 	}
-	snap.jwksCache.Store(&jwksCache{body: body, from: now, until: until})
+	snap.jwksCache.Store(&jwksCache{body: body, seq: seq, from: now, until: until})
 	return body, nil
 }
 
 type jwksCache struct {
 	body        []byte
+	seq         int64 // revocations seen
 	from, until time.Time
 }
 
-// jwks returns the set published at now and when it next changes.
-func (snap *snapshot) jwks(now time.Time) (jose.JSONWebKeySet, time.Time) {
+// jwks returns the set published at now and when it next changes. A key
+// revoked is left out even before the snapshot learns of it.
+func (s *Service) jwks(snap *snapshot, now time.Time) (jose.JSONWebKeySet, time.Time) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	until := now.Add(time.Hour)
 	for _, k := range snap.keys {
-		if !k.Published(now) {
+		if !k.Published(now) || s.cfg.Revoker.Revoked(mayfly.RevokeKey, k.KID) {
 			continue
 		}
 		if k.RetireAt.Before(until) {

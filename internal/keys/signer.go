@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -31,6 +32,31 @@ type Signer struct {
 	key    crypto.Signer
 	rand   io.Reader
 	header string // base64url of {"alg":…,"kid":…,"typ":"at+jwt"}
+
+	// retired is set when the key's window changes or it is revoked. Sign
+	// holds the read lock while signing, so once retire returns no
+	// signature by this Signer can still be made.
+	mu      sync.RWMutex
+	retired bool
+}
+
+// errRetired tells the caller to fetch the ring's current Signer.
+var errRetired = mayfly.Errorf(mayfly.Unavailable, "signing key was rotated or revoked")
+
+// retire stops the Signer for good, waiting for signatures in flight.
+func (s *Signer) retire() {
+	s.mu.Lock()
+	s.retired = true
+	s.mu.Unlock()
+}
+
+// Retired reports whether err says the Signer was retired mid-request.
+func Retired(err error) bool { return err == errRetired }
+
+func (s *Signer) isRetired() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.retired
 }
 
 func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io.Reader) (*Signer, error) {
@@ -72,6 +98,11 @@ func (s *Signer) covers(t time.Time) bool { return !t.Before(s.from) && t.Before
 func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {
 	if !s.covers(now) {
 		return "", mayfly.Errorf(mayfly.Unavailable, "key %s is outside its signing window", s.kid)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.retired {
+		return "", errRetired
 	}
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, len(s.header)+2+enc.EncodedLen(len(payload))+enc.EncodedLen(512))

@@ -89,9 +89,11 @@ func (s *Service) Seq() int64 {
 	return s.seq
 }
 
-// Prune forgets token revocations whose tokens have expired, here and in the store.
+// Prune forgets token revocations whose tokens have expired, here and in
+// the store. It keeps them MaxTokenTTL longer than needed, so that a clock
+// stepped back does not revive a revoked token.
 func (s *Service) Prune(ctx context.Context) error {
-	now := s.clock.Now()
+	now := s.clock.Now().Add(-mayfly.MaxTokenTTL)
 	s.mu.Lock()
 	for _, m := range s.set {
 		for subj, until := range m {

@@ -108,6 +108,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		cfg.Log.Warn("data directory is open to other users; it holds sealed keys and credentials and should be mode 0700", "dir", cfg.DataDir, "mode", fi.Mode().Perm())
+	}
 	root, created, err := seal.LoadOrCreateRootKey(cfg.RootKeyFile, cfg.Rand)
 	if err != nil {
 		return nil, err
@@ -166,19 +169,22 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return err
 	}
 	path := filepath.Join(s.cfg.DataDir, "admin.token")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("bootstrap admin credential: %w", err)
-	}
-	defer f.Close()
 	_, secret, err := s.Identity.CreateAdminCredential(ctx, "bootstrap")
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(secret + "\n"); err != nil {
+	// A new file, renamed into place: an old admin.token, whatever its mode
+	// or wherever a link in its place points, is replaced, not written into.
+	tmp, err := os.CreateTemp(s.cfg.DataDir, ".admin.token-*")
+	if err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(secret + "\n")
+	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return fmt.Errorf("bootstrap admin credential: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("bootstrap admin credential: %w", err)
 	}
 	s.AdminTokenFile = path

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -74,23 +75,44 @@ func New(t testing.TB, opts ...Option) *Env {
 	return Start(t, dir, NewClock(Epoch), opts...)
 }
 
-// Start starts a Mayfly on an existing data directory, as after a restart.
+// Start starts a Mayfly on an existing data directory.
 func Start(t testing.TB, dir string, clock *Clock, opts ...Option) *Env {
 	t.Helper()
-	e, err := start(t, dir, clock, opts...)
+	e, err := start(t, dir, clock, "", opts...)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
 	return e
 }
 
-// TryNew is New for configurations that may be refused.
-func TryNew(t testing.TB, opts ...Option) (*Env, error) {
-	return start(t, t.TempDir(), NewClock(Epoch), opts...)
+// Restart stops e and starts a Mayfly on the same data directory, clock and
+// address, so the issuer is unchanged, as after a process restart.
+func (e *Env) Restart(opts ...Option) *Env {
+	e.t.Helper()
+	addr := strings.TrimPrefix(e.URL, "http://")
+	e.Stop()
+	n, err := start(e.t, e.Dir, e.Clock, addr, opts...)
+	if err != nil {
+		e.t.Fatalf("restart: %v", err)
+	}
+	return n
 }
 
-func start(t testing.TB, dir string, clock *Clock, opts ...Option) (*Env, error) {
+// TryNew is New for configurations that may be refused.
+func TryNew(t testing.TB, opts ...Option) (*Env, error) {
+	return start(t, t.TempDir(), NewClock(Epoch), "", opts...)
+}
+
+func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) (*Env, error) {
 	hs := httptest.NewUnstartedServer(nil)
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		hs.Listener.Close()
+		hs.Listener = ln
+	}
 	url := "http://" + hs.Listener.Addr().String()
 	logs := &LogBuffer{}
 	cfg := server.Config{DataDir: dir, Issuer: url, Clock: clock, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

@@ -101,10 +101,6 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 	if err != nil {
 		return nil, err
 	}
-	signer, err := s.cfg.Keys.Signer(ctx, c.Ring)
-	if err != nil {
-		return nil, err
-	}
 	now := s.cfg.Clock.Now()
 	jti, err := mayfly.NewJTI(now, s.cfg.Rand)
 	if err != nil {
@@ -119,7 +115,7 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 	if err != nil {
 		return nil, mayfly.E("token.Issue", err)
 	}
-	raw, err := signer.Sign(payload, now)
+	signer, raw, err := s.sign(ctx, c.Ring, payload, now)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +127,21 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 		return nil, mayfly.E("token.Issue", err)
 	}
 	return &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID}, nil
+}
+
+// sign signs with the ring's current key. If that key is rotated or revoked
+// between fetching it and signing, it signs again with its successor.
+func (s *Service) sign(ctx context.Context, ring string, payload []byte, now time.Time) (*keys.Signer, string, error) {
+	for try := 0; ; try++ {
+		signer, err := s.cfg.Keys.Signer(ctx, ring)
+		if err != nil {
+			return nil, "", err
+		}
+		raw, err := signer.Sign(payload, now)
+		if err == nil || try == 2 || !keys.Retired(err) {
+			return signer, raw, err
+		}
+	}
 }
 
 func truncate(s string, n int) string {
@@ -224,6 +235,12 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token expired")
 	case now < cl.NotBefore:
 		return nil, mayfly.Errorf(mayfly.Invalid, "token not yet valid")
+	// Only a holder of key material could make these; that is the incident
+	// this service exists for, so bound what such a token could claim.
+	case cl.Expiry-cl.IssuedAt > int64(mayfly.MaxTokenTTL/time.Second):
+		return nil, mayfly.Errorf(mayfly.Invalid, "token lifetime exceeds %s", mayfly.MaxTokenTTL)
+	case cl.IssuedAt < key.ActivateAt.Unix() || cl.IssuedAt > key.DeactivateAt.Unix():
+		return nil, mayfly.Errorf(mayfly.Invalid, "token iat is outside its key's signing window")
 	case cl.ID == "" || cl.ClientID == "":
 		return nil, mayfly.Errorf(mayfly.Invalid, "token lacks jti or client_id")
 	case s.cfg.Revoker.Revoked(mayfly.RevokeToken, cl.ID):

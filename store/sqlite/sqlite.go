@@ -49,7 +49,7 @@ var _ mayfly.Store = (*Store)(nil)
 // Open opens or creates the database at path and applies pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -330,7 +330,18 @@ func (s *Store) DestroyKeyMaterial(ctx context.Context, kids []string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.scrub(ctx)
+	}
 	return storeErr("sqlite.DestroyKeyMaterial", err)
+}
+
+// scrub makes destroyed material unrecoverable from the files: secure_delete
+// zeroes freed space in pages, and a truncating checkpoint moves those pages
+// into the database and empties the WAL, which still held the old images.
+func (s *Store) scrub(ctx context.Context) error {
+	_, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 // Issuance records.
@@ -457,6 +468,9 @@ func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
 		}
 		return err
 	})
+	if err == nil && r.Kind == mayfly.RevokeKey {
+		err = s.scrub(ctx)
+	}
 	return storeErr("sqlite.Revoke", err)
 }
 

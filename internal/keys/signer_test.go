@@ -1,0 +1,43 @@
+package keys_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mayflyhq/mayfly/internal/keys"
+)
+
+// TestHeldSignerStopsAtRotateAndRevoke: token.Issue takes a Signer and signs
+// later. Once a rotation or revocation is acknowledged, a Signer fetched
+// before it can no longer sign.
+func TestHeldSignerStopsAtRotateAndRevoke(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	ctx := context.Background()
+	if err := s.EnsureRing(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rotate(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := s.Key(held.KID())
+	if !f.clock.Now().Before(k.DeactivateAt) {
+		if _, err := held.Sign([]byte(`{}`), f.clock.Now()); err == nil {
+			t.Errorf("key %s signed after rotation ended its window at %s", held.KID(), k.DeactivateAt)
+		}
+	}
+	held2, err := s.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, held2.KID(), "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held2.Sign([]byte(`{}`), f.clock.Now()); err == nil {
+		t.Errorf("key %s signed after its revocation was acknowledged", held2.KID())
+	}
+}

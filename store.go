@@ -58,6 +58,24 @@ type Store interface {
 	AdminCredentialByHash(ctx context.Context, hash []byte) (*AdminCredential, error)
 	AdminCredentials(ctx context.Context) ([]*AdminCredential, error)
 
+	// AppendAudit stores audit records and the tree nodes they complete, in
+	// one write. Records must continue the log without a gap.
+	AppendAudit(ctx context.Context, recs []AuditRecord, nodes []AuditNode) error
+	// AuditEntries returns stored audit records, oldest first unless f.Newest.
+	AuditEntries(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+	// AuditSize is the number of audit records stored.
+	AuditSize(ctx context.Context) (uint64, error)
+	// AuditNodes returns the hashes of the named tree nodes, in order.
+	AuditNodes(ctx context.Context, ids []AuditNode) ([][]byte, error)
+	SaveCheckpoint(ctx context.Context, c *Checkpoint) error
+	// Checkpoints returns stored checkpoints, smallest first.
+	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
+
+	// Setting and PutSetting keep small named values, such as the sealed
+	// audit log key. PutSetting on an existing name returns ErrConflict.
+	Setting(ctx context.Context, name string) ([]byte, error)
+	PutSetting(ctx context.Context, name string, value []byte) error
+
 	// Prune deletes what no longer matters at now: used assertions and
 	// revocations of tokens past their expiry.
 	Prune(ctx context.Context, now time.Time) error

@@ -107,6 +107,7 @@ func init() {
 			{name: "list", summary: "list issuance records [--client ID] [--kid KID] [--since T] [--until T] [--limit N]", run: tokenList},
 			{name: "revoke", summary: "revoke one token: JTI [--reason R]", run: tokenRevoke},
 		}},
+		auditCommands(),
 		{name: "version", summary: "print the version", run: func(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintln(env.Stdout, "mayfly", Version)
 			return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/servertest"
 	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
@@ -92,7 +93,6 @@ func TestCrashLosesNoIssuedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	recs, err := st.Issuances(ctx, mayfly.IssuanceFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +107,11 @@ func TestCrashLosesNoIssuedToken(t *testing.T) {
 		}
 	}
 	t.Logf("%d tokens received before the kill, %d records after restart", len(received), len(recs))
+	st.Close()
+	env := servertest.Start(t, dir, servertest.NewClock(time.Now()))
+	if rep, err := env.Server.Audit.Verify(ctx); err != nil || !rep.OK {
+		t.Errorf("audit log after the crash: %+v %v", rep, err)
+	}
 }
 
 func jtiFromToken(t *testing.T, tok string) string {
@@ -212,7 +217,6 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	revs, err := st.Revocations(ctx, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +235,26 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	}
 	if len(acked) == 0 {
 		t.Fatalf("no revocation was acknowledged before the kill: the test proves nothing")
+	}
+	st.Close()
+	// The audit log verifies, and holds every acknowledged revocation.
+	env := servertest.Start(t, dir, servertest.NewClock(time.Now()))
+	rep, err := env.Server.Audit.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("audit log after the crash: %+v %v", rep, err)
+	}
+	items, err := env.Admin.AuditSearch(ctx, mayfly.AuditFilter{Action: "client.revoked", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, it := range items {
+		audited[it.Entry.Client] = true
+	}
+	for _, id := range acked {
+		if !audited[id] {
+			t.Errorf("revocation of %s was acknowledged but is not in the audit log", id)
+		}
 	}
 	t.Logf("%d of %d revocations acknowledged before the kill", len(acked), len(clients))
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/audit"
 )
 
 // Client calls one Mayfly server with one admin credential.
@@ -181,4 +182,74 @@ func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.
 func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*mayfly.Revocation, error) {
 	var r mayfly.Revocation
 	return &r, c.do(ctx, "POST", "/v1/tokens/"+esc(jti)+"/revoke", httpapi.RevokeRequest{Reason: reason}, &r)
+}
+
+// AuditSearch lists audit entries.
+func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]httpapi.AuditItem, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"action": f.Action, "principal": f.Principal, "client": f.Client, "kid": f.KID} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.From > 0 {
+		q.Set("from", fmt.Sprint(f.From))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	if f.Newest {
+		q.Set("newest", "true")
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
+	var out []httpapi.AuditItem
+	return out, c.do(ctx, "GET", "/v1/audit?"+q.Encode(), nil, &out)
+}
+
+// AuditEntry shows one audit entry.
+func (c *Client) AuditEntry(ctx context.Context, index uint64) (*httpapi.AuditItem, error) {
+	var out httpapi.AuditItem
+	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/%d", index), nil, &out)
+}
+
+// AuditVerify has the server verify its stored log.
+func (c *Client) AuditVerify(ctx context.Context) (*audit.Report, error) {
+	var out audit.Report
+	return &out, c.do(ctx, "POST", "/v1/audit/verify", nil, &out)
+}
+
+// AuditProof returns an entry's inclusion proof against the latest checkpoint.
+func (c *Client) AuditProof(ctx context.Context, index uint64) (*httpapi.InclusionProof, error) {
+	var out httpapi.InclusionProof
+	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/proof/%d", index), nil, &out)
+}
+
+// AuditConsistency returns a consistency proof between two tree sizes.
+func (c *Client) AuditConsistency(ctx context.Context, old, new uint64) (*httpapi.ConsistencyProof, error) {
+	var out httpapi.ConsistencyProof
+	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/consistency?old=%d&new=%d", old, new), nil, &out)
+}
+
+// AuditExport returns a self-contained bundle of the entries made in [from, to).
+func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*audit.Bundle, error) {
+	q := url.Values{}
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.Format(time.RFC3339Nano))
+	}
+	var out audit.Bundle
+	return &out, c.do(ctx, "GET", "/v1/audit/export?"+q.Encode(), nil, &out)
+}
+
+// AuditKey returns the audit log's public key.
+func (c *Client) AuditKey(ctx context.Context) (*httpapi.LogKey, error) {
+	var out httpapi.LogKey
+	return &out, c.do(ctx, "GET", "/v1/audit/key", nil, &out)
 }

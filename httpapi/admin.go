@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 )
 
@@ -27,6 +28,7 @@ func (s *Server) admin(pattern string, h adminHandler) {
 			s.jsonError(w, r, err)
 			return
 		}
+		r = r.WithContext(audit.WithActor(r.Context(), a.ID))
 		if err := h(w, r, a); err != nil {
 			s.jsonError(w, r, err)
 		}

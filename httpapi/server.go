@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/token"
@@ -36,6 +37,7 @@ type Config struct {
 	Keys     *keys.Service
 	Identity *identity.Service
 	Token    *token.Service
+	Audit    *audit.Log
 	Clock    mayfly.Clock
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -68,6 +70,7 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.oauthRoutes()
 	s.adminRoutes()
+	s.auditRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

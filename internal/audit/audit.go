@@ -360,3 +360,11 @@ func Actor(ctx context.Context) string {
 	}
 	return "mayfly"
 }
+
+// Origin is the log's name in its checkpoints.
+func (l *Log) Origin() string { return l.cfg.Origin }
+
+// Search returns stored entries.
+func (l *Log) Search(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error) {
+	return l.cfg.Store.AuditEntries(ctx, f)
+}

@@ -17,6 +17,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
@@ -36,6 +37,7 @@ type Config struct {
 	Store   mayfly.Store
 	Keys    *keys.Service
 	Revoker *revoke.Service
+	Audit   mayfly.Auditor // nil: no audit log
 	Clock   mayfly.Clock
 	Rand    io.Reader
 	Log     *slog.Logger
@@ -109,7 +111,8 @@ func (s *Service) CreatePrincipal(ctx context.Context, name string, kind mayfly.
 		return nil, err
 	}
 	s.cfg.Log.Info("principal created", "principal", p.ID, "name", p.Name, "kind", p.Kind)
-	return p, nil
+	return p, s.audit(ctx, mayfly.AuditEntry{Action: "principal.created", Principal: p.ID,
+		Details: map[string]string{"name": p.Name, "kind": string(p.Kind), "owner": p.OwnerID}})
 }
 
 // Principal finds a principal by ID or name.
@@ -222,6 +225,11 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 		return nil, "", err
 	}
 	s.cfg.Log.Info("client created", "client_id", c.ID, "owner", owner.ID, "ring", ring)
+	details := map[string]string{"name": c.Name, "scopes": strings.Join(c.Scopes, " "), "audiences": strings.Join(c.Audiences, " "),
+		"token_ttl": c.TokenTTL.String(), "auth": strings.Join(c.AuthMethods(), " ")}
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "client.created", Client: c.ID, Principal: owner.ID, Ring: ring, Details: details}); err != nil {
+		return nil, "", err
+	}
 	return c, secret, nil
 }
 
@@ -328,7 +336,8 @@ func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.
 	delete(s.clients, id)
 	s.mu.Unlock()
 	s.cfg.Log.Info("client revoked", "client_id", id, "seq", rev.Seq)
-	return rev, nil
+	return rev, s.audit(ctx, mayfly.AuditEntry{Action: "client.revoked", Client: id, Principal: c.OwnerID,
+		Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}})
 }
 
 // Usable reports why a client cannot obtain or use tokens, or nil if it can.
@@ -366,7 +375,7 @@ func (s *Service) CreateAdminCredential(ctx context.Context, name string) (*mayf
 		return nil, "", err
 	}
 	s.cfg.Log.Info("admin credential created", "id", id, "name", name)
-	return a, secret, nil
+	return a, secret, s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Details: map[string]string{"id": id, "name": name}})
 }
 
 // AuthenticateAdmin returns the admin credential a bearer secret belongs to.
@@ -379,4 +388,13 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}
 	return a, err
+}
+
+// audit appends an entry for a change that is already durable.
+func (s *Service) audit(ctx context.Context, e mayfly.AuditEntry) error {
+	if s.cfg.Audit == nil {
+		return nil
+	}
+	_, err := s.cfg.Audit.Append(ctx, e)
+	return mayfly.E("identity.audit", err)
 }

@@ -47,6 +47,7 @@ type Config struct {
 	Store   mayfly.Store
 	Sealer  *seal.Sealer
 	Revoker *revoke.Service
+	Audit   mayfly.Auditor // nil: no audit log
 	Clock   mayfly.Clock
 	Rand    io.Reader
 	Log     *slog.Logger
@@ -116,6 +117,9 @@ func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, l
 		if mayfly.ErrorCode(err) == mayfly.Conflict {
 			return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
 		}
+		return nil, err
+	}
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "ring.created", Ring: name, Details: map[string]string{"alg": string(alg), "lifetime": lifetime.String()}}); err != nil {
 		return nil, err
 	}
 	return r, s.maintainLocked(ctx, "")
@@ -236,6 +240,9 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 			sg.retire()
 		}
 	}
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "key.revoked", KID: kid, Ring: k.Ring, Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}}); err != nil {
+		return nil, err
+	}
 	return rev, s.maintainLocked(ctx, "")
 }
 
@@ -261,6 +268,10 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 	}
 	var save []*mayfly.Key
 	var destroy []string
+	var entries []mayfly.AuditEntry
+	if rotate != "" {
+		entries = append(entries, mayfly.AuditEntry{Action: "ring.rotated", Ring: rotate})
+	}
 	for _, r := range rings {
 		var ringKeys []*mayfly.Key
 		for _, k := range all {
@@ -270,6 +281,9 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 		}
 		changed, starts := schedule(r, s.lifetime(r), ringKeys, now, r.Name == rotate)
 		save = append(save, changed...)
+		for _, k := range changed {
+			entries = append(entries, keyEntry("key.scheduled", k))
+		}
 		for _, at := range starts {
 			k, err := s.newKey(r, at, s.lifetime(r), now)
 			if err != nil {
@@ -277,6 +291,7 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 			}
 			save = append(save, k)
 			all = append(all, k)
+			entries = append(entries, keyEntry("key.created", k))
 			s.cfg.Log.Info("signing key created", "ring", r.Name, "kid", k.KID, "alg", k.Alg, "activate_at", k.ActivateAt, "deactivate_at", k.DeactivateAt)
 		}
 	}
@@ -295,10 +310,34 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 			return mayfly.E(op, err)
 		}
 		for _, kid := range destroy {
+			entries = append(entries, mayfly.AuditEntry{Action: "key.destroyed", KID: kid})
 			s.cfg.Log.Info("signing key material destroyed", "kid", kid)
 		}
 	}
-	return s.reloadLocked(ctx, now)
+	if err := s.reloadLocked(ctx, now); err != nil {
+		return err
+	}
+	return s.audit(ctx, entries...)
+}
+
+func keyEntry(action string, k *mayfly.Key) mayfly.AuditEntry {
+	return mayfly.AuditEntry{Action: action, KID: k.KID, Ring: k.Ring, Details: map[string]string{
+		"alg": string(k.Alg), "activate_at": k.ActivateAt.Format(time.RFC3339Nano),
+		"deactivate_at": k.DeactivateAt.Format(time.RFC3339Nano), "retire_at": k.RetireAt.Format(time.RFC3339Nano),
+	}}
+}
+
+// audit appends entries for changes that are already durable.
+func (s *Service) audit(ctx context.Context, entries ...mayfly.AuditEntry) error {
+	if s.cfg.Audit == nil {
+		return nil
+	}
+	for _, e := range entries {
+		if _, err := s.cfg.Audit.Append(ctx, e); err != nil {
+			return mayfly.E("keys.audit", err)
+		}
+	}
+	return nil
 }
 
 // lifetime is the ring's lifetime, cut to the ceiling in force now, so that

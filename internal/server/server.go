@@ -20,10 +20,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
@@ -57,6 +59,7 @@ type Server struct {
 	Identity *identity.Service
 	Token    *token.Service
 	Revoker  *revoke.Service
+	Audit    *audit.Log
 	handler  http.Handler
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
@@ -135,28 +138,47 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	s := &Server{cfg: cfg, store: st}
+	origin, err := auditOrigin(ctx, st, cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	if s.Audit, err = audit.Open(ctx, audit.Config{Store: st, Sealer: sealer, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Origin: origin}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Audit.Close()
+		}
+	}()
+	if cfg.KeyLifetimeCeiling > mayfly.KeyLifetimeCeiling {
+		_, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: "config.override", Details: map[string]string{
+			"setting": "key-lifetime-ceiling", "value": cfg.KeyLifetimeCeiling.String(), "default": mayfly.KeyLifetimeCeiling.String()}})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if s.Revoker, err = revoke.New(ctx, st, cfg.Clock); err != nil {
 		return nil, err
 	}
-	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Ceiling: cfg.KeyLifetimeCeiling})
+	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Ceiling: cfg.KeyLifetimeCeiling})
 	if err != nil {
 		return nil, err
 	}
 	if err := s.Keys.EnsureRing(ctx, keys.DefaultRing); err != nil {
 		return nil, err
 	}
-	s.Identity = identity.New(identity.Config{Store: st, Keys: s.Keys, Revoker: s.Revoker, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
+	s.Identity = identity.New(identity.Config{Store: st, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
 	s.Token = token.New(token.Config{
 		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + httpapi.TokenPath, Store: st, Keys: s.Keys,
-		Identity: s.Identity, Revoker: s.Revoker, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
+		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.handler = httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
+		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 	})
 	return s, nil
 }
@@ -202,7 +224,27 @@ func (s *Server) Maintain(ctx context.Context) error {
 // Close flushes pending writes and closes the store.
 func (s *Server) Close() error {
 	s.Token.Close()
+	s.Audit.Close()
 	return s.store.Close()
+}
+
+// auditOrigin is the log's name in its checkpoints and key: fixed at first
+// start from the issuer, so that moving the service does not orphan the
+// checkpoints already signed.
+func auditOrigin(ctx context.Context, st mayfly.Store, issuer string) (string, error) {
+	const setting = "audit.origin"
+	b, err := st.Setting(ctx, setting)
+	if err == nil {
+		return string(b), nil
+	}
+	if !errors.Is(err, mayfly.ErrNotFound) {
+		return "", err
+	}
+	origin := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://") + "/audit"
+	if err := st.PutSetting(ctx, setting, []byte(origin)); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+		return "", err
+	}
+	return auditOrigin(ctx, st, issuer)
 }
 
 // maintainEvery bounds the wait between rounds when no key changes state sooner.

@@ -13,6 +13,7 @@ package token
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -36,6 +38,7 @@ type Config struct {
 	Keys          *keys.Service
 	Identity      *identity.Service
 	Revoker       *revoke.Service
+	Audit         mayfly.Auditor // nil: no audit log
 	Clock         mayfly.Clock
 	Rand          io.Reader
 	Log           *slog.Logger
@@ -49,7 +52,28 @@ type Service struct {
 
 // New returns a Service. Close it to flush pending issuance records.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, recorder: batch.New(cfg.Store.RecordIssuances)}
+	s := &Service{cfg: cfg}
+	s.recorder = batch.New(s.record)
+	return s
+}
+
+// record makes a batch of issuance records durable and commits the batch to
+// the audit log as one digest entry, which keeps issuance off the log's
+// per-entry cost.
+func (s *Service) record(ctx context.Context, recs []mayfly.Issuance) error {
+	if err := s.cfg.Store.RecordIssuances(ctx, recs); err != nil {
+		return err
+	}
+	if s.cfg.Audit == nil {
+		return nil
+	}
+	d, err := audit.Digest(recs)
+	if err != nil {
+		return err
+	}
+	d["first_jti"], d["last_jti"] = recs[0].JTI, recs[len(recs)-1].JTI
+	_, err = s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "tokens.issued", Actor: "mayfly", Details: d})
+	return err
 }
 
 // Close waits for queued issuance records to be written.
@@ -272,8 +296,20 @@ func (s *Service) Revoke(ctx context.Context, c *mayfly.Client, raw string) erro
 	if cl.ClientID != c.ID {
 		return mayfly.Errorf(mayfly.PermissionDenied, "the token was not issued to this client")
 	}
-	_, err = s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, cl.ID, time.Unix(cl.Expiry, 0), "revoked by client")
-	return err
+	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, cl.ID, time.Unix(cl.Expiry, 0), "revoked by client")
+	if err != nil {
+		return err
+	}
+	return s.auditRevoked(ctx, rev, c.ID, c.ID)
+}
+
+func (s *Service) auditRevoked(ctx context.Context, rev *mayfly.Revocation, client, actor string) error {
+	if s.cfg.Audit == nil {
+		return nil
+	}
+	_, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "token.revoked", Actor: actor, Client: client,
+		Details: map[string]string{"jti": rev.Subject, "reason": rev.Reason, "seq": fmt.Sprint(rev.Seq)}})
+	return mayfly.E("token.audit", err)
 }
 
 // RevokeJTI revokes one token by its ID, as an administrator.
@@ -288,7 +324,11 @@ func (s *Service) RevokeJTI(ctx context.Context, jti, reason string) (*mayfly.Re
 	if s.cfg.Revoker.Revoked(mayfly.RevokeToken, jti) {
 		return nil, mayfly.Errorf(mayfly.Conflict, "token %q is already revoked", jti)
 	}
-	return s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, jti, recs[0].ExpiresAt, reason)
+	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, jti, recs[0].ExpiresAt, reason)
+	if err != nil {
+		return nil, err
+	}
+	return rev, s.auditRevoked(ctx, rev, recs[0].ClientID, "")
 }
 
 // Issuances lists issuance records.

@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/audit"
+)
+
+func auditCommands() *command {
+	return &command{name: "audit", summary: "read and verify the tamper-evident audit log", sub: []*command{
+		{name: "tail", summary: "show the newest entries [-n N]", run: auditTail},
+		{name: "show", summary: "show one entry: INDEX", run: auditShow},
+		{name: "search", summary: "find entries [--action A] [--principal P] [--client C] [--kid K] [--since T] [--until T] [--limit N]", run: auditSearch},
+		{name: "verify", summary: "recompute the log and check every entry and checkpoint", run: auditVerify},
+		{name: "proof", summary: "inclusion proof of an entry in the latest checkpoint: INDEX", run: auditProof},
+		{name: "consistency", summary: "consistency proof between tree sizes: OLD NEW", run: auditConsistency},
+		{name: "export", summary: "write a self-contained, verifiable bundle to stdout [--from T] [--to T]", run: auditExport},
+		{name: "verify-bundle", summary: "verify a bundle offline: FILE --log-key KEY", run: auditVerifyBundle},
+		{name: "key", summary: "print the log's public key (signed-note verifier key)", run: auditKey},
+	}}
+}
+
+func auditTable(w io.Writer, items []httpapi.AuditItem) {
+	fmt.Fprintln(w, "INDEX\tTIME\tACTION\tACTOR\tPRINCIPAL\tCLIENT\tKID\tRING")
+	for _, it := range items {
+		e := it.Entry
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Index, stamp(e.Time), e.Action, e.Actor, dash(e.Principal), dash(e.Client), dash(e.KID), dash(e.Ring))
+	}
+}
+
+func auditTail(ctx context.Context, args []string, env Env) error {
+	var n int
+	_, a, c, err := admin("audit tail", args, env, 0, "no arguments", func(f *flags) {
+		f.IntVar(&n, "n", 20, "how many entries")
+	})
+	if err != nil {
+		return err
+	}
+	items, err := c.AuditSearch(ctx, mayfly.AuditFilter{Limit: n, Newest: true})
+	if err != nil {
+		return err
+	}
+	slices.Reverse(items)
+	return a.print(env, items, func(w io.Writer) { auditTable(w, items) })
+}
+
+func indexArg(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, usagef("%q is not an entry index", s)
+	}
+	return n, nil
+}
+
+func auditShow(ctx context.Context, args []string, env Env) error {
+	f, _, c, err := admin("audit show", args, env, 1, "one INDEX", nil)
+	if err != nil {
+		return err
+	}
+	idx, err := indexArg(f.pos[0])
+	if err != nil {
+		return err
+	}
+	it, err := c.AuditEntry(ctx, idx)
+	if err != nil {
+		return err
+	}
+	return printJSON(env, it) // an entry is best read whole
+}
+
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func auditSearch(ctx context.Context, args []string, env Env) error {
+	var flt mayfly.AuditFilter
+	var since, until string
+	_, a, c, err := admin("audit search", args, env, 0, "no arguments", func(f *flags) {
+		f.StringVar(&flt.Action, "action", "", "only this action, such as key.revoked")
+		f.StringVar(&flt.Principal, "principal", "", "only entries about this principal ID")
+		f.StringVar(&flt.Client, "client", "", "only entries about this client ID")
+		f.StringVar(&flt.KID, "kid", "", "only entries about this key")
+		f.StringVar(&since, "since", "", "only entries at or after: RFC 3339 time, Unix seconds or a duration ago")
+		f.StringVar(&until, "until", "", "only entries before (same forms)")
+		f.IntVar(&flt.Limit, "limit", 100, "at most this many, oldest first")
+	})
+	if err != nil {
+		return err
+	}
+	if flt.Since, err = when("since", since); err != nil {
+		return err
+	}
+	if flt.Until, err = when("until", until); err != nil {
+		return err
+	}
+	items, err := c.AuditSearch(ctx, flt)
+	if err != nil {
+		return err
+	}
+	return a.print(env, items, func(w io.Writer) { auditTable(w, items) })
+}
+
+func auditVerify(ctx context.Context, args []string, env Env) error {
+	_, a, c, err := admin("audit verify", args, env, 0, "no arguments", nil)
+	if err != nil {
+		return err
+	}
+	rep, err := c.AuditVerify(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.print(env, rep, func(w io.Writer) {
+		if rep.OK {
+			fmt.Fprintf(w, "ok: %d entries and %d checkpoints verify\n", rep.Entries, rep.Checkpoints)
+		}
+	}); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return mayfly.Errorf(mayfly.Invalid, "audit log does not verify: first bad index %d: %s", rep.FirstBad, rep.Problem)
+	}
+	return nil
+}
+
+func auditProof(ctx context.Context, args []string, env Env) error {
+	f, _, c, err := admin("audit proof", args, env, 1, "one INDEX", nil)
+	if err != nil {
+		return err
+	}
+	idx, err := indexArg(f.pos[0])
+	if err != nil {
+		return err
+	}
+	p, err := c.AuditProof(ctx, idx)
+	if err != nil {
+		return err
+	}
+	return printJSON(env, p)
+}
+
+func auditConsistency(ctx context.Context, args []string, env Env) error {
+	f, _, c, err := admin("audit consistency", args, env, 2, "OLD and NEW tree sizes", nil)
+	if err != nil {
+		return err
+	}
+	old, err := indexArg(f.pos[0])
+	if err != nil {
+		return err
+	}
+	nw, err := indexArg(f.pos[1])
+	if err != nil {
+		return err
+	}
+	p, err := c.AuditConsistency(ctx, old, nw)
+	if err != nil {
+		return err
+	}
+	return printJSON(env, p)
+}
+
+func auditExport(ctx context.Context, args []string, env Env) error {
+	var from, to string
+	_, _, c, err := admin("audit export", args, env, 0, "no arguments", func(f *flags) {
+		f.StringVar(&from, "from", "", "entries at or after: RFC 3339 time, Unix seconds or a duration ago")
+		f.StringVar(&to, "to", "", "entries before (same forms)")
+	})
+	if err != nil {
+		return err
+	}
+	tf, err := when("from", from)
+	if err != nil {
+		return err
+	}
+	tt, err := when("to", to)
+	if err != nil {
+		return err
+	}
+	b, err := c.AuditExport(ctx, tf, tt)
+	if err != nil {
+		return err
+	}
+	return printJSON(env, b)
+}
+
+// auditVerifyBundle needs no server: it is what an investigator runs.
+func auditVerifyBundle(ctx context.Context, args []string, env Env) error {
+	f := newFlags("audit verify-bundle", env)
+	key := f.String("log-key", "", "the log's public key, from 'mayfly audit key' (required)")
+	jsonOut := f.Bool("json", false, "print JSON")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.args(1, "one bundle FILE (- for stdin)"); err != nil {
+		return err
+	}
+	if *key == "" {
+		return usagef("audit verify-bundle needs --log-key")
+	}
+	var raw []byte
+	var err error
+	if f.pos[0] == "-" {
+		raw, err = io.ReadAll(os.Stdin)
+	} else {
+		raw, err = os.ReadFile(f.pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	rep, err := audit.VerifyBundle(raw, *key)
+	if err != nil {
+		return mayfly.Errorf(mayfly.Invalid, "bundle does not verify: %v", err)
+	}
+	if *jsonOut {
+		return printJSON(env, rep)
+	}
+	fmt.Fprintf(env.Stdout, "ok: %d entries verified against a checkpoint of %d entries signed by %s\n", rep.Entries, rep.Size, rep.Origin)
+	return nil
+}
+
+func auditKey(ctx context.Context, args []string, env Env) error {
+	_, a, c, err := admin("audit key", args, env, 0, "no arguments", nil)
+	if err != nil {
+		return err
+	}
+	k, err := c.AuditKey(ctx)
+	if err != nil {
+		return err
+	}
+	return a.print(env, k, func(w io.Writer) { fmt.Fprintln(w, k.VerifierKey) })
+}

@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+func (s *Server) auditRoutes() {
+	s.admin("GET /v1/audit", s.auditSearch)
+	s.admin("GET /v1/audit/{index}", s.auditShow)
+	s.admin("POST /v1/audit/verify", s.auditVerify)
+	s.admin("GET /v1/audit/proof/{index}", s.auditProof)
+	s.admin("GET /v1/audit/consistency", s.auditConsistency)
+	s.admin("GET /v1/audit/export", s.auditExport)
+	s.admin("GET /v1/audit/checkpoint", s.auditCheckpoint)
+	s.admin("GET /v1/audit/key", s.auditKey)
+}
+
+// AuditItem is an audit entry as the API shows it.
+type AuditItem struct {
+	Entry    mayfly.AuditEntry `json:"entry"`
+	LeafHash []byte            `json:"leaf_hash"`
+}
+
+func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, mayfly.InvalidField(name, "%s %q is not a non-negative number", name, v)
+	}
+	return n, nil
+}
+
+func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	q := r.URL.Query()
+	f := mayfly.AuditFilter{Action: q.Get("action"), Principal: q.Get("principal"), Client: q.Get("client"), KID: q.Get("kid"), Newest: q.Get("newest") == "true"}
+	var err error
+	if f.From, err = uintParam(r, "from", 0); err != nil {
+		return err
+	}
+	limit, err := uintParam(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	f.Limit = int(min(limit, 10000))
+	if f.Since, err = timeParam(q.Get("since")); err != nil {
+		return mayfly.InvalidField("since", "since: %v", err)
+	}
+	if f.Until, err = timeParam(q.Get("until")); err != nil {
+		return mayfly.InvalidField("until", "until: %v", err)
+	}
+	recs, err := s.cfg.Audit.Search(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := []AuditItem{}
+	for _, rec := range recs {
+		out = append(out, AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) auditShow(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	if err != nil {
+		return mayfly.InvalidField("index", "index %q is not a non-negative number", r.PathValue("index"))
+	}
+	recs, err := s.cfg.Audit.Search(r.Context(), mayfly.AuditFilter{From: idx, To: idx + 1})
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return mayfly.Errorf(mayfly.NotFound, "no audit entry %d", idx)
+	}
+	writeJSON(w, http.StatusOK, AuditItem{Entry: recs[0].Entry, LeafHash: recs[0].LeafHash})
+	return nil
+}
+
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	rep, err := s.cfg.Audit.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// InclusionProof is an entry's RFC 6962 inclusion proof against a checkpoint.
+type InclusionProof struct {
+	Index      uint64   `json:"index"`
+	Size       uint64   `json:"size"`
+	LeafHash   []byte   `json:"leaf_hash"`
+	Proof      [][]byte `json:"proof"`
+	Checkpoint string   `json:"checkpoint,omitempty"`
+}
+
+func (s *Server) auditProof(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	if err != nil {
+		return mayfly.InvalidField("index", "index %q is not a non-negative number", r.PathValue("index"))
+	}
+	cp, err := s.cfg.Audit.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	if cp == nil {
+		return mayfly.Errorf(mayfly.NotFound, "the audit log is empty")
+	}
+	out := InclusionProof{Index: idx, Size: cp.Size, Checkpoint: cp.Note}
+	if out.Size, err = uintParam(r, "size", cp.Size); err != nil {
+		return err
+	}
+	if out.Size != cp.Size {
+		out.Checkpoint = ""
+	}
+	recs, err := s.cfg.Audit.Search(r.Context(), mayfly.AuditFilter{From: idx, To: idx + 1})
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return mayfly.Errorf(mayfly.NotFound, "no audit entry %d", idx)
+	}
+	out.LeafHash = recs[0].LeafHash
+	if out.Proof, err = s.cfg.Audit.Inclusion(r.Context(), idx, out.Size); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ConsistencyProof proves that the tree of size Old is a prefix of the tree of size New.
+type ConsistencyProof struct {
+	Old   uint64   `json:"old"`
+	New   uint64   `json:"new"`
+	Proof [][]byte `json:"proof"`
+}
+
+func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var out ConsistencyProof
+	var err error
+	if out.Old, err = uintParam(r, "old", 0); err != nil {
+		return err
+	}
+	if out.New, err = uintParam(r, "new", s.cfg.Audit.Size()); err != nil {
+		return err
+	}
+	if out.Proof, err = s.cfg.Audit.Consistency(r.Context(), out.Old, out.New); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	from, err := timeParam(r.URL.Query().Get("from"))
+	if err != nil {
+		return mayfly.InvalidField("from", "from: %v", err)
+	}
+	to, err := timeParam(r.URL.Query().Get("to"))
+	if err != nil {
+		return mayfly.InvalidField("to", "to: %v", err)
+	}
+	b, err := s.cfg.Audit.Export(r.Context(), from, to)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	cp, err := s.cfg.Audit.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	if cp == nil {
+		return mayfly.Errorf(mayfly.NotFound, "the audit log is empty")
+	}
+	writeJSON(w, http.StatusOK, cp)
+	return nil
+}
+
+// LogKey is the audit log's public key.
+type LogKey struct {
+	Origin      string `json:"origin"`
+	VerifierKey string `json:"log_key"` // signed-note verifier key
+}
+
+func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	writeJSON(w, http.StatusOK, LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: s.cfg.Audit.VerifierKey()})
+	return nil
+}

@@ -35,7 +35,9 @@ type fixture struct {
 	root []byte
 }
 
-func open(t *testing.T, path string, root []byte) *fixture {
+func open(t *testing.T, path string, root []byte) *fixture { return openB(t, path, root) }
+
+func openB(t testing.TB, path string, root []byte) *fixture {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), path)
 	if err != nil {

@@ -21,30 +21,48 @@ func (s *Store) AppendAudit(ctx context.Context, recs []mayfly.AuditRecord, node
 		if len(recs) > 0 && recs[0].Index != size {
 			return &mayfly.Error{Code: mayfly.Conflict, Msg: fmt.Sprintf("audit append at %d, but the log holds %d entries", recs[0].Index, size)}
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_entries (idx, body, leaf_hash, time, action, principal, client, kid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		// Multi-row statements: one per hundred rows instead of one per row.
+		err := insertRows(ctx, tx, `INSERT INTO audit_entries (idx, body, leaf_hash, time, action, principal, client, kid) VALUES `, 8, len(recs),
+			func(i int, args []any) []any {
+				r := recs[i]
+				return append(args, r.Index, r.Body, r.LeafHash, r.Entry.Time.UnixNano(), r.Entry.Action, r.Entry.Principal, r.Entry.Client, r.Entry.KID)
+			})
 		if err != nil {
 			return err
 		}
-		defer ins.Close()
-		for _, r := range recs {
-			e := r.Entry
-			if _, err := ins.ExecContext(ctx, r.Index, r.Body, r.LeafHash, e.Time.UnixNano(), e.Action, e.Principal, e.Client, e.KID); err != nil {
-				return err
-			}
-		}
-		node, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer node.Close()
+		var inner []mayfly.AuditNode
 		for _, n := range nodes {
-			if _, err := node.ExecContext(ctx, n.Level, n.Index, n.Hash); err != nil {
-				return err
+			if n.Level > 0 { // leaves are stored with their entries
+				inner = append(inner, n)
 			}
 		}
-		return nil
+		return insertRows(ctx, tx, `INSERT OR REPLACE INTO audit_nodes (level, idx, hash) VALUES `, 3, len(inner),
+			func(i int, args []any) []any { return append(args, inner[i].Level, inner[i].Index, inner[i].Hash) })
 	})
 	return storeErr("sqlite.AppendAudit", err)
+}
+
+// insertRows runs prefix with n rows of cols values each, a hundred rows a statement.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols, n int, row func(i int, args []any) []any) error {
+	const chunk = 100
+	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
+	for start := 0; start < n; start += chunk {
+		end := min(start+chunk, n)
+		var b strings.Builder
+		b.WriteString(prefix)
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			args = row(i, args)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error) {
@@ -59,10 +77,18 @@ func (s *Store) AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfl
 		}
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "time >= ?"), append(args, f.Since.UnixNano())
+		from, err := s.auditIndexAt(ctx, f.Since)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, "idx >= ?"), append(args, from)
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "time < ?"), append(args, f.Until.UnixNano())
+		to, err := s.auditIndexAt(ctx, f.Until)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, "idx < ?"), append(args, to)
 	}
 	q := `SELECT idx, body, leaf_hash FROM audit_entries WHERE ` + strings.Join(where, " AND ")
 	if f.Newest {
@@ -85,6 +111,29 @@ func (s *Store) AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfl
 	}, q, args...)
 }
 
+// auditIndexAt returns the index of the first entry at or after t, by
+// binary search: entry times never decrease along the log.
+func (s *Store) auditIndexAt(ctx context.Context, t time.Time) (uint64, error) {
+	size, err := s.AuditSize(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := uint64(0), size
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var at int64
+		if err := s.r.QueryRowContext(ctx, `SELECT time FROM audit_entries WHERE idx = ?`, mid).Scan(&at); err != nil {
+			return 0, storeErr("sqlite.auditIndexAt", err)
+		}
+		if at < t.UnixNano() {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
 func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries`).Scan(&n)
@@ -94,7 +143,11 @@ func (s *Store) AuditSize(ctx context.Context) (uint64, error) {
 func (s *Store) AuditNodes(ctx context.Context, ids []mayfly.AuditNode) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		if err := s.r.QueryRowContext(ctx, `SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?`, id.Level, id.Index).Scan(&out[i]); err != nil {
+		q, args := `SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?`, []any{id.Level, id.Index}
+		if id.Level == 0 {
+			q, args = `SELECT leaf_hash FROM audit_entries WHERE idx = ?`, []any{id.Index}
+		}
+		if err := s.r.QueryRowContext(ctx, q, args...).Scan(&out[i]); err != nil {
 			return nil, storeErr("sqlite.AuditNodes", fmt.Errorf("node %d.%d: %w", id.Level, id.Index, err))
 		}
 	}

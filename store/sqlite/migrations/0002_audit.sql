@@ -1,6 +1,8 @@
 -- The audit log: entries in their canonical bytes, the RFC 6962 tree nodes
--- completed so far, and signed checkpoints. Search columns copy fields of
--- the entry body; verification uses only the bodies.
+-- completed so far above the leaves (leaf hashes live with the entries), and
+-- signed checkpoints. Search columns copy fields of the entry body;
+-- verification uses only the bodies. Times grow with the index, so a time
+-- range is found by binary search on idx rather than kept in an index.
 CREATE TABLE audit_entries (
 	idx       INTEGER PRIMARY KEY,
 	body      BLOB NOT NULL,
@@ -15,7 +17,6 @@ CREATE INDEX audit_action ON audit_entries(action, idx);
 CREATE INDEX audit_principal ON audit_entries(principal, idx) WHERE principal != '';
 CREATE INDEX audit_client ON audit_entries(client, idx) WHERE client != '';
 CREATE INDEX audit_kid ON audit_entries(kid, idx) WHERE kid != '';
-CREATE INDEX audit_time ON audit_entries(time);
 
 CREATE TABLE audit_nodes (
 	level INTEGER NOT NULL,

@@ -18,7 +18,6 @@ package audit
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -330,20 +329,6 @@ func (l *Log) rehash(ctx context.Context, n proof.Nodes) ([][]byte, error) {
 		return nil, err
 	}
 	return n.Rehash(hashes, hasher.HashChildren)
-}
-
-// Digest summarises a batch of items for an entry: their count and the
-// SHA-256 of their concatenated canonical JSON, one per line.
-func Digest[T any](items []T) (map[string]string, error) {
-	h := sha256.New()
-	for _, it := range items {
-		b, err := json.Marshal(it)
-		if err != nil {
-			return nil, err
-		}
-		h.Write(append(b, '\n'))
-	}
-	return map[string]string{"count": fmt.Sprint(len(items)), "sha256": fmt.Sprintf("%x", h.Sum(nil))}, nil
 }
 
 type actorKey struct{}

@@ -12,18 +12,20 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -67,13 +69,31 @@ func (s *Service) record(ctx context.Context, recs []mayfly.Issuance) error {
 	if s.cfg.Audit == nil {
 		return nil
 	}
-	d, err := audit.Digest(recs)
-	if err != nil {
-		return err
-	}
-	d["first_jti"], d["last_jti"] = recs[0].JTI, recs[len(recs)-1].JTI
-	_, err = s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "tokens.issued", Actor: "mayfly", Details: d})
+	_, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "tokens.issued", Actor: "mayfly", Details: digest(recs)})
 	return err
+}
+
+// digest commits an audit entry to a batch of issuance records: the SHA-256
+// of one line per record, "jti kid client_id principal_id source_ip iat exp
+// user_agent" separated by tabs, the user agent quoted as Go quotes strings,
+// times in Unix seconds, each line ending in a newline.
+func digest(recs []mayfly.Issuance) map[string]string {
+	h := sha256.New()
+	var b []byte
+	for _, r := range recs {
+		b = b[:0]
+		for _, f := range []string{r.JTI, r.KID, r.ClientID, r.PrincipalID, r.SourceIP} {
+			b = append(append(b, f...), '\t')
+		}
+		b = strconv.AppendInt(b, r.IssuedAt.Unix(), 10)
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, r.ExpiresAt.Unix(), 10)
+		b = append(b, '\t')
+		b = strconv.AppendQuote(b, r.UserAgent)
+		h.Write(append(b, '\n'))
+	}
+	return map[string]string{"count": strconv.Itoa(len(recs)), "sha256": hex.EncodeToString(h.Sum(nil)),
+		"first_jti": recs[0].JTI, "last_jti": recs[len(recs)-1].JTI}
 }
 
 // Close waits for queued issuance records to be written.

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"flag"
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
@@ -83,10 +84,12 @@ func BenchmarkAppendToCheckpoint(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
+var verifyEntries = flag.Int("verify-entries", 100_000, "entries BenchmarkVerify builds and verifies")
+
 // BenchmarkVerify: recomputing the tree from the stored entries and checking
 // every checkpoint, per entry.
 func BenchmarkVerify(b *testing.B) {
-	for _, n := range []int{100_000} {
+	for _, n := range []int{*verifyEntries} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			f := benchFixture(b)
 			ctx := context.Background()

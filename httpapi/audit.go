@@ -66,19 +66,28 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	return nil
 }
 
-func (s *Server) auditShow(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+// entryAt returns the entry the {index} path value names.
+func (s *Server) entryAt(r *http.Request) (*mayfly.AuditRecord, error) {
 	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
 	if err != nil {
-		return mayfly.InvalidField("index", "index %q is not a non-negative number", r.PathValue("index"))
+		return nil, mayfly.InvalidField("index", "index %q is not a non-negative number", r.PathValue("index"))
 	}
 	recs, err := s.cfg.Audit.Search(r.Context(), mayfly.AuditFilter{From: idx, To: idx + 1})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(recs) == 0 {
-		return mayfly.Errorf(mayfly.NotFound, "no audit entry %d", idx)
+		return nil, mayfly.Errorf(mayfly.NotFound, "no audit entry %d", idx)
 	}
-	writeJSON(w, http.StatusOK, AuditItem{Entry: recs[0].Entry, LeafHash: recs[0].LeafHash})
+	return &recs[0], nil
+}
+
+func (s *Server) auditShow(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	rec, err := s.entryAt(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
 	return nil
 }
 
@@ -101,33 +110,22 @@ type InclusionProof struct {
 }
 
 func (s *Server) auditProof(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	rec, err := s.entryAt(r)
 	if err != nil {
-		return mayfly.InvalidField("index", "index %q is not a non-negative number", r.PathValue("index"))
+		return err
 	}
 	cp, err := s.cfg.Audit.Checkpoint(r.Context())
 	if err != nil {
 		return err
 	}
-	if cp == nil {
-		return mayfly.Errorf(mayfly.NotFound, "the audit log is empty")
-	}
-	out := InclusionProof{Index: idx, Size: cp.Size, Checkpoint: cp.Note}
+	out := InclusionProof{Index: rec.Index, Size: cp.Size, Checkpoint: cp.Note, LeafHash: rec.LeafHash}
 	if out.Size, err = uintParam(r, "size", cp.Size); err != nil {
 		return err
 	}
 	if out.Size != cp.Size {
 		out.Checkpoint = ""
 	}
-	recs, err := s.cfg.Audit.Search(r.Context(), mayfly.AuditFilter{From: idx, To: idx + 1})
-	if err != nil {
-		return err
-	}
-	if len(recs) == 0 {
-		return mayfly.Errorf(mayfly.NotFound, "no audit entry %d", idx)
-	}
-	out.LeafHash = recs[0].LeafHash
-	if out.Proof, err = s.cfg.Audit.Inclusion(r.Context(), idx, out.Size); err != nil {
+	if out.Proof, err = s.cfg.Audit.Inclusion(r.Context(), rec.Index, out.Size); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/audit"
@@ -252,3 +253,27 @@ func TestTamperIsDetected(t *testing.T) {
 		})
 	}
 }
+
+var zeroTime time.Time
+
+func newFixtureF(f *testing.F) *fixture {
+	root := make([]byte, 32)
+	rand.Read(root)
+	fx := openB(f, filepath.Join(f.TempDir(), "audit.db"), root)
+	for i := range 5 {
+		if _, err := fx.log.Append(context.Background(), mayfly.AuditEntry{Action: "fuzz.seed", Principal: fmt.Sprintf("p%d", i)}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	return fx
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -2,8 +2,8 @@ package audit_test
 
 import (
 	"context"
-	"flag"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"slices"

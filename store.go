@@ -75,6 +75,7 @@ type Store interface {
 	// audit log key. PutSetting on an existing name returns ErrConflict.
 	Setting(ctx context.Context, name string) ([]byte, error)
 	PutSetting(ctx context.Context, name string, value []byte) error
+	DeleteSetting(ctx context.Context, name string) error
 
 	// Prune deletes what no longer matters at now: used assertions and
 	// revocations of tokens past their expiry.

@@ -25,6 +25,7 @@ func auditCommands() *command {
 		{name: "export", summary: "write a self-contained, verifiable bundle to stdout [--from T] [--to T]", run: auditExport},
 		{name: "verify-bundle", summary: "verify a bundle offline: FILE --log-key KEY", run: auditVerifyBundle},
 		{name: "key", summary: "print the log's public key (signed-note verifier key)", run: auditKey},
+		{name: "rotate-key", summary: "replace the log key; the next checkpoint is signed by both", run: auditRotateKey},
 	}}
 }
 
@@ -233,6 +234,18 @@ func auditKey(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	k, err := c.AuditKey(ctx)
+	if err != nil {
+		return err
+	}
+	return a.print(env, k, func(w io.Writer) { fmt.Fprintln(w, k.VerifierKey) })
+}
+
+func auditRotateKey(ctx context.Context, args []string, env Env) error {
+	_, a, c, err := admin("audit rotate-key", args, env, 0, "no arguments", nil)
+	if err != nil {
+		return err
+	}
+	k, err := c.AuditRotateKey(ctx)
 	if err != nil {
 		return err
 	}

@@ -253,3 +253,9 @@ func (c *Client) AuditKey(ctx context.Context) (*httpapi.LogKey, error) {
 	var out httpapi.LogKey
 	return &out, c.do(ctx, "GET", "/v1/audit/key", nil, &out)
 }
+
+// AuditRotateKey replaces the audit log's key and returns the new public key.
+func (c *Client) AuditRotateKey(ctx context.Context) (*httpapi.LogKey, error) {
+	var out httpapi.LogKey
+	return &out, c.do(ctx, "POST", "/v1/audit/key/rotate", nil, &out)
+}

@@ -16,6 +16,7 @@ func (s *Server) auditRoutes() {
 	s.admin("GET /v1/audit/export", s.auditExport)
 	s.admin("GET /v1/audit/checkpoint", s.auditCheckpoint)
 	s.admin("GET /v1/audit/key", s.auditKey)
+	s.admin("POST /v1/audit/key/rotate", s.auditRotateKey)
 }
 
 // AuditItem is an audit entry as the API shows it.
@@ -192,5 +193,14 @@ type LogKey struct {
 
 func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	writeJSON(w, http.StatusOK, LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: s.cfg.Audit.VerifierKey()})
+	return nil
+}
+
+func (s *Server) auditRotateKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	vkey, err := s.cfg.Audit.RotateKey(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: vkey})
 	return nil
 }

@@ -45,7 +45,11 @@ var (
 // CheckpointEvery is the longest a new entry waits for a checkpoint.
 const CheckpointEvery = time.Second
 
-const logKeySetting = "audit.log_key"
+// The log key has generations: "audit.log_key.N" holds generation N's
+// sealed private key until it is replaced, "audit.log_vkey.N" its public
+// verifier key for good.
+func keySetting(gen int) string  { return fmt.Sprintf("audit.log_key.%d", gen) }
+func vkeySetting(gen int) string { return fmt.Sprintf("audit.log_vkey.%d", gen) }
 
 // Config configures a Log.
 type Config struct {
@@ -60,10 +64,11 @@ type Config struct {
 
 // Log is the audit log. It is safe for concurrent use.
 type Log struct {
-	cfg      Config
-	signer   note.Signer
-	verifier note.Verifier
-	vkey     string
+	cfg       Config
+	signer    note.Signer     // the newest generation's
+	vkey      string          // its verifier key
+	verifiers []note.Verifier // every generation's
+	gen       int
 
 	mu   sync.Mutex // the tree
 	tree *compact.Range
@@ -94,39 +99,104 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// loadKey unseals the log's signing key, generating it on first start.
+// loadKey loads every generation's verifier key and unseals the newest
+// generation's signing key, generating the first on first start.
 func (l *Log) loadKey(ctx context.Context) error {
-	aad := []byte("mayfly audit log key")
-	sealed, err := l.cfg.Store.Setting(ctx, logKeySetting)
-	if errors.Is(err, mayfly.ErrNotFound) {
-		skey, _, gerr := note.GenerateKey(l.cfg.Rand, l.cfg.Origin)
-		if gerr != nil {
-			return fmt.Errorf("audit: log key: %w", gerr)
+	l.verifiers, l.gen = nil, 0
+	for gen := 1; ; gen++ {
+		vkey, err := l.cfg.Store.Setting(ctx, vkeySetting(gen))
+		if errors.Is(err, mayfly.ErrNotFound) {
+			break
 		}
-		if sealed, err = l.cfg.Sealer.Seal(l.cfg.Rand, []byte(skey), aad); err != nil {
+		if err != nil {
 			return err
 		}
-		if err = l.cfg.Store.PutSetting(ctx, logKeySetting, sealed); errors.Is(err, mayfly.ErrConflict) {
-			return l.loadKey(ctx) // another replica made it first
+		v, err := note.NewVerifier(string(vkey))
+		if err != nil {
+			return fmt.Errorf("audit: log key %d: %w", gen, err)
+		}
+		l.verifiers, l.gen, l.vkey = append(l.verifiers, v), gen, string(vkey)
+	}
+	if l.gen == 0 {
+		if err := l.newKey(ctx, 1); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+			return err
 		}
 		l.cfg.Log.Info("audit log key created")
+		return l.loadKey(ctx) // another replica may have made it first
 	}
+	sealed, err := l.cfg.Store.Setting(ctx, keySetting(l.gen))
 	if err != nil {
-		return err
+		return fmt.Errorf("audit: log key %d: %w", l.gen, err)
 	}
-	skey, err := l.cfg.Sealer.Open(sealed, aad)
+	skey, err := l.cfg.Sealer.Open(sealed, keyAAD(l.gen))
 	if err != nil {
-		return fmt.Errorf("audit: log key: %w", err)
+		return fmt.Errorf("audit: log key %d: %w", l.gen, err)
 	}
 	defer clear(skey)
-	if l.signer, err = note.NewSigner(string(skey)); err != nil {
+	l.signer, err = note.NewSigner(string(skey))
+	return err
+}
+
+func keyAAD(gen int) []byte { return fmt.Appendf(nil, "mayfly audit log key %d", gen) }
+
+// newKey generates and stores generation gen of the log key.
+func (l *Log) newKey(ctx context.Context, gen int) error {
+	skey, _, err := note.GenerateKey(l.cfg.Rand, l.cfg.Origin)
+	if err != nil {
 		return fmt.Errorf("audit: log key: %w", err)
 	}
-	if l.vkey, err = verifierKey(string(skey), l.signer); err != nil {
+	signer, err := note.NewSigner(skey)
+	if err != nil {
 		return err
 	}
-	l.verifier, err = note.NewVerifier(l.vkey)
-	return err
+	vkey, err := verifierKey(skey, signer)
+	if err != nil {
+		return err
+	}
+	sealed, err := l.cfg.Sealer.Seal(l.cfg.Rand, []byte(skey), keyAAD(gen))
+	if err != nil {
+		return err
+	}
+	// The private half first: a generation whose verifier key exists
+	// always has a signing key too.
+	if err := l.cfg.Store.PutSetting(ctx, keySetting(gen), sealed); err != nil {
+		return err
+	}
+	return l.cfg.Store.PutSetting(ctx, vkeySetting(gen), []byte(vkey))
+}
+
+// RotateKey replaces the log key. The next checkpoint, which covers an
+// "audit.key_rotated" entry naming both keys, is signed by the old and the
+// new key, so that a verifier holding either can follow; the old private
+// key is then destroyed. Checkpoints signed before stay verifiable with the
+// old public key.
+func (l *Log) RotateKey(ctx context.Context) (string, error) {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	old, oldV := l.signer, l.vkey
+	gen := l.gen + 1
+	if err := l.newKey(ctx, gen); err != nil {
+		return "", err
+	}
+	newV, err := l.cfg.Store.Setting(ctx, vkeySetting(gen))
+	if err != nil {
+		return "", err
+	}
+	if _, err := l.Append(ctx, mayfly.AuditEntry{Action: "audit.key_rotated", Details: map[string]string{
+		"old_log_key": oldV, "new_log_key": string(newV), "generation": fmt.Sprint(gen)}}); err != nil {
+		return "", err
+	}
+	if err := l.loadKey(ctx); err != nil {
+		return "", err
+	}
+	if _, err := l.checkpointLocked(ctx, old); err != nil {
+		return "", err
+	}
+	if err := l.cfg.Store.DeleteSetting(ctx, keySetting(gen-1)); err != nil {
+		return "", err
+	}
+	l.cfg.Log.Info("audit log key rotated", "generation", gen)
+	return l.vkey, nil
 }
 
 // verifierKey derives the public verifier key from the signer key string
@@ -259,6 +329,11 @@ func (l *Log) checkpointLoop() {
 func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
+	return l.checkpointLocked(ctx)
+}
+
+// checkpointLocked signs with the current key and any extra signers.
+func (l *Log) checkpointLocked(ctx context.Context, extra ...note.Signer) (*mayfly.Checkpoint, error) {
 	cps, err := l.cfg.Store.Checkpoints(ctx)
 	if err != nil {
 		return nil, err
@@ -281,7 +356,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
 		root = hasher.EmptyRoot()
 	}
 	text := fmt.Sprintf("%s\n%d\n%s\n", l.cfg.Origin, size, base64.StdEncoding.EncodeToString(root))
-	signed, err := note.Sign(&note.Note{Text: text}, l.signer)
+	signed, err := note.Sign(&note.Note{Text: text}, append(extra, l.signer)...)
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +364,19 @@ func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
 	return cp, l.cfg.Store.SaveCheckpoint(ctx, cp)
 }
 
-// VerifierKey is the log's public key in signed-note verifier-key form.
-func (l *Log) VerifierKey() string { return l.vkey }
+// VerifierKey is the log's current public key in signed-note verifier-key form.
+func (l *Log) VerifierKey() string {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	return l.vkey
+}
+
+// known returns the verifiers of every key generation.
+func (l *Log) known() note.Verifiers {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	return note.VerifierList(l.verifiers...)
+}
 
 // Close stops signing checkpoints and flushes queued appends.
 func (l *Log) Close() {

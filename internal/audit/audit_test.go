@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -277,3 +278,51 @@ func mustJSON(t testing.TB, v any) []byte {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestKeyRotation: the transition checkpoint carries both keys' signatures,
+// later ones only the new key's, every stored checkpoint still verifies,
+// and the old private key is gone.
+func TestKeyRotation(t *testing.T) {
+	f := newFixture(t, 20)
+	ctx := context.Background()
+	if _, err := f.log.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	oldKey := f.log.VerifierKey()
+	newKey, err := f.log.RotateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newKey == oldKey || newKey != f.log.VerifierKey() {
+		t.Fatalf("rotation kept the key")
+	}
+	verifies := func(key string) bool {
+		b, err := f.log.Export(ctx, zeroTime, zeroTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = audit.VerifyBundle(mustJSON(t, b), key)
+		return err == nil
+	}
+	if !verifies(oldKey) || !verifies(newKey) {
+		t.Errorf("transition checkpoint: old key verifies %v, new key %v; want both", verifies(oldKey), verifies(newKey))
+	}
+	appendN(t, f.log, 5)
+	if verifies(oldKey) || !verifies(newKey) {
+		t.Errorf("after the transition: old key verifies %v, new key %v; want only the new", verifies(oldKey), verifies(newKey))
+	}
+	if rep, err := f.log.Verify(ctx); err != nil || !rep.OK {
+		t.Errorf("verify after rotation: %+v %v", rep, err)
+	}
+	if _, err := f.st.Setting(ctx, "audit.log_key.1"); !errors.Is(err, mayfly.ErrNotFound) {
+		t.Errorf("old private key still stored: %v", err)
+	}
+	f.close()
+	g := open(t, f.path, f.root)
+	if g.log.VerifierKey() != newKey {
+		t.Errorf("after restart the log signs with %q, want %q", g.log.VerifierKey(), newKey)
+	}
+	if rep, err := g.log.Verify(ctx); err != nil || !rep.OK {
+		t.Errorf("verify after restart: %+v %v", rep, err)
+	}
+}

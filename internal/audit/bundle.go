@@ -82,7 +82,7 @@ func VerifyBundle(raw []byte, vkey string) (*BundleReport, error) {
 	if b.Format != BundleFormat {
 		return nil, fmt.Errorf("bundle format %q, want %q", b.Format, BundleFormat)
 	}
-	size, root, err := openCheckpoint(b.Checkpoint, v, b.Origin)
+	size, root, err := openCheckpoint(b.Checkpoint, note.VerifierList(v), b.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %v", err)
 	}

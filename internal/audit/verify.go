@@ -38,6 +38,7 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{OK: true, FirstBad: -1, Checkpoints: len(cps)}
+	known := l.known()
 	tree := factory.NewEmptyRange(0)
 	var pos uint64
 	const chunk = 10000
@@ -68,7 +69,7 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 			}
 			pos++
 			for len(cps) > 0 && cps[0].Size == pos {
-				if msg := l.checkCheckpoint(cps[0], tree); msg != "" {
+				if msg := l.checkCheckpoint(cps[0], tree, known); msg != "" {
 					return rep.fail(int64(pos-1), "checkpoint of size %d: %s", cps[0].Size, msg), nil
 				}
 				cps = cps[1:]
@@ -90,8 +91,8 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 
 // checkCheckpoint checks a stored checkpoint's signature, origin and root
 // against the tree recomputed from the entries.
-func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range) string {
-	size, root, err := openCheckpoint(cp.Note, l.verifier, l.cfg.Origin)
+func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range, known note.Verifiers) string {
+	size, root, err := openCheckpoint(cp.Note, known, l.cfg.Origin)
 	if err != nil {
 		return err.Error()
 	}
@@ -109,8 +110,8 @@ func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range) string
 }
 
 // openCheckpoint verifies a C2SP signed-note checkpoint and parses it.
-func openCheckpoint(signed string, v note.Verifier, origin string) (uint64, []byte, error) {
-	n, err := note.Open([]byte(signed), note.VerifierList(v))
+func openCheckpoint(signed string, known note.Verifiers, origin string) (uint64, []byte, error) {
+	n, err := note.Open([]byte(signed), known)
 	if err != nil {
 		return 0, nil, fmt.Errorf("signature does not verify under the log key: %v", err)
 	}

@@ -67,6 +67,7 @@ type Store interface {
 	AuditSize(ctx context.Context) (uint64, error)
 	// AuditNodes returns the hashes of the named tree nodes, in order.
 	AuditNodes(ctx context.Context, ids []AuditNode) ([][]byte, error)
+	// SaveCheckpoint stores c unless a checkpoint of its size exists.
 	SaveCheckpoint(ctx context.Context, c *Checkpoint) error
 	// Checkpoints returns stored checkpoints, smallest first.
 	Checkpoints(ctx context.Context) ([]*Checkpoint, error)

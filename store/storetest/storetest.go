@@ -74,6 +74,10 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Revocations/Prune", testRevocationsPrune},
 		{"UseAssertion", testUseAssertion},
 		{"AdminCredentials", testAdminCredentials},
+		{"Audit/AppendAndRead", testAuditAppend},
+		{"Audit/Gap", testAuditGap},
+		{"Audit/Checkpoints", testAuditCheckpoints},
+		{"Settings", testSettings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,8 @@ type Store struct {
 	keyRefs map[string]int64
 	cliRefs map[string]int64
 	prnRefs map[string]int64
+
+	stop, stopped chan struct{}
 }
 
 var _ mayfly.Store = (*Store)(nil)
@@ -49,7 +51,7 @@ var _ mayfly.Store = (*Store)(nil)
 // Open opens or creates the database at path and applies pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -76,12 +78,36 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go s.checkpointLoop()
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.stopped
+		s.stop = nil
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// checkpointLoop copies the WAL into the database from a reader connection,
+// so that the one writer never stops to do it inside a commit. PASSIVE
+// checkpoints never block the writer.
+func (s *Store) checkpointLoop() {
+	defer close(s.stopped)
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.r.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func (s *Store) migrate(ctx context.Context) error {

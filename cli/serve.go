@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -23,6 +24,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key)")
 	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
+	var proxies list
+	f.Var(&proxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For gives the client address (comma-separated)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")
 	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
@@ -34,6 +37,13 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}
 	if err := fill(f.FlagSet, env, config); err != nil {
 		return err
+	}
+	for _, c := range proxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return usagef("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", c)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

@@ -96,6 +96,7 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"long ceiling", []string{"--key-lifetime-ceiling", "2160h"}, "--allow-long-key-lifetime"},
 		{"unknown config key", []string{"--config", bad}, "no-such-flag"},
 		{"bad log level", []string{"--log-level", "loud"}, "log-level"},
+		{"bad proxy CIDR", []string{"--trusted-proxies", "10.0.0.0/8,lan"}, "trusted-proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -188,12 +189,40 @@ func credentials(r *http.Request, f url.Values) (token.Credentials, error) {
 	return cr, nil
 }
 
-func sourceIP(r *http.Request) string {
+// sourceIP is the client's address for the issuance record: the TCP peer,
+// unless the peer is a trusted proxy, in which case the nearest address in
+// X-Forwarded-For that is not a trusted proxy. Headers from anyone else are
+// ignored, so a client cannot choose what the record says.
+func (s *Server) sourceIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer.String() // a malformed hop: trust nothing past it
+		}
+		if !s.trusted(a) {
+			return a.Unmap().String()
+		}
+		peer = a
+	}
+	return peer.Unmap().String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // TokenResponse is a successful RFC 6749 section 5.1 response.
@@ -230,7 +259,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aud := append(f["audience"], f["resource"]...)
-	tok, err := s.cfg.Token.Issue(r.Context(), c, token.Request{Scope: f.Get("scope"), Audience: aud, SourceIP: sourceIP(r), UserAgent: r.UserAgent()})
+	tok, err := s.cfg.Token.Issue(r.Context(), c, token.Request{Scope: f.Get("scope"), Audience: aud, SourceIP: s.sourceIP(r), UserAgent: r.UserAgent()})
 	if err != nil {
 		s.oauthFail(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -41,6 +42,8 @@ type Config struct {
 	Clock    mayfly.Clock
 	Log      *slog.Logger
 	Registry *prometheus.Registry
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is Mayfly's HTTP handler.

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,8 @@ type Config struct {
 	// KeyLifetimeCeiling above mayfly.KeyLifetimeCeiling needs AllowLongKeyLifetime.
 	KeyLifetimeCeiling   time.Duration
 	AllowLongKeyLifetime bool
+	// TrustedProxies may set X-Forwarded-For for the source IP of records.
+	TrustedProxies []netip.Prefix
 
 	Clock mayfly.Clock
 	Rand  io.Reader
@@ -179,6 +182,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.handler = httpapi.New(httpapi.Config{
 		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	return s, nil
 }

@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/server"
@@ -175,7 +175,7 @@ func setup(ctx context.Context, base, admin, alg string) (string, string, error)
 	c := client.New(base, admin)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	ring := "bench-" + strings.ToLower(alg) + "-" + suffix
-	if _, err := c.CreateRing(ctx, httpapi.RingRequest{Name: ring, Alg: alg2(alg), Lifetime: "24h"}); err != nil {
+	if _, err := c.CreateRing(ctx, httpapi.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
 		return "", "", fmt.Errorf("create ring: %w", err)
 	}
 	p, err := c.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "bench-" + suffix, Kind: "human"})
@@ -186,6 +186,5 @@ func setup(ctx context.Context, base, admin, alg string) (string, string, error)
 	if err != nil {
 		return "", "", fmt.Errorf("create client: %w", err)
 	}
-	_ = json.Valid
 	return cc.ID, cc.Secret, nil
 }

@@ -3,11 +3,7 @@ package main
 import (
 	"os"
 	"runtime/pprof"
-
-	"github.com/mayflyhq/mayfly"
 )
-
-func alg2(s string) mayfly.Alg { return mayfly.Alg(s) }
 
 func profile(path string) (func(), error) {
 	f, err := os.Create(path)

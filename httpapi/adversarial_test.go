@@ -502,7 +502,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"HS256 with public JWK", advAssertionForm(advHS256(t, map[string]any{"kid": c.kid}, claims, pubJWK)), 401, "invalid_client"},
 		{"HS256 with stored JWKS", advAssertionForm(advHS256(t, map[string]any{"kid": c.kid}, claims, stored.JWKS)), 401, "invalid_client"},
 		{"HS256 with public key DER", advAssertionForm(advHS256(t, map[string]any{"kid": c.kid}, claims, pubDER)), 401, "invalid_client"},
-		{"HS256 with public key X", advAssertionForm(advHS256(t, map[string]any{}, claims, c.key.PublicKey.X.Bytes())), 401, "invalid_client"},
+		{"HS256 with public key X", advAssertionForm(advHS256(t, map[string]any{}, claims, advX(t, &c.key.PublicKey))), 401, "invalid_client"},
 		{"other client's key", advAssertionForm(advSign(t, jose.ES256, other.key, c.kid, "", f.assertionClaims(c))), 401, "invalid_client"},
 		{"EdDSA key not in JWKS", advAssertionForm(advSign(t, jose.EdDSA, edPriv, c.kid, "", f.assertionClaims(c))), 401, "invalid_client"},
 		{"RS256 key not in JWKS", advAssertionForm(advSign(t, jose.RS256, rsaKey, "", "", f.assertionClaims(c))), 401, "invalid_client"},
@@ -1239,4 +1239,14 @@ func TestJWKSPublishesNoPrivateMaterial(t *testing.T) {
 			}
 		}
 	}
+}
+
+// advX is the public key's X coordinate, from its uncompressed encoding.
+func advX(t *testing.T, pub *ecdsa.PublicKey) []byte {
+	t.Helper()
+	b, err := pub.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[1 : 1+(len(b)-1)/2]
 }

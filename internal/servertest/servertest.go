@@ -62,7 +62,6 @@ type Env struct {
 	Token   string // the bootstrap admin credential
 	Log     *LogBuffer
 	http    *httptest.Server
-	closers []func()
 }
 
 // Option adjusts the server configuration.

@@ -53,15 +53,15 @@ var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // Env is a running Mayfly.
 type Env struct {
-	t       testing.TB
-	URL     string // the issuer
-	Dir     string
-	Clock   *Clock
-	Server  *server.Server
-	Admin   *client.Client
-	Token   string // the bootstrap admin credential
-	Log     *LogBuffer
-	http    *httptest.Server
+	t      testing.TB
+	URL    string // the issuer
+	Dir    string
+	Clock  *Clock
+	Server *server.Server
+	Admin  *client.Client
+	Token  string // the bootstrap admin credential
+	Log    *LogBuffer
+	http   *httptest.Server
 }
 
 // Option adjusts the server configuration.

@@ -56,7 +56,19 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	for _, it := range items {
 		seen[it.Entry.Action] = it.Entry
 	}
-	for _, action := range []string{"config.override", "admin_credential.created", "ring.created", "key.created", "principal.created",
+	logins := 0
+	for _, it := range items {
+		if it.Entry.Action == "admin.login" {
+			logins++
+			if it.Entry.Details["source_ip"] != "127.0.0.1" || !strings.HasPrefix(it.Entry.Actor, "adm_") {
+				t.Errorf("admin.login entry %+v", it.Entry)
+			}
+		}
+	}
+	if logins != 1 {
+		t.Errorf("%d admin.login entries for one credential from one address, want 1", logins)
+	}
+	for _, action := range []string{"config.override", "admin_credential.created", "admin.login", "ring.created", "key.created", "principal.created",
 		"client.created", "tokens.issued", "token.revoked", "ring.rotated", "key.scheduled", "key.destroyed", "key.revoked", "client.revoked"} {
 		e, ok := seen[action]
 		if !ok {

@@ -28,6 +28,10 @@ func (s *Server) admin(pattern string, h adminHandler) {
 			s.jsonError(w, r, err)
 			return
 		}
+		if err := s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r)); err != nil {
+			s.jsonError(w, r, err)
+			return
+		}
 		r = r.WithContext(audit.WithActor(r.Context(), a.ID))
 		if err := h(w, r, a); err != nil {
 			s.jsonError(w, r, err)

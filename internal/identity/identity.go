@@ -50,11 +50,12 @@ type Service struct {
 	mu         sync.RWMutex
 	clients    map[string]*mayfly.Client
 	principals map[string]*mayfly.Principal // by ID
+	logins     map[[2]string]bool           // admin credential and source address seen since start
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, clients: map[string]*mayfly.Client{}, principals: map[string]*mayfly.Principal{}}
+	return &Service{cfg: cfg, clients: map[string]*mayfly.Client{}, principals: map[string]*mayfly.Principal{}, logins: map[[2]string]bool{}}
 }
 
 var (
@@ -397,4 +398,25 @@ func (s *Service) audit(ctx context.Context, e mayfly.AuditEntry) error {
 	}
 	_, err := s.cfg.Audit.Append(ctx, e)
 	return mayfly.E("identity.audit", err)
+}
+
+// AdminLogin records in the audit log the first use, since start, of an
+// admin credential from a source address: a bearer credential has no
+// session, so this is its login. Use from a new address is what an
+// investigator looks for.
+func (s *Service) AdminLogin(ctx context.Context, a *mayfly.AdminCredential, source string) error {
+	key := [2]string{a.ID, source}
+	s.mu.RLock()
+	seen := s.logins[key]
+	s.mu.RUnlock()
+	if seen {
+		return nil
+	}
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "admin.login", Actor: a.ID, Details: map[string]string{"name": a.Name, "source_ip": source}}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.logins[key] = true
+	s.mu.Unlock()
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
@@ -85,23 +86,16 @@ func printJSON(env Env, v any) error {
 
 func auditSearch(ctx context.Context, args []string, env Env) error {
 	var flt mayfly.AuditFilter
-	var since, until string
 	_, a, c, err := admin("audit search", args, env, 0, "no arguments", func(f *flags) {
 		f.StringVar(&flt.Action, "action", "", "only this action, such as key.revoked")
 		f.StringVar(&flt.Principal, "principal", "", "only entries about this principal ID")
 		f.StringVar(&flt.Client, "client", "", "only entries about this client ID")
 		f.StringVar(&flt.KID, "kid", "", "only entries about this key")
-		f.StringVar(&since, "since", "", "only entries at or after: RFC 3339 time, Unix seconds or a duration ago")
-		f.StringVar(&until, "until", "", "only entries before (same forms)")
+		f.Var(instant{&flt.Since}, "since", "only entries at or after: RFC 3339 time, Unix seconds or a duration ago")
+		f.Var(instant{&flt.Until}, "until", "only entries before (same forms)")
 		f.IntVar(&flt.Limit, "limit", 100, "at most this many, oldest first")
 	})
 	if err != nil {
-		return err
-	}
-	if flt.Since, err = when("since", since); err != nil {
-		return err
-	}
-	if flt.Until, err = when("until", until); err != nil {
 		return err
 	}
 	items, err := c.AuditSearch(ctx, flt)
@@ -170,23 +164,15 @@ func auditConsistency(ctx context.Context, args []string, env Env) error {
 }
 
 func auditExport(ctx context.Context, args []string, env Env) error {
-	var from, to string
+	var from, to time.Time
 	_, _, c, err := admin("audit export", args, env, 0, "no arguments", func(f *flags) {
-		f.StringVar(&from, "from", "", "entries at or after: RFC 3339 time, Unix seconds or a duration ago")
-		f.StringVar(&to, "to", "", "entries before (same forms)")
+		f.Var(instant{&from}, "from", "entries at or after: RFC 3339 time, Unix seconds or a duration ago")
+		f.Var(instant{&to}, "to", "entries before (same forms)")
 	})
 	if err != nil {
 		return err
 	}
-	tf, err := when("from", from)
-	if err != nil {
-		return err
-	}
-	tt, err := when("to", to)
-	if err != nil {
-		return err
-	}
-	b, err := c.AuditExport(ctx, tf, tt)
+	b, err := c.AuditExport(ctx, from, to)
 	if err != nil {
 		return err
 	}

@@ -159,19 +159,25 @@ func printUsage(w io.Writer, cmds []*command, prefix string) {
 // "principal create alice --kind human".
 type flags struct {
 	*flag.FlagSet
-	pos []string
+	pos    []string
+	stderr io.Writer
 }
 
 func newFlags(name string, env Env) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return &flags{FlagSet: fs}
+	// Errors come back as one line from Run; only -h prints the flags.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, stderr: env.Stderr}
 }
 
 func (f *flags) parse(args []string) error {
 	for {
 		if err := f.FlagSet.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(f.stderr, "usage of mayfly %s:\n", f.Name())
+				f.SetOutput(f.stderr)
+				f.PrintDefaults()
 				return err
 			}
 			return usageError{err.Error()}

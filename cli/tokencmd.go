@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,22 +13,15 @@ import (
 
 func tokenList(ctx context.Context, args []string, env Env) error {
 	var flt mayfly.IssuanceFilter
-	var since, until string
 	_, a, c, err := admin("token list", args, env, 0, "no arguments", func(f *flags) {
 		f.StringVar(&flt.ClientID, "client", "", "only tokens of this client")
 		f.StringVar(&flt.KID, "kid", "", "only tokens signed by this key")
 		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
-		f.StringVar(&since, "since", "", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
-		f.StringVar(&until, "until", "", "only tokens issued before (same forms as --since)")
+		f.Var(instant{&flt.Since}, "since", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
+		f.Var(instant{&flt.Until}, "until", "only tokens issued before (same forms as --since)")
 		f.IntVar(&flt.Limit, "limit", 100, "at most this many, newest first")
 	})
 	if err != nil {
-		return err
-	}
-	if flt.Since, err = when("since", since); err != nil {
-		return err
-	}
-	if flt.Until, err = when("until", until); err != nil {
 		return err
 	}
 	recs, err := c.Tokens(ctx, flt)
@@ -42,21 +36,31 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-// when parses an RFC 3339 time, Unix seconds, or a duration before now.
-func when(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+// instant is a time flag: an RFC 3339 time, Unix seconds, or a duration
+// before now such as 1h.
+type instant struct{ t *time.Time }
+
+func (i instant) String() string {
+	if i.t == nil || i.t.IsZero() {
+		return ""
 	}
+	return i.t.Format(time.RFC3339)
+}
+
+func (i instant) Set(v string) error {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
+		*i.t = t
+		return nil
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return time.Unix(n, 0), nil
+		*i.t = time.Unix(n, 0)
+		return nil
 	}
 	if d, err := time.ParseDuration(v); err == nil && d > 0 {
-		return time.Now().Add(-d), nil
+		*i.t = time.Now().Add(-d)
+		return nil
 	}
-	return time.Time{}, usagef("--%s %q is not an RFC 3339 time, Unix seconds or a duration", name, v)
+	return errors.New("not an RFC 3339 time, Unix seconds or a duration")
 }
 
 func tokenRevoke(ctx context.Context, args []string, env Env) error {

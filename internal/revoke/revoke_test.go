@@ -1,0 +1,68 @@
+package revoke_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/store/sqlite"
+)
+
+// TestRevokedAcrossRestartAndPrune: a revocation holds after a restart, and
+// a token's revocation is forgotten only MaxTokenTTL after the token expired,
+// so a clock stepped back by less than that cannot revive the token.
+func TestRevokedAcrossRestartAndPrune(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "revoke.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { st.Close() }()
+	clock := servertest.NewClock(servertest.Epoch)
+	s, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := clock.Now().Add(5 * time.Minute)
+	if _, err := s.Revoke(ctx, mayfly.RevokeToken, "jti-1", exp, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	st.Close()
+	if st, err = sqlite.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	s, err = revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Revoked(mayfly.RevokeToken, "jti-1") {
+		t.Fatal("revocation lost across a restart")
+	}
+
+	clock.Advance(5*time.Minute + mayfly.MaxTokenTTL - time.Second) // expired, within the margin
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Revoked(mayfly.RevokeToken, "jti-1") {
+		t.Errorf("revocation forgotten within MaxTokenTTL of the token's expiry")
+	}
+	if revs, _ := st.Revocations(ctx, 0, servertest.Epoch); len(revs) != 1 {
+		t.Errorf("store: %d revocations, want the one still within the margin", len(revs))
+	}
+	clock.Advance(2 * time.Second)
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Revoked(mayfly.RevokeToken, "jti-1") {
+		t.Errorf("revocation kept past its margin")
+	}
+	if revs, _ := st.Revocations(ctx, 0, servertest.Epoch); len(revs) != 0 {
+		t.Errorf("store: %d revocations after pruning, want 0", len(revs))
+	}
+}

@@ -15,12 +15,8 @@ import (
 func BenchmarkIssue(b *testing.B) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			env := servertest.New(b)
+			env, c, _ := benchClient(b, alg)
 			ctx := context.Background()
-			if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
-				b.Fatal(err)
-			}
-			c, _ := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
 			svc := env.Server.Token
 			cl, err := env.Server.Identity.Client(ctx, c.ID)
 			if err != nil {
@@ -47,12 +43,8 @@ func BenchmarkIssue(b *testing.B) {
 func BenchmarkIntrospect(b *testing.B) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			env := servertest.New(b)
+			env, c, secret := benchClient(b, alg)
 			ctx := context.Background()
-			if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
-				b.Fatal(err)
-			}
-			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
 			tok := env.IssueToken(c.ID, secret, nil)
 			svc := env.Server.Token
 			b.ResetTimer()
@@ -63,4 +55,14 @@ func BenchmarkIntrospect(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchClient starts a server with a ring of alg and a client signed by it.
+func benchClient(b *testing.B, alg mayfly.Alg) (*servertest.Env, *mayfly.Client, string) {
+	env := servertest.New(b)
+	if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
+		b.Fatal(err)
+	}
+	c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
+	return env, c, secret
 }

@@ -82,5 +82,33 @@ type Store interface {
 	// revocations of tokens past their expiry.
 	Prune(ctx context.Context, now time.Time) error
 
+	// Lock takes the named lock and returns the function that releases it.
+	// The lock excludes every other holder of the name in any process that
+	// shares the database, and is released if its holder's process dies.
+	// It waits until the lock is free or ctx ends.
+	Lock(ctx context.Context, name string) (unlock func(), err error)
+	// Watch calls fn after each change of a cached kind (see Change) that
+	// any process sharing the database commits, this one included. It calls
+	// fn(ChangeAll) first, and again whenever changes may have been missed,
+	// such as after a lost connection. Calls are sequential; fn should not
+	// block for long. Watch returns when ctx ends.
+	Watch(ctx context.Context, fn func(Change)) error
+
 	Close() error
 }
+
+// Change names state that services cache in memory and must reload when
+// another process sharing the store changes it.
+type Change string
+
+const (
+	// ChangeRevocations follows Revoke.
+	ChangeRevocations Change = "revocations"
+	// ChangeKeys follows CreateRing, SaveKeys, DestroyKeyMaterial and the
+	// revocation of a key.
+	ChangeKeys Change = "keys"
+	// ChangeSettings follows PutSetting and DeleteSetting.
+	ChangeSettings Change = "settings"
+	// ChangeAll means anything may have changed: reload everything.
+	ChangeAll Change = "all"
+)

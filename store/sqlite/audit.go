@@ -177,12 +177,16 @@ func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
 
 func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, name, value)
+	if err == nil {
+		s.notify(mayfly.ChangeSettings)
+	}
 	return storeErr("sqlite.PutSetting", err)
 }
 
 func (s *Store) DeleteSetting(ctx context.Context, name string) error {
 	_, err := s.w.ExecContext(ctx, `DELETE FROM settings WHERE name = ?`, name)
 	if err == nil {
+		s.notify(mayfly.ChangeSettings)
 		err = s.scrub(ctx) // settings hold sealed keys
 	}
 	return storeErr("sqlite.DeleteSetting", err)

@@ -44,12 +44,29 @@ type Store struct {
 	prnRefs map[string]int64
 
 	stop, stopped chan struct{}
+	lock          *os.File // held while open: one process per database
+	coord         coord
 }
 
 var _ mayfly.Store = (*Store)(nil)
 
 // Open opens or creates the database at path and applies pending migrations.
 func Open(ctx context.Context, path string) (*Store, error) {
+	s, _, err := open(ctx, path)
+	return s, err
+}
+
+// Migrate applies the pending migrations of the database at path and
+// returns the versions it applied.
+func Migrate(ctx context.Context, path string) ([]int, error) {
+	s, applied, err := open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return applied, s.Close()
+}
+
+func open(ctx context.Context, path string) (*Store, []int, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
@@ -60,37 +77,49 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
 		f.Close()
 	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		lock.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	r, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		lock.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{}}
-	if err := s.migrate(ctx); err != nil {
+	s := &Store{w: w, r: r, keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{}, lock: lock}
+	applied, err := s.migrate(ctx)
+	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
 	go s.checkpointLoop()
-	return s, nil
+	return s, applied, nil
 }
 
-// Close closes the database.
+// Close closes the database. Closing twice is harmless.
 func (s *Store) Close() error {
 	if s.stop != nil {
 		close(s.stop)
 		<-s.stopped
 		s.stop = nil
 	}
-	return errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.r.Close(), s.w.Close())
+	if s.lock != nil {
+		s.lock.Close() // releases the process lock
+		s.lock = nil
+	}
+	return err
 }
 
 // checkpointLoop copies the WAL into the database from a reader connection,
@@ -110,23 +139,24 @@ func (s *Store) checkpointLoop() {
 	}
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) ([]int, error) {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var applied []int
 	sort.Strings(names)
 	for _, name := range names {
 		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
 		if err != nil {
-			return fmt.Errorf("migrate: bad migration name %s", name)
+			return nil, fmt.Errorf("migrate: bad migration name %s", name)
 		}
 		body, err := migrations.ReadFile(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			var n int
@@ -136,14 +166,17 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano())
-			return err
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+				return err
+			}
+			applied = append(applied, v)
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("migrate %s: %w", name, err)
+			return nil, fmt.Errorf("migrate %s: %w", name, err)
 		}
 	}
-	return nil
+	return applied, nil
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -299,6 +332,9 @@ func scanRing(row scanner) (*mayfly.Ring, error) {
 func (s *Store) CreateRing(ctx context.Context, r *mayfly.Ring) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO rings (name, alg, lifetime, created_at) VALUES (?, ?, ?, ?)`,
 		r.Name, r.Alg, int64(r.Lifetime), nanos(r.CreatedAt))
+	if err == nil {
+		s.notify(mayfly.ChangeKeys)
+	}
 	return storeErr("sqlite.CreateRing", err)
 }
 
@@ -344,6 +380,9 @@ func (s *Store) SaveKeys(ctx context.Context, keys []*mayfly.Key) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.notify(mayfly.ChangeKeys)
+	}
 	return storeErr("sqlite.SaveKeys", err)
 }
 
@@ -357,6 +396,7 @@ func (s *Store) DestroyKeyMaterial(ctx context.Context, kids []string) error {
 		return nil
 	})
 	if err == nil {
+		s.notify(mayfly.ChangeKeys)
 		err = s.scrub(ctx)
 	}
 	return storeErr("sqlite.DestroyKeyMaterial", err)
@@ -494,8 +534,12 @@ func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
 		}
 		return err
 	})
-	if err == nil && r.Kind == mayfly.RevokeKey {
-		err = s.scrub(ctx)
+	if err == nil {
+		s.notify(mayfly.ChangeRevocations)
+		if r.Kind == mayfly.RevokeKey {
+			s.notify(mayfly.ChangeKeys)
+			err = s.scrub(ctx)
+		}
 	}
 	return storeErr("sqlite.Revoke", err)
 }

@@ -25,6 +25,9 @@
 //     may filter through the jti. No bound falls on a record's issue time,
 //     so the suite fixes neither bound's inclusiveness, but a bound with a
 //     fraction of a second must still order records issued in its second.
+//   - Lock and Watch coordinate the processes sharing a database. RunShared
+//     checks them across two handles, for backends that several processes
+//     may share.
 package storetest
 
 import (
@@ -78,6 +81,10 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Audit/Gap", testAuditGap},
 		{"Audit/Checkpoints", testAuditCheckpoints},
 		{"Settings", testSettings},
+		{"Lock/Excludes", testLockExcludes},
+		{"Lock/Names", testLockNames},
+		{"Lock/Cancel", testLockCancel},
+		{"Watch", testWatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

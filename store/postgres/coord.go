@@ -1,0 +1,124 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mayflyhq/mayfly"
+)
+
+// Locks and change notices coordinate the replicas sharing the database.
+// Each held lock and each running watch has a connection of its own, outside
+// the pool: a session-level advisory lock belongs to its session, and a
+// LISTEN lasts as long as its session, so neither can go back to a pool.
+
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+
+	// hangUpTimeout bounds the goodbyes on a dedicated connection: the
+	// session ends when the socket closes in any case.
+	hangUpTimeout = 5 * time.Second
+)
+
+func (s *Store) errClosed(op string) error {
+	return &mayfly.Error{Op: op, Code: mayfly.Unavailable, Msg: "store is closed"}
+}
+
+// dial opens a dedicated connection and tracks it until hangUp, so that
+// Close can end it.
+func (s *Store) dial(ctx context.Context, op string) (*pgx.Conn, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, s.errClosed(op)
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.connCfg)
+	if err != nil {
+		return nil, mayfly.E(op, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.hangUp(conn)
+		return nil, s.errClosed(op)
+	}
+	s.conns[conn] = conn.PgConn().Conn()
+	s.mu.Unlock()
+	return conn, nil
+}
+
+// hangUp closes a dedicated connection, ending its session.
+func (s *Store) hangUp(conn *pgx.Conn) {
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), hangUpTimeout)
+	defer cancel()
+	conn.Close(ctx)
+}
+
+func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
+	const op = "postgres.Lock"
+	conn, err := s.dial(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	key := lockName(s.schema, "lock/"+name)
+	_, err = conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, key)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		// The lock may have been granted just as ctx ended: ending the
+		// session releases whatever it holds.
+		s.hangUp(conn)
+		return nil, mayfly.E(op, err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), hangUpTimeout)
+			defer cancel()
+			conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, key)
+			s.hangUp(conn)
+		})
+	}, nil
+}
+
+func (s *Store) Watch(ctx context.Context, fn func(mayfly.Change)) error {
+	const op = "postgres.Watch"
+	delay := minBackoff
+	for {
+		if conn, err := s.dial(ctx, op); err == nil {
+			if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err == nil {
+				delay = minBackoff
+				// Every change committed from here on is delivered; any
+				// before it, or while no connection listened, may not be.
+				fn(mayfly.ChangeAll)
+				for {
+					n, err := conn.WaitForNotification(ctx)
+					if err != nil {
+						break
+					}
+					fn(mayfly.Change(n.Payload))
+				}
+			}
+			s.hangUp(conn)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.done:
+			return s.errClosed(op)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxBackoff)
+	}
+}

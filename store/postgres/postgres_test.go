@@ -1,0 +1,120 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/postgres"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+	"github.com/mayflyhq/mayfly/store/storetest"
+)
+
+// open opens a store on dsn and closes it when the test ends, after the
+// cleanups registered later.
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) mayfly.Store {
+		return open(t, pgtest.DSN(t))
+	})
+}
+
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (mayfly.Store, mayfly.Store) {
+		dsn := pgtest.DSN(t)
+		return open(t, dsn), open(t, dsn)
+	})
+}
+
+// migrations reads schema_migrations: each version with the number of rows
+// that record it.
+func migrations(t *testing.T, dsn string) map[int]int {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT version, count(*) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		t.Fatalf("query schema_migrations: %v", err)
+	}
+	out := map[int]int{}
+	for rows.Next() {
+		var v, n int
+		if err := rows.Scan(&v, &n); err != nil {
+			t.Fatalf("scan schema_migrations: %v", err)
+		}
+		out[v] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("schema_migrations: %v", err)
+	}
+	return out
+}
+
+// TestMigrationsConcurrent: replicas starting at once on an empty schema all
+// open it, and each migration is applied once.
+func TestMigrationsConcurrent(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, 3)
+	errs := make([]error, 3)
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(t.Context(), dsn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		stores[i].Close()
+	}
+	got := migrations(t, dsn)
+	want := map[int]int{1: 1, 2: 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("schema_migrations rows by version: got %v, want %v", got, want)
+	}
+}
+
+// TestMigrateIdempotent: Migrate applies what is pending, then nothing.
+func TestMigrateIdempotent(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	applied, err := postgres.Migrate(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("first Migrate: %v", err)
+	}
+	if fmt.Sprint(applied) != "[1 2]" {
+		t.Errorf("first Migrate applied %v, want [1 2]", applied)
+	}
+	applied, err = postgres.Migrate(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("second Migrate applied %v, want none", applied)
+	}
+	// A store opens the migrated schema without applying anything either.
+	open(t, dsn).Close()
+	if got := migrations(t, dsn); fmt.Sprint(got) != "map[1:1 2:1]" {
+		t.Errorf("schema_migrations rows by version after Open: got %v, want map[1:1 2:1]", got)
+	}
+}

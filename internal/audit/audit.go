@@ -14,6 +14,12 @@
 //   - A new checkpoint is signed at most a second after new entries.
 //   - The log key is separate from token signing keys, generated here,
 //     stored sealed under the root key, and never leaves this package.
+//   - Replicas sharing a store keep one log: an append that loses the race
+//     for the next index (the store answers ErrConflict) catches up on the
+//     entries others appended and tries again; entry times never decrease
+//     along the log; checkpoints are signed under the store's
+//     "audit.checkpoint" lock, so a key rotation's transition checkpoint
+//     cannot be skipped by another replica.
 package audit
 
 import (
@@ -60,6 +66,9 @@ type Config struct {
 	Log    *slog.Logger
 	// Origin names the log in its checkpoints, such as "mayfly.example.com/audit".
 	Origin string
+	// Replicated says other processes append to the same store. Without
+	// it, entries in the store beyond this log's own are tampering.
+	Replicated bool
 }
 
 // Log is the audit log. It is safe for concurrent use.
@@ -72,6 +81,7 @@ type Log struct {
 
 	mu   sync.Mutex // the tree
 	tree *compact.Range
+	last time.Time // the newest entry's time
 
 	committer *batch.Committer[*pending]
 	stop      chan struct{}
@@ -173,6 +183,15 @@ func (l *Log) newKey(ctx context.Context, gen int) error {
 func (l *Log) RotateKey(ctx context.Context) (string, error) {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
+	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
+	if err != nil {
+		return "", mayfly.E("audit.RotateKey", err)
+	}
+	defer unlock()
+	// Rotate from the newest generation, which another replica may have made.
+	if err := l.loadKey(ctx); err != nil {
+		return "", err
+	}
 	old, oldV := l.signer, l.vkey
 	gen := l.gen + 1
 	if err := l.newKey(ctx, gen); err != nil {
@@ -230,10 +249,50 @@ func (l *Log) loadTree(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: load tree: %w", err)
 	}
+	var last time.Time
+	if size > 0 {
+		recs, err := l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{From: size - 1, To: size})
+		if err != nil || len(recs) != 1 {
+			return fmt.Errorf("audit: load tree: newest entry: %d, %v", len(recs), err)
+		}
+		last = recs[0].Entry.Time
+	}
 	l.mu.Lock()
-	l.tree = tree
+	l.tree, l.last = tree, last
 	l.mu.Unlock()
 	return nil
+}
+
+// catchUpLocked adds the entries other replicas appended since this log's
+// tree ends, hashing their bodies itself. l.mu must be held.
+func (l *Log) catchUpLocked(ctx context.Context) error {
+	for {
+		from := l.tree.End()
+		recs, err := l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{From: from, Limit: 10000})
+		if err != nil || len(recs) == 0 {
+			return err
+		}
+		for i, r := range recs {
+			if r.Index != from+uint64(i) || r.Entry.Index != r.Index {
+				return fmt.Errorf("audit: catching up: entry at %d claims index %d", from+uint64(i), r.Entry.Index)
+			}
+			if err := l.tree.Append(hasher.HashLeaf(r.Body), nil); err != nil {
+				return err
+			}
+			l.last = r.Entry.Time
+		}
+	}
+}
+
+// CatchUp adds to this log the entries other replicas appended. It does
+// nothing unless the log is replicated.
+func (l *Log) CatchUp(ctx context.Context) error {
+	if !l.cfg.Replicated {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.catchUpLocked(ctx)
 }
 
 func nodeKeys(ids []compact.NodeID) []mayfly.AuditNode {
@@ -262,7 +321,24 @@ func (l *Log) Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error) {
 func (l *Log) flush(ctx context.Context, batch []*pending) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for {
+		err := l.appendLocked(ctx, batch)
+		if !l.cfg.Replicated || mayfly.ErrorCode(err) != mayfly.Conflict {
+			return err
+		}
+		// Another replica took the next index: continue after its entries.
+		if err := l.catchUpLocked(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (l *Log) appendLocked(ctx context.Context, batch []*pending) error {
+	// A replica's clock may lag the one that appended last.
 	now := l.cfg.Clock.Now().UTC()
+	if now.Before(l.last) {
+		now = l.last
+	}
 	start := l.tree.End()
 	recs := make([]mayfly.AuditRecord, len(batch))
 	var nodes []mayfly.AuditNode
@@ -294,7 +370,7 @@ func (l *Log) flush(ctx context.Context, batch []*pending) error {
 	if err := l.cfg.Store.AppendAudit(ctx, recs, nodes); err != nil {
 		return err
 	}
-	l.tree = merged
+	l.tree, l.last = merged, now
 	for _, p := range batch {
 		p.idx = p.e.Index
 	}
@@ -324,23 +400,65 @@ func (l *Log) checkpointLoop() {
 	}
 }
 
+// checkpointLock is the store lock under which checkpoints are signed.
+const checkpointLock = "audit.checkpoint"
+
 // Checkpoint signs and stores a checkpoint of the current tree if it has
 // grown since the last one, and returns the latest checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
+	if err := l.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	if last, grown, err := l.grown(ctx); err != nil || !grown {
+		return last, err
+	}
+	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
+	if err != nil {
+		return nil, mayfly.E("audit.Checkpoint", err)
+	}
+	defer unlock()
+	// Another replica may have rotated the log key: sign with the newest.
+	if _, err := l.cfg.Store.Setting(ctx, vkeySetting(l.gen+1)); err == nil {
+		if err := l.loadKey(ctx); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, mayfly.ErrNotFound) {
+		return nil, err
+	}
 	return l.checkpointLocked(ctx)
 }
 
-// checkpointLocked signs with the current key and any extra signers.
-func (l *Log) checkpointLocked(ctx context.Context, extra ...note.Signer) (*mayfly.Checkpoint, error) {
+// ReloadKey loads the newest log key generation, after another replica
+// rotated it.
+func (l *Log) ReloadKey(ctx context.Context) error {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	return l.loadKey(ctx)
+}
+
+// grown returns the latest stored checkpoint and whether the tree has grown
+// past it.
+func (l *Log) grown(ctx context.Context) (*mayfly.Checkpoint, bool, error) {
 	cps, err := l.cfg.Store.Checkpoints(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var last *mayfly.Checkpoint
 	if len(cps) > 0 {
 		last = cps[len(cps)-1]
+	}
+	size := l.Size()
+	return last, size > 0 && (last == nil || last.Size < size), nil
+}
+
+// checkpointLocked signs with the current key and any extra signers. The
+// checkpoint lock must be held.
+func (l *Log) checkpointLocked(ctx context.Context, extra ...note.Signer) (*mayfly.Checkpoint, error) {
+	last, grown, err := l.grown(ctx)
+	if err != nil || !grown {
+		return last, err
 	}
 	l.mu.Lock()
 	size := l.tree.End()
@@ -348,9 +466,6 @@ func (l *Log) checkpointLocked(ctx context.Context, extra ...note.Signer) (*mayf
 	l.mu.Unlock()
 	if err != nil {
 		return nil, err
-	}
-	if size == 0 || (last != nil && last.Size >= size) {
-		return last, nil
 	}
 	if root == nil {
 		root = hasher.EmptyRoot()
@@ -387,6 +502,11 @@ func (l *Log) Close() {
 
 // Inclusion returns the inclusion proof of entry index in the tree of size.
 func (l *Log) Inclusion(ctx context.Context, index, size uint64) ([][]byte, error) {
+	if size > l.Size() {
+		if err := l.CatchUp(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if index >= size || size > l.Size() {
 		return nil, mayfly.Errorf(mayfly.Invalid, "no entry %d in a tree of %d (the log has %d)", index, size, l.Size())
 	}
@@ -399,6 +519,11 @@ func (l *Log) Inclusion(ctx context.Context, index, size uint64) ([][]byte, erro
 
 // Consistency returns the consistency proof between tree sizes.
 func (l *Log) Consistency(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
+	if size2 > l.Size() {
+		if err := l.CatchUp(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if size1 > size2 || size2 > l.Size() {
 		return nil, mayfly.Errorf(mayfly.Invalid, "no consistency proof from %d to %d (the log has %d)", size1, size2, l.Size())
 	}

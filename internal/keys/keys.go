@@ -55,11 +55,29 @@ type Config struct {
 	Ceiling time.Duration
 }
 
-// Service manages key rings. It is safe for concurrent use.
+// Service manages key rings. It is safe for concurrent use, and several
+// processes sharing one store may each run one: changes to rings and keys
+// happen under the store's "keys" lock and start from the stored state, so
+// however many replicas run the schedule, each change is made once.
 type Service struct {
 	cfg  Config
-	mu   sync.Mutex // serialises changes to rings and keys
+	mu   sync.Mutex // serialises changes to rings and keys in this process
 	snap atomic.Pointer[snapshot]
+}
+
+// lockName is the store lock that serialises key changes across processes.
+const lockName = "keys"
+
+// lock takes the process lock, then the store lock, and returns the
+// function that releases both.
+func (s *Service) lock(ctx context.Context) (func(), error) {
+	s.mu.Lock()
+	unlock, err := s.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, mayfly.E("keys.lock", err)
+	}
+	return func() { unlock(); s.mu.Unlock() }, nil
 }
 
 // snapshot is an immutable view of every ring and key, swapped whole.
@@ -111,8 +129,11 @@ func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, l
 		return nil, err
 	}
 	r := &mayfly.Ring{Name: name, Alg: alg, Lifetime: lifetime, CreatedAt: s.cfg.Clock.Now().UTC()}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := s.cfg.Store.CreateRing(ctx, r); err != nil {
 		if mayfly.ErrorCode(err) == mayfly.Conflict {
 			return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
@@ -196,13 +217,20 @@ func (s *Service) Key(kid string) (*mayfly.Key, error) {
 
 // Rotate makes the ring's next key sign now. The key it replaces retires.
 func (s *Service) Rotate(ctx context.Context, ring string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Decide from the stored state: another replica may have rotated.
+	now := s.cfg.Clock.Now()
+	if err := s.reloadLocked(ctx, now); err != nil {
+		return err
+	}
 	snap := s.snap.Load()
 	if _, ok := snap.rings[ring]; !ok {
 		return mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
 	}
-	now := s.cfg.Clock.Now()
 	for _, k := range snap.keys {
 		// A next key published recently may be missing from verifiers'
 		// cached JWKS: refuse to make it sign yet. A ring that is itself
@@ -221,8 +249,14 @@ func (s *Service) Rotate(ctx context.Context, ring string) error {
 // verifying, and its material is destroyed. If it was signing, the ring's
 // next key takes over.
 func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revocation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.reloadLocked(ctx, s.cfg.Clock.Now()); err != nil {
+		return nil, err
+	}
 	k, err := s.Key(kid)
 	if err != nil {
 		return nil, err
@@ -250,9 +284,20 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 // keys so each ring has one signing and one published next key, and destroys
 // the material of keys that no longer sign.
 func (s *Service) Maintain(ctx context.Context) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.maintainLocked(ctx, "")
+}
+
+// Reload replaces the in-memory view with the stored rings and keys, after
+// another process changed them. It changes nothing in the store.
+func (s *Service) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.maintainLocked(ctx, "")
+	return s.reloadLocked(ctx, s.cfg.Clock.Now())
 }
 
 func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
@@ -517,30 +562,35 @@ func (s *Service) signer(old *snapshot, k *mayfly.Key) (*Signer, error) {
 // behind (no key's window covers now), it catches up first.
 func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
 	now := s.cfg.Clock.Now()
-	if sg := s.snap.Load().signing(ring, now); sg != nil {
+	if sg := s.snap.Load().signing(ring, now, s.cfg.Revoker); sg != nil {
 		return sg, nil
 	}
 	if _, ok := s.snap.Load().rings[ring]; !ok {
 		return nil, mayfly.Errorf(mayfly.NotFound, "ring %q not found", ring)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// Requests that queued here while another caught up find its result.
-	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now()); sg != nil {
+	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now(), s.cfg.Revoker); sg != nil {
 		return sg, nil
 	}
 	if err := s.maintainLocked(ctx, ""); err != nil {
 		return nil, err
 	}
-	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now()); sg != nil {
+	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now(), s.cfg.Revoker); sg != nil {
 		return sg, nil
 	}
 	return nil, mayfly.Errorf(mayfly.Unavailable, "ring %q has no signing key", ring)
 }
 
-func (snap *snapshot) signing(ring string, now time.Time) *Signer {
+// signing returns the ring's Signer for now. A key revoked by another
+// process is passed over even before this one reloads its keys.
+func (snap *snapshot) signing(ring string, now time.Time, rv *revoke.Service) *Signer {
 	for _, sg := range snap.signers[ring] {
-		if sg.covers(now) && !sg.isRetired() {
+		if sg.covers(now) && !sg.isRetired() && !rv.Revoked(mayfly.RevokeKey, sg.kid) {
 			return sg
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +17,17 @@ import (
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/servertest"
-	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
 type fixture struct {
-	store *sqlite.Store
+	store mayfly.Store
 	clock *servertest.Clock
 	seal  *seal.Sealer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := servertest.OpenStore(t, t.TempDir())
 	root := make([]byte, seal.RootKeySize)
 	rand.Read(root)
 	s, err := seal.New(root)

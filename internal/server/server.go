@@ -7,6 +7,13 @@
 // written only to files of mode 0600. Configuration that raises the key
 // lifetime ceiling is refused unless explicitly overridden, and the override
 // is logged as a warning on every start.
+//
+// # Replicas
+//
+// Several servers may share one PostgreSQL store. They must share the root
+// key too: a server whose root key did not seal the store's material refuses
+// to start. Each follows the store's change feed (Store.Watch) and reloads
+// what it caches: revocations, keys, the audit log key.
 package server
 
 import (
@@ -19,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +40,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/store/postgres"
 	"github.com/mayflyhq/mayfly/store/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,6 +52,9 @@ type Config struct {
 	Addr        string // default 127.0.0.1:8740
 	Issuer      string // default http://ADDR
 	RootKeyFile string // default DATA/root.key
+	// Store is where state lives: a postgres:// URL, or a SQLite file path
+	// (optionally prefixed sqlite:). Default DATA/mayfly.db.
+	Store string
 	// KeyLifetimeCeiling above mayfly.KeyLifetimeCeiling needs AllowLongKeyLifetime.
 	KeyLifetimeCeiling   time.Duration
 	AllowLongKeyLifetime bool
@@ -66,6 +78,9 @@ type Server struct {
 	handler  http.Handler
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
+
+	stopWatch context.CancelFunc
+	watching  chan struct{}
 }
 
 func (cfg *Config) defaults() error {
@@ -77,6 +92,9 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.RootKeyFile == "" {
 		cfg.RootKeyFile = filepath.Join(cfg.DataDir, "root.key")
+	}
+	if cfg.Store == "" {
+		cfg.Store = filepath.Join(cfg.DataDir, "mayfly.db")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = mayfly.SystemClock{}
@@ -131,7 +149,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "mayfly.db"))
+	st, replicated, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +158,15 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			st.Close()
 		}
 	}()
+	if err := checkRootKey(ctx, st, sealer, cfg.Rand, cfg.RootKeyFile); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, store: st}
 	origin, err := auditOrigin(ctx, st, cfg.Issuer)
 	if err != nil {
 		return nil, err
 	}
-	if s.Audit, err = audit.Open(ctx, audit.Config{Store: st, Sealer: sealer, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Origin: origin}); err != nil {
+	if s.Audit, err = audit.Open(ctx, audit.Config{Store: st, Sealer: sealer, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Origin: origin, Replicated: replicated}); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -184,12 +205,110 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
 	})
+	s.watch()
 	return s, nil
 }
 
+// OpenStore opens the store that dsn names and applies its pending
+// migrations. replicated reports whether other processes may share it.
+func OpenStore(ctx context.Context, dsn string) (st mayfly.Store, replicated bool, err error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		st, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, false, fmt.Errorf("store %s: %w", Redact(dsn), err)
+		}
+		return st, true, nil
+	case strings.Contains(dsn, "://"):
+		return nil, false, fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
+	}
+	st, err = sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	return st, false, err
+}
+
+// Migrate applies the pending migrations of the store dsn names and returns
+// the versions it applied.
+func Migrate(ctx context.Context, dsn string) ([]int, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		applied, err := postgres.Migrate(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
+		}
+		return applied, nil
+	}
+	if strings.Contains(dsn, "://") {
+		return nil, fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
+	}
+	return sqlite.Migrate(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+}
+
+// Redact hides the password in a store URL, for logs and errors.
+func Redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
+}
+
+// checkRootKey refuses a root key that did not seal the store's material,
+// as when a replica starts with another root key file than the others. The
+// store keeps a value sealed under the root key the first start used.
+func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, rand io.Reader, file string) error {
+	const setting, aad = "root.check", "mayfly root key check"
+	sealed, err := st.Setting(ctx, setting)
+	if errors.Is(err, mayfly.ErrNotFound) {
+		if sealed, err = sealer.Seal(rand, []byte(aad), []byte(aad)); err != nil {
+			return err
+		}
+		if err := st.PutSetting(ctx, setting, sealed); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+			return err
+		}
+		return checkRootKey(ctx, st, sealer, rand, file) // another replica may have been first
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := sealer.Open(sealed, []byte(aad)); err != nil {
+		return fmt.Errorf("the root key in %s is not the one this store's keys are sealed under; every replica sharing a store needs the same root key file", file)
+	}
+	return nil
+}
+
+// watch follows the store's change feed and reloads what other replicas
+// changed, until Close.
+func (s *Server) watch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch, s.watching = cancel, make(chan struct{})
+	go func() {
+		defer close(s.watching)
+		s.store.Watch(ctx, func(c mayfly.Change) {
+			var err error
+			switch c {
+			case mayfly.ChangeRevocations:
+				err = s.Revoker.Refresh(ctx)
+			case mayfly.ChangeKeys:
+				err = s.Keys.Reload(ctx)
+			case mayfly.ChangeSettings:
+				err = s.Audit.ReloadKey(ctx)
+			case mayfly.ChangeAll:
+				err = errors.Join(s.Revoker.Refresh(ctx), s.Keys.Reload(ctx), s.Audit.ReloadKey(ctx))
+			}
+			if err != nil && ctx.Err() == nil {
+				s.cfg.Log.Error("reloading after a change in the store failed", "change", c, "err", err)
+			}
+		})
+	}()
+}
+
 // bootstrap creates the first admin credential if there is none, and writes
-// it to DATA/admin.token with mode 0600.
+// it to DATA/admin.token with mode 0600. Of replicas starting together on a
+// new store, one does.
 func (s *Server) bootstrap(ctx context.Context) error {
+	unlock, err := s.store.Lock(ctx, "bootstrap")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	existing, err := s.store.AdminCredentials(ctx)
 	if err != nil || len(existing) > 0 {
 		return err
@@ -217,6 +336,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
+// Store is the server's store.
+func (s *Server) Store() mayfly.Store { return s.store }
+
 // Handler is the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -227,6 +349,8 @@ func (s *Server) Maintain(ctx context.Context) error {
 
 // Close flushes pending writes and closes the store.
 func (s *Server) Close() error {
+	s.stopWatch()
+	<-s.watching
 	s.Token.Close()
 	s.Audit.Close()
 	return s.store.Close()
@@ -275,8 +399,8 @@ func (s *Server) run(ctx context.Context) {
 }
 
 // Run serves on cfg.Addr until ctx ends. ready, if not nil, is called with
-// the issuer URL once the server accepts connections.
-func Run(ctx context.Context, cfg Config, ready func(s *Server, issuer string)) error {
+// the address it listens on once the server accepts connections.
+func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
@@ -303,9 +427,9 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, issuer string)) 
 	go s.run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	cfg.Log.Info("mayfly serving", "issuer", cfg.Issuer, "data", cfg.DataDir)
+	cfg.Log.Info("mayfly serving", "issuer", cfg.Issuer, "data", cfg.DataDir, "store", Redact(cfg.Store))
 	if ready != nil {
-		ready(s, cfg.Issuer)
+		ready(s, ln.Addr().String())
 	}
 	select {
 	case err := <-errc:

@@ -83,6 +83,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{name: "serve", summary: "run the Mayfly server", run: serve},
+		{name: "migrate", summary: "apply the store's pending schema migrations [--store URL]", run: migrate},
 		{name: "principal", summary: "manage people and services", sub: []*command{
 			{name: "create", summary: "create a principal: NAME --kind human|service [--owner PRINCIPAL]", run: principalCreate},
 			{name: "list", summary: "list principals", run: principalList},

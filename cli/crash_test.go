@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,8 +20,9 @@ import (
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/server"
 	"github.com/mayflyhq/mayfly/internal/servertest"
-	"github.com/mayflyhq/mayfly/store/sqlite"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 // TestMain lets the test binary stand in for the mayfly binary, so a test
@@ -89,10 +91,7 @@ func TestCrashLosesNoIssuedToken(t *testing.T) {
 	wg.Wait()
 	cmd.Wait()
 
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "mayfly.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dir)
 	recs, err := st.Issuances(ctx, mayfly.IssuanceFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,11 +130,65 @@ func jtiFromToken(t *testing.T, tok string) string {
 }
 
 // startProcess runs "mayfly serve" as a child process on dir and returns it
-// with its URL and an admin API client.
+// with its URL and an admin API client. With MAYFLY_TEST_STORE=postgres its
+// store is a fresh PostgreSQL schema.
 func startProcess(t *testing.T, dir string) (*exec.Cmd, string, *client.Client) {
 	t.Helper()
+	args := "--data " + dir
+	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		args += " --store " + storeURL(t, dir)
+	}
+	cmd, base, err := serveProcess(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, base, client.New(base, adminToken(t, dir))
+}
+
+// storeURL is the store of the server on dir: a fresh PostgreSQL schema,
+// remembered in dir, or the SQLite file in dir.
+func storeURL(t *testing.T, dir string) string {
+	file := filepath.Join(dir, "test-store.url")
+	if b, err := os.ReadFile(file); err == nil {
+		return string(b)
+	}
+	if os.Getenv("MAYFLY_TEST_STORE") != "postgres" {
+		return filepath.Join(dir, "mayfly.db")
+	}
+	dsn := pgtest.DSN(t)
+	if err := os.WriteFile(file, []byte(dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
+}
+
+// openStore opens the store of the server that ran on dir.
+func openStore(t *testing.T, dir string) mayfly.Store {
+	t.Helper()
+	st, _, err := server.OpenStore(context.Background(), storeURL(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func adminToken(t *testing.T, dir string) string {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(tok))
+}
+
+// serveProcess runs "mayfly serve --addr 127.0.0.1:0 --log-level warn ARGS"
+// as a child process, killed when the test ends, and returns its URL once
+// it serves. If it exits first, the error holds what it printed.
+func serveProcess(t *testing.T, args string) (*exec.Cmd, string, error) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN=serve --addr 127.0.0.1:0 --log-level warn --data "+dir)
+	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN=serve --addr 127.0.0.1:0 --log-level warn "+args)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -144,26 +197,19 @@ func startProcess(t *testing.T, dir string) (*exec.Cmd, string, *client.Client) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var base string
+	var out []string
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		if u, ok := strings.CutPrefix(sc.Text(), "mayfly: serving at "); ok {
-			base = u
-			break
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return cmd, u, nil
 		}
+		out = append(out, sc.Text())
 	}
-	if base == "" {
-		t.Fatal("server did not start")
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cmd, base, client.New(base, strings.TrimSpace(string(tok)))
+	return nil, "", fmt.Errorf("server did not start: %s", strings.Join(out, "\n"))
 }
 
 // TestCrashLosesNoRevocation kills the server while revocations are being
@@ -213,10 +259,7 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	close(next)
 	wg.Wait()
 	cmd.Wait()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "mayfly.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dir)
 	revs, err := st.Revocations(ctx, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)

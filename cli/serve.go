@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -21,7 +22,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.DataDir, "data", "mayfly-data", "data directory")
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8740", "listen address")
 	f.StringVar(&cfg.Issuer, "issuer", "", "issuer URL (default http://ADDR)")
-	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key)")
+	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key); replicas sharing a store share it")
+	f.StringVar(&cfg.Store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
 	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
 	var proxies list
@@ -64,12 +66,52 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	return server.Run(ctx, cfg, func(s *server.Server, issuer string) {
-		fmt.Fprintf(env.Stderr, "mayfly: serving at %s\n", issuer)
+	return server.Run(ctx, cfg, func(s *server.Server, addr string) {
+		fmt.Fprintf(env.Stderr, "mayfly: serving at http://%s\n", addr)
+		if cfg.Issuer != "" && cfg.Issuer != "http://"+addr {
+			fmt.Fprintf(env.Stderr, "mayfly: issuer %s\n", cfg.Issuer)
+		}
 		if s.AdminTokenFile != "" {
 			fmt.Fprintf(env.Stderr, "mayfly: first start: the admin credential is in %s (mode 0600)\n", s.AdminTokenFile)
 		}
 	})
+}
+
+// migrate applies the store's pending schema migrations, as serve does at
+// start, for operators who apply them separately.
+func migrate(ctx context.Context, args []string, env Env) error {
+	f := newFlags("migrate", env)
+	var data, store, config string
+	f.StringVar(&data, "data", "mayfly-data", "data directory, for the default SQLite store")
+	f.StringVar(&store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
+	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.args(0, "no arguments"); err != nil {
+		return err
+	}
+	if err := fill(f.FlagSet, env, config); err != nil {
+		return err
+	}
+	if store == "" {
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			return err
+		}
+		store = filepath.Join(data, "mayfly.db")
+	}
+	applied, err := server.Migrate(ctx, store)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(env.Stdout, "%s: schema up to date\n", server.Redact(store))
+		return nil
+	}
+	for _, v := range applied {
+		fmt.Fprintf(env.Stdout, "%s: applied migration %04d\n", server.Redact(store), v)
+	}
+	return nil
 }
 
 // fill sets flags not given on the command line from MAYFLY_* variables,

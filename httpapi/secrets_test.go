@@ -18,7 +18,6 @@ import (
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/servertest"
-	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
 // TestNoSecretsInResponsesOrLogs walks every endpoint after exercising every
@@ -127,12 +126,7 @@ func privateMaterial(t *testing.T, env *servertest.Env) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(env.Dir, "mayfly.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	keys, err := st.Keys(context.Background())
+	keys, err := env.Server.Store().Keys(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

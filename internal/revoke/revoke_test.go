@@ -2,14 +2,12 @@ package revoke_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/servertest"
-	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
 // TestRevokedAcrossRestartAndPrune: a revocation holds after a restart, and
@@ -17,12 +15,8 @@ import (
 // so a clock stepped back by less than that cannot revive the token.
 func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "revoke.db")
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { st.Close() }()
+	dir := t.TempDir()
+	st := servertest.OpenStore(t, dir)
 	clock := servertest.NewClock(servertest.Epoch)
 	s, err := revoke.New(ctx, st, clock)
 	if err != nil {
@@ -34,9 +28,7 @@ func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 	}
 
 	st.Close()
-	if st, err = sqlite.Open(ctx, path); err != nil {
-		t.Fatal(err)
-	}
+	st = servertest.OpenStore(t, dir)
 	s, err = revoke.New(ctx, st, clock)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package servertest runs a complete Mayfly on a loopback port for tests:
 // real SQLite in a temporary directory, real HTTP, and a clock the test
-// moves by hand.
+// moves by hand. With MAYFLY_TEST_STORE=postgres, every server stores its
+// state in a fresh schema of the PostgreSQL that MAYFLY_TEST_POSTGRES names
+// instead, so the same tests run on both backends.
 package servertest
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 // Clock is a clock that moves only when told to.
@@ -118,6 +121,9 @@ func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.Store == "" && os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		cfg.Store = postgresStore(t, dir)
+	}
 	s, err := server.New(context.Background(), cfg)
 	if err != nil {
 		hs.Close()
@@ -133,6 +139,43 @@ func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) 
 	e.Admin = client.New(url, e.Token)
 	t.Cleanup(e.Stop)
 	return e, nil
+}
+
+// SQLite keeps the server on SQLite whatever MAYFLY_TEST_STORE says, for
+// tests that look into the database file itself.
+func SQLite() Option {
+	return func(cfg *server.Config) { cfg.Store = filepath.Join(cfg.DataDir, "mayfly.db") }
+}
+
+// OpenStore opens the store a test keeps in dir, on the backend the suite
+// runs on (see the package comment), and closes it when the test ends. On
+// PostgreSQL, opening dir again opens the same schema.
+func OpenStore(t testing.TB, dir string) mayfly.Store {
+	t.Helper()
+	dsn := filepath.Join(dir, "mayfly.db")
+	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		dsn = postgresStore(t, dir)
+	}
+	st, _, err := server.OpenStore(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// postgresStore returns the PostgreSQL store of the server whose data
+// directory is dir: a fresh schema on first start, the same one on restart.
+func postgresStore(t testing.TB, dir string) string {
+	file := filepath.Join(dir, "test-store.url")
+	if b, err := os.ReadFile(file); err == nil {
+		return string(b)
+	}
+	dsn := pgtest.DSN(t)
+	if err := os.WriteFile(file, []byte(dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
 }
 
 // Stop shuts the server down; it is safe to call twice.

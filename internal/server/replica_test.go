@@ -1,0 +1,160 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+)
+
+// replicas assembles n servers on one PostgreSQL store, one root key and
+// one clock, as replicas behind a load balancer.
+func replicas(t *testing.T, n int, clock mayfly.Clock) []*server.Server {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	root := filepath.Join(t.TempDir(), "root.key")
+	var out []*server.Server
+	for range n {
+		s, err := server.New(t.Context(), server.Config{
+			DataDir: t.TempDir(), Issuer: "https://mayfly.test", Store: dsn, RootKeyFile: root,
+			Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatalf("server.New: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestScheduledRotationRace: when a key's window ends, every replica's
+// schedule wakes at once and tries to rotate. Exactly one new key must
+// come of it each time, and every replica must publish it.
+func TestScheduledRotationRace(t *testing.T) {
+	clock := servertest.NewClock(servertest.Epoch)
+	ss := replicas(t, 3, clock)
+	ctx := context.Background()
+	const rounds = 6
+	for round := 1; round <= rounds; round++ {
+		clock.Advance(mayfly.DefaultKeyLifetime + time.Second)
+		var wg sync.WaitGroup
+		for _, s := range ss {
+			for range 3 {
+				wg.Go(func() {
+					if err := s.Maintain(ctx); err != nil {
+						t.Errorf("Maintain: %v", err)
+					}
+				})
+				wg.Go(func() {
+					if _, err := s.Keys.Signer(ctx, "default"); err != nil {
+						t.Errorf("Signer: %v", err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if err := ss[0].Keys.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		keys := ss[0].Keys.Keys("default")
+		// The ring began with an active and a next key; each round's
+		// rotation adds one next key, however many replicas raced.
+		if len(keys) != 2+round {
+			t.Fatalf("round %d: %d keys; want %d", round, len(keys), 2+round)
+		}
+		states := map[mayfly.KeyState]int{}
+		for _, k := range keys {
+			states[k.State(clock.Now())]++
+		}
+		if states[mayfly.KeyActive] != 1 || states[mayfly.KeyNext] != 1 {
+			t.Fatalf("round %d: states %v; want one active and one next key", round, states)
+		}
+		// Every replica publishes the new next key before it signs.
+		var published []string
+		for _, k := range keys {
+			if k.Published(clock.Now()) {
+				published = append(published, k.KID)
+			}
+		}
+		for i, s := range ss {
+			var got []string
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				got = got[:0]
+				for _, k := range s.Keys.JWKS().Keys {
+					got = append(got, k.KeyID)
+				}
+				slices.Sort(got)
+				slices.Sort(published)
+				if slices.Equal(got, published) || time.Now().After(deadline) {
+					break
+				}
+			}
+			if !slices.Equal(got, published) {
+				t.Fatalf("round %d: replica %d publishes %v; want %v", round, i, got, published)
+			}
+		}
+	}
+	// The audit log tells the same story: one key.created per key.
+	recs, err := ss[1].Audit.Search(ctx, mayfly.AuditFilter{Action: "key.created", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2+rounds {
+		t.Errorf("%d key.created entries; want %d", len(recs), 2+rounds)
+	}
+	rep, err := ss[2].Audit.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Errorf("audit verify: %+v %v", rep, err)
+	}
+}
+
+// TestReplicaAuditAppends: replicas appending at once keep one dense log
+// whose entries every replica can prove.
+func TestReplicaAuditAppends(t *testing.T) {
+	ss := replicas(t, 3, mayfly.SystemClock{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		for range 8 {
+			wg.Go(func() {
+				for range 25 {
+					if _, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: "test.appended"}); err != nil {
+						t.Errorf("Append: %v", err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	recs, err := ss[0].Audit.Search(ctx, mayfly.AuditFilter{Action: "test.appended", Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3*8*25 {
+		t.Fatalf("%d entries; want %d", len(recs), 3*8*25)
+	}
+	for i, s := range ss {
+		rep, err := s.Audit.Verify(ctx)
+		if err != nil || !rep.OK {
+			t.Errorf("replica %d: audit verify: %+v %v", i, rep, err)
+		}
+		cp, err := s.Audit.Checkpoint(ctx)
+		if err != nil {
+			t.Fatalf("replica %d: checkpoint: %v", i, err)
+		}
+		last := recs[len(recs)-1].Index
+		if _, err := s.Audit.Inclusion(ctx, last, cp.Size); err != nil {
+			t.Errorf("replica %d: inclusion proof of %d in %d: %v", i, last, cp.Size, err)
+		}
+	}
+}

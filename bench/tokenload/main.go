@@ -7,6 +7,10 @@
 //
 //	tokenload -url http://127.0.0.1:8740 -admin-token "$(cat mayfly-data/admin.token)"
 //
+// Against replicas sharing one store, spreading the clients over them:
+//
+//	tokenload -url http://127.0.0.1:8740,http://127.0.0.1:8741,http://127.0.0.1:8742 -admin-token ...
+//
 // Or self-contained, with a server in this process on a temporary directory:
 //
 //	tokenload -self
@@ -37,7 +41,7 @@ import (
 
 func main() {
 	var (
-		base    = flag.String("url", "", "issuer URL of a running server (loopback only)")
+		base    = flag.String("url", "", "URL of a running server (loopback only), or several replicas' URLs, comma-separated")
 		admin   = flag.String("admin-token", os.Getenv("MAYFLY_TOKEN"), "admin credential, to create the benchmark client")
 		self    = flag.Bool("self", false, "start a server in this process on a temporary directory")
 		conc    = flag.Int("c", 64, "concurrent clients")
@@ -66,7 +70,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		errc := make(chan error, 1)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		go func() {
-			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(_ *server.Server, issuer string) { ready <- issuer })
+			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(_ *server.Server, addr string) { ready <- "http://" + addr })
 		}()
 		select {
 		case base = <-ready:
@@ -89,16 +93,18 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	if base == "" {
 		return errors.New("give -url and -admin-token, or -self")
 	}
-	if err := loopbackOnly(base); err != nil {
-		return err
+	bases := strings.Split(base, ",")
+	for _, b := range bases {
+		if err := loopbackOnly(b); err != nil {
+			return err
+		}
 	}
-	id, secret, err := setup(ctx, base, admin, alg)
+	id, secret, err := setup(ctx, bases[0], admin, alg)
 	if err != nil {
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
 	body := "grant_type=client_credentials"
-	endpoint := base + httpapi.TokenPath
 
 	var measuring atomic.Bool
 	var errs atomic.Int64
@@ -109,6 +115,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	var start, end time.Time
 	startOnce := sync.Once{}
 	for w := range conc {
+		endpoint := bases[w%len(bases)] + httpapi.TokenPath
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
@@ -148,7 +155,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		}
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
-	fmt.Printf("alg=%s concurrency=%d duration=%s tokens=%d errors=%d\n", alg, conc, dur, len(all), errs.Load())
+	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s tokens=%d errors=%d\n", alg, len(bases), conc, dur, len(all), errs.Load())
 	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed,
 		pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(.999).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	return nil

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 type result struct {
@@ -134,3 +136,28 @@ func TestCLIErrors(t *testing.T) {
 }
 
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestMigrate: migrate applies the embedded migrations once, then says the
+// schema is up to date; a store URL it cannot use is one clear error line.
+func TestMigrate(t *testing.T) {
+	stores := map[string]string{"sqlite": t.TempDir() + "/mayfly.db"}
+	if os.Getenv("MAYFLY_TEST_POSTGRES") != "" || os.Getenv("CI") == "true" {
+		stores["postgres"] = pgtest.DSN(t)
+	}
+	for name, store := range stores {
+		t.Run(name, func(t *testing.T) {
+			first := run(nil, "migrate", "--store", store)
+			if first.code != 0 || !strings.Contains(first.stdout, "applied migration 0001") || !strings.Contains(first.stdout, "applied migration 0002") {
+				t.Fatalf("first migrate: exit %d, stdout %q, stderr %q", first.code, first.stdout, first.stderr)
+			}
+			second := run(nil, "migrate", "--store", store)
+			if second.code != 0 || !strings.Contains(second.stdout, "schema up to date") {
+				t.Errorf("second migrate: exit %d, stdout %q, stderr %q", second.code, second.stdout, second.stderr)
+			}
+		})
+	}
+	bad := run(nil, "migrate", "--store", "mysql://root:hunter2@db/mayfly")
+	if bad.code != 1 || !strings.Contains(bad.stderr, "not a postgres:// URL") || strings.Contains(bad.stderr, "hunter2") {
+		t.Errorf("migrate with a foreign URL: exit %d, stderr %q; want one error line without the password", bad.code, bad.stderr)
+	}
+}

@@ -626,7 +626,7 @@ func (s *Service) JWKS() jose.JSONWebKeySet {
 func (s *Service) JWKSJSON() ([]byte, error) {
 	snap := s.snap.Load()
 	now := s.cfg.Clock.Now()
-	seq := s.cfg.Revoker.Seq()
+	seq := s.cfg.Revoker.Version()
 	if c := snap.jwksCache.Load(); c != nil && c.seq == seq && !now.Before(c.from) && now.Before(c.until) {
 		return c.body, nil
 	}
@@ -641,7 +641,7 @@ func (s *Service) JWKSJSON() ([]byte, error) {
 
 type jwksCache struct {
 	body        []byte
-	seq         int64 // revocations seen
+	seq         int64 // the revocation state's version
 	from, until time.Time
 }
 

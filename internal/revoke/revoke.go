@@ -5,7 +5,9 @@
 // # Invariants
 //
 // A revocation is durable before Revoke returns, and visible to Revoked in
-// this process before Revoke returns.
+// this process before Revoke returns. The store numbers revocations in the
+// order they commit, across every process sharing it; Refresh reads them in
+// that order from the last one it read, so it never passes over one.
 package revoke
 
 import (
@@ -21,9 +23,13 @@ type Service struct {
 	store mayfly.Store
 	clock mayfly.Clock
 
-	mu  sync.RWMutex
-	seq int64
-	set map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
+	mu sync.RWMutex
+	// seq is the newest revocation read in sequence by Refresh. A local
+	// Revoke does not move it: another process may have committed a lower
+	// number that Refresh has not read yet.
+	seq     int64
+	version int64 // changes with every revocation applied, for caches
+	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
 }
 
 // New loads the revocations that still matter from store.
@@ -48,6 +54,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	defer s.mu.Unlock()
 	for _, r := range revs {
 		s.applyLocked(r)
+		s.seq = max(s.seq, r.Seq)
 	}
 	return nil
 }
@@ -59,7 +66,7 @@ func (s *Service) applyLocked(r *mayfly.Revocation) {
 		s.set[r.Kind] = m
 	}
 	m[r.Subject] = r.Until
-	s.seq = max(s.seq, r.Seq)
+	s.version++
 }
 
 // Revoke makes a revocation durable and then effective.
@@ -82,11 +89,12 @@ func (s *Service) Revoked(kind mayfly.RevocationKind, subject string) bool {
 	return ok
 }
 
-// Seq is the sequence number of the newest revocation applied.
-func (s *Service) Seq() int64 {
+// Version changes whenever a revocation is applied, so that caches of
+// what is revoked know to rebuild.
+func (s *Service) Version() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.seq
+	return s.version
 }
 
 // Prune forgets token revocations whose tokens have expired, here and in

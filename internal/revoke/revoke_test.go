@@ -58,3 +58,35 @@ func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 		t.Errorf("store: %d revocations after pruning, want 0", len(revs))
 	}
 }
+
+// TestRefreshAfterLocalRevoke: two services on one store stand for two
+// replicas. One revokes, then the other revokes something else before it
+// has heard of the first; its next Refresh must still pick the first up,
+// although its number is lower than the one the second made locally.
+func TestRefreshAfterLocalRevoke(t *testing.T) {
+	ctx := context.Background()
+	st := servertest.OpenStore(t, t.TempDir())
+	clock := servertest.NewClock(servertest.Epoch)
+	a, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Revoke(ctx, mayfly.RevokeClient, "cli-by-b", time.Time{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Revoke(ctx, mayfly.RevokeClient, "cli-by-a", time.Time{}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"cli-by-a", "cli-by-b"} {
+		if !a.Revoked(mayfly.RevokeClient, subj) {
+			t.Errorf("%s: not revoked after Refresh; a local revocation must not make Refresh skip an earlier one", subj)
+		}
+	}
+}

@@ -275,29 +275,43 @@ func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, ran
 }
 
 // watch follows the store's change feed and reloads what other replicas
-// changed, until Close.
+// changed, until Close. A reload that fails is retried: a revocation heard
+// of must not be dropped because the database blinked.
 func (s *Server) watch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch, s.watching = cancel, make(chan struct{})
 	go func() {
 		defer close(s.watching)
 		s.store.Watch(ctx, func(c mayfly.Change) {
-			var err error
-			switch c {
-			case mayfly.ChangeRevocations:
-				err = s.Revoker.Refresh(ctx)
-			case mayfly.ChangeKeys:
-				err = s.Keys.Reload(ctx)
-			case mayfly.ChangeSettings:
-				err = s.Audit.ReloadKey(ctx)
-			case mayfly.ChangeAll:
-				err = errors.Join(s.Revoker.Refresh(ctx), s.Keys.Reload(ctx), s.Audit.ReloadKey(ctx))
-			}
-			if err != nil && ctx.Err() == nil {
-				s.cfg.Log.Error("reloading after a change in the store failed", "change", c, "err", err)
+			for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+				err := s.reload(ctx, c)
+				if err == nil || ctx.Err() != nil {
+					return
+				}
+				s.cfg.Log.Error("reloading after a change in the store failed; retrying", "change", c, "err", err, "retry_in", wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		})
 	}()
+}
+
+// reload refreshes what c says changed.
+func (s *Server) reload(ctx context.Context, c mayfly.Change) error {
+	switch c {
+	case mayfly.ChangeRevocations:
+		return s.Revoker.Refresh(ctx)
+	case mayfly.ChangeKeys:
+		return s.Keys.Reload(ctx)
+	case mayfly.ChangeSettings:
+		return s.Audit.ReloadKey(ctx)
+	case mayfly.ChangeAll:
+		return errors.Join(s.Revoker.Refresh(ctx), s.Keys.Reload(ctx), s.Audit.ReloadKey(ctx))
+	}
+	return nil
 }
 
 // bootstrap creates the first admin credential if there is none, and writes

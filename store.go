@@ -45,7 +45,9 @@ type Store interface {
 	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
 
 	// Revoke makes r durable, assigns r.Seq, and marks a revoked client or
-	// key as revoked at r.At, in one write.
+	// key as revoked at r.At, in one write. Sequence numbers follow commit
+	// order across every process sharing the store: once a reader has seen
+	// seq N, no revocation numbered below N can still commit.
 	Revoke(ctx context.Context, r *Revocation) error
 	// Revocations returns revocations with Seq > after that still matter at now.
 	Revocations(ctx context.Context, after int64, now time.Time) ([]*Revocation, error)

@@ -176,7 +176,7 @@ func (s *Store) DeleteSetting(ctx context.Context, name string) error {
 		return err
 	}, mayfly.ChangeSettings)
 	if err == nil {
-		err = s.vacuum(ctx, "settings") // settings hold sealed keys
+		s.vacuum(ctx, "settings") // settings hold sealed keys
 	}
 	return storeErr("postgres.DeleteSetting", err)
 }

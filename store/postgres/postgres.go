@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -99,6 +100,17 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	// A dedicated connection runs a statement or two and ends: preparing
 	// them first would only add a round trip.
 	connCfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// A lock lasts as long as its session. Over TCP, a holder whose host
+	// vanished would otherwise keep its session, and so its lock, until the
+	// server's keepalive gives up (two hours by default): ask the server to
+	// end these sessions within about ten seconds of silence instead. Unix
+	// socket connections ignore these settings and end with their process.
+	connCfg.RuntimeParams = maps.Clone(connCfg.RuntimeParams)
+	for k, v := range map[string]string{"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3", "tcp_user_timeout": "10000"} {
+		if _, set := connCfg.RuntimeParams[k]; !set {
+			connCfg.RuntimeParams[k] = v
+		}
+	}
 	return &Store{
 		pool: pool, connCfg: connCfg, schema: schema, channel: channelName(schema),
 		keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{},
@@ -272,9 +284,14 @@ func (s *Store) write(ctx context.Context, fn func(pgx.Tx) error, changes ...may
 // and backups forget them, and a row version an open transaction can still
 // see is kept: that is why key material is sealed under the root key
 // whatever happens to it here. VACUUM cannot run inside a transaction.
-func (s *Store) vacuum(ctx context.Context, table string) error {
-	_, err := s.pool.Exec(ctx, `VACUUM `+table)
-	return err
+//
+// It is best effort and reports nothing: the change it follows has
+// committed, and must not be reported as failed because the caller went
+// away or because a role that does not own the table may not vacuum it.
+func (s *Store) vacuum(ctx context.Context, table string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	s.pool.Exec(ctx, `VACUUM `+table)
 }
 
 // storeErr turns driver errors into mayfly errors callers can branch on.
@@ -490,7 +507,7 @@ func (s *Store) DestroyKeyMaterial(ctx context.Context, kids []string) error {
 		return err
 	}, mayfly.ChangeKeys)
 	if err == nil {
-		err = s.vacuum(ctx, "keys")
+		s.vacuum(ctx, "keys")
 	}
 	return storeErr("postgres.DestroyKeyMaterial", err)
 }
@@ -622,7 +639,7 @@ func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
 	if err == nil {
 		r.Seq = seq
 		if r.Kind == mayfly.RevokeKey {
-			err = s.vacuum(ctx, "keys")
+			s.vacuum(ctx, "keys")
 		}
 	}
 	return storeErr("postgres.Revoke", err)

@@ -181,13 +181,13 @@ func (l *Log) newKey(ctx context.Context, gen int) error {
 // key is then destroyed. Checkpoints signed before stay verifiable with the
 // old public key.
 func (l *Log) RotateKey(ctx context.Context) (string, error) {
-	l.cpMu.Lock()
-	defer l.cpMu.Unlock()
 	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
 	if err != nil {
 		return "", mayfly.E("audit.RotateKey", err)
 	}
 	defer unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	// Rotate from the newest generation, which another replica may have made.
 	if err := l.loadKey(ctx); err != nil {
 		return "", err
@@ -406,19 +406,21 @@ const checkpointLock = "audit.checkpoint"
 // Checkpoint signs and stores a checkpoint of the current tree if it has
 // grown since the last one, and returns the latest checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
-	l.cpMu.Lock()
-	defer l.cpMu.Unlock()
 	if err := l.CatchUp(ctx); err != nil {
 		return nil, err
 	}
 	if last, grown, err := l.grown(ctx); err != nil || !grown {
 		return last, err
 	}
+	// The store lock first: waiting for another replica must not hold
+	// cpMu, which ReloadKey needs.
 	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
 	if err != nil {
 		return nil, mayfly.E("audit.Checkpoint", err)
 	}
 	defer unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	// Another replica may have rotated the log key: sign with the newest.
 	if _, err := l.cfg.Store.Setting(ctx, vkeySetting(l.gen+1)); err == nil {
 		if err := l.loadKey(ctx); err != nil {

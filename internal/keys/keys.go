@@ -68,16 +68,17 @@ type Service struct {
 // lockName is the store lock that serialises key changes across processes.
 const lockName = "keys"
 
-// lock takes the process lock, then the store lock, and returns the
-// function that releases both.
+// lock takes the store lock, then the process lock, and returns the
+// function that releases both. In that order, a goroutine waiting for
+// another replica to finish holds nothing that Reload needs, so this
+// replica still hears of that replica's changes while it waits.
 func (s *Service) lock(ctx context.Context) (func(), error) {
-	s.mu.Lock()
 	unlock, err := s.cfg.Store.Lock(ctx, lockName)
 	if err != nil {
-		s.mu.Unlock()
 		return nil, mayfly.E("keys.lock", err)
 	}
-	return func() { unlock(); s.mu.Unlock() }, nil
+	s.mu.Lock()
+	return func() { s.mu.Unlock(); unlock() }, nil
 }
 
 // snapshot is an immutable view of every ring and key, swapped whole.

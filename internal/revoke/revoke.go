@@ -28,7 +28,7 @@ type Service struct {
 	// Revoke does not move it: another process may have committed a lower
 	// number that Refresh has not read yet.
 	seq     int64
-	version int64 // changes with every revocation applied, for caches
+	version int64                                          // changes with every revocation applied, for caches
 	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
 }
 

@@ -158,3 +158,42 @@ func TestReplicaAuditAppends(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationNotHeldUpByKeyLock: while one replica holds the keys lock
+// (mid-rotation, or stalled), another replica's own rotation waits for it;
+// that replica must still hear of key changes and revocations meanwhile.
+func TestRevocationNotHeldUpByKeyLock(t *testing.T) {
+	ss := replicas(t, 2, mayfly.SystemClock{})
+	a, b := ss[0], ss[1]
+	ctx := context.Background()
+	// A lock taken on a session of its own stands for another replica's.
+	other := ss[0].Store()
+	unlock, err := other.Lock(ctx, "keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	maintained := make(chan error, 1)
+	go func() { maintained <- b.Maintain(ctx) }() // waits for the lock
+	time.Sleep(50 * time.Millisecond)             // let it start waiting
+	keys, err := other.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SaveKeys(ctx, keys[:1]); err != nil { // a key change notice, as a rotation sends
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	if _, err := a.Revoker.Revoke(ctx, mayfly.RevokeToken, "jti-during-rotation", until, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !b.Revoker.Revoked(mayfly.RevokeToken, "jti-during-rotation"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a revocation did not reach a replica while another replica held the keys lock")
+		}
+	}
+	unlock()
+	if err := <-maintained; err != nil {
+		t.Errorf("Maintain after the lock was released: %v", err)
+	}
+}

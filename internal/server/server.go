@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -212,42 +213,71 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 // OpenStore opens the store that dsn names and applies its pending
 // migrations. replicated reports whether other processes may share it.
 func OpenStore(ctx context.Context, dsn string) (st mayfly.Store, replicated bool, err error) {
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		st, err := postgres.Open(ctx, dsn)
-		if err != nil {
-			return nil, false, fmt.Errorf("store %s: %w", Redact(dsn), err)
-		}
-		return st, true, nil
-	case strings.Contains(dsn, "://"):
-		return nil, false, fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
+	kind, err := storeKind(dsn)
+	if err != nil {
+		return nil, false, err
 	}
-	st, err = sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
-	return st, false, err
+	if kind == "sqlite" {
+		st, err = sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		return st, false, err
+	}
+	if st, err = postgres.Open(ctx, dsn); err != nil {
+		return nil, false, fmt.Errorf("store %s: %w", Redact(dsn), err)
+	}
+	return st, true, nil
 }
 
 // Migrate applies the pending migrations of the store dsn names and returns
 // the versions it applied.
 func Migrate(ctx context.Context, dsn string) ([]int, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		applied, err := postgres.Migrate(ctx, dsn)
-		if err != nil {
-			return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
-		}
-		return applied, nil
+	kind, err := storeKind(dsn)
+	if err != nil {
+		return nil, err
 	}
-	if strings.Contains(dsn, "://") {
-		return nil, fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
+	if kind == "sqlite" {
+		return sqlite.Migrate(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	}
-	return sqlite.Migrate(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	applied, err := postgres.Migrate(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
+	}
+	return applied, nil
 }
 
-// Redact hides the password in a store URL, for logs and errors.
-func Redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
+// storeKind tells a postgres:// URL from a SQLite path, and refuses what is
+// neither rather than create a file named after a connection string.
+func storeKind(dsn string) (string, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return "postgres", nil
+	case strings.Contains(dsn, "://"):
+		return "", fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
+	case strings.Contains(dsn, "=") && strings.Contains(dsn, " "):
+		return "", errors.New("store: PostgreSQL key=value connection strings are not accepted; give a postgres:// URL")
 	}
-	return dsn
+	return "sqlite", nil
+}
+
+// Redact hides passwords in a store URL, for logs and errors: in the user
+// part and in any parameter whose name says password. A URL that does not
+// parse is not shown at all.
+func Redact(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		return dsn // a file path
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(a store URL that does not parse)"
+	}
+	if q := u.Query(); len(q) > 0 {
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // checkRootKey refuses a root key that did not seal the store's material,
@@ -275,43 +305,65 @@ func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, ran
 }
 
 // watch follows the store's change feed and reloads what other replicas
-// changed, until Close. A reload that fails is retried: a revocation heard
-// of must not be dropped because the database blinked.
+// changed, until Close. Each kind of state reloads on its own goroutine, so
+// that revocations never wait behind a key reload held up by another
+// replica's rotation. Notices that arrive while a reload runs are coalesced
+// into one more. A reload that fails is retried: a revocation heard of must
+// not be dropped because the database blinked.
 func (s *Server) watch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch, s.watching = cancel, make(chan struct{})
-	go func() {
-		defer close(s.watching)
-		s.store.Watch(ctx, func(c mayfly.Change) {
-			for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-				err := s.reload(ctx, c)
-				if err == nil || ctx.Err() != nil {
-					return
-				}
-				s.cfg.Log.Error("reloading after a change in the store failed; retrying", "change", c, "err", err, "retry_in", wait)
+	reloaders := map[mayfly.Change]func(context.Context) error{
+		mayfly.ChangeRevocations: s.Revoker.Refresh,
+		mayfly.ChangeKeys:        s.Keys.Reload,
+		mayfly.ChangeSettings:    s.Audit.ReloadKey,
+	}
+	var wg sync.WaitGroup
+	kick := map[mayfly.Change]chan struct{}{}
+	for c, reload := range reloaders {
+		k := make(chan struct{}, 1)
+		kick[c] = k
+		wg.Go(func() {
+			for {
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(wait):
+				case <-k:
+				}
+				for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+					err := reload(ctx)
+					if err == nil || ctx.Err() != nil {
+						break
+					}
+					s.cfg.Log.Error("reloading after a change in the store failed; retrying", "change", c, "err", err, "retry_in", wait)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(wait):
+					}
 				}
 			}
 		})
-	}()
-}
-
-// reload refreshes what c says changed.
-func (s *Server) reload(ctx context.Context, c mayfly.Change) error {
-	switch c {
-	case mayfly.ChangeRevocations:
-		return s.Revoker.Refresh(ctx)
-	case mayfly.ChangeKeys:
-		return s.Keys.Reload(ctx)
-	case mayfly.ChangeSettings:
-		return s.Audit.ReloadKey(ctx)
-	case mayfly.ChangeAll:
-		return errors.Join(s.Revoker.Refresh(ctx), s.Keys.Reload(ctx), s.Audit.ReloadKey(ctx))
 	}
-	return nil
+	signal := func(c mayfly.Change) {
+		select {
+		case kick[c] <- struct{}{}:
+		default: // a reload is already due
+		}
+	}
+	go func() {
+		defer close(s.watching)
+		s.store.Watch(ctx, func(c mayfly.Change) {
+			if c == mayfly.ChangeAll {
+				for k := range kick {
+					signal(k)
+				}
+			} else if _, ok := kick[c]; ok {
+				signal(c)
+			}
+		})
+		wg.Wait()
+	}()
 }
 
 // bootstrap creates the first admin credential if there is none, and writes

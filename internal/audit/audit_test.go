@@ -32,7 +32,7 @@ const origin = "mayfly.test/audit"
 
 type fixture struct {
 	path string
-	st   *sqlite.Store
+	st   mayfly.Store
 	log  *audit.Log
 	root []byte
 }
@@ -45,6 +45,12 @@ func openB(t testing.TB, path string, root []byte) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return openStore(t, st, path, root)
+}
+
+// openStore opens the log on st; path is the SQLite file, if st is one.
+func openStore(t testing.TB, st mayfly.Store, path string, root []byte) *fixture {
+	t.Helper()
 	s, err := seal.New(root)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -12,11 +13,17 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/servertest"
 )
 
+// benchFixture opens a log on SQLite, or on PostgreSQL with
+// MAYFLY_TEST_STORE=postgres.
 func benchFixture(b *testing.B) *fixture {
 	root := make([]byte, 32)
 	rand.Read(root)
+	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		return openStore(b, servertest.OpenStore(b, b.TempDir()), "", root)
+	}
 	return openB(b, filepath.Join(b.TempDir(), "audit.db"), root)
 }
 

@@ -210,3 +210,15 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestOneProcess: a database is open in one place at a time, since locks
+// and change notices live in that process; closing it frees it.
+func TestOneProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	s := open(t, path)
+	if _, err := sqlite.Open(context.Background(), path); !errors.Is(err, mayfly.ErrConflict) {
+		t.Fatalf("second Open of an open database: %v; want an error matching ErrConflict", err)
+	}
+	closeStore(t, s)
+	closeStore(t, open(t, path))
+}

@@ -16,9 +16,18 @@ import (
 const patience = 10 * time.Second
 
 func testLockExcludes(t *testing.T, s mayfly.Store) {
+	if m := mostHolders(t, []mayfly.Store{s}, 8); m != 1 {
+		t.Errorf("at most %d goroutines held the lock at once; want 1", m)
+	}
+}
+
+// mostHolders has workers goroutines, spread over stores, take and release
+// one lock ten times each, and returns the most that held it at once.
+func mostHolders(t *testing.T, stores []mayfly.Store, workers int) int32 {
 	var holders, most atomic.Int32
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range workers {
+		s := stores[i%len(stores)]
 		wg.Go(func() {
 			for range 10 {
 				unlock, err := s.Lock(t.Context(), "rotate/main")
@@ -36,9 +45,7 @@ func testLockExcludes(t *testing.T, s mayfly.Store) {
 		})
 	}
 	wg.Wait()
-	if m := most.Load(); m != 1 {
-		t.Errorf("at most %d goroutines held the lock at once; want 1", m)
-	}
+	return most.Load()
 }
 
 func testLockNames(t *testing.T, s mayfly.Store) {
@@ -174,28 +181,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store
 }
 
 func testSharedLock(t *testing.T, a, b mayfly.Store) {
-	var holders, most atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 6 {
-		s := []mayfly.Store{a, b}[i%2]
-		wg.Go(func() {
-			for range 10 {
-				unlock, err := s.Lock(t.Context(), "rotate/main")
-				if err != nil {
-					t.Errorf("Lock: %v", err)
-					return
-				}
-				n := holders.Add(1)
-				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-				}
-				time.Sleep(100 * time.Microsecond)
-				holders.Add(-1)
-				unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if m := most.Load(); m != 1 {
+	if m := mostHolders(t, []mayfly.Store{a, b}, 6); m != 1 {
 		t.Errorf("at most %d holders across two handles at once; want 1", m)
 	}
 }

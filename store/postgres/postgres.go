@@ -361,22 +361,27 @@ func queryAll[T any](ctx context.Context, s *Store, op string, scan func(scanner
 
 // Principals.
 
-const principalCols = `id, name, kind, status, owner_id, created_at`
+const principalCols = `id, name, kind, status, owner_id, created_at, external_id, display_name, email, version, updated_at`
 
 func scanPrincipal(row scanner) (*mayfly.Principal, error) {
 	var p mayfly.Principal
 	var owner pgtype.Text
-	var created *int64
-	if err := row.Scan(&p.ID, &p.Name, &p.Kind, &p.Status, &owner, &created); err != nil {
+	var created, updated *int64
+	if err := row.Scan(&p.ID, &p.Name, &p.Kind, &p.Status, &owner, &created, &p.ExternalID, &p.DisplayName, &p.Email, &p.Version, &updated); err != nil {
 		return nil, err
 	}
-	p.OwnerID, p.CreatedAt = owner.String, fromNanos(created)
+	p.OwnerID, p.CreatedAt, p.UpdatedAt = owner.String, fromNanos(created), fromNanos(updated)
 	return &p, nil
 }
 
 func (s *Store) CreatePrincipal(ctx context.Context, p *mayfly.Principal) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		p.ID, p.Name, string(p.Kind), string(p.Status), nullString(p.OwnerID), nanos(p.CreatedAt))
+	version := max(p.Version, 1)
+	_, err := s.pool.Exec(ctx, `INSERT INTO principals (`+principalCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		p.ID, p.Name, string(p.Kind), string(p.Status), nullString(p.OwnerID), nanos(p.CreatedAt),
+		p.ExternalID, p.DisplayName, p.Email, version, nanos(p.UpdatedAt))
+	if err == nil {
+		p.Version = version
+	}
 	return storeErr("postgres.CreatePrincipal", err)
 }
 
@@ -387,6 +392,37 @@ func (s *Store) Principal(ctx context.Context, idOrName string) (*mayfly.Princip
 
 func (s *Store) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
 	return queryAll(ctx, s, "postgres.Principals", scanPrincipal, `SELECT `+principalCols+` FROM principals ORDER BY name`)
+}
+
+func (s *Store) UpdatePrincipal(ctx context.Context, p *mayfly.Principal) error {
+	const op = "postgres.UpdatePrincipal"
+	var version int64
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE principals SET name = $1, status = $2, owner_id = $3,
+			external_id = $4, display_name = $5, email = $6, updated_at = $7, version = version + 1
+			WHERE id = $8 AND version = $9 RETURNING version`,
+			p.Name, string(p.Status), nullString(p.OwnerID), p.ExternalID, p.DisplayName, p.Email, nanos(p.UpdatedAt),
+			p.ID, p.Version).Scan(&version)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Nothing matched: the principal is missing, or it changed.
+		if err := tx.QueryRow(ctx, `SELECT version FROM principals WHERE id = $1`, p.ID).Scan(&version); err != nil {
+			return err
+		}
+		return staleErr(op, "principal", version, p.Version)
+	}, mayfly.ChangeIdentity)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	p.Version = version
+	return nil
+}
+
+// staleErr is the Conflict of an update made from a stale read.
+func staleErr(op, what string, stored, read int64) error {
+	return &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: what + " changed since it was read",
+		Err: fmt.Errorf("version %d is stored, the update was made from version %d", stored, read)}
 }
 
 // Clients.
@@ -428,6 +464,24 @@ func (s *Store) Client(ctx context.Context, id string) (*mayfly.Client, error) {
 
 func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 	return queryAll(ctx, s, "postgres.Clients", scanClient, `SELECT `+clientCols+` FROM clients ORDER BY ref`)
+}
+
+func (s *Store) UpdateClient(ctx context.Context, c *mayfly.Client) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE clients SET owner_id = $1, secret_hash = $2, secret_rotated_at = $3 WHERE id = $4`,
+			c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID)
+		return oneRow(tag, err, "client", c.ID)
+	}, mayfly.ChangeIdentity)
+	return storeErr("postgres.UpdateClient", err)
+}
+
+// oneRow turns an update of what, named id, that matched no row into
+// pgx.ErrNoRows.
+func oneRow(tag pgconn.CommandTag, err error, what, id string) error {
+	if err == nil && tag.RowsAffected() == 0 {
+		err = fmt.Errorf("%s %s: %w", what, id, pgx.ErrNoRows)
+	}
+	return err
 }
 
 // Rings and keys.
@@ -663,20 +717,30 @@ func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time
 }
 
 func (s *Store) CreateAdminCredential(ctx context.Context, a *mayfly.AdminCredential) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO admin_credentials (id, name, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5)`,
-		a.ID, a.Name, a.Hash, nanos(a.CreatedAt), nanos(a.RevokedAt))
+	_, err := s.pool.Exec(ctx, `INSERT INTO admin_credentials (`+adminCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.ID, a.Name, a.Hash, nanos(a.CreatedAt), nanos(a.RevokedAt), string(adminRole(a.Role)), nullString(a.OwnerID))
 	return storeErr("postgres.CreateAdminCredential", err)
 }
 
-const adminCols = `id, name, hash, created_at, revoked_at`
+// adminRole is the role stored for r: a credential made without one
+// administers.
+func adminRole(r mayfly.Role) mayfly.Role {
+	if r == "" {
+		return mayfly.RoleAdmin
+	}
+	return r
+}
+
+const adminCols = `id, name, hash, created_at, revoked_at, role, owner_id`
 
 func scanAdmin(row scanner) (*mayfly.AdminCredential, error) {
 	var a mayfly.AdminCredential
 	var created, revoked *int64
-	if err := row.Scan(&a.ID, &a.Name, &a.Hash, &created, &revoked); err != nil {
+	var owner pgtype.Text
+	if err := row.Scan(&a.ID, &a.Name, &a.Hash, &created, &revoked, &a.Role, &owner); err != nil {
 		return nil, err
 	}
-	a.CreatedAt, a.RevokedAt = fromNanos(created), fromNanos(revoked)
+	a.CreatedAt, a.RevokedAt, a.OwnerID = fromNanos(created), fromNanos(revoked), owner.String
 	return &a, nil
 }
 
@@ -687,6 +751,14 @@ func (s *Store) AdminCredentialByHash(ctx context.Context, hash []byte) (*mayfly
 
 func (s *Store) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
 	return queryAll(ctx, s, "postgres.AdminCredentials", scanAdmin, `SELECT `+adminCols+` FROM admin_credentials ORDER BY created_at`)
+}
+
+func (s *Store) RevokeAdminCredential(ctx context.Context, id string, at time.Time) error {
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE admin_credentials SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`, nanos(at), id)
+		return oneRow(tag, err, "admin credential", id)
+	}, mayfly.ChangeIdentity)
+	return storeErr("postgres.RevokeAdminCredential", err)
 }
 
 func (s *Store) Prune(ctx context.Context, now time.Time) error {

@@ -231,22 +231,27 @@ type scanner interface{ Scan(...any) error }
 
 // Principals.
 
-const principalCols = `id, name, kind, status, owner_id, created_at`
+const principalCols = `id, name, kind, status, owner_id, created_at, external_id, display_name, email, version, updated_at`
 
 func scanPrincipal(row scanner) (*mayfly.Principal, error) {
 	var p mayfly.Principal
 	var owner sql.NullString
-	var created sql.NullInt64
-	if err := row.Scan(&p.ID, &p.Name, &p.Kind, &p.Status, &owner, &created); err != nil {
+	var created, updated sql.NullInt64
+	if err := row.Scan(&p.ID, &p.Name, &p.Kind, &p.Status, &owner, &created, &p.ExternalID, &p.DisplayName, &p.Email, &p.Version, &updated); err != nil {
 		return nil, err
 	}
-	p.OwnerID, p.CreatedAt = owner.String, fromNanos(created)
+	p.OwnerID, p.CreatedAt, p.UpdatedAt = owner.String, fromNanos(created), fromNanos(updated)
 	return &p, nil
 }
 
 func (s *Store) CreatePrincipal(ctx context.Context, p *mayfly.Principal) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.ID, p.Name, p.Kind, p.Status, nullString(p.OwnerID), nanos(p.CreatedAt))
+	version := max(p.Version, 1)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO principals (`+principalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Name, p.Kind, p.Status, nullString(p.OwnerID), nanos(p.CreatedAt),
+		p.ExternalID, p.DisplayName, p.Email, version, nanos(p.UpdatedAt))
+	if err == nil {
+		p.Version = version
+	}
 	return storeErr("sqlite.CreatePrincipal", err)
 }
 
@@ -257,6 +262,38 @@ func (s *Store) Principal(ctx context.Context, idOrName string) (*mayfly.Princip
 
 func (s *Store) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
 	return queryAll(ctx, s.r, "sqlite.Principals", scanPrincipal, `SELECT `+principalCols+` FROM principals ORDER BY name`)
+}
+
+func (s *Store) UpdatePrincipal(ctx context.Context, p *mayfly.Principal) error {
+	const op = "sqlite.UpdatePrincipal"
+	var version int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE principals SET name = ?, status = ?, owner_id = ?,
+			external_id = ?, display_name = ?, email = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND version = ? RETURNING version`,
+			p.Name, p.Status, nullString(p.OwnerID), p.ExternalID, p.DisplayName, p.Email, nanos(p.UpdatedAt),
+			p.ID, p.Version).Scan(&version)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Nothing matched: the principal is missing, or it changed.
+		if err := tx.QueryRowContext(ctx, `SELECT version FROM principals WHERE id = ?`, p.ID).Scan(&version); err != nil {
+			return err
+		}
+		return staleErr(op, "principal", version, p.Version)
+	})
+	if err != nil {
+		return storeErr(op, err)
+	}
+	p.Version = version
+	s.notify(mayfly.ChangeIdentity)
+	return nil
+}
+
+// staleErr is the Conflict of an update made from a stale read.
+func staleErr(op, what string, stored, read int64) error {
+	return &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: what + " changed since it was read",
+		Err: fmt.Errorf("version %d is stored, the update was made from version %d", stored, read)}
 }
 
 func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
@@ -314,6 +351,28 @@ func (s *Store) Client(ctx context.Context, id string) (*mayfly.Client, error) {
 
 func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 	return queryAll(ctx, s.r, "sqlite.Clients", scanClient, `SELECT `+clientCols+` FROM clients ORDER BY ref`)
+}
+
+func (s *Store) UpdateClient(ctx context.Context, c *mayfly.Client) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE clients SET owner_id = ?, secret_hash = ?, secret_rotated_at = ? WHERE id = ?`,
+		c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID)
+	err = oneRow(res, err)
+	if err == nil {
+		s.notify(mayfly.ChangeIdentity)
+	}
+	return storeErr("sqlite.UpdateClient", err)
+}
+
+// oneRow turns an update that matched no row into sql.ErrNoRows.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		err = sql.ErrNoRows
+	}
+	return err
 }
 
 // Rings and keys.
@@ -562,20 +621,30 @@ func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time
 }
 
 func (s *Store) CreateAdminCredential(ctx context.Context, a *mayfly.AdminCredential) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO admin_credentials (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)`,
-		a.ID, a.Name, a.Hash, nanos(a.CreatedAt), nanos(a.RevokedAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO admin_credentials (`+adminCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, a.Hash, nanos(a.CreatedAt), nanos(a.RevokedAt), adminRole(a.Role), nullString(a.OwnerID))
 	return storeErr("sqlite.CreateAdminCredential", err)
 }
 
-const adminCols = `id, name, hash, created_at, revoked_at`
+// adminRole is the role stored for r: a credential made without one
+// administers.
+func adminRole(r mayfly.Role) mayfly.Role {
+	if r == "" {
+		return mayfly.RoleAdmin
+	}
+	return r
+}
+
+const adminCols = `id, name, hash, created_at, revoked_at, role, owner_id`
 
 func scanAdmin(row scanner) (*mayfly.AdminCredential, error) {
 	var a mayfly.AdminCredential
 	var created, revoked sql.NullInt64
-	if err := row.Scan(&a.ID, &a.Name, &a.Hash, &created, &revoked); err != nil {
+	var owner sql.NullString
+	if err := row.Scan(&a.ID, &a.Name, &a.Hash, &created, &revoked, &a.Role, &owner); err != nil {
 		return nil, err
 	}
-	a.CreatedAt, a.RevokedAt = fromNanos(created), fromNanos(revoked)
+	a.CreatedAt, a.RevokedAt, a.OwnerID = fromNanos(created), fromNanos(revoked), owner.String
 	return &a, nil
 }
 
@@ -586,6 +655,15 @@ func (s *Store) AdminCredentialByHash(ctx context.Context, hash []byte) (*mayfly
 
 func (s *Store) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
 	return queryAll(ctx, s.r, "sqlite.AdminCredentials", scanAdmin, `SELECT `+adminCols+` FROM admin_credentials ORDER BY created_at`)
+}
+
+func (s *Store) RevokeAdminCredential(ctx context.Context, id string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE admin_credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, nanos(at), id)
+	err = oneRow(res, err)
+	if err == nil {
+		s.notify(mayfly.ChangeIdentity)
+	}
+	return storeErr("sqlite.RevokeAdminCredential", err)
 }
 
 func (s *Store) Prune(ctx context.Context, now time.Time) error {

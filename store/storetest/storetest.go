@@ -6,17 +6,25 @@
 // The suite tests the contract, never one backend's schema or SQL. Where the
 // contract in store.go leaves a choice open (the order of Clients, Rings and
 // AdminCredentials; what reusing an expired but unpruned assertion does;
-// whether "oldest" means first saved or earliest CreatedAt, as the suite
-// saves keys in creation order) it does not pin it down. Beyond the comments
-// in store.go it holds backends to:
+// whether "oldest" means first saved or earliest time, as the suite saves
+// keys, custody records and offboarding runs in time order) it does not pin
+// it down. Beyond the comments in store.go it holds backends to:
 //
 //   - Times round-trip to within a microsecond (PostgreSQL's precision), in
 //     whatever location, and a zero time stays zero. Issuance IssuedAt and
 //     ExpiresAt are whole seconds, as in the token's iat and exp claims; the
 //     suite only writes whole seconds there.
 //   - References hold: a principal's owner, a client's owner and ring, a
-//     key's ring and an issuance's key and client must exist.
-//   - An admin credential's hash is unique, as it is looked up by hash.
+//     key's ring, an issuance's key and client, an admin credential's owner
+//     and a custody record's principal must exist.
+//   - CreatePrincipal stores Version, 0 meaning 1, and sets it; each
+//     UpdatePrincipal adds one. Updates store only the fields store.go
+//     names: never a principal's kind or creation time, nor a client's
+//     name, scopes, audiences, ring or keys.
+//   - An admin credential's hash is unique, as it is looked up by hash. One
+//     created without a role has mayfly.RoleAdmin.
+//   - An offboarding run's Done and Actions round-trip; a store need not
+//     tell a nil list from an empty one.
 //   - Revocation sequence numbers start above zero and are never reused,
 //     even after Prune, and Revocations returns them in ascending order.
 //   - Issuances bounds the issue time with Since and Until. Records carry
@@ -58,11 +66,17 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Principals/Missing", testPrincipalMissing},
 		{"Principals/ListByName", testPrincipalList},
 		{"Principals/Owner", testPrincipalOwner},
+		{"Principals/Attributes", testPrincipalAttributes},
+		{"Principals/Update", testPrincipalUpdate},
+		{"Principals/UpdateStale", testPrincipalUpdateStale},
+		{"Principals/UpdateRefused", testPrincipalUpdateRefused},
 		{"Clients/RoundTrip", testClientRoundTrip},
 		{"Clients/Duplicate", testClientDuplicate},
 		{"Clients/Missing", testClientMissing},
 		{"Clients/List", testClientList},
 		{"Clients/References", testClientReferences},
+		{"Clients/Update", testClientUpdate},
+		{"Clients/UpdateRefused", testClientUpdateRefused},
 		{"Rings/CreateAndGet", testRings},
 		{"Keys/Insert", testKeysInsert},
 		{"Keys/Update", testKeysUpdate},
@@ -77,6 +91,11 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Revocations/Prune", testRevocationsPrune},
 		{"UseAssertion", testUseAssertion},
 		{"AdminCredentials", testAdminCredentials},
+		{"AdminCredentials/RoleAndOwner", testAdminRoleAndOwner},
+		{"AdminCredentials/Revoke", testAdminRevoke},
+		{"Custody", testCustody},
+		{"Custody/UnknownPrincipal", testCustodyUnknownPrincipal},
+		{"Offboardings", testOffboardings},
 		{"Audit/AppendAndRead", testAuditAppend},
 		{"Audit/Gap", testAuditGap},
 		{"Audit/Checkpoints", testAuditCheckpoints},
@@ -85,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Lock/Names", testLockNames},
 		{"Lock/Cancel", testLockCancel},
 		{"Watch", testWatch},
+		{"Watch/Identity", testWatchIdentity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,6 +295,13 @@ func diffPrincipal(got, want *mayfly.Principal) diff {
 	d.eq("Status", got.Status, want.Status)
 	d.eq("OwnerID", got.OwnerID, want.OwnerID)
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
+	d.eq("ExternalID", got.ExternalID, want.ExternalID)
+	d.eq("DisplayName", got.DisplayName, want.DisplayName)
+	d.eq("Email", got.Email, want.Email)
+	if got.Version != want.Version {
+		d.add("Version", got.Version, want.Version)
+	}
+	d.time("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	return d
 }
 
@@ -356,6 +383,12 @@ func diffAdmin(got, want *mayfly.AdminCredential) diff {
 	var d diff
 	d.eq("ID", got.ID, want.ID)
 	d.eq("Name", got.Name, want.Name)
+	role := want.Role
+	if role == "" {
+		role = mayfly.RoleAdmin
+	}
+	d.eq("Role", got.Role, role)
+	d.eq("OwnerID", got.OwnerID, want.OwnerID)
 	d.bytes("Hash", got.Hash, want.Hash)
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.time("RevokedAt", got.RevokedAt, want.RevokedAt)

@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+const offboardingCols = `id, principal_id, reason, transfer_to, actor, started_at, finished_at, done, actions`
+
+func (s *Store) SaveOffboarding(ctx context.Context, o *mayfly.Offboarding) error {
+	const op = "postgres.SaveOffboarding"
+	done, err := json.Marshal(o.Done)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	actions, err := json.Marshal(o.Actions)
+	if err != nil {
+		return mayfly.E(op, err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO offboardings (`+offboardingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (id) DO UPDATE SET principal_id = excluded.principal_id, reason = excluded.reason,
+		transfer_to = excluded.transfer_to, actor = excluded.actor, started_at = excluded.started_at,
+		finished_at = excluded.finished_at, done = excluded.done, actions = excluded.actions`,
+		o.ID, o.PrincipalID, o.Reason, o.TransferTo, o.Actor, nanos(o.StartedAt), nanos(o.FinishedAt), string(done), string(actions))
+	return storeErr(op, err)
+}
+
+func (s *Store) Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*mayfly.Offboarding, error) {
+	var where []string
+	var args []any
+	if principalID != "" {
+		args = append(args, principalID)
+		where = append(where, "principal_id = $"+strconv.Itoa(len(args)))
+	}
+	if unfinished {
+		where = append(where, "finished_at IS NULL")
+	}
+	q := `SELECT ` + offboardingCols + ` FROM offboardings`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at, id"
+	return queryAll(ctx, s, "postgres.Offboardings", scanOffboarding, q, args...)
+}
+
+func scanOffboarding(row scanner) (*mayfly.Offboarding, error) {
+	var o mayfly.Offboarding
+	var started, finished *int64
+	var done, actions string
+	if err := row.Scan(&o.ID, &o.PrincipalID, &o.Reason, &o.TransferTo, &o.Actor, &started, &finished, &done, &actions); err != nil {
+		return nil, err
+	}
+	o.StartedAt, o.FinishedAt = fromNanos(started), fromNanos(finished)
+	if err := json.Unmarshal([]byte(done), &o.Done); err != nil {
+		return nil, fmt.Errorf("offboarding %s: done: %w", o.ID, err)
+	}
+	if err := json.Unmarshal([]byte(actions), &o.Actions); err != nil {
+		return nil, fmt.Errorf("offboarding %s: actions: %w", o.ID, err)
+	}
+	return &o, nil
+}

@@ -5,28 +5,46 @@ import (
 	"time"
 )
 
-// AdminCredential is a bearer credential for the admin API. Only its hash is stored.
+// AdminCredential is a bearer credential for the admin API or for SCIM
+// provisioning. Only its hash is stored.
 type AdminCredential struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	OwnerID   string    `json:"owner_id,omitempty"` // the person it belongs to, if any
 	Hash      []byte    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
+
+// Role says what an admin credential may do.
+type Role string
+
+const (
+	RoleAdmin Role = "admin" // the admin API
+	RoleSCIM  Role = "scim"  // SCIM provisioning only
+)
 
 // Store is the storage contract. Backends store and fetch; they make no policy
 // decisions, so that two backends cannot disagree on what is allowed. Lookups
 // of a missing thing return an error matching ErrNotFound; creating a thing
 // that exists returns one matching ErrConflict.
 type Store interface {
+	// CreatePrincipal stores p, with p.Version (0 is stored, and set, as 1).
 	CreatePrincipal(ctx context.Context, p *Principal) error
 	// Principal finds a principal by ID or by name.
 	Principal(ctx context.Context, idOrName string) (*Principal, error)
 	Principals(ctx context.Context) ([]*Principal, error)
+	// UpdatePrincipal stores p's name, status, owner and provider
+	// attributes if the stored version is still p.Version, then sets
+	// p.Version to the new version. A stale version returns ErrConflict.
+	UpdatePrincipal(ctx context.Context, p *Principal) error
 
 	CreateClient(ctx context.Context, c *Client) error
 	Client(ctx context.Context, id string) (*Client, error)
 	Clients(ctx context.Context) ([]*Client, error)
+	// UpdateClient stores c's owner, secret hash and secret rotation time.
+	UpdateClient(ctx context.Context, c *Client) error
 
 	CreateRing(ctx context.Context, r *Ring) error
 	Ring(ctx context.Context, name string) (*Ring, error)
@@ -44,11 +62,12 @@ type Store interface {
 	RecordIssuances(ctx context.Context, recs []Issuance) error
 	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
 
-	// Revoke makes r durable, assigns r.Seq, and marks a revoked client or
-	// key as revoked at r.At, in one write. Sequence numbers follow commit
+	// Revoke makes the revocations durable, assigns each its Seq in order,
+	// and marks each revoked client or key as revoked at its At, in one
+	// write: all or none. Sequence numbers follow commit
 	// order across every process sharing the store: once a reader has seen
 	// seq N, no revocation numbered below N can still commit.
-	Revoke(ctx context.Context, r *Revocation) error
+	Revoke(ctx context.Context, rs ...*Revocation) error
 	// Revocations returns revocations with Seq > after that still matter at now.
 	Revocations(ctx context.Context, after int64, now time.Time) ([]*Revocation, error)
 
@@ -59,6 +78,20 @@ type Store interface {
 	CreateAdminCredential(ctx context.Context, a *AdminCredential) error
 	AdminCredentialByHash(ctx context.Context, hash []byte) (*AdminCredential, error)
 	AdminCredentials(ctx context.Context) ([]*AdminCredential, error)
+	// RevokeAdminCredential marks the credential revoked at at, unless it
+	// already is.
+	RevokeAdminCredential(ctx context.Context, id string, at time.Time) error
+
+	// AddCustody records custody and sets c.ID. Records are never changed.
+	AddCustody(ctx context.Context, c *Custody) error
+	// Custody returns the matching records, oldest first.
+	Custody(ctx context.Context, f CustodyFilter) ([]*Custody, error)
+
+	// SaveOffboarding inserts or replaces an offboarding run.
+	SaveOffboarding(ctx context.Context, o *Offboarding) error
+	// Offboardings returns the runs for a principal (all if empty), oldest
+	// first; with unfinished, only those not finished.
+	Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*Offboarding, error)
 
 	// AppendAudit stores audit records and the tree nodes they complete, in
 	// one write. Records must continue the log without a gap.
@@ -79,6 +112,8 @@ type Store interface {
 	Setting(ctx context.Context, name string) ([]byte, error)
 	PutSetting(ctx context.Context, name string, value []byte) error
 	DeleteSetting(ctx context.Context, name string) error
+	// ReplaceSetting sets name to value whether or not it exists.
+	ReplaceSetting(ctx context.Context, name string, value []byte) error
 
 	// Prune deletes what no longer matters at now: used assertions and
 	// revocations of tokens past their expiry.
@@ -109,8 +144,11 @@ const (
 	// ChangeKeys follows CreateRing, SaveKeys, DestroyKeyMaterial and the
 	// revocation of a key.
 	ChangeKeys Change = "keys"
-	// ChangeSettings follows PutSetting and DeleteSetting.
+	// ChangeSettings follows PutSetting, ReplaceSetting and DeleteSetting.
 	ChangeSettings Change = "settings"
+	// ChangeIdentity follows UpdatePrincipal, UpdateClient and
+	// RevokeAdminCredential.
+	ChangeIdentity Change = "identity"
 	// ChangeAll means anything may have changed: reload everything.
 	ChangeAll Change = "all"
 )

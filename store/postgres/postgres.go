@@ -663,12 +663,19 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 
 // Revocations.
 
-func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
+func (s *Store) Revoke(ctx context.Context, rs ...*mayfly.Revocation) error {
+	if len(rs) == 0 {
+		return nil
+	}
 	changes := []mayfly.Change{mayfly.ChangeRevocations}
-	if r.Kind == mayfly.RevokeKey {
+	keys := false
+	for _, r := range rs {
+		keys = keys || r.Kind == mayfly.RevokeKey
+	}
+	if keys {
 		changes = append(changes, mayfly.ChangeKeys)
 	}
-	var seq int64
+	seqs := make([]int64, len(rs))
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		// Revocations commit in the order of their sequence numbers, so a
 		// reader that has seen one has seen every one below it. Without
@@ -677,22 +684,25 @@ func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+lockKey+`)`, lockName(s.schema, "revocations")); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO revocations (kind, subject, until, at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-			string(r.Kind), r.Subject, nanos(r.Until), nanos(r.At), r.Reason).Scan(&seq)
-		if err != nil {
-			return err
+		// One round trip for the whole batch.
+		b := &pgx.Batch{}
+		for i, r := range rs {
+			b.Queue(`INSERT INTO revocations (kind, subject, until, at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+				string(r.Kind), r.Subject, nanos(r.Until), nanos(r.At), r.Reason).QueryRow(func(row pgx.Row) error { return row.Scan(&seqs[i]) })
+			switch r.Kind {
+			case mayfly.RevokeClient:
+				b.Queue(`UPDATE clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+			case mayfly.RevokeKey:
+				b.Queue(`UPDATE keys SET revoked_at = $1, sealed = NULL WHERE kid = $2 AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+			}
 		}
-		switch r.Kind {
-		case mayfly.RevokeClient:
-			_, err = tx.Exec(ctx, `UPDATE clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, nanos(r.At), r.Subject)
-		case mayfly.RevokeKey:
-			_, err = tx.Exec(ctx, `UPDATE keys SET revoked_at = $1, sealed = NULL WHERE kid = $2 AND revoked_at IS NULL`, nanos(r.At), r.Subject)
-		}
-		return err
+		return tx.SendBatch(ctx, b).Close()
 	}, changes...)
 	if err == nil {
-		r.Seq = seq
-		if r.Kind == mayfly.RevokeKey {
+		for i, r := range rs {
+			r.Seq = seqs[i]
+		}
+		if keys {
 			s.vacuum(ctx, "keys")
 		}
 	}

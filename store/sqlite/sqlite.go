@@ -571,31 +571,41 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 
 // Revocations.
 
-func (s *Store) Revoke(ctx context.Context, r *mayfly.Revocation) error {
+func (s *Store) Revoke(ctx context.Context, rs ...*mayfly.Revocation) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	seqs := make([]int64, len(rs))
+	keys := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, subject, until, at, reason) VALUES (?, ?, ?, ?, ?)`,
-			r.Kind, r.Subject, nanos(r.Until), nanos(r.At), r.Reason)
-		if err != nil {
-			return err
+		for i, r := range rs {
+			res, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, subject, until, at, reason) VALUES (?, ?, ?, ?, ?)`,
+				r.Kind, r.Subject, nanos(r.Until), nanos(r.At), r.Reason)
+			if err != nil {
+				return err
+			}
+			if seqs[i], err = res.LastInsertId(); err != nil {
+				return err
+			}
+			switch r.Kind {
+			case mayfly.RevokeClient:
+				_, err = tx.ExecContext(ctx, `UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+			case mayfly.RevokeKey:
+				keys = true
+				_, err = tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ?, sealed = NULL WHERE kid = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		seq, err := res.LastInsertId()
-		if err != nil {
-			return err
-		}
-		switch r.Kind {
-		case mayfly.RevokeClient:
-			_, err = tx.ExecContext(ctx, `UPDATE clients SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
-		case mayfly.RevokeKey:
-			_, err = tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ?, sealed = NULL WHERE kid = ? AND revoked_at IS NULL`, nanos(r.At), r.Subject)
-		}
-		if err == nil {
-			r.Seq = seq
-		}
-		return err
+		return nil
 	})
 	if err == nil {
+		for i, r := range rs {
+			r.Seq = seqs[i]
+		}
 		s.notify(mayfly.ChangeRevocations)
-		if r.Kind == mayfly.RevokeKey {
+		if keys {
 			s.notify(mayfly.ChangeKeys)
 			err = s.scrub(ctx)
 		}

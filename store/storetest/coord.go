@@ -296,3 +296,36 @@ func testSharedRevocations(t *testing.T, a, b mayfly.Store) {
 		t.Fatalf("a reader following by sequence saw %d of %d revocations; revocations must become visible in sequence order", len(seen), 2*each)
 	}
 }
+
+func testReplaceSetting(t *testing.T, s mayfly.Store) {
+	ctx := t.Context()
+	ch := watch(t, s)
+	must(t, "ReplaceSetting (new)", s.ReplaceSetting(ctx, "root.check", []byte("one")))
+	ch.expect(t, mayfly.ChangeSettings)
+	must(t, "ReplaceSetting (existing)", s.ReplaceSetting(ctx, "root.check", []byte("two")))
+	if v, err := s.Setting(ctx, "root.check"); err != nil || string(v) != "two" {
+		t.Errorf("Setting after ReplaceSetting: %q, %v; want \"two\"", v, err)
+	}
+}
+
+func testRevokeBatch(t *testing.T, s mayfly.Store) {
+	w := seed(t, s)
+	rs := []*mayfly.Revocation{
+		{Kind: mayfly.RevokeClient, Subject: w.cA.ID, At: t0},
+		{Kind: mayfly.RevokeNotBefore, Subject: w.alice.ID, At: t0.Add(fine)},
+		{Kind: mayfly.RevokeKey, Subject: w.kA.KID, At: t0},
+	}
+	must(t, "Revoke (batch)", s.Revoke(t.Context(), rs...))
+	for i, r := range rs {
+		if r.Seq <= 0 || (i > 0 && r.Seq <= rs[i-1].Seq) {
+			t.Fatalf("batch seqs %d, %d, %d; want increasing from 1", rs[0].Seq, rs[1].Seq, rs[2].Seq)
+		}
+	}
+	if got := revocations(t, s, 0, t0); len(got) != 3 {
+		t.Errorf("%d revocations after a batch of 3", len(got))
+	}
+	if c := mustClient(t, s, w.cA.ID); c.RevokedAt.IsZero() {
+		t.Errorf("client in a revocation batch is not marked revoked")
+	}
+	must(t, "Revoke (empty batch)", s.Revoke(t.Context()))
+}

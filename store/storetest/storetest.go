@@ -104,6 +104,8 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Lock/Names", testLockNames},
 		{"Lock/Cancel", testLockCancel},
 		{"Watch", testWatch},
+		{"Settings/Replace", testReplaceSetting},
+		{"Revocations/Batch", testRevokeBatch},
 		{"Watch/Identity", testWatchIdentity},
 	}
 	for _, tt := range tests {

@@ -62,3 +62,20 @@ func JTIBound(t time.Time) string {
 	}
 	return strings.ToLower(jtiEncoding.EncodeToString(b[:]))
 }
+
+// JTITime returns the issue time, to the millisecond, that a token ID made
+// by NewJTI begins with.
+func JTITime(jti string) (time.Time, bool) {
+	if len(jti) != 26 {
+		return time.Time{}, false
+	}
+	b, err := jtiEncoding.DecodeString(strings.ToUpper(jti))
+	if err != nil || len(b) != 16 {
+		return time.Time{}, false
+	}
+	var ms uint64
+	for i := range 6 {
+		ms = ms<<8 | uint64(b[i])
+	}
+	return time.UnixMilli(int64(ms)).UTC(), true
+}

@@ -10,6 +10,9 @@ const (
 	RevokeClient    RevocationKind = "client"
 	RevokeKey       RevocationKind = "kid"
 	RevokePrincipal RevocationKind = "principal"
+	// RevokeNotBefore sets a not-before mark on a principal or client:
+	// every token for it issued before At is rejected.
+	RevokeNotBefore RevocationKind = "nbf"
 )
 
 // Revocation withdraws a token, client, key or principal. Revocations are

@@ -316,6 +316,26 @@ func (l *Log) Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error) {
 	return p.idx, nil
 }
 
+// AppendAll makes entries durable as consecutive entries of the log, in
+// one write, and returns their indexes.
+func (l *Log) AppendAll(ctx context.Context, entries []mayfly.AuditEntry) ([]uint64, error) {
+	ps := make([]*pending, len(entries))
+	for i, e := range entries {
+		if e.Actor == "" {
+			e.Actor = Actor(ctx)
+		}
+		ps[i] = &pending{e: e}
+	}
+	if err := l.committer.AddAll(ctx, ps); err != nil {
+		return nil, mayfly.E("audit.AppendAll", err)
+	}
+	out := make([]uint64, len(ps))
+	for i, p := range ps {
+		out[i] = p.idx
+	}
+	return out, nil
+}
+
 // flush appends a batch: numbers the entries, hashes them into the tree,
 // and stores entries and completed nodes in one write.
 func (l *Log) flush(ctx context.Context, batch []*pending) error {
@@ -430,6 +450,34 @@ func (l *Log) Checkpoint(ctx context.Context) (*mayfly.Checkpoint, error) {
 		return nil, err
 	}
 	return l.checkpointLocked(ctx)
+}
+
+// Reseal seals the log key again under the sealer's current root key, for
+// a root key rotation.
+func (l *Log) Reseal(ctx context.Context) error {
+	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
+	if err != nil {
+		return mayfly.E("audit.Reseal", err)
+	}
+	defer unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	if err := l.loadKey(ctx); err != nil {
+		return err
+	}
+	sealed, err := l.cfg.Store.Setting(ctx, keySetting(l.gen))
+	if err != nil || l.cfg.Sealer.Current(sealed) {
+		return err
+	}
+	skey, err := l.cfg.Sealer.Open(sealed, keyAAD(l.gen))
+	if err != nil {
+		return fmt.Errorf("audit: log key %d: %w", l.gen, err)
+	}
+	defer clear(skey)
+	if sealed, err = l.cfg.Sealer.Seal(l.cfg.Rand, skey, keyAAD(l.gen)); err != nil {
+		return err
+	}
+	return l.cfg.Store.ReplaceSetting(ctx, keySetting(l.gen), sealed)
 }
 
 // ReloadKey loads the newest log key generation, after another replica

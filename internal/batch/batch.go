@@ -62,6 +62,29 @@ func (c *Committer[T]) Add(ctx context.Context, v T) error {
 	}
 }
 
+// AddAll queues every item of vs in one batch and waits until all are
+// durable, or ctx ends.
+func (c *Committer[T]) AddAll(ctx context.Context, vs []T) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pending = append(c.pending, vs...)
+	r := c.cur
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (c *Committer[T]) run() {
 	defer close(c.done)
 	for range c.kick {

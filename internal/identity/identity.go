@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
@@ -74,13 +75,42 @@ func (s *Service) newID(prefix string) (string, error) {
 
 // CreatePrincipal creates a person or a service. A service needs a human owner.
 func (s *Service) CreatePrincipal(ctx context.Context, name string, kind mayfly.PrincipalKind, owner string) (*mayfly.Principal, error) {
+	return s.Create(ctx, PrincipalSpec{Name: name, Kind: kind, Owner: owner})
+}
+
+// PrincipalSpec is what a caller asks for when creating a principal.
+type PrincipalSpec struct {
+	Name  string
+	Kind  mayfly.PrincipalKind
+	Owner string // principal ID or name; required for a service
+	// Identity provider attributes (SCIM).
+	ExternalID, DisplayName, Email string
+}
+
+// checkAttributes bounds the provider attributes a principal may carry.
+func checkAttributes(p *mayfly.Principal) error {
+	for field, v := range map[string]string{"external_id": p.ExternalID, "display_name": p.DisplayName, "email": p.Email} {
+		if len(v) > 256 || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\n\r") {
+			return mayfly.InvalidField(field, "%s must be at most 256 characters of text on one line", field)
+		}
+	}
+	return nil
+}
+
+// Create creates a principal from spec.
+func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Principal, error) {
+	name, kind, owner := spec.Name, spec.Kind, spec.Owner
 	if !principalName.MatchString(name) {
 		return nil, mayfly.InvalidField("name", "principal name %q must be 1-128 letters, digits or . _ @ + - and start with a letter or digit", name)
 	}
 	if strings.HasPrefix(name, "prn_") {
 		return nil, mayfly.InvalidField("name", "principal names may not start with prn_, which IDs use")
 	}
-	p := &mayfly.Principal{Name: name, Kind: kind, Status: mayfly.Active, CreatedAt: s.cfg.Clock.Now().UTC()}
+	p := &mayfly.Principal{Name: name, Kind: kind, Status: mayfly.Active, CreatedAt: s.cfg.Clock.Now().UTC(),
+		ExternalID: spec.ExternalID, DisplayName: spec.DisplayName, Email: spec.Email, Version: 1}
+	if err := checkAttributes(p); err != nil {
+		return nil, err
+	}
 	switch kind {
 	case mayfly.Human, mayfly.Service:
 	default:
@@ -140,6 +170,97 @@ func (s *Service) Principal(ctx context.Context, ref string) (*mayfly.Principal,
 // Principals lists every principal.
 func (s *Service) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
 	return s.cfg.Store.Principals(ctx)
+}
+
+// Fresh reads a principal from the store, bypassing the cache: for
+// decisions that must see every replica's latest change.
+func (s *Service) Fresh(ctx context.Context, ref string) (*mayfly.Principal, error) {
+	p, err := s.cfg.Store.Principal(ctx, ref)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, mayfly.Errorf(mayfly.NotFound, "principal %q not found", ref)
+	}
+	if err == nil {
+		s.mu.Lock()
+		s.principals[p.ID] = p
+		s.mu.Unlock()
+	}
+	return p, err
+}
+
+// UpdatePrincipal stores p's name and provider attributes, if p.Version is
+// still the stored version. Status changes go through SetStatus and the
+// offboarding workflow, which act on what a status change means.
+func (s *Service) UpdatePrincipal(ctx context.Context, p *mayfly.Principal) error {
+	if !principalName.MatchString(p.Name) || strings.HasPrefix(p.Name, "prn_") {
+		return mayfly.InvalidField("name", "principal name %q must be 1-128 letters, digits or . _ @ + - and start with a letter or digit", p.Name)
+	}
+	if err := checkAttributes(p); err != nil {
+		return err
+	}
+	cur, err := s.Fresh(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	next := *cur
+	next.Name, next.ExternalID, next.DisplayName, next.Email = p.Name, p.ExternalID, p.DisplayName, p.Email
+	next.Version, next.UpdatedAt = p.Version, s.cfg.Clock.Now().UTC()
+	return s.save(ctx, &next, "principal.updated", map[string]string{"name": next.Name, "external_id": next.ExternalID}, p)
+}
+
+// save stores p, refreshes the cache, audits action, and copies the result
+// into out.
+func (s *Service) save(ctx context.Context, p *mayfly.Principal, action string, details map[string]string, out *mayfly.Principal) error {
+	if err := s.cfg.Store.UpdatePrincipal(ctx, p); err != nil {
+		if mayfly.ErrorCode(err) == mayfly.Conflict {
+			return mayfly.Errorf(mayfly.Conflict, "principal %q changed since it was read, or its new name is taken", p.Name)
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.principals[p.ID] = p
+	s.mu.Unlock()
+	*out = *p
+	return s.audit(ctx, mayfly.AuditEntry{Action: action, Principal: p.ID, Details: details})
+}
+
+// SetStatus suspends or reactivates a principal. Suspending sets a
+// not-before mark, so that tokens minted before it stay rejected if the
+// principal is reactivated. Offboarding is a workflow of its own (package
+// offboard): a principal is never offboarded, or brought back from it, here.
+func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.PrincipalStatus, reason string) (*mayfly.Principal, error) {
+	if status != mayfly.Active && status != mayfly.Suspended {
+		return nil, mayfly.InvalidField("status", "status %q: only active and suspended are set directly; offboarding has its own command", status)
+	}
+	p, err := s.Fresh(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Status == mayfly.Offboarded:
+		return nil, mayfly.Errorf(mayfly.Conflict, "principal %q is offboarded; that is final", p.Name)
+	case p.Status == status:
+		return p, nil
+	}
+	if status == mayfly.Suspended {
+		if _, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeNotBefore, p.ID, time.Time{}, "suspended: "+reason); err != nil {
+			return nil, err
+		}
+	}
+	next := *p
+	next.Status, next.UpdatedAt = status, s.cfg.Clock.Now().UTC()
+	action := map[mayfly.PrincipalStatus]string{mayfly.Active: "principal.reactivated", mayfly.Suspended: "principal.suspended"}[status]
+	s.cfg.Log.Info(action, "principal", p.ID, "reason", reason)
+	return &next, s.save(ctx, &next, action, map[string]string{"reason": reason}, &next)
+}
+
+// Forget drops cached principals and clients, after another replica
+// changed them.
+func (s *Service) Forget(context.Context) error {
+	s.mu.Lock()
+	clear(s.principals)
+	clear(s.clients)
+	s.mu.Unlock()
+	return nil
 }
 
 // ClientSpec is what a caller asks for when creating a client.
@@ -231,7 +352,109 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	if err := s.audit(ctx, mayfly.AuditEntry{Action: "client.created", Client: c.ID, Principal: owner.ID, Ring: ring, Details: details}); err != nil {
 		return nil, "", err
 	}
+	if secret != "" {
+		if err := s.shown(ctx, c.ID); err != nil {
+			return nil, "", err
+		}
+	}
 	return c, secret, nil
+}
+
+// shown records that the caller's person saw the client's secret.
+func (s *Service) shown(ctx context.Context, clientID string) error {
+	a := Caller(ctx)
+	if a == nil || a.OwnerID == "" {
+		return nil
+	}
+	_, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: mayfly.AssetClientSecret, AssetID: clientID,
+		Kind: mayfly.CustodyShown, Reason: "the secret was returned to " + a.ID})
+	return err
+}
+
+// RotateClientSecret gives a client a new secret and sets a not-before mark
+// on the client, so tokens got with the old secret stop being accepted.
+// With show, the new secret is returned (once) and its custody recorded
+// against the caller; without, nobody learns it, and the owner must rotate
+// again to get one.
+func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, show bool) (*mayfly.Client, string, error) {
+	c, err := s.fresh(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, id) {
+		return nil, "", mayfly.Errorf(mayfly.Conflict, "client %q is revoked", id)
+	}
+	if len(c.SecretHash) == 0 {
+		return nil, "", mayfly.Errorf(mayfly.Conflict, "client %q authenticates with private_key_jwt and has no secret", id)
+	}
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, "", mayfly.E("identity.RotateClientSecret", err)
+	}
+	secret := "mfs_" + base64.RawURLEncoding.EncodeToString(b)
+	next := *c
+	next.SecretHash, next.SecretRotatedAt = HashSecret(secret), s.cfg.Clock.Now().UTC()
+	if err := s.cfg.Store.UpdateClient(ctx, &next); err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	delete(s.clients, id)
+	s.mu.Unlock()
+	if _, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeNotBefore, id, time.Time{}, "secret rotated: "+reason); err != nil {
+		return nil, "", err
+	}
+	details := map[string]string{"reason": reason, "owner": c.OwnerID}
+	if !show {
+		details["action_needed"] = "the owner must rotate the secret again to obtain a usable one"
+	}
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "client.secret_rotated", Client: id, Principal: c.OwnerID, Details: details}); err != nil {
+		return nil, "", err
+	}
+	s.cfg.Log.Info("client secret rotated", "client_id", id, "owner", c.OwnerID, "shown", show)
+	if !show {
+		return &next, "", nil
+	}
+	if err := s.shown(ctx, id); err != nil {
+		return nil, "", err
+	}
+	return &next, secret, nil
+}
+
+// TransferClient hands a client to a new owner.
+func (s *Service) TransferClient(ctx context.Context, id, newOwner, reason string) (*mayfly.Client, error) {
+	c, err := s.fresh(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := s.Fresh(ctx, newOwner)
+	if err != nil {
+		return nil, err
+	}
+	if owner.Status != mayfly.Active {
+		return nil, mayfly.InvalidField("owner", "new owner %q is %s", owner.Name, owner.Status)
+	}
+	if c.OwnerID == owner.ID {
+		return c, nil
+	}
+	next := *c
+	next.OwnerID = owner.ID
+	if err := s.cfg.Store.UpdateClient(ctx, &next); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.clients, id)
+	s.mu.Unlock()
+	return &next, s.audit(ctx, mayfly.AuditEntry{Action: "client.transferred", Client: id, Principal: owner.ID,
+		Details: map[string]string{"from": c.OwnerID, "to": owner.ID, "reason": reason}})
+}
+
+// fresh reads a client from the store, bypassing the cache.
+func (s *Service) fresh(ctx context.Context, id string) (*mayfly.Client, error) {
+	c, err := s.cfg.Store.Client(ctx, id)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, mayfly.Errorf(mayfly.NotFound, "client %q not found", id)
+	}
+	return c, err
 }
 
 func dedupe(in []string) []string {
@@ -362,6 +585,41 @@ func (s *Service) Usable(ctx context.Context, c *mayfly.Client) error {
 // CreateAdminCredential makes a bearer credential for the admin API and
 // returns its secret, which is never available again.
 func (s *Service) CreateAdminCredential(ctx context.Context, name string) (*mayfly.AdminCredential, string, error) {
+	return s.NewCredential(ctx, CredentialSpec{Name: name, Role: mayfly.RoleAdmin})
+}
+
+// CredentialSpec is what a caller asks for when creating an admin or SCIM
+// credential.
+type CredentialSpec struct {
+	Name  string
+	Role  mayfly.Role
+	Owner string // the person it belongs to: principal ID or name, optional
+}
+
+// NewCredential makes a bearer credential and returns its secret, which is
+// never available again.
+func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayfly.AdminCredential, string, error) {
+	name := strings.TrimSpace(spec.Name)
+	if name == "" || len(name) > 128 {
+		return nil, "", mayfly.InvalidField("name", "credential name must be 1-128 characters")
+	}
+	if spec.Role == "" {
+		spec.Role = mayfly.RoleAdmin
+	}
+	if spec.Role != mayfly.RoleAdmin && spec.Role != mayfly.RoleSCIM {
+		return nil, "", mayfly.InvalidField("role", "role %q is not admin or scim", spec.Role)
+	}
+	var owner string
+	if spec.Owner != "" {
+		p, err := s.Fresh(ctx, spec.Owner)
+		if err != nil {
+			return nil, "", err
+		}
+		if p.Kind != mayfly.Human || p.Status != mayfly.Active {
+			return nil, "", mayfly.InvalidField("owner", "a credential's owner must be an active person; %q is a %s %s", p.Name, p.Status, p.Kind)
+		}
+		owner = p.ID
+	}
 	id, err := s.newID("adm_")
 	if err != nil {
 		return nil, "", err
@@ -371,12 +629,117 @@ func (s *Service) CreateAdminCredential(ctx context.Context, name string) (*mayf
 		return nil, "", mayfly.E("identity.CreateAdminCredential", err)
 	}
 	secret := "mfa_" + base64.RawURLEncoding.EncodeToString(b)
-	a := &mayfly.AdminCredential{ID: id, Name: name, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
+	a := &mayfly.AdminCredential{ID: id, Name: name, Role: spec.Role, OwnerID: owner, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
 	if err := s.cfg.Store.CreateAdminCredential(ctx, a); err != nil {
 		return nil, "", err
 	}
-	s.cfg.Log.Info("admin credential created", "id", id, "name", name)
-	return a, secret, s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Details: map[string]string{"id": id, "name": name}})
+	s.cfg.Log.Info("admin credential created", "id", id, "name", name, "role", a.Role, "owner", owner)
+	return a, secret, s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Principal: owner,
+		Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}})
+}
+
+// AdminCredentials lists every admin and SCIM credential (never their secrets).
+func (s *Service) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
+	return s.cfg.Store.AdminCredentials(ctx)
+}
+
+// RevokeAdminCredential withdraws an admin or SCIM credential.
+func (s *Service) RevokeAdminCredential(ctx context.Context, id, reason string) error {
+	if err := s.cfg.Store.RevokeAdminCredential(ctx, id, s.cfg.Clock.Now().UTC()); err != nil {
+		if mayfly.ErrorCode(err) == mayfly.NotFound {
+			return mayfly.Errorf(mayfly.NotFound, "credential %q not found", id)
+		}
+		return err
+	}
+	s.cfg.Log.Info("admin credential revoked", "id", id, "reason", reason)
+	return s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.revoked", Details: map[string]string{"id": id, "reason": reason}})
+}
+
+// GrantCustody records custody that happened outside Mayfly, or a role that
+// confers it (ring administration, break-glass access).
+func (s *Service) GrantCustody(ctx context.Context, ref string, asset mayfly.Asset, assetID string, kind mayfly.CustodyKind, reason string) (*mayfly.Custody, error) {
+	p, err := s.Fresh(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if !kind.Valid() {
+		return nil, mayfly.InvalidField("kind", "custody kind %q is not one of created, shown, admin, operator, break_glass, granted", kind)
+	}
+	switch asset {
+	case mayfly.AssetRing:
+		if _, err := s.cfg.Keys.Ring(assetID); err != nil {
+			return nil, err
+		}
+	case mayfly.AssetRootKey:
+		assetID = mayfly.RootKeyAsset
+	case mayfly.AssetClientSecret:
+		if _, err := s.Client(ctx, assetID); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, mayfly.InvalidField("asset", "asset %q is not ring, root_key or client_secret", asset)
+	}
+	if strings.TrimSpace(reason) == "" || len(reason) > 512 {
+		return nil, mayfly.InvalidField("reason", "custody needs a reason of at most 512 characters")
+	}
+	return s.addCustody(ctx, &mayfly.Custody{PrincipalID: p.ID, Asset: asset, AssetID: assetID, Kind: kind, Reason: reason})
+}
+
+func (s *Service) addCustody(ctx context.Context, c *mayfly.Custody) (*mayfly.Custody, error) {
+	c.Actor, c.At = actorOf(ctx), s.cfg.Clock.Now().UTC()
+	if err := s.cfg.Store.AddCustody(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, s.audit(ctx, mayfly.AuditEntry{Action: "custody.granted", Principal: c.PrincipalID, Ring: ringOf(c),
+		Client: clientOf(c), Details: map[string]string{"asset": string(c.Asset), "asset_id": c.AssetID, "kind": string(c.Kind), "reason": c.Reason}})
+}
+
+func ringOf(c *mayfly.Custody) string {
+	if c.Asset == mayfly.AssetRing {
+		return c.AssetID
+	}
+	return ""
+}
+
+func clientOf(c *mayfly.Custody) string {
+	if c.Asset == mayfly.AssetClientSecret {
+		return c.AssetID
+	}
+	return ""
+}
+
+// Custody lists custody records.
+func (s *Service) Custody(ctx context.Context, f mayfly.CustodyFilter) ([]*mayfly.Custody, error) {
+	if f.PrincipalID != "" {
+		p, err := s.Principal(ctx, f.PrincipalID)
+		if err != nil {
+			return nil, err
+		}
+		f.PrincipalID = p.ID
+	}
+	return s.cfg.Store.Custody(ctx, f)
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the credential that makes the request.
+func WithCaller(ctx context.Context, a *mayfly.AdminCredential) context.Context {
+	return context.WithValue(ctx, callerKey{}, a)
+}
+
+// Caller returns the credential making the request, or nil.
+func Caller(ctx context.Context) *mayfly.AdminCredential {
+	a, _ := ctx.Value(callerKey{}).(*mayfly.AdminCredential)
+	return a
+}
+
+// actorOf names who acts, for records: the caller's credential, or the
+// service itself.
+func actorOf(ctx context.Context) string {
+	if a := Caller(ctx); a != nil {
+		return a.ID
+	}
+	return "mayfly"
 }
 
 // AuthenticateAdmin returns the admin credential a bearer secret belongs to.

@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -279,6 +280,92 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 		return nil, err
 	}
 	return rev, s.maintainLocked(ctx, "")
+}
+
+// Rekey withdraws every key of a ring that was made before cutoff and is
+// still published (next, active or retiring), for when someone who could
+// have copied their material must not be able to use it: the ring gets a
+// fresh active and next key in the same step, the old keys leave the JWKS,
+// their tokens are rejected and their material is destroyed. Keys made at
+// or after cutoff are kept, so calling it again changes nothing. It returns
+// the kids it revoked.
+func (s *Service) Rekey(ctx context.Context, ring string, cutoff time.Time, reason string) ([]string, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	now := s.cfg.Clock.Now()
+	if err := s.reloadLocked(ctx, now); err != nil {
+		return nil, err
+	}
+	if _, err := s.Ring(ring); err != nil {
+		return nil, err
+	}
+	var revs []*mayfly.Revocation
+	for _, k := range s.Keys(ring) {
+		if k.Published(now) && k.CreatedAt.Before(cutoff) {
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: k.KID, Reason: reason})
+		}
+	}
+	if len(revs) == 0 {
+		return nil, nil
+	}
+	if err := s.cfg.Revoker.RevokeAll(ctx, revs); err != nil {
+		return nil, err
+	}
+	var kids []string
+	var entries []mayfly.AuditEntry
+	for _, r := range revs {
+		kids = append(kids, r.Subject)
+		entries = append(entries, mayfly.AuditEntry{Action: "key.revoked", KID: r.Subject, Ring: ring, Details: map[string]string{"reason": reason, "seq": fmt.Sprint(r.Seq)}})
+	}
+	for _, sg := range s.snap.Load().signers[ring] {
+		if slices.Contains(kids, sg.kid) {
+			sg.retire()
+		}
+	}
+	if err := s.audit(ctx, entries...); err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Warn("ring rekeyed: every key made before the cutoff revoked", "ring", ring, "kids", kids, "reason", reason)
+	return kids, s.maintainLocked(ctx, "")
+}
+
+// Reseal seals again, under the sealer's current root key, all key
+// material sealed under an older one, for a root key rotation.
+func (s *Service) Reseal(ctx context.Context) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all, err := s.cfg.Store.Keys(ctx)
+	if err != nil {
+		return mayfly.E("keys.Reseal", err)
+	}
+	var save []*mayfly.Key
+	for _, k := range all {
+		if len(k.Sealed) == 0 || s.cfg.Sealer.Current(k.Sealed) {
+			continue
+		}
+		der, err := s.cfg.Sealer.Open(k.Sealed, aad(k.KID))
+		if err != nil {
+			return mayfly.E("keys.Reseal", fmt.Errorf("key %s: %w", k.KID, err))
+		}
+		k.Sealed, err = s.cfg.Sealer.Seal(s.cfg.Rand, der, aad(k.KID))
+		clear(der)
+		if err != nil {
+			return mayfly.E("keys.Reseal", err)
+		}
+		save = append(save, k)
+	}
+	if len(save) > 0 {
+		if err := s.cfg.Store.SaveKeys(ctx, save); err != nil {
+			return mayfly.E("keys.Reseal", err)
+		}
+	}
+	return s.reloadLocked(ctx, s.cfg.Clock.Now())
 }
 
 // Maintain brings every ring's schedule up to date: it promotes or creates

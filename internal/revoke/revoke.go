@@ -30,11 +30,12 @@ type Service struct {
 	seq     int64
 	version int64                                          // changes with every revocation applied, for caches
 	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
+	nbf     map[string]time.Time                           // not-before marks: subject -> the latest mark
 }
 
 // New loads the revocations that still matter from store.
 func New(ctx context.Context, store mayfly.Store, clock mayfly.Clock) (*Service, error) {
-	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}}
+	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{}}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -60,25 +61,59 @@ func (s *Service) Refresh(ctx context.Context) error {
 }
 
 func (s *Service) applyLocked(r *mayfly.Revocation) {
+	s.version++
+	if r.Kind == mayfly.RevokeNotBefore {
+		if r.At.After(s.nbf[r.Subject]) {
+			s.nbf[r.Subject] = r.At
+		}
+		return
+	}
 	m := s.set[r.Kind]
 	if m == nil {
 		m = map[string]time.Time{}
 		s.set[r.Kind] = m
 	}
 	m[r.Subject] = r.Until
-	s.version++
 }
 
 // Revoke makes a revocation durable and then effective.
 func (s *Service) Revoke(ctx context.Context, kind mayfly.RevocationKind, subject string, until time.Time, reason string) (*mayfly.Revocation, error) {
 	r := &mayfly.Revocation{Kind: kind, Subject: subject, Until: until, At: s.clock.Now().UTC(), Reason: reason}
-	if err := s.store.Revoke(ctx, r); err != nil {
+	if err := s.RevokeAll(ctx, []*mayfly.Revocation{r}); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.applyLocked(r)
-	s.mu.Unlock()
 	return r, nil
+}
+
+// RevokeAll makes revocations durable in one write, all or none, and then
+// effective. A zero At is set to now.
+func (s *Service) RevokeAll(ctx context.Context, rs []*mayfly.Revocation) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	now := s.clock.Now().UTC()
+	for _, r := range rs {
+		if r.At.IsZero() {
+			r.At = now
+		}
+	}
+	if err := s.store.Revoke(ctx, rs...); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, r := range rs {
+		s.applyLocked(r)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// NotBefore returns subject's not-before mark: tokens for it issued at or
+// before the mark are rejected. Zero if it has none.
+func (s *Service) NotBefore(subject string) time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nbf[subject]
 }
 
 // Revoked reports whether subject of kind is revoked.

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 const (
@@ -39,25 +40,65 @@ const RootKeySize = 32
 // wrong associated data, or tampering. It says nothing more on purpose.
 var ErrOpen = errors.New("seal: cannot open sealed data")
 
-// Sealer seals and opens blobs under one root key.
+// Sealer seals blobs under its current root key and opens blobs sealed
+// under any root key it holds. It holds more than one only while the root
+// key is being replaced: Rotate adds the new one, Retire drops the rest.
 type Sealer struct {
+	roots atomic.Pointer[[]*root] // the current one first
+}
+
+type root struct {
 	kek cipher.AEAD
 	id  [idLen]byte
 }
 
 // New returns a Sealer for a 32-byte root key.
-func New(root []byte) (*Sealer, error) {
-	if len(root) != RootKeySize {
-		return nil, fmt.Errorf("seal: root key is %d bytes, want %d", len(root), RootKeySize)
-	}
-	kek, err := newGCM(root)
+func New(key []byte) (*Sealer, error) {
+	r, err := newRoot(key)
 	if err != nil {
 		return nil, err
 	}
-	s := &Sealer{kek: kek}
-	sum := sha256.Sum256(append([]byte("mayfly root key id\x00"), root...))
-	copy(s.id[:], sum[:])
+	s := &Sealer{}
+	s.roots.Store(&[]*root{r})
 	return s, nil
+}
+
+func newRoot(key []byte) (*root, error) {
+	if len(key) != RootKeySize {
+		return nil, fmt.Errorf("seal: root key is %d bytes, want %d", len(key), RootKeySize)
+	}
+	kek, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	r := &root{kek: kek}
+	sum := sha256.Sum256(append([]byte("mayfly root key id\x00"), key...))
+	copy(r.id[:], sum[:])
+	return r, nil
+}
+
+// Rotate makes key the root key new blobs are sealed under; blobs sealed
+// under the others still open until Retire.
+func (s *Sealer) Rotate(key []byte) error {
+	r, err := newRoot(key)
+	if err != nil {
+		return err
+	}
+	old := *s.roots.Load()
+	roots := append([]*root{r}, old...)
+	s.roots.Store(&roots)
+	return nil
+}
+
+// Retire forgets every root key but the current one.
+func (s *Sealer) Retire() {
+	s.roots.Store(&[]*root{(*s.roots.Load())[0]})
+}
+
+// Current reports whether blob is sealed under the current root key.
+func (s *Sealer) Current(blob []byte) bool {
+	id := (*s.roots.Load())[0].id
+	return len(blob) > len(version)+idLen && bytes.Equal(blob[len(version):len(version)+idLen], id[:])
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -68,15 +109,19 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// ID names the root key without revealing it.
-func (s *Sealer) ID() string { return base64.RawURLEncoding.EncodeToString(s.id[:]) }
+// ID names the current root key without revealing it.
+func (s *Sealer) ID() string {
+	id := (*s.roots.Load())[0].id
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
 
 // Seal encrypts plaintext bound to aad, drawing keys and nonces from rand.
 func (s *Sealer) Seal(rand io.Reader, plaintext, aad []byte) ([]byte, error) {
+	r := (*s.roots.Load())[0]
 	var dek [dekLen]byte
 	buf := make([]byte, 0, headerLen+len(plaintext)+overhead)
 	buf = append(buf, version...)
-	buf = append(buf, s.id[:]...)
+	buf = append(buf, r.id[:]...)
 	wrapNonce := make([]byte, nonceLen)
 	nonce := make([]byte, nonceLen)
 	for _, b := range [][]byte{dek[:], wrapNonce, nonce} {
@@ -85,7 +130,7 @@ func (s *Sealer) Seal(rand io.Reader, plaintext, aad []byte) ([]byte, error) {
 		}
 	}
 	buf = append(buf, wrapNonce...)
-	buf = s.kek.Seal(buf, wrapNonce, dek[:], s.id[:])
+	buf = r.kek.Seal(buf, wrapNonce, dek[:], r.id[:])
 	buf = append(buf, nonce...)
 	data, err := newGCM(dek[:])
 	if err != nil {
@@ -95,17 +140,23 @@ func (s *Sealer) Seal(rand io.Reader, plaintext, aad []byte) ([]byte, error) {
 	return data.Seal(buf, nonce, plaintext, aad), nil
 }
 
-// Open decrypts a blob sealed with aad under this root key.
+// Open decrypts a blob sealed with aad under one of the root keys held.
 func (s *Sealer) Open(blob, aad []byte) ([]byte, error) {
 	if len(blob) < headerLen+overhead || string(blob[:len(version)]) != version {
 		return nil, ErrOpen
 	}
 	p := blob[len(version):]
-	if !bytes.Equal(p[:idLen], s.id[:]) {
+	var r *root
+	for _, k := range *s.roots.Load() {
+		if bytes.Equal(p[:idLen], k.id[:]) {
+			r = k
+		}
+	}
+	if r == nil {
 		return nil, ErrOpen
 	}
 	p = p[idLen:]
-	dek, err := s.kek.Open(nil, p[:nonceLen], p[nonceLen:nonceLen+dekLen+overhead], s.id[:])
+	dek, err := r.kek.Open(nil, p[:nonceLen], p[nonceLen:nonceLen+dekLen+overhead], r.id[:])
 	if err != nil {
 		return nil, ErrOpen
 	}
@@ -120,6 +171,37 @@ func (s *Sealer) Open(blob, aad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return pt, nil
+}
+
+// ReadRootKey reads a root key file.
+func ReadRootKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != RootKeySize {
+		return nil, fmt.Errorf("root key: %s does not hold a base64 %d-byte key", path, RootKeySize)
+	}
+	return key, nil
+}
+
+// WriteRootKey writes key to path, mode 0600, replacing any file there
+// only once the new one is durable.
+func WriteRootKey(path string, key []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".root.key-*")
+	if err != nil {
+		return fmt.Errorf("root key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return fmt.Errorf("root key: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("root key: %w", err)
+	}
+	return nil
 }
 
 // LoadOrCreateRootKey reads the root key file at path, creating it with a
@@ -147,9 +229,7 @@ func LoadOrCreateRootKey(path string, rand io.Reader) (key []byte, created bool,
 	if err != nil {
 		return nil, false, fmt.Errorf("root key: %w", err)
 	}
-	key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != RootKeySize {
-		return nil, false, fmt.Errorf("root key: %s does not hold a base64 %d-byte key", path, RootKeySize)
-	}
-	return key, false, nil
+	clear(b)
+	key, err = ReadRootKey(path)
+	return key, false, err
 }

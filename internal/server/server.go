@@ -38,6 +38,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/token"
@@ -62,9 +63,16 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For for the source IP of records.
 	TrustedProxies []netip.Prefix
 
+	// Operator names the person running the server with access to the
+	// root key file: they are recorded as its custodian, and own the
+	// bootstrap admin credential. Default "operator".
+	Operator string
+
 	Clock mayfly.Clock
 	Rand  io.Reader
 	Log   *slog.Logger
+	// AfterOffboardStep, for tests, runs after each offboarding step.
+	AfterOffboardStep func(step string) error
 }
 
 // Server is an assembled Mayfly.
@@ -76,6 +84,8 @@ type Server struct {
 	Token    *token.Service
 	Revoker  *revoke.Service
 	Audit    *audit.Log
+	Offboard *offboard.Service
+	root     *rootKey
 	handler  http.Handler
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
@@ -99,6 +109,9 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = mayfly.SystemClock{}
+	}
+	if cfg.Operator == "" {
+		cfg.Operator = "operator"
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -136,7 +149,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		cfg.Log.Warn("data directory is open to other users; it holds sealed keys and credentials and should be mode 0700", "dir", cfg.DataDir, "mode", fi.Mode().Perm())
 	}
-	root, created, err := seal.LoadOrCreateRootKey(cfg.RootKeyFile, cfg.Rand)
+	sealer, rootPending, created, err := loadRoot(cfg.RootKeyFile, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +157,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Info("root key created", "file", cfg.RootKeyFile)
 	} else if fi, err := os.Stat(cfg.RootKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		cfg.Log.Warn("root key file is readable by others; it should be mode 0600", "file", cfg.RootKeyFile, "mode", fi.Mode().Perm())
-	}
-	sealer, err := seal.New(root)
-	clear(root)
-	if err != nil {
-		return nil, err
 	}
 	st, replicated, err := OpenStore(ctx, cfg.Store)
 	if err != nil {
@@ -159,7 +167,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			st.Close()
 		}
 	}()
-	if err := checkRootKey(ctx, st, sealer, cfg.Rand, cfg.RootKeyFile); err != nil {
+	if err := checkRootKey(ctx, st, sealer, cfg.Rand, cfg.Clock, cfg.RootKeyFile); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st}
@@ -189,11 +197,23 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.root = &rootKey{file: cfg.RootKeyFile, sealer: sealer, store: st, keys: s.Keys, audit: s.Audit, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Log}
+	if rootPending {
+		cfg.Log.Warn("finishing a root key rotation that was interrupted", "file", cfg.RootKeyFile+".next")
+		if err := s.root.finish(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.Keys.EnsureRing(ctx, keys.DefaultRing); err != nil {
 		return nil, err
 	}
 	s.Identity = identity.New(identity.Config{Store: st, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	s.Offboard = offboard.New(offboard.Config{Store: st, Identity: s.Identity, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit,
+		RootKey: s.root, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AfterStep: cfg.AfterOffboardStep})
+	if err := s.Offboard.Resume(ctx); err != nil {
 		return nil, err
 	}
 	s.Token = token.New(token.Config{
@@ -203,7 +223,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.handler = httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
+		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
 	})
 	s.watch()
@@ -283,8 +303,8 @@ func Redact(dsn string) string {
 // checkRootKey refuses a root key that did not seal the store's material,
 // as when a replica starts with another root key file than the others. The
 // store keeps a value sealed under the root key the first start used.
-func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, rand io.Reader, file string) error {
-	const setting, aad = "root.check", "mayfly root key check"
+func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, rand io.Reader, clock mayfly.Clock, file string) error {
+	const setting, aad = rootCheckSetting, rootCheckAAD
 	sealed, err := st.Setting(ctx, setting)
 	if errors.Is(err, mayfly.ErrNotFound) {
 		if sealed, err = sealer.Seal(rand, []byte(aad), []byte(aad)); err != nil {
@@ -293,7 +313,10 @@ func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, ran
 		if err := st.PutSetting(ctx, setting, sealed); err != nil && !errors.Is(err, mayfly.ErrConflict) {
 			return err
 		}
-		return checkRootKey(ctx, st, sealer, rand, file) // another replica may have been first
+		if err := st.PutSetting(ctx, rootRotatedSetting, []byte(clock.Now().UTC().Format(time.RFC3339Nano))); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+			return err
+		}
+		return checkRootKey(ctx, st, sealer, rand, clock, file) // another replica may have been first
 	}
 	if err != nil {
 		return err
@@ -316,7 +339,10 @@ func (s *Server) watch() {
 	reloaders := map[mayfly.Change]func(context.Context) error{
 		mayfly.ChangeRevocations: s.Revoker.Refresh,
 		mayfly.ChangeKeys:        s.Keys.Reload,
-		mayfly.ChangeSettings:    s.Audit.ReloadKey,
+		mayfly.ChangeSettings: func(ctx context.Context) error {
+			return errors.Join(s.root.follow(ctx), s.Audit.ReloadKey(ctx))
+		},
+		mayfly.ChangeIdentity: s.Identity.Forget,
 	}
 	var wg sync.WaitGroup
 	kick := map[mayfly.Change]chan struct{}{}
@@ -375,12 +401,16 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	op, err := s.operator(ctx)
+	if err != nil {
+		return err
+	}
 	existing, err := s.store.AdminCredentials(ctx)
 	if err != nil || len(existing) > 0 {
 		return err
 	}
 	path := filepath.Join(s.cfg.DataDir, "admin.token")
-	_, secret, err := s.Identity.CreateAdminCredential(ctx, "bootstrap")
+	_, secret, err := s.Identity.NewCredential(ctx, identity.CredentialSpec{Name: "bootstrap", Role: mayfly.RoleAdmin, Owner: op.ID})
 	if err != nil {
 		return err
 	}
@@ -402,15 +432,38 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
+// operator makes sure the person running the server exists and is recorded
+// as a custodian of the root key: whoever can read the root key file could
+// unseal every key, so offboarding them must replace it.
+func (s *Server) operator(ctx context.Context) (*mayfly.Principal, error) {
+	op, err := s.Identity.Fresh(ctx, s.cfg.Operator)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		op, err = s.Identity.CreatePrincipal(ctx, s.cfg.Operator, mayfly.Human, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("operator %q: %w", s.cfg.Operator, err)
+	}
+	if op.Kind != mayfly.Human || op.Status != mayfly.Active {
+		return nil, fmt.Errorf("operator %q is a %s %s; start the server as an active person (--operator)", op.Name, op.Status, op.Kind)
+	}
+	held, err := s.store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: op.ID, Asset: mayfly.AssetRootKey})
+	if err != nil || len(held) > 0 {
+		return op, err
+	}
+	_, err = s.Identity.GrantCustody(ctx, op.ID, mayfly.AssetRootKey, mayfly.RootKeyAsset, mayfly.CustodyOperator, "runs the server with the root key file "+s.cfg.RootKeyFile)
+	return op, err
+}
+
 // Store is the server's store.
 func (s *Server) Store() mayfly.Store { return s.store }
 
 // Handler is the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Maintain runs one round of the background schedule: rotation and pruning.
+// Maintain runs one round of the background schedule: rotation, pruning,
+// and any offboarding a failure left unfinished.
 func (s *Server) Maintain(ctx context.Context) error {
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx))
+	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx))
 }
 
 // Close flushes pending writes and closes the store.

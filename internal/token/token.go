@@ -289,8 +289,25 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token lacks jti or client_id")
 	case s.cfg.Revoker.Revoked(mayfly.RevokeToken, cl.ID):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token revoked")
+	case issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.ClientID)) || issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.Principal)):
+		return nil, mayfly.Errorf(mayfly.Invalid, "token was issued before its client's or principal's not-before mark")
 	}
 	return &cl, nil
+}
+
+// issuedBefore reports whether the token was issued at or before mark. The
+// jti carries the issue time to the millisecond, iat only to the second; a
+// jti that disagrees with iat (only a forger's could) counts for nothing.
+func issuedBefore(cl *Claims, mark time.Time) bool {
+	if mark.IsZero() {
+		return false
+	}
+	iat := time.Unix(cl.IssuedAt, 0)
+	issued := iat
+	if t, ok := mayfly.JTITime(cl.ID); ok && !t.Before(iat) && t.Before(iat.Add(time.Second)) {
+		issued = t
+	}
+	return !issued.After(mark)
 }
 
 // Introspect returns the claims of an active token, or nil if it is not active.

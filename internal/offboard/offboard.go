@@ -1,0 +1,203 @@
+// Package offboard owns the offboarding workflow: when a person leaves, it
+// revokes every credential they own and replaces every secret they could
+// have seen, and reports each action with its audit entry.
+//
+// # Invariants
+//
+//   - A run is saved before its first action and after every step, so a run
+//     interrupted by a crash resumes at the step it had not finished; every
+//     step works out what is left to do from the stored state, so running a
+//     step twice does nothing the second time.
+//   - What a person "could have used" is judged against the cutoff: when
+//     their first offboarding began. Keys and secrets replaced after it are
+//     beyond their reach, so a second offboarding finds nothing to do.
+//   - Runs for one principal are serialised across replicas by a store lock.
+package offboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+)
+
+// The steps, in the order they run.
+const (
+	StepStatus      = "status"      // offboarded, not-before mark, principal revoked
+	StepCredentials = "credentials" // owned clients, services and admin credentials revoked or handed over
+	StepRings       = "rings"       // rings they had custody of rekeyed
+	StepRootKey     = "root_key"    // the root key rotated if they had custody of it
+	StepSecrets     = "secrets"     // client secrets they were shown replaced
+)
+
+var steps = []string{StepStatus, StepCredentials, StepRings, StepRootKey, StepSecrets}
+
+// RootKey rotates the root key and re-seals all key material under the new one.
+type RootKey interface {
+	// RotatedAt is when the root key in use was made.
+	RotatedAt(ctx context.Context) (time.Time, error)
+	// Rotate replaces it and returns the audit index of the rotation.
+	Rotate(ctx context.Context, reason string) (uint64, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store    mayfly.Store
+	Identity *identity.Service
+	Keys     *keys.Service
+	Revoker  *revoke.Service
+	Audit    *audit.Log
+	RootKey  RootKey // nil: the root key cannot be rotated here, and offboarding says so
+	Clock    mayfly.Clock
+	Rand     io.Reader
+	Log      *slog.Logger
+	// AfterStep, if set, runs after each step is saved; tests stop a run
+	// there to prove it resumes.
+	AfterStep func(step string) error
+}
+
+// Service runs offboardings.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Service{cfg: cfg}
+}
+
+// Options are what the caller asks of an offboarding.
+type Options struct {
+	Reason string
+	// TransferTo, if set, takes over the person's clients and services
+	// instead of their being revoked; their secrets are replaced, since
+	// the person saw them.
+	TransferTo string
+}
+
+// Offboard runs, or resumes, the offboarding of the principal ref names and
+// returns the run with its report.
+func (s *Service) Offboard(ctx context.Context, ref string, opt Options) (*mayfly.Offboarding, error) {
+	p, err := s.cfg.Identity.Fresh(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if len(opt.Reason) > 512 {
+		return nil, mayfly.InvalidField("reason", "reason must be at most 512 characters")
+	}
+	var to *mayfly.Principal
+	if opt.TransferTo != "" {
+		if to, err = s.cfg.Identity.Fresh(ctx, opt.TransferTo); err != nil {
+			return nil, err
+		}
+		if to.ID == p.ID || to.Kind != mayfly.Human || to.Status != mayfly.Active {
+			return nil, mayfly.InvalidField("transfer_to", "clients can be handed only to another active person; %q is a %s %s", to.Name, to.Status, to.Kind)
+		}
+	}
+	unlock, err := s.cfg.Store.Lock(ctx, "offboard/"+p.ID)
+	if err != nil {
+		return nil, mayfly.E("offboard.Offboard", err)
+	}
+	defer unlock()
+	runs, err := s.cfg.Store.Offboardings(ctx, p.ID, false)
+	if err != nil {
+		return nil, err
+	}
+	var o *mayfly.Offboarding
+	for _, r := range runs {
+		if !r.Finished() {
+			o = r // resume it, with the options it was started with
+		}
+	}
+	if o == nil {
+		o = &mayfly.Offboarding{PrincipalID: p.ID, Reason: opt.Reason, Actor: audit.Actor(ctx), StartedAt: s.cfg.Clock.Now().UTC(), Done: []string{}, Actions: []mayfly.OffboardAction{}}
+		if to != nil {
+			o.TransferTo = to.ID
+		}
+		if o.ID, err = s.newID(); err != nil {
+			return nil, err
+		}
+		if err := s.cfg.Store.SaveOffboarding(ctx, o); err != nil {
+			return nil, err
+		}
+		runs = append(runs, o)
+	}
+	return o, s.run(ctx, o, runs[0].StartedAt)
+}
+
+// Runs returns the offboarding runs of a principal, oldest first.
+func (s *Service) Runs(ctx context.Context, principalID string) ([]*mayfly.Offboarding, error) {
+	return s.cfg.Store.Offboardings(ctx, principalID, false)
+}
+
+// Resume finishes every run that a crash interrupted.
+func (s *Service) Resume(ctx context.Context) error {
+	runs, err := s.cfg.Store.Offboardings(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	for _, o := range runs {
+		s.cfg.Log.Warn("resuming an interrupted offboarding", "offboarding", o.ID, "principal", o.PrincipalID, "done", o.Done)
+		if _, err := s.Offboard(audit.WithActor(ctx, o.Actor), o.PrincipalID, Options{}); err != nil {
+			return fmt.Errorf("resume offboarding %s: %w", o.ID, err)
+		}
+	}
+	return nil
+}
+
+// run does the steps o has not done, saving o after each.
+func (s *Service) run(ctx context.Context, o *mayfly.Offboarding, cutoff time.Time) error {
+	ctx = audit.WithActor(ctx, o.Actor)
+	for _, step := range steps {
+		if slices.Contains(o.Done, step) {
+			continue
+		}
+		w := &work{s: s, o: o, step: step, cutoff: cutoff}
+		if err := w.do(ctx); err != nil {
+			return fmt.Errorf("offboarding %s, step %s: %w", o.ID, step, err)
+		}
+		o.Done = append(o.Done, step)
+		if err := s.cfg.Store.SaveOffboarding(ctx, o); err != nil {
+			return err
+		}
+		s.cfg.Identity.Forget(ctx)
+		if s.cfg.AfterStep != nil {
+			if err := s.cfg.AfterStep(step); err != nil {
+				return err
+			}
+		}
+	}
+	n := len(o.Actions)
+	idx, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "offboarding.finished", Principal: o.PrincipalID,
+		Details: map[string]string{"offboarding": o.ID, "actions": fmt.Sprint(n), "reason": o.Reason}})
+	if err != nil {
+		return err
+	}
+	o.FinishedAt = s.cfg.Clock.Now().UTC()
+	o.Actions = append(o.Actions, mayfly.OffboardAction{Step: "report", Action: "offboarding.finished", Subject: o.PrincipalID,
+		Detail: fmt.Sprintf("%d actions", n), At: o.FinishedAt, Audit: idx})
+	s.cfg.Log.Info("offboarding finished", "offboarding", o.ID, "principal", o.PrincipalID, "actions", n)
+	return s.cfg.Store.SaveOffboarding(ctx, o)
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func (s *Service) newID() (string, error) {
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", mayfly.E("offboard.newID", err)
+	}
+	return "off_" + strings.ToLower(idEncoding.EncodeToString(b)), nil
+}

@@ -259,3 +259,69 @@ func (c *Client) AuditRotateKey(ctx context.Context) (*httpapi.LogKey, error) {
 	var out httpapi.LogKey
 	return &out, c.do(ctx, "POST", "/v1/audit/key/rotate", nil, &out)
 }
+
+// Suspend suspends a principal; Reactivate makes it active again.
+func (c *Client) Suspend(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
+	var p mayfly.Principal
+	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/suspend", httpapi.RevokeRequest{Reason: reason}, &p)
+}
+
+// Reactivate makes a suspended principal active again.
+func (c *Client) Reactivate(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
+	var p mayfly.Principal
+	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/reactivate", httpapi.RevokeRequest{Reason: reason}, &p)
+}
+
+// Offboard runs the offboarding workflow for a person and returns its report.
+func (c *Client) Offboard(ctx context.Context, ref string, req httpapi.OffboardRequest) (*mayfly.Offboarding, error) {
+	var o mayfly.Offboarding
+	return &o, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/offboard", req, &o)
+}
+
+// Offboardings lists a principal's offboarding runs.
+func (c *Client) Offboardings(ctx context.Context, ref string) ([]*mayfly.Offboarding, error) {
+	var out []*mayfly.Offboarding
+	return out, c.do(ctx, "GET", "/v1/principals/"+esc(ref)+"/offboardings", nil, &out)
+}
+
+// GrantCustody records custody by hand.
+func (c *Client) GrantCustody(ctx context.Context, req httpapi.CustodyRequest) (*mayfly.Custody, error) {
+	var out mayfly.Custody
+	return &out, c.do(ctx, "POST", "/v1/custody", req, &out)
+}
+
+// Custody lists custody records: of a principal, of a ring, or both.
+func (c *Client) Custody(ctx context.Context, principal, ring string) ([]*mayfly.Custody, error) {
+	q := url.Values{}
+	if principal != "" {
+		q.Set("principal", principal)
+	}
+	if ring != "" {
+		q.Set("ring", ring)
+	}
+	var out []*mayfly.Custody
+	return out, c.do(ctx, "GET", "/v1/custody?"+q.Encode(), nil, &out)
+}
+
+// RotateSecret gives a client a new secret, returned once.
+func (c *Client) RotateSecret(ctx context.Context, id, reason string) (*httpapi.CreatedClient, error) {
+	out := &httpapi.CreatedClient{Client: &mayfly.Client{}}
+	return out, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/rotate-secret", httpapi.RevokeRequest{Reason: reason}, out)
+}
+
+// CreateCredential makes an admin or SCIM credential; the response holds its token, once.
+func (c *Client) CreateCredential(ctx context.Context, req httpapi.CredentialRequest) (*httpapi.CreatedCredential, error) {
+	out := &httpapi.CreatedCredential{AdminCredential: &mayfly.AdminCredential{}}
+	return out, c.do(ctx, "POST", "/v1/credentials", req, out)
+}
+
+// Credentials lists admin and SCIM credentials.
+func (c *Client) Credentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
+	var out []*mayfly.AdminCredential
+	return out, c.do(ctx, "GET", "/v1/credentials", nil, &out)
+}
+
+// RevokeCredential withdraws an admin or SCIM credential.
+func (c *Client) RevokeCredential(ctx context.Context, id, reason string) error {
+	return c.do(ctx, "POST", "/v1/credentials/"+esc(id)+"/revoke", httpapi.RevokeRequest{Reason: reason}, nil)
+}

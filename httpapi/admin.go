@@ -24,6 +24,9 @@ func (s *Server) admin(pattern string, h adminHandler) {
 			return
 		}
 		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		if err == nil && a.Role == mayfly.RoleSCIM {
+			err = mayfly.Errorf(mayfly.PermissionDenied, "a SCIM credential may only provision users, at /scim/v2")
+		}
 		if err != nil {
 			s.jsonError(w, r, err)
 			return
@@ -32,7 +35,7 @@ func (s *Server) admin(pattern string, h adminHandler) {
 			s.jsonError(w, r, err)
 			return
 		}
-		r = r.WithContext(audit.WithActor(r.Context(), a.ID))
+		r = r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a))
 		if err := h(w, r, a); err != nil {
 			s.jsonError(w, r, err)
 		}
@@ -56,6 +59,7 @@ func (s *Server) adminRoutes() {
 	s.admin("POST /v1/keys/{kid}/revoke", s.revokeKey)
 	s.admin("GET /v1/tokens", s.listTokens)
 	s.admin("POST /v1/tokens/{jti}/revoke", s.revokeToken)
+	s.peopleRoutes()
 }
 
 // PrincipalRequest creates a principal.

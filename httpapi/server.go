@@ -24,6 +24,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +40,7 @@ type Config struct {
 	Identity *identity.Service
 	Token    *token.Service
 	Audit    *audit.Log
+	Offboard *offboard.Service
 	Clock    mayfly.Clock
 	Log      *slog.Logger
 	Registry *prometheus.Registry

@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/offboard"
+)
+
+// Statuses, offboarding, custody, credentials and client secrets.
+
+func (s *Server) peopleRoutes() {
+	s.admin("POST /v1/principals/{ref}/suspend", s.suspendPrincipal)
+	s.admin("POST /v1/principals/{ref}/reactivate", s.reactivatePrincipal)
+	s.admin("POST /v1/principals/{ref}/offboard", s.offboardPrincipal)
+	s.admin("GET /v1/principals/{ref}/offboardings", s.listOffboardings)
+	s.admin("POST /v1/custody", s.grantCustody)
+	s.admin("GET /v1/custody", s.listCustody)
+	s.admin("POST /v1/clients/{id}/rotate-secret", s.rotateSecret)
+	s.admin("POST /v1/credentials", s.createCredential)
+	s.admin("GET /v1/credentials", s.listCredentials)
+	s.admin("POST /v1/credentials/{id}/revoke", s.revokeCredential)
+}
+
+func (s *Server) suspendPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	return s.setStatus(w, r, a, mayfly.Suspended)
+}
+
+func (s *Server) reactivatePrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	return s.setStatus(w, r, a, mayfly.Active)
+}
+
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential, status mayfly.PrincipalStatus) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Identity.SetStatus(r.Context(), r.PathValue("ref"), status, reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// OffboardRequest asks for a person to be offboarded.
+type OffboardRequest struct {
+	Reason     string `json:"reason,omitempty"`
+	TransferTo string `json:"transfer_to,omitempty"`
+}
+
+func (s *Server) offboardPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req OffboardRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	o, err := s.cfg.Offboard.Offboard(r.Context(), r.PathValue("ref"), offboard.Options{Reason: req.Reason, TransferTo: req.TransferTo})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (s *Server) listOffboardings(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	p, err := s.cfg.Identity.Principal(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	runs, err := s.cfg.Offboard.Runs(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(runs))
+	return nil
+}
+
+// CustodyRequest records custody by hand. Exactly one of Ring, RootKey and
+// Client names the asset.
+type CustodyRequest struct {
+	Principal string             `json:"principal"`
+	Ring      string             `json:"ring,omitempty"`
+	RootKey   bool               `json:"root_key,omitempty"`
+	Client    string             `json:"client,omitempty"`
+	Kind      mayfly.CustodyKind `json:"kind,omitempty"` // default "granted"
+	Reason    string             `json:"reason"`
+}
+
+func (s *Server) grantCustody(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req CustodyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	asset, id, err := custodyAsset(req.Ring, req.Client, req.RootKey)
+	if err != nil {
+		return err
+	}
+	if req.Kind == "" {
+		req.Kind = mayfly.CustodyGranted
+	}
+	c, err := s.cfg.Identity.GrantCustody(r.Context(), req.Principal, asset, id, req.Kind, req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func custodyAsset(ring, client string, root bool) (mayfly.Asset, string, error) {
+	n := 0
+	for _, set := range []bool{ring != "", client != "", root} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return "", "", mayfly.InvalidField("asset", "name exactly one of ring, client and root_key")
+	case ring != "":
+		return mayfly.AssetRing, ring, nil
+	case client != "":
+		return mayfly.AssetClientSecret, client, nil
+	}
+	return mayfly.AssetRootKey, mayfly.RootKeyAsset, nil
+}
+
+func (s *Server) listCustody(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	q := r.URL.Query()
+	f := mayfly.CustodyFilter{PrincipalID: q.Get("principal")}
+	if q.Has("ring") || q.Has("client") || q.Has("root_key") {
+		var err error
+		if f.Asset, f.AssetID, err = custodyAsset(q.Get("ring"), q.Get("client"), q.Has("root_key")); err != nil {
+			return err
+		}
+	}
+	cs, err := s.cfg.Identity.Custody(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(cs))
+	return nil
+}
+
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	c, secret, err := s.cfg.Identity.RotateClientSecret(r.Context(), r.PathValue("id"), reason, true)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, CreatedClient{Client: c, Secret: secret})
+	return nil
+}
+
+// CredentialRequest creates an admin or SCIM credential.
+type CredentialRequest struct {
+	Name  string      `json:"name"`
+	Role  mayfly.Role `json:"role,omitempty"`  // default admin
+	Owner string      `json:"owner,omitempty"` // the person it belongs to
+}
+
+// CreatedCredential is the one response that carries a credential's token.
+type CreatedCredential struct {
+	*mayfly.AdminCredential
+	Token string `json:"token"`
+}
+
+func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	var req CredentialRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	c, token, err := s.cfg.Identity.NewCredential(r.Context(), identity.CredentialSpec{Name: req.Name, Role: req.Role, Owner: req.Owner})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, CreatedCredential{AdminCredential: c, Token: token})
+	return nil
+}
+
+func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	cs, err := s.cfg.Identity.AdminCredentials(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(cs))
+	return nil
+}
+
+func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := revokeReason(r, a)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Identity.RevokeAdminCredential(r.Context(), r.PathValue("id"), reason); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -109,6 +109,9 @@ func init() {
 			{name: "revoke", summary: "revoke one token: JTI [--reason R]", run: tokenRevoke},
 		}},
 		auditCommands(),
+		peopleCommands(),
+		scimCommands(),
+		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 		{name: "version", summary: "print the version", run: func(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintln(env.Stdout, "mayfly", Version)
 			return nil

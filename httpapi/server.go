@@ -76,6 +76,8 @@ func New(cfg Config) *Server {
 	s.oauthRoutes()
 	s.adminRoutes()
 	s.auditRoutes()
+	s.scimRoutes()
+	s.doctorRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -1,0 +1,5 @@
+package cli
+
+func scimCommands() *command {
+	return &command{name: "scim", summary: "SCIM provisioning"}
+}

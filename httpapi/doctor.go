@@ -1,0 +1,5 @@
+package httpapi
+
+// The inventory and policy report.
+
+func (s *Server) doctorRoutes() {}

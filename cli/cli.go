@@ -109,7 +109,6 @@ func init() {
 			{name: "revoke", summary: "revoke one token: JTI [--reason R]", run: tokenRevoke},
 		}},
 		auditCommands(),
-		peopleCommands(),
 		scimCommands(),
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 		{name: "version", summary: "print the version", run: func(ctx context.Context, args []string, env Env) error {
@@ -117,6 +116,12 @@ func init() {
 			return nil
 		}},
 	}
+}
+
+func init() {
+	// Commands kept in their own files: principal lifecycle, offboarding,
+	// custody and credentials.
+	commands = append(commands, peopleCommands()...)
 }
 
 func dispatch(ctx context.Context, cmds []*command, args []string, env Env) error {

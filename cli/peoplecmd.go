@@ -1,5 +1,3 @@
 package cli
 
-func peopleCommands() *command {
-	return &command{name: "custody", summary: "who had custody of what"}
-}
+func peopleCommands() []*command { return nil }

@@ -88,12 +88,15 @@ func init() {
 			{name: "create", summary: "create a principal: NAME --kind human|service [--owner PRINCIPAL]", run: principalCreate},
 			{name: "list", summary: "list principals", run: principalList},
 			{name: "show", summary: "show a principal: PRINCIPAL", run: principalShow},
+			{name: "suspend", summary: "suspend a principal; their tokens stop working: PRINCIPAL [--reason R]", run: principalSuspend},
+			{name: "reactivate", summary: "make a suspended principal active again: PRINCIPAL [--reason R]", run: principalReactivate},
 		}},
 		{name: "client", summary: "manage OAuth2 clients", sub: []*command{
 			{name: "create", summary: "create a client: NAME --owner PRINCIPAL [--scope S] [--audience A] [--ttl D] [--ring R] [--jwks FILE]", run: clientCreate},
 			{name: "list", summary: "list clients", run: clientList},
 			{name: "show", summary: "show a client: CLIENT_ID", run: clientShow},
 			{name: "revoke", summary: "revoke a client and all its tokens: CLIENT_ID [--reason R]", run: clientRevoke},
+			{name: "rotate-secret", summary: "give a client a new secret, shown once: CLIENT_ID [--reason R]", run: clientRotateSecret},
 		}},
 		{name: "key", summary: "manage signing keys and key rings", sub: []*command{
 			{name: "list", summary: "list signing keys [--ring R]", run: keyList},

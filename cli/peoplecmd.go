@@ -1,3 +1,218 @@
 package cli
 
-func peopleCommands() []*command { return nil }
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/httpapi"
+)
+
+func peopleCommands() []*command {
+	return []*command{
+		{name: "offboard", summary: "offboard a person: revoke what they own, replace what they saw: PERSON [--reason R] [--transfer-to PRINCIPAL]", run: offboardCmd},
+		{name: "custody", summary: "who had custody of keys and secrets", sub: []*command{
+			{name: "grant", summary: "record custody: PRINCIPAL (--ring R | --root-key | --client ID) --reason R [--kind admin|break_glass|granted|...]", run: custodyGrant},
+			{name: "show", summary: "show custody: PRINCIPAL, or --ring R", run: custodyShow},
+		}},
+		{name: "credential", summary: "manage admin and SCIM credentials", sub: []*command{
+			{name: "create", summary: "create a credential, shown once: NAME [--owner PERSON] [--role admin|scim]", run: credentialCreate},
+			{name: "list", summary: "list credentials", run: credentialList},
+			{name: "revoke", summary: "revoke a credential: ID [--reason R]", run: credentialRevoke},
+		}},
+	}
+}
+
+func principalSuspend(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("principal suspend", args, env, 1, "one PRINCIPAL", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	p, err := c.Suspend(ctx, f.pos[0], reason)
+	if err != nil {
+		return err
+	}
+	return a.print(env, p, func(w io.Writer) { principalFields(w, p) })
+}
+
+func principalReactivate(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("principal reactivate", args, env, 1, "one PRINCIPAL", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	p, err := c.Reactivate(ctx, f.pos[0], reason)
+	if err != nil {
+		return err
+	}
+	return a.print(env, p, func(w io.Writer) { principalFields(w, p) })
+}
+
+func offboardCmd(ctx context.Context, args []string, env Env) error {
+	var req httpapi.OffboardRequest
+	f, a, c, err := admin("offboard", args, env, 1, "one PERSON", func(f *flags) {
+		f.StringVar(&req.Reason, "reason", "", "why, for the record")
+		f.StringVar(&req.TransferTo, "transfer-to", "", "a person to hand their clients and services to, instead of revoking them")
+	})
+	if err != nil {
+		return err
+	}
+	o, err := c.Offboard(ctx, f.pos[0], req)
+	if err != nil {
+		return err
+	}
+	return a.print(env, o, func(w io.Writer) { offboardReport(w, o) })
+}
+
+// offboardReport prints a run's report: every action, when, and the audit
+// entry that records it.
+func offboardReport(w io.Writer, o *mayfly.Offboarding) {
+	fields(w, "offboarding", o.ID, "principal", o.PrincipalID, "reason", dash(o.Reason), "transfer_to", dash(o.TransferTo),
+		"started", stamp(o.StartedAt), "finished", stamp(o.FinishedAt))
+	fmt.Fprintln(w)
+	if len(o.Actions) <= 1 {
+		fmt.Fprintln(w, "Nothing new was needed: everything was already revoked or replaced.")
+	}
+	fmt.Fprintln(w, "TIME\tSTEP\tACTION\tSUBJECT\tAUDIT\tDETAIL")
+	for _, ac := range o.Actions {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", stamp(ac.At), ac.Step, ac.Action, ac.Subject, ac.Audit, dash(ac.Detail))
+	}
+}
+
+func custodyGrant(ctx context.Context, args []string, env Env) error {
+	var req httpapi.CustodyRequest
+	var kind string
+	f, a, c, err := admin("custody grant", args, env, 1, "one PRINCIPAL", func(f *flags) {
+		f.StringVar(&req.Ring, "ring", "", "the key ring")
+		f.BoolVar(&req.RootKey, "root-key", false, "the root key")
+		f.StringVar(&req.Client, "client", "", "a client's secret")
+		f.StringVar(&kind, "kind", "granted", "how: admin, break_glass, granted, operator, created or shown")
+		f.StringVar(&req.Reason, "reason", "", "why, for the record (required)")
+	})
+	if err != nil {
+		return err
+	}
+	if req.Reason == "" {
+		return usagef("custody grant needs --reason")
+	}
+	req.Principal, req.Kind = f.pos[0], mayfly.CustodyKind(kind)
+	cu, err := c.GrantCustody(ctx, req)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cu, func(w io.Writer) { custodyTable(w, []*mayfly.Custody{cu}) })
+}
+
+func custodyShow(ctx context.Context, args []string, env Env) error {
+	var ring string
+	f := newFlags("custody show", env)
+	a := &api{}
+	a.register(f, env)
+	f.StringVar(&ring, "ring", "", "show who had custody of this ring")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if (ring == "") == (len(f.pos) == 0) || len(f.pos) > 1 {
+		return usagef("custody show takes one PRINCIPAL, or --ring R")
+	}
+	c, err := a.client(env)
+	if err != nil {
+		return err
+	}
+	var principal string
+	if len(f.pos) == 1 {
+		principal = f.pos[0]
+	}
+	cs, err := c.Custody(ctx, principal, ring)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cs, func(w io.Writer) {
+		if len(cs) == 0 {
+			fmt.Fprintln(w, "no custody recorded")
+			return
+		}
+		custodyTable(w, cs)
+	})
+}
+
+func custodyTable(w io.Writer, cs []*mayfly.Custody) {
+	fmt.Fprintln(w, "PRINCIPAL\tASSET\tID\tKIND\tSINCE\tBY\tREASON")
+	for _, c := range cs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PrincipalID, c.Asset, c.AssetID, c.Kind, stamp(c.At), c.Actor, dash(c.Reason))
+	}
+}
+
+func clientRotateSecret(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("client rotate-secret", args, env, 1, "one CLIENT_ID", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	cc, err := c.RotateSecret(ctx, f.pos[0], reason)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cc, func(w io.Writer) {
+		clientFields(w, cc.Client)
+		fields(w, "client_secret", cc.Secret)
+		fmt.Fprintln(w, "\nThe secret is shown once and cannot be recovered. Tokens got with the old secret are no longer accepted.")
+	})
+}
+
+func credentialCreate(ctx context.Context, args []string, env Env) error {
+	var req httpapi.CredentialRequest
+	var role string
+	f, a, c, err := admin("credential create", args, env, 1, "one NAME", func(f *flags) {
+		f.StringVar(&req.Owner, "owner", "", "the person it belongs to; offboarding them revokes it")
+		f.StringVar(&role, "role", "admin", "admin (the admin API) or scim (SCIM provisioning only)")
+	})
+	if err != nil {
+		return err
+	}
+	req.Name, req.Role = f.pos[0], mayfly.Role(role)
+	cc, err := c.CreateCredential(ctx, req)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cc, func(w io.Writer) {
+		credentialFields(w, cc.AdminCredential)
+		fields(w, "token", cc.Token)
+		fmt.Fprintln(w, "\nThe token is shown once and cannot be recovered. Store it now.")
+	})
+}
+
+func credentialFields(w io.Writer, c *mayfly.AdminCredential) {
+	fields(w, "id", c.ID, "name", c.Name, "role", string(c.Role), "owner", dash(c.OwnerID), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
+}
+
+func credentialList(ctx context.Context, args []string, env Env) error {
+	_, a, c, err := admin("credential list", args, env, 0, "no arguments", nil)
+	if err != nil {
+		return err
+	}
+	cs, err := c.Credentials(ctx)
+	if err != nil {
+		return err
+	}
+	return a.print(env, cs, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tNAME\tROLE\tOWNER\tCREATED\tREVOKED")
+		for _, cr := range cs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.ID, cr.Name, cr.Role, dash(cr.OwnerID), stamp(cr.CreatedAt), stamp(cr.RevokedAt))
+		}
+	})
+}
+
+func credentialRevoke(ctx context.Context, args []string, env Env) error {
+	var reason string
+	f, a, c, err := admin("credential revoke", args, env, 1, "one ID", reasonFlag(&reason))
+	if err != nil {
+		return err
+	}
+	if err := c.RevokeCredential(ctx, f.pos[0], reason); err != nil {
+		return err
+	}
+	return a.print(env, map[string]string{"revoked": f.pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "revoked credential %s\n", f.pos[0]) })
+}

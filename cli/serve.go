@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.Issuer, "issuer", "", "issuer URL (default http://ADDR)")
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key); replicas sharing a store share it")
 	f.StringVar(&cfg.Store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
+	f.StringVar(&cfg.Operator, "operator", "operator", "the person running the server with the root key file: recorded as its custodian")
 	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
 	var proxies list

@@ -11,7 +11,7 @@ const (
 	RevokeKey       RevocationKind = "kid"
 	RevokePrincipal RevocationKind = "principal"
 	// RevokeNotBefore sets a not-before mark on a principal or client:
-	// every token for it issued before At is rejected.
+	// every token for it issued before At (to the millisecond) is rejected.
 	RevokeNotBefore RevocationKind = "nbf"
 )
 

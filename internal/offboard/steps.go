@@ -277,11 +277,13 @@ func (w *work) secrets(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var seen []*mayfly.Client
+	var stale []*mayfly.Client
+	var seen []string
 	for _, c := range custody {
-		if slices.ContainsFunc(seen, func(s *mayfly.Client) bool { return s.ID == c.AssetID }) {
+		if slices.Contains(seen, c.AssetID) {
 			continue
 		}
+		seen = append(seen, c.AssetID)
 		cl, err := cfg.Store.Client(ctx, c.AssetID)
 		if mayfly.ErrorCode(err) == mayfly.NotFound {
 			continue
@@ -289,24 +291,27 @@ func (w *work) secrets(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if cl.Revoked() || cfg.Revoker.Revoked(mayfly.RevokeClient, cl.ID) || len(cl.SecretHash) == 0 || cl.SecretRotatedAt.After(w.cutoff) {
+		if cl.Revoked() || cfg.Revoker.Revoked(mayfly.RevokeClient, cl.ID) || len(cl.SecretHash) == 0 {
 			continue
 		}
-		seen = append(seen, cl)
+		if cl.SecretRotatedAt.Before(w.cutoff) {
+			stale = append(stale, cl)
+		}
 	}
-	return w.replaceSecrets(ctx, seen, "", "client.secret_rotated")
+	if err := w.replaceSecrets(ctx, stale, "", "client.secret_rotated"); err != nil {
+		return err
+	}
+	return w.markReplaced(ctx, seen)
 }
 
-// replaceSecrets gives each client a secret nobody is shown, and a
-// not-before mark so tokens got with the old one are rejected; with owner,
+// replaceSecrets gives each client a secret nobody is shown; with owner,
 // the clients also change hands. The owner is told through the audit entry
 // and the report: to use the client again, they rotate its secret.
 func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, owner, action string) error {
 	cfg := w.s.cfg
 	now := cfg.Clock.Now().UTC()
-	var revs []*mayfly.Revocation
-	nexts := make([]mayfly.Client, len(clients))
-	for i, c := range clients {
+	var ids []string
+	for _, c := range clients {
 		next := *c
 		if owner != "" {
 			next.OwnerID = owner
@@ -317,20 +322,11 @@ func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, own
 				return mayfly.E("offboard.replaceSecrets", err)
 			}
 			next.SecretHash, next.SecretRotatedAt = identity.HashSecret(fmt.Sprintf("%x", b)), now
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: c.ID, At: now, Reason: "secret replaced: " + w.o.ID})
 		}
-		nexts[i] = next
-	}
-	// The marks first: once a secret is replaced, a rerun skips its client,
-	// so the mark must already hold by then.
-	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
-		return err
-	}
-	for i, c := range clients {
-		next := &nexts[i]
-		if err := cfg.Store.UpdateClient(ctx, next); err != nil {
+		if err := cfg.Store.UpdateClient(ctx, &next); err != nil {
 			return err
 		}
+		ids = append(ids, c.ID)
 		detail := fmt.Sprintf("secret replaced; owner %s must run `mayfly client rotate-secret %s` to get a new one", next.OwnerID, c.ID)
 		e := mayfly.AuditEntry{Client: c.ID, Principal: next.OwnerID, Details: map[string]string{"owner": next.OwnerID,
 			"action_needed": "rotate the client secret to obtain a usable one"}}
@@ -340,5 +336,30 @@ func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, own
 		}
 		w.act(action, c.ID, detail, e)
 	}
-	return nil
+	return w.markReplaced(ctx, ids)
+}
+
+// markReplaced sets a not-before mark on every client among ids whose
+// secret was replaced after its last mark, so tokens got with the old
+// secret are rejected. The mark comes after the new secret is stored and
+// cached copies are dropped, so no token the old secret could still get is
+// later than the mark; and it is checked against the store, so a crash
+// between the two is mended by running the step again.
+func (w *work) markReplaced(ctx context.Context, ids []string) error {
+	cfg := w.s.cfg
+	if err := cfg.Identity.Forget(ctx); err != nil {
+		return err
+	}
+	now := cfg.Clock.Now().UTC()
+	var revs []*mayfly.Revocation
+	for _, id := range ids {
+		cl, err := cfg.Store.Client(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(cl.SecretHash) > 0 && cfg.Revoker.NotBefore(id).Before(cl.SecretRotatedAt) {
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: now, Reason: "secret replaced: " + w.o.ID})
+		}
+	}
+	return cfg.Revoker.RevokeAll(ctx, revs)
 }

@@ -108,8 +108,8 @@ func (s *Service) RevokeAll(ctx context.Context, rs []*mayfly.Revocation) error 
 	return nil
 }
 
-// NotBefore returns subject's not-before mark: tokens for it issued at or
-// before the mark are rejected. Zero if it has none.
+// NotBefore returns subject's not-before mark: tokens for it issued before
+// the mark are rejected. Zero if it has none.
 func (s *Service) NotBefore(subject string) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

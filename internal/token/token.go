@@ -295,7 +295,7 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	return &cl, nil
 }
 
-// issuedBefore reports whether the token was issued at or before mark. The
+// issuedBefore reports whether the token was issued before mark. The
 // jti carries the issue time to the millisecond, iat only to the second; a
 // jti that disagrees with iat (only a forger's could) counts for nothing.
 func issuedBefore(cl *Claims, mark time.Time) bool {
@@ -307,7 +307,7 @@ func issuedBefore(cl *Claims, mark time.Time) bool {
 	if t, ok := mayfly.JTITime(cl.ID); ok && !t.Before(iat) && t.Before(iat.Add(time.Second)) {
 		issued = t
 	}
-	return !issued.After(mark)
+	return issued.Before(mark)
 }
 
 // Introspect returns the claims of an active token, or nil if it is not active.

@@ -1,0 +1,412 @@
+package offboard_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+)
+
+// incident is the situation the service exists for: a developer, dev, who
+// administers the signing ring, made a client, saw another team's secret,
+// holds an admin credential, and has tokens; and a copy of the ring's key
+// material that he could have taken.
+type incident struct {
+	env                *servertest.Env
+	dev, alice         string // principal IDs
+	devClient, devSec  string
+	orders, ordersSec  string // alice's client, whose secret dev saw
+	verifier, verSec   string // a resource server's client, to introspect with
+	devAdmin           *client.Client
+	devToken, ordToken string
+	stolen             crypto.Signer // a copy of the ring's signing key
+	stolenKID          string
+	oldKIDs            []string // the ring's keys while dev had custody
+}
+
+func setup(t *testing.T, opts ...servertest.Option) *incident {
+	t.Helper()
+	ctx := context.Background()
+	env := servertest.New(t, opts...)
+	in := &incident{env: env}
+	in.dev, in.alice = env.Human("dev"), env.Human("alice")
+	resource := env.Human("resource-owner")
+	var err error
+	if _, err = env.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: "dev", Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "runs the auth system"}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "dev laptop", Owner: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.devAdmin = client.New(env.URL, cred.Token)
+	cc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "dev-tool", Owner: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.devClient, in.devSec = cc.ID, cc.Secret
+	oc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "orders", Owner: "alice"}) // dev sees alice's secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.orders, in.ordersSec = oc.ID, oc.Secret
+	v, vs := env.NewClient(httpapi.ClientRequest{Name: "verifier", Owner: resource})
+	in.verifier, in.verSec = v.ID, vs
+	in.devToken = env.IssueToken(in.devClient, in.devSec, nil)
+	in.ordToken = env.IssueToken(in.orders, in.ordersSec, nil)
+	for _, k := range env.Server.Keys.Keys("default") {
+		if k.Published(env.Clock.Now()) {
+			in.oldKIDs = append(in.oldKIDs, k.KID)
+		}
+	}
+	in.stolenKID, in.stolen = signingKey(t, env)
+	env.Clock.Advance(time.Second)
+	return in
+}
+
+// signingKey unseals the default ring's active key, as someone with the
+// root key file and a database copy could.
+func signingKey(t *testing.T, env *servertest.Env) (string, crypto.Signer) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.Dir, "root.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	s, err := seal.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := env.Server.Store().Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Ring == "default" && k.State(env.Clock.Now()) == mayfly.KeyActive {
+			der, err := s.Open(k.Sealed, []byte("mayfly signing key "+k.KID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k.KID, priv.(crypto.Signer)
+		}
+	}
+	t.Fatal("no active key in the default ring")
+	return "", nil
+}
+
+// forge mints, offline, a token for the verifier client with the stolen key.
+func (in *incident) forge(t *testing.T) string {
+	t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: in.stolen, KeyID: in.stolenKID}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := in.env.Clock.Now()
+	jti, _ := mayfly.NewJTI(now, rand.Reader)
+	tok, err := jwt.Signed(sig).Claims(map[string]any{
+		"iss": in.env.URL, "sub": in.verifier, "aud": in.env.URL, "client_id": in.verifier, "jti": jti,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (in *incident) active(tok string) bool { return in.env.Active(tok, in.verifier, in.verSec) }
+
+// check asserts that nothing dev had still works.
+func (in *incident) check(t *testing.T) {
+	t.Helper()
+	env := in.env
+	if r := env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 || r.JSON()["error"] != "invalid_client" {
+		t.Errorf("dev's client at the token endpoint: %d %s; want 401 invalid_client", r.Status, r.Body)
+	}
+	if in.active(in.devToken) {
+		t.Errorf("dev's token is still active")
+	}
+	if in.active(in.ordToken) {
+		t.Errorf("a token got with the secret dev saw is still active")
+	}
+	if r := env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.orders, in.ordersSec); r.Status != 401 {
+		t.Errorf("the secret dev saw still gets tokens: %d %s", r.Status, r.Body)
+	}
+	if in.active(in.forge(t)) {
+		t.Errorf("a token forged with a copy of the key dev could use is accepted")
+	}
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+httpapi.JWKSPath)).Body, &jwks); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range jwks.Keys {
+		if slices.Contains(in.oldKIDs, k.KeyID) {
+			t.Errorf("key %s, published while dev had custody, is still in the JWKS", k.KeyID)
+		}
+	}
+	if len(jwks.Keys) == 0 {
+		t.Errorf("the ring publishes no keys after offboarding")
+	}
+	if _, err := in.devAdmin.Principals(context.Background()); mayfly.ErrorCode(err) != mayfly.Unauthenticated {
+		t.Errorf("dev's admin credential: %v; want unauthenticated", err)
+	}
+	// The service keeps working for everyone else.
+	v := env.IssueToken(in.verifier, in.verSec, nil)
+	if !in.active(v) {
+		t.Errorf("a fresh token of an unrelated client is not active after offboarding")
+	}
+	p, err := env.Admin.Principal(context.Background(), "dev")
+	if err != nil || p.Status != mayfly.Offboarded {
+		t.Errorf("dev: %+v, %v; want offboarded", p, err)
+	}
+}
+
+func mustGet(t *testing.T, u string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestIncident replays the incident: offboarding dev leaves him nothing,
+// and the report accounts for every action with its audit entry.
+func TestIncident(t *testing.T) {
+	in := setup(t)
+	ctx := context.Background()
+	if !in.active(in.devToken) || !in.active(in.forge(t)) {
+		t.Fatal("before offboarding, dev's token and a token forged with the live key should be active: the test would prove nothing")
+	}
+	o, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "left the company"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.check(t)
+	want := map[string]string{
+		"principal.offboarded":     in.dev,
+		"client.revoked":           in.devClient,
+		"admin_credential.revoked": "",
+		"ring.rekeyed":             "default",
+		"client.secret_rotated":    in.orders,
+		"offboarding.finished":     in.dev,
+	}
+	got := map[string]bool{}
+	for _, a := range o.Actions {
+		got[a.Action] = true
+		if s, ok := want[a.Action]; ok && s != "" && a.Subject != s {
+			t.Errorf("report: %s on %s; want it on %s", a.Action, a.Subject, s)
+		}
+		e, err := in.env.Admin.AuditEntry(ctx, a.Audit)
+		if err != nil {
+			t.Fatalf("audit entry %d of %s: %v", a.Audit, a.Action, err)
+		}
+		if e.Entry.Action != a.Action {
+			t.Errorf("report action %s cites audit entry %d, which is %s", a.Action, a.Audit, e.Entry.Action)
+		}
+	}
+	for action := range want {
+		if !got[action] {
+			t.Errorf("report lacks %s; it has %v", action, o.Actions)
+		}
+	}
+	if o.FinishedAt.IsZero() || len(o.Done) != 5 {
+		t.Errorf("run not finished: done %v", o.Done)
+	}
+
+	// Offboarding again changes nothing and says so.
+	jwksBefore := jwksKIDs(t, in.env)
+	again, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Actions) != 1 || again.Actions[0].Action != "offboarding.finished" || again.ID == o.ID {
+		t.Errorf("second offboarding: %+v; want a new run whose only action is offboarding.finished", again.Actions)
+	}
+	if after := jwksKIDs(t, in.env); !slices.Equal(jwksBefore, after) {
+		t.Errorf("second offboarding changed the JWKS: %v -> %v", jwksBefore, after)
+	}
+	in.check(t)
+
+	// Alice gets her client back by rotating its secret herself.
+	cc, err := in.env.Admin.RotateSecret(ctx, in.orders, "dev saw the old one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := in.env.IssueToken(in.orders, cc.Secret, nil); !in.active(tok) {
+		t.Errorf("alice's client does not work after she rotated its secret")
+	}
+}
+
+func jwksKIDs(t *testing.T, env *servertest.Env) []string {
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+httpapi.JWKSPath)).Body, &jwks); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range jwks.Keys {
+		out = append(out, k.KeyID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestTransfer hands dev's client to alice instead of revoking it: the
+// client keeps working once alice rotates its secret, and dev's secret
+// and tokens do not.
+func TestTransfer(t *testing.T) {
+	in := setup(t)
+	ctx := context.Background()
+	o, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{TransferTo: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := in.env.Admin.ClientByID(ctx, in.devClient)
+	if err != nil || c.OwnerID != in.alice || c.Revoked() {
+		t.Fatalf("dev's client after transfer: %+v, %v; want owned by alice, not revoked", c, err)
+	}
+	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 {
+		t.Errorf("dev's copy of the transferred client's secret still works: %d", r.Status)
+	}
+	if in.active(in.devToken) {
+		t.Errorf("dev's token of the transferred client is still active")
+	}
+	cc, err := in.env.Admin.RotateSecret(ctx, in.devClient, "transferred")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := in.env.IssueToken(in.devClient, cc.Secret, nil); !in.active(tok) {
+		t.Errorf("the transferred client does not work for its new owner")
+	}
+	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == "client.transferred" && a.Subject == in.devClient }) {
+		t.Errorf("report lacks the transfer: %+v", o.Actions)
+	}
+}
+
+// TestResumeAfterCrash stops a run after its second step, as a crash would,
+// and restarts the server: the run finishes at start, once, and the end
+// state is the same as an uninterrupted run's.
+func TestResumeAfterCrash(t *testing.T) {
+	crash := errors.New("crash between steps")
+	in := setup(t, func(c *server.Config) {
+		c.AfterOffboardStep = func(step string) error {
+			if step == "credentials" {
+				return crash
+			}
+			return nil
+		}
+	})
+	ctx := context.Background()
+	if _, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "left"}); err == nil {
+		t.Fatal("the run did not stop at the injected crash")
+	}
+	runs, err := in.env.Admin.Offboardings(ctx, "dev")
+	if err != nil || len(runs) != 1 || runs[0].Finished() || !slices.Equal(runs[0].Done, []string{"status", "credentials"}) {
+		t.Fatalf("after the crash: %+v, %v; want one unfinished run with status and credentials done", runs, err)
+	}
+	in.env = in.env.Restart()
+	in.devAdmin = client.New(in.env.URL, in.devAdmin.Token)
+	runs, err = in.env.Admin.Offboardings(ctx, "dev")
+	if err != nil || len(runs) != 1 || !runs[0].Finished() || len(runs[0].Done) != 5 {
+		t.Fatalf("after restart: %+v, %v; want the one run finished", runs, err)
+	}
+	in.check(t)
+}
+
+// TestRootKeyCustodian: offboarding someone who had the root key replaces
+// it; the old root key opens nothing, and the server restarts on the new one.
+func TestRootKeyCustodian(t *testing.T) {
+	env := servertest.New(t)
+	ctx := context.Background()
+	env.Human("ops")
+	if _, err := env.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: "ops", RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "restore drill"}); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Hour) // the root key predates the offboarding
+	file := filepath.Join(env.Dir, "root.key")
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := env.Admin.Offboard(ctx, "ops", httpapi.OffboardRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == "root_key.rotated" }) {
+		t.Fatalf("report lacks root_key.rotated: %+v", o.Actions)
+	}
+	now, err := os.ReadFile(file)
+	if err != nil || string(now) == string(old) {
+		t.Fatalf("root key file unchanged (%v)", err)
+	}
+	oldRoot, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(old)))
+	oldSealer, _ := seal.New(oldRoot)
+	keys, _ := env.Server.Store().Keys(ctx)
+	for _, k := range keys {
+		if len(k.Sealed) > 0 {
+			if _, err := oldSealer.Open(k.Sealed, []byte("mayfly signing key "+k.KID)); err == nil {
+				t.Errorf("key %s still opens under the replaced root key", k.KID)
+			}
+		}
+	}
+	// The server restarts on the new file and still signs.
+	env = env.Restart()
+	p := env.Human("carol")
+	c, sec := env.NewClient(httpapi.ClientRequest{Name: "c", Owner: p})
+	if tok := env.IssueToken(c.ID, sec, nil); !env.Active(tok, c.ID, sec) {
+		t.Errorf("no working token after the root key rotation and a restart")
+	}
+	if _, err := os.Stat(file + ".next"); !os.IsNotExist(err) {
+		t.Errorf("root.key.next left behind: %v", err)
+	}
+}
+
+// TestSuspend: suspension stops a person's clients' tokens; reactivation
+// lets new ones work but not those minted before the suspension.
+func TestSuspend(t *testing.T) {
+	in := setup(t)
+	ctx := context.Background()
+	if _, err := in.env.Admin.Suspend(ctx, "dev", "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	if in.active(in.devToken) {
+		t.Errorf("a suspended person's client's token is active")
+	}
+	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status == 200 {
+		t.Errorf("a suspended person's client got a token")
+	}
+	in.env.Clock.Advance(time.Second)
+	if _, err := in.env.Admin.Reactivate(ctx, "dev", "back"); err != nil {
+		t.Fatal(err)
+	}
+	if in.active(in.devToken) {
+		t.Errorf("a token minted before the suspension is active again after reactivation")
+	}
+	if tok := in.env.IssueToken(in.devClient, in.devSec, nil); !in.active(tok) {
+		t.Errorf("a token minted after reactivation is not active")
+	}
+}

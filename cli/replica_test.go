@@ -203,6 +203,38 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("SuspendAndOffboardHereEffectiveThere", func(t *testing.T) {
+		for _, leave := range []string{"suspend", "offboard"} {
+			p, err := a.admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "leaver-" + leave, Kind: mayfly.Human})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lc, err := a.admin.CreateClient(ctx, httpapi.ClientRequest{Name: "leaver", Owner: p.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := token(t, a.url, lc.ID, lc.Secret)
+			for _, r := range rs {
+				token(t, r.url, lc.ID, lc.Secret) // every replica has the client cached
+			}
+			if leave == "suspend" {
+				_, err = b.admin.Suspend(ctx, p.ID, "replica test")
+			} else {
+				_, err = b.admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "replica test"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				eventually(t, leave+" at "+b.name+": token rejected at "+r.name, func() bool { return !active(t, r.url, tok, cl.ID, cl.Secret) })
+				eventually(t, leave+" at "+b.name+": no new token at "+r.name, func() bool {
+					_, status := tryToken(r.url, lc.ID, lc.Secret)
+					return status == 401
+				})
+			}
+		}
+	})
+
 	t.Run("ConcurrentRotation", func(t *testing.T) {
 		if _, err := a.admin.CreateRing(ctx, httpapi.RingRequest{Name: "race", Lifetime: "1h"}); err != nil {
 			t.Fatal(err)

@@ -53,7 +53,7 @@ func imports(t *testing.T, files []string) map[string]bool {
 // a particular store.
 func TestArchitecture(t *testing.T) {
 	const module = "github.com/mayflyhq/mayfly"
-	policy := []string{"internal/keys", "internal/token", "internal/identity", "internal/revoke", "internal/seal", "internal/batch"}
+	policy := []string{"internal/keys", "internal/token", "internal/identity", "internal/revoke", "internal/seal", "internal/batch", "internal/offboard", "internal/doctor"}
 	for dir, files := range packages(t) {
 		ims := imports(t, files)
 		for im := range ims {

@@ -249,6 +249,9 @@ func (s *Server) createRing(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
+	if err := s.cfg.Identity.Created(r.Context(), mayfly.AssetRing, ring.Name); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusCreated, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
 	return nil
 }

@@ -360,6 +360,17 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	return c, secret, nil
 }
 
+// Created records that the caller's person created an asset: they chose
+// and may administer it, so they are among its custodians.
+func (s *Service) Created(ctx context.Context, asset mayfly.Asset, id string) error {
+	a := Caller(ctx)
+	if a == nil || a.OwnerID == "" {
+		return nil
+	}
+	_, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: asset, AssetID: id, Kind: mayfly.CustodyCreated, Reason: "created through " + a.ID})
+	return err
+}
+
 // shown records that the caller's person saw the client's secret.
 func (s *Service) shown(ctx context.Context, clientID string) error {
 	a := Caller(ctx)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/internal/servertest"
@@ -159,5 +160,42 @@ func TestMigrate(t *testing.T) {
 	bad := run(nil, "migrate", "--store", "mysql://root:hunter2@db/mayfly")
 	if bad.code != 1 || !strings.Contains(bad.stderr, "not a postgres:// URL") || strings.Contains(bad.stderr, "hunter2") {
 		t.Errorf("migrate with a foreign URL: exit %d, stderr %q; want one error line without the password", bad.code, bad.stderr)
+	}
+}
+
+// TestOffboardCLI: custody recorded by hand shows up, offboarding prints
+// its report, and offboarding again says nothing new was needed.
+func TestOffboardCLI(t *testing.T) {
+	srv := servertest.New(t)
+	env := map[string]string{"MAYFLY_ADDR": srv.URL, "MAYFLY_TOKEN": srv.Token}
+	srv.Human("dev")
+	if r := run(env, "custody", "grant", "dev", "--ring", "default", "--kind", "admin", "--reason", "runs the auth system"); r.code != 0 {
+		t.Fatalf("custody grant: exit %d: %s", r.code, r.stderr)
+	}
+	if r := run(env, "custody", "grant", "dev", "--ring", "default"); r.code != 2 || !strings.Contains(r.stderr, "--reason") {
+		t.Errorf("custody grant without --reason: exit %d, %q; want a usage error naming --reason", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"custody", "show", "dev"}, {"custody", "show", "--ring", "default"}} {
+		if r := run(env, args...); r.code != 0 || !strings.Contains(r.stdout, "admin") || !strings.Contains(r.stdout, "runs the auth system") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	srv.Clock.Advance(time.Minute) // the ring's keys predate the offboarding
+	r := run(env, "offboard", "dev", "--reason", "left")
+	if r.code != 0 || !strings.Contains(r.stdout, "ring.rekeyed") || !strings.Contains(r.stdout, "principal.offboarded") {
+		t.Fatalf("offboard: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = run(env, "offboard", "dev", "--json")
+	var o struct {
+		Actions []struct{ Action string } `json:"actions"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &o) != nil || len(o.Actions) != 1 {
+		t.Errorf("second offboard --json: exit %d, stdout %q; want a report with only its closing line", r.code, r.stdout)
+	}
+	if r := run(env, "offboard", "dev"); !strings.Contains(r.stdout, "Nothing new was needed") {
+		t.Errorf("third offboard: %q; want it to say nothing new was needed", r.stdout)
+	}
+	if r := run(env, "principal", "show", "dev"); !strings.Contains(r.stdout, "offboarded") {
+		t.Errorf("principal show after offboarding: %q", r.stdout)
 	}
 }

@@ -301,3 +301,92 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	}
 	t.Logf("%d of %d revocations acknowledged before the kill", len(acked), len(clients))
 }
+
+// TestCrashDuringOffboarding kills the server with SIGKILL while it
+// offboards a person who owns many clients, at a different moment each
+// round, restarts it, and checks that the offboarding finishes, once, with
+// nothing left working: whichever step the crash interrupted.
+func TestCrashDuringOffboarding(t *testing.T) {
+	for round, delay := range []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 80 * time.Millisecond} {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd, _, admin := startProcess(t, dir)
+			ctx := context.Background()
+			p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "dev", Kind: mayfly.Human})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "crash test"}); err != nil {
+				t.Fatal(err)
+			}
+			var clients []string
+			for range 300 {
+				c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "c", Owner: p.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				clients = append(clients, c.ID)
+			}
+			keys, err := admin.Keys(ctx, "default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "crash test"})
+				done <- err
+			}()
+			time.Sleep(delay) // where in the run the kill lands varies by round
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+			acked := <-done == nil
+
+			_, _, admin = startProcess(t, dir)
+			runs, err := admin.Offboardings(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("killed after %s: acknowledged %v, runs after restart %d", delay, acked, len(runs))
+			if len(runs) == 0 {
+				if acked {
+					t.Fatal("an acknowledged offboarding left no run")
+				}
+				// Killed before the run was saved: the operator runs it again.
+				if _, err := admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "crash test"}); err != nil {
+					t.Fatal(err)
+				}
+				runs, _ = admin.Offboardings(ctx, p.ID)
+			}
+			if len(runs) != 1 || !runs[0].Finished() || len(runs[0].Done) != 5 {
+				t.Fatalf("runs after restart: %+v; want exactly one, finished", runs)
+			}
+			all, err := admin.Clients(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			revoked := 0
+			for _, c := range all {
+				if c.OwnerID == p.ID && c.Revoked() {
+					revoked++
+				}
+			}
+			if revoked != len(clients) {
+				t.Errorf("%d of %d clients revoked", revoked, len(clients))
+			}
+			now, err := admin.Keys(ctx, "default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, old := range keys {
+				for _, k := range now {
+					if k.KID == old.KID && k.State != mayfly.KeyRevoked && k.State != mayfly.KeyRetired {
+						t.Errorf("key %s, published while dev had custody, is %s after the offboarding", k.KID, k.State)
+					}
+				}
+			}
+			if rep, err := admin.AuditVerify(ctx); err != nil || !rep.OK {
+				t.Errorf("audit log: %+v %v", rep, err)
+			}
+		})
+	}
+}

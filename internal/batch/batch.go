@@ -41,42 +41,40 @@ func New[T any](flush func(context.Context, []T) error) *Committer[T] {
 // Add queues v and waits until it is durable, or ctx ends. When ctx ends
 // first the item may still be written later.
 func (c *Committer[T]) Add(ctx context.Context, v T) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
+	r, err := c.enqueue(v)
+	if err != nil {
+		return err
 	}
-	c.pending = append(c.pending, v)
-	r := c.cur
-	// Kick under the lock: Close closes kick only after taking it.
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-	c.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return r.wait(ctx)
 }
 
 // AddAll queues every item of vs in one batch and waits until all are
 // durable, or ctx ends.
 func (c *Committer[T]) AddAll(ctx context.Context, vs []T) error {
+	r, err := c.enqueue(vs...)
+	if err != nil {
+		return err
+	}
+	return r.wait(ctx)
+}
+
+// enqueue adds vs to the batch being filled and returns its result.
+func (c *Committer[T]) enqueue(vs ...T) (*result, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	c.pending = append(c.pending, vs...)
-	r := c.cur
+	// Kick under the lock: Close closes kick only after taking it.
 	select {
 	case c.kick <- struct{}{}:
 	default:
 	}
-	c.mu.Unlock()
+	return c.cur, nil
+}
+
+func (r *result) wait(ctx context.Context) error {
 	select {
 	case <-r.done:
 		return r.err

@@ -1,5 +1,57 @@
 package cli
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
 
-func doctor(ctx context.Context, args []string, env Env) error { return usagef("doctor: not built yet") }
+	report "github.com/mayflyhq/mayfly/internal/doctor"
+)
+
+// doctor prints the inventory and policy report. It exits 1 when anything
+// is found, so that cron and CI notice; a usage error still exits 2.
+func doctor(ctx context.Context, args []string, env Env) error {
+	var maxAge time.Duration
+	var idleDays int
+	_, a, c, err := admin("doctor", args, env, 0, "no arguments", func(f *flags) {
+		f.Func("max-secret-age", "report client secrets older than this, in days (90d) or as a duration (2160h) (default 90d)", func(s string) error {
+			var err error
+			maxAge, err = report.ParseAge(s)
+			return err
+		})
+		f.IntVar(&idleDays, "idle-days", 0, fmt.Sprintf("report custodians not seen for this many days (default %d)", report.DefaultIdleDays))
+	})
+	if err != nil {
+		return err
+	}
+	if idleDays < 0 || idleDays > report.MaxDays {
+		return usagef("--idle-days %d is not between 1 and %d", idleDays, report.MaxDays)
+	}
+	rep, err := c.Doctor(ctx, maxAge, idleDays)
+	if err != nil {
+		return err
+	}
+	if err := a.print(env, rep, func(w io.Writer) { findingsTable(w, rep) }); err != nil {
+		return err
+	}
+	switch rep.Total {
+	case 0:
+		return nil
+	case 1:
+		return errors.New("1 finding")
+	}
+	return fmt.Errorf("%d findings", rep.Total)
+}
+
+func findingsTable(w io.Writer, rep *report.Report) {
+	if len(rep.Findings) == 0 {
+		fmt.Fprintln(w, "no findings")
+		return
+	}
+	fmt.Fprintln(w, "KIND\tSUBJECT\tMESSAGE")
+	for _, f := range rep.Findings {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", f.Kind, f.Subject, f.Message)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
@@ -41,6 +42,7 @@ type Config struct {
 	Token    *token.Service
 	Audit    *audit.Log
 	Offboard *offboard.Service
+	Doctor   *doctor.Service
 	Clock    mayfly.Clock
 	Log      *slog.Logger
 	Registry *prometheus.Registry

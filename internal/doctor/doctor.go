@@ -1,0 +1,634 @@
+// Package doctor owns the inventory and policy report ("mayfly doctor"): it
+// reads the store and the key service and lists what a departed or absent
+// person could still use. The report has five kinds of finding:
+//
+//   - owner-not-active: a client, admin or SCIM credential, or service that
+//     still works although its owner is suspended or offboarded;
+//   - key-overdue: a signing key that outlived its schedule: it signs for
+//     longer than its ring's lifetime, is still published long after the ring
+//     should have moved on, or kept its material after it stopped signing;
+//   - custodian-not-active: a ring, or the root key, that a suspended or
+//     offboarded person had custody of and that was not replaced since;
+//   - secret-old: a client secret older than the allowed age;
+//   - custodian-idle: an active person with custody of keys or secrets who
+//     has not been seen for a while.
+//
+// # Invariants
+//
+//   - The report only reads: running it changes nothing, not even the audit
+//     log, so cron and CI may run it as often as they like.
+//   - Every judgement uses the injected clock and the stored state, so the
+//     same state and time give the same report, in the same order: by kind
+//     (in the order above), then subject, then message.
+//   - Doubt is reported, never assumed away: an owner that cannot be found
+//     is not active, and a root key whose rotation time is unknown is older
+//     than any custody.
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/keys"
+)
+
+// Kind names a kind of finding. The values are stable: scripts match them.
+type Kind string
+
+const (
+	OwnerNotActive     Kind = "owner-not-active"
+	KeyOverdue         Kind = "key-overdue"
+	CustodianNotActive Kind = "custodian-not-active"
+	SecretOld          Kind = "secret-old"
+	CustodianIdle      Kind = "custodian-idle"
+)
+
+// kinds is the order findings are reported in: what an outsider can use
+// today first, then what may have been copied, then hygiene.
+var kinds = []Kind{OwnerNotActive, KeyOverdue, CustodianNotActive, SecretOld, CustodianIdle}
+
+// Finding is one line of the report.
+type Finding struct {
+	Kind    Kind     `json:"kind"`
+	Subject string   `json:"subject"` // what to act on, such as "client mfc_..." or "ring default"
+	Message string   `json:"message"`
+	IDs     []string `json:"ids"` // the IDs involved, the subject's first
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	At           time.Time `json:"at"`
+	MaxSecretAge string    `json:"max_secret_age"` // a Go duration, as the rest of the API writes them
+	IdleDays     int       `json:"idle_days"`
+	Total        int       `json:"total"`
+	Findings     []Finding `json:"findings"`
+}
+
+// Defaults and bounds of the options.
+const (
+	DefaultMaxSecretAge = 90 * 24 * time.Hour
+	DefaultIdleDays     = 30
+	// MaxDays bounds both options, so that a typo cannot overflow a time.
+	MaxDays = 36500
+)
+
+// Options adjust the policy. Zero values mean the defaults.
+type Options struct {
+	// MaxSecretAge is how old a client secret may grow before it is reported.
+	MaxSecretAge time.Duration
+	// IdleDays is how long a custodian may go unseen before they are reported.
+	IdleDays int
+}
+
+func (o *Options) defaults() error {
+	switch {
+	case o.MaxSecretAge < 0 || o.MaxSecretAge > MaxDays*24*time.Hour:
+		return mayfly.InvalidField("max_secret_age", "max_secret_age %s is not between 1 second and %d days", o.MaxSecretAge, MaxDays)
+	case o.IdleDays < 0 || o.IdleDays > MaxDays:
+		return mayfly.InvalidField("idle_days", "idle_days %d is not between 1 and %d", o.IdleDays, MaxDays)
+	}
+	if o.MaxSecretAge == 0 {
+		o.MaxSecretAge = DefaultMaxSecretAge
+	}
+	if o.IdleDays == 0 {
+		o.IdleDays = DefaultIdleDays
+	}
+	return nil
+}
+
+// ParseAge reads an age written as whole days ("90d") or as a Go duration
+// ("2160h"). It must be positive.
+func ParseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 1 || days > MaxDays {
+			return 0, fmt.Errorf("%q is not a number of days between 1d and %dd", s, MaxDays)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive age such as 90d or 2160h", s)
+	}
+	return d, nil
+}
+
+// Config configures a Service.
+type Config struct {
+	Store mayfly.Store
+	Keys  *keys.Service
+	Clock mayfly.Clock
+	// Ceiling is the key lifetime ceiling the server runs with. Zero means
+	// mayfly.KeyLifetimeCeiling.
+	Ceiling time.Duration
+}
+
+// Service produces reports. It is safe for concurrent use.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Ceiling == 0 {
+		cfg.Ceiling = mayfly.KeyLifetimeCeiling
+	}
+	return &Service{cfg: cfg}
+}
+
+// state is what one report reads from the store, once.
+type state struct {
+	now        time.Time
+	principals map[string]*mayfly.Principal
+	clients    []*mayfly.Client
+	creds      []*mayfly.AdminCredential
+	custody    []*mayfly.Custody
+}
+
+func (s *Service) load(ctx context.Context) (*state, error) {
+	const op = "doctor.Report"
+	st := &state{now: s.cfg.Clock.Now().UTC(), principals: map[string]*mayfly.Principal{}}
+	ps, err := s.cfg.Store.Principals(ctx)
+	if err != nil {
+		return nil, mayfly.E(op, err)
+	}
+	for _, p := range ps {
+		st.principals[p.ID] = p
+	}
+	if st.clients, err = s.cfg.Store.Clients(ctx); err != nil {
+		return nil, mayfly.E(op, err)
+	}
+	if st.creds, err = s.cfg.Store.AdminCredentials(ctx); err != nil {
+		return nil, mayfly.E(op, err)
+	}
+	if st.custody, err = s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{}); err != nil {
+		return nil, mayfly.E(op, err)
+	}
+	return st, nil
+}
+
+// Report runs every check at the clock's now.
+func (s *Service) Report(ctx context.Context, opt Options) (*Report, error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
+	st, err := s.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	found := ownersNotActive(st)
+	found = append(found, s.keysOverdue(st.now)...)
+	notActive, err := s.custodiansNotActive(ctx, st)
+	if err != nil {
+		return nil, mayfly.E("doctor.Report", err)
+	}
+	found = append(found, notActive...)
+	found = append(found, oldSecrets(st, opt.MaxSecretAge)...)
+	idle, err := s.idleCustodians(ctx, st, opt.IdleDays)
+	if err != nil {
+		return nil, mayfly.E("doctor.Report", err)
+	}
+	found = append(found, idle...)
+	sortFindings(found)
+	if found == nil {
+		found = []Finding{} // an empty list, not null, for scripts reading the JSON
+	}
+	return &Report{At: st.now, MaxSecretAge: opt.MaxSecretAge.String(), IdleDays: opt.IdleDays, Total: len(found), Findings: found}, nil
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if c := slices.Index(kinds, a.Kind) - slices.Index(kinds, b.Kind); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Message, b.Message); c != 0 {
+			return c
+		}
+		return slices.Compare(a.IDs, b.IDs)
+	})
+}
+
+// name names a principal for messages.
+func (st *state) name(id string) string {
+	if p, ok := st.principals[id]; ok {
+		return p.Name
+	}
+	return id
+}
+
+// status says where a principal stands, for messages.
+func (st *state) status(id string) string {
+	if p, ok := st.principals[id]; ok {
+		return string(p.Status)
+	}
+	return "not found"
+}
+
+// active reports whether the principal exists and is active.
+func (st *state) active(id string) bool {
+	p, ok := st.principals[id]
+	return ok && p.Status == mayfly.Active
+}
+
+// ownerGone says why a credential owned by owner should no longer work, or
+// "" if it may: its owner is not active, or its owner is a service whose
+// accountable person is not. It returns the principals involved.
+func (st *state) ownerGone(owner string) (string, []string) {
+	if !st.active(owner) {
+		return fmt.Sprintf("its owner %s is %s", st.name(owner), st.status(owner)), []string{owner}
+	}
+	p := st.principals[owner]
+	if p.Kind == mayfly.Service && p.OwnerID != "" && !st.active(p.OwnerID) {
+		return fmt.Sprintf("its owner, service %s, belongs to %s, who is %s", p.Name, st.name(p.OwnerID), st.status(p.OwnerID)), []string{owner, p.OwnerID}
+	}
+	return "", nil
+}
+
+// ownersNotActive: credentials that still work for someone who left, and
+// services that nobody active answers for.
+func ownersNotActive(st *state) []Finding {
+	var out []Finding
+	for _, p := range st.principals {
+		if p.Kind != mayfly.Service || p.Status == mayfly.Offboarded || p.OwnerID == "" || st.active(p.OwnerID) {
+			continue
+		}
+		out = append(out, Finding{Kind: OwnerNotActive, Subject: "service " + p.Name, IDs: []string{p.ID, p.OwnerID},
+			Message: fmt.Sprintf("service %s is %s but its owner %s is %s: give it an active owner or offboard it", p.Name, p.Status, st.name(p.OwnerID), st.status(p.OwnerID))})
+	}
+	for _, c := range st.clients {
+		if c.Revoked() {
+			continue
+		}
+		if why, ids := st.ownerGone(c.OwnerID); why != "" {
+			out = append(out, Finding{Kind: OwnerNotActive, Subject: "client " + c.ID, IDs: append([]string{c.ID}, ids...),
+				Message: fmt.Sprintf("client %q is not revoked but %s: revoke it or hand it over", c.Name, why)})
+		}
+	}
+	for _, a := range st.creds {
+		if !a.RevokedAt.IsZero() || a.OwnerID == "" {
+			continue // a credential of no one is the operator's to answer for
+		}
+		if why, ids := st.ownerGone(a.OwnerID); why != "" {
+			out = append(out, Finding{Kind: OwnerNotActive, Subject: "credential " + a.ID, IDs: append([]string{a.ID}, ids...),
+				Message: fmt.Sprintf("%s credential %q is not revoked but %s: revoke it", a.Role, a.Name, why)})
+		}
+	}
+	return out
+}
+
+// materialGrace is how long a key's material may outlast its signing
+// window before the report calls the schedule stalled. The schedule
+// destroys it at the next wake-up, which comes at every key change and at
+// least once a minute; an hour keeps a busy or restarting server from
+// being reported.
+const materialGrace = time.Hour
+
+// keysOverdue: keys that outlived the schedule that should have replaced
+// them. Windows are computed from times, so a stalled schedule shows as
+// windows that are too long, keys published for too long, or material kept
+// after its key stopped signing.
+func (s *Service) keysOverdue(now time.Time) []Finding {
+	lifetimes := map[string]time.Duration{}
+	for _, r := range s.cfg.Keys.Rings() {
+		lifetimes[r.Name] = min(r.Lifetime, s.cfg.Ceiling)
+	}
+	var out []Finding
+	for _, k := range s.cfg.Keys.Keys("") {
+		lifetime, ok := lifetimes[k.Ring]
+		if !ok {
+			lifetime = s.cfg.Ceiling
+		}
+		if why := overdue(k, lifetime, now); why != "" {
+			out = append(out, Finding{Kind: KeyOverdue, Subject: "key " + k.KID, Message: fmt.Sprintf("key %s of ring %s %s", k.KID, k.Ring, why), IDs: []string{k.KID, k.Ring}})
+		}
+	}
+	return out
+}
+
+// overdue says how k outlived its schedule at now, or "".
+func overdue(k *mayfly.Key, lifetime time.Duration, now time.Time) string {
+	window := k.DeactivateAt.Sub(k.ActivateAt)
+	stopped := k.DeactivateAt
+	if !k.RevokedAt.IsZero() && k.RevokedAt.Before(stopped) {
+		stopped = k.RevokedAt
+	}
+	switch {
+	case k.State(now) == mayfly.KeyActive && window > lifetime:
+		return fmt.Sprintf("signs from %s to %s (%s), longer than the ring's key lifetime of %s: rotate the ring", stamp(k.ActivateAt), stamp(k.DeactivateAt), window, lifetime)
+	case k.Published(now) && now.Sub(k.ActivateAt) > 2*lifetime+mayfly.MaxTokenTTL:
+		// A key on schedule leaves the key set one lifetime plus
+		// MaxTokenTTL after it starts signing; one more lifetime is slack.
+		return fmt.Sprintf("has been published since it began signing at %s, more than twice the key lifetime of %s ago: the ring has stopped rotating", stamp(k.ActivateAt), lifetime)
+	case len(k.Sealed) > 0 && now.Sub(stopped) > materialGrace:
+		return fmt.Sprintf("stopped signing at %s but its private key material was never destroyed: the rotation schedule is not running", stamp(stopped))
+	}
+	return ""
+}
+
+// held is one principal's custody of one asset.
+type held struct {
+	principal string
+	asset     mayfly.Asset
+	assetID   string
+}
+
+// custodiansNotActive: rings and the root key that a person who is no
+// longer active could have copied, and that were not replaced since.
+func (s *Service) custodiansNotActive(ctx context.Context, st *state) ([]Finding, error) {
+	ends := map[string]time.Time{}
+	seen := map[held]bool{}
+	root := rootRotation{}
+	var out []Finding
+	for _, c := range st.custody {
+		h := held{c.PrincipalID, c.Asset, c.AssetID}
+		p, ok := st.principals[c.PrincipalID]
+		if seen[h] || !ok || p.Status == mayfly.Active || c.Asset == mayfly.AssetClientSecret {
+			continue // client secrets are replaced by offboarding and aged by secret-old
+		}
+		seen[h] = true
+		end, ok := ends[p.ID]
+		if !ok {
+			var err error
+			if end, err = s.custodyEnd(ctx, st, p); err != nil {
+				return nil, err
+			}
+			ends[p.ID] = end
+		}
+		var f *Finding
+		var err error
+		switch c.Asset {
+		case mayfly.AssetRing:
+			f = s.ringExposed(st, p, c, end)
+		case mayfly.AssetRootKey:
+			f, err = s.rootExposed(ctx, &root, st, p, end)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			out = append(out, *f)
+		}
+	}
+	return out, nil
+}
+
+// custodyEnd is when p's custody ended, for judging which keys they could
+// have copied. For an offboarded person it is the offboarding's cutoff,
+// the same instant the workflow rekeyed against; for a suspended one, the
+// latest suspension. Lacking either, the last change to the principal,
+// which is no earlier than the status change, errs towards reporting.
+func (s *Service) custodyEnd(ctx context.Context, st *state, p *mayfly.Principal) (time.Time, error) {
+	switch p.Status {
+	case mayfly.Offboarded:
+		runs, err := s.cfg.Store.Offboardings(ctx, p.ID, false)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if len(runs) > 0 {
+			return runs[0].StartedAt, nil
+		}
+	case mayfly.Suspended:
+		// The action name is the one identity.SetStatus records.
+		recs, err := s.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Principal: p.ID, Action: "principal.suspended", Newest: true, Limit: 1})
+		if err != nil {
+			return time.Time{}, err
+		}
+		if len(recs) > 0 {
+			return recs[0].Entry.Time, nil
+		}
+	}
+	if p.UpdatedAt.IsZero() {
+		return st.now, nil
+	}
+	return p.UpdatedAt, nil
+}
+
+// ringExposed reports the ring's published keys made before the
+// custodian's custody ended, if any.
+func (s *Service) ringExposed(st *state, p *mayfly.Principal, c *mayfly.Custody, end time.Time) *Finding {
+	var kids []string
+	for _, k := range s.cfg.Keys.Keys(c.AssetID) {
+		if k.Published(st.now) && k.CreatedAt.Before(end) {
+			kids = append(kids, k.KID)
+		}
+	}
+	if len(kids) == 0 {
+		return nil
+	}
+	return &Finding{Kind: CustodianNotActive, Subject: "ring " + c.AssetID, IDs: append([]string{c.AssetID, p.ID}, kids...),
+		Message: fmt.Sprintf("%s, who is %s, had custody of ring %s until %s, and its keys %s made before then are still published: rekey the ring",
+			p.Name, p.Status, c.AssetID, stamp(end), strings.Join(kids, ", "))}
+}
+
+// rootRotation is the root key's last rotation, read once per report.
+type rootRotation struct {
+	read bool
+	at   time.Time // zero: unknown
+}
+
+// rootRotatedSetting is where the server records when the root key in use
+// was made (internal/server keeps it up to date).
+const rootRotatedSetting = "root.rotated_at"
+
+func (s *Service) rootExposed(ctx context.Context, r *rootRotation, st *state, p *mayfly.Principal, end time.Time) (*Finding, error) {
+	if !r.read {
+		b, err := s.cfg.Store.Setting(ctx, rootRotatedSetting)
+		switch {
+		case err == nil:
+			r.at, _ = time.Parse(time.RFC3339Nano, string(b)) // unreadable counts as unknown
+		case !errors.Is(err, mayfly.ErrNotFound):
+			return nil, err
+		}
+		r.read = true
+	}
+	if !r.at.IsZero() && !r.at.Before(end) {
+		return nil, nil
+	}
+	since := "when it was last rotated is not recorded"
+	if !r.at.IsZero() {
+		since = "it was last rotated before then, at " + stamp(r.at)
+	}
+	return &Finding{Kind: CustodianNotActive, Subject: "root key", IDs: []string{mayfly.RootKeyAsset, p.ID},
+		Message: fmt.Sprintf("%s, who is %s, had custody of the root key until %s, and %s: rotate the root key", p.Name, p.Status, stamp(end), since)}, nil
+}
+
+// oldSecrets: client secrets that have not been replaced for too long.
+func oldSecrets(st *state, maxAge time.Duration) []Finding {
+	var out []Finding
+	for _, c := range st.clients {
+		if c.Revoked() || len(c.SecretHash) == 0 {
+			continue
+		}
+		set := c.SecretRotatedAt
+		if set.IsZero() {
+			set = c.CreatedAt
+		}
+		if age := st.now.Sub(set); age > maxAge {
+			out = append(out, Finding{Kind: SecretOld, Subject: "client " + c.ID, IDs: []string{c.ID, c.OwnerID},
+				Message: fmt.Sprintf("client %q has had the same secret since %s, %s, longer than the %s allowed: rotate it", c.Name, stamp(set), ago(age), span(maxAge))})
+		}
+	}
+	return out
+}
+
+// custody sums up what one person holds, for a message.
+type custody struct {
+	rings   []string
+	root    bool
+	secrets []string
+}
+
+func (c *custody) add(r *mayfly.Custody) {
+	switch r.Asset {
+	case mayfly.AssetRing:
+		if !slices.Contains(c.rings, r.AssetID) {
+			c.rings = append(c.rings, r.AssetID)
+		}
+	case mayfly.AssetRootKey:
+		c.root = true
+	case mayfly.AssetClientSecret:
+		if !slices.Contains(c.secrets, r.AssetID) {
+			c.secrets = append(c.secrets, r.AssetID)
+		}
+	}
+}
+
+func (c *custody) String() string {
+	var parts []string
+	for _, r := range c.rings {
+		parts = append(parts, "ring "+r)
+	}
+	if c.root {
+		parts = append(parts, "the root key")
+	}
+	switch n := len(c.secrets); {
+	case n == 1:
+		parts = append(parts, "the secret of client "+c.secrets[0])
+	case n > 1:
+		parts = append(parts, fmt.Sprintf("the secrets of %d clients", n))
+	}
+	if len(parts) < 2 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// idleCustodians: active people with custody who have shown no sign of
+// activity within the window: no admin action by a credential of theirs, no
+// token for a client they own, and no new principal record.
+func (s *Service) idleCustodians(ctx context.Context, st *state, days int) ([]Finding, error) {
+	since := st.now.Add(-time.Duration(days) * 24 * time.Hour)
+	holds := map[string]*custody{}
+	for _, c := range st.custody {
+		p, ok := st.principals[c.PrincipalID]
+		if !ok || p.Status != mayfly.Active || !p.CreatedAt.Before(since) {
+			continue
+		}
+		if holds[p.ID] == nil {
+			holds[p.ID] = &custody{}
+		}
+		holds[p.ID].add(c)
+	}
+	if err := s.seenIssuing(ctx, st, since, holds); err != nil {
+		return nil, err
+	}
+	if err := s.seenAdministering(ctx, st, since, holds); err != nil {
+		return nil, err
+	}
+	var out []Finding
+	for id, h := range holds {
+		p := st.principals[id]
+		out = append(out, Finding{Kind: CustodianIdle, Subject: "principal " + p.Name, IDs: []string{p.ID},
+			Message: fmt.Sprintf("%s has custody of %s but has not been seen in %d days (no admin action, no token for a client they own): confirm they still need it, or offboard them",
+				p.Name, h, days)})
+	}
+	return out, nil
+}
+
+// seenIssuing drops from idle the owners of clients that got a token since.
+func (s *Service) seenIssuing(ctx context.Context, st *state, since time.Time, idle map[string]*custody) error {
+	for _, c := range st.clients {
+		if idle[c.OwnerID] == nil {
+			continue
+		}
+		recs, err := s.cfg.Store.Issuances(ctx, mayfly.IssuanceFilter{ClientID: c.ID, Since: since, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			delete(idle, c.OwnerID)
+		}
+	}
+	return nil
+}
+
+// auditPage is how many audit entries are read at a time.
+const auditPage = 1000
+
+// seenAdministering drops from idle the people whose admin credentials
+// acted since. It reads the log backwards from its end, and only the
+// window, and stops once nobody is left to look for.
+func (s *Service) seenAdministering(ctx context.Context, st *state, since time.Time, idle map[string]*custody) error {
+	owners := map[string]string{} // credential ID -> person
+	for _, a := range st.creds {
+		if idle[a.OwnerID] != nil {
+			owners[a.ID] = a.OwnerID
+		}
+	}
+	f := mayfly.AuditFilter{Since: since, Newest: true, Limit: auditPage}
+	for len(owners) > 0 {
+		recs, err := s.cfg.Store.AuditEntries(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if p, ok := owners[r.Entry.Actor]; ok {
+				delete(idle, p)
+			}
+		}
+		for id, p := range owners {
+			if idle[p] == nil {
+				delete(owners, id)
+			}
+		}
+		if len(recs) < auditPage || recs[len(recs)-1].Index == 0 {
+			return nil
+		}
+		f.To = recs[len(recs)-1].Index
+	}
+	return nil
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// span writes a limit: in days when it is whole days, as people set it.
+func span(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d%day == 0 {
+		return plural(int(d/day), "day")
+	}
+	return d.String()
+}
+
+// ago writes an age to the day, or to the minute under a day.
+func ago(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d < day {
+		return d.Round(time.Minute).String() + " ago"
+	}
+	return plural(int(d/day), "day") + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}

@@ -762,7 +762,20 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly
 	if mayfly.ErrorCode(err) == mayfly.NotFound || (err == nil && !a.RevokedAt.IsZero()) {
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}
-	return a, err
+	if err != nil {
+		return nil, err
+	}
+	// A credential works only while the person it belongs to is active.
+	if a.OwnerID != "" {
+		owner, err := s.Principal(ctx, a.OwnerID)
+		if err != nil {
+			return nil, err
+		}
+		if owner.Status != mayfly.Active {
+			return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
+		}
+	}
+	return a, nil
 }
 
 // audit appends an entry for a change that is already durable.

@@ -302,7 +302,9 @@ func TestTransfer(t *testing.T) {
 	if tok := in.env.IssueToken(in.devClient, cc.Secret, nil); !in.active(tok) {
 		t.Errorf("the transferred client does not work for its new owner")
 	}
-	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == "client.transferred" && a.Subject == in.devClient }) {
+	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool {
+		return a.Action == "client.transferred" && a.Subject == in.devClient
+	}) {
 		t.Errorf("report lacks the transfer: %+v", o.Actions)
 	}
 }
@@ -393,6 +395,9 @@ func TestSuspend(t *testing.T) {
 	if _, err := in.env.Admin.Suspend(ctx, "dev", "on leave"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := in.devAdmin.Principals(ctx); mayfly.ErrorCode(err) != mayfly.Unauthenticated {
+		t.Errorf("a suspended person's admin credential: %v; want unauthenticated", err)
+	}
 	if in.active(in.devToken) {
 		t.Errorf("a suspended person's client's token is active")
 	}
@@ -408,5 +413,8 @@ func TestSuspend(t *testing.T) {
 	}
 	if tok := in.env.IssueToken(in.devClient, in.devSec, nil); !in.active(tok) {
 		t.Errorf("a token minted after reactivation is not active")
+	}
+	if _, err := in.devAdmin.Principals(ctx); err != nil {
+		t.Errorf("a reactivated person's admin credential: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ package revoke
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -31,11 +32,17 @@ type Service struct {
 	version int64                                          // changes with every revocation applied, for caches
 	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
 	nbf     map[string]time.Time                           // not-before marks: subject -> the latest mark
+
+	// feed holds, in sequence order, every revocation Refresh has read that
+	// still matters: what a verifier that subscribes is sent. wake is
+	// closed, and replaced, whenever feed grows.
+	feed []*mayfly.Revocation
+	wake chan struct{}
 }
 
 // New loads the revocations that still matter from store.
 func New(ctx context.Context, store mayfly.Store, clock mayfly.Clock) (*Service, error) {
-	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{}}
+	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{}, wake: make(chan struct{})}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -53,11 +60,42 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	grew := false
 	for _, r := range revs {
+		if r.Seq <= s.seq {
+			continue // a concurrent Refresh read it first
+		}
 		s.applyLocked(r)
-		s.seq = max(s.seq, r.Seq)
+		s.seq = r.Seq
+		s.feed = append(s.feed, r)
+		grew = true
+	}
+	if grew {
+		close(s.wake)
+		s.wake = make(chan struct{})
 	}
 	return nil
+}
+
+// Since returns the revocations numbered above after that still matter, in
+// order, and a channel closed when there are more. A subscriber starts
+// from 0 and continues from the last seq it was given; it waits on the
+// channel, not a goroutine per event, however many subscribe.
+func (s *Service) Since(after int64) ([]*mayfly.Revocation, <-chan struct{}) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := sort.Search(len(s.feed), func(i int) bool { return s.feed[i].Seq > after })
+	// The feed only grows at its end and is replaced whole when pruned, so
+	// the tail can be handed out without a copy.
+	return s.feed[i:len(s.feed):len(s.feed)], s.wake
+}
+
+// Seq is the newest revocation read in sequence: the point a subscriber
+// that has everything stands at.
+func (s *Service) Seq() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
 }
 
 func (s *Service) applyLocked(r *mayfly.Revocation) {
@@ -105,6 +143,9 @@ func (s *Service) RevokeAll(ctx context.Context, rs []*mayfly.Revocation) error 
 		s.applyLocked(r)
 	}
 	s.mu.Unlock()
+	// Subscribers get revocations in sequence order, which only Refresh
+	// reads; if it fails here, the store's change feed brings them.
+	s.Refresh(ctx)
 	return nil
 }
 
@@ -145,6 +186,14 @@ func (s *Service) Prune(ctx context.Context) error {
 			}
 		}
 	}
+	// A new slice: subscribers may hold the old one's tail.
+	var feed []*mayfly.Revocation
+	for _, r := range s.feed {
+		if r.Until.IsZero() || r.Until.After(now) {
+			feed = append(feed, r)
+		}
+	}
+	s.feed = feed
 	s.mu.Unlock()
 	return s.store.Prune(ctx, now)
 }

@@ -90,3 +90,48 @@ func TestRefreshAfterLocalRevoke(t *testing.T) {
 		}
 	}
 }
+
+// TestSince: subscribers read revocations in sequence order from where they
+// stand, and are woken when there are more.
+func TestSince(t *testing.T) {
+	ctx := context.Background()
+	st := servertest.OpenStore(t, t.TempDir())
+	clock := servertest.NewClock(servertest.Epoch)
+	s, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Revoke(ctx, mayfly.RevokeClient, "cli-1", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs, wake := s.Since(0)
+	if len(revs) != 1 || revs[0].Seq != first.Seq || s.Seq() != first.Seq {
+		t.Fatalf("Since(0) = %v, Seq %d; want the one revocation", revs, s.Seq())
+	}
+	select {
+	case <-wake:
+		t.Fatal("woken with nothing new")
+	default:
+	}
+	second, err := s.Revoke(ctx, mayfly.RevokeToken, "jti-1", clock.Now().Add(time.Minute), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("a new revocation did not wake the subscriber")
+	}
+	if revs, _ := s.Since(first.Seq); len(revs) != 1 || revs[0].Seq != second.Seq {
+		t.Errorf("Since(%d) = %v; want only the second", first.Seq, revs)
+	}
+	// Once the token has expired (and the margin passed), it leaves the feed.
+	clock.Advance(time.Minute + mayfly.MaxTokenTTL + time.Second)
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revs, _ := s.Since(0); len(revs) != 1 || revs[0].Seq != first.Seq {
+		t.Errorf("after pruning: %v; want only the client revocation", revs)
+	}
+}

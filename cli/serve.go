@@ -27,6 +27,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.Operator, "operator", "operator", "the person running the server with the root key file: recorded as its custodian")
 	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
+	f.StringVar(&cfg.SCIMDeactivate, "scim-deactivate", "suspend", "what an identity provider's SCIM deactivation does: suspend or offboard")
 	var proxies list
 	f.Var(&proxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For gives the client address (comma-separated)")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")

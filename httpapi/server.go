@@ -48,6 +48,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// SCIMDeactivate is what SCIM active=false does: "offboard", or suspend.
+	SCIMDeactivate string
 }
 
 // Server is Mayfly's HTTP handler.

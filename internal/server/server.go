@@ -68,6 +68,9 @@ type Config struct {
 	// root key file: they are recorded as its custodian, and own the
 	// bootstrap admin credential. Default "operator".
 	Operator string
+	// SCIMDeactivate is what an identity provider's deactivation (SCIM
+	// active=false) does: "suspend" (the default) or "offboard".
+	SCIMDeactivate string
 
 	Clock mayfly.Clock
 	Rand  io.Reader
@@ -119,6 +122,11 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.SCIMDeactivate == "" {
+		cfg.SCIMDeactivate = "suspend"
+	} else if cfg.SCIMDeactivate != "suspend" && cfg.SCIMDeactivate != "offboard" {
+		return fmt.Errorf("SCIM deactivation %q is not suspend or offboard", cfg.SCIMDeactivate)
 	}
 	switch c := cfg.KeyLifetimeCeiling; {
 	case c == 0:
@@ -226,6 +234,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.handler = httpapi.New(httpapi.Config{
 		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
+		SCIMDeactivate: cfg.SCIMDeactivate,
 		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),
 	})
 	s.watch()

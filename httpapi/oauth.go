@@ -311,7 +311,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authenticateCaller(r *http.Request, f url.Values) error {
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		_, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		if err == nil && a.Role != mayfly.RoleAdmin {
+			err = mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
+		}
 		return err
 	}
 	cr, err := credentials(r, f)

@@ -26,6 +26,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,6 +43,7 @@ type Config struct {
 	Token    *token.Service
 	Audit    *audit.Log
 	Offboard *offboard.Service
+	Revoker  *revoke.Service
 	Doctor   *doctor.Service
 	Clock    mayfly.Clock
 	Log      *slog.Logger
@@ -81,6 +83,7 @@ func New(cfg Config) *Server {
 	s.adminRoutes()
 	s.auditRoutes()
 	s.scimRoutes()
+	s.streamRoutes()
 	s.doctorRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+// The revocation stream: what verifiers subscribe to, as Server-Sent Events.
+//
+//	GET /v1/revocations/stream    (client credentials with HTTP Basic, or an admin bearer)
+//	Last-Event-ID: 41             (or ?after=41: resume after what the verifier holds)
+//
+// The response first sends every revocation that still matters and is
+// numbered above the resume point, then "ready" with the sequence number the
+// verifier now stands at, then each revocation as it becomes durable, and a
+// heartbeat at least every HeartbeatEvery. Every revocation event carries
+// its sequence number as its id, so a verifier that reconnects with the last
+// id it saw misses nothing:
+//
+//	id: 42
+//	event: revocation
+//	data: {"seq":42,"kind":"jti","subject":"...","until":"...","at":"..."}
+//
+//	event: ready
+//	data: {"seq":42}
+//
+//	event: heartbeat
+//	data: {"seq":42,"time":"..."}
+const StreamPath = "/v1/revocations/stream"
+
+// HeartbeatEvery bounds the silence on a revocation stream, so verifiers
+// can tell a quiet stream from a dead one.
+const HeartbeatEvery = 5 * time.Second
+
+// RevocationEvent is a revocation as the stream sends it: without its
+// reason, which is for the audit log, not for every verifier.
+type RevocationEvent struct {
+	Seq     int64                 `json:"seq"`
+	Kind    mayfly.RevocationKind `json:"kind"`
+	Subject string                `json:"subject"`
+	Until   time.Time             `json:"until,omitzero"`
+	At      time.Time             `json:"at"`
+}
+
+// StreamStatus is the data of ready and heartbeat events.
+type StreamStatus struct {
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time,omitzero"`
+}
+
+func (s *Server) streamRoutes() {
+	s.handle("GET "+StreamPath, s.stream)
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if err := s.authenticateCaller(r, url.Values{}); err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	after, err := resumePoint(r)
+	if err != nil {
+		s.jsonError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	// The server's write timeout is for requests; a stream lives on.
+	if err := rc.SetWriteDeadline(time.Time{}); err != nil {
+		s.jsonError(w, r, mayfly.E("httpapi.stream", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // proxies must not hold events back
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 4096)
+	fmt.Fprintf(bw, "retry: 1000\n\n")
+	send := func(id, event string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			fmt.Fprintf(bw, "id: %s\n", id)
+		}
+		_, err = fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", event, b)
+		return err
+	}
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	rv := s.cfg.Revoker
+	cursor, ready := after, false
+	beat := time.NewTicker(HeartbeatEvery)
+	defer beat.Stop()
+	for {
+		revs, wake := rv.Since(cursor)
+		for _, e := range revs {
+			ev := RevocationEvent{Seq: e.Seq, Kind: e.Kind, Subject: e.Subject, Until: e.Until, At: e.At}
+			if err := send(strconv.FormatInt(e.Seq, 10), "revocation", ev); err != nil {
+				return
+			}
+			cursor = e.Seq
+		}
+		if !ready {
+			if err := send("", "ready", StreamStatus{Seq: max(cursor, rv.Seq())}); err != nil {
+				return
+			}
+			ready = true
+		}
+		if len(revs) > 0 || !ready || bw.Buffered() > 0 {
+			if flush() != nil {
+				return
+			}
+		}
+		select {
+		case <-wake:
+		case <-beat.C:
+			if send("", "heartbeat", StreamStatus{Seq: max(cursor, rv.Seq()), Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// resumePoint is the last sequence number the subscriber holds: the
+// Last-Event-ID header of an EventSource reconnecting, or ?after=.
+func resumePoint(r *http.Request) (int64, error) {
+	v := strings.TrimSpace(r.Header.Get("Last-Event-ID"))
+	if q := r.URL.Query().Get("after"); q != "" {
+		v = q
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, mayfly.InvalidField("after", "the resume point %q is not a sequence number", v)
+	}
+	return n, nil
+}

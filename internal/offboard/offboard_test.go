@@ -418,3 +418,27 @@ func TestSuspend(t *testing.T) {
 		t.Errorf("a reactivated person's admin credential: %v", err)
 	}
 }
+
+// TestIncidentSCIM: the same incident, with the HR system deprovisioning
+// dev through SCIM: DELETE /scim/v2/Users/{id} leaves him nothing.
+func TestIncidentSCIM(t *testing.T) {
+	in := setup(t)
+	ctx := context.Background()
+	cred, err := in.env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "hr system", Role: mayfly.RoleSCIM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("DELETE", in.env.URL+"/scim/v2/Users/"+in.dev, nil)
+	req.Header.Set("Authorization", "Bearer "+cred.Token)
+	if r := in.env.Do(req); r.Status != http.StatusNoContent {
+		t.Fatalf("SCIM DELETE: %d %s", r.Status, r.Body)
+	}
+	in.check(t)
+	runs, err := in.env.Admin.Offboardings(ctx, "dev")
+	if err != nil || len(runs) != 1 || !runs[0].Finished() {
+		t.Fatalf("offboarding runs after SCIM DELETE: %+v, %v", runs, err)
+	}
+	if !slices.ContainsFunc(runs[0].Actions, func(a mayfly.OffboardAction) bool { return a.Action == "ring.rekeyed" }) {
+		t.Errorf("the SCIM offboarding did not rekey the ring dev administered: %+v", runs[0].Actions)
+	}
+}

@@ -10,6 +10,7 @@ const (
 	AssetRing         Asset = "ring"          // a signing key ring; AssetID is its name
 	AssetRootKey      Asset = "root_key"      // the root key that seals key material; AssetID "root"
 	AssetClientSecret Asset = "client_secret" // a client's secret; AssetID is the client ID
+	AssetCredential   Asset = "credential"    // an admin or SCIM credential's token; AssetID is its ID
 )
 
 // RootKeyAsset is the AssetID of the root key.

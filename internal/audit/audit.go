@@ -480,6 +480,19 @@ func (l *Log) Reseal(ctx context.Context) error {
 	return l.cfg.Store.ReplaceSetting(ctx, keySetting(l.gen), sealed)
 }
 
+// KeyMadeAt is when the log key in use was made: its rotation's entry, or
+// for the first key, the log's first entry.
+func (l *Log) KeyMadeAt(ctx context.Context) (time.Time, error) {
+	recs, err := l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Action: "audit.key_rotated", Newest: true, Limit: 1})
+	if err == nil && len(recs) == 0 {
+		recs, err = l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Limit: 1})
+	}
+	if err != nil || len(recs) == 0 {
+		return time.Time{}, err
+	}
+	return recs[0].Entry.Time, nil
+}
+
 // ReloadKey loads the newest log key generation, after another replica
 // rotated it.
 func (l *Log) ReloadKey(ctx context.Context) error {

@@ -49,14 +49,14 @@ type Service struct {
 	cfg Config
 
 	mu         sync.RWMutex
-	clients    map[string]*mayfly.Client
+	clients    map[string]cachedClient
 	principals map[string]*mayfly.Principal // by ID
 	logins     map[[2]string]bool           // admin credential and source address seen since start
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, clients: map[string]*mayfly.Client{}, principals: map[string]*mayfly.Principal{}, logins: map[[2]string]bool{}}
+	return &Service{cfg: cfg, clients: map[string]cachedClient{}, principals: map[string]*mayfly.Principal{}, logins: map[[2]string]bool{}}
 }
 
 var (
@@ -241,16 +241,21 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	case p.Status == status:
 		return p, nil
 	}
+	next := *p
+	next.Status, next.UpdatedAt = status, s.cfg.Clock.Now().UTC()
+	action := map[mayfly.PrincipalStatus]string{mayfly.Active: "principal.reactivated", mayfly.Suspended: "principal.suspended"}[status]
+	s.cfg.Log.Info(action, "principal", p.ID, "reason", reason)
+	if err := s.save(ctx, &next, action, map[string]string{"reason": reason}, &next); err != nil {
+		return nil, err
+	}
+	// The mark after the status: no token minted before the mark can have
+	// been minted while the principal was still active in the store.
 	if status == mayfly.Suspended {
 		if _, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeNotBefore, p.ID, time.Time{}, "suspended: "+reason); err != nil {
 			return nil, err
 		}
 	}
-	next := *p
-	next.Status, next.UpdatedAt = status, s.cfg.Clock.Now().UTC()
-	action := map[mayfly.PrincipalStatus]string{mayfly.Active: "principal.reactivated", mayfly.Suspended: "principal.suspended"}[status]
-	s.cfg.Log.Info(action, "principal", p.ID, "reason", reason)
-	return &next, s.save(ctx, &next, action, map[string]string{"reason": reason}, &next)
+	return &next, nil
 }
 
 // Forget drops cached principals and clients, after another replica
@@ -530,10 +535,14 @@ func SecretMatches(hash []byte, secret string) bool {
 // Client returns a client by ID, from cache when possible.
 func (s *Service) Client(ctx context.Context, id string) (*mayfly.Client, error) {
 	s.mu.RLock()
-	c, ok := s.clients[id]
+	cc, ok := s.clients[id]
 	s.mu.RUnlock()
-	if ok {
-		return c, nil
+	// A not-before mark set since the copy was cached means the secret
+	// changed, here or on another replica: the copy is stale. The marks
+	// travel with revocations, which every replica applies at once.
+	mark := s.cfg.Revoker.NotBefore(id)
+	if ok && cc.mark.Equal(mark) {
+		return cc.c, nil
 	}
 	c, err := s.cfg.Store.Client(ctx, id)
 	if mayfly.ErrorCode(err) == mayfly.NotFound {
@@ -543,9 +552,15 @@ func (s *Service) Client(ctx context.Context, id string) (*mayfly.Client, error)
 		return nil, err
 	}
 	s.mu.Lock()
-	s.clients[id] = c
+	s.clients[id] = cachedClient{c, mark}
 	s.mu.Unlock()
 	return c, nil
+}
+
+// cachedClient is a client as read, with the not-before mark it had then.
+type cachedClient struct {
+	c    *mayfly.Client
+	mark time.Time
 }
 
 // Clients lists every client.
@@ -645,8 +660,18 @@ func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayf
 		return nil, "", err
 	}
 	s.cfg.Log.Info("admin credential created", "id", id, "name", name, "role", a.Role, "owner", owner)
-	return a, secret, s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Principal: owner,
-		Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}})
+	if err := s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Principal: owner,
+		Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}}); err != nil {
+		return nil, "", err
+	}
+	// Whoever asked was shown the token: offboarding them revokes it too.
+	if c := Caller(ctx); c != nil && c.OwnerID != "" {
+		if _, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: c.OwnerID, Asset: mayfly.AssetCredential, AssetID: id,
+			Kind: mayfly.CustodyShown, Reason: "the token was returned to " + c.ID}); err != nil {
+			return nil, "", err
+		}
+	}
+	return a, secret, nil
 }
 
 // AdminCredentials lists every admin and SCIM credential (never their secrets).

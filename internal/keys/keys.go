@@ -54,6 +54,10 @@ type Config struct {
 	Log     *slog.Logger
 	// Ceiling is the longest any key may sign. Zero means mayfly.KeyLifetimeCeiling.
 	Ceiling time.Duration
+	// CanSeal, if set, is asked before new key material is sealed: it fails
+	// when the sealer lacks the root key the store is sealed under now (a
+	// replica that has not yet heard of a root key rotation).
+	CanSeal func(context.Context) error
 }
 
 // Service manages key rings. It is safe for concurrent use, and several
@@ -416,6 +420,11 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 		save = append(save, changed...)
 		for _, k := range changed {
 			entries = append(entries, keyEntry("key.scheduled", k))
+		}
+		if len(starts) > 0 && s.cfg.CanSeal != nil {
+			if err := s.cfg.CanSeal(ctx); err != nil {
+				return mayfly.E(op, err)
+			}
 		}
 		for _, at := range starts {
 			k, err := s.newKey(r, at, s.lifetime(r), now)

@@ -37,11 +37,13 @@ const (
 	StepStatus      = "status"      // offboarded, not-before mark, principal revoked
 	StepCredentials = "credentials" // owned clients, services and admin credentials revoked or handed over
 	StepRings       = "rings"       // rings they had custody of rekeyed
-	StepRootKey     = "root_key"    // the root key rotated if they had custody of it
 	StepSecrets     = "secrets"     // client secrets they were shown replaced
+	StepRootKey     = "root_key"    // with the root key: every ring rekeyed, the audit log key and the root key replaced
 )
 
-var steps = []string{StepStatus, StepCredentials, StepRings, StepRootKey, StepSecrets}
+// The root key comes last: replacing it needs its file to be writable, and
+// a failure there must not hold back the other steps.
+var steps = []string{StepStatus, StepCredentials, StepRings, StepSecrets, StepRootKey}
 
 // RootKey rotates the root key and re-seals all key material under the new one.
 type RootKey interface {
@@ -90,6 +92,12 @@ type Options struct {
 // Offboard runs, or resumes, the offboarding of the principal ref names and
 // returns the run with its report.
 func (s *Service) Offboard(ctx context.Context, ref string, opt Options) (*mayfly.Offboarding, error) {
+	return s.offboard(ctx, ref, opt, "")
+}
+
+// offboard runs the offboarding of ref; with resume, only to finish that
+// run, which another replica may have finished meanwhile.
+func (s *Service) offboard(ctx context.Context, ref string, opt Options, resume string) (*mayfly.Offboarding, error) {
 	p, err := s.cfg.Identity.Fresh(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -119,6 +127,9 @@ func (s *Service) Offboard(ctx context.Context, ref string, opt Options) (*mayfl
 	for _, r := range runs {
 		if !r.Finished() {
 			o = r // resume it, with the options it was started with
+		}
+		if r.ID == resume && r.Finished() {
+			return r, nil
 		}
 	}
 	if o == nil {
@@ -150,7 +161,7 @@ func (s *Service) Resume(ctx context.Context) error {
 	}
 	for _, o := range runs {
 		s.cfg.Log.Warn("resuming an interrupted offboarding", "offboarding", o.ID, "principal", o.PrincipalID, "done", o.Done)
-		if _, err := s.Offboard(audit.WithActor(ctx, o.Actor), o.PrincipalID, Options{}); err != nil {
+		if _, err := s.offboard(audit.WithActor(ctx, o.Actor), o.PrincipalID, Options{}, o.ID); err != nil {
 			return fmt.Errorf("resume offboarding %s: %w", o.ID, err)
 		}
 	}

@@ -152,9 +152,18 @@ func (w *work) credentials(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Theirs, and any whose token they were shown when it was made.
+	shown, err := cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetCredential})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, c := range shown {
+		seen[c.AssetID] = true
+	}
 	now := cfg.Clock.Now().UTC()
 	for _, a := range creds {
-		if a.OwnerID != w.o.PrincipalID || !a.RevokedAt.IsZero() {
+		if (a.OwnerID != w.o.PrincipalID && !seen[a.ID]) || !a.RevokedAt.IsZero() {
 			continue
 		}
 		if err := cfg.Store.RevokeAdminCredential(ctx, a.ID, now); err != nil {
@@ -197,6 +206,27 @@ func (w *work) revokeAll(ctx context.Context, clients []*mayfly.Client, services
 func (w *work) transferAll(ctx context.Context, clients []*mayfly.Client, services []*mayfly.Principal) error {
 	cfg := w.s.cfg
 	to := w.o.TransferTo
+	// A private_key_jwt client cannot be handed over: its private key is
+	// wherever the person kept it, beyond Mayfly's reach. It is revoked;
+	// the new owner registers a client with keys of their own.
+	var keyed, secreted []*mayfly.Client
+	for _, c := range clients {
+		if len(c.JWKS) > 0 {
+			keyed = append(keyed, c)
+		} else {
+			secreted = append(secreted, c)
+		}
+	}
+	var revs []*mayfly.Revocation
+	for _, c := range keyed {
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over"})
+	}
+	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
+		return err
+	}
+	for _, c := range keyed {
+		w.act("client.revoked", c.ID, "authenticates with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
+	}
 	for _, p := range services {
 		next := *p
 		next.OwnerID, next.UpdatedAt = to, cfg.Clock.Now().UTC()
@@ -206,15 +236,21 @@ func (w *work) transferAll(ctx context.Context, clients []*mayfly.Client, servic
 		w.act("principal.transferred", p.ID, "service "+p.Name+" now owned by "+to, mayfly.AuditEntry{Principal: p.ID,
 			Details: map[string]string{"from": w.o.PrincipalID, "to": to}})
 	}
-	var direct []*mayfly.Client
-	for _, c := range clients {
+	var direct, ofServices []*mayfly.Client
+	for _, c := range secreted {
 		if c.OwnerID == w.o.PrincipalID {
 			direct = append(direct, c)
+		} else {
+			ofServices = append(ofServices, c)
 		}
 	}
-	// The person owned these, so saw their secrets: replace them as the
-	// clients change hands. Clients of the services keep their owner.
-	return w.replaceSecrets(ctx, direct, to, "client.transferred")
+	// The person was accountable for all of these, so could have seen their
+	// secrets: replace them as they change hands. Clients of the services
+	// keep their owner, the service, which now has a new owner.
+	if err := w.replaceSecrets(ctx, direct, to, "client.transferred"); err != nil {
+		return err
+	}
+	return w.replaceSecrets(ctx, ofServices, "", "client.secret_rotated")
 }
 
 // rings: every ring the person had custody of loses the keys made before
@@ -232,22 +268,33 @@ func (w *work) rings(ctx context.Context) error {
 		}
 	}
 	for _, ring := range rings {
-		kids, err := cfg.Keys.Rekey(ctx, ring, w.cutoff, "custodian "+w.o.PrincipalID+" offboarded")
-		if mayfly.ErrorCode(err) == mayfly.NotFound {
-			continue
-		}
-		if err != nil {
+		if err := w.rekey(ctx, ring, "custodian "+w.o.PrincipalID+" offboarded"); err != nil {
 			return err
-		}
-		if len(kids) > 0 {
-			w.act("ring.rekeyed", ring, "revoked "+strings.Join(kids, ", ")+"; fresh keys made", mayfly.AuditEntry{Ring: ring,
-				Details: map[string]string{"revoked": strings.Join(kids, " ")}})
 		}
 	}
 	return nil
 }
 
-// rootKey: if the person had custody of the root key in use, it is replaced.
+// rekey withdraws the ring's keys made before the cutoff.
+func (w *work) rekey(ctx context.Context, ring, reason string) error {
+	kids, err := w.s.cfg.Keys.Rekey(ctx, ring, w.cutoff, reason)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(kids) > 0 {
+		w.act("ring.rekeyed", ring, "revoked "+strings.Join(kids, ", ")+"; fresh keys made", mayfly.AuditEntry{Ring: ring,
+			Details: map[string]string{"revoked": strings.Join(kids, " ")}})
+	}
+	return nil
+}
+
+// rootKey: whoever had the root key file could unseal every signing key and
+// the audit log key, so replacing the root key alone is not enough: every
+// ring loses its keys made before the cutoff, the audit log gets a new key,
+// and then the root key is replaced.
 func (w *work) rootKey(ctx context.Context) error {
 	cfg := w.s.cfg
 	custody, err := cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetRootKey})
@@ -257,13 +304,32 @@ func (w *work) rootKey(ctx context.Context) error {
 	if cfg.RootKey == nil {
 		return mayfly.Errorf(mayfly.Unavailable, "the person had custody of the root key, and this server cannot rotate it")
 	}
-	made, err := cfg.RootKey.RotatedAt(ctx)
+	for _, r := range cfg.Keys.Rings() {
+		if err := w.rekey(ctx, r.Name, "root key custodian "+w.o.PrincipalID+" offboarded"); err != nil {
+			return err
+		}
+	}
+	made, err := cfg.Audit.KeyMadeAt(ctx)
+	if err != nil {
+		return err
+	}
+	if made.Before(w.cutoff) {
+		vkey, err := cfg.Audit.RotateKey(ctx)
+		if err != nil {
+			return err
+		}
+		w.act("audit.key_replaced", "audit", "new log key "+vkey+"; checkpoints from now on are signed by it", mayfly.AuditEntry{Details: map[string]string{"log_key": vkey}})
+	}
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	made, err = cfg.RootKey.RotatedAt(ctx)
 	if err != nil || !made.Before(w.cutoff) {
 		return err
 	}
 	idx, err := cfg.RootKey.Rotate(ctx, "custodian "+w.o.PrincipalID+" offboarded")
 	if err != nil {
-		return err
+		return mayfly.Errorf(mayfly.Unavailable, "the root key could not be replaced (%v); the offboarding resumes by itself once it can", err)
 	}
 	w.acted("root_key.rotated", mayfly.RootKeyAsset, "new root key; all key material re-sealed", idx)
 	return nil

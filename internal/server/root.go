@@ -139,6 +139,23 @@ func (r *rootKey) finish(ctx context.Context) error {
 	return nil
 }
 
+// canSeal fails unless the sealer can open the store's root check: new
+// material sealed under a root key the store has moved past could not be
+// opened by the replicas that have moved on.
+func (r *rootKey) canSeal(ctx context.Context) error {
+	check, err := r.store.Setting(ctx, rootCheckSetting)
+	if errors.Is(err, mayfly.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := r.sealer.Open(check, []byte(rootCheckAAD)); err == nil {
+		return nil
+	}
+	return r.follow(ctx)
+}
+
 // follow runs when another replica may have rotated the root key: if the
 // store's check value no longer opens, it reads the root key file again,
 // which a shared mount may have updated.

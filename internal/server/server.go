@@ -202,14 +202,20 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.Revoker, err = revoke.New(ctx, st, cfg.Clock); err != nil {
 		return nil, err
 	}
-	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Ceiling: cfg.KeyLifetimeCeiling})
+	s.root = &rootKey{file: cfg.RootKeyFile, sealer: sealer, store: st, audit: s.Audit, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Log}
+	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
+		Ceiling: cfg.KeyLifetimeCeiling, CanSeal: s.root.canSeal})
 	if err != nil {
 		return nil, err
 	}
-	s.root = &rootKey{file: cfg.RootKeyFile, sealer: sealer, store: st, keys: s.Keys, audit: s.Audit, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Log}
+	s.root.keys = s.Keys
 	if rootPending {
 		cfg.Log.Warn("finishing a root key rotation that was interrupted", "file", cfg.RootKeyFile+".next")
 		if err := s.root.finish(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: "root_key.rotated", Details: map[string]string{
+			"reason": "an interrupted rotation finished at start", "root_key_id": sealer.ID()}}); err != nil {
 			return nil, err
 		}
 	}
@@ -222,8 +228,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.Offboard = offboard.New(offboard.Config{Store: st, Identity: s.Identity, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit,
 		RootKey: s.root, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AfterStep: cfg.AfterOffboardStep})
+	// An offboarding that cannot finish now must not keep the server down:
+	// the background schedule tries again.
 	if err := s.Offboard.Resume(ctx); err != nil {
-		return nil, err
+		cfg.Log.Error("an interrupted offboarding could not be finished at start; retrying in the background", "err", err)
 	}
 	s.Token = token.New(token.Config{
 		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + httpapi.TokenPath, Store: st, Keys: s.Keys,

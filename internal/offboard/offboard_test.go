@@ -3,6 +3,8 @@ package offboard_test
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -37,7 +39,7 @@ type incident struct {
 	devClient, devSec  string
 	orders, ordersSec  string // alice's client, whose secret dev saw
 	verifier, verSec   string // a resource server's client, to introspect with
-	devAdmin           *client.Client
+	devAdmin, ciAdmin  *client.Client
 	devToken, ordToken string
 	stolen             crypto.Signer // a copy of the ring's signing key
 	stolenKID          string
@@ -60,12 +62,23 @@ func setup(t *testing.T, opts ...servertest.Option) *incident {
 		t.Fatal(err)
 	}
 	in.devAdmin = client.New(env.URL, cred.Token)
+	// dev makes a credential nobody owns, and keeps its token.
+	ci, err := in.devAdmin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.ciAdmin = client.New(env.URL, ci.Token)
 	cc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "dev-tool", Owner: "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.devClient, in.devSec = cc.ID, cc.Secret
-	oc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "orders", Owner: "alice"}) // dev sees alice's secret
+	// Alice's client signs with a ring dev never had: only replacing the
+	// secret he saw, and its not-before mark, can stop its tokens.
+	if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "orders-ring"}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "orders", Owner: "alice", Ring: "orders-ring"}) // dev sees alice's secret
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +187,9 @@ func (in *incident) check(t *testing.T) {
 	if _, err := in.devAdmin.Principals(context.Background()); mayfly.ErrorCode(err) != mayfly.Unauthenticated {
 		t.Errorf("dev's admin credential: %v; want unauthenticated", err)
 	}
+	if _, err := in.ciAdmin.Principals(context.Background()); mayfly.ErrorCode(err) != mayfly.Unauthenticated {
+		t.Errorf("the credential dev made and kept the token of: %v; want unauthenticated", err)
+	}
 	// The service keeps working for everyone else.
 	v := env.IssueToken(in.verifier, in.verSec, nil)
 	if !in.active(v) {
@@ -238,7 +254,8 @@ func TestIncident(t *testing.T) {
 		t.Errorf("run not finished: done %v", o.Done)
 	}
 
-	// Offboarding again changes nothing and says so.
+	// Offboarding again, later, changes nothing and says so.
+	in.env.Clock.Advance(time.Minute)
 	jwksBefore := jwksKIDs(t, in.env)
 	again, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "again"})
 	if err != nil {
@@ -281,6 +298,19 @@ func jwksKIDs(t *testing.T, env *servertest.Env) []string {
 func TestTransfer(t *testing.T) {
 	in := setup(t)
 	ctx := context.Background()
+	// A client that authenticates with a key only dev holds, and a service
+	// of dev's with a client of its own.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "dev-key", Algorithm: "ES256", Use: "sig"}}})
+	keyed, _ := in.env.NewClient(httpapi.ClientRequest{Name: "keyed", Owner: "dev", JWKS: jwks})
+	if _, err := in.env.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "dev-svc", Kind: mayfly.Service, Owner: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	svcClient, svcSecret := in.env.NewClient(httpapi.ClientRequest{Name: "svc", Owner: "dev-svc"})
+	in.env.Clock.Advance(time.Second)
 	o, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{TransferTo: "alice"})
 	if err != nil {
 		t.Fatal(err)
@@ -306,6 +336,15 @@ func TestTransfer(t *testing.T) {
 		return a.Action == "client.transferred" && a.Subject == in.devClient
 	}) {
 		t.Errorf("report lacks the transfer: %+v", o.Actions)
+	}
+	if c, err := in.env.Admin.ClientByID(ctx, keyed.ID); err != nil || !c.Revoked() {
+		t.Errorf("the client authenticating with dev's key after the transfer: %+v, %v; want revoked", c, err)
+	}
+	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, svcClient.ID, svcSecret); r.Status != 401 {
+		t.Errorf("the secret of dev's service's client still gets tokens after the transfer: %d", r.Status)
+	}
+	if svc, err := in.env.Admin.Principal(ctx, "dev-svc"); err != nil || svc.OwnerID != in.alice || svc.Status != mayfly.Active {
+		t.Errorf("dev's service after the transfer: %+v, %v; want active and owned by alice", svc, err)
 	}
 }
 
@@ -339,16 +378,25 @@ func TestResumeAfterCrash(t *testing.T) {
 	in.check(t)
 }
 
-// TestRootKeyCustodian: offboarding someone who had the root key replaces
-// it; the old root key opens nothing, and the server restarts on the new one.
+// TestRootKeyCustodian: offboarding someone who had the root key leaves
+// nothing they could unseal: every ring's keys are replaced, the audit log
+// gets a new key, the root key is replaced, and the server restarts on it.
 func TestRootKeyCustodian(t *testing.T) {
-	env := servertest.New(t)
+	in := setup(t)
+	env := in.env
 	ctx := context.Background()
 	env.Human("ops")
 	if _, err := env.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: "ops", RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "restore drill"}); err != nil {
 		t.Fatal(err)
 	}
-	env.Clock.Advance(time.Hour) // the root key predates the offboarding
+	logKey, err := env.Admin.AuditKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Hour) // the keys predate the offboarding
+	if !in.active(in.forge(t)) {
+		t.Fatal("a token forged with the live key is not active before the offboarding: the test would prove nothing")
+	}
 	file := filepath.Join(env.Dir, "root.key")
 	old, err := os.ReadFile(file)
 	if err != nil {
@@ -358,8 +406,25 @@ func TestRootKeyCustodian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == "root_key.rotated" }) {
-		t.Fatalf("report lacks root_key.rotated: %+v", o.Actions)
+	rekeyed := map[string]bool{}
+	for _, a := range o.Actions {
+		if a.Action == "ring.rekeyed" {
+			rekeyed[a.Subject] = true
+		}
+	}
+	for _, action := range []string{"root_key.rotated", "audit.key_replaced"} {
+		if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == action }) {
+			t.Errorf("report lacks %s: %+v", action, o.Actions)
+		}
+	}
+	if !rekeyed["default"] || !rekeyed["orders-ring"] {
+		t.Errorf("rings rekeyed %v; want every ring, since ops could unseal them all", rekeyed)
+	}
+	if in.active(in.forge(t)) {
+		t.Errorf("a token forged with key material ops could unseal is still active")
+	}
+	if k, err := env.Admin.AuditKey(ctx); err != nil || k.VerifierKey == logKey.VerifierKey {
+		t.Errorf("audit log key after offboarding ops: %+v, %v; want a new one", k, err)
 	}
 	now, err := os.ReadFile(file)
 	if err != nil || string(now) == string(old) {

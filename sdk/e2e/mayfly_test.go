@@ -1,0 +1,202 @@
+// Package e2e_test runs the SDK against a complete Mayfly (SQLite, real
+// HTTP, the real revocation stream), where sdk's own tests use the sdktest
+// fake: it is what keeps the fake honest. It lives apart from package sdk so
+// that the SDK's tests build without the server.
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/sdk"
+)
+
+const audience = "https://orders.example"
+
+type tbWriter struct{ t testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+func newVerifier(t *testing.T, env *servertest.Env, cfg sdk.Config) *sdk.Verifier {
+	t.Helper()
+	cfg.Issuer, cfg.Audience, cfg.Clock = env.URL, audience, env.Clock.Now
+	cfg.Logger = slog.New(slog.NewTextHandler(tbWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	v, err := sdk.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("sdk.New: %v", err)
+	}
+	t.Cleanup(v.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady: %v", err)
+	}
+	return v
+}
+
+func waitSeq(t *testing.T, v *sdk.Verifier, seq int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.WaitSeq(ctx, seq); err != nil {
+		t.Fatalf("WaitSeq(%d): %v (at %d)", seq, err, v.Seq())
+	}
+}
+
+func TestAgainstMayfly(t *testing.T) {
+	env := servertest.New(t)
+	ctx := context.Background()
+	owner := env.Human("alice")
+	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: owner, Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{audience}})
+	other, otherSecret := env.NewClient(httpapi.ClientRequest{Name: "billing", Owner: env.Human("bob"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
+
+	// One verifier reads the stream with client credentials, one as an admin.
+	byClient := newVerifier(t, env, sdk.Config{ClientID: c.ID, ClientSecret: secret})
+	byAdmin := newVerifier(t, env, sdk.Config{AdminToken: env.Token})
+	verifiers := []*sdk.Verifier{byClient, byAdmin}
+	check := func(tok string, want sdk.Reason) {
+		t.Helper()
+		for i, v := range verifiers {
+			_, err := v.Verify(ctx, tok)
+			if want == "" && err != nil || want != "" && !errors.Is(err, want) {
+				t.Fatalf("verifier %d: got %v, want %q", i, err, want)
+			}
+		}
+	}
+
+	tok := env.IssueToken(c.ID, secret, nil)
+	cl, err := byClient.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Issuer != env.URL || cl.ClientID != c.ID || cl.Principal != owner || !cl.HasScope("orders.write") || cl.KeyID == "" {
+		t.Errorf("got claims %+v", cl)
+	}
+	check(tok, "")
+
+	// The middleware in front of a handler.
+	h := sdk.NewMiddleware(byClient, "orders.read").Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := sdk.ClaimsFrom(r.Context())
+		w.Write([]byte(c.ClientID))
+	}))
+	r := httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 || w.Body.String() != c.ID {
+		t.Errorf("middleware: got %d %q, want 200 %q", w.Code, w.Body, c.ID)
+	}
+
+	before := env.IssueToken(c.ID, secret, nil)
+
+	// One token revoked.
+	rev, err := env.Admin.RevokeToken(ctx, cl.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range verifiers {
+		waitSeq(t, v, rev.Seq)
+	}
+	check(tok, sdk.Revoked)
+	check(env.IssueToken(c.ID, secret, nil), "")
+
+	// The other client, revoked: its tokens fail, c's do not.
+	otherTok := env.IssueToken(other.ID, otherSecret, nil)
+	check(otherTok, "")
+	rev, err = env.Admin.RevokeClient(ctx, other.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range verifiers {
+		waitSeq(t, v, rev.Seq)
+	}
+	check(otherTok, sdk.Revoked)
+	check(env.IssueToken(c.ID, secret, nil), "")
+
+	// A key revoked: every token it signed is refused.
+	third, thirdSecret := env.NewClient(httpapi.ClientRequest{Name: "reports", Owner: env.Human("carol"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
+	signed := env.IssueToken(third.ID, thirdSecret, nil)
+	check(signed, "")
+	// A person suspended: every token of the clients they own is refused.
+	env.Clock.Advance(time.Second)
+	if _, err := env.Admin.Suspend(ctx, owner, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// Revocations are numbered in order: once the verifiers hold the next
+	// one, they hold the suspension's.
+	unrelated, err := byClient.Verify(ctx, env.IssueToken(third.ID, thirdSecret, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err = env.Admin.RevokeToken(ctx, unrelated.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range verifiers[1:] { // byClient reads the stream as the suspended person's client
+		waitSeq(t, v, rev.Seq)
+	}
+	if _, err := byAdmin.Verify(ctx, before); !errors.Is(err, sdk.Revoked) {
+		t.Fatalf("a token of a suspended person's client: got %v, want %q", err, sdk.Revoked)
+	}
+	check2 := func(tok string, want sdk.Reason) {
+		t.Helper()
+		if _, err := byAdmin.Verify(ctx, tok); want == "" && err != nil || want != "" && !errors.Is(err, want) {
+			t.Fatalf("got %v, want %q", err, want)
+		}
+	}
+	check2(signed, "")
+
+	var kid string
+	if cl, err := byAdmin.Verify(ctx, signed); err == nil {
+		kid = cl.KeyID
+	}
+	rev, err = env.Admin.RevokeKey(ctx, kid, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSeq(t, byAdmin, rev.Seq)
+	check2(signed, sdk.Revoked)
+}
+
+// The stream refuses wrong credentials with 401, which keeps a verifier from
+// ever being ready.
+func TestAgainstMayflyRefused(t *testing.T) {
+	env := servertest.New(t)
+	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: env.Human("alice"), Audiences: []string{audience}})
+	for _, auth := range []func(*http.Request){
+		func(r *http.Request) { r.SetBasicAuth(c.ID, secret+"x") },
+		func(r *http.Request) { r.Header.Set("Authorization", "Bearer mfa_wrong") },
+		func(r *http.Request) {},
+	} {
+		r, _ := http.NewRequest("GET", env.URL+"/v1/revocations/stream", nil)
+		auth(r)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("got %s, want 401", resp.Status)
+		}
+	}
+	v, err := sdk.New(context.Background(), sdk.Config{Issuer: env.URL, Audience: audience, ClientID: c.ID, ClientSecret: "wrong", Clock: env.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	_, err = v.Verify(context.Background(), env.IssueToken(c.ID, secret, nil))
+	if !errors.Is(err, sdk.Stale) {
+		t.Errorf("got %v, want %q", err, sdk.Stale)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -56,15 +57,17 @@ type Config struct {
 
 // Server is Mayfly's HTTP handler.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	issued  *prometheus.CounterVec
-	latency *prometheus.HistogramVec
+	cfg       Config
+	closing   chan struct{} // closed by Shutdown
+	closeOnce sync.Once
+	mux       *http.ServeMux
+	issued    *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
 }
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mayfly_token_requests_total", Help: "Token endpoint requests by outcome (OAuth error code or ok).",
 	}, []string{"result"})

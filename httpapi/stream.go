@@ -56,6 +56,12 @@ type StreamStatus struct {
 	Time time.Time `json:"time,omitzero"`
 }
 
+// Shutdown ends every revocation stream, so that a graceful shutdown does
+// not wait on requests that never end.
+func (s *Server) Shutdown() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
 func (s *Server) streamRoutes() {
 	s.handle("GET "+StreamPath, s.stream)
 }
@@ -114,7 +120,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			cursor = e.Seq
 		}
 		if !ready {
-			if err := send("", "ready", StreamStatus{Seq: max(cursor, rv.Seq())}); err != nil {
+			// The point the verifier stands at is what it was sent.
+			if err := send("", "ready", StreamStatus{Seq: cursor}); err != nil {
 				return
 			}
 			ready = true
@@ -127,11 +134,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-wake:
 		case <-beat.C:
-			if send("", "heartbeat", StreamStatus{Seq: max(cursor, rv.Seq()), Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
+			if send("", "heartbeat", StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
 				return
 			}
 		case <-r.Context().Done():
 			return
+		case <-s.closing:
+			return // the server is shutting down: the verifier reconnects elsewhere or later
 		}
 	}
 }

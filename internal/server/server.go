@@ -91,6 +91,7 @@ type Server struct {
 	Offboard *offboard.Service
 	root     *rootKey
 	handler  http.Handler
+	api      *httpapi.Server
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
 
@@ -239,12 +240,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.handler = httpapi.New(httpapi.Config{
+	s.api = httpapi.New(httpapi.Config{
 		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
 		SCIMDeactivate: cfg.SCIMDeactivate,
 		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),
 	})
+	s.handler = s.api
 	s.watch()
 	return s, nil
 }
@@ -560,6 +562,7 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
+	hs.RegisterOnShutdown(s.api.Shutdown) // revocation streams would hold Shutdown up
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go s.run(ctx)

@@ -183,6 +183,9 @@ func (e *Env) Stop() {
 	if e.http == nil {
 		return
 	}
+	// Long-lived requests (revocation streams) end as in a crash; Close
+	// alone would wait for them forever.
+	e.http.CloseClientConnections()
 	e.http.Close()
 	e.Server.Close()
 	e.http = nil

@@ -6,6 +6,8 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -199,4 +201,68 @@ func TestAgainstMayflyRefused(t *testing.T) {
 	if !errors.Is(err, sdk.Stale) {
 		t.Errorf("got %v, want %q", err, sdk.Stale)
 	}
+}
+
+// TestAgainstMayflyRestart: when the server goes away the verifier keeps
+// accepting tokens only until MaxStale has passed without word, then fails
+// closed; when the server comes back it resumes from the last revocation it
+// had, so a revocation made while it was disconnected still reaches it.
+func TestAgainstMayflyRestart(t *testing.T) {
+	env := servertest.New(t)
+	ctx := context.Background()
+	owner := env.Human("alice")
+	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: owner, Audiences: []string{audience}})
+	v := newVerifier(t, env, sdk.Config{ClientID: c.ID, ClientSecret: secret, MaxStale: 30 * time.Second})
+	early := env.IssueToken(c.ID, secret, nil)
+	if _, err := env.Admin.RevokeToken(ctx, jtiOf(t, v, early), "before the restart"); err != nil {
+		t.Fatal(err)
+	}
+	tok := env.IssueToken(c.ID, secret, nil)
+	waitSeq(t, v, 1)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("a fresh token before the restart: %v", err)
+	}
+
+	env.Stop()
+	env.Clock.Advance(10 * time.Second)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Errorf("within MaxStale of the last word: %v; want the token accepted", err)
+	}
+	env.Clock.Advance(25 * time.Second)
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, sdk.Stale) {
+		t.Errorf("past MaxStale with the server down: %v; want a stale-feed refusal", err)
+	}
+
+	// The server comes back; before the verifier reconnects, the token is
+	// revoked. Resuming from its last revocation, the verifier hears of it.
+	env = env.Restart()
+	rev, err := env.Admin.RevokeToken(ctx, jtiOf(t, v, tok), "while the verifier was away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSeq(t, v, rev.Seq)
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, sdk.Revoked) {
+		t.Errorf("after reconnecting: %v; want the token revoked", err)
+	}
+	fresh := env.IssueToken(c.ID, secret, nil)
+	if _, err := v.Verify(ctx, fresh); err != nil {
+		t.Errorf("a fresh token after the restart: %v", err)
+	}
+}
+
+// jtiOf reads a token's jti without checking it.
+func jtiOf(t *testing.T, v *sdk.Verifier, tok string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("malformed token %q", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var cl struct {
+		JTI string `json:"jti"`
+	}
+	if err != nil || json.Unmarshal(b, &cl) != nil {
+		t.Fatalf("token payload: %v", err)
+	}
+	return cl.JTI
 }

@@ -1,0 +1,210 @@
+// Command verifiers measures revocation propagation to many verifiers: it
+// connects N SDK verifiers to a running Mayfly's revocation stream, then
+// repeatedly revokes a token through the admin API and times, from the
+// moment the revoke call is acknowledged, until each verifier has applied
+// the revocation (and then checks that it rejects the token). It also reads
+// the server's resident memory before and after the verifiers connect.
+//
+//	verifiers -url http://127.0.0.1:8740 -admin-token "$(cat mayfly-data/admin.token)" -pid $(pgrep -n mayfly) -n 1000 -revocations 100
+//
+// Loopback only.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/sdk"
+)
+
+func main() {
+	var (
+		base  = flag.String("url", "", "server URL (loopback only)")
+		admin = flag.String("admin-token", os.Getenv("MAYFLY_TOKEN"), "admin credential")
+		n     = flag.Int("n", 1000, "verifiers to connect")
+		revs  = flag.Int("revocations", 100, "revocations to time")
+		pid   = flag.Int("pid", 0, "the server's process ID, to read its memory (optional)")
+	)
+	flag.Parse()
+	if err := run(*base, *admin, *n, *revs, *pid); err != nil {
+		fmt.Fprintln(os.Stderr, "verifiers:", err)
+		os.Exit(1)
+	}
+}
+
+func run(base, admin string, n, revs, pid int) error {
+	u, err := url.Parse(base)
+	if err != nil || admin == "" {
+		return fmt.Errorf("give -url and -admin-token (%v)", err)
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("refusing %s: benchmarks target loopback only", base)
+	}
+	ctx := context.Background()
+	adm := client.New(base, admin)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	p, err := adm.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "verifiers-" + suffix, Kind: mayfly.Human})
+	if err != nil {
+		return err
+	}
+	cc, err := adm.CreateClient(ctx, httpapi.ClientRequest{Name: "verifiers", Owner: p.ID, Audiences: []string{"https://bench.example"}})
+	if err != nil {
+		return err
+	}
+	before := rss(pid)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	vs := make([]*sdk.Verifier, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 32) // connect a few at a time
+	for i := range vs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			v, err := sdk.New(ctx, sdk.Config{Issuer: base, Audience: "https://bench.example", ClientID: cc.ID, ClientSecret: cc.Secret, HTTPClient: hc})
+			if err == nil {
+				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err = v.WaitReady(wctx)
+				cancel()
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			vs[i] = v
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("connecting verifiers: %w", err)
+	}
+	defer func() {
+		for _, v := range vs {
+			v.Close()
+		}
+	}()
+	time.Sleep(time.Second) // let the server settle before reading its memory
+	after := rss(pid)
+	if pid != 0 {
+		fmt.Printf("server RSS: %d KiB before, %d KiB with %d verifiers connected: %.1f KiB per verifier\n", before, after, n, float64(after-before)/float64(n))
+	}
+
+	lat := make([]time.Duration, 0, revs*n)
+	var most []time.Duration // per revocation, the slowest verifier
+	for range revs {
+		tok, err := issue(hc, base, cc.ID, cc.Secret)
+		if err != nil {
+			return err
+		}
+		if _, err := vs[0].Verify(ctx, tok); err != nil {
+			return fmt.Errorf("a fresh token does not verify: %w", err)
+		}
+		jti, err := jtiOf(vs[0], tok)
+		if err != nil {
+			return err
+		}
+		rev, err := adm.RevokeToken(ctx, jti, "propagation benchmark")
+		if err != nil {
+			return err
+		}
+		acked := time.Now()
+		got := make([]time.Duration, n)
+		for i, v := range vs {
+			wg.Go(func() {
+				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if v.WaitSeq(wctx, rev.Seq) == nil {
+					got[i] = time.Since(acked)
+				} else {
+					got[i] = -1
+				}
+			})
+		}
+		wg.Wait()
+		slowest := time.Duration(0)
+		for i, d := range got {
+			if d < 0 {
+				return fmt.Errorf("verifier %d did not hear of revocation %d within 10 s", i, rev.Seq)
+			}
+			slowest = max(slowest, d)
+			lat = append(lat, d)
+		}
+		most = append(most, slowest)
+		for _, i := range []int{0, n / 2, n - 1} {
+			if _, err := vs[i].Verify(ctx, tok); err == nil {
+				return fmt.Errorf("verifier %d accepts a revoked token", i)
+			}
+		}
+	}
+	slices.Sort(lat)
+	slices.Sort(most)
+	pct := func(l []time.Duration, p float64) time.Duration {
+		return l[min(len(l)-1, int(p*float64(len(l))))].Round(time.Microsecond)
+	}
+	fmt.Printf("verifiers=%d revocations=%d (each verifier's time from the revoke call's acknowledgement to applying it)\n", n, revs)
+	fmt.Printf("p50=%s p90=%s p99=%s max=%s; slowest verifier per revocation: p50=%s p99=%s\n",
+		pct(lat, .5), pct(lat, .9), pct(lat, .99), pct(lat, 1), pct(most, .5), pct(most, .99))
+	return nil
+}
+
+func issue(hc *http.Client, base, id, secret string) (string, error) {
+	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
+	}
+	return body.AccessToken, nil
+}
+
+func jtiOf(v *sdk.Verifier, tok string) (string, error) {
+	cl, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		return "", err
+	}
+	return cl.ID, nil
+}
+
+// rss reads a process's resident set size in KiB from /proc.
+func rss(pid int) int {
+	if pid == 0 {
+		return 0
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
+}

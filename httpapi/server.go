@@ -45,10 +45,13 @@ type Config struct {
 	Audit    *audit.Log
 	Offboard *offboard.Service
 	Revoker  *revoke.Service
-	Doctor   *doctor.Service
-	Clock    mayfly.Clock
-	Log      *slog.Logger
-	Registry *prometheus.Registry
+	// StreamHeartbeat is the revocation stream's heartbeat interval;
+	// zero means HeartbeatEvery.
+	StreamHeartbeat time.Duration
+	Doctor          *doctor.Service
+	Clock           mayfly.Clock
+	Log             *slog.Logger
+	Registry        *prometheus.Registry
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 	// SCIMDeactivate is what SCIM active=false does: "offboard", or suspend.

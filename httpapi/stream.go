@@ -108,7 +108,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	rv := s.cfg.Revoker
 	cursor, ready := after, false
-	beat := time.NewTicker(HeartbeatEvery)
+	every := s.cfg.StreamHeartbeat
+	if every <= 0 {
+		every = HeartbeatEvery
+	}
+	beat := time.NewTicker(every)
 	defer beat.Stop()
 	for {
 		revs, wake := rv.Since(cursor)
@@ -134,6 +138,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-wake:
 		case <-beat.C:
+			// Credentials are checked again at every heartbeat: a stream
+			// whose client or admin credential was revoked since it
+			// connected ends, and its verifier fails closed.
+			if s.authenticateCaller(r, url.Values{}) != nil {
+				return
+			}
 			if send("", "heartbeat", StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
 				return
 			}

@@ -156,3 +156,26 @@ func TestRevocationStreamRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationStreamEndsWhenCredentialRevoked: a verifier whose client is
+// revoked after it subscribed loses its stream at the next heartbeat.
+func TestRevocationStreamEndsWhenCredentialRevoked(t *testing.T) {
+	env := servertest.New(t, func(c *serverConfig) { c.StreamHeartbeat = 20 * time.Millisecond })
+	owner := env.Human("alice")
+	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner})
+	ch := subscribe(t, env, c.ID, secret, "")
+	next(t, ch, "ready")
+	if _, err := env.Admin.RevokeClient(context.Background(), c.ID, "the verifier's own client"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return // the stream ended
+			}
+		case <-deadline:
+			t.Fatal("the stream of a revoked client is still open")
+		}
+	}
+}

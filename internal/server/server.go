@@ -75,6 +75,9 @@ type Config struct {
 	Clock mayfly.Clock
 	Rand  io.Reader
 	Log   *slog.Logger
+	// StreamHeartbeat is the revocation stream's heartbeat interval;
+	// zero means the default (5 s).
+	StreamHeartbeat time.Duration
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
 }
@@ -241,7 +244,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api = httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
+		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, StreamHeartbeat: cfg.StreamHeartbeat, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
 		SCIMDeactivate: cfg.SCIMDeactivate,
 		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),

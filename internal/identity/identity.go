@@ -436,34 +436,6 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	return &next, secret, nil
 }
 
-// TransferClient hands a client to a new owner.
-func (s *Service) TransferClient(ctx context.Context, id, newOwner, reason string) (*mayfly.Client, error) {
-	c, err := s.fresh(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	owner, err := s.Fresh(ctx, newOwner)
-	if err != nil {
-		return nil, err
-	}
-	if owner.Status != mayfly.Active {
-		return nil, mayfly.InvalidField("owner", "new owner %q is %s", owner.Name, owner.Status)
-	}
-	if c.OwnerID == owner.ID {
-		return c, nil
-	}
-	next := *c
-	next.OwnerID = owner.ID
-	if err := s.cfg.Store.UpdateClient(ctx, &next); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	delete(s.clients, id)
-	s.mu.Unlock()
-	return &next, s.audit(ctx, mayfly.AuditEntry{Action: "client.transferred", Client: id, Principal: owner.ID,
-		Details: map[string]string{"from": c.OwnerID, "to": owner.ID, "reason": reason}})
-}
-
 // fresh reads a client from the store, bypassing the cache.
 func (s *Service) fresh(ctx context.Context, id string) (*mayfly.Client, error) {
 	c, err := s.cfg.Store.Client(ctx, id)

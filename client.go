@@ -23,6 +23,9 @@ type Client struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	SecretRotatedAt time.Time       `json:"secret_rotated_at,omitzero"`
 	RevokedAt       time.Time       `json:"revoked_at,omitzero"`
+	// Version counts changes of owner and secret; an update names the
+	// version it read, so that two updates cannot undo each other.
+	Version int64 `json:"version"`
 }
 
 // Revoked reports whether the client was revoked.

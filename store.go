@@ -43,7 +43,10 @@ type Store interface {
 	CreateClient(ctx context.Context, c *Client) error
 	Client(ctx context.Context, id string) (*Client, error)
 	Clients(ctx context.Context) ([]*Client, error)
-	// UpdateClient stores c's owner, secret hash and secret rotation time.
+	// UpdateClient stores c's owner, secret hash and secret rotation time
+	// if the stored version is still c.Version, then sets c.Version to the
+	// new one. A stale version returns ErrConflict. CreateClient stores a
+	// client at version 1 and sets c.Version.
 	UpdateClient(ctx context.Context, c *Client) error
 
 	CreateRing(ctx context.Context, r *Ring) error

@@ -379,18 +379,31 @@ func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, own
 	var ids []string
 	for _, c := range clients {
 		next := *c
-		if owner != "" {
-			next.OwnerID = owner
-		}
-		if len(c.SecretHash) > 0 {
-			b := make([]byte, 32)
-			if _, err := io.ReadFull(cfg.Rand, b); err != nil {
-				return mayfly.E("offboard.replaceSecrets", err)
+		for try := 0; ; try++ {
+			if owner != "" {
+				next.OwnerID = owner
 			}
-			next.SecretHash, next.SecretRotatedAt = identity.HashSecret(fmt.Sprintf("%x", b)), now
-		}
-		if err := cfg.Store.UpdateClient(ctx, &next); err != nil {
-			return err
+			if len(next.SecretHash) > 0 {
+				b := make([]byte, 32)
+				if _, err := io.ReadFull(cfg.Rand, b); err != nil {
+					return mayfly.E("offboard.replaceSecrets", err)
+				}
+				next.SecretHash, next.SecretRotatedAt = identity.HashSecret(fmt.Sprintf("%x", b)), now
+			}
+			err := cfg.Store.UpdateClient(ctx, &next)
+			if err == nil {
+				break
+			}
+			if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
+				return err
+			}
+			// Changed meanwhile (its owner rotated the secret): replace
+			// what is there now, which the person may also have seen.
+			fresh, err := cfg.Store.Client(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			next = *fresh
 		}
 		ids = append(ids, c.ID)
 		detail := fmt.Sprintf("secret replaced; owner %s must run `mayfly client rotate-secret %s` to get a new one", next.OwnerID, c.ID)

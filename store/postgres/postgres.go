@@ -427,7 +427,7 @@ func staleErr(op, what string, stored, read int64) error {
 
 // Clients.
 
-const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at, secret_rotated_at, revoked_at`
+const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at, secret_rotated_at, revoked_at, version`
 
 func splitList(s string) []string {
 	if s == "" {
@@ -442,7 +442,7 @@ func scanClient(row scanner) (*mayfly.Client, error) {
 	var ttl int64
 	var jwks []byte
 	var created, rotated, revoked *int64
-	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, &jwks, &created, &rotated, &revoked); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, &jwks, &created, &rotated, &revoked, &c.Version); err != nil {
 		return nil, err
 	}
 	c.Scopes, c.Audiences, c.TokenTTL, c.JWKS = splitList(scopes), splitList(auds), time.Duration(ttl), jwks
@@ -451,9 +451,12 @@ func scanClient(row scanner) (*mayfly.Client, error) {
 }
 
 func (s *Store) CreateClient(ctx context.Context, c *mayfly.Client) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
 		c.ID, c.Name, c.OwnerID, strings.Join(c.Scopes, " "), strings.Join(c.Audiences, " "), int64(c.TokenTTL), c.Ring,
 		c.SecretHash, []byte(c.JWKS), nanos(c.CreatedAt), nanos(c.SecretRotatedAt), nanos(c.RevokedAt))
+	if err == nil {
+		c.Version = 1
+	}
 	return storeErr("postgres.CreateClient", err)
 }
 
@@ -468,10 +471,19 @@ func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 
 func (s *Store) UpdateClient(ctx context.Context, c *mayfly.Client) error {
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE clients SET owner_id = $1, secret_hash = $2, secret_rotated_at = $3 WHERE id = $4`,
-			c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID)
+		tag, err := tx.Exec(ctx, `UPDATE clients SET owner_id = $1, secret_hash = $2, secret_rotated_at = $3, version = version + 1 WHERE id = $4 AND version = $5`,
+			c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID, c.Version)
+		if err == nil && tag.RowsAffected() == 0 {
+			var n int
+			if tx.QueryRow(ctx, `SELECT count(*) FROM clients WHERE id = $1`, c.ID).Scan(&n) == nil && n > 0 {
+				return &mayfly.Error{Op: "postgres.UpdateClient", Code: mayfly.Conflict, Msg: "client changed since it was read"}
+			}
+		}
 		return oneRow(tag, err, "client", c.ID)
 	}, mayfly.ChangeIdentity)
+	if err == nil {
+		c.Version++
+	}
 	return storeErr("postgres.UpdateClient", err)
 }
 

@@ -315,7 +315,7 @@ func queryAll[T any](ctx context.Context, db *sql.DB, op string, scan func(scann
 
 // Clients.
 
-const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at, secret_rotated_at, revoked_at`
+const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at, secret_rotated_at, revoked_at, version`
 
 func splitList(s string) []string {
 	if s == "" {
@@ -329,7 +329,7 @@ func scanClient(row scanner) (*mayfly.Client, error) {
 	var scopes, auds string
 	var ttl int64
 	var created, rotated, revoked sql.NullInt64
-	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, (*[]byte)(&c.JWKS), &created, &rotated, &revoked); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, (*[]byte)(&c.JWKS), &created, &rotated, &revoked, &c.Version); err != nil {
 		return nil, err
 	}
 	c.Scopes, c.Audiences, c.TokenTTL = splitList(scopes), splitList(auds), time.Duration(ttl)
@@ -338,9 +338,12 @@ func scanClient(row scanner) (*mayfly.Client, error) {
 }
 
 func (s *Store) CreateClient(ctx context.Context, c *mayfly.Client) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		c.ID, c.Name, c.OwnerID, strings.Join(c.Scopes, " "), strings.Join(c.Audiences, " "), int64(c.TokenTTL), c.Ring,
 		c.SecretHash, c.JWKS, nanos(c.CreatedAt), nanos(c.SecretRotatedAt), nanos(c.RevokedAt))
+	if err == nil {
+		c.Version = 1
+	}
 	return storeErr("sqlite.CreateClient", err)
 }
 
@@ -354,10 +357,17 @@ func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 }
 
 func (s *Store) UpdateClient(ctx context.Context, c *mayfly.Client) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE clients SET owner_id = ?, secret_hash = ?, secret_rotated_at = ? WHERE id = ?`,
-		c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID)
+	res, err := s.w.ExecContext(ctx, `UPDATE clients SET owner_id = ?, secret_hash = ?, secret_rotated_at = ?, version = version + 1 WHERE id = ? AND version = ?`,
+		c.OwnerID, c.SecretHash, nanos(c.SecretRotatedAt), c.ID, c.Version)
 	err = oneRow(res, err)
+	if errors.Is(err, sql.ErrNoRows) {
+		var n int
+		if s.r.QueryRowContext(ctx, `SELECT count(*) FROM clients WHERE id = ?`, c.ID).Scan(&n) == nil && n > 0 {
+			return &mayfly.Error{Op: "sqlite.UpdateClient", Code: mayfly.Conflict, Msg: "client changed since it was read"}
+		}
+	}
 	if err == nil {
+		c.Version++
 		s.notify(mayfly.ChangeIdentity)
 	}
 	return storeErr("sqlite.UpdateClient", err)

@@ -194,13 +194,24 @@ func testClientUpdate(t *testing.T, s mayfly.Store) {
 	c.Name, c.Scopes, c.Audiences = "renamed", []string{"everything"}, []string{"https://elsewhere.example"}
 	c.TokenTTL, c.JWKS, c.CreatedAt = time.Hour, json.RawMessage(`{"keys":[]}`), t0.Add(48*time.Hour)
 	must(t, "UpdateClient", s.UpdateClient(ctx, &c))
+	if c.Version != w.cA.Version+1 || mustClient(t, s, w.cA.ID).Version != c.Version {
+		t.Errorf("versions after UpdateClient: caller's %d, stored %d; want %d", c.Version, mustClient(t, s, w.cA.ID).Version, w.cA.Version+1)
+	}
+	want.Version = c.Version
 	diffClient(mustClient(t, s, w.cA.ID), &want).report(t, "Client after UpdateClient")
+
+	// An update from a copy read before that one is refused and changes nothing.
+	stale := *w.cA
+	stale.SecretHash = []byte("stale hash")
+	wantErr(t, "UpdateClient from a stale copy", s.UpdateClient(ctx, &stale), mayfly.ErrConflict)
+	diffClient(mustClient(t, s, w.cA.ID), &want).report(t, "Client after a stale update")
 	diffClient(mustClient(t, s, w.cB.ID), w.cB).report(t, "other client")
 
 	// The secret can be taken away.
 	want.SecretHash, want.SecretRotatedAt = nil, t0.Add(2*time.Hour)
 	c = want
 	must(t, "UpdateClient removing the secret", s.UpdateClient(ctx, &c))
+	want.Version = c.Version
 	diffClient(mustClient(t, s, w.cA.ID), &want).report(t, "Client after removing its secret")
 
 	// An update from a copy read before a revocation does not undo it.
@@ -209,6 +220,7 @@ func testClientUpdate(t *testing.T, s mayfly.Store) {
 	b.SecretHash, b.SecretRotatedAt = []byte("new hash"), t0.Add(4*time.Hour)
 	must(t, "UpdateClient of a revoked client", s.UpdateClient(ctx, &b))
 	wantB := b
+	wantB.Version = b.Version
 	wantB.RevokedAt = r.At
 	diffClient(mustClient(t, s, w.cB.ID), &wantB).report(t, "revoked Client after UpdateClient")
 }

@@ -323,6 +323,9 @@ func diffClient(got, want *mayfly.Client) diff {
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.time("SecretRotatedAt", got.SecretRotatedAt, want.SecretRotatedAt)
 	d.time("RevokedAt", got.RevokedAt, want.RevokedAt)
+	if got.Version != want.Version {
+		d.add("Version", got.Version, want.Version)
+	}
 	return d
 }
 

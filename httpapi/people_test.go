@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -96,5 +97,12 @@ func snapshot(t *testing.T, env *servertest.Env) string {
 	creds, _ := env.Admin.Credentials(ctx)
 	runs, _ := env.Admin.Offboardings(ctx, "alice")
 	b.WriteString(strings.Repeat("c", len(cu)) + strings.Repeat("a", len(creds)) + strings.Repeat("o", len(runs)))
+	// What a refused request must not have revoked or rotated either.
+	revs, _ := env.Server.Store().Revocations(ctx, 0, env.Clock.Now())
+	keys, _ := env.Admin.Keys(ctx, "")
+	b.WriteString(" revocations:" + fmt.Sprint(len(revs)) + " keys:")
+	for _, k := range keys {
+		b.WriteString(k.KID + "=" + string(k.State) + " ")
+	}
 	return b.String()
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 )
@@ -48,12 +48,8 @@ func run(bases []string, admin string, n int) error {
 		return errors.New("give -url and -admin-token")
 	}
 	for _, b := range bases {
-		u, err := url.Parse(b)
-		if err != nil {
+		if err := benchkit.Loopback(b); err != nil {
 			return err
-		}
-		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("refusing %s: benchmarks target loopback only", b)
 		}
 	}
 	ctx := context.Background()
@@ -70,7 +66,7 @@ func run(bases []string, admin string, n int) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	lat := make([][]time.Duration, len(bases))
 	for range n {
-		tok, err := issue(hc, bases[0], cc.ID, cc.Secret)
+		tok, err := benchkit.Token(hc, bases[0], cc.ID, cc.Secret)
 		if err != nil {
 			return err
 		}
@@ -118,22 +114,6 @@ func run(bases []string, admin string, n int) error {
 		fmt.Printf("server %d %s: p50=%s p90=%s p99=%s max=%s missed=%d\n", i, bases[i], pct(.5), pct(.9), pct(.99), pct(1), missed)
 	}
 	return nil
-}
-
-func issue(hc *http.Client, base, id, secret string) (string, error) {
-	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body httpapi.TokenResponse
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
-	}
-	return body.AccessToken, nil
 }
 
 func active(hc *http.Client, base, tok, id, secret string) (bool, error) {

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/server"
@@ -95,7 +95,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	}
 	bases := strings.Split(base, ",")
 	for _, b := range bases {
-		if err := loopbackOnly(b); err != nil {
+		if err := benchkit.Loopback(b); err != nil {
 			return err
 		}
 	}
@@ -159,22 +159,6 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed,
 		pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(.999).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	return nil
-}
-
-// loopbackOnly refuses targets off this machine.
-func loopbackOnly(base string) error {
-	u, err := url.Parse(base)
-	if err != nil {
-		return err
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
 }
 
 // setup makes a ring, an owner and a client for the run.

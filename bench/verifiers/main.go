@@ -13,12 +13,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -27,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/sdk"
@@ -48,12 +46,11 @@ func main() {
 }
 
 func run(base, admin string, n, revs, pid int) error {
-	u, err := url.Parse(base)
-	if err != nil || admin == "" {
-		return fmt.Errorf("give -url and -admin-token (%v)", err)
+	if base == "" || admin == "" {
+		return fmt.Errorf("give -url and -admin-token")
 	}
-	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("refusing %s: benchmarks target loopback only", base)
+	if err := benchkit.Loopback(base); err != nil {
+		return err
 	}
 	ctx := context.Background()
 	adm := client.New(base, admin)
@@ -108,7 +105,7 @@ func run(base, admin string, n, revs, pid int) error {
 	lat := make([]time.Duration, 0, revs*n)
 	var most []time.Duration // per revocation, the slowest verifier
 	for range revs {
-		tok, err := issue(hc, base, cc.ID, cc.Secret)
+		tok, err := benchkit.Token(hc, base, cc.ID, cc.Secret)
 		if err != nil {
 			return err
 		}
@@ -161,24 +158,6 @@ func run(base, admin string, n, revs, pid int) error {
 	fmt.Printf("p50=%s p90=%s p99=%s max=%s; slowest verifier per revocation: p50=%s p99=%s\n",
 		pct(lat, .5), pct(lat, .9), pct(lat, .99), pct(lat, 1), pct(most, .5), pct(most, .99))
 	return nil
-}
-
-func issue(hc *http.Client, base, id, secret string) (string, error) {
-	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
-		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
-	}
-	return body.AccessToken, nil
 }
 
 func jtiOf(v *sdk.Verifier, tok string) (string, error) {

@@ -1,0 +1,47 @@
+// Package benchkit holds what the benchmark programs share: the guard that
+// keeps load on this machine, and getting a token over HTTP.
+package benchkit
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mayflyhq/mayfly/httpapi"
+)
+
+// Loopback refuses any target off this machine.
+func Loopback(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
+}
+
+// Token gets an access token with client_secret_basic.
+func Token(hc *http.Client, base, id, secret string) (string, error) {
+	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body httpapi.TokenResponse
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
+	}
+	return body.AccessToken, nil
+}

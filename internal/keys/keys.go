@@ -54,9 +54,10 @@ type Config struct {
 	Log     *slog.Logger
 	// Ceiling is the longest any key may sign. Zero means mayfly.KeyLifetimeCeiling.
 	Ceiling time.Duration
-	// CanSeal, if set, is asked before new key material is sealed: it fails
-	// when the sealer lacks the root key the store is sealed under now (a
-	// replica that has not yet heard of a root key rotation).
+	// CanSeal, if set, makes sure the sealer has the root key the store is
+	// sealed under now, loading it if another replica rotated it, and fails
+	// if it cannot. It is asked before new key material is sealed, and when
+	// stored material does not open.
 	CanSeal func(context.Context) error
 }
 
@@ -610,7 +611,7 @@ func (s *Service) reloadLocked(ctx context.Context, now time.Time) error {
 		if len(k.Sealed) == 0 || !k.RevokedAt.IsZero() || !now.Before(k.DeactivateAt) {
 			continue
 		}
-		sg, err := s.signer(old, k)
+		sg, err := s.signer(ctx, old, k)
 		if err != nil {
 			return mayfly.E(op, err)
 		}
@@ -637,13 +638,20 @@ func (s *Service) reloadLocked(ctx context.Context, now time.Time) error {
 
 // signer returns a Signer for k, reusing the previous snapshot's to avoid
 // unsealing again when the key's window is unchanged.
-func (s *Service) signer(old *snapshot, k *mayfly.Key) (*Signer, error) {
+func (s *Service) signer(ctx context.Context, old *snapshot, k *mayfly.Key) (*Signer, error) {
 	for _, sg := range old.signers[k.Ring] {
 		if sg.kid == k.KID && sg.from.Equal(k.ActivateAt) && sg.until.Equal(k.DeactivateAt) {
 			return sg, nil
 		}
 	}
 	der, err := s.cfg.Sealer.Open(k.Sealed, aad(k.KID))
+	if err != nil && s.cfg.CanSeal != nil {
+		// Sealed by a replica that has replaced the root key: pick the
+		// new root key up, if this replica can, and try again.
+		if s.cfg.CanSeal(ctx) == nil {
+			der, err = s.cfg.Sealer.Open(k.Sealed, aad(k.KID))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", k.KID, err)
 	}

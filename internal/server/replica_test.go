@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/server"
 	"github.com/mayflyhq/mayfly/internal/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
@@ -195,5 +198,78 @@ func TestRevocationNotHeldUpByKeyLock(t *testing.T) {
 	unlock()
 	if err := <-maintained; err != nil {
 		t.Errorf("Maintain after the lock was released: %v", err)
+	}
+}
+
+// TestRootRotationAcrossReplicas: after one replica replaces the root key,
+// a replica that still has only the old root key file refuses to seal new
+// key material (which the others could not open) until it gets the new file.
+func TestRootRotationAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	clock := servertest.NewClock(servertest.Epoch)
+	ctx := context.Background()
+	rootA, rootB := filepath.Join(t.TempDir(), "root.key"), filepath.Join(t.TempDir(), "root.key")
+	start := func(root string) *server.Server {
+		s, err := server.New(ctx, server.Config{DataDir: t.TempDir(), Issuer: "https://mayfly.test", Store: dsn, RootKeyFile: root,
+			Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatalf("server.New: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a := start(rootA)
+	copyFile(t, rootA, rootB)
+	b := start(rootB)
+
+	ops, err := a.Identity.CreatePrincipal(ctx, "ops", mayfly.Human, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Identity.GrantCustody(ctx, ops.ID, mayfly.AssetRootKey, mayfly.RootKeyAsset, mayfly.CustodyBreakGlass, "drill"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if _, err := a.Offboard.Offboard(ctx, ops.ID, offboard.Options{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The schedule needs a new key on b, which lacks the new root key.
+	clock.Advance(mayfly.DefaultKeyLifetime)
+	if err := b.Keys.Maintain(ctx); err == nil {
+		t.Fatal("a replica without the new root key file sealed new key material")
+	}
+	if err := a.Keys.Maintain(ctx); err != nil {
+		t.Fatalf("the replica that rotated: %v", err)
+	}
+	// Every stored key opens under the new root key.
+	key, err := seal.ReadRootKey(rootA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := seal.New(key)
+	keys, _ := a.Store().Keys(ctx)
+	for _, k := range keys {
+		if len(k.Sealed) > 0 {
+			if _, err := sealer.Open(k.Sealed, []byte("mayfly signing key "+k.KID)); err != nil {
+				t.Errorf("key %s does not open under the new root key", k.KID)
+			}
+		}
+	}
+	// With the new file in place (as a shared mount would have it), b goes on.
+	copyFile(t, rootA, rootB)
+	if err := b.Keys.Maintain(ctx); err != nil {
+		t.Errorf("after receiving the new root key file: %v", err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

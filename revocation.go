@@ -26,4 +26,16 @@ type Revocation struct {
 	Until  time.Time `json:"until,omitzero"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason,omitempty"`
+	// Cause says what led to the revocation, for those who act on it,
+	// such as Shared Signals receivers; empty for a direct revocation.
+	Cause Cause `json:"cause,omitempty"`
 }
+
+// Cause is what led to a revocation.
+type Cause string
+
+const (
+	CauseSuspended     Cause = "suspended"      // the principal was suspended
+	CauseOffboarded    Cause = "offboarded"     // the principal, or its owner, was offboarded
+	CauseSecretRotated Cause = "secret_rotated" // the client's secret was replaced
+)

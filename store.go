@@ -118,6 +118,32 @@ type Store interface {
 	// ReplaceSetting sets name to value whether or not it exists.
 	ReplaceSetting(ctx context.Context, name string, value []byte) error
 
+	// CreateSSFStream stores st at version 1 and sets st.Version.
+	CreateSSFStream(ctx context.Context, st *SSFStream) error
+	SSFStream(ctx context.Context, id string) (*SSFStream, error)
+	// SSFStreams returns every stream, oldest first.
+	SSFStreams(ctx context.Context) ([]*SSFStream, error)
+	// UpdateSSFStream stores everything of st but its cursor if the stored
+	// version is still st.Version, then sets st.Version to the new one. A
+	// stale version returns ErrConflict.
+	UpdateSSFStream(ctx context.Context, st *SSFStream) error
+	// DeleteSSFStream deletes a stream and its queue.
+	DeleteSSFStream(ctx context.Context, id string) error
+	// QueueSETs adds sets to a stream's queue, all or none. If to > from it
+	// also moves the stream's cursor from from to to, and returns
+	// ErrConflict, queueing nothing, if the cursor is no longer at from.
+	// Queueing a jti the stream already holds returns ErrConflict.
+	QueueSETs(ctx context.Context, streamID string, from, to int64, sets []QueuedSET) error
+	// PendingSETs returns up to limit of a stream's queued SETs whose
+	// NextAttempt is not after now, in the order they were queued.
+	PendingSETs(ctx context.Context, streamID string, now time.Time, limit int) ([]QueuedSET, error)
+	// AckSETs removes the named SETs from a stream's queue; it returns how
+	// many it removed. Names it does not hold are ignored.
+	AckSETs(ctx context.Context, streamID string, jtis []string) (int, error)
+	// DeferSET records a failed delivery: the attempts so far, and when to
+	// try again.
+	DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error
+
 	// Prune deletes what no longer matters at now: used assertions and
 	// revocations of tokens past their expiry.
 	Prune(ctx context.Context, now time.Time) error

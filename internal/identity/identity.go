@@ -251,7 +251,8 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	// The mark after the status: no token minted before the mark can have
 	// been minted while the principal was still active in the store.
 	if status == mayfly.Suspended {
-		if _, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeNotBefore, p.ID, time.Time{}, "suspended: "+reason); err != nil {
+		mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
+		if err := s.cfg.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
 			return nil, err
 		}
 	}
@@ -416,7 +417,8 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	s.mu.Lock()
 	delete(s.clients, id)
 	s.mu.Unlock()
-	if _, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeNotBefore, id, time.Time{}, "secret rotated: "+reason); err != nil {
+	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
+	if err := s.cfg.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
 		return nil, "", err
 	}
 	details := map[string]string{"reason": reason, "owner": c.OwnerID}

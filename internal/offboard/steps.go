@@ -91,10 +91,10 @@ func (w *work) status(ctx context.Context) error {
 	}
 	var revs []*mayfly.Revocation
 	if !cfg.Revoker.Revoked(mayfly.RevokePrincipal, p.ID) {
-		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "offboarded"})
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "offboarded", Cause: mayfly.CauseOffboarded})
 	}
 	if cfg.Revoker.NotBefore(p.ID).Before(w.cutoff) {
-		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: w.cutoff, Reason: "offboarded"})
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: w.cutoff, Reason: "offboarded", Cause: mayfly.CauseOffboarded})
 	}
 	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
 		return err
@@ -179,11 +179,11 @@ func (w *work) revokeAll(ctx context.Context, clients []*mayfly.Client, services
 	cfg := w.s.cfg
 	var revs []*mayfly.Revocation
 	for _, c := range clients {
-		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded"})
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded", Cause: mayfly.CauseOffboarded})
 	}
 	for _, p := range services {
 		if !cfg.Revoker.Revoked(mayfly.RevokePrincipal, p.ID) {
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "owner offboarded"})
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "owner offboarded", Cause: mayfly.CauseOffboarded})
 		}
 	}
 	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
@@ -219,7 +219,7 @@ func (w *work) transferAll(ctx context.Context, clients []*mayfly.Client, servic
 	}
 	var revs []*mayfly.Revocation
 	for _, c := range keyed {
-		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over"})
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over", Cause: mayfly.CauseOffboarded})
 	}
 	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
 		return err
@@ -437,7 +437,7 @@ func (w *work) markReplaced(ctx context.Context, ids []string) error {
 			return err
 		}
 		if len(cl.SecretHash) > 0 && cfg.Revoker.NotBefore(id).Before(cl.SecretRotatedAt) {
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: now, Reason: "secret replaced: " + w.o.ID})
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: now, Reason: "secret replaced: " + w.o.ID, Cause: mayfly.CauseSecretRotated})
 		}
 	}
 	return cfg.Revoker.RevokeAll(ctx, revs)

@@ -699,8 +699,8 @@ func (s *Store) Revoke(ctx context.Context, rs ...*mayfly.Revocation) error {
 		// One round trip for the whole batch.
 		b := &pgx.Batch{}
 		for i, r := range rs {
-			b.Queue(`INSERT INTO revocations (kind, subject, until, at, reason) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
-				string(r.Kind), r.Subject, nanos(r.Until), nanos(r.At), r.Reason).QueryRow(func(row pgx.Row) error { return row.Scan(&seqs[i]) })
+			b.Queue(`INSERT INTO revocations (kind, subject, until, at, reason, cause) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
+				string(r.Kind), r.Subject, nanos(r.Until), nanos(r.At), r.Reason, string(r.Cause)).QueryRow(func(row pgx.Row) error { return row.Scan(&seqs[i]) })
 			switch r.Kind {
 			case mayfly.RevokeClient:
 				b.Queue(`UPDATE clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, nanos(r.At), r.Subject)
@@ -725,10 +725,10 @@ func (s *Store) Revocations(ctx context.Context, after int64, now time.Time) ([]
 	return queryAll(ctx, s, "postgres.Revocations", func(row scanner) (*mayfly.Revocation, error) {
 		var r mayfly.Revocation
 		var until, at *int64
-		err := row.Scan(&r.Seq, &r.Kind, &r.Subject, &until, &at, &r.Reason)
+		err := row.Scan(&r.Seq, &r.Kind, &r.Subject, &until, &at, &r.Reason, &r.Cause)
 		r.Until, r.At = fromNanos(until), fromNanos(at)
 		return &r, err
-	}, `SELECT seq, kind, subject, until, at, reason FROM revocations WHERE seq > $1 AND (until IS NULL OR until > $2) ORDER BY seq`, after, now.UnixNano())
+	}, `SELECT seq, kind, subject, until, at, reason, cause FROM revocations WHERE seq > $1 AND (until IS NULL OR until > $2) ORDER BY seq`, after, now.UnixNano())
 }
 
 // Client assertions and admin credentials.

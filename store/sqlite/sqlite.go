@@ -589,8 +589,8 @@ func (s *Store) Revoke(ctx context.Context, rs ...*mayfly.Revocation) error {
 	keys := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, r := range rs {
-			res, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, subject, until, at, reason) VALUES (?, ?, ?, ?, ?)`,
-				r.Kind, r.Subject, nanos(r.Until), nanos(r.At), r.Reason)
+			res, err := tx.ExecContext(ctx, `INSERT INTO revocations (kind, subject, until, at, reason, cause) VALUES (?, ?, ?, ?, ?, ?)`,
+				r.Kind, r.Subject, nanos(r.Until), nanos(r.At), r.Reason, r.Cause)
 			if err != nil {
 				return err
 			}
@@ -627,10 +627,10 @@ func (s *Store) Revocations(ctx context.Context, after int64, now time.Time) ([]
 	return queryAll(ctx, s.r, "sqlite.Revocations", func(row scanner) (*mayfly.Revocation, error) {
 		var r mayfly.Revocation
 		var until, at sql.NullInt64
-		err := row.Scan(&r.Seq, &r.Kind, &r.Subject, &until, &at, &r.Reason)
+		err := row.Scan(&r.Seq, &r.Kind, &r.Subject, &until, &at, &r.Reason, &r.Cause)
 		r.Until, r.At = fromNanos(until), fromNanos(at)
 		return &r, err
-	}, `SELECT seq, kind, subject, until, at, reason FROM revocations WHERE seq > ? AND (until IS NULL OR until > ?) ORDER BY seq`, after, now.UnixNano())
+	}, `SELECT seq, kind, subject, until, at, reason, cause FROM revocations WHERE seq > ? AND (until IS NULL OR until > ?) ORDER BY seq`, after, now.UnixNano())
 }
 
 // Client assertions and admin credentials.

@@ -165,6 +165,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store
 		{"Watch/AcrossHandles", testSharedWatch},
 		{"Audit/OneOrder", testSharedAudit},
 		{"Revocations/OneSequence", testSharedRevocations},
+		{"SSF/CursorOneWinner", testSharedSSFCursor},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

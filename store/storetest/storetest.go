@@ -33,6 +33,14 @@
 //     may filter through the jti. No bound falls on a record's issue time,
 //     so the suite fixes neither bound's inclusiveness, but a bound with a
 //     fraction of a second must still order records issued in its second.
+//   - A Shared Signals stream's EventsRequested and Excluded round-trip,
+//     an empty list reading back as nil. QueueSETs does not change a
+//     stream's Version: moving the cursor makes no copy stale. PendingSETs
+//     and AckSETs of a stream that does not exist find nothing, without an
+//     error; the other SSF methods return ErrNotFound for it, and DeferSET
+//     also for a SET the stream does not hold. PendingSETs with a limit of
+//     0 or less returns every due SET. After DeleteSSFStream, a stream
+//     made again under the same id starts with an empty queue.
 //   - Lock and Watch coordinate the processes sharing a database. RunShared
 //     checks them across two handles, for backends that several processes
 //     may share.
@@ -107,6 +115,17 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 		{"Settings/Replace", testReplaceSetting},
 		{"Revocations/Batch", testRevokeBatch},
 		{"Watch/Identity", testWatchIdentity},
+		{"Revocations/Cause", testRevocationCause},
+		{"SSF/Streams/RoundTrip", testSSFStreamRoundTrip},
+		{"SSF/Missing", testSSFMissing},
+		{"SSF/Streams/Update", testSSFUpdate},
+		{"SSF/Streams/Delete", testSSFDelete},
+		{"SSF/Queue/Cursor", testSSFQueueCursor},
+		{"SSF/Queue/Duplicate", testSSFQueueDuplicate},
+		{"SSF/Queue/Pending", testSSFPending},
+		{"SSF/Queue/Ack", testSSFAck},
+		{"SSF/Queue/Defer", testSSFDefer},
+		{"SSF/Queue/CursorRace", testSSFCursorRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,6 +400,7 @@ func diffRevocation(got, want *mayfly.Revocation) diff {
 	d.time("Until", got.Until, want.Until)
 	d.time("At", got.At, want.At)
 	d.eq("Reason", got.Reason, want.Reason)
+	d.eq("Cause", got.Cause, want.Cause)
 	return d
 }
 

@@ -65,11 +65,7 @@ func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io
 	default:
 		return nil, fmt.Errorf("key %s: unsupported private key type %T", k.KID, priv)
 	}
-	h, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		KID string `json:"kid"`
-		Typ string `json:"typ"`
-	}{string(k.Alg), k.KID, "at+jwt"})
+	h, err := header(k.Alg, k.KID, "at+jwt")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +75,7 @@ func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io
 		until = lim
 	}
 	return &Signer{kid: k.KID, alg: k.Alg, from: k.ActivateAt, until: until, key: priv, rand: rand,
-		header: base64.RawURLEncoding.EncodeToString(h)}, nil
+		header: h}, nil
 }
 
 // KID is the key's ID.
@@ -96,6 +92,30 @@ func (s *Signer) covers(t time.Time) bool { return !t.Before(s.from) && t.Before
 // Sign signs payload as a compact JWS with typ at+jwt, if now is inside the
 // key's window.
 func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {
+	return s.sign(s.header, payload, now)
+}
+
+// SignTyped signs payload as Sign does but with the given typ, such as
+// secevent+jwt for Security Event Tokens: explicit typing keeps one kind
+// of token from passing for another (RFC 8725 section 3.11).
+func (s *Signer) SignTyped(typ string, payload []byte, now time.Time) (string, error) {
+	h, err := header(s.alg, s.kid, typ)
+	if err != nil {
+		return "", mayfly.E("keys.SignTyped", err)
+	}
+	return s.sign(h, payload, now)
+}
+
+func header(alg mayfly.Alg, kid, typ string) (string, error) {
+	h, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		KID string `json:"kid"`
+		Typ string `json:"typ"`
+	}{string(alg), kid, typ})
+	return base64.RawURLEncoding.EncodeToString(h), err
+}
+
+func (s *Signer) sign(header string, payload []byte, now time.Time) (string, error) {
 	if !s.covers(now) {
 		return "", mayfly.Errorf(mayfly.Unavailable, "key %s is outside its signing window", s.kid)
 	}
@@ -105,8 +125,8 @@ func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {
 		return "", errRetired
 	}
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(s.header)+2+enc.EncodedLen(len(payload))+enc.EncodedLen(512))
-	buf = append(buf, s.header...)
+	buf := make([]byte, 0, len(header)+2+enc.EncodedLen(len(payload))+enc.EncodedLen(512))
+	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	sig, err := s.signature(buf)

@@ -16,6 +16,7 @@ const (
 	Unauthenticated  Code = "unauthenticated"   // credentials missing or wrong
 	PermissionDenied Code = "permission_denied" // authenticated but not allowed
 	Unavailable      Code = "unavailable"       // try again later
+	RateLimited      Code = "rate_limited"      // too soon after the last such request
 	Internal         Code = "internal"          // a bug or a failed dependency
 )
 

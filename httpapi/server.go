@@ -28,6 +28,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,6 +46,8 @@ type Config struct {
 	Audit    *audit.Log
 	Offboard *offboard.Service
 	Revoker  *revoke.Service
+	// SSF is the Shared Signals transmitter; nil serves none.
+	SSF *ssf.Service
 	// StreamHeartbeat is the revocation stream's heartbeat interval;
 	// zero means HeartbeatEvery.
 	StreamHeartbeat time.Duration
@@ -90,6 +93,7 @@ func New(cfg Config) *Server {
 	s.auditRoutes()
 	s.scimRoutes()
 	s.streamRoutes()
+	s.ssfRoutes()
 	s.doctorRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -121,6 +125,7 @@ var status = map[mayfly.Code]int{
 	mayfly.Unauthenticated:  http.StatusUnauthorized,
 	mayfly.PermissionDenied: http.StatusForbidden,
 	mayfly.Unavailable:      http.StatusServiceUnavailable,
+	mayfly.RateLimited:      http.StatusTooManyRequests,
 	mayfly.Internal:         http.StatusInternalServerError,
 }
 

@@ -42,6 +42,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/store/postgres"
 	"github.com/mayflyhq/mayfly/store/sqlite"
@@ -78,6 +79,9 @@ type Config struct {
 	// StreamHeartbeat is the revocation stream's heartbeat interval;
 	// zero means the default (5 s).
 	StreamHeartbeat time.Duration
+	// SSFAllowHTTP lets Shared Signals push streams deliver to plain
+	// http:// endpoints; without it they must be https.
+	SSFAllowHTTP bool
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
 }
@@ -92,6 +96,7 @@ type Server struct {
 	Revoker  *revoke.Service
 	Audit    *audit.Log
 	Offboard *offboard.Service
+	SSF      *ssf.Service
 	root     *rootKey
 	handler  http.Handler
 	api      *httpapi.Server
@@ -100,6 +105,8 @@ type Server struct {
 
 	stopWatch context.CancelFunc
 	watching  chan struct{}
+	stopSSF   context.CancelFunc
+	ssfDone   chan struct{}
 }
 
 func (cfg *Config) defaults() error {
@@ -241,16 +248,24 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + httpapi.TokenPath, Store: st, Keys: s.Keys,
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 	})
+	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
+		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api = httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, StreamHeartbeat: cfg.StreamHeartbeat, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
+		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, SSF: s.SSF, StreamHeartbeat: cfg.StreamHeartbeat, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
 		SCIMDeactivate: cfg.SCIMDeactivate,
 		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),
 	})
 	s.handler = s.api
 	s.watch()
+	ssfCtx, stopSSF := context.WithCancel(context.Background())
+	s.stopSSF, s.ssfDone = stopSSF, make(chan struct{})
+	go func() {
+		defer close(s.ssfDone)
+		s.SSF.Run(ssfCtx)
+	}()
 	return s, nil
 }
 
@@ -492,6 +507,8 @@ func (s *Server) Maintain(ctx context.Context) error {
 
 // Close flushes pending writes and closes the store.
 func (s *Server) Close() error {
+	s.stopSSF()
+	<-s.ssfDone
 	s.stopWatch()
 	<-s.watching
 	s.Token.Close()

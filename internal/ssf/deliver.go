@@ -1,0 +1,332 @@
+package ssf
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/keys"
+)
+
+const (
+	// lockName keeps replicas from pushing the same SETs at once.
+	lockName = "ssf.deliver"
+	// roundEvery bounds the wait between rounds: for retries that come
+	// due and for streams another replica changed.
+	roundEvery = 2 * time.Second
+	// convertBatch bounds the revocations turned into events per write.
+	convertBatch = 500
+	// pushBatch bounds the SETs pushed to one stream per round.
+	pushBatch = 100
+	// pushers bounds the streams pushed to at once.
+	pushers = 8
+	// maxBackoff caps the wait between push attempts.
+	maxBackoff = 10 * time.Minute
+)
+
+// Run converts revocations into events and pushes them until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		_, wake := s.cfg.Revoker.Since(s.cfg.Revoker.Seq())
+		if err := s.Round(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Error("shared signals delivery round failed", "err", err)
+		}
+		t := time.NewTimer(roundEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+		case <-s.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// poke asks Run for a round soon.
+func (s *Service) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// queuedHere wakes polls waiting in this process, and the pusher.
+func (s *Service) queuedHere() {
+	s.mu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Service) waiter() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wake
+}
+
+// Round turns new revocations into every stream's events and pushes what
+// push streams have due.
+func (s *Service) Round(ctx context.Context) error {
+	// Most installations have no streams: spare them the lock.
+	if streams, err := s.cfg.Store.SSFStreams(ctx); err != nil || len(streams) == 0 {
+		return err
+	}
+	unlock, err := s.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	streams, err := s.cfg.Store.SSFStreams(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	var push []*mayfly.SSFStream
+	for _, st := range streams {
+		if err := s.convert(ctx, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if st.Method == mayfly.DeliveryPush && st.Status == mayfly.SSFEnabled {
+			push = append(push, st)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pushers)
+	for _, st := range push {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.push(ctx, st)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// convert queues st's events for the revocations after its cursor. A
+// stream that another process converted first is left to it.
+func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) error {
+	for {
+		revs, _ := s.cfg.Revoker.Since(st.Cursor)
+		if len(revs) == 0 {
+			return nil
+		}
+		revs = revs[:min(len(revs), convertBatch)]
+		var sets []mayfly.QueuedSET
+		if st.Status != mayfly.SSFDisabled {
+			for _, r := range revs {
+				evs, err := s.events(ctx, r)
+				if err != nil {
+					return err
+				}
+				q, err := s.queued(st, revocationTxn(r.Seq), evs)
+				if err != nil {
+					return err
+				}
+				sets = append(sets, q...)
+			}
+		}
+		to := revs[len(revs)-1].Seq
+		err := s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, to, sets)
+		if errors.Is(err, mayfly.ErrConflict) || errors.Is(err, mayfly.ErrNotFound) {
+			return nil // converted elsewhere, or deleted
+		}
+		if err != nil {
+			return err
+		}
+		st.Cursor = to
+		if len(sets) > 0 {
+			s.queuedHere()
+		}
+	}
+}
+
+// push delivers st's due SETs in order, stopping at the first that fails
+// so that a receiver gets them in the order they were queued.
+func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
+	sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now(), pushBatch)
+	if err != nil {
+		s.cfg.Log.Error("reading a stream's queue failed", "stream", st.ID, "err", err)
+		return
+	}
+	for _, q := range sets {
+		done, retry := s.pushOne(ctx, st, q)
+		if done {
+			if _, err := s.cfg.Store.AckSETs(ctx, st.ID, []string{q.JTI}); err != nil {
+				s.cfg.Log.Error("acknowledging a delivered SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
+				return
+			}
+			continue
+		}
+		if retry {
+			wait := min(time.Second<<min(q.Attempts, 20), maxBackoff)
+			if err := s.cfg.Store.DeferSET(ctx, st.ID, q.JTI, q.Attempts+1, s.cfg.Clock.Now().Add(wait)); err != nil {
+				s.cfg.Log.Error("deferring a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
+			}
+		}
+		return
+	}
+}
+
+// pushOne POSTs one SET (RFC 8935 section 2). done means it leaves the
+// queue: accepted, or refused for good with a 400.
+func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.QueuedSET) (done, retry bool) {
+	raw, err := s.sign(ctx, q.Claims)
+	if err != nil {
+		s.cfg.Log.Error("signing a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
+		return false, true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.EndpointURL, strings.NewReader(raw))
+	if err != nil {
+		s.cfg.Log.Error("a push stream's endpoint is unusable", "stream", st.ID, "err", err)
+		return false, true
+	}
+	req.Header.Set("Content-Type", "application/secevent+jwt")
+	req.Header.Set("Accept", "application/json")
+	if st.AuthorizationHeader != "" {
+		req.Header.Set("Authorization", st.AuthorizationHeader)
+	}
+	resp, err := s.cfg.HTTP.Do(req)
+	if err != nil {
+		// The error names the URL, which may carry a receiver's token in
+		// its query: log the host only.
+		s.cfg.Log.Warn("pushing a SET failed; will retry", "stream", st.ID, "host", endpointHost(st), "attempts", q.Attempts+1)
+		return false, true
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return true, false
+	case resp.StatusCode == http.StatusBadRequest:
+		var e struct {
+			Err         string `json:"err"`
+			Description string `json:"description"`
+		}
+		json.Unmarshal(body, &e)
+		s.cfg.Log.Warn("the receiver refused a SET; it will not be sent again", "stream", st.ID, "jti", q.JTI,
+			"err", truncate(e.Err, 64), "description", truncate(e.Description, 256))
+		return true, false
+	}
+	s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st), "status", resp.StatusCode, "attempts", q.Attempts+1)
+	return false, true
+}
+
+// sign signs SET claims with the default ring's current key.
+func (s *Service) sign(ctx context.Context, claims []byte) (string, error) {
+	for try := 0; ; try++ {
+		signer, err := s.cfg.Keys.Signer(ctx, keys.DefaultRing)
+		if err != nil {
+			return "", err
+		}
+		raw, err := signer.SignTyped("secevent+jwt", claims, s.cfg.Clock.Now())
+		if err == nil || try == 2 || !keys.Retired(err) {
+			return raw, err
+		}
+	}
+}
+
+// PollRequest is an RFC 8936 poll.
+type PollRequest struct {
+	MaxEvents         int
+	ReturnImmediately bool
+	Ack               []string
+	SetErrs           map[string]SetErr
+}
+
+// SetErr is a receiver's report that it could not use a SET.
+type SetErr struct {
+	Err         string `json:"err"`
+	Description string `json:"description"`
+}
+
+// MaxPollEvents bounds the SETs one poll returns.
+const MaxPollEvents = 1000
+
+// Poll acknowledges what the receiver names and returns up to MaxEvents
+// SETs, keyed by jti, and whether more are queued. If there are none and
+// the receiver may wait, it waits for some, up to the configured bound.
+func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest) (map[string]string, bool, error) {
+	st, err := s.Stream(ctx, c, id)
+	if err != nil {
+		return nil, false, err
+	}
+	if st.Method != mayfly.DeliveryPoll {
+		return nil, false, mayfly.Errorf(mayfly.Invalid, "stream %s delivers by push, not poll", st.ID)
+	}
+	if req.MaxEvents < 0 || req.MaxEvents > MaxPollEvents {
+		return nil, false, mayfly.InvalidField("maxEvents", "maxEvents must be between 0 and %d", MaxPollEvents)
+	}
+	if len(req.Ack)+len(req.SetErrs) > MaxPollEvents {
+		return nil, false, mayfly.InvalidField("ack", "at most %d SETs may be acknowledged at once", MaxPollEvents)
+	}
+	done := append([]string(nil), req.Ack...)
+	for jti, e := range req.SetErrs {
+		s.cfg.Log.Warn("the receiver could not use a SET", "stream", st.ID, "jti", truncate(jti, 64),
+			"err", truncate(e.Err, 64), "description", truncate(e.Description, 256))
+		done = append(done, jti)
+	}
+	if len(done) > 0 {
+		if _, err := s.cfg.Store.AckSETs(ctx, st.ID, done); err != nil {
+			return nil, false, err
+		}
+	}
+	if req.MaxEvents == 0 || st.Status != mayfly.SSFEnabled {
+		return map[string]string{}, false, nil
+	}
+	deadline := time.NewTimer(s.cfg.PollWait)
+	defer deadline.Stop()
+	for {
+		wake := s.waiter()
+		if err := s.convert(ctx, st); err != nil {
+			return nil, false, err
+		}
+		sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now(), req.MaxEvents+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(sets) > 0 || req.ReturnImmediately {
+			more := len(sets) > req.MaxEvents
+			sets = sets[:min(len(sets), req.MaxEvents)]
+			out := make(map[string]string, len(sets))
+			for _, q := range sets {
+				raw, err := s.sign(ctx, q.Claims)
+				if err != nil {
+					return nil, false, err
+				}
+				out[q.JTI] = raw
+			}
+			return out, more, nil
+		}
+		// Another replica may queue events this process hears nothing
+		// of; look again every round.
+		t := time.NewTimer(roundEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return map[string]string{}, false, nil
+		case <-deadline.C:
+			t.Stop()
+			return map[string]string{}, false, nil
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+		if st, err = s.Stream(ctx, c, id); err != nil {
+			return nil, false, err
+		}
+		if st.Status != mayfly.SSFEnabled {
+			return map[string]string{}, false, nil
+		}
+	}
+}

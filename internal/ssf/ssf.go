@@ -1,0 +1,508 @@
+// Package ssf is Mayfly's OpenID Shared Signals (SSF 1.0) transmitter. It
+// turns revocations into Security Event Tokens (RFC 8417): CAEP
+// session-revoked and credential-change, RISC account-disabled. It keeps a
+// queue per stream and delivers it by push (RFC 8935) or to a receiver that
+// polls (RFC 8936).
+//
+// # Invariants
+//
+//   - Each revocation becomes a stream's events once: the write that queues
+//     them moves the stream's cursor only from where this process read it
+//     (Store.QueueSETs), so replicas racing on one stream convert it once.
+//   - Delivery is at least once: a SET leaves its queue only when the
+//     receiver acknowledged it (push: a 2xx; poll: ack or setErrs), or
+//     refused it for good (push: 400).
+//   - SETs are signed when delivered, by the signing key current then, with
+//     typ secevent+jwt so that no verifier can take one for an access token.
+//   - A stream is visible only to its owner and to admins; to anyone else
+//     it does not exist. A push stream's authorization header is never
+//     logged or returned.
+package ssf
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/revoke"
+)
+
+// Limits on what a receiver may configure.
+const (
+	MaxStreamsPerOwner = 16
+	maxDescription     = 256
+	maxEventsRequested = 32
+	maxURL             = 2048
+	maxAuthHeader      = 4096
+	// MinVerificationInterval is the least time between two verification
+	// requests on a stream.
+	MinVerificationInterval = 5 * time.Second
+)
+
+// Config configures a Service.
+type Config struct {
+	Store   mayfly.Store
+	Revoker *revoke.Service
+	Keys    *keys.Service
+	Audit   *audit.Log
+	Issuer  string
+	Clock   mayfly.Clock
+	Rand    io.Reader
+	Log     *slog.Logger
+	// HTTP pushes SETs; the default times out after 10 s and follows no
+	// redirects.
+	HTTP *http.Client
+	// AllowHTTP lets push endpoints be plain http:// URLs, for development
+	// and tests. Without it they must be https.
+	AllowHTTP bool
+	// PollWait bounds how long a poll that asked to wait is held open
+	// (default 15 s, under the server's write timeout).
+	PollWait time.Duration
+}
+
+// Service manages streams and delivers their events.
+type Service struct {
+	cfg Config
+
+	mu       sync.Mutex
+	wake     chan struct{}        // closed, and replaced, when SETs were queued here
+	verified map[string]time.Time // stream -> last verification request
+	kick     chan struct{}
+}
+
+// New returns a Service; Run delivers.
+func New(cfg Config) *Service {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // the receiver's URL, and its secret, go nowhere else
+		}}
+	}
+	if cfg.PollWait == 0 {
+		cfg.PollWait = 15 * time.Second
+	}
+	return &Service{cfg: cfg, wake: make(chan struct{}), verified: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+}
+
+// PollWait is the longest a poll waits for events.
+func (s *Service) PollWait() time.Duration { return s.cfg.PollWait }
+
+// Caller is who manages streams: an admin, who sees every stream, or a
+// client holding an access token with the ssf scope, who sees its own.
+type Caller struct {
+	Admin    bool
+	ClientID string
+	Actor    string // for the audit log
+}
+
+// Spec is what a receiver configures of a stream (SSF 1.0 section 8.1.1:
+// the receiver-supplied properties).
+type Spec struct {
+	Method              string
+	EndpointURL         string
+	AuthorizationHeader string
+	EventsRequested     []string
+	Description         string
+}
+
+func (s *Service) check(sp *Spec) error {
+	switch sp.Method {
+	case mayfly.DeliveryPush:
+		if err := s.checkEndpoint(sp.EndpointURL); err != nil {
+			return err
+		}
+		if len(sp.AuthorizationHeader) > maxAuthHeader || strings.ContainsAny(sp.AuthorizationHeader, "\r\n") {
+			return mayfly.InvalidField("delivery.authorization_header", "authorization_header must be one line of at most %d bytes", maxAuthHeader)
+		}
+	case mayfly.DeliveryPoll:
+		if sp.EndpointURL != "" {
+			return mayfly.InvalidField("delivery.endpoint_url", "a poll stream's endpoint_url is the transmitter's to set; leave it out")
+		}
+		if sp.AuthorizationHeader != "" {
+			return mayfly.InvalidField("delivery.authorization_header", "authorization_header is for push delivery only")
+		}
+	case "":
+		return mayfly.InvalidField("delivery.method", "delivery.method is required: %s (push) or %s (poll)", mayfly.DeliveryPush, mayfly.DeliveryPoll)
+	default:
+		return mayfly.InvalidField("delivery.method", "delivery method %q is not supported; use %s (push) or %s (poll)", truncate(sp.Method, 64), mayfly.DeliveryPush, mayfly.DeliveryPoll)
+	}
+	if len(sp.EventsRequested) > maxEventsRequested {
+		return mayfly.InvalidField("events_requested", "at most %d event types may be requested", maxEventsRequested)
+	}
+	for _, e := range sp.EventsRequested {
+		if u, err := url.Parse(e); err != nil || !u.IsAbs() || len(e) > maxURL {
+			return mayfly.InvalidField("events_requested", "event type %q is not an absolute URI", truncate(e, 64))
+		}
+	}
+	if len(sp.Description) > maxDescription {
+		return mayfly.InvalidField("description", "description is longer than %d bytes", maxDescription)
+	}
+	return nil
+}
+
+func (s *Service) checkEndpoint(raw string) error {
+	const field = "delivery.endpoint_url"
+	if raw == "" {
+		return mayfly.InvalidField(field, "a push stream needs delivery.endpoint_url, where SETs are sent")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || len(raw) > maxURL || !u.IsAbs() || u.Host == "":
+		return mayfly.InvalidField(field, "endpoint_url must be an absolute URL of at most %d bytes", maxURL)
+	case u.Scheme != "https" && !(u.Scheme == "http" && s.cfg.AllowHTTP):
+		return mayfly.InvalidField(field, "endpoint_url must be https")
+	case u.User != nil:
+		return mayfly.InvalidField(field, "endpoint_url must not carry credentials; use authorization_header")
+	case u.Fragment != "":
+		return mayfly.InvalidField(field, "endpoint_url must not have a fragment")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// Create makes a stream. It starts enabled, at the newest revocation:
+// receivers are told of what happens from now on.
+func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStream, error) {
+	if err := s.check(&sp); err != nil {
+		return nil, err
+	}
+	if !c.Admin {
+		all, err := s.cfg.Store.SSFStreams(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, st := range all {
+			if st.Owner == c.ClientID {
+				n++
+			}
+		}
+		if n >= MaxStreamsPerOwner {
+			return nil, mayfly.Errorf(mayfly.Conflict, "this client has %d streams, the most it may have; delete one first", n)
+		}
+	}
+	id, err := s.jti()
+	if err != nil {
+		return nil, err
+	}
+	id = "ssf_" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(id))
+	now := s.cfg.Clock.Now().UTC()
+	st := &mayfly.SSFStream{ID: id, Owner: c.ClientID, Status: mayfly.SSFEnabled, Cursor: s.cfg.Revoker.Seq(), CreatedAt: now, UpdatedAt: now}
+	if c.Admin {
+		st.Owner = ""
+	}
+	st.Audience = c.ClientID
+	if st.Audience == "" {
+		st.Audience = s.cfg.Issuer + "/ssf/streams/" + id
+	}
+	apply(st, sp)
+	if err := s.cfg.Store.CreateSSFStream(ctx, st); err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Info("ssf stream created", "stream", st.ID, "owner", st.Owner, "method", st.Method)
+	return st, s.audit(ctx, c, "ssf.stream.created", st, nil)
+}
+
+func apply(st *mayfly.SSFStream, sp Spec) {
+	st.Method, st.EndpointURL, st.AuthorizationHeader = sp.Method, sp.EndpointURL, sp.AuthorizationHeader
+	st.EventsRequested, st.Description = slices.Clone(sp.EventsRequested), sp.Description
+}
+
+// SpecOf is st's receiver-supplied configuration.
+func SpecOf(st *mayfly.SSFStream) Spec {
+	return Spec{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: st.AuthorizationHeader,
+		EventsRequested: slices.Clone(st.EventsRequested), Description: st.Description}
+}
+
+func (s *Service) audit(ctx context.Context, c Caller, action string, st *mayfly.SSFStream, extra map[string]string) error {
+	d := map[string]string{"stream": st.ID, "owner": st.Owner, "method": st.Method}
+	if st.EndpointURL != "" {
+		if u, err := url.Parse(st.EndpointURL); err == nil {
+			d["endpoint_host"] = u.Host
+		}
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	_, err := s.cfg.Audit.Append(audit.WithActor(ctx, c.Actor), mayfly.AuditEntry{Action: action, Details: d})
+	return err
+}
+
+// Stream returns a stream the caller may see.
+func (s *Service) Stream(ctx context.Context, c Caller, id string) (*mayfly.SSFStream, error) {
+	st, err := s.cfg.Store.SSFStream(ctx, id)
+	if err == nil && !c.Admin && st.Owner != c.ClientID {
+		err = mayfly.ErrNotFound
+	}
+	if errors.Is(err, mayfly.ErrNotFound) {
+		return nil, mayfly.Errorf(mayfly.NotFound, "no stream %q", truncate(id, 64))
+	}
+	return st, err
+}
+
+// Streams returns the streams the caller may see, oldest first.
+func (s *Service) Streams(ctx context.Context, c Caller) ([]*mayfly.SSFStream, error) {
+	all, err := s.cfg.Store.SSFStreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(st *mayfly.SSFStream) bool { return !c.Admin && st.Owner != c.ClientID }), nil
+}
+
+// Update changes a stream's configuration with edit, which sees the
+// current one, retrying if another writer got there first.
+func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Spec) error) (*mayfly.SSFStream, error) {
+	return s.change(ctx, c, id, "ssf.stream.updated", func(st *mayfly.SSFStream) (map[string]string, error) {
+		sp := SpecOf(st)
+		if err := edit(&sp); err != nil {
+			return nil, err
+		}
+		if err := s.check(&sp); err != nil {
+			return nil, err
+		}
+		apply(st, sp)
+		return nil, nil
+	})
+}
+
+// change applies fn to the stream as stored, and stores it, retrying
+// on a concurrent change.
+func (s *Service) change(ctx context.Context, c Caller, id, action string, fn func(*mayfly.SSFStream) (map[string]string, error)) (*mayfly.SSFStream, error) {
+	for try := 0; ; try++ {
+		st, err := s.Stream(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		details, err := fn(st)
+		if err != nil {
+			return nil, err
+		}
+		st.UpdatedAt = s.cfg.Clock.Now().UTC()
+		err = s.cfg.Store.UpdateSSFStream(ctx, st)
+		if errors.Is(err, mayfly.ErrConflict) && try < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.poke()
+		return st, s.audit(ctx, c, action, st, details)
+	}
+}
+
+// Delete deletes a stream and what it has queued.
+func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
+	st, err := s.Stream(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteSSFStream(ctx, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.verified, id)
+	s.mu.Unlock()
+	return s.audit(ctx, c, "ssf.stream.deleted", st, nil)
+}
+
+// SetStatus enables, pauses or disables a stream. Disabling drops what it
+// has queued. A receiver told of a change it did not make itself gets a
+// stream-updated event.
+func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status mayfly.SSFStatus, reason string) (*mayfly.SSFStream, error) {
+	if !status.Valid() {
+		return nil, mayfly.InvalidField("status", "status must be enabled, paused or disabled")
+	}
+	if len(reason) > maxDescription {
+		return nil, mayfly.InvalidField("reason", "reason is longer than %d bytes", maxDescription)
+	}
+	var was mayfly.SSFStatus
+	st, err := s.change(ctx, c, id, "ssf.stream.status", func(st *mayfly.SSFStream) (map[string]string, error) {
+		was = st.Status
+		st.Status, st.Reason = status, reason
+		return map[string]string{"status": string(status), "was": string(was), "reason": reason}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if status == mayfly.SSFDisabled && was != mayfly.SSFDisabled {
+		if err := s.drop(ctx, st.ID); err != nil {
+			return nil, err
+		}
+	}
+	if status != mayfly.SSFDisabled && status != was && (c.Admin && st.Owner != "") {
+		body := map[string]any{"status": string(status)}
+		if reason != "" {
+			body["reason"] = reason
+		}
+		if err := s.queueAbout(ctx, st, StreamUpdated, body); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// drop empties a stream's queue.
+func (s *Service) drop(ctx context.Context, id string) error {
+	for {
+		sets, err := s.cfg.Store.PendingSETs(ctx, id, s.cfg.Clock.Now().Add(365*24*time.Hour), 500) // deferred ones too
+		if err != nil || len(sets) == 0 {
+			return err
+		}
+		jtis := make([]string, len(sets))
+		for i, q := range sets {
+			jtis[i] = q.JTI
+		}
+		if _, err := s.cfg.Store.AckSETs(ctx, id, jtis); err != nil {
+			return err
+		}
+	}
+}
+
+// Exclude removes a subject from a stream (remove=true), or adds it back.
+// Every subject is in a stream unless removed.
+func (s *Service) Exclude(ctx context.Context, c Caller, id string, subject map[string]any, remove bool) error {
+	if err := checkSubject(subject); err != nil {
+		return err
+	}
+	key := canonical(subject)
+	action := map[bool]string{true: "ssf.subject.removed", false: "ssf.subject.added"}[remove]
+	_, err := s.change(ctx, c, id, action, func(st *mayfly.SSFStream) (map[string]string, error) {
+		has := slices.Contains(st.Excluded, key)
+		switch {
+		case remove && !has:
+			if len(st.Excluded) >= maxExcluded {
+				return nil, mayfly.Errorf(mayfly.Conflict, "a stream may have at most %d subjects removed", maxExcluded)
+			}
+			st.Excluded = append(st.Excluded, key)
+		case !remove && has:
+			st.Excluded = slices.DeleteFunc(st.Excluded, func(k string) bool { return k == key })
+		}
+		return map[string]string{"format": subject["format"].(string)}, nil
+	})
+	return err
+}
+
+const maxExcluded = 10000
+
+// checkSubject accepts an RFC 9493 subject identifier of a format it knows,
+// or a complex subject made of them (SSF 1.0 section 3.2).
+func checkSubject(sub map[string]any) error {
+	return checkSubjectIn(sub, true)
+}
+
+func checkSubjectIn(sub map[string]any, top bool) error {
+	const field = "subject"
+	format, _ := sub["format"].(string)
+	need := map[string][]string{
+		"account": {"uri"}, "email": {"email"}, "iss_sub": {"iss", "sub"}, "opaque": {"id"},
+		"phone_number": {"phone_number"}, "did": {"url"}, "uri": {"uri"},
+	}
+	if format == "complex" && top {
+		n := 0
+		for k, v := range sub {
+			if k == "format" {
+				continue
+			}
+			m, ok := v.(map[string]any)
+			if !ok {
+				return mayfly.InvalidField(field, "complex subject member %q must be a subject identifier", truncate(k, 32))
+			}
+			if err := checkSubjectIn(m, false); err != nil {
+				return err
+			}
+			n++
+		}
+		if n == 0 {
+			return mayfly.InvalidField(field, "a complex subject needs at least one member")
+		}
+		return nil
+	}
+	members, ok := need[format]
+	if !ok {
+		return mayfly.InvalidField(field, "subject format %q is not one this transmitter knows", truncate(format, 32))
+	}
+	if len(sub) != len(members)+1 {
+		return mayfly.InvalidField(field, "a %s subject has exactly the members format, %s", format, strings.Join(members, ", "))
+	}
+	for _, m := range members {
+		if v, ok := sub[m].(string); !ok || v == "" || len(v) > maxURL {
+			return mayfly.InvalidField(field, "a %s subject needs a non-empty string %q", format, m)
+		}
+	}
+	return nil
+}
+
+// Verify queues a verification event carrying state, so the receiver can
+// check the stream end to end (SSF 1.0 section 8.1.4).
+func (s *Service) Verify(ctx context.Context, c Caller, id, state string) error {
+	st, err := s.Stream(ctx, c, id)
+	if err != nil {
+		return err
+	}
+	if len(state) > maxDescription {
+		return mayfly.InvalidField("state", "state is longer than %d bytes", maxDescription)
+	}
+	if st.Status == mayfly.SSFDisabled {
+		return mayfly.Errorf(mayfly.Conflict, "stream %s is disabled; enable it to verify it", st.ID)
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	last, ok := s.verified[id]
+	if ok && now.Sub(last) < MinVerificationInterval {
+		s.mu.Unlock()
+		return mayfly.Errorf(mayfly.RateLimited, "verification was requested less than %s ago", MinVerificationInterval)
+	}
+	s.verified[id] = now
+	s.mu.Unlock()
+	body := map[string]any{}
+	if state != "" {
+		body["state"] = state
+	}
+	return s.queueAbout(ctx, st, Verification, body)
+}
+
+// queueAbout queues an event about the stream itself, whose subject is
+// the stream (SSF 1.0 section 8.1.4.1).
+func (s *Service) queueAbout(ctx context.Context, st *mayfly.SSFStream, typ string, body map[string]any) error {
+	sets, err := s.queued(st, "", []event{{typ, Subject{"format": "opaque", "id": st.ID}, body}})
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, st.Cursor, sets); err != nil {
+		return err
+	}
+	s.queuedHere()
+	return nil
+}
+
+// endpointHost is for logs: where a stream pushes, without path or query.
+func endpointHost(st *mayfly.SSFStream) string {
+	u, err := url.Parse(st.EndpointURL)
+	if err != nil {
+		return ""
+	}
+	if h, _, err := net.SplitHostPort(u.Host); err == nil {
+		return h
+	}
+	return u.Host
+}

@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/ssf"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The Shared Signals transmitter (OpenID SSF 1.0). Receivers discover it at
@@ -135,6 +137,13 @@ type ssfHandler func(w http.ResponseWriter, r *http.Request, c ssf.Caller) error
 func (s *Server) ssfRoutes() {
 	if s.cfg.SSF == nil {
 		return
+	}
+	st := s.cfg.SSF.Stats()
+	for name, c := range map[string]*atomic.Int64{"queued": &st.Queued, "delivered": &st.Delivered, "refused": &st.Refused, "retried": &st.Retried} {
+		s.cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mayfly_ssf_sets_total", Help: "Security Event Tokens by what became of them: queued, delivered, refused by the receiver, push attempts retried.",
+			ConstLabels: prometheus.Labels{"result": name},
+		}, func() float64 { return float64(c.Load()) }))
 	}
 	s.handle("GET /.well-known/ssf-configuration", s.ssfMetadata)
 	s.ssf("POST "+SSFConfigPath, s.createSSFStream)

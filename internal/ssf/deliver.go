@@ -145,6 +145,7 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) error {
 			return err
 		}
 		st.Cursor = to
+		s.stats.Queued.Add(int64(len(sets)))
 		if len(sets) > 0 {
 			s.queuedHere()
 		}
@@ -169,6 +170,7 @@ func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
 			continue
 		}
 		if retry {
+			s.stats.Retried.Add(1)
 			wait := min(time.Second<<min(q.Attempts, 20), maxBackoff)
 			if err := s.cfg.Store.DeferSET(ctx, st.ID, q.JTI, q.Attempts+1, s.cfg.Clock.Now().Add(wait)); err != nil {
 				s.cfg.Log.Error("deferring a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
@@ -207,6 +209,7 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		s.stats.Delivered.Add(1)
 		return true, false
 	case resp.StatusCode == http.StatusBadRequest:
 		var e struct {
@@ -216,6 +219,7 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 		json.Unmarshal(body, &e)
 		s.cfg.Log.Warn("the receiver refused a SET; it will not be sent again", "stream", st.ID, "jti", q.JTI,
 			"err", truncate(e.Err, 64), "description", truncate(e.Description, 256))
+		s.stats.Refused.Add(1)
 		return true, false
 	}
 	s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st), "status", resp.StatusCode, "attempts", q.Attempts+1)
@@ -277,9 +281,13 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 		done = append(done, jti)
 	}
 	if len(done) > 0 {
-		if _, err := s.cfg.Store.AckSETs(ctx, st.ID, done); err != nil {
+		n, err := s.cfg.Store.AckSETs(ctx, st.ID, done)
+		if err != nil {
 			return nil, false, err
 		}
+		refused := int64(min(len(req.SetErrs), n))
+		s.stats.Refused.Add(refused)
+		s.stats.Delivered.Add(int64(n) - refused)
 	}
 	if req.MaxEvents == 0 || st.Status != mayfly.SSFEnabled {
 		return map[string]string{}, false, nil

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -80,7 +81,20 @@ type Service struct {
 	wake     chan struct{}        // closed, and replaced, when SETs were queued here
 	verified map[string]time.Time // stream -> last verification request
 	kick     chan struct{}
+
+	stats Stats
 }
+
+// Stats count SETs through their life, for metrics.
+type Stats struct {
+	Queued    atomic.Int64 // queued for a receiver
+	Delivered atomic.Int64 // pushed and accepted, or acknowledged by a poll
+	Refused   atomic.Int64 // refused by the receiver (push 400, poll setErrs)
+	Retried   atomic.Int64 // push attempts that failed and will be retried
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() *Stats { return &s.stats }
 
 // New returns a Service; Run delivers.
 func New(cfg Config) *Service {
@@ -491,6 +505,7 @@ func (s *Service) queueAbout(ctx context.Context, st *mayfly.SSFStream, typ stri
 	if err := s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, st.Cursor, sets); err != nil {
 		return err
 	}
+	s.stats.Queued.Add(int64(len(sets)))
 	s.queuedHere()
 	return nil
 }

@@ -325,3 +325,32 @@ func (c *Client) Credentials(ctx context.Context) ([]*mayfly.AdminCredential, er
 func (c *Client) RevokeCredential(ctx context.Context, id, reason string) error {
 	return c.do(ctx, "POST", "/v1/credentials/"+esc(id)+"/revoke", httpapi.RevokeRequest{Reason: reason}, nil)
 }
+
+// SSFStreams lists every Shared Signals stream (an admin sees all).
+func (c *Client) SSFStreams(ctx context.Context) ([]httpapi.SSFStreamConfig, error) {
+	var out []httpapi.SSFStreamConfig
+	return out, c.do(ctx, "GET", httpapi.SSFConfigPath, nil, &out)
+}
+
+// SSFStream returns one stream's configuration.
+func (c *Client) SSFStream(ctx context.Context, id string) (*httpapi.SSFStreamConfig, error) {
+	var out httpapi.SSFStreamConfig
+	return &out, c.do(ctx, "GET", httpapi.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, &out)
+}
+
+// SSFStatus returns a stream's status.
+func (c *Client) SSFStatus(ctx context.Context, id string) (*httpapi.SSFStatus, error) {
+	var out httpapi.SSFStatus
+	return &out, c.do(ctx, "GET", httpapi.SSFStatusPath+"?stream_id="+url.QueryEscape(id), nil, &out)
+}
+
+// SetSSFStatus enables, pauses or disables a stream.
+func (c *Client) SetSSFStatus(ctx context.Context, st httpapi.SSFStatus) (*httpapi.SSFStatus, error) {
+	var out httpapi.SSFStatus
+	return &out, c.do(ctx, "POST", httpapi.SSFStatusPath, st, &out)
+}
+
+// DeleteSSFStream deletes a stream and what it has queued.
+func (c *Client) DeleteSSFStream(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", httpapi.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, nil)
+}

@@ -34,7 +34,7 @@ type SSFStream struct {
 	EndpointURL string
 	// AuthorizationHeader is sent with each pushed SET. It is the
 	// receiver's secret: stored, never shown again.
-	AuthorizationHeader string
+	AuthorizationHeader string `json:"-"`
 	// EventsRequested are event-type URIs; empty means every supported one.
 	EventsRequested []string
 	Description     string

@@ -323,6 +323,10 @@ func (s *Server) editSSFStream(w http.ResponseWriter, r *http.Request, c ssf.Cal
 	if replace && req.Delivery == nil {
 		return mayfly.InvalidField("delivery", "a replacement configuration needs delivery")
 	}
+	// A receiver may send back the configuration it read, poll URL and all.
+	if d := req.Delivery; d != nil && d.Method == mayfly.DeliveryPoll && d.EndpointURL == s.cfg.Issuer+SSFPollPath+req.StreamID {
+		d.EndpointURL = ""
+	}
 	st, err := s.cfg.SSF.Update(r.Context(), c, req.StreamID, func(sp *ssf.Spec) error {
 		if replace {
 			*sp = ssf.Spec{}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -25,7 +24,10 @@ const (
 	// pushBatch bounds the SETs pushed to one stream per round.
 	pushBatch = 100
 	// pushers bounds the streams pushed to at once.
-	pushers = 8
+	pushers = 16
+	// pushBudget bounds one stream's turn, so that a slow receiver does
+	// not keep the stream's lock for long.
+	pushBudget = 30 * time.Second
 	// maxBackoff caps the wait between push attempts.
 	maxBackoff = 10 * time.Minute
 )
@@ -34,13 +36,14 @@ const (
 func (s *Service) Run(ctx context.Context) {
 	for {
 		_, wake := s.cfg.Revoker.Since(s.cfg.Revoker.Seq())
-		if err := s.Round(ctx); err != nil && ctx.Err() == nil {
+		if err := s.round(ctx); err != nil && ctx.Err() == nil {
 			s.cfg.Log.Error("shared signals delivery round failed", "err", err)
 		}
 		t := time.NewTimer(roundEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			s.waitPushes()
 			return
 		case <-wake:
 		case <-s.kick:
@@ -73,9 +76,18 @@ func (s *Service) waiter() <-chan struct{} {
 	return s.wake
 }
 
-// Round turns new revocations into every stream's events and pushes what
-// push streams have due.
+// Round runs one whole round, pushes included, as Run does without waiting.
 func (s *Service) Round(ctx context.Context) error {
+	err := s.round(ctx)
+	s.waitPushes()
+	return err
+}
+
+// round turns new revocations into every stream's events, under a lock
+// that keeps replicas from doing it at once, then starts pushing what push
+// streams have due. It does not wait for the pushes: one slow receiver must
+// hold up neither the others nor the next round.
+func (s *Service) round(ctx context.Context) error {
 	// Most installations have no streams: spare them the lock.
 	if streams, err := s.cfg.Store.SSFStreams(ctx); err != nil || len(streams) == 0 {
 		return err
@@ -84,54 +96,118 @@ func (s *Service) Round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	streams, err := s.cfg.Store.SSFStreams(ctx)
 	if err != nil {
+		unlock()
 		return err
 	}
 	var errs []error
 	var push []*mayfly.SSFStream
 	for _, st := range streams {
-		if err := s.convert(ctx, st); err != nil {
+		live, err := s.convert(ctx, st)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if st.Method == mayfly.DeliveryPush && st.Status == mayfly.SSFEnabled {
+		if live && st.Method == mayfly.DeliveryPush && st.Status == mayfly.SSFEnabled {
 			push = append(push, st)
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, pushers)
+	unlock()
 	for _, st := range push {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			s.push(ctx, st)
-		})
+		s.startPush(ctx, st)
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// convert queues st's events for the revocations after its cursor. A
-// stream that another process converted first is left to it.
-func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) error {
+// startPush pushes st in the background unless it is being pushed already
+// or too many streams are.
+func (s *Service) startPush(ctx context.Context, st *mayfly.SSFStream) {
+	s.mu.Lock()
+	if s.pushing[st.ID] || len(s.pushing) >= pushers {
+		s.mu.Unlock()
+		return
+	}
+	s.pushing[st.ID] = true
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.pushing, st.ID)
+			s.pushed.Broadcast()
+			s.mu.Unlock()
+		}()
+		if !s.due(ctx, st) {
+			return
+		}
+		// One replica pushes a stream at a time, so that receivers do not
+		// get each SET from every replica.
+		unlock, err := s.cfg.Store.Lock(ctx, lockName+"."+st.ID)
+		if err != nil {
+			return
+		}
+		defer unlock()
+		s.push(ctx, st)
+	}()
+}
+
+// waitPushes waits until no push is under way.
+func (s *Service) waitPushes() {
+	s.mu.Lock()
+	for len(s.pushing) > 0 {
+		s.pushed.Wait()
+	}
+	s.mu.Unlock()
+}
+
+// due reports whether the head of st's queue may be pushed now.
+func (s *Service) due(ctx context.Context, st *mayfly.SSFStream) bool {
+	now := s.cfg.Clock.Now()
+	head, err := s.cfg.Store.PendingSETs(ctx, st.ID, now.Add(2*maxBackoff), 1)
+	return err == nil && len(head) == 1 && !head[0].NextAttempt.After(now)
+}
+
+// live reports whether st's owner may still receive events: a stream whose
+// client was revoked, or whose owner was suspended or offboarded, gets
+// nothing more, whatever it asked for.
+func (s *Service) live(ctx context.Context, st *mayfly.SSFStream) (bool, error) {
+	if st.Owner == "" {
+		return true, nil
+	}
+	c, err := s.cfg.Identity.Client(ctx, st.Owner)
+	if errors.Is(err, mayfly.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return s.cfg.Identity.Usable(ctx, c) == nil, nil
+}
+
+// convert queues st's events for the revocations after its cursor, and
+// reports whether st's owner is live. The revocations a disabled stream or
+// a dead owner's stream misses are passed over. A stream that another
+// process converted first is left to it.
+func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) (live bool, err error) {
+	if live, err = s.live(ctx, st); err != nil {
+		return false, err
+	}
 	for {
 		revs, _ := s.cfg.Revoker.Since(st.Cursor)
 		if len(revs) == 0 {
-			return nil
+			return live, nil
 		}
 		revs = revs[:min(len(revs), convertBatch)]
 		var sets []mayfly.QueuedSET
-		if st.Status != mayfly.SSFDisabled {
+		if live && st.Status != mayfly.SSFDisabled {
 			for _, r := range revs {
 				evs, err := s.events(ctx, r)
 				if err != nil {
-					return err
+					return live, err
 				}
 				q, err := s.queued(st, revocationTxn(r.Seq), evs)
 				if err != nil {
-					return err
+					return live, err
 				}
 				sets = append(sets, q...)
 			}
@@ -139,10 +215,10 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) error {
 		to := revs[len(revs)-1].Seq
 		err := s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, to, sets)
 		if errors.Is(err, mayfly.ErrConflict) || errors.Is(err, mayfly.ErrNotFound) {
-			return nil // converted elsewhere, or deleted
+			return live, nil // converted elsewhere, or deleted
 		}
 		if err != nil {
-			return err
+			return live, err
 		}
 		st.Cursor = to
 		s.stats.Queued.Add(int64(len(sets)))
@@ -155,12 +231,19 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) error {
 // push delivers st's due SETs in order, stopping at the first that fails
 // so that a receiver gets them in the order they were queued.
 func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
-	sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now(), pushBatch)
+	// Read the queue's head whether or not it is due: a SET waiting for
+	// its retry holds back the ones queued after it.
+	now := s.cfg.Clock.Now()
+	sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, now.Add(2*maxBackoff), pushBatch)
 	if err != nil {
 		s.cfg.Log.Error("reading a stream's queue failed", "stream", st.ID, "err", err)
 		return
 	}
+	budget := time.Now().Add(pushBudget)
 	for _, q := range sets {
+		if q.NextAttempt.After(now) || time.Now().After(budget) {
+			return
+		}
 		done, retry := s.pushOne(ctx, st, q)
 		if done {
 			if _, err := s.cfg.Store.AckSETs(ctx, st.ID, []string{q.JTI}); err != nil {
@@ -189,8 +272,8 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 		return false, true
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.EndpointURL, strings.NewReader(raw))
-	if err != nil {
-		s.cfg.Log.Error("a push stream's endpoint is unusable", "stream", st.ID, "err", err)
+	if err != nil { // the error would quote the URL
+		s.cfg.Log.Error("a push stream's endpoint is unusable", "stream", st.ID, "host", endpointHost(st))
 		return false, true
 	}
 	req.Header.Set("Content-Type", "application/secevent+jwt")
@@ -198,7 +281,7 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 	if st.AuthorizationHeader != "" {
 		req.Header.Set("Authorization", st.AuthorizationHeader)
 	}
-	resp, err := s.cfg.HTTP.Do(req)
+	resp, err := s.client(st).Do(req)
 	if err != nil {
 		// The error names the URL, which may carry a receiver's token in
 		// its query: log the host only.
@@ -217,10 +300,18 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 			Description string `json:"description"`
 		}
 		json.Unmarshal(body, &e)
-		s.cfg.Log.Warn("the receiver refused a SET; it will not be sent again", "stream", st.ID, "jti", q.JTI,
-			"err", truncate(e.Err, 64), "description", truncate(e.Description, 256))
-		s.stats.Refused.Add(1)
-		return true, false
+		// Only a fault of the SET itself is final (RFC 8935 section 2.4);
+		// a receiver that cannot authenticate us or find our key may
+		// recover, and its backlog must not go with one answer each.
+		if e.Err == "invalid_request" || e.Err == "invalid_issuer" || e.Err == "invalid_audience" {
+			s.cfg.Log.Warn("the receiver refused a SET; it will not be sent again", "stream", st.ID, "jti", q.JTI,
+				"err", e.Err, "description", truncate(e.Description, 256))
+			s.stats.Refused.Add(1)
+			return true, false
+		}
+		s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st),
+			"status", resp.StatusCode, "err", truncate(e.Err, 64), "description", truncate(e.Description, 256), "attempts", q.Attempts+1)
+		return false, true
 	}
 	s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st), "status", resp.StatusCode, "attempts", q.Attempts+1)
 	return false, true
@@ -296,7 +387,7 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 	defer deadline.Stop()
 	for {
 		wake := s.waiter()
-		if err := s.convert(ctx, st); err != nil {
+		if _, err := s.convert(ctx, st); err != nil {
 			return nil, false, err
 		}
 		sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now(), req.MaxEvents+1)

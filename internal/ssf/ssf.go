@@ -23,19 +23,23 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 )
@@ -54,19 +58,22 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	Store   mayfly.Store
-	Revoker *revoke.Service
-	Keys    *keys.Service
-	Audit   *audit.Log
-	Issuer  string
-	Clock   mayfly.Clock
-	Rand    io.Reader
-	Log     *slog.Logger
+	Store    mayfly.Store
+	Revoker  *revoke.Service
+	Identity *identity.Service
+	Keys     *keys.Service
+	Audit    *audit.Log
+	Issuer   string
+	Clock    mayfly.Clock
+	Rand     io.Reader
+	Log      *slog.Logger
 	// HTTP pushes SETs; the default times out after 10 s and follows no
 	// redirects.
 	HTTP *http.Client
-	// AllowHTTP lets push endpoints be plain http:// URLs, for development
-	// and tests. Without it they must be https.
+	// AllowHTTP lets push endpoints be plain http:// URLs, and lets
+	// clients' streams reach loopback and private addresses, for
+	// development and tests. Without it endpoints must be https, and only
+	// streams an admin made may reach a private address.
 	AllowHTTP bool
 	// PollWait bounds how long a poll that asked to wait is held open
 	// (default 15 s, under the server's write timeout).
@@ -81,6 +88,9 @@ type Service struct {
 	wake     chan struct{}        // closed, and replaced, when SETs were queued here
 	verified map[string]time.Time // stream -> last verification request
 	kick     chan struct{}
+	pushing  map[string]bool // streams being pushed by this process
+	pushed   *sync.Cond      // on mu: signalled when a push ends
+	public   *http.Client    // for clients' streams: public addresses only
 
 	stats Stats
 }
@@ -102,14 +112,58 @@ func New(cfg Config) *Service {
 		cfg.Rand = rand.Reader
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // the receiver's URL, and its secret, go nowhere else
-		}}
+		cfg.HTTP = pushClient(nil)
 	}
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 15 * time.Second
 	}
-	return &Service{cfg: cfg, wake: make(chan struct{}), verified: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	s := &Service{cfg: cfg, wake: make(chan struct{}), verified: map[string]time.Time{}, kick: make(chan struct{}, 1),
+		pushing: map[string]bool{}, public: pushClient(publicOnly)}
+	s.pushed = sync.NewCond(&s.mu)
+	return s
+}
+
+// pushClient follows no redirects: the receiver's URL, and its secret, go
+// nowhere else. control, if set, vets each address dialed.
+func pushClient(control func(network, address string, c syscall.RawConn) error) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second, Control: control}
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: 5 * time.Second,
+			MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute, ForceAttemptHTTP2: true},
+	}
+}
+
+// publicOnly refuses to connect to an address that is not public. It runs
+// after name resolution, so a name that resolves to a private address (or
+// is made to, later) reaches nothing inside.
+func publicOnly(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !public(ip) {
+		return fmt.Errorf("ssf: push endpoint address %s is not public", host)
+	}
+	return nil
+}
+
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598
+
+func public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedAddressSpace.Contains(ip)
+}
+
+// client is the HTTP client that pushes st: admins' streams may reach
+// internal receivers, clients' streams only public ones.
+func (s *Service) client(st *mayfly.SSFStream) *http.Client {
+	if st.Owner == "" || s.cfg.AllowHTTP {
+		return s.cfg.HTTP
+	}
+	return s.public
 }
 
 // PollWait is the longest a poll waits for events.
@@ -133,10 +187,10 @@ type Spec struct {
 	Description         string
 }
 
-func (s *Service) check(sp *Spec) error {
+func (s *Service) check(sp *Spec, c Caller) error {
 	switch sp.Method {
 	case mayfly.DeliveryPush:
-		if err := s.checkEndpoint(sp.EndpointURL); err != nil {
+		if err := s.checkEndpoint(sp.EndpointURL, c.Admin || s.cfg.AllowHTTP); err != nil {
 			return err
 		}
 		if len(sp.AuthorizationHeader) > maxAuthHeader || strings.ContainsAny(sp.AuthorizationHeader, "\r\n") {
@@ -168,7 +222,7 @@ func (s *Service) check(sp *Spec) error {
 	return nil
 }
 
-func (s *Service) checkEndpoint(raw string) error {
+func (s *Service) checkEndpoint(raw string, private bool) error {
 	const field = "delivery.endpoint_url"
 	if raw == "" {
 		return mayfly.InvalidField(field, "a push stream needs delivery.endpoint_url, where SETs are sent")
@@ -184,6 +238,9 @@ func (s *Service) checkEndpoint(raw string) error {
 	case u.Fragment != "":
 		return mayfly.InvalidField(field, "endpoint_url must not have a fragment")
 	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !private && !public(ip) {
+		return mayfly.InvalidField(field, "endpoint_url must be a public address; only an admin's stream may push to an internal one")
+	}
 	return nil
 }
 
@@ -197,7 +254,7 @@ func truncate(s string, n int) string {
 // Create makes a stream. It starts enabled, at the newest revocation:
 // receivers are told of what happens from now on.
 func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStream, error) {
-	if err := s.check(&sp); err != nil {
+	if err := s.check(&sp, c); err != nil {
 		return nil, err
 	}
 	if !c.Admin {
@@ -291,7 +348,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Sp
 		if err := edit(&sp); err != nil {
 			return nil, err
 		}
-		if err := s.check(&sp); err != nil {
+		if err := s.check(&sp, c); err != nil {
 			return nil, err
 		}
 		apply(st, sp)
@@ -399,6 +456,9 @@ func (s *Service) Exclude(ctx context.Context, c Caller, id string, subject map[
 		return err
 	}
 	key := canonical(subject)
+	if len(key) > maxSubject {
+		return mayfly.InvalidField("subject", "subject is longer than %d bytes", maxSubject)
+	}
 	action := map[bool]string{true: "ssf.subject.removed", false: "ssf.subject.added"}[remove]
 	_, err := s.change(ctx, c, id, action, func(st *mayfly.SSFStream) (map[string]string, error) {
 		has := slices.Contains(st.Excluded, key)
@@ -416,7 +476,11 @@ func (s *Service) Exclude(ctx context.Context, c Caller, id string, subject map[
 	return err
 }
 
-const maxExcluded = 10000
+// Bounds on removed subjects: each stream keeps its list in one record.
+const (
+	maxExcluded = 1000
+	maxSubject  = 1024
+)
 
 // checkSubject accepts an RFC 9493 subject identifier of a format it knows,
 // or a complex subject made of them (SSF 1.0 section 3.2).

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
@@ -95,5 +99,148 @@ func TestSSFPollSmoke(t *testing.T) {
 	m := e.call("GET", "/metrics", "", nil)
 	if !strings.Contains(string(m.Body), `mayfly_ssf_sets_total{result="queued"} 2`) {
 		t.Fatalf("metrics lack the queued SETs:\n%s", m.Body)
+	}
+}
+
+// pushStream creates a push stream to url as the given bearer and returns
+// its ID, or the failed response.
+func (e *ssfEnv) pushStream(bearer, url string) (string, *servertest.Response) {
+	e.t.Helper()
+	r := e.call("POST", httpapi.SSFConfigPath, bearer, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush, "endpoint_url": url}})
+	id, _ := r.JSON()["stream_id"].(string)
+	return id, r
+}
+
+// TestSSFRevokedOwnerGetsNothing: a receiver whose client is revoked hears
+// nothing more, not even of other subjects.
+func TestSSFRevokedOwnerGetsNothing(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
+	got := make(chan []byte, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	if _, r := e.pushStream(e.token, recv.URL); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	if _, err := e.Admin.RevokeClient(ctx, e.client.ID, "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	if _, err := e.Admin.RevokeClient(ctx, other.ID, "later incident"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.SSF.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("a revoked client's stream was pushed a SET: %s", b)
+	default:
+	}
+}
+
+// TestSSFPushTargets: a client's stream may not point at internal
+// addresses, by literal or by a name that resolves to one; an admin's may.
+func TestSSFPushTargets(t *testing.T) {
+	e := newSSFEnv(t)
+	for _, u := range []string{"https://127.0.0.1/events", "https://10.1.2.3/events", "https://[::1]/events", "https://169.254.169.254/latest", "https://100.64.0.1/x"} {
+		if _, r := e.pushStream(e.token, u); r.Status != 400 || !strings.Contains(string(r.Body), "public address") {
+			t.Errorf("client stream to %s: %d %s, want 400 naming public addresses", u, r.Status, r.Body)
+		}
+	}
+	if _, r := e.pushStream(e.Token, "https://10.1.2.3/events"); r.Status != 201 {
+		t.Fatalf("admin stream to an internal address: %d %s", r.Status, r.Body)
+	}
+
+	// A name is checked when dialled: localhost resolves to loopback. The
+	// listener counts connections, so even one that fails TLS shows.
+	hit := make(chan struct{}, 16)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hit <- struct{}{}
+			c.Close()
+		}
+	}()
+	url := "https://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:") + "/events"
+	if _, r := e.pushStream(e.token, url); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	if _, err := e.Admin.RevokeClient(context.Background(), other.ID, "incident"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.SSF.Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hit:
+		t.Fatal("a client's stream reached a loopback receiver through a name")
+	default:
+	}
+	if !strings.Contains(e.Log.String(), "pushing a SET failed") {
+		t.Fatalf("the refused push was not logged:\n%s", e.Log.String())
+	}
+}
+
+// TestSSFPush400Kinds: a 400 that faults the SET drops it; one that says
+// the receiver could not authenticate the transmitter keeps it for a retry.
+func TestSSFPush400Kinds(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
+	answer := make(chan string, 1)
+	bodies := make(chan []byte, 16)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"err":"`+<-answer+`","description":"test"}`)
+	}))
+	defer recv.Close()
+	if _, r := e.pushStream(e.Token, recv.URL); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	var cl struct {
+		ID string `json:"jti"`
+	}
+	benchClaims(e.token, &cl)
+	answer <- "authentication_failed"
+	if _, err := e.Admin.RevokeToken(ctx, cl.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.SSF.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := <-bodies
+	// Due again after the first backoff step.
+	e.Clock.Advance(2 * time.Second)
+	answer <- "invalid_request"
+	if err := e.Server.SSF.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := <-bodies; benchSession(string(again)) != benchSession(string(first)) || benchSession(string(first)) != cl.ID {
+		t.Fatalf("the SET refused with authentication_failed was not the one sent again")
+	}
+	e.Clock.Advance(time.Hour)
+	if err := e.Server.SSF.Round(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-bodies:
+		t.Fatalf("a SET refused with invalid_request was sent again: %s", b)
+	default:
 	}
 }

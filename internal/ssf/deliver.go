@@ -390,7 +390,9 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 		if _, err := s.convert(ctx, st); err != nil {
 			return nil, false, err
 		}
-		sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now(), req.MaxEvents+1)
+		// Every unacknowledged SET, in order: one a push deferred before
+		// the stream became a poll stream too.
+		sets, err := s.cfg.Store.PendingSETs(ctx, st.ID, s.cfg.Clock.Now().Add(2*maxBackoff), req.MaxEvents+1)
 		if err != nil {
 			return nil, false, err
 		}

@@ -193,8 +193,10 @@ func (s *Service) check(sp *Spec, c Caller) error {
 		if err := s.checkEndpoint(sp.EndpointURL, c.Admin || s.cfg.AllowHTTP); err != nil {
 			return err
 		}
-		if len(sp.AuthorizationHeader) > maxAuthHeader || strings.ContainsAny(sp.AuthorizationHeader, "\r\n") {
-			return mayfly.InvalidField("delivery.authorization_header", "authorization_header must be one line of at most %d bytes", maxAuthHeader)
+		// No control characters: HTTP clients refuse to send them (RFC 9110
+		// section 5.5), so such a stream could never deliver.
+		if len(sp.AuthorizationHeader) > maxAuthHeader || strings.ContainsFunc(sp.AuthorizationHeader, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return mayfly.InvalidField("delivery.authorization_header", "authorization_header must be one line of at most %d bytes, without control characters", maxAuthHeader)
 		}
 	case mayfly.DeliveryPoll:
 		if sp.EndpointURL != "" {

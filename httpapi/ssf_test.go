@@ -244,3 +244,41 @@ func TestSSFPush400Kinds(t *testing.T) {
 	default:
 	}
 }
+
+// TestSSFNarrowedEventsApplyToTheQueue: a receiver that stops asking for an
+// event type gets none of it, even what was queued before it asked.
+func TestSSFNarrowedEventsApplyToTheQueue(t *testing.T) {
+	e := newSSFEnv(t)
+	r := e.call("POST", httpapi.SSFConfigPath, e.token, map[string]any{})
+	id, _ := r.JSON()["stream_id"].(string)
+	if r.Status != 201 || id == "" {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	if _, err := e.Admin.RevokeClient(ctx, other.ID, "incident"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.SSF.Round(ctx); err != nil { // queued: session-revoked and credential-change
+		t.Fatal(err)
+	}
+	const change = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
+	if r := e.call("PATCH", httpapi.SSFConfigPath, e.token, map[string]any{"stream_id": id, "events_requested": []string{change}}); r.Status != 200 {
+		t.Fatalf("patch: %d %s", r.Status, r.Body)
+	}
+	r = e.call("POST", httpapi.SSFPollPath+id, e.token, map[string]any{"returnImmediately": true})
+	var pr httpapi.PollResponse
+	json.Unmarshal(r.Body, &pr)
+	if len(pr.Sets) != 1 {
+		t.Fatalf("poll: want only the credential-change SET, got %d: %s", len(pr.Sets), r.Body)
+	}
+	for _, set := range pr.Sets {
+		var cl struct {
+			Events map[string]any `json:"events"`
+		}
+		benchClaims(set, &cl)
+		if _, ok := cl.Events[change]; !ok || len(cl.Events) != 1 {
+			t.Fatalf("poll returned %v, want only %s", cl.Events, change)
+		}
+	}
+}

@@ -244,7 +244,10 @@ func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
 		if q.NextAttempt.After(now) || time.Now().After(budget) {
 			return
 		}
-		done, retry := s.pushOne(ctx, st, q)
+		done, retry := true, false
+		if wanted(st, q) {
+			done, retry = s.pushOne(ctx, st, q)
+		}
 		if done {
 			if _, err := s.cfg.Store.AckSETs(ctx, st.ID, []string{q.JTI}); err != nil {
 				s.cfg.Log.Error("acknowledging a delivered SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
@@ -396,6 +399,11 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 		if err != nil {
 			return nil, false, err
 		}
+		if dropped, err := s.dropUnwanted(ctx, st, sets); err != nil {
+			return nil, false, err
+		} else if dropped {
+			continue
+		}
 		if len(sets) > 0 || req.ReturnImmediately {
 			more := len(sets) > req.MaxEvents
 			sets = sets[:min(len(sets), req.MaxEvents)]
@@ -430,4 +438,38 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 			return map[string]string{}, false, nil
 		}
 	}
+}
+
+// wanted reports whether st still takes q's event type: a receiver that
+// narrowed events_requested gets nothing of what it dropped, even if it was
+// queued before.
+func wanted(st *mayfly.SSFStream, q mayfly.QueuedSET) bool {
+	var cl struct {
+		Events map[string]json.RawMessage `json:"events"`
+	}
+	if json.Unmarshal(q.Claims, &cl) != nil {
+		return false
+	}
+	for typ := range cl.Events {
+		if !delivered(st, typ) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropUnwanted removes from st's queue the SETs among sets it no longer
+// takes, and reports whether there were any.
+func (s *Service) dropUnwanted(ctx context.Context, st *mayfly.SSFStream, sets []mayfly.QueuedSET) (bool, error) {
+	var drop []string
+	for _, q := range sets {
+		if !wanted(st, q) {
+			drop = append(drop, q.JTI)
+		}
+	}
+	if len(drop) == 0 {
+		return false, nil
+	}
+	_, err := s.cfg.Store.AckSETs(ctx, st.ID, drop)
+	return true, err
 }

@@ -1423,10 +1423,8 @@ func TestReceiverPushThenPoll(t *testing.T) {
 func TestReceiverPollAck(t *testing.T) {
 	e := newRxEnv(t)
 	rx := newReceiver(t, e, rxPoll, nil)
-	var victims []string
 	for i := range 3 {
 		id, _ := e.victim(fmt.Sprintf("victim%d", i))
-		victims = append(victims, id)
 		if _, err := e.Admin.RevokeClient(t.Context(), id, "x"); err != nil {
 			t.Fatal(err)
 		}

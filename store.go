@@ -140,6 +140,8 @@ type Store interface {
 	// AckSETs removes the named SETs from a stream's queue; it returns how
 	// many it removed. Names it does not hold are ignored.
 	AckSETs(ctx context.Context, streamID string, jtis []string) (int, error)
+	// SSFQueueLength is how many SETs a stream's queue holds, due or not.
+	SSFQueueLength(ctx context.Context, streamID string) (int, error)
 	// DeferSET records a failed delivery: the attempts so far, and when to
 	// try again.
 	DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error

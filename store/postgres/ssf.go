@@ -195,6 +195,12 @@ func (s *Store) AckSETs(ctx context.Context, streamID string, jtis []string) (in
 	return int(tag.RowsAffected()), nil
 }
 
+func (s *Store) SSFQueueLength(ctx context.Context, streamID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM ssf_queue WHERE stream_id = $1`, streamID).Scan(&n)
+	return n, storeErr("postgres.SSFQueueLength", err)
+}
+
 // DeferSET of a SET the stream does not hold returns ErrNotFound.
 func (s *Store) DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE ssf_queue SET attempts = $1, next_attempt = $2 WHERE stream_id = $3 AND jti = $4`,

@@ -208,6 +208,12 @@ func (s *Store) AckSETs(ctx context.Context, streamID string, jtis []string) (in
 	return int(n), nil
 }
 
+func (s *Store) SSFQueueLength(ctx context.Context, streamID string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM ssf_queue WHERE stream_id = ?`, streamID).Scan(&n)
+	return n, storeErr("sqlite.SSFQueueLength", err)
+}
+
 // DeferSET of a SET the stream does not hold returns ErrNotFound.
 func (s *Store) DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE ssf_queue SET attempts = ?, next_attempt = ? WHERE stream_id = ? AND jti = ?`,

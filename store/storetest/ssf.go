@@ -352,6 +352,12 @@ func testSSFAck(t *testing.T, s mayfly.Store) {
 	must(t, "QueueSETs", s.QueueSETs(ctx, a.ID, 0, 0, sets))
 	must(t, "QueueSETs", s.QueueSETs(ctx, b.ID, 0, 0, sets[:2]))
 
+	if n, err := s.SSFQueueLength(ctx, a.ID); n != 4 || err != nil {
+		t.Errorf("SSFQueueLength: %d, %v; want 4, nil", n, err)
+	}
+	if n, err := s.SSFQueueLength(ctx, "ssf-nobody"); n != 0 || err != nil {
+		t.Errorf("SSFQueueLength of a missing stream: %d, %v; want 0, nil", n, err)
+	}
 	n, err := s.AckSETs(ctx, a.ID, []string{"set-b", "set-unknown", "set-d", "set-b"})
 	if n != 2 || err != nil {
 		t.Errorf("AckSETs(set-b, set-unknown, set-d, set-b): %d, %v; want 2, nil", n, err)
@@ -368,6 +374,9 @@ func testSSFAck(t *testing.T, s mayfly.Store) {
 		t.Errorf("AckSETs of the rest: %d, %v; want 2, nil", n, err)
 	}
 	wantJTIs(t, "PendingSETs after acknowledging everything", pendingJTIs(t, s, a.ID, t0, 0), nil)
+	if n, err := s.SSFQueueLength(ctx, b.ID); n != 2 || err != nil {
+		t.Errorf("SSFQueueLength of the other stream: %d, %v; want 2, nil", n, err)
+	}
 }
 
 func testSSFDefer(t *testing.T, s mayfly.Store) {

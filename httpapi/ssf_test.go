@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -280,5 +281,36 @@ func TestSSFNarrowedEventsApplyToTheQueue(t *testing.T) {
 		if _, ok := cl.Events[change]; !ok || len(cl.Events) != 1 {
 			t.Fatalf("poll returned %v, want only %s", cl.Events, change)
 		}
+	}
+}
+
+// TestSSFFullQueueDisables: a stream nobody drains is disabled when its
+// queue is full, instead of growing without end, and says why.
+func TestSSFFullQueueDisables(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFMaxQueue = 3 })
+	r := e.call("POST", httpapi.SSFConfigPath, e.token, map[string]any{})
+	id, _ := r.JSON()["stream_id"].(string)
+	ctx := context.Background()
+	revoke := func(name string) {
+		c, _ := e.NewClient(httpapi.ClientRequest{Name: name, Owner: e.Human(name)})
+		if _, err := e.Admin.RevokeClient(ctx, c.ID, "incident"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Server.SSF.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revoke("a") // two SETs queued
+	if st := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON(); st["status"] != "enabled" {
+		t.Fatalf("status with two SETs queued: %v", st)
+	}
+	revoke("b") // four: past the bound
+	revoke("c") // the bound is seen
+	st := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON()
+	if st["status"] != "disabled" || !strings.Contains(fmt.Sprint(st["reason"]), "not delivered") {
+		t.Fatalf("status after the queue filled: %v, want disabled with a reason", st)
+	}
+	if n, err := e.Server.Store().SSFQueueLength(ctx, id); n != 0 || err != nil {
+		t.Fatalf("queue of the disabled stream: %d, %v; want emptied", n, err)
 	}
 }

@@ -82,6 +82,8 @@ type Config struct {
 	// SSFAllowHTTP lets Shared Signals push streams deliver to plain
 	// http:// endpoints; without it they must be https.
 	SSFAllowHTTP bool
+	// SSFMaxQueue, for tests, overrides the most SETs a stream may hold.
+	SSFMaxQueue int
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
 }
@@ -249,7 +251,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 	})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
-		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP})
+		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api = httpapi.New(httpapi.Config{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -191,6 +192,11 @@ func (s *Service) live(ctx context.Context, st *mayfly.SSFStream) (bool, error) 
 func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) (live bool, err error) {
 	if live, err = s.live(ctx, st); err != nil {
 		return false, err
+	}
+	if live && st.Status != mayfly.SSFDisabled {
+		if err := s.bound(ctx, st); err != nil {
+			return live, err
+		}
 	}
 	for {
 		revs, _ := s.cfg.Revoker.Since(st.Cursor)
@@ -390,7 +396,7 @@ func (s *Service) Poll(ctx context.Context, c Caller, id string, req PollRequest
 	defer deadline.Stop()
 	for {
 		wake := s.waiter()
-		if _, err := s.convert(ctx, st); err != nil {
+		if err := s.catchUp(ctx, st.ID); err != nil {
 			return nil, false, err
 		}
 		// Every unacknowledged SET, in order: one a push deferred before
@@ -472,4 +478,44 @@ func (s *Service) dropUnwanted(ctx context.Context, st *mayfly.SSFStream, sets [
 	}
 	_, err := s.cfg.Store.AckSETs(ctx, st.ID, drop)
 	return true, err
+}
+
+// bound disables st if its queue is full.
+func (s *Service) bound(ctx context.Context, st *mayfly.SSFStream) error {
+	n, err := s.cfg.Store.SSFQueueLength(ctx, st.ID)
+	if err != nil || n < s.cfg.MaxQueue {
+		return err
+	}
+	reason := fmt.Sprintf("%d SETs were queued and not delivered; enable the stream again to receive new events", n)
+	s.cfg.Log.Error("a Shared Signals stream's queue is full; disabling it", "stream", st.ID, "owner", st.Owner, "queued", n)
+	next, err := s.setStatus(ctx, Caller{Admin: true, Actor: "mayfly"}, st.ID, mayfly.SSFDisabled, reason)
+	if err != nil {
+		return err
+	}
+	*st = *next
+	return nil
+}
+
+// catchUp converts what a stream has not yet had, so that a poll need not
+// wait for the next round. It takes the lock rounds and status changes
+// take, and reads the stream afresh under it: a copy read before would let
+// a stream disabled meanwhile be queued into.
+func (s *Service) catchUp(ctx context.Context, id string) error {
+	st, err := s.cfg.Store.SSFStream(ctx, id)
+	if err != nil {
+		return err
+	}
+	if revs, _ := s.cfg.Revoker.Since(st.Cursor); len(revs) == 0 {
+		return nil
+	}
+	unlock, err := s.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st, err = s.cfg.Store.SSFStream(ctx, id); err != nil {
+		return err
+	}
+	_, err = s.convert(ctx, st)
+	return err
 }

@@ -46,6 +46,10 @@ import (
 
 // Limits on what a receiver may configure.
 const (
+	// MaxQueue is the most SETs a stream may hold undelivered. A stream
+	// that reaches it is disabled: its receiver is gone or stuck, and the
+	// queue must not grow without end.
+	MaxQueue           = 10000
 	MaxStreamsPerOwner = 16
 	maxDescription     = 256
 	maxEventsRequested = 32
@@ -78,6 +82,8 @@ type Config struct {
 	// PollWait bounds how long a poll that asked to wait is held open
 	// (default 15 s, under the server's write timeout).
 	PollWait time.Duration
+	// MaxQueue overrides MaxQueue, for tests.
+	MaxQueue int
 }
 
 // Service manages streams and delivers their events.
@@ -116,6 +122,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 15 * time.Second
+	}
+	if cfg.MaxQueue == 0 {
+		cfg.MaxQueue = MaxQueue
 	}
 	s := &Service{cfg: cfg, wake: make(chan struct{}), verified: map[string]time.Time{}, kick: make(chan struct{}, 1),
 		pushing: map[string]bool{}, public: pushClient(publicOnly)}
@@ -408,6 +417,17 @@ func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status may
 	if len(reason) > maxDescription {
 		return nil, mayfly.InvalidField("reason", "reason is longer than %d bytes", maxDescription)
 	}
+	// Under the lock conversion runs under, so that no round still holding
+	// the stream as enabled can queue into it once it is disabled.
+	unlock, err := s.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.setStatus(ctx, c, id, status, reason)
+}
+
+func (s *Service) setStatus(ctx context.Context, c Caller, id string, status mayfly.SSFStatus, reason string) (*mayfly.SSFStream, error) {
 	var was mayfly.SSFStatus
 	st, err := s.change(ctx, c, id, "ssf.stream.status", func(st *mayfly.SSFStream) (map[string]string, error) {
 		was = st.Status
@@ -437,7 +457,7 @@ func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status may
 // drop empties a stream's queue.
 func (s *Service) drop(ctx context.Context, id string) error {
 	for {
-		sets, err := s.cfg.Store.PendingSETs(ctx, id, s.cfg.Clock.Now().Add(365*24*time.Hour), 500) // deferred ones too
+		sets, err := s.cfg.Store.PendingSETs(ctx, id, s.cfg.Clock.Now().Add(2*maxBackoff), 500) // deferred ones too
 		if err != nil || len(sets) == 0 {
 			return err
 		}

@@ -40,6 +40,7 @@ const (
 	evSessionRevoked   = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 	evCredentialChange = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
 	evAccountDisabled  = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+	evAccountEnabled   = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
 	evVerification     = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 	evStreamUpdated    = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
 
@@ -589,7 +590,7 @@ func (rx *receiver) checkEvent(s rxSET) error {
 			}
 		}
 		return nil
-	case evSessionRevoked, evCredentialChange, evAccountDisabled:
+	case evSessionRevoked, evCredentialChange, evAccountDisabled, evAccountEnabled:
 	default:
 		return fmt.Errorf("an event type this receiver does not know")
 	}
@@ -979,7 +980,7 @@ func TestReceiverDiscovery(t *testing.T) {
 	if cfg["aud"] != e.clientID {
 		t.Errorf("aud %v, want the client %s", cfg["aud"], e.clientID)
 	}
-	all := []any{evSessionRevoked, evCredentialChange, evAccountDisabled}
+	all := []any{evSessionRevoked, evCredentialChange, evAccountDisabled, evAccountEnabled}
 	for _, f := range []string{"events_supported", "events_delivered"} {
 		got, _ := cfg[f].([]any)
 		for _, ev := range all {
@@ -1051,6 +1052,16 @@ func TestReceiverEvents(t *testing.T) {
 			}
 			return []rxWant{{evSessionRevoked, e.issSub(p)}, {evAccountDisabled, e.issSub(p)}}, true
 		}, true},
+		{"reactivation", func(t *testing.T, e *rxEnv, rx *receiver) ([]rxWant, bool) {
+			p := e.Human("rae")
+			if _, err := e.Admin.Suspend(t.Context(), p, "on leave"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Admin.Reactivate(t.Context(), p, "back"); err != nil {
+				t.Fatal(err)
+			}
+			return []rxWant{{evSessionRevoked, e.issSub(p)}, {evAccountDisabled, e.issSub(p)}, {evAccountEnabled, e.issSub(p)}}, true
+		}, false},
 		{"offboarding", func(t *testing.T, e *rxEnv, rx *receiver) ([]rxWant, bool) {
 			p := e.Human("olga")
 			c, _ := e.NewClient(httpapi.ClientRequest{Name: "olga-app", Owner: p})
@@ -1141,8 +1152,8 @@ func TestReceiverEventsRequested(t *testing.T) {
 				t.Fatalf("PATCH: %d %s", r.Status, r.Body)
 			}
 			rx.setConfig(r)
-			if got, _ := rx.cfg["events_delivered"].([]any); len(got) != 3 {
-				t.Fatalf("events_delivered %v after requesting nothing, want all three", got)
+			if got, _ := rx.cfg["events_delivered"].([]any); len(got) != 4 {
+				t.Fatalf("events_delivered %v after requesting nothing, want all four supported", got)
 			}
 			q := e.Human("quinn")
 			if _, err := e.Admin.Suspend(t.Context(), q, "x"); err != nil {

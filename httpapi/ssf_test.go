@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,5 +313,61 @@ func TestSSFFullQueueDisables(t *testing.T) {
 	}
 	if n, err := e.Server.Store().SSFQueueLength(ctx, id); n != 0 || err != nil {
 		t.Fatalf("queue of the disabled stream: %d, %v; want emptied", n, err)
+	}
+}
+
+// TestSSFReactivationComesAfterSuspension: a push receiver hears of a
+// reactivation after the suspension, never before, even when the two
+// happen before any delivery round.
+func TestSSFReactivationComesAfterSuspension(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
+	var mu sync.Mutex
+	var types []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var cl struct {
+			Events map[string]any `json:"events"`
+		}
+		benchClaims(string(b), &cl)
+		mu.Lock()
+		for typ := range cl.Events {
+			types = append(types, typ)
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	if _, r := e.pushStream(e.Token, recv.URL); r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	p := e.Human("rae")
+	if _, err := e.Admin.Suspend(ctx, p, "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Admin.Reactivate(ctx, p, "back"); err != nil {
+		t.Fatal(err)
+	}
+	// A background round may be pushing already: round until all is in.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if err := e.Server.SSF.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		n := len(types)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"https://schemas.openid.net/secevent/caep/event-type/session-revoked",
+		"https://schemas.openid.net/secevent/risc/event-type/account-disabled",
+		"https://schemas.openid.net/secevent/risc/event-type/account-enabled",
+	}
+	if !slices.Equal(types, want) {
+		t.Fatalf("pushed %v, want %v in that order", types, want)
 	}
 }

@@ -52,6 +52,16 @@ type Service struct {
 	clients    map[string]cachedClient
 	principals map[string]*mayfly.Principal // by ID
 	logins     map[[2]string]bool           // admin credential and source address seen since start
+	// reactivated is told of each reactivation (see OnReactivated).
+	reactivated func(ctx context.Context, principalID string) error
+}
+
+// OnReactivated sets fn to be told of each reactivation once it is
+// stored, for those who told others of the suspension.
+func (s *Service) OnReactivated(fn func(ctx context.Context, principalID string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reactivated = fn
 }
 
 // New returns a Service.
@@ -254,6 +264,16 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 		mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
 		if err := s.cfg.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
 			return nil, err
+		}
+	}
+	s.mu.RLock()
+	tell := s.reactivated
+	s.mu.RUnlock()
+	if status == mayfly.Active && tell != nil {
+		// The principal is active whatever happens here; a failure to tell
+		// is for the operator, not a reason to report the change as failed.
+		if err := tell(ctx, p.ID); err != nil {
+			s.cfg.Log.Error("telling others of a reactivation failed", "principal", p.ID, "err", err)
 		}
 	}
 	return &next, nil

@@ -519,3 +519,52 @@ func (s *Service) catchUp(ctx context.Context, id string) error {
 	_, err = s.convert(ctx, st)
 	return err
 }
+
+// Reactivated tells receivers that a suspended principal is active again
+// (RISC account-enabled). It first gives every stream the revocations it
+// has not had, so that no receiver hears of the reactivation before the
+// suspension.
+func (s *Service) Reactivated(ctx context.Context, principalID string) error {
+	if err := s.cfg.Revoker.Refresh(ctx); err != nil {
+		return err
+	}
+	if streams, err := s.cfg.Store.SSFStreams(ctx); err != nil || len(streams) == 0 {
+		return err
+	}
+	unlock, err := s.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	streams, err := s.cfg.Store.SSFStreams(ctx)
+	if err != nil {
+		return err
+	}
+	ev := event{AccountEnabled, s.issSub(principalID), map[string]any{"event_timestamp": s.cfg.Clock.Now().Unix(), "initiating_entity": "admin"}}
+	var errs []error
+	queued := 0
+	for _, st := range streams {
+		live, err := s.convert(ctx, st)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !live || st.Status == mayfly.SSFDisabled {
+			continue
+		}
+		sets, err := s.queued(st, "", []event{ev})
+		if err == nil {
+			err = s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, st.Cursor, sets)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		queued += len(sets)
+	}
+	if queued > 0 {
+		s.stats.Queued.Add(int64(queued))
+		s.queuedHere()
+	}
+	return errors.Join(errs...)
+}

@@ -17,12 +17,13 @@ const (
 	SessionRevoked   = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 	CredentialChange = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
 	AccountDisabled  = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
+	AccountEnabled   = "https://schemas.openid.net/secevent/risc/event-type/account-enabled"
 	Verification     = "https://schemas.openid.net/secevent/ssf/event-type/verification"
 	StreamUpdated    = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
 )
 
 // Supported lists the event types a stream may request.
-var Supported = []string{SessionRevoked, CredentialChange, AccountDisabled}
+var Supported = []string{SessionRevoked, CredentialChange, AccountDisabled, AccountEnabled}
 
 // Subject is an RFC 9493 subject identifier, as the SET's sub_id.
 type Subject map[string]any
@@ -63,6 +64,7 @@ type Claims struct {
 //     (update) if a secret rotation did. The mark an offboarding sets adds
 //     nothing to the principal revocation that comes with it.
 //
+// A reactivation is no revocation; Reactivated sends its account-enabled.
 // A signing key's revocation concerns no subject; verifiers learn of it
 // from the revocation stream and the key set.
 func (s *Service) events(ctx context.Context, r *mayfly.Revocation) ([]event, error) {

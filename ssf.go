@@ -33,7 +33,7 @@ type SSFStream struct {
 	// EndpointURL is where pushed SETs go; empty for poll streams.
 	EndpointURL string
 	// AuthorizationHeader is sent with each pushed SET. It is the
-	// receiver's secret: stored, never shown again.
+	// receiver's secret: stored sealed under the root key, never shown.
 	AuthorizationHeader string `json:"-"`
 	// EventsRequested are event-type URIs; empty means every supported one.
 	EventsRequested []string

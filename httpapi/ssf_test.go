@@ -371,3 +371,72 @@ func TestSSFReactivationComesAfterSuspension(t *testing.T) {
 		t.Fatalf("pushed %v, want %v in that order", types, want)
 	}
 }
+
+// TestSSFPushSecretSealed: the receiver's authorization header is stored
+// sealed under the root key, and still reaches the receiver after the root
+// key is rotated (here by offboarding a person who had it).
+func TestSSFPushSecretSealed(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
+	const secret = "Bearer s3cr3t-of-the-receiver"
+	var mu sync.Mutex
+	var auths []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	r := e.call("POST", httpapi.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
+		"method": mayfly.DeliveryPush, "endpoint_url": recv.URL, "authorization_header": secret}})
+	id, _ := r.JSON()["stream_id"].(string)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	stored := func() string {
+		t.Helper()
+		st, err := e.Server.Store().SSFStream(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(st.AuthorizationHeader, "s3cr3t") || !strings.HasPrefix(st.AuthorizationHeader, "sealed:") {
+			t.Fatalf("stored authorization header %q is not sealed", st.AuthorizationHeader)
+		}
+		return st.AuthorizationHeader
+	}
+	before := stored()
+
+	e.Clock.Advance(time.Minute) // the root key was made before the custody began
+	keeper := e.Human("keeper")
+	if _, err := e.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Admin.Offboard(ctx, keeper, httpapi.OffboardRequest{Reason: "left"}); err != nil {
+		t.Fatal(err)
+	}
+	if after := stored(); after == before {
+		t.Fatal("the root key rotated but the authorization header was not sealed again")
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if err := e.Server.SSF.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		n := len(auths)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(auths) < 2 {
+		t.Fatalf("the offboarding's events were not pushed: %d pushes", len(auths))
+	}
+	for _, a := range auths {
+		if a != secret {
+			t.Fatalf("pushed with Authorization %q, want the receiver's header", a)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/internal/ssf"
 )
 
 // The root key seals every signing key and the audit log key. Replacing it
@@ -116,6 +117,9 @@ func (r *rootKey) finish(ctx context.Context) error {
 		return err
 	}
 	if err := r.audit.Reseal(ctx); err != nil {
+		return err
+	}
+	if err := ssf.Reseal(ctx, r.store, r.sealer, r.rand); err != nil {
 		return err
 	}
 	check, err := r.sealer.Seal(r.rand, []byte(rootCheckAAD), []byte(rootCheckAAD))

@@ -251,7 +251,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 	})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
-		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue})
+		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
+		Sealer: sealer, CanSeal: s.root.canSeal})
 	s.Identity.OnReactivated(s.SSF.Reactivated)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -287,8 +287,13 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 	}
 	req.Header.Set("Content-Type", "application/secevent+jwt")
 	req.Header.Set("Accept", "application/json")
-	if st.AuthorizationHeader != "" {
-		req.Header.Set("Authorization", st.AuthorizationHeader)
+	h, err := s.header(st)
+	if err != nil {
+		s.cfg.Log.Error("a push stream's authorization header cannot be used", "stream", st.ID, "err", err)
+		return false, true
+	}
+	if h != "" {
+		req.Header.Set("Authorization", h)
 	}
 	resp, err := s.client(st).Do(req)
 	if err != nil {

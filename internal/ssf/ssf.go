@@ -22,6 +22,7 @@ package ssf
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/seal"
 )
 
 // Limits on what a receiver may configure.
@@ -67,10 +69,14 @@ type Config struct {
 	Identity *identity.Service
 	Keys     *keys.Service
 	Audit    *audit.Log
-	Issuer   string
-	Clock    mayfly.Clock
-	Rand     io.Reader
-	Log      *slog.Logger
+	// Sealer seals push authorization headers at rest; CanSeal, if set,
+	// says whether it may seal now (see keys.Config.CanSeal).
+	Sealer  *seal.Sealer
+	CanSeal func(context.Context) error
+	Issuer  string
+	Clock   mayfly.Clock
+	Rand    io.Reader
+	Log     *slog.Logger
 	// HTTP pushes SETs; the default times out after 10 s and follows no
 	// redirects.
 	HTTP *http.Client
@@ -297,7 +303,9 @@ func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStr
 	if st.Audience == "" {
 		st.Audience = s.cfg.Issuer + "/ssf/streams/" + id
 	}
-	apply(st, sp)
+	if err := s.apply(ctx, st, sp); err != nil {
+		return nil, err
+	}
 	if err := s.cfg.Store.CreateSSFStream(ctx, st); err != nil {
 		return nil, err
 	}
@@ -305,15 +313,119 @@ func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStr
 	return st, s.audit(ctx, c, "ssf.stream.created", st, nil)
 }
 
-func apply(st *mayfly.SSFStream, sp Spec) {
-	st.Method, st.EndpointURL, st.AuthorizationHeader = sp.Method, sp.EndpointURL, sp.AuthorizationHeader
+// apply sets st's configuration to sp, sealing the authorization header.
+func (s *Service) apply(ctx context.Context, st *mayfly.SSFStream, sp Spec) error {
+	st.Method, st.EndpointURL = sp.Method, sp.EndpointURL
 	st.EventsRequested, st.Description = slices.Clone(sp.EventsRequested), sp.Description
+	sealed, err := s.sealHeader(ctx, st.ID, sp.AuthorizationHeader)
+	st.AuthorizationHeader = sealed
+	return err
 }
 
-// SpecOf is st's receiver-supplied configuration.
-func SpecOf(st *mayfly.SSFStream) Spec {
-	return Spec{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: st.AuthorizationHeader,
-		EventsRequested: slices.Clone(st.EventsRequested), Description: st.Description}
+// spec is st's receiver-supplied configuration, its header opened.
+func (s *Service) spec(st *mayfly.SSFStream) (Spec, error) {
+	h, err := s.header(st)
+	return Spec{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: h,
+		EventsRequested: slices.Clone(st.EventsRequested), Description: st.Description}, err
+}
+
+// A push stream's authorization header is stored sealed under the root
+// key, bound to its stream, in this textual form.
+const sealedPrefix = "sealed:"
+
+func headerAAD(streamID string) []byte { return []byte("mayfly ssf authorization header " + streamID) }
+
+func (s *Service) sealHeader(ctx context.Context, streamID, h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
+	if s.cfg.CanSeal != nil {
+		if err := s.cfg.CanSeal(ctx); err != nil {
+			return "", err
+		}
+	}
+	blob, err := s.cfg.Sealer.Seal(s.cfg.Rand, []byte(h), headerAAD(streamID))
+	if err != nil {
+		return "", mayfly.E("ssf.sealHeader", err)
+	}
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(blob), nil
+}
+
+// header opens st's authorization header.
+func (s *Service) header(st *mayfly.SSFStream) (string, error) {
+	return openHeader(s.cfg.Sealer, st)
+}
+
+func openHeader(sealer *seal.Sealer, st *mayfly.SSFStream) (string, error) {
+	if st.AuthorizationHeader == "" {
+		return "", nil
+	}
+	blob, err := headerBlob(st)
+	if err != nil {
+		return "", err
+	}
+	h, err := sealer.Open(blob, headerAAD(st.ID))
+	if err != nil {
+		return "", mayfly.E("ssf.header", fmt.Errorf("stream %s: the authorization header does not open: %w", st.ID, err))
+	}
+	return string(h), nil
+}
+
+func headerBlob(st *mayfly.SSFStream) ([]byte, error) {
+	enc, ok := strings.CutPrefix(st.AuthorizationHeader, sealedPrefix)
+	if !ok {
+		return nil, mayfly.E("ssf.header", fmt.Errorf("stream %s: the authorization header is not sealed", st.ID))
+	}
+	blob, err := base64.RawStdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, mayfly.E("ssf.header", fmt.Errorf("stream %s: the sealed authorization header is malformed", st.ID))
+	}
+	return blob, nil
+}
+
+// Reseal seals every stream's authorization header again under sealer's
+// current root key, as a root key rotation needs. It is a function, not a
+// method: a rotation interrupted before a restart finishes before any
+// Service exists.
+func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand io.Reader) error {
+	streams, err := store.SSFStreams(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range streams {
+		for try := 0; st.AuthorizationHeader != ""; try++ {
+			blob, err := headerBlob(st)
+			if err != nil {
+				return err
+			}
+			if sealer.Current(blob) {
+				break
+			}
+			h, err := openHeader(sealer, st)
+			if err != nil {
+				return err
+			}
+			if blob, err = sealer.Seal(rand, []byte(h), headerAAD(st.ID)); err != nil {
+				return mayfly.E("ssf.Reseal", err)
+			}
+			st.AuthorizationHeader = sealedPrefix + base64.RawStdEncoding.EncodeToString(blob)
+			err = store.UpdateSSFStream(ctx, st)
+			if errors.Is(err, mayfly.ErrNotFound) {
+				break // deleted meanwhile
+			}
+			if errors.Is(err, mayfly.ErrConflict) && try < 5 {
+				if st, err = store.SSFStream(ctx, st.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return nil
 }
 
 func (s *Service) audit(ctx context.Context, c Caller, action string, st *mayfly.SSFStream, extra map[string]string) error {
@@ -355,15 +467,17 @@ func (s *Service) Streams(ctx context.Context, c Caller) ([]*mayfly.SSFStream, e
 // current one, retrying if another writer got there first.
 func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Spec) error) (*mayfly.SSFStream, error) {
 	return s.change(ctx, c, id, "ssf.stream.updated", func(st *mayfly.SSFStream) (map[string]string, error) {
-		sp := SpecOf(st)
+		sp, err := s.spec(st)
+		if err != nil {
+			return nil, err
+		}
 		if err := edit(&sp); err != nil {
 			return nil, err
 		}
 		if err := s.check(&sp, c); err != nil {
 			return nil, err
 		}
-		apply(st, sp)
-		return nil, nil
+		return nil, s.apply(ctx, st, sp)
 	})
 }
 

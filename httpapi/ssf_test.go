@@ -440,3 +440,26 @@ func TestSSFPushSecretSealed(t *testing.T) {
 		}
 	}
 }
+
+// TestSSFStreamLimitUnderConcurrency: clients creating streams at once
+// still end with at most the limit.
+func TestSSFStreamLimitUnderConcurrency(t *testing.T) {
+	e := newSSFEnv(t)
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", e.URL+httpapi.SSFConfigPath, strings.NewReader(`{}`))
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	r := e.call("GET", httpapi.SSFConfigPath, e.token, nil)
+	var list []map[string]any
+	json.Unmarshal(r.Body, &list)
+	if len(list) != 16 {
+		t.Fatalf("%d streams after 24 concurrent creates, want the limit, 16", len(list))
+	}
+}

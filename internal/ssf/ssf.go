@@ -275,6 +275,13 @@ func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStr
 		return nil, err
 	}
 	if !c.Admin {
+		// Count and create under one lock, or concurrent creates could
+		// each see room for one more.
+		unlock, err := s.cfg.Store.Lock(ctx, lockName+".create."+c.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 		all, err := s.cfg.Store.SSFStreams(ctx)
 		if err != nil {
 			return nil, err

@@ -104,8 +104,9 @@ func (s *Service) round(ctx context.Context) error {
 	}
 	var errs []error
 	var push []*mayfly.SSFStream
+	seen := memo{}
 	for _, st := range streams {
-		live, err := s.convert(ctx, st)
+		live, err := s.convert(ctx, st, seen)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -189,25 +190,26 @@ func (s *Service) live(ctx context.Context, st *mayfly.SSFStream) (bool, error) 
 // reports whether st's owner is live. The revocations a disabled stream or
 // a dead owner's stream misses are passed over. A stream that another
 // process converted first is left to it.
-func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream) (live bool, err error) {
+func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream, seen memo) (live bool, err error) {
 	if live, err = s.live(ctx, st); err != nil {
 		return false, err
 	}
-	if live && st.Status != mayfly.SSFDisabled {
-		if err := s.bound(ctx, st); err != nil {
-			return live, err
-		}
-	}
-	for {
+	for first := true; ; first = false {
 		revs, _ := s.cfg.Revoker.Since(st.Cursor)
 		if len(revs) == 0 {
 			return live, nil
+		}
+		// Counting the queue costs a scan of it: only when adding to it.
+		if first && live && st.Status != mayfly.SSFDisabled {
+			if err := s.bound(ctx, st); err != nil {
+				return live, err
+			}
 		}
 		revs = revs[:min(len(revs), convertBatch)]
 		var sets []mayfly.QueuedSET
 		if live && st.Status != mayfly.SSFDisabled {
 			for _, r := range revs {
-				evs, err := s.events(ctx, r)
+				evs, err := seen.events(ctx, s, r)
 				if err != nil {
 					return live, err
 				}
@@ -521,7 +523,7 @@ func (s *Service) catchUp(ctx context.Context, id string) error {
 	if st, err = s.cfg.Store.SSFStream(ctx, id); err != nil {
 		return err
 	}
-	_, err = s.convert(ctx, st)
+	_, err = s.convert(ctx, st, memo{})
 	return err
 }
 
@@ -548,8 +550,9 @@ func (s *Service) Reactivated(ctx context.Context, principalID string) error {
 	ev := event{AccountEnabled, s.issSub(principalID), map[string]any{"event_timestamp": s.cfg.Clock.Now().Unix(), "initiating_entity": "admin"}}
 	var errs []error
 	queued := 0
+	seen := memo{}
 	for _, st := range streams {
-		live, err := s.convert(ctx, st)
+		live, err := s.convert(ctx, st, seen)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -572,4 +575,19 @@ func (s *Service) Reactivated(ctx context.Context, principalID string) error {
 		s.queuedHere()
 	}
 	return errors.Join(errs...)
+}
+
+// memo keeps the events of each revocation for one round, so that streams
+// share the lookups they need.
+type memo map[int64][]event
+
+func (m memo) events(ctx context.Context, s *Service, r *mayfly.Revocation) ([]event, error) {
+	if evs, ok := m[r.Seq]; ok {
+		return evs, nil
+	}
+	evs, err := s.events(ctx, r)
+	if err == nil {
+		m[r.Seq] = evs
+	}
+	return evs, err
 }

@@ -61,14 +61,21 @@ func (s *Store) hangUp(conn *pgx.Conn) {
 	conn.Close(ctx)
 }
 
+// maxIdleLocks bounds the lock sessions kept open, holding nothing, for
+// the next Lock: dialling a session costs more than the lock itself.
+const maxIdleLocks = 4
+
 func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	const op = "postgres.Lock"
-	conn, err := s.dial(ctx, op)
-	if err != nil {
-		return nil, err
+	conn, reused := s.idleLock()
+	if conn == nil {
+		var err error
+		if conn, err = s.dial(ctx, op); err != nil {
+			return nil, err
+		}
 	}
 	key := lockName(s.schema, "lock/"+name)
-	_, err = conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, key)
+	_, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, key)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -76,6 +83,9 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		// The lock may have been granted just as ctx ended: ending the
 		// session releases whatever it holds.
 		s.hangUp(conn)
+		if reused && ctx.Err() == nil {
+			return s.Lock(ctx, name) // the idle session had gone; dial afresh
+		}
 		return nil, mayfly.E(op, err)
 	}
 	var once sync.Once
@@ -83,10 +93,36 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), hangUpTimeout)
 			defer cancel()
-			conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, key)
-			s.hangUp(conn)
+			var released bool
+			err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, key).Scan(&released)
+			if err != nil || !released || !s.parkLock(conn) {
+				s.hangUp(conn)
+			}
 		})
 	}, nil
+}
+
+// idleLock takes a kept lock session, if there is one.
+func (s *Store) idleLock() (*pgx.Conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.idle); n > 0 && !s.closed {
+		conn := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		return conn, true
+	}
+	return nil, false
+}
+
+// parkLock keeps a session that holds no lock for the next Lock.
+func (s *Store) parkLock(conn *pgx.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.idle) >= maxIdleLocks || conn.IsClosed() {
+		return false
+	}
+	s.idle = append(s.idle, conn)
+	return true
 }
 
 func (s *Store) Watch(ctx context.Context, fn func(mayfly.Change)) error {

@@ -69,6 +69,7 @@ type Store struct {
 	// socket under each, which Close shuts.
 	mu     sync.Mutex
 	conns  map[*pgx.Conn]net.Conn
+	idle   []*pgx.Conn // lock sessions holding nothing (see maxIdleLocks)
 	closed bool
 	done   chan struct{} // closed by Close
 }
@@ -248,14 +249,19 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	conns := s.conns
-	s.conns = nil
+	conns, idle := s.conns, s.idle
+	s.conns, s.idle = nil, nil
 	s.mu.Unlock()
 	// The owners of these connections may be waiting on them: shutting
 	// the socket ends each wait, and ends the session, which releases its
 	// locks. The owners close the pgx connections themselves.
 	for _, raw := range conns {
 		raw.Close()
+	}
+	for _, conn := range idle { // no owner waits on these
+		ctx, cancel := context.WithTimeout(context.Background(), hangUpTimeout)
+		conn.Close(ctx)
+		cancel()
 	}
 	s.pool.Close()
 	return nil

@@ -139,9 +139,9 @@ func (s *Server) ssfRoutes() {
 		return
 	}
 	st := s.cfg.SSF.Stats()
-	for name, c := range map[string]*atomic.Int64{"queued": &st.Queued, "delivered": &st.Delivered, "refused": &st.Refused, "retried": &st.Retried} {
+	for name, c := range map[string]*atomic.Int64{"queued": &st.Queued, "delivered": &st.Delivered, "refused": &st.Refused, "retried": &st.Retried, "dropped": &st.Dropped} {
 		s.cfg.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "mayfly_ssf_sets_total", Help: "Security Event Tokens by what became of them: queued, delivered, refused by the receiver, push attempts retried.",
+			Name: "mayfly_ssf_sets_total", Help: "Security Event Tokens by what became of them: queued, delivered, refused by the receiver, dropped undelivered, push attempts retried.",
 			ConstLabels: prometheus.Labels{"result": name},
 		}, func() float64 { return float64(c.Load()) }))
 	}

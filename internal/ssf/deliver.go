@@ -255,6 +255,8 @@ func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
 		done, retry := true, false
 		if wanted(st, q) {
 			done, retry = s.pushOne(ctx, st, q)
+		} else {
+			s.stats.Dropped.Add(1)
 		}
 		if done {
 			if _, err := s.cfg.Store.AckSETs(ctx, st.ID, []string{q.JTI}); err != nil {
@@ -483,7 +485,8 @@ func (s *Service) dropUnwanted(ctx context.Context, st *mayfly.SSFStream, sets [
 	if len(drop) == 0 {
 		return false, nil
 	}
-	_, err := s.cfg.Store.AckSETs(ctx, st.ID, drop)
+	n, err := s.cfg.Store.AckSETs(ctx, st.ID, drop)
+	s.stats.Dropped.Add(int64(n))
 	return true, err
 }
 

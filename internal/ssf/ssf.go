@@ -113,6 +113,7 @@ type Stats struct {
 	Delivered atomic.Int64 // pushed and accepted, or acknowledged by a poll
 	Refused   atomic.Int64 // refused by the receiver (push 400, poll setErrs)
 	Retried   atomic.Int64 // push attempts that failed and will be retried
+	Dropped   atomic.Int64 // dropped undelivered: stream disabled or full, event type no longer requested
 }
 
 // Stats returns the service's counters.
@@ -165,11 +166,50 @@ func publicOnly(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598
+// special lists the IANA special-purpose blocks (RFC 6890 and its
+// updates) that IsGlobalUnicast and IsPrivate let through.
+var special = prefixes(
+	"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
+	"203.0.113.0/24", "240.0.0.0/4", "100::/64", "2001::/23", "2001:db8::/32", "fec0::/10",
+	"64:ff9b:1::/48", // local-use NAT64 (RFC 8215): where it puts the IPv4 address is the operator's choice
+)
+
+// embedding lists IPv6 blocks that carry an IPv4 address in their low 32
+// bits (NAT64, IPv4-compatible) and 6to4, which carries it in bits 16-47:
+// the IPv4 address is what is reached, so it is checked in turn.
+var nat64 = prefixes("64:ff9b::/96", "::/96")
+var sixToFour = netip.MustParsePrefix("2002::/16")
+
+func prefixes(ps ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = netip.MustParsePrefix(p)
+	}
+	return out
+}
 
 func public(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedAddressSpace.Contains(ip)
+	if ip.Is6() {
+		b := ip.As16()
+		for _, p := range nat64 {
+			if p.Contains(ip) {
+				return public(netip.AddrFrom4([4]byte(b[12:16])))
+			}
+		}
+		if sixToFour.Contains(ip) {
+			return public(netip.AddrFrom4([4]byte(b[2:6])))
+		}
+	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return false
+	}
+	for _, p := range special {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // client is the HTTP client that pushes st: admins' streams may reach
@@ -202,10 +242,12 @@ type Spec struct {
 	Description         string
 }
 
-func (s *Service) check(sp *Spec, c Caller) error {
+// check vets a configuration for a stream with the given owner: only an
+// admin's stream (no owner) may push to an internal address.
+func (s *Service) check(sp *Spec, owner string) error {
 	switch sp.Method {
 	case mayfly.DeliveryPush:
-		if err := s.checkEndpoint(sp.EndpointURL, c.Admin || s.cfg.AllowHTTP); err != nil {
+		if err := s.checkEndpoint(sp.EndpointURL, owner == "" || s.cfg.AllowHTTP); err != nil {
 			return err
 		}
 		// No control characters: HTTP clients refuse to send them (RFC 9110
@@ -271,7 +313,11 @@ func truncate(s string, n int) string {
 // Create makes a stream. It starts enabled, at the newest revocation:
 // receivers are told of what happens from now on.
 func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStream, error) {
-	if err := s.check(&sp, c); err != nil {
+	owner := c.ClientID
+	if c.Admin {
+		owner = ""
+	}
+	if err := s.check(&sp, owner); err != nil {
 		return nil, err
 	}
 	if !c.Admin {
@@ -481,7 +527,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Sp
 		if err := edit(&sp); err != nil {
 			return nil, err
 		}
-		if err := s.check(&sp, c); err != nil {
+		if err := s.check(&sp, st.Owner); err != nil {
 			return nil, err
 		}
 		return nil, s.apply(ctx, st, sp)
@@ -586,7 +632,9 @@ func (s *Service) drop(ctx context.Context, id string) error {
 		for i, q := range sets {
 			jtis[i] = q.JTI
 		}
-		if _, err := s.cfg.Store.AckSETs(ctx, id, jtis); err != nil {
+		n, err := s.cfg.Store.AckSETs(ctx, id, jtis)
+		s.stats.Dropped.Add(int64(n))
+		if err != nil {
 			return err
 		}
 	}

@@ -352,7 +352,7 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 	id := f.create(tok, `{"delivery":{"method":"urn:ietf:rfc:8936"},"description":"kept"}`)
 	// A push stream for the poll-on-push case, disabled so that it pushes
 	// nowhere.
-	push := f.create(tok, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://192.0.2.1/events","authorization_header":"Bearer x"}}`)
+	push := f.create(tok, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.invalid/events","authorization_header":"Bearer x"}}`)
 	if r := f.send("POST", httpapi.SSFStatusPath, "Bearer "+tok, `{"stream_id":"`+push+`","status":"disabled"}`); r.Status != 200 {
 		t.Fatalf("disable: %d %s", r.Status, r.Body)
 	}

@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/servertest"
 )
 
@@ -461,5 +464,58 @@ func TestSSFStreamLimitUnderConcurrency(t *testing.T) {
 	json.Unmarshal(r.Body, &list)
 	if len(list) != 16 {
 		t.Fatalf("%d streams after 24 concurrent creates, want the limit, 16", len(list))
+	}
+}
+
+// TestSSFUnopenableHeaderDoesNotStopRotation: a header sealed under a root
+// key that is gone neither stops a root key rotation nor stays: its stream
+// is disabled, saying why, and a new header can be set.
+func TestSSFUnopenableHeaderDoesNotStopRotation(t *testing.T) {
+	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
+	r := e.call("POST", httpapi.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
+		"method": mayfly.DeliveryPush, "endpoint_url": "http://127.0.0.1:9/events", "authorization_header": "Bearer old"}})
+	id, _ := r.JSON()["stream_id"].(string)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	// Seal the header under a root key this server never had.
+	other, err := seal.New(bytes.Repeat([]byte{7}, seal.RootKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := other.Seal(rand.Reader, []byte("Bearer old"), []byte("mayfly ssf authorization header "+id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Server.Store().SSFStream(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AuthorizationHeader = "sealed:" + base64.RawStdEncoding.EncodeToString(blob)
+	if err := e.Server.Store().UpdateSSFStream(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+
+	e.Clock.Advance(time.Minute)
+	keeper := e.Human("keeper")
+	if _, err := e.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := e.Admin.Offboard(ctx, keeper, httpapi.OffboardRequest{Reason: "left"})
+	if err != nil || o.FinishedAt.IsZero() {
+		t.Fatalf("offboarding the root key's custodian: %+v, %v; want it finished", o, err)
+	}
+	status := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.Token, nil).JSON()
+	if status["status"] != "disabled" || !strings.Contains(fmt.Sprint(status["reason"]), "set it again") {
+		t.Fatalf("status after the rotation: %v, want disabled with the reason", status)
+	}
+	if st, _ := e.Server.Store().SSFStream(ctx, id); st.AuthorizationHeader != "" {
+		t.Fatalf("the unopenable header was kept: %q", st.AuthorizationHeader)
+	}
+	r = e.call("PATCH", httpapi.SSFConfigPath, e.Token, map[string]any{"stream_id": id, "delivery": map[string]any{
+		"method": mayfly.DeliveryPush, "endpoint_url": "http://127.0.0.1:9/events", "authorization_header": "Bearer new"}})
+	if r.Status != 200 {
+		t.Fatalf("setting a new header: %d %s", r.Status, r.Body)
 	}
 }

@@ -272,7 +272,7 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	if status == mayfly.Active && tell != nil {
 		// The principal is active whatever happens here; a failure to tell
 		// is for the operator, not a reason to report the change as failed.
-		if err := tell(ctx, p.ID); err != nil {
+		if err := tell(context.WithoutCancel(ctx), p.ID); err != nil { // not cut short by a caller hanging up
 			s.cfg.Log.Error("telling others of a reactivation failed", "principal", p.ID, "err", err)
 		}
 	}

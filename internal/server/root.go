@@ -129,6 +129,11 @@ func (r *rootKey) finish(ctx context.Context) error {
 	if err := r.store.ReplaceSetting(ctx, rootCheckSetting, check); err != nil {
 		return err
 	}
+	// A replica that had not yet seen the new check may have sealed a
+	// stream's header under the old key meanwhile; it can no longer.
+	if err := ssf.Reseal(ctx, r.store, r.sealer, r.rand); err != nil {
+		return err
+	}
 	if err := r.store.ReplaceSetting(ctx, rootRotatedSetting, []byte(r.clock.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return err
 	}

@@ -535,9 +535,6 @@ func (s *Service) catchUp(ctx context.Context, id string) error {
 // has not had, so that no receiver hears of the reactivation before the
 // suspension.
 func (s *Service) Reactivated(ctx context.Context, principalID string) error {
-	if err := s.cfg.Revoker.Refresh(ctx); err != nil {
-		return err
-	}
 	if streams, err := s.cfg.Store.SSFStreams(ctx); err != nil || len(streams) == 0 {
 		return err
 	}
@@ -546,6 +543,16 @@ func (s *Service) Reactivated(ctx context.Context, principalID string) error {
 		return err
 	}
 	defer unlock()
+	// Under the lock, read every revocation made durable so far, then the
+	// principal: if it was suspended again meanwhile, that suspension's
+	// events are the last word, and this reactivation says nothing.
+	if err := s.cfg.Revoker.Refresh(ctx); err != nil {
+		return err
+	}
+	p, err := s.cfg.Identity.Fresh(ctx, principalID)
+	if err != nil || p.Status != mayfly.Active {
+		return err
+	}
 	streams, err := s.cfg.Store.SSFStreams(ctx)
 	if err != nil {
 		return err

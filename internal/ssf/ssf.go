@@ -437,9 +437,11 @@ func headerBlob(st *mayfly.SSFStream) ([]byte, error) {
 }
 
 // Reseal seals every stream's authorization header again under sealer's
-// current root key, as a root key rotation needs. It is a function, not a
-// method: a rotation interrupted before a restart finishes before any
-// Service exists.
+// current root key, as a root key rotation needs. A header that no longer
+// opens (sealed under a root key already gone) is cleared and its stream
+// disabled, saying why: one such stream must not stop the rotation, and
+// its owner can set the header again. It is a function, not a method: a
+// rotation interrupted before a restart finishes before any Service exists.
 func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand io.Reader) error {
 	streams, err := store.SSFStreams(ctx)
 	if err != nil {
@@ -447,22 +449,20 @@ func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand i
 	}
 	for _, st := range streams {
 		for try := 0; st.AuthorizationHeader != ""; try++ {
-			blob, err := headerBlob(st)
-			if err != nil {
-				return err
-			}
-			if sealer.Current(blob) {
+			if blob, err := headerBlob(st); err == nil && sealer.Current(blob) {
 				break
 			}
-			h, err := openHeader(sealer, st)
-			if err != nil {
-				return err
+			if h, err := openHeader(sealer, st); err == nil {
+				blob, err := sealer.Seal(rand, []byte(h), headerAAD(st.ID))
+				if err != nil {
+					return mayfly.E("ssf.Reseal", err)
+				}
+				st.AuthorizationHeader = sealedPrefix + base64.RawStdEncoding.EncodeToString(blob)
+			} else {
+				st.AuthorizationHeader, st.Status = "", mayfly.SSFDisabled
+				st.Reason = "the push authorization header could not be opened after a root key rotation; set it again and enable the stream"
 			}
-			if blob, err = sealer.Seal(rand, []byte(h), headerAAD(st.ID)); err != nil {
-				return mayfly.E("ssf.Reseal", err)
-			}
-			st.AuthorizationHeader = sealedPrefix + base64.RawStdEncoding.EncodeToString(blob)
-			err = store.UpdateSSFStream(ctx, st)
+			err := store.UpdateSSFStream(ctx, st)
 			if errors.Is(err, mayfly.ErrNotFound) {
 				break // deleted meanwhile
 			}
@@ -474,6 +474,11 @@ func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand i
 			}
 			if err != nil {
 				return err
+			}
+			if st.Status == mayfly.SSFDisabled {
+				if err := dropQueue(ctx, store, st.ID, uncounted); err != nil {
+					return err
+				}
 			}
 			break
 		}
@@ -522,7 +527,8 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Sp
 	return s.change(ctx, c, id, "ssf.stream.updated", func(st *mayfly.SSFStream) (map[string]string, error) {
 		sp, err := s.spec(st)
 		if err != nil {
-			return nil, err
+			// Let the update set a new header; the old one is lost.
+			s.cfg.Log.Warn("a stream's push authorization header does not open; it is cleared by this update", "stream", st.ID, "err", err)
 		}
 		if err := edit(&sp); err != nil {
 			return nil, err
@@ -623,8 +629,19 @@ func (s *Service) setStatus(ctx context.Context, c Caller, id string, status may
 
 // drop empties a stream's queue.
 func (s *Service) drop(ctx context.Context, id string) error {
+	return dropQueue(ctx, s.cfg.Store, id, &s.stats.Dropped)
+}
+
+// uncounted counts what a drop outside any Service drops.
+var uncounted = new(atomic.Int64)
+
+// afterAll is a time after every SET's NextAttempt.
+var afterAll = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// dropQueue empties a stream's queue, deferred SETs too, counting them.
+func dropQueue(ctx context.Context, store mayfly.Store, id string, dropped *atomic.Int64) error {
 	for {
-		sets, err := s.cfg.Store.PendingSETs(ctx, id, s.cfg.Clock.Now().Add(2*maxBackoff), 500) // deferred ones too
+		sets, err := store.PendingSETs(ctx, id, afterAll, 500)
 		if err != nil || len(sets) == 0 {
 			return err
 		}
@@ -632,8 +649,8 @@ func (s *Service) drop(ctx context.Context, id string) error {
 		for i, q := range sets {
 			jtis[i] = q.JTI
 		}
-		n, err := s.cfg.Store.AckSETs(ctx, id, jtis)
-		s.stats.Dropped.Add(int64(n))
+		n, err := store.AckSETs(ctx, id, jtis)
+		dropped.Add(int64(n))
 		if err != nil {
 			return err
 		}

@@ -116,8 +116,14 @@ func (s *Service) round(ctx context.Context) error {
 		}
 	}
 	unlock()
-	for _, st := range push {
-		s.startPush(ctx, st)
+	// Start where the last round left off, so that when more streams are
+	// due than may be pushed at once, the same ones do not always win.
+	s.mu.Lock()
+	s.next++
+	first := s.next
+	s.mu.Unlock()
+	for i := range push {
+		s.startPush(ctx, push[(first+i)%len(push)])
 	}
 	return errors.Join(errs...)
 }
@@ -149,6 +155,15 @@ func (s *Service) startPush(ctx context.Context, st *mayfly.SSFStream) {
 			return
 		}
 		defer unlock()
+		// The stream as it is now: the lock may have been a while coming,
+		// and the stream paused, moved or its owner revoked meanwhile.
+		st, err := s.cfg.Store.SSFStream(ctx, st.ID)
+		if err != nil || st.Method != mayfly.DeliveryPush || st.Status != mayfly.SSFEnabled {
+			return
+		}
+		if live, err := s.live(ctx, st); err != nil || !live {
+			return
+		}
 		s.push(ctx, st)
 	}()
 }
@@ -194,16 +209,11 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream, seen memo) 
 	if live, err = s.live(ctx, st); err != nil {
 		return false, err
 	}
-	for first := true; ; first = false {
+	queued := -1 // the queue's length, counted when first needed: it costs a scan
+	for {
 		revs, _ := s.cfg.Revoker.Since(st.Cursor)
 		if len(revs) == 0 {
 			return live, nil
-		}
-		// Counting the queue costs a scan of it: only when adding to it.
-		if first && live && st.Status != mayfly.SSFDisabled {
-			if err := s.bound(ctx, st); err != nil {
-				return live, err
-			}
 		}
 		revs = revs[:min(len(revs), convertBatch)]
 		var sets []mayfly.QueuedSET
@@ -220,6 +230,16 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream, seen memo) 
 				sets = append(sets, q...)
 			}
 		}
+		if len(sets) > 0 {
+			if queued < 0 {
+				if queued, err = s.cfg.Store.SSFQueueLength(ctx, st.ID); err != nil {
+					return live, err
+				}
+			}
+			if queued+len(sets) > s.cfg.MaxQueue {
+				return live, s.overflow(ctx, st, queued)
+			}
+		}
 		to := revs[len(revs)-1].Seq
 		err := s.cfg.Store.QueueSETs(ctx, st.ID, st.Cursor, to, sets)
 		if errors.Is(err, mayfly.ErrConflict) || errors.Is(err, mayfly.ErrNotFound) {
@@ -229,6 +249,7 @@ func (s *Service) convert(ctx context.Context, st *mayfly.SSFStream, seen memo) 
 			return live, err
 		}
 		st.Cursor = to
+		queued += len(sets)
 		s.stats.Queued.Add(int64(len(sets)))
 		if len(sets) > 0 {
 			s.queuedHere()
@@ -490,20 +511,14 @@ func (s *Service) dropUnwanted(ctx context.Context, st *mayfly.SSFStream, sets [
 	return true, err
 }
 
-// bound disables st if its queue is full.
-func (s *Service) bound(ctx context.Context, st *mayfly.SSFStream) error {
-	n, err := s.cfg.Store.SSFQueueLength(ctx, st.ID)
-	if err != nil || n < s.cfg.MaxQueue {
-		return err
-	}
-	reason := fmt.Sprintf("%d SETs were queued and not delivered; enable the stream again to receive new events", n)
-	s.cfg.Log.Error("a Shared Signals stream's queue is full; disabling it", "stream", st.ID, "owner", st.Owner, "queued", n)
-	next, err := s.setStatus(ctx, Caller{Admin: true, Actor: "mayfly"}, st.ID, mayfly.SSFDisabled, reason)
-	if err != nil {
-		return err
-	}
-	*st = *next
-	return nil
+// overflow disables st, whose queue would pass MaxQueue: its receiver is
+// gone or stuck. What it held is dropped, and the revocations it did not
+// take are passed over, as for any disabled stream.
+func (s *Service) overflow(ctx context.Context, st *mayfly.SSFStream, queued int) error {
+	reason := fmt.Sprintf("%d SETs were queued and not delivered; enable the stream again to receive new events", queued)
+	s.cfg.Log.Error("a Shared Signals stream's queue is full; disabling it", "stream", st.ID, "owner", st.Owner, "queued", queued)
+	_, err := s.setStatus(ctx, Caller{Admin: true, Actor: "mayfly"}, st.ID, mayfly.SSFDisabled, reason)
+	return err
 }
 
 // catchUp converts what a stream has not yet had, so that a poll need not

@@ -102,6 +102,7 @@ type Service struct {
 	kick     chan struct{}
 	pushing  map[string]bool // streams being pushed by this process
 	pushed   *sync.Cond      // on mu: signalled when a push ends
+	next     int             // where the next round starts pushing
 	public   *http.Client    // for clients' streams: public addresses only
 
 	stats Stats
@@ -770,6 +771,11 @@ func (s *Service) Verify(ctx context.Context, c Caller, id, state string) error 
 // queueAbout queues an event about the stream itself, whose subject is
 // the stream (SSF 1.0 section 8.1.4.1).
 func (s *Service) queueAbout(ctx context.Context, st *mayfly.SSFStream, typ string, body map[string]any) error {
+	if n, err := s.cfg.Store.SSFQueueLength(ctx, st.ID); err != nil {
+		return err
+	} else if n >= s.cfg.MaxQueue {
+		return mayfly.Errorf(mayfly.Conflict, "stream %s holds %d undelivered SETs, the most it may; receive them first", st.ID, n)
+	}
 	sets, err := s.queued(st, "", []event{{typ, Subject{"format": "opaque", "id": st.ID}, body}})
 	if err != nil {
 		return err

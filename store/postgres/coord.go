@@ -62,12 +62,23 @@ func (s *Store) hangUp(conn *pgx.Conn) {
 }
 
 // maxIdleLocks bounds the lock sessions kept open, holding nothing, for
-// the next Lock: dialling a session costs more than the lock itself.
-const maxIdleLocks = 4
+// the next Lock: dialling a session costs more than the lock itself. One
+// idle longer than maxIdleFor is not reused: a firewall may have dropped
+// it without a word, and a lock taken on it would wait on a dead socket.
+const (
+	maxIdleLocks = 4
+	maxIdleFor   = 30 * time.Second
+)
+
+// idleLock is a kept lock session and when it was parked.
+type idleLock struct {
+	conn   *pgx.Conn
+	parked time.Time
+}
 
 func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	const op = "postgres.Lock"
-	conn, reused := s.idleLock()
+	conn, reused := s.takeIdleLock()
 	if conn == nil {
 		var err error
 		if conn, err = s.dial(ctx, op); err != nil {
@@ -102,16 +113,26 @@ func (s *Store) Lock(ctx context.Context, name string) (func(), error) {
 	}, nil
 }
 
-// idleLock takes a kept lock session, if there is one.
-func (s *Store) idleLock() (*pgx.Conn, bool) {
+// takeIdleLock takes a kept lock session that has not been idle too long,
+// if there is one, and hangs up on those that have.
+func (s *Store) takeIdleLock() (*pgx.Conn, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := len(s.idle); n > 0 && !s.closed {
-		conn := s.idle[n-1]
-		s.idle = s.idle[:n-1]
-		return conn, true
+	var stale []*pgx.Conn
+	var conn *pgx.Conn
+	for len(s.idle) > 0 && !s.closed && conn == nil {
+		l := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if time.Since(l.parked) > maxIdleFor {
+			stale = append(stale, l.conn)
+		} else {
+			conn = l.conn
+		}
 	}
-	return nil, false
+	s.mu.Unlock()
+	for _, c := range stale {
+		s.hangUp(c)
+	}
+	return conn, conn != nil
 }
 
 // parkLock keeps a session that holds no lock for the next Lock.
@@ -121,7 +142,7 @@ func (s *Store) parkLock(conn *pgx.Conn) bool {
 	if s.closed || len(s.idle) >= maxIdleLocks || conn.IsClosed() {
 		return false
 	}
-	s.idle = append(s.idle, conn)
+	s.idle = append(s.idle, idleLock{conn, time.Now()})
 	return true
 }
 

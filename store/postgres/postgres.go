@@ -69,7 +69,7 @@ type Store struct {
 	// socket under each, which Close shuts.
 	mu     sync.Mutex
 	conns  map[*pgx.Conn]net.Conn
-	idle   []*pgx.Conn // lock sessions holding nothing (see maxIdleLocks)
+	idle   []idleLock // lock sessions holding nothing (see maxIdleLocks)
 	closed bool
 	done   chan struct{} // closed by Close
 }
@@ -258,9 +258,9 @@ func (s *Store) Close() error {
 	for _, raw := range conns {
 		raw.Close()
 	}
-	for _, conn := range idle { // no owner waits on these
+	for _, l := range idle { // no owner waits on these
 		ctx, cancel := context.WithTimeout(context.Background(), hangUpTimeout)
-		conn.Close(ctx)
+		l.conn.Close(ctx)
 		cancel()
 	}
 	s.pool.Close()

@@ -54,6 +54,9 @@ func imports(t *testing.T, files []string) map[string]bool {
 func TestArchitecture(t *testing.T) {
 	const module = "github.com/mayflyhq/mayfly"
 	policy := []string{"internal/keys", "internal/token", "internal/identity", "internal/revoke", "internal/seal", "internal/batch", "internal/offboard", "internal/doctor"}
+	// The Shared Signals transmitter is policy too, but pushes SETs itself:
+	// HTTP as a client, never the server's handlers or a store backend.
+	transmitter := "internal/ssf"
 	for dir, files := range packages(t) {
 		ims := imports(t, files)
 		for im := range ims {
@@ -62,6 +65,8 @@ func TestArchitecture(t *testing.T) {
 				t.Errorf("domain package imports %s; it may use the standard library only", im)
 			case contains(policy, filepath.ToSlash(dir)) && (im == "net/http" || strings.HasPrefix(im, module+"/store") || strings.HasPrefix(im, module+"/httpapi")):
 				t.Errorf("%s imports %s; policy must not depend on HTTP or a store backend", dir, im)
+			case filepath.ToSlash(dir) == transmitter && (strings.HasPrefix(im, module+"/store") || strings.HasPrefix(im, module+"/httpapi")):
+				t.Errorf("%s imports %s; the transmitter must not depend on the HTTP API or a store backend", dir, im)
 			case strings.HasPrefix(filepath.ToSlash(dir), "store/") && (strings.HasPrefix(im, module+"/internal/") || strings.HasPrefix(im, module+"/httpapi")):
 				t.Errorf("%s imports %s; a store holds no policy", dir, im)
 			}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/internal/listcol"
 )
 
 // Shared Signals streams and their queues. None of these writes is a
@@ -18,24 +18,6 @@ import (
 
 const ssfStreamCols = `id, owner, audience, method, endpoint_url, authorization_header, events_requested,
 	description, excluded, status, reason, cursor, created_at, updated_at, version`
-
-// jsonList is the stored form of a list: a JSON array, [] when empty.
-func jsonList(l []string) string {
-	if len(l) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(l) // a []string always marshals
-	return string(b)
-}
-
-// parseList reads a stored list; an empty one reads as nil.
-func parseList(s string) ([]string, error) {
-	var l []string
-	if err := json.Unmarshal([]byte(s), &l); err != nil || len(l) == 0 {
-		return nil, err
-	}
-	return l, nil
-}
 
 func scanSSFStream(row scanner) (*mayfly.SSFStream, error) {
 	var st mayfly.SSFStream
@@ -47,10 +29,10 @@ func scanSSFStream(row scanner) (*mayfly.SSFStream, error) {
 	}
 	st.CreatedAt, st.UpdatedAt = fromNanos(created), fromNanos(updated)
 	var err error
-	if st.EventsRequested, err = parseList(events); err != nil {
+	if st.EventsRequested, err = listcol.Decode(events); err != nil {
 		return nil, fmt.Errorf("stream %s: events_requested: %w", st.ID, err)
 	}
-	if st.Excluded, err = parseList(excluded); err != nil {
+	if st.Excluded, err = listcol.Decode(excluded); err != nil {
 		return nil, fmt.Errorf("stream %s: excluded: %w", st.ID, err)
 	}
 	return &st, nil
@@ -58,8 +40,8 @@ func scanSSFStream(row scanner) (*mayfly.SSFStream, error) {
 
 func (s *Store) CreateSSFStream(ctx context.Context, st *mayfly.SSFStream) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO ssf_streams (`+ssfStreamCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-		st.ID, st.Owner, st.Audience, st.Method, st.EndpointURL, st.AuthorizationHeader, jsonList(st.EventsRequested),
-		st.Description, jsonList(st.Excluded), st.Status, st.Reason, st.Cursor, nanos(st.CreatedAt), nanos(st.UpdatedAt))
+		st.ID, st.Owner, st.Audience, st.Method, st.EndpointURL, st.AuthorizationHeader, listcol.Encode(st.EventsRequested),
+		st.Description, listcol.Encode(st.Excluded), st.Status, st.Reason, st.Cursor, nanos(st.CreatedAt), nanos(st.UpdatedAt))
 	if err == nil {
 		st.Version = 1
 	}
@@ -85,8 +67,8 @@ func (s *Store) UpdateSSFStream(ctx context.Context, st *mayfly.SSFStream) error
 			authorization_header = ?, events_requested = ?, description = ?, excluded = ?, status = ?, reason = ?,
 			created_at = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ? RETURNING version`,
-			st.Owner, st.Audience, st.Method, st.EndpointURL, st.AuthorizationHeader, jsonList(st.EventsRequested),
-			st.Description, jsonList(st.Excluded), st.Status, st.Reason, nanos(st.CreatedAt), nanos(st.UpdatedAt),
+			st.Owner, st.Audience, st.Method, st.EndpointURL, st.AuthorizationHeader, listcol.Encode(st.EventsRequested),
+			st.Description, listcol.Encode(st.Excluded), st.Status, st.Reason, nanos(st.CreatedAt), nanos(st.UpdatedAt),
 			st.ID, st.Version).Scan(&version)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err

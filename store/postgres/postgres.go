@@ -43,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/internal/refcache"
 )
 
 //go:embed migrations/*.sql
@@ -58,12 +59,7 @@ type Store struct {
 	schema  string
 	channel string // the NOTIFY channel of the schema
 
-	// Integer references for issuance rows. The mappings never change once
-	// made, so caching them cannot go stale.
-	refMu   sync.Mutex
-	keyRefs map[string]int64
-	cliRefs map[string]int64
-	prnRefs map[string]int64
+	refs refcache.Cache // integer references for issuance rows
 
 	// Dedicated connections of held locks and running watches, by the
 	// socket under each, which Close shuts.
@@ -114,7 +110,6 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	return &Store{
 		pool: pool, connCfg: connCfg, schema: schema, channel: channelName(schema),
-		keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{},
 		conns: map[*pgx.Conn]net.Conn{}, done: make(chan struct{}),
 	}, nil
 }
@@ -586,38 +581,17 @@ func (s *Store) DestroyKeyMaterial(ctx context.Context, kids []string) error {
 
 // Issuance records.
 
-// ref returns the integer reference of id in table, caching it.
-func (s *Store) ref(ctx context.Context, cache map[string]int64, table, col, id string) (int64, error) {
-	s.refMu.Lock()
-	ref, ok := cache[id]
-	s.refMu.Unlock()
-	if ok {
-		return ref, nil
-	}
-	if err := s.pool.QueryRow(ctx, `SELECT ref FROM `+table+` WHERE `+col+` = $1`, id).Scan(&ref); err != nil {
-		return 0, err
-	}
-	s.refMu.Lock()
-	cache[id] = ref
-	s.refMu.Unlock()
-	return ref, nil
+// lookupRef reads the integer reference of the row of table whose col is id.
+func (s *Store) lookupRef(ctx context.Context, table, col, id string) (ref int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT ref FROM `+table+` WHERE `+col+` = $1`, id).Scan(&ref)
+	return ref, err
 }
 
 func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) error {
 	const op = "postgres.RecordIssuances"
-	type row struct{ key, cli, prn int64 }
-	refs := make([]row, len(recs))
-	for i, r := range recs {
-		var err error
-		if refs[i].key, err = s.ref(ctx, s.keyRefs, "keys", "kid", r.KID); err != nil {
-			return storeErr(op, fmt.Errorf("key %s: %w", r.KID, err))
-		}
-		if refs[i].cli, err = s.ref(ctx, s.cliRefs, "clients", "id", r.ClientID); err != nil {
-			return storeErr(op, fmt.Errorf("client %s: %w", r.ClientID, err))
-		}
-		if refs[i].prn, err = s.ref(ctx, s.prnRefs, "principals", "id", r.PrincipalID); err != nil {
-			return storeErr(op, fmt.Errorf("principal %s: %w", r.PrincipalID, err))
-		}
+	refs, err := s.refs.Resolve(ctx, recs, s.lookupRef)
+	if err != nil {
+		return storeErr(op, err)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -626,11 +600,11 @@ func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) err
 	// multi-row INSERT and an INSERT from unnest()ed arrays with
 	// BenchmarkRecordIssuances: level with both for one record, where the
 	// commit's flush dominates, and 13-20% faster for 64.
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"issuances"},
+	_, err = s.pool.CopyFrom(ctx, pgx.Identifier{"issuances"},
 		[]string{"jti", "key_ref", "client_ref", "principal_ref", "source_ip", "user_agent", "iat", "exp"},
 		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 			r := recs[i]
-			return []any{r.JTI, refs[i].key, refs[i].cli, refs[i].prn, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix()}, nil
+			return []any{r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix()}, nil
 		}))
 	return storeErr(op, err)
 }

@@ -20,10 +20,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/internal/refcache"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -36,12 +36,7 @@ type Store struct {
 	w *sql.DB // one connection: all writes
 	r *sql.DB // readers
 
-	// Integer references for issuance rows. The mappings never change once
-	// made, so caching them cannot go stale.
-	mu      sync.Mutex
-	keyRefs map[string]int64
-	cliRefs map[string]int64
-	prnRefs map[string]int64
+	refs refcache.Cache // integer references for issuance rows
 
 	stop, stopped chan struct{}
 	lock          *os.File // held while open: one process per database
@@ -96,7 +91,7 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, keyRefs: map[string]int64{}, cliRefs: map[string]int64{}, prnRefs: map[string]int64{}, lock: lock}
+	s := &Store{w: w, r: r, lock: lock}
 	applied, err := s.migrate(ctx)
 	if err != nil {
 		s.Close()
@@ -481,40 +476,19 @@ func (s *Store) scrub(ctx context.Context) error {
 
 // Issuance records.
 
-// ref returns the integer reference of id in table, caching it.
-func (s *Store) ref(ctx context.Context, cache map[string]int64, table, col, id string) (int64, error) {
-	s.mu.Lock()
-	ref, ok := cache[id]
-	s.mu.Unlock()
-	if ok {
-		return ref, nil
-	}
-	if err := s.r.QueryRowContext(ctx, `SELECT ref FROM `+table+` WHERE `+col+` = ?`, id).Scan(&ref); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	cache[id] = ref
-	s.mu.Unlock()
-	return ref, nil
+// lookupRef reads the integer reference of the row of table whose col is id.
+func (s *Store) lookupRef(ctx context.Context, table, col, id string) (ref int64, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT ref FROM `+table+` WHERE `+col+` = ?`, id).Scan(&ref)
+	return ref, err
 }
 
 func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) error {
 	const op = "sqlite.RecordIssuances"
-	type row struct{ key, cli, prn int64 }
-	refs := make([]row, len(recs))
-	for i, r := range recs {
-		var err error
-		if refs[i].key, err = s.ref(ctx, s.keyRefs, "keys", "kid", r.KID); err != nil {
-			return storeErr(op, fmt.Errorf("key %s: %w", r.KID, err))
-		}
-		if refs[i].cli, err = s.ref(ctx, s.cliRefs, "clients", "id", r.ClientID); err != nil {
-			return storeErr(op, fmt.Errorf("client %s: %w", r.ClientID, err))
-		}
-		if refs[i].prn, err = s.ref(ctx, s.prnRefs, "principals", "id", r.PrincipalID); err != nil {
-			return storeErr(op, fmt.Errorf("principal %s: %w", r.PrincipalID, err))
-		}
+	refs, err := s.refs.Resolve(ctx, recs, s.lookupRef)
+	if err != nil {
+		return storeErr(op, err)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		// Multi-row INSERTs: one statement per chunk instead of per row.
 		const cols, chunk = 8, 100
 		for start := 0; start < len(recs); start += chunk {
@@ -528,7 +502,7 @@ func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) err
 				}
 				b.WriteString("(?,?,?,?,?,?,?,?)")
 				r := recs[i]
-				args = append(args, r.JTI, refs[i].key, refs[i].cli, refs[i].prn, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
+				args = append(args, r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
 			}
 			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 				return err

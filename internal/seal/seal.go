@@ -179,6 +179,11 @@ func ReadRootKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeRootKey(path, b)
+}
+
+// decodeRootKey decodes the contents b of the root key file at path.
+func decodeRootKey(path string, b []byte) ([]byte, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) != RootKeySize {
 		return nil, fmt.Errorf("root key: %s does not hold a base64 %d-byte key", path, RootKeySize)
@@ -229,7 +234,7 @@ func LoadOrCreateRootKey(path string, rand io.Reader) (key []byte, created bool,
 	if err != nil {
 		return nil, false, fmt.Errorf("root key: %w", err)
 	}
-	clear(b)
-	key, err = ReadRootKey(path)
+	defer clear(b)
+	key, err = decodeRootKey(path, b)
 	return key, false, err
 }

@@ -42,29 +42,6 @@ func (s *Store) AppendAudit(ctx context.Context, recs []mayfly.AuditRecord, node
 	return storeErr("sqlite.AppendAudit", err)
 }
 
-// insertRows runs prefix with n rows of cols values each, a hundred rows a statement.
-func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols, n int, row func(i int, args []any) []any) error {
-	const chunk = 100
-	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
-	for start := 0; start < n; start += chunk {
-		end := min(start+chunk, n)
-		var b strings.Builder
-		b.WriteString(prefix)
-		args := make([]any, 0, (end-start)*cols)
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteByte(',')
-			}
-			b.WriteString(tuple)
-			args = row(i, args)
-		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (s *Store) AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error) {
 	where := []string{"idx >= ?"}
 	args := []any{f.From}

@@ -186,6 +186,29 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// insertRows runs prefix with n rows of cols values each, a hundred rows a statement.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols, n int, row func(i int, args []any) []any) error {
+	const chunk = 100
+	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
+	for start := 0; start < n; start += chunk {
+		end := min(start+chunk, n)
+		var b strings.Builder
+		b.WriteString(prefix)
+		args := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteByte(',')
+			}
+			b.WriteString(tuple)
+			args = row(i, args)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // storeErr turns driver errors into mayfly errors callers can branch on.
 func storeErr(op string, err error) error {
 	if err == nil {
@@ -489,26 +512,12 @@ func (s *Store) RecordIssuances(ctx context.Context, recs []mayfly.Issuance) err
 		return storeErr(op, err)
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		// Multi-row INSERTs: one statement per chunk instead of per row.
-		const cols, chunk = 8, 100
-		for start := 0; start < len(recs); start += chunk {
-			end := min(start+chunk, len(recs))
-			var b strings.Builder
-			b.WriteString(`INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp) VALUES `)
-			args := make([]any, 0, (end-start)*cols)
-			for i := start; i < end; i++ {
-				if i > start {
-					b.WriteByte(',')
-				}
-				b.WriteString("(?,?,?,?,?,?,?,?)")
+		// Multi-row statements: one per hundred rows instead of one per row.
+		return insertRows(ctx, tx, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp) VALUES `, 8, len(recs),
+			func(i int, args []any) []any {
 				r := recs[i]
-				args = append(args, r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
-			}
-			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-				return err
-			}
-		}
-		return nil
+				return append(args, r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix())
+			})
 	})
 	return storeErr(op, err)
 }

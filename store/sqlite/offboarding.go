@@ -3,22 +3,17 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/internal/offboardcol"
 )
 
 const offboardingCols = `id, principal_id, reason, transfer_to, actor, started_at, finished_at, done, actions`
 
 func (s *Store) SaveOffboarding(ctx context.Context, o *mayfly.Offboarding) error {
 	const op = "sqlite.SaveOffboarding"
-	done, err := json.Marshal(o.Done)
-	if err != nil {
-		return mayfly.E(op, err)
-	}
-	actions, err := json.Marshal(o.Actions)
+	done, actions, err := offboardcol.Encode(o)
 	if err != nil {
 		return mayfly.E(op, err)
 	}
@@ -26,7 +21,7 @@ func (s *Store) SaveOffboarding(ctx context.Context, o *mayfly.Offboarding) erro
 		ON CONFLICT (id) DO UPDATE SET principal_id = excluded.principal_id, reason = excluded.reason,
 		transfer_to = excluded.transfer_to, actor = excluded.actor, started_at = excluded.started_at,
 		finished_at = excluded.finished_at, done = excluded.done, actions = excluded.actions`,
-		o.ID, o.PrincipalID, o.Reason, o.TransferTo, o.Actor, nanos(o.StartedAt), nanos(o.FinishedAt), string(done), string(actions))
+		o.ID, o.PrincipalID, o.Reason, o.TransferTo, o.Actor, nanos(o.StartedAt), nanos(o.FinishedAt), done, actions)
 	return storeErr(op, err)
 }
 
@@ -55,11 +50,8 @@ func scanOffboarding(row scanner) (*mayfly.Offboarding, error) {
 		return nil, err
 	}
 	o.StartedAt, o.FinishedAt = fromNanos(started), fromNanos(finished)
-	if err := json.Unmarshal([]byte(done), &o.Done); err != nil {
-		return nil, fmt.Errorf("offboarding %s: done: %w", o.ID, err)
-	}
-	if err := json.Unmarshal([]byte(actions), &o.Actions); err != nil {
-		return nil, fmt.Errorf("offboarding %s: actions: %w", o.ID, err)
+	if err := offboardcol.Decode(&o, done, actions); err != nil {
+		return nil, err
 	}
 	return &o, nil
 }

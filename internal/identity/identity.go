@@ -83,6 +83,16 @@ func (s *Service) newID(prefix string) (string, error) {
 	return prefix + strings.ToLower(idEncoding.EncodeToString(b)), nil
 }
 
+// newSecret returns prefix followed by 256 random bits: a client secret
+// or an admin credential's token.
+func (s *Service) newSecret(prefix string) (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", mayfly.E("identity.newSecret", err)
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
 // CreatePrincipal creates a person or a service. A service needs a human owner.
 func (s *Service) CreatePrincipal(ctx context.Context, name string, kind mayfly.PrincipalKind, owner string) (*mayfly.Principal, error) {
 	return s.Create(ctx, PrincipalSpec{Name: name, Kind: kind, Owner: owner})
@@ -361,11 +371,9 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 			return nil, "", err
 		}
 	} else {
-		b := make([]byte, 32)
-		if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
-			return nil, "", mayfly.E("identity.CreateClient", err)
+		if secret, err = s.newSecret("mfs_"); err != nil {
+			return nil, "", err
 		}
-		secret = "mfs_" + base64.RawURLEncoding.EncodeToString(b)
 		c.SecretHash = HashSecret(secret)
 		c.SecretRotatedAt = c.CreatedAt
 	}
@@ -424,11 +432,10 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	if len(c.SecretHash) == 0 {
 		return nil, "", mayfly.Errorf(mayfly.Conflict, "client %q authenticates with private_key_jwt and has no secret", id)
 	}
-	b := make([]byte, 32)
-	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
-		return nil, "", mayfly.E("identity.RotateClientSecret", err)
+	secret, err := s.newSecret("mfs_")
+	if err != nil {
+		return nil, "", err
 	}
-	secret := "mfs_" + base64.RawURLEncoding.EncodeToString(b)
 	next := *c
 	next.SecretHash, next.SecretRotatedAt = HashSecret(secret), s.cfg.Clock.Now().UTC()
 	if err := s.cfg.Store.UpdateClient(ctx, &next); err != nil {
@@ -644,11 +651,10 @@ func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayf
 	if err != nil {
 		return nil, "", err
 	}
-	b := make([]byte, 32)
-	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
-		return nil, "", mayfly.E("identity.CreateAdminCredential", err)
+	secret, err := s.newSecret("mfa_")
+	if err != nil {
+		return nil, "", err
 	}
-	secret := "mfa_" + base64.RawURLEncoding.EncodeToString(b)
 	a := &mayfly.AdminCredential{ID: id, Name: name, Role: spec.Role, OwnerID: owner, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
 	if err := s.cfg.Store.CreateAdminCredential(ctx, a); err != nil {
 		return nil, "", err

@@ -84,26 +84,19 @@ func TestRevocations(t *testing.T) {
 // Revocations made before the verifier connects are replayed, and the feed
 // is not current until the replay is done.
 func TestReplay(t *testing.T) {
-	clock := sdktest.NewClock(start)
-	iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
-	raw := iss.Token(nil)
-	other := iss.Token(map[string]any{"client_id": "mfc_other"})
+	e := newIssuerEnv(t)
+	raw := e.iss.Token(nil)
+	other := e.iss.Token(map[string]any{"client_id": "mfc_other"})
 	for i := range 100 {
-		iss.Revoke(sdktest.JTI, fmt.Sprint("jti-", i))
+		e.iss.Revoke(sdktest.JTI, fmt.Sprint("jti-", i))
 	}
-	iss.Revoke(sdktest.Client, sdktest.ClientID)
-	e := &env{t: t, iss: iss, clock: clock}
-	v, err := sdk.New(context.Background(), e.config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	e.v = v
+	e.iss.Revoke(sdktest.Client, sdktest.ClientID)
+	e.start(nil)
 	e.ready()
-	if got := v.Seq(); got != 101 {
+	if got := e.v.Seq(); got != 101 {
 		t.Errorf("got seq %d, want 101", got)
 	}
-	_, err = e.verify(raw)
+	_, err := e.verify(raw)
 	wantReason(t, err, sdk.Revoked)
 	_, err = e.verify(other)
 	wantReason(t, err, "")
@@ -161,34 +154,26 @@ func TestStaleAndRecovery(t *testing.T) {
 
 // A verifier that has never caught up refuses everything.
 func TestNeverReady(t *testing.T) {
-	clock := sdktest.NewClock(start)
-	iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
-	iss.PauseStream()
-	e := &env{t: t, iss: iss, clock: clock}
-	v, err := sdk.New(context.Background(), e.config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	e.v = v
-	_, err = e.verify(iss.Token(nil))
+	e := newIssuerEnv(t)
+	e.iss.PauseStream()
+	e.start(nil)
+	_, err := e.verify(e.iss.Token(nil))
 	wantReason(t, err, sdk.Stale)
-	if v.Ready() {
+	if e.v.Ready() {
 		t.Errorf("got Ready before the stream caught up")
 	}
-	iss.ResumeStream()
+	e.iss.ResumeStream()
 	e.ready()
-	_, err = e.verify(iss.Token(nil))
+	_, err = e.verify(e.iss.Token(nil))
 	wantReason(t, err, "")
 }
 
 // Revocations replayed on a connection do not make the feed current; only
 // "ready" does.
 func TestReplayIsNotCurrent(t *testing.T) {
-	clock := sdktest.NewClock(start)
-	iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
+	e := newIssuerEnv(t)
 	release := make(chan struct{})
-	u := fakeStream(t, iss, func(w http.ResponseWriter, r *http.Request, n int) {
+	u := fakeStream(t, e.iss, func(w http.ResponseWriter, r *http.Request, n int) {
 		fmt.Fprint(w, "id: 1\nevent: revocation\ndata: {\"seq\":1,\"kind\":\"jti\",\"subject\":\"x\",\"at\":\"2026-11-24T10:00:00Z\"}\n\n")
 		fmt.Fprint(w, "event: heartbeat\ndata: {\"seq\":1,\"time\":\"2026-11-24T10:00:00Z\"}\n\n")
 		w.(http.Flusher).Flush()
@@ -201,21 +186,13 @@ func TestReplayIsNotCurrent(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	e := &env{t: t, iss: iss, clock: clock}
-	cfg := e.config()
-	cfg.Issuer = u
-	v, err := sdk.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	e.v = v
+	e.start(issuerAt(u))
 	e.sync(1)
-	_, err = e.verify(iss.Token(map[string]any{"iss": u}))
+	_, err := e.verify(e.iss.Token(map[string]any{"iss": u}))
 	wantReason(t, err, sdk.Stale)
 	close(release)
 	e.ready()
-	_, err = e.verify(iss.Token(map[string]any{"iss": u}))
+	_, err = e.verify(e.iss.Token(map[string]any{"iss": u}))
 	wantReason(t, err, "")
 }
 
@@ -272,6 +249,11 @@ func fakeStream(t *testing.T, iss *sdktest.Issuer, stream func(w http.ResponseWr
 	return self
 }
 
+// issuerAt configures a verifier for the issuer at u, a fakeStream.
+func issuerAt(u string) func(*sdk.Config) {
+	return func(c *sdk.Config) { c.Issuer = u }
+}
+
 // A stream that breaks the protocol is dropped and reconnected; the feed is
 // current only once a connection has caught up properly.
 func TestStreamProtocolErrors(t *testing.T) {
@@ -288,10 +270,9 @@ func TestStreamProtocolErrors(t *testing.T) {
 		{"ready not JSON", "event: ready\ndata: ready\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := sdktest.NewClock(start)
-			iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
+			e := newIssuerEnv(t)
 			good := make(chan struct{})
-			u := fakeStream(t, iss, func(w http.ResponseWriter, r *http.Request, n int) {
+			u := fakeStream(t, e.iss, func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 1 {
 					fmt.Fprint(w, "retry: 1000\n\n"+tc.bad+"event: ready\ndata: {\"seq\":0}\n\n")
 					return
@@ -301,18 +282,10 @@ func TestStreamProtocolErrors(t *testing.T) {
 				close(good)
 				<-r.Context().Done()
 			})
-			e := &env{t: t, iss: iss, clock: clock}
-			cfg := e.config()
-			cfg.Issuer = u
-			v, err := sdk.New(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			e.v = v
+			e.start(issuerAt(u))
 			<-good
 			e.ready()
-			_, err = e.verify(iss.Token(map[string]any{"iss": u}))
+			_, err := e.verify(e.iss.Token(map[string]any{"iss": u}))
 			wantReason(t, err, sdk.Revoked)
 		})
 	}
@@ -335,27 +308,18 @@ func TestStreamFraming(t *testing.T) {
 		{"byte order mark", "\xef\xbb\xbfid: 7\nevent: revocation\ndata: " + rev + "\n\nevent: ready\ndata: {\"seq\":7}\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := sdktest.NewClock(start)
-			iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
-			u := fakeStream(t, iss, func(w http.ResponseWriter, r *http.Request, n int) {
+			e := newIssuerEnv(t)
+			u := fakeStream(t, e.iss, func(w http.ResponseWriter, r *http.Request, n int) {
 				fmt.Fprint(w, tc.body)
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
 			})
-			e := &env{t: t, iss: iss, clock: clock}
-			cfg := e.config()
-			cfg.Issuer = u
-			v, err := sdk.New(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			e.v = v
+			e.start(issuerAt(u))
 			e.ready()
-			if got := v.Seq(); got != 7 {
+			if got := e.v.Seq(); got != 7 {
 				t.Errorf("got seq %d, want 7", got)
 			}
-			_, err = e.verify(iss.Token(map[string]any{"iss": u}))
+			_, err := e.verify(e.iss.Token(map[string]any{"iss": u}))
 			wantReason(t, err, sdk.Revoked)
 		})
 	}
@@ -364,10 +328,9 @@ func TestStreamFraming(t *testing.T) {
 // The stream is asked for with the credentials as RFC 6749 encodes them,
 // and a resume point once there is one.
 func TestStreamRequest(t *testing.T) {
-	clock := sdktest.NewClock(start)
-	iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
+	e := newIssuerEnv(t)
 	reqs := make(chan *http.Request, 10)
-	u := fakeStream(t, iss, func(w http.ResponseWriter, r *http.Request, n int) {
+	u := fakeStream(t, e.iss, func(w http.ResponseWriter, r *http.Request, n int) {
 		reqs <- r.Clone(context.Background())
 		if n == 1 {
 			fmt.Fprint(w, "id: 41\nevent: revocation\ndata: {\"seq\":41,\"kind\":\"jti\",\"subject\":\"x\",\"at\":\"2026-11-24T10:00:00Z\"}\n\nevent: ready\ndata: {\"seq\":41}\n\n")
@@ -375,12 +338,7 @@ func TestStreamRequest(t *testing.T) {
 		}
 		<-r.Context().Done()
 	})
-	cfg := sdk.Config{Issuer: u, Audience: sdktest.DefaultAudience, ClientID: "mfc_a:b", ClientSecret: "s p+a/c%e", Clock: clock.Now}
-	v, err := sdk.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	e.start(func(c *sdk.Config) { c.Issuer, c.ClientID, c.ClientSecret = u, "mfc_a:b", "s p+a/c%e" })
 	first, second := <-reqs, <-reqs
 	for _, tc := range []struct{ name, got, want string }{
 		{"Accept", first.Header.Get("Accept"), "text/event-stream"},
@@ -399,21 +357,15 @@ func TestStreamRequest(t *testing.T) {
 
 // WaitReady and WaitSeq give up with their context.
 func TestWaitContext(t *testing.T) {
-	clock := sdktest.NewClock(start)
-	iss := sdktest.NewIssuer(t, sdktest.WithClock(clock.Now), sdktest.WithHeartbeat(0))
-	iss.CloseStream()
-	e := &env{t: t, iss: iss, clock: clock}
-	v, err := sdk.New(context.Background(), e.config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	e := newIssuerEnv(t)
+	e.iss.CloseStream()
+	e.start(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := v.WaitReady(ctx); !errors.Is(err, context.Canceled) {
+	if err := e.v.WaitReady(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("WaitReady: got %v, want context.Canceled", err)
 	}
-	if err := v.WaitSeq(ctx, 1); !errors.Is(err, context.Canceled) {
+	if err := e.v.WaitSeq(ctx, 1); !errors.Is(err, context.Canceled) {
 		t.Errorf("WaitSeq: got %v, want context.Canceled", err)
 	}
 }

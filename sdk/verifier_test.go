@@ -31,19 +31,34 @@ type env struct {
 
 func newEnv(t testing.TB, configure func(*sdk.Config), opts ...sdktest.Option) *env {
 	t.Helper()
+	e := newIssuerEnv(t, opts...)
+	e.start(configure)
+	return e
+}
+
+// newIssuerEnv is an env without its verifier yet, for a test that sets the
+// issuer up first; start adds the verifier.
+func newIssuerEnv(t testing.TB, opts ...sdktest.Option) *env {
+	t.Helper()
 	e := &env{t: t, clock: sdktest.NewClock(start)}
 	e.iss = sdktest.NewIssuer(t, append([]sdktest.Option{sdktest.WithClock(e.clock.Now), sdktest.WithHeartbeat(0)}, opts...)...)
+	return e
+}
+
+// start makes the verifier, from config changed by configure (if not nil),
+// and closes it when the test ends.
+func (e *env) start(configure func(*sdk.Config)) {
+	e.t.Helper()
 	cfg := e.config()
 	if configure != nil {
 		configure(&cfg)
 	}
 	v, err := sdk.New(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("sdk.New: %v", err)
+		e.t.Fatalf("sdk.New: %v", err)
 	}
-	t.Cleanup(v.Close)
+	e.t.Cleanup(v.Close)
 	e.v = v
-	return e
 }
 
 func (e *env) config() sdk.Config {

@@ -195,10 +195,11 @@ func (is *Issuer) Token(overrides map[string]any) string {
 // default alg and kid of the current key and typ "at+jwt". The token is
 // signed with the current key whatever the header says.
 func (is *Issuer) TokenWithHeader(header, overrides map[string]any) string {
-	is.mu.Lock()
-	k := is.keys[len(is.keys)-1]
-	is.mu.Unlock()
-	return is.sign(k, header, overrides)
+	cb, err := json.Marshal(is.Claims(overrides))
+	if err != nil {
+		is.fail("claims: %v", err)
+	}
+	return is.Sign(header, cb)
 }
 
 // Claims returns the claims Token would use, with overrides applied.
@@ -226,24 +227,12 @@ func merge(m, overrides map[string]any) {
 	}
 }
 
-func (is *Issuer) sign(k *signingKey, header, overrides map[string]any) string {
-	cb, err := json.Marshal(is.Claims(overrides))
-	if err != nil {
-		is.fail("claims: %v", err)
-	}
-	return is.signPayload(k, header, cb)
-}
-
 // Sign signs any payload with the current key, under the header
 // TokenWithHeader would use: for tokens whose claims are not even JSON.
 func (is *Issuer) Sign(header map[string]any, payload []byte) string {
 	is.mu.Lock()
 	k := is.keys[len(is.keys)-1]
 	is.mu.Unlock()
-	return is.signPayload(k, header, payload)
-}
-
-func (is *Issuer) signPayload(k *signingKey, header map[string]any, payload []byte) string {
 	h := map[string]any{"alg": k.alg, "kid": k.kid, "typ": "at+jwt"}
 	merge(h, header)
 	hb, err := json.Marshal(h)

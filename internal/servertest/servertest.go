@@ -141,12 +141,6 @@ func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) 
 	return e, nil
 }
 
-// SQLite keeps the server on SQLite whatever MAYFLY_TEST_STORE says, for
-// tests that look into the database file itself.
-func SQLite() Option {
-	return func(cfg *server.Config) { cfg.Store = filepath.Join(cfg.DataDir, "mayfly.db") }
-}
-
 // OpenStore opens the store a test keeps in dir, on the backend the suite
 // runs on (see the package comment), and closes it when the test ends. On
 // PostgreSQL, opening dir again opens the same schema.

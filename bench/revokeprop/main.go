@@ -105,12 +105,7 @@ func run(bases []string, admin string, n int) error {
 		for len(l) > 0 && l[0] < 0 {
 			l, missed = l[1:], missed+1
 		}
-		pct := func(p float64) time.Duration {
-			if len(l) == 0 {
-				return 0
-			}
-			return l[min(len(l)-1, int(p*float64(len(l))))].Round(time.Microsecond)
-		}
+		pct := func(p float64) time.Duration { return benchkit.Percentile(l, p) }
 		fmt.Printf("server %d %s: p50=%s p90=%s p99=%s max=%s missed=%d\n", i, bases[i], pct(.5), pct(.9), pct(.99), pct(1), missed)
 	}
 	return nil

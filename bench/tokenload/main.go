@@ -149,15 +149,9 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	}
 	slices.Sort(all)
 	elapsed := end.Sub(start).Seconds()
-	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
-			return 0
-		}
-		return all[min(len(all)-1, int(p*float64(len(all))))]
-	}
+	pct := func(p float64) time.Duration { return benchkit.Percentile(all, p) }
 	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s tokens=%d errors=%d\n", alg, len(bases), conc, dur, len(all), errs.Load())
-	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed,
-		pct(.5).Round(time.Microsecond), pct(.9).Round(time.Microsecond), pct(.99).Round(time.Microsecond), pct(.999).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
 }
 

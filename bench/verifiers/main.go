@@ -148,9 +148,7 @@ func run(base, admin string, n, revs, pid int) error {
 	}
 	slices.Sort(lat)
 	slices.Sort(most)
-	pct := func(l []time.Duration, p float64) time.Duration {
-		return l[min(len(l)-1, int(p*float64(len(l))))].Round(time.Microsecond)
-	}
+	pct := benchkit.Percentile
 	fmt.Printf("verifiers=%d revocations=%d (each verifier's time from the revoke call's acknowledgement to applying it)\n", n, revs)
 	fmt.Printf("p50=%s p90=%s p99=%s max=%s; slowest verifier per revocation: p50=%s p99=%s\n",
 		pct(lat, .5), pct(lat, .9), pct(lat, .99), pct(lat, 1), pct(most, .5), pct(most, .99))

@@ -1,5 +1,5 @@
 // Package benchkit holds what the benchmark programs share: the guard that
-// keeps load on this machine, and getting a token over HTTP.
+// keeps load on this machine, getting a token over HTTP, and percentiles.
 package benchkit
 
 import (
@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mayflyhq/mayfly/httpapi"
 )
@@ -44,4 +45,13 @@ func Token(hc *http.Client, base, id, secret string) (string, error) {
 		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
 	}
 	return body.AccessToken, nil
+}
+
+// Percentile returns the p-quantile (p from 0 to 1) of sorted, rounded to
+// the microsecond; 0 when sorted is empty.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))].Round(time.Microsecond)
 }

@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
@@ -54,12 +53,7 @@ func run(bases []string, admin string, n int) error {
 	}
 	ctx := context.Background()
 	adm := client.New(bases[0], admin)
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	p, err := adm.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "prop-" + suffix, Kind: mayfly.Human})
-	if err != nil {
-		return err
-	}
-	cc, err := adm.CreateClient(ctx, httpapi.ClientRequest{Name: "prop", Owner: p.ID})
+	cc, err := benchkit.NewClient(ctx, adm, httpapi.ClientRequest{Name: "prop"})
 	if err != nil {
 		return err
 	}

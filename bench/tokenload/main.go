@@ -158,18 +158,13 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 // setup makes a ring, an owner and a client for the run.
 func setup(ctx context.Context, base, admin, alg string) (string, string, error) {
 	c := client.New(base, admin)
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	ring := "bench-" + strings.ToLower(alg) + "-" + suffix
+	ring := fmt.Sprint("bench-", strings.ToLower(alg), "-", time.Now().UnixNano())
 	if _, err := c.CreateRing(ctx, httpapi.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
 		return "", "", fmt.Errorf("create ring: %w", err)
 	}
-	p, err := c.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "bench-" + suffix, Kind: "human"})
+	cc, err := benchkit.NewClient(ctx, c, httpapi.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
 	if err != nil {
-		return "", "", fmt.Errorf("create principal: %w", err)
-	}
-	cc, err := c.CreateClient(ctx, httpapi.ClientRequest{Name: "bench", Owner: p.ID, Scopes: []string{"bench"}, Ring: ring})
-	if err != nil {
-		return "", "", fmt.Errorf("create client: %w", err)
+		return "", "", err
 	}
 	return cc.ID, cc.Secret, nil
 }

@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
@@ -54,12 +53,7 @@ func run(base, admin string, n, revs, pid int) error {
 	}
 	ctx := context.Background()
 	adm := client.New(base, admin)
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	p, err := adm.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "verifiers-" + suffix, Kind: mayfly.Human})
-	if err != nil {
-		return err
-	}
-	cc, err := adm.CreateClient(ctx, httpapi.ClientRequest{Name: "verifiers", Owner: p.ID, Audiences: []string{"https://bench.example"}})
+	cc, err := benchkit.NewClient(ctx, adm, httpapi.ClientRequest{Name: "verifiers", Audiences: []string{"https://bench.example"}})
 	if err != nil {
 		return err
 	}

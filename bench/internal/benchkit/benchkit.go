@@ -1,8 +1,10 @@
 // Package benchkit holds what the benchmark programs share: the guard that
-// keeps load on this machine, getting a token over HTTP, and percentiles.
+// keeps load on this machine, the run's client, getting a token over HTTP,
+// and percentiles.
 package benchkit
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 )
 
@@ -28,6 +32,21 @@ func Loopback(base string) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
+}
+
+// NewClient creates, through adm, the client req describes, owned by a
+// new person named after it with a suffix unique to the run.
+func NewClient(ctx context.Context, adm *client.Client, req httpapi.ClientRequest) (*httpapi.CreatedClient, error) {
+	p, err := adm.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: fmt.Sprint(req.Name, "-", time.Now().UnixNano()), Kind: mayfly.Human})
+	if err != nil {
+		return nil, fmt.Errorf("create principal: %w", err)
+	}
+	req.Owner = p.ID
+	cc, err := adm.CreateClient(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("create client: %w", err)
+	}
+	return cc, nil
 }
 
 // Token gets an access token with client_secret_basic.

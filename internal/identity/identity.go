@@ -174,17 +174,7 @@ func (s *Service) Principal(ctx context.Context, ref string) (*mayfly.Principal,
 	if ok {
 		return p, nil
 	}
-	p, err := s.cfg.Store.Principal(ctx, ref)
-	if mayfly.ErrorCode(err) == mayfly.NotFound {
-		return nil, mayfly.Errorf(mayfly.NotFound, "principal %q not found", ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.principals[p.ID] = p
-	s.mu.Unlock()
-	return p, nil
+	return s.Fresh(ctx, ref)
 }
 
 // Principals lists every principal.
@@ -545,10 +535,7 @@ func (s *Service) Client(ctx context.Context, id string) (*mayfly.Client, error)
 	if ok && cc.mark.Equal(mark) {
 		return cc.c, nil
 	}
-	c, err := s.cfg.Store.Client(ctx, id)
-	if mayfly.ErrorCode(err) == mayfly.NotFound {
-		return nil, mayfly.Errorf(mayfly.NotFound, "client %q not found", id)
-	}
+	c, err := s.fresh(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -46,10 +46,8 @@ func run(bases []string, admin string, n int) error {
 	if bases[0] == "" || admin == "" {
 		return errors.New("give -url and -admin-token")
 	}
-	for _, b := range bases {
-		if err := benchkit.Loopback(b); err != nil {
-			return err
-		}
+	if err := benchkit.Loopback(bases...); err != nil {
+		return err
 	}
 	ctx := context.Background()
 	adm := client.New(bases[0], admin)

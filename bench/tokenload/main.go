@@ -94,10 +94,8 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		return errors.New("give -url and -admin-token, or -self")
 	}
 	bases := strings.Split(base, ",")
-	for _, b := range bases {
-		if err := benchkit.Loopback(b); err != nil {
-			return err
-		}
+	if err := benchkit.Loopback(bases...); err != nil {
+		return err
 	}
 	id, secret, err := setup(ctx, bases[0], admin, alg)
 	if err != nil {

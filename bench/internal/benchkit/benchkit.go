@@ -19,19 +19,22 @@ import (
 )
 
 // Loopback refuses any target off this machine.
-func Loopback(base string) error {
-	u, err := url.Parse(base)
-	if err != nil {
-		return err
+func Loopback(bases ...string) error {
+	for _, base := range bases {
+		u, err := url.Parse(base)
+		if err != nil {
+			return err
+		}
+		host := u.Hostname()
+		if host == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			continue
+		}
+		return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
 	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("refusing to load %s: benchmarks target loopback only", host)
+	return nil
 }
 
 // NewClient creates, through adm, the client req describes, owned by a

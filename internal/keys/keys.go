@@ -691,6 +691,22 @@ func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
 	return nil, mayfly.Errorf(mayfly.Unavailable, "ring %q has no signing key", ring)
 }
 
+// WithSigner calls sign with the ring's current Signer and returns the
+// Signer and what sign made. If that key is rotated or revoked between
+// fetching it and signing, it calls sign again with its successor.
+func (s *Service) WithSigner(ctx context.Context, ring string, sign func(*Signer) (string, error)) (*Signer, string, error) {
+	for try := 0; ; try++ {
+		sg, err := s.Signer(ctx, ring)
+		if err != nil {
+			return nil, "", err
+		}
+		raw, err := sign(sg)
+		if err == nil || try == 2 || err != errRetired {
+			return sg, raw, err
+		}
+	}
+}
+
 // signing returns the ring's Signer for now. A key revoked by another
 // process is passed over even before this one reloads its keys.
 func (snap *snapshot) signing(ring string, now time.Time, rv *revoke.Service) *Signer {

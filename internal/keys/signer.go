@@ -40,7 +40,8 @@ type Signer struct {
 	retired bool
 }
 
-// errRetired tells the caller to fetch the ring's current Signer.
+// errRetired tells the caller to fetch the ring's current Signer, as
+// Service.WithSigner does.
 var errRetired = mayfly.Errorf(mayfly.Unavailable, "signing key was rotated or revoked")
 
 // retire stops the Signer for good, waiting for signatures in flight.
@@ -49,9 +50,6 @@ func (s *Signer) retire() {
 	s.retired = true
 	s.mu.Unlock()
 }
-
-// Retired reports whether err says the Signer was retired mid-request.
-func Retired(err error) bool { return err == errRetired }
 
 func (s *Signer) isRetired() bool {
 	s.mu.RLock()

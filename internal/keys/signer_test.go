@@ -41,3 +41,31 @@ func TestHeldSignerStopsAtRotateAndRevoke(t *testing.T) {
 		t.Errorf("key %s signed after its revocation was acknowledged", held2.KID())
 	}
 }
+
+// TestWithSignerFollowsRevocation: a key revoked between fetching its
+// Signer and signing does not fail the request: WithSigner signs again
+// with the key that took over.
+func TestWithSignerFollowsRevocation(t *testing.T) {
+	f := newFixture(t)
+	s := f.service(t, 0)
+	ctx := context.Background()
+	if err := s.EnsureRing(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	var tried []string
+	sg, raw, err := s.WithSigner(ctx, keys.DefaultRing, func(sg *keys.Signer) (string, error) {
+		tried = append(tried, sg.KID())
+		if len(tried) == 1 {
+			if _, err := s.Revoke(ctx, sg.KID(), "revoked mid-request"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return sg.Sign([]byte(`{}`), f.clock.Now())
+	})
+	if err != nil || raw == "" {
+		t.Fatalf("WithSigner: %q, %v; want a token signed by the key that took over", raw, err)
+	}
+	if len(tried) != 2 || sg.KID() != tried[1] || tried[1] == tried[0] {
+		t.Errorf("signed with %v, returned %s; want the revoked key, then its successor", tried, sg.KID())
+	}
+}

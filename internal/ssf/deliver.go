@@ -358,16 +358,10 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 
 // sign signs SET claims with the default ring's current key.
 func (s *Service) sign(ctx context.Context, claims []byte) (string, error) {
-	for try := 0; ; try++ {
-		signer, err := s.cfg.Keys.Signer(ctx, keys.DefaultRing)
-		if err != nil {
-			return "", err
-		}
-		raw, err := signer.SignTyped("secevent+jwt", claims, s.cfg.Clock.Now())
-		if err == nil || try == 2 || !keys.Retired(err) {
-			return raw, err
-		}
-	}
+	_, raw, err := s.cfg.Keys.WithSigner(ctx, keys.DefaultRing, func(sg *keys.Signer) (string, error) {
+		return sg.SignTyped("secevent+jwt", claims, s.cfg.Clock.Now())
+	})
+	return raw, err
 }
 
 // PollRequest is an RFC 8936 poll.

@@ -159,7 +159,9 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 	if err != nil {
 		return nil, mayfly.E("token.Issue", err)
 	}
-	signer, raw, err := s.sign(ctx, c.Ring, payload, now)
+	signer, raw, err := s.cfg.Keys.WithSigner(ctx, c.Ring, func(sg *keys.Signer) (string, error) {
+		return sg.Sign(payload, now)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -171,21 +173,6 @@ func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*To
 		return nil, mayfly.E("token.Issue", err)
 	}
 	return &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID}, nil
-}
-
-// sign signs with the ring's current key. If that key is rotated or revoked
-// between fetching it and signing, it signs again with its successor.
-func (s *Service) sign(ctx context.Context, ring string, payload []byte, now time.Time) (*keys.Signer, string, error) {
-	for try := 0; ; try++ {
-		signer, err := s.cfg.Keys.Signer(ctx, ring)
-		if err != nil {
-			return nil, "", err
-		}
-		raw, err := signer.Sign(payload, now)
-		if err == nil || try == 2 || !keys.Retired(err) {
-			return signer, raw, err
-		}
-	}
 }
 
 func truncate(s string, n int) string {

@@ -81,6 +81,36 @@ func TestRevocations(t *testing.T) {
 	}
 }
 
+// A not-before mark only rises: a later revocation with an earlier mark does
+// not let through the tokens an earlier one withdrew.
+func TestNotBeforeMarkOnlyRises(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ready()
+	raw := e.iss.Token(map[string]any{"jti": sdktest.NewJTI(start.Add(400 * time.Millisecond))})
+	for _, mark := range []time.Duration{500 * time.Millisecond, 200 * time.Millisecond} {
+		e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.NotBefore, Subject: sdktest.Principal, At: start.Add(mark)}))
+	}
+	_, err := e.verify(raw)
+	wantReason(t, err, sdk.Revoked)
+}
+
+// A revocation is forgotten only MaxLifetime after its until, when no token
+// it concerns can still be valid, though the stream prunes as it goes.
+func TestRevocationOutlivesUntil(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ready()
+	raw := e.iss.Token(map[string]any{"jti": "the-jti"})
+	// The heartbeat two minutes on prunes (a minute has passed since the
+	// last prune), a second short of MaxLifetime after until. The revocation
+	// after it is applied once that is done.
+	until := start.Add(2*time.Minute - sdk.MaxLifetime + time.Second)
+	e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.JTI, Subject: "the-jti", Until: until}))
+	e.advance(2 * time.Minute)
+	e.revoke(sdktest.JTI, "another-jti")
+	_, err := e.verify(raw)
+	wantReason(t, err, sdk.Revoked)
+}
+
 // Revocations made before the verifier connects are replayed, and the feed
 // is not current until the replay is done.
 func TestReplay(t *testing.T) {

@@ -219,6 +219,7 @@ func TestAdversarialTokens(t *testing.T) {
 		{"b64 false", func() string {
 			return e.iss.TokenWithHeader(map[string]any{"b64": false, "crit": []string{"b64"}}, nil)
 		}, sdk.Malformed},
+		{"b64 without crit", func() string { return e.iss.TokenWithHeader(map[string]any{"b64": true}, nil) }, sdk.Malformed},
 
 		// Claims.
 		{"expired", func() string { return e.iss.Token(map[string]any{"exp": start.Add(-time.Second)}) }, sdk.Expired},

@@ -252,6 +252,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err := v.feedErr(now); err != nil {
 		return nil, err
 	}
+	// No cached token is this long: refuse it before the cache hashes it.
+	if len(raw) > MaxTokenSize {
+		return nil, refuse(Malformed, fmt.Sprintf("%d bytes, more than %d", len(raw), MaxTokenSize))
+	}
 	if e := v.cache.get(raw); e != nil {
 		if err := v.current(e, now); err != nil {
 			if err.Reason == Expired || err.Reason == Revoked {
@@ -349,11 +353,8 @@ type rawClaims struct {
 	Principal string           `json:"principal"`
 }
 
-// verify checks a token not seen before.
+// verify checks a token not seen before, of at most MaxTokenSize bytes.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entry, *Error) {
-	if len(raw) > MaxTokenSize {
-		return nil, refuse(Malformed, fmt.Sprintf("%d bytes, more than %d", len(raw), MaxTokenSize))
-	}
 	if raw == "" {
 		return nil, refuse(Malformed, "empty")
 	}

@@ -164,13 +164,7 @@ func StartIssuer(opts ...Option) (*Issuer, error) {
 
 // Close ends every stream and stops the server.
 func (is *Issuer) Close() {
-	is.mu.Lock()
-	is.closed = true
-	for _, cancel := range is.conns {
-		cancel()
-	}
-	is.wakeLocked()
-	is.mu.Unlock()
+	is.CloseStream()
 	is.srv.Close()
 }
 

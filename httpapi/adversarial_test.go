@@ -958,6 +958,10 @@ func TestIntrospectionRefusesForgeries(t *testing.T) {
 func TestIntrospectionNeedsAuthentication(t *testing.T) {
 	f := newAdvFixture(t)
 	tok := f.IssueToken(f.alpha, f.alphaSecret, nil)
+	scim, err := f.Admin.CreateCredential(t.Context(), httpapi.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		req  advRequest
@@ -969,6 +973,7 @@ func TestIntrospectionNeedsAuthentication(t *testing.T) {
 		{"access token as bearer", advRequest{body: advForm("token", tok), auth: "Bearer " + tok}},
 		{"client secret as bearer", advRequest{body: advForm("token", tok), auth: "Bearer " + f.betaSecret}},
 		{"wrong admin bearer", advRequest{body: advForm("token", tok), auth: "Bearer mfa_wrong"}},
+		{"SCIM credential as bearer", advRequest{body: advForm("token", tok), auth: "Bearer " + scim.Token}},
 		{"credentials in query", advRequest{query: advForm("client_id", f.beta, "client_secret", f.betaSecret), body: advForm("token", tok)}},
 	}
 	for _, tc := range tests {

@@ -23,23 +23,32 @@ func (s *Server) admin(pattern string, h adminHandler) {
 			s.jsonError(w, r, mayfly.Errorf(mayfly.Unauthenticated, "the admin API needs an Authorization: Bearer admin credential"))
 			return
 		}
-		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-		if err == nil && a.Role == mayfly.RoleSCIM {
-			err = mayfly.Errorf(mayfly.PermissionDenied, "a SCIM credential may only provision users, at /scim/v2")
-		}
+		a, r, err := s.login(r, bearer, mayfly.RoleAdmin, "a SCIM credential may only provision users, at /scim/v2")
 		if err != nil {
 			s.jsonError(w, r, err)
 			return
 		}
-		if err := s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r)); err != nil {
-			s.jsonError(w, r, err)
-			return
-		}
-		r = r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a))
 		if err := h(w, r, a); err != nil {
 			s.jsonError(w, r, err)
 		}
 	})
+}
+
+// login authenticates a bearer admin or SCIM credential that must have
+// role, else it is refused with denied; records the login; and returns the
+// request carrying the credential as the caller, for the records.
+func (s *Server) login(r *http.Request, bearer string, role mayfly.Role, denied string) (*mayfly.AdminCredential, *http.Request, error) {
+	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+	if err != nil {
+		return nil, r, err
+	}
+	if a.Role != role {
+		return nil, r, mayfly.Errorf(mayfly.PermissionDenied, "%s", denied)
+	}
+	if err := s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r)); err != nil {
+		return nil, r, err
+	}
+	return a, r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a)), nil
 }
 
 func (s *Server) adminRoutes() {

@@ -51,7 +51,6 @@ import (
 	"unicode"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 )
@@ -154,31 +153,23 @@ func (s *Server) scimRoutes() {
 // never pasted into one.
 func (s *Server) scim(pattern string, h scimHandler) {
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
-		a, err := s.scimCaller(r)
+		a, r, err := s.scimCaller(r)
 		if err != nil {
 			s.scimError(w, r, err)
 			return
 		}
-		r = r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a))
 		if err := h(w, r, a); err != nil {
 			s.scimError(w, r, err)
 		}
 	})
 }
 
-func (s *Server) scimCaller(r *http.Request) (*mayfly.AdminCredential, error) {
+func (s *Server) scimCaller(r *http.Request) (*mayfly.AdminCredential, *http.Request, error) {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return nil, mayfly.Errorf(mayfly.Unauthenticated, "SCIM needs an Authorization: Bearer SCIM credential")
+		return nil, r, mayfly.Errorf(mayfly.Unauthenticated, "SCIM needs an Authorization: Bearer SCIM credential")
 	}
-	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-	if err != nil {
-		return nil, err
-	}
-	if a.Role != mayfly.RoleSCIM {
-		return nil, mayfly.Errorf(mayfly.PermissionDenied, "only a SCIM credential may provision users; create one with 'mayfly scim token create'")
-	}
-	return a, s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r))
+	return s.login(r, bearer, mayfly.RoleSCIM, "only a SCIM credential may provision users; create one with 'mayfly scim token create'")
 }
 
 // scimFault adds to an error what RFC 7644 §3.12 wants beyond Mayfly's

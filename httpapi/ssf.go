@@ -11,7 +11,6 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/audit"
-	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -194,17 +193,10 @@ func (s *Server) ssfCaller(r *http.Request) (ssf.Caller, *http.Request, error) {
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "stream management needs an Authorization: Bearer access token with the %q scope, or an admin credential", SSFScope)
 	}
 	if strings.Count(bearer, ".") != 2 { // not a JWS: an admin credential
-		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-		if err == nil && a.Role != mayfly.RoleAdmin {
-			err = mayfly.Errorf(mayfly.PermissionDenied, "a %s credential may not manage streams", a.Role)
-		}
+		a, r, err := s.login(r, bearer, mayfly.RoleAdmin, "a scim credential may not manage streams")
 		if err != nil {
 			return ssf.Caller{}, r, err
 		}
-		if err := s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r)); err != nil {
-			return ssf.Caller{}, r, err
-		}
-		r = r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a))
 		return ssf.Caller{Admin: true, Actor: a.ID}, r, nil
 	}
 	cl := s.cfg.Token.Introspect(r.Context(), bearer)

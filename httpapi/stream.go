@@ -130,7 +130,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			ready = true
 		}
-		if len(revs) > 0 || !ready || bw.Buffered() > 0 {
+		if len(revs) > 0 || bw.Buffered() > 0 {
 			if flush() != nil {
 				return
 			}

@@ -40,27 +40,7 @@ func newSSFEnv(t *testing.T, opts ...servertest.Option) *ssfEnv {
 
 func (e *ssfEnv) call(method, path, bearer string, body any) *servertest.Response {
 	e.t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, e.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	return e.Do(req)
+	return rxCall(e.t, e.Env, method, e.URL+path, bearer, body)
 }
 
 func TestSSFPollSmoke(t *testing.T) {

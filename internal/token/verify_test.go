@@ -170,3 +170,35 @@ func TestVerifyBoundsKeyHolderClaims(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokedElsewhere: a revocation heard from another replica stops a
+// client's tokens and its next token at once, although this replica's
+// cached client and owner still look active: only the revocation state
+// says otherwise.
+func TestRevokedElsewhere(t *testing.T) {
+	for _, kind := range []mayfly.RevocationKind{mayfly.RevokeClient, mayfly.RevokePrincipal} {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx := context.Background()
+			h := newKeyHolder(t)
+			svc := h.env.Server.Token
+			tok := h.issue()
+			c, err := h.env.Server.Identity.Client(ctx, h.client.ID) // cached, as a busy replica holds it
+			if err != nil {
+				t.Fatal(err)
+			}
+			if svc.Introspect(ctx, tok) == nil {
+				t.Fatal("control: a fresh token is not active")
+			}
+			subject := map[mayfly.RevocationKind]string{mayfly.RevokeClient: c.ID, mayfly.RevokePrincipal: c.OwnerID}[kind]
+			if _, err := h.env.Server.Revoker.Revoke(ctx, kind, subject, time.Time{}, "revoked on another replica"); err != nil {
+				t.Fatal(err)
+			}
+			if svc.Introspect(ctx, tok) != nil {
+				t.Errorf("a token is still active after its %s was revoked", kind)
+			}
+			if _, err := svc.Issue(ctx, c, token.Request{}); err == nil {
+				t.Errorf("a token was issued after its %s was revoked", kind)
+			}
+		})
+	}
+}

@@ -20,9 +20,10 @@ import (
 )
 
 type fixture struct {
-	store mayfly.Store
-	clock *servertest.Clock
-	seal  *seal.Sealer
+	store    mayfly.Store
+	clock    *servertest.Clock
+	seal     *seal.Sealer
+	revokers map[*keys.Service]*revoke.Service // each service's revocation state
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -34,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{store: st, clock: servertest.NewClock(servertest.Epoch), seal: s}
+	return &fixture{store: st, clock: servertest.NewClock(servertest.Epoch), seal: s, revokers: map[*keys.Service]*revoke.Service{}}
 }
 
 func (f *fixture) service(t *testing.T, ceiling time.Duration) *keys.Service {
@@ -49,6 +50,7 @@ func (f *fixture) service(t *testing.T, ceiling time.Duration) *keys.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.revokers[s] = rev
 	return s
 }
 

@@ -69,3 +69,32 @@ func TestWithSignerFollowsRevocation(t *testing.T) {
 		t.Errorf("signed with %v, returned %s; want the revoked key, then its successor", tried, sg.KID())
 	}
 }
+
+// TestSigningPassesOverKeyRevokedElsewhere: two services on one store
+// stand for two replicas. Once this one has heard of the other's key
+// revocation, it no longer signs with that key, even before it reloads its
+// keys.
+func TestSigningPassesOverKeyRevokedElsewhere(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	here, there := f.service(t, 0), f.service(t, 0)
+	if err := here.EnsureRing(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	if err := there.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := here.Signer(ctx, keys.DefaultRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := there.Revoke(ctx, sg.KID(), "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.revokers[here].Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := here.Signer(ctx, keys.DefaultRing); err == nil && next.KID() == sg.KID() {
+		t.Errorf("still signing with %s after hearing of its revocation", sg.KID())
+	}
+}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/server"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestEveryChangeIsAudited performs every kind of state change and finds

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly/internal/doctor"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestDoctor: the report exits 0 when clean and 1 when anything is found,

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestSCIMToken makes a SCIM credential as an operator would, for an

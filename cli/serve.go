@@ -12,7 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 )
 
 func serve(ctx context.Context, args []string, env Env) error {

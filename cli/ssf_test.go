@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/internal/server"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestSSFCLI: an operator sees a receiver's stream, pauses it and deletes it.

@@ -8,7 +8,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"strings"
 
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 )
 
 type serverConfig = server.Config

@@ -8,7 +8,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 func keysByState(t *testing.T, env *servertest.Env, ring string) map[mayfly.KeyState][]httpapi.KeyView {

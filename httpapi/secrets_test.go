@@ -17,7 +17,7 @@ import (
 
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestNoSecretsInResponsesOrLogs walks every endpoint after exercising every

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // BenchmarkSSFPush measures a Shared Signals push on loopback: from the

@@ -29,7 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // What the specifications name; the receiver knows these, not Mayfly's.

@@ -36,7 +36,7 @@ import (
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // benchFixture opens a log on SQLite, or on PostgreSQL with

@@ -434,7 +434,7 @@ type rootRotation struct {
 }
 
 // rootRotatedSetting is where the server records when the root key in use
-// was made (internal/server keeps it up to date).
+// was made (package server keeps it up to date).
 const rootRotatedSetting = "root.rotated_at"
 
 func (s *Service) rootExposed(ctx context.Context, r *rootRotation, st *state, p *mayfly.Principal, end time.Time) (*Finding, error) {

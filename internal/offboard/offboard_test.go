@@ -25,8 +25,8 @@ import (
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/internal/server"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // incident is the situation the service exists for: a developer, dev, who

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/revoke"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // TestRevokedAcrossRestartAndPrune: a revocation holds after a restart, and

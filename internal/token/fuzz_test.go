@@ -3,7 +3,7 @@ package token_test
 // Fuzz targets for the two places the token service parses attacker input:
 // access tokens (Verify) and client assertions (Authenticate).
 //
-// The service is assembled as internal/server does it, on SQLite in a
+// The service is assembled as package server does it, on SQLite in a
 // temporary directory, with a fixed clock and a seeded random source. The
 // seeded source and an EdDSA ring (Ed25519 keys come from the given reader
 // and its signatures are deterministic) make every process build the same

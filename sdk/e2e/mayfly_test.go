@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/sdk"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 

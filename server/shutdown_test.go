@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 )
 
 // TestShutdownEndsStreams: a graceful shutdown ends open revocation streams

@@ -24,7 +24,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/server"
+	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 

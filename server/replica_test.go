@@ -14,8 +14,8 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/internal/server"
-	"github.com/mayflyhq/mayfly/internal/servertest"
+	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 

@@ -1,9 +1,6 @@
 package mayfly
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // AuditEntry is one entry of the audit log: a state change, who made it,
 // and what it touched. Its canonical encoding is encoding/json's output for
@@ -13,19 +10,13 @@ type AuditEntry struct {
 	V         int               `json:"v"` // encoding version, 1
 	Index     uint64            `json:"index"`
 	Time      time.Time         `json:"time"`
-	Action    string            `json:"action"` // such as "key.revoked"
+	Action    Action            `json:"action"` // such as ActionKeyRevoked
 	Actor     string            `json:"actor"`  // admin credential, client or "mayfly"
 	Principal string            `json:"principal,omitempty"`
 	Client    string            `json:"client,omitempty"`
 	KID       string            `json:"kid,omitempty"`
 	Ring      string            `json:"ring,omitempty"`
 	Details   map[string]string `json:"details,omitempty"`
-}
-
-// Auditor appends to the audit log. Append returns once the entry is
-// durable, with its index.
-type Auditor interface {
-	Append(ctx context.Context, e AuditEntry) (uint64, error)
 }
 
 // AuditRecord is an audit entry as stored: its canonical bytes, its leaf
@@ -48,7 +39,7 @@ type AuditNode struct {
 // AuditFilter selects audit entries. Zero fields match everything.
 type AuditFilter struct {
 	From, To  uint64 // index range [From, To); To 0 means the end
-	Action    string
+	Action    Action
 	Principal string
 	Client    string
 	KID       string

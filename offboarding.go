@@ -22,7 +22,7 @@ type Offboarding struct {
 // OffboardAction is one line of an offboarding report.
 type OffboardAction struct {
 	Step    string    `json:"step"`
-	Action  string    `json:"action"` // such as "client.revoked"
+	Action  Action    `json:"action"` // such as ActionClientRevoked
 	Subject string    `json:"subject"`
 	Detail  string    `json:"detail,omitempty"`
 	At      time.Time `json:"at"`

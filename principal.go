@@ -35,6 +35,11 @@ type Principal struct {
 	ExternalID  string `json:"external_id,omitempty"`
 	DisplayName string `json:"display_name,omitempty"`
 	Email       string `json:"email,omitempty"`
+	// SuspendedBy is who suspended the principal (an admin or SCIM
+	// credential's ID, or "mayfly"), and SuspendedAt when; both are empty
+	// unless the principal is suspended.
+	SuspendedBy string    `json:"suspended_by,omitempty"`
+	SuspendedAt time.Time `json:"suspended_at,omitzero"`
 	// Version counts changes; an update names the version it read.
 	Version   int64     `json:"version"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`

@@ -25,110 +25,168 @@ const (
 	RoleSCIM  Role = "scim"  // SCIM provisioning only
 )
 
-// Store is the storage contract. Backends store and fetch; they make no policy
-// decisions, so that two backends cannot disagree on what is allowed. Lookups
-// of a missing thing return an error matching ErrNotFound; creating a thing
-// that exists returns one matching ErrConflict.
-type Store interface {
+// The storage contract is one interface per concern. A service takes only
+// the concerns it uses; a backend implements them all (Store) and passes
+// one conformance suite per interface (store/storetest).
+//
+// Backends store and fetch; they make no policy decisions, so that two
+// backends cannot disagree on what is allowed. Lookups of a missing thing
+// return an error matching ErrNotFound; creating a thing that exists
+// returns one matching ErrConflict.
+//
+// Reads take a context. Changes take a Tx instead: they are written in
+// that transaction, under its context, and commit with it (see Tx). A few
+// writes that record no state change of their own (a used assertion, a
+// queued SET, a checkpoint, pruning) commit by themselves and say so.
+
+// IdentityStore keeps principals, the OAuth2 clients and admin credentials
+// they own, and custody records.
+type IdentityStore interface {
 	// CreatePrincipal stores p, with p.Version (0 is stored, and set, as 1).
-	CreatePrincipal(ctx context.Context, p *Principal) error
+	// A name that another principal has, in any letter case, is a conflict.
+	CreatePrincipal(tx Tx, p *Principal) error
 	// Principal finds a principal by ID or by name.
 	Principal(ctx context.Context, idOrName string) (*Principal, error)
 	Principals(ctx context.Context) ([]*Principal, error)
-	// UpdatePrincipal stores p's name, status, owner and provider
-	// attributes if the stored version is still p.Version, then sets
-	// p.Version to the new version. A stale version returns ErrConflict.
-	UpdatePrincipal(ctx context.Context, p *Principal) error
+	// UpdatePrincipal stores p's name, status, owner, provider attributes
+	// and suspension if the stored version is still p.Version, then sets
+	// p.Version to the new version. A stale version, or a name another
+	// principal has in any letter case, returns ErrConflict.
+	UpdatePrincipal(tx Tx, p *Principal) error
 
-	CreateClient(ctx context.Context, c *Client) error
+	// CreateClient stores c at version 1 and sets c.Version.
+	CreateClient(tx Tx, c *Client) error
 	Client(ctx context.Context, id string) (*Client, error)
 	Clients(ctx context.Context) ([]*Client, error)
-	// UpdateClient stores c's owner, secret hash and secret rotation time
-	// if the stored version is still c.Version, then sets c.Version to the
-	// new one. A stale version returns ErrConflict. CreateClient stores a
-	// client at version 1 and sets c.Version.
-	UpdateClient(ctx context.Context, c *Client) error
+	// UpdateClient stores c's owner, secret hash, secret rotation time and
+	// revocation time if the stored version is still c.Version, then sets
+	// c.Version to the new one. A stale version returns ErrConflict.
+	UpdateClient(tx Tx, c *Client) error
 
-	CreateRing(ctx context.Context, r *Ring) error
-	Ring(ctx context.Context, name string) (*Ring, error)
-	Rings(ctx context.Context) ([]*Ring, error)
-	// Keys returns every key of every ring, oldest first.
-	Keys(ctx context.Context) ([]*Key, error)
-	// SaveKeys inserts or updates keys, all or none. An update never undoes
-	// a revocation nor restores destroyed material, even from a stale copy.
-	SaveKeys(ctx context.Context, keys []*Key) error
-	// DestroyKeyMaterial erases the sealed private half of the named keys.
-	DestroyKeyMaterial(ctx context.Context, kids []string) error
-
-	// RecordIssuances makes a batch of issuance records durable in one write.
-	// Their times are whole seconds, as in the token.
-	RecordIssuances(ctx context.Context, recs []Issuance) error
-	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
-
-	// Revoke makes the revocations durable, assigns each its Seq in order,
-	// and marks each revoked client or key as revoked at its At, in one
-	// write: all or none. Sequence numbers follow commit
-	// order across every process sharing the store: once a reader has seen
-	// seq N, no revocation numbered below N can still commit.
-	Revoke(ctx context.Context, rs ...*Revocation) error
-	// Revocations returns revocations with Seq > after that still matter at now.
-	Revocations(ctx context.Context, after int64, now time.Time) ([]*Revocation, error)
-
-	// UseAssertion records a client assertion's jti; reusing one before exp
-	// returns an error matching ErrConflict.
-	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
-
-	CreateAdminCredential(ctx context.Context, a *AdminCredential) error
+	// CreateAdminCredential stores a, whose Role is set.
+	CreateAdminCredential(tx Tx, a *AdminCredential) error
 	AdminCredentialByHash(ctx context.Context, hash []byte) (*AdminCredential, error)
 	AdminCredentials(ctx context.Context) ([]*AdminCredential, error)
 	// RevokeAdminCredential marks the credential revoked at at, unless it
 	// already is.
-	RevokeAdminCredential(ctx context.Context, id string, at time.Time) error
+	RevokeAdminCredential(tx Tx, id string, at time.Time) error
 
 	// AddCustody records custody and sets c.ID. Records are never changed.
-	AddCustody(ctx context.Context, c *Custody) error
+	AddCustody(tx Tx, c *Custody) error
 	// Custody returns the matching records, oldest first.
 	Custody(ctx context.Context, f CustodyFilter) ([]*Custody, error)
+}
 
+// KeyStore keeps key rings and their signing keys.
+type KeyStore interface {
+	CreateRing(tx Tx, r *Ring) error
+	Ring(ctx context.Context, name string) (*Ring, error)
+	Rings(ctx context.Context) ([]*Ring, error)
+	// Keys returns every key of every ring, oldest first.
+	Keys(ctx context.Context) ([]*Key, error)
+	// SaveKeys inserts keys, or replaces their windows, revocation time
+	// and sealed material, as given.
+	SaveKeys(tx Tx, keys []*Key) error
+	// DestroyKeyMaterial erases the sealed private half of the named keys,
+	// and once the transaction commits, scrubs what the store freed.
+	DestroyKeyMaterial(tx Tx, kids []string) error
+}
+
+// TokenStore keeps what the token service records: an issuance record per
+// minted token, and the client assertions already used.
+type TokenStore interface {
+	// RecordIssuances stores a batch of issuance records. Their times are
+	// whole seconds, as in the token.
+	RecordIssuances(tx Tx, recs []Issuance) error
+	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
+	// UseAssertion records a client assertion's jti, and commits by itself;
+	// reusing one before exp returns an error matching ErrConflict.
+	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
+	// PruneAssertions deletes the assertions expired at now, and commits
+	// by itself.
+	PruneAssertions(ctx context.Context, now time.Time) error
+}
+
+// RevocationStore keeps revocations: the ordered record of what is
+// withdrawn, which verifiers and Shared Signals streams follow.
+type RevocationStore interface {
+	// Revoke stores the revocations and assigns each its Seq in order.
+	// Sequence numbers follow commit order across every process sharing
+	// the store: once a reader has seen seq N, no revocation numbered
+	// below N can still commit. Seq is set when Revoke returns, but means
+	// nothing unless the transaction commits.
+	Revoke(tx Tx, rs ...*Revocation) error
+	// Revocations returns revocations with Seq > after that still matter at now.
+	Revocations(ctx context.Context, after int64, now time.Time) ([]*Revocation, error)
+	// PruneRevocations deletes revocations of tokens expired at now, and
+	// commits by itself.
+	PruneRevocations(ctx context.Context, now time.Time) error
+}
+
+// OffboardingStore keeps offboarding runs.
+type OffboardingStore interface {
 	// SaveOffboarding inserts or replaces an offboarding run.
-	SaveOffboarding(ctx context.Context, o *Offboarding) error
+	SaveOffboarding(tx Tx, o *Offboarding) error
 	// Offboardings returns the runs for a principal (all if empty), oldest
 	// first; with unfinished, only those not finished.
 	Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*Offboarding, error)
+}
 
-	// AppendAudit stores audit records and the tree nodes they complete, in
-	// one write. Records must continue the log without a gap.
-	AppendAudit(ctx context.Context, recs []AuditRecord, nodes []AuditNode) error
+// AuditStore keeps the audit log: entries, the tree nodes they complete,
+// and signed checkpoints.
+type AuditStore interface {
+	// AuditHead takes the log's append lock, which tx holds until it ends,
+	// and returns the number of entries the log holds: the index the next
+	// entry must have.
+	AuditHead(tx Tx) (uint64, error)
+	// AppendAudit stores audit records and the tree nodes they complete.
+	// Records must continue the log without a gap; tx must hold the append
+	// lock (AuditHead).
+	AppendAudit(tx Tx, recs []AuditRecord, nodes []AuditNode) error
 	// AuditEntries returns stored audit records, oldest first unless f.Newest.
 	AuditEntries(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 	// AuditSize is the number of audit records stored.
 	AuditSize(ctx context.Context) (uint64, error)
 	// AuditNodes returns the hashes of the named tree nodes, in order.
 	AuditNodes(ctx context.Context, ids []AuditNode) ([][]byte, error)
-	// SaveCheckpoint stores c unless a checkpoint of its size exists.
+	// SaveCheckpoint stores c unless a checkpoint of its size exists, and
+	// commits by itself.
 	SaveCheckpoint(ctx context.Context, c *Checkpoint) error
 	// Checkpoints returns stored checkpoints, smallest first.
 	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
+}
 
-	// Setting and PutSetting keep small named values, such as the sealed
-	// audit log key. PutSetting on an existing name returns ErrConflict.
+// SettingStore keeps small named values, such as the sealed audit log key.
+type SettingStore interface {
 	Setting(ctx context.Context, name string) ([]byte, error)
-	PutSetting(ctx context.Context, name string, value []byte) error
-	DeleteSetting(ctx context.Context, name string) error
-	// ReplaceSetting sets name to value whether or not it exists.
-	ReplaceSetting(ctx context.Context, name string, value []byte) error
+	// PutSetting on an existing name returns ErrConflict.
+	PutSetting(tx Tx, name string, value []byte) error
+	// ReplaceSetting sets name to value whether or not it exists, and once
+	// the transaction commits, scrubs the old value from what the store
+	// freed.
+	ReplaceSetting(tx Tx, name string, value []byte) error
+	// DeleteSetting deletes name, and scrubs it once the transaction
+	// commits.
+	DeleteSetting(tx Tx, name string) error
+}
 
+// SSFStore keeps Shared Signals streams and the SETs queued on each.
+type SSFStore interface {
 	// CreateSSFStream stores st at version 1 and sets st.Version.
-	CreateSSFStream(ctx context.Context, st *SSFStream) error
+	CreateSSFStream(tx Tx, st *SSFStream) error
 	SSFStream(ctx context.Context, id string) (*SSFStream, error)
 	// SSFStreams returns every stream, oldest first.
 	SSFStreams(ctx context.Context) ([]*SSFStream, error)
 	// UpdateSSFStream stores everything of st but its cursor if the stored
 	// version is still st.Version, then sets st.Version to the new one. A
 	// stale version returns ErrConflict.
-	UpdateSSFStream(ctx context.Context, st *SSFStream) error
+	UpdateSSFStream(tx Tx, st *SSFStream) error
 	// DeleteSSFStream deletes a stream and its queue.
-	DeleteSSFStream(ctx context.Context, id string) error
+	DeleteSSFStream(tx Tx, id string) error
+
+	// The queue's methods commit by themselves: a queued SET is delivery
+	// state, not a change the audit log records.
+
 	// QueueSETs adds sets to a stream's queue, all or none. If to > from it
 	// also moves the stream's cursor from from to to, and returns
 	// ErrConflict, queueing nothing, if the cursor is no longer at from.
@@ -145,11 +203,10 @@ type Store interface {
 	// DeferSET records a failed delivery: the attempts so far, and when to
 	// try again.
 	DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error
+}
 
-	// Prune deletes what no longer matters at now: used assertions and
-	// revocations of tokens past their expiry.
-	Prune(ctx context.Context, now time.Time) error
-
+// Coordinator coordinates the processes that share a store.
+type Coordinator interface {
 	// Lock takes the named lock and returns the function that releases it.
 	// The lock excludes every other holder of the name in any process that
 	// shares the database, and is released if its holder's process dies.
@@ -161,19 +218,33 @@ type Store interface {
 	// such as after a lost connection. Calls are sequential; fn should not
 	// block for long. Watch returns when ctx ends.
 	Watch(ctx context.Context, fn func(Change)) error
+}
 
+// Store is a whole backend: every concern, transactions across them, and
+// coordination. Only assembly holds one; services take their concerns.
+type Store interface {
+	IdentityStore
+	KeyStore
+	TokenStore
+	RevocationStore
+	OffboardingStore
+	AuditStore
+	SettingStore
+	SSFStore
+	Coordinator
+	TxStore
 	Close() error
 }
 
 // Change names state that services cache in memory and must reload when
-// another process sharing the store changes it.
+// another process sharing the store changes it. A backend announces a
+// change to watchers only once its transaction commits.
 type Change string
 
 const (
 	// ChangeRevocations follows Revoke.
 	ChangeRevocations Change = "revocations"
-	// ChangeKeys follows CreateRing, SaveKeys, DestroyKeyMaterial and the
-	// revocation of a key.
+	// ChangeKeys follows CreateRing, SaveKeys and DestroyKeyMaterial.
 	ChangeKeys Change = "keys"
 	// ChangeSettings follows PutSetting, ReplaceSetting and DeleteSetting.
 	ChangeSettings Change = "settings"

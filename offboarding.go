@@ -29,5 +29,13 @@ type OffboardAction struct {
 	Audit   uint64    `json:"audit_index"` // the audit log entry that records it
 }
 
+// Clone returns a copy of o that shares no list with it.
+func (o *Offboarding) Clone() *Offboarding {
+	c := *o
+	c.Done = append([]string{}, o.Done...)
+	c.Actions = append([]OffboardAction{}, o.Actions...)
+	return &c
+}
+
 // Finished reports whether every step of the run is done.
 func (o *Offboarding) Finished() bool { return !o.FinishedAt.IsZero() }

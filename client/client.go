@@ -187,7 +187,7 @@ func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*mayfly.R
 // AuditSearch lists audit entries.
 func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]httpapi.AuditItem, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"action": f.Action, "principal": f.Principal, "client": f.Client, "kid": f.KID} {
+	for k, v := range map[string]string{"action": string(f.Action), "principal": f.Principal, "client": f.Client, "kid": f.KID} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -254,11 +254,12 @@ func (s *Server) createRing(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	ring, err := s.cfg.Keys.CreateRing(r.Context(), req.Name, req.Alg, lifetime)
+	// Whoever creates a ring chose it and may administer it: custody,
+	// recorded with the ring.
+	ring, err := s.cfg.Keys.CreateRing(r.Context(), req.Name, req.Alg, lifetime, func(tx mayfly.Tx) error {
+		return s.cfg.Identity.Created(r.Context(), tx, mayfly.AssetRing, req.Name)
+	})
 	if err != nil {
-		return err
-	}
-	if err := s.cfg.Identity.Created(r.Context(), mayfly.AssetRing, ring.Name); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})

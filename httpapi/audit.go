@@ -39,7 +39,7 @@ func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
 
 func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	q := r.URL.Query()
-	f := mayfly.AuditFilter{Action: q.Get("action"), Principal: q.Get("principal"), Client: q.Get("client"), KID: q.Get("kid"), Newest: q.Get("newest") == "true"}
+	f := mayfly.AuditFilter{Action: mayfly.Action(q.Get("action")), Principal: q.Get("principal"), Client: q.Get("client"), KID: q.Get("kid"), Newest: q.Get("newest") == "true"}
 	var err error
 	if f.From, err = uintParam(r, "from", 0); err != nil {
 		return err
@@ -197,7 +197,7 @@ func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, a *mayfly.Admi
 }
 
 func (s *Server) auditRotateKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	vkey, err := s.cfg.Audit.RotateKey(r.Context())
+	vkey, err := s.cfg.Audit.RotateKey(r.Context(), nil)
 	if err != nil {
 		return err
 	}

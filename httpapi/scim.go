@@ -6,20 +6,16 @@ package httpapi
 // and nothing else. A SCIM user is a human principal; its id is the
 // principal's ID and its userName the principal's name.
 //
-// Where the RFCs leave a choice:
+// What a request may do to a person is internal/scim's to decide; this
+// file parses requests and writes answers. Where the RFCs leave a choice
+// of protocol:
 //
-//   - Deactivation (active=false) suspends the person, or, with
-//     SCIMDeactivate "offboard", runs the whole offboarding workflow.
-//     Reactivation undoes only a suspension made through SCIM: a person an
-//     administrator suspended stays suspended until an administrator says
-//     otherwise, so an identity provider's routine profile push cannot end
-//     an investigation.
-//   - DELETE always offboards. An offboarded person is a deleted resource:
-//     GET and DELETE answer 404 and lists leave them out (RFC 7644 §3.6).
-//     PUT and PATCH answer 409 instead, saying why, unless they ask for no
-//     change (a retried deactivation succeeds): an identity provider trying
-//     to bring someone back should learn that offboarding is final, not be
-//     invited to create them again. Their userName stays taken.
+//   - An offboarded person is a deleted resource: GET and DELETE answer
+//     404 and lists leave them out (RFC 7644 §3.6). PUT and PATCH answer
+//     409 instead, saying why, unless they ask for no change (a retried
+//     deactivation succeeds): an identity provider trying to bring someone
+//     back should learn that offboarding is final, not be invited to
+//     create them again.
 //   - userName is matched without regard to case (caseExact false), for
 //     filters and for uniqueness; externalId exactly (caseExact true).
 //   - Mayfly keeps one display name and one email address. name.formatted is
@@ -29,14 +25,12 @@ package httpapi
 //     schemas that Mayfly does not keep (title, phoneNumbers, password, ...)
 //     are accepted and ignored; unknown attributes in a PATCH path are
 //     refused, unknown schemas too.
-//   - A PATCH is validated whole before anything is written. Attributes are
-//     written in one versioned update, then the status changes.
+//   - A PATCH is validated whole before anything is written.
 //   - Without If-Match, a change that races another is applied again on the
 //     newer version; with If-Match, it fails with 412.
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,8 +45,7 @@ import (
 	"unicode"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/identity"
-	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/scim"
 )
 
 // SCIM schema and message URNs, and the content type (RFC 7644 §3.1, §8).
@@ -204,6 +197,10 @@ func scimStatus(err error) (int, string) {
 	if code == mayfly.Invalid {
 		typ = "invalidValue"
 	}
+	var se *scim.Error
+	if errors.As(err, &se) {
+		typ = se.Type
+	}
 	var f *scimFault
 	if errors.As(err, &f) {
 		if f.status != 0 {
@@ -343,6 +340,11 @@ func draftOf(p *mayfly.Principal) *draft {
 	return &draft{userName: p.Name, externalID: p.ExternalID, displayName: p.DisplayName, email: p.Email}
 }
 
+// person is what d asks of a person.
+func (d *draft) person() scim.Person {
+	return scim.Person{UserName: d.userName, ExternalID: d.externalID, DisplayName: d.displayName, Email: d.email, Active: d.active}
+}
+
 // finish settles the display name: displayName, else name.formatted, else
 // the one it had, else given and family names.
 func (d *draft) finish() {
@@ -460,28 +462,13 @@ func (s *Server) writeUser(w http.ResponseWriter, code int, p *mayfly.Principal)
 	writeSCIM(w, code, u)
 }
 
-// person reads, bypassing caches, the person a SCIM id names. Services are
-// not SCIM users; and only an ID names one, never a principal's name.
-func (s *Server) person(ctx context.Context, id string) (*mayfly.Principal, error) {
-	p, err := s.cfg.Identity.Fresh(ctx, id)
-	if mayfly.ErrorCode(err) == mayfly.NotFound || (err == nil && (p.ID != id || p.Kind != mayfly.Human)) {
-		return nil, mayfly.Errorf(mayfly.NotFound, "user %q not found", id)
-	}
-	return p, err
-}
-
-// gone is the answer for an offboarded person, a deleted resource.
-func gone(p *mayfly.Principal) error {
-	return mayfly.Errorf(mayfly.NotFound, "user %q not found: they were offboarded", p.ID)
-}
-
 func (s *Server) scimGet(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	p, err := s.person(r.Context(), r.PathValue("id"))
+	p, err := s.cfg.SCIM.Person(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	if p.Status == mayfly.Offboarded {
-		return gone(p)
+		return scim.Gone(p)
 	}
 	if inm := strings.Join(r.Header.Values("If-None-Match"), ","); inm != "" && etagIn(inm, etag(p)) {
 		w.Header().Set("ETag", etag(p))
@@ -502,13 +489,11 @@ func (s *Server) scimList(w http.ResponseWriter, r *http.Request, a *mayfly.Admi
 	if err != nil {
 		return err
 	}
-	ps, err := s.cfg.Identity.Principals(r.Context())
+	ps, err := s.cfg.SCIM.People(r.Context())
 	if err != nil {
 		return err
 	}
-	ps = slices.DeleteFunc(ps, func(p *mayfly.Principal) bool {
-		return p.Kind != mayfly.Human || p.Status == mayfly.Offboarded || !f.match(p)
-	})
+	ps = slices.DeleteFunc(ps, func(p *mayfly.Principal) bool { return !f.match(p) })
 	// A stable order, so that pages do not overlap or skip.
 	slices.SortFunc(ps, func(a, b *mayfly.Principal) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
@@ -600,43 +585,11 @@ func (s *Server) scimCreate(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	if err := s.unique(ctx, d.userName, ""); err != nil {
-		return err
-	}
-	p, err := s.cfg.Identity.Create(ctx, identity.PrincipalSpec{Name: d.userName, Kind: mayfly.Human,
-		ExternalID: d.externalID, DisplayName: d.displayName, Email: d.email})
-	if mayfly.ErrorCode(err) == mayfly.Conflict {
-		return scimConflict("uniqueness", "userName %q is taken", d.userName)
-	}
+	p, err := s.cfg.SCIM.Create(ctx, a, d.person())
 	if err != nil {
 		return err
-	}
-	// A person created inactive is suspended whatever SCIMDeactivate says:
-	// they own nothing yet, and offboarding would take their name for good.
-	if d.active != nil && !*d.active {
-		if p, err = s.cfg.Identity.SetStatus(ctx, p.ID, mayfly.Suspended, "created inactive through SCIM by "+a.Name); err != nil {
-			return err
-		}
 	}
 	s.writeUser(w, http.StatusCreated, p)
-	return nil
-}
-
-// unique refuses a userName that another principal has in any case: SCIM
-// userNames are not case-exact, principal names are.
-func (s *Server) unique(ctx context.Context, name, self string) error {
-	ps, err := s.cfg.Identity.Principals(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range ps {
-		if p.ID != self && strings.EqualFold(p.Name, name) {
-			if p.Status == mayfly.Offboarded {
-				return scimConflict("uniqueness", "userName %q belonged to a person who was offboarded, and offboarding is final: choose another", name)
-			}
-			return scimConflict("uniqueness", "userName %q is taken", name)
-		}
-	}
 	return nil
 }
 
@@ -694,7 +647,7 @@ func (s *Server) scimPatch(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 func (s *Server) update(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential, change func(*mayfly.Principal) (*draft, error)) error {
 	ctx := r.Context()
 	for attempt := 1; ; attempt++ {
-		p, err := s.person(ctx, r.PathValue("id"))
+		p, err := s.cfg.SCIM.Person(ctx, r.PathValue("id"))
 		if err != nil {
 			return err
 		}
@@ -705,8 +658,8 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, a *mayfly.AdminC
 		if err != nil {
 			return err
 		}
-		err = s.apply(ctx, a, p, d)
-		if errors.Is(err, errRaced) {
+		err = s.cfg.SCIM.Apply(ctx, a, p, d.person())
+		if errors.Is(err, scim.ErrRaced) {
 			if attempt < 3 && r.Header.Get("If-Match") == "" {
 				continue
 			}
@@ -725,123 +678,23 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, a *mayfly.AdminC
 	}
 }
 
-// errRaced says another change to the person was stored first.
-var errRaced = mayfly.Errorf(mayfly.Conflict, "the user changed while this request was applied: try again")
-
-// apply makes p what d says: every check first, then the attributes in one
-// versioned write, then the status.
-func (s *Server) apply(ctx context.Context, a *mayfly.AdminCredential, p *mayfly.Principal, d *draft) error {
-	target, err := s.target(ctx, p, d.active)
-	if err != nil {
-		return err
-	}
-	changed := d.userName != p.Name || d.externalID != p.ExternalID || d.displayName != p.DisplayName || d.email != p.Email
-	if p.Status == mayfly.Offboarded && (changed || target != "") {
-		return scimConflict("mutability", "user %q was offboarded; that is final", p.Name)
-	}
-	if changed {
-		if err := s.setAttributes(ctx, p, d); err != nil {
-			return err
-		}
-	}
-	reason := "through SCIM by " + a.Name
-	switch target {
-	case mayfly.Active:
-		_, err = s.cfg.Identity.SetStatus(ctx, p.ID, mayfly.Active, "reactivated "+reason)
-	case mayfly.Suspended:
-		_, err = s.cfg.Identity.SetStatus(ctx, p.ID, mayfly.Suspended, "deactivated "+reason)
-	case mayfly.Offboarded:
-		_, err = s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: "deactivated " + reason})
-	}
-	return err
-}
-
-func (s *Server) setAttributes(ctx context.Context, p *mayfly.Principal, d *draft) error {
-	if !strings.EqualFold(d.userName, p.Name) {
-		if err := s.unique(ctx, d.userName, p.ID); err != nil {
-			return err
-		}
-	}
-	next := *p
-	next.Name, next.ExternalID, next.DisplayName, next.Email = d.userName, d.externalID, d.displayName, d.email
-	err := s.cfg.Identity.UpdatePrincipal(ctx, &next)
-	if mayfly.ErrorCode(err) != mayfly.Conflict {
-		return err
-	}
-	// The store says only "conflict": the version moved, or the new name
-	// was taken in the meantime.
-	cur, ferr := s.cfg.Identity.Fresh(ctx, p.ID)
-	if ferr != nil {
-		return ferr
-	}
-	if cur.Version != p.Version {
-		return errRaced
-	}
-	return scimConflict("uniqueness", "userName %q is taken", d.userName)
-}
-
-// target is the status a request's active value asks of p, or "" for no
-// change. Deactivation suspends or offboards as configured; reactivation
-// undoes only a suspension made through SCIM.
-func (s *Server) target(ctx context.Context, p *mayfly.Principal, active *bool) (mayfly.PrincipalStatus, error) {
-	switch {
-	case active == nil:
-		return "", nil
-	case *active && p.Status == mayfly.Suspended:
-		return mayfly.Active, s.suspendedBySCIM(ctx, p)
-	case *active && p.Status == mayfly.Offboarded:
-		return "", scimConflict("mutability", "user %q was offboarded; that is final and cannot be undone", p.Name)
-	case *active:
-		return "", nil
-	case s.cfg.SCIMDeactivate == "offboard" && p.Status != mayfly.Offboarded:
-		return mayfly.Offboarded, nil
-	case p.Status == mayfly.Active:
-		return mayfly.Suspended, nil
-	}
-	return "", nil
-}
-
-// suspendedBySCIM refuses to reactivate a person whose last suspension was
-// not made with a SCIM credential: an administrator who suspended someone,
-// say during an investigation, decides when it ends.
-func (s *Server) suspendedBySCIM(ctx context.Context, p *mayfly.Principal) error {
-	recs, err := s.cfg.Audit.Search(ctx, mayfly.AuditFilter{Action: "principal.suspended", Principal: p.ID, Newest: true, Limit: 1})
-	if err != nil {
-		return err
-	}
-	if len(recs) == 1 {
-		creds, err := s.cfg.Identity.AdminCredentials(ctx)
-		if err != nil {
-			return err
-		}
-		actor := recs[0].Entry.Actor
-		if slices.ContainsFunc(creds, func(c *mayfly.AdminCredential) bool { return c.ID == actor && c.Role == mayfly.RoleSCIM }) {
-			return nil
-		}
-	}
-	return scimConflict("mutability", "user %q was suspended by an administrator, not through SCIM; only an administrator can reactivate them", p.Name)
-}
-
 func (s *Server) scimDelete(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	ctx := r.Context()
-	p, err := s.person(ctx, r.PathValue("id"))
+	p, err := s.cfg.SCIM.Person(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if p.Status == mayfly.Offboarded {
-		// Deleted already, unless a run was interrupted: then finish it.
-		runs, err := s.cfg.Offboard.Runs(ctx, p.ID)
-		if err != nil {
-			return err
+	// Deleted already, unless an offboarding was interrupted: then finish it.
+	if deleted, err := s.cfg.SCIM.Deleted(ctx, p); err != nil || deleted {
+		if err == nil {
+			err = scim.Gone(p)
 		}
-		if !slices.ContainsFunc(runs, func(o *mayfly.Offboarding) bool { return !o.Finished() }) {
-			return gone(p)
-		}
+		return err
 	}
 	if err := checkIfMatch(r, p); err != nil {
 		return err
 	}
-	if _, err := s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: "deleted through SCIM by " + a.Name}); err != nil {
+	if err := s.cfg.SCIM.Delete(ctx, a, p); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

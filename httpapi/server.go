@@ -28,6 +28,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +58,8 @@ type Config struct {
 	Registry        *prometheus.Registry
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
-	// SCIMDeactivate is what SCIM active=false does: "offboard", or suspend.
-	SCIMDeactivate string
+	// SCIM decides what provisioning requests do.
+	SCIM *scim.Service
 }
 
 // Server is Mayfly's HTTP handler.

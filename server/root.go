@@ -81,60 +81,69 @@ func (r *rootKey) RotatedAt(ctx context.Context) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, string(b))
 }
 
-// Rotate replaces the root key and returns the audit index that records it.
-func (r *rootKey) Rotate(ctx context.Context, reason string) (uint64, error) {
+// Rotate replaces the root key. also, if not nil, runs in the transaction
+// that records the rotation, with the index of its entry.
+func (r *rootKey) Rotate(ctx context.Context, reason string, also func(tx mayfly.Tx, idx uint64) error) error {
 	unlock, err := r.store.Lock(ctx, "root-key")
 	if err != nil {
-		return 0, mayfly.E("root.Rotate", err)
+		return mayfly.E("root.Rotate", err)
 	}
 	defer unlock()
 	key := make([]byte, seal.RootKeySize)
 	defer clear(key)
 	if _, err := io.ReadFull(r.rand, key); err != nil {
-		return 0, mayfly.E("root.Rotate", err)
+		return mayfly.E("root.Rotate", err)
 	}
 	if err := seal.WriteRootKey(r.file+".next", key); err != nil {
-		return 0, mayfly.E("root.Rotate", err)
+		return mayfly.E("root.Rotate", err)
 	}
 	if err := r.sealer.Rotate(key); err != nil {
-		return 0, mayfly.E("root.Rotate", err)
+		return mayfly.E("root.Rotate", err)
 	}
-	if err := r.finish(ctx); err != nil {
-		return 0, err
-	}
-	idx, err := r.audit.Append(ctx, mayfly.AuditEntry{Action: "root_key.rotated", Details: map[string]string{"reason": reason, "root_key_id": r.sealer.ID()}})
-	if err != nil {
-		return 0, err
+	if err := r.finish(ctx, reason, also); err != nil {
+		return err
 	}
 	r.log.Warn("root key rotated; every replica needs the new root key file", "file", r.file, "root_key_id", r.sealer.ID(), "reason", reason)
-	return idx, nil
+	return nil
 }
 
 // finish seals everything again under the sealer's current root key, puts
-// the new key file in place and forgets the old key.
-func (r *rootKey) finish(ctx context.Context) error {
+// the new key file in place and forgets the old key. The rotation is
+// recorded, with also, in the step that marks it done in the store.
+func (r *rootKey) finish(ctx context.Context, reason string, also func(tx mayfly.Tx, idx uint64) error) error {
 	if err := r.keys.Reseal(ctx); err != nil {
 		return err
 	}
 	if err := r.audit.Reseal(ctx); err != nil {
 		return err
 	}
-	if err := ssf.Reseal(ctx, r.store, r.sealer, r.rand); err != nil {
+	if err := ssf.Reseal(ctx, r.store, r.audit, r.sealer, r.rand); err != nil {
 		return err
 	}
 	check, err := r.sealer.Seal(r.rand, []byte(rootCheckAAD), []byte(rootCheckAAD))
 	if err != nil {
 		return err
 	}
-	if err := r.store.ReplaceSetting(ctx, rootCheckSetting, check); err != nil {
+	err = r.audit.Update(ctx, func(tx mayfly.Tx) error { return r.store.ReplaceSetting(tx, rootCheckSetting, check) })
+	if err != nil {
 		return err
 	}
 	// A replica that had not yet seen the new check may have sealed a
 	// stream's header under the old key meanwhile; it can no longer.
-	if err := ssf.Reseal(ctx, r.store, r.sealer, r.rand); err != nil {
+	if err := ssf.Reseal(ctx, r.store, r.audit, r.sealer, r.rand); err != nil {
 		return err
 	}
-	if err := r.store.ReplaceSetting(ctx, rootRotatedSetting, []byte(r.clock.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+	err = r.audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := r.store.ReplaceSetting(tx, rootRotatedSetting, []byte(r.clock.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+			return err
+		}
+		idx, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRootKeyRotated, Details: map[string]string{"reason": reason, "root_key_id": r.sealer.ID()}})
+		if err != nil || also == nil {
+			return err
+		}
+		return also(tx, idx)
+	})
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(r.file+".next", r.file); err != nil {

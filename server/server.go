@@ -41,6 +41,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
@@ -206,7 +207,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	if cfg.KeyLifetimeCeiling > mayfly.KeyLifetimeCeiling {
-		_, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: "config.override", Details: map[string]string{
+		_, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: mayfly.ActionConfigOverride, Details: map[string]string{
 			"setting": "key-lifetime-ceiling", "value": cfg.KeyLifetimeCeiling.String(), "default": mayfly.KeyLifetimeCeiling.String()}})
 		if err != nil {
 			return nil, err
@@ -224,11 +225,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.root.keys = s.Keys
 	if rootPending {
 		cfg.Log.Warn("finishing a root key rotation that was interrupted", "file", cfg.RootKeyFile+".next")
-		if err := s.root.finish(ctx); err != nil {
-			return nil, err
-		}
-		if _, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: "root_key.rotated", Details: map[string]string{
-			"reason": "an interrupted rotation finished at start", "root_key_id": sealer.ID()}}); err != nil {
+		if err := s.root.finish(ctx, "an interrupted rotation finished at start", nil); err != nil {
 			return nil, err
 		}
 	}
@@ -259,7 +256,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.api = httpapi.New(httpapi.Config{
 		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, SSF: s.SSF, StreamHeartbeat: cfg.StreamHeartbeat, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
 		TrustedProxies: cfg.TrustedProxies,
-		SCIMDeactivate: cfg.SCIMDeactivate,
+		SCIM:           scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Deactivate: cfg.SCIMDeactivate}),
 		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),
 	})
 	s.handler = s.api
@@ -353,10 +350,14 @@ func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, ran
 		if sealed, err = sealer.Seal(rand, []byte(aad), []byte(aad)); err != nil {
 			return err
 		}
-		if err := st.PutSetting(ctx, setting, sealed); err != nil && !errors.Is(err, mayfly.ErrConflict) {
-			return err
-		}
-		if err := st.PutSetting(ctx, rootRotatedSetting, []byte(clock.Now().UTC().Format(time.RFC3339Nano))); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+		// Before the audit log exists, which the root key seals.
+		err := mayfly.Transact(ctx, st, func(tx mayfly.Tx) error {
+			if err := st.PutSetting(tx, setting, sealed); err != nil {
+				return err
+			}
+			return st.PutSetting(tx, rootRotatedSetting, []byte(clock.Now().UTC().Format(time.RFC3339Nano)))
+		})
+		if err != nil && !errors.Is(err, mayfly.ErrConflict) {
 			return err
 		}
 		return checkRootKey(ctx, st, sealer, rand, clock, file) // another replica may have been first
@@ -533,7 +534,8 @@ func auditOrigin(ctx context.Context, st mayfly.Store, issuer string) (string, e
 		return "", err
 	}
 	origin := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://") + "/audit"
-	if err := st.PutSetting(ctx, setting, []byte(origin)); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+	err = mayfly.Transact(ctx, st, func(tx mayfly.Tx) error { return st.PutSetting(tx, setting, []byte(origin)) })
+	if err != nil && !errors.Is(err, mayfly.ErrConflict) {
 		return "", err
 	}
 	return auditOrigin(ctx, st, issuer)

@@ -25,7 +25,6 @@ package audit
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,9 +56,18 @@ const CheckpointEvery = time.Second
 func keySetting(gen int) string  { return fmt.Sprintf("audit.log_key.%d", gen) }
 func vkeySetting(gen int) string { return fmt.Sprintf("audit.log_vkey.%d", gen) }
 
+// Store is what the log keeps in the store: its entries and checkpoints,
+// its key among the settings, and the transactions it commits changes in.
+type Store interface {
+	mayfly.AuditStore
+	mayfly.SettingStore
+	mayfly.TxStore
+	mayfly.Coordinator
+}
+
 // Config configures a Log.
 type Config struct {
-	Store  mayfly.Store
+	Store  Store
 	Sealer *seal.Sealer
 	Clock  mayfly.Clock
 	Rand   io.Reader
@@ -83,15 +91,10 @@ type Log struct {
 	tree *compact.Range
 	last time.Time // the newest entry's time
 
-	committer *batch.Committer[*pending]
+	committer *batch.Committer[*unit]
 	stop      chan struct{}
 	stopped   chan struct{}
 	cpMu      sync.Mutex // one checkpoint at a time
-}
-
-type pending struct {
-	e   mayfly.AuditEntry
-	idx uint64
 }
 
 // Open loads the log, creating its key on first use, and starts signing
@@ -128,7 +131,12 @@ func (l *Log) loadKey(ctx context.Context) error {
 		l.verifiers, l.gen, l.vkey = append(l.verifiers, v), gen, string(vkey)
 	}
 	if l.gen == 0 {
-		if err := l.newKey(ctx, 1); err != nil && !errors.Is(err, mayfly.ErrConflict) {
+		// The log cannot record its own first key: nothing is signed yet.
+		err := mayfly.Transact(ctx, l.cfg.Store, func(tx mayfly.Tx) error {
+			_, err := l.newKey(tx, 1)
+			return err
+		})
+		if err != nil && !errors.Is(err, mayfly.ErrConflict) {
 			return err
 		}
 		l.cfg.Log.Info("audit log key created")
@@ -149,38 +157,40 @@ func (l *Log) loadKey(ctx context.Context) error {
 
 func keyAAD(gen int) []byte { return fmt.Appendf(nil, "mayfly audit log key %d", gen) }
 
-// newKey generates and stores generation gen of the log key.
-func (l *Log) newKey(ctx context.Context, gen int) error {
+// newKey generates generation gen of the log key and stores it in tx. It
+// returns the new verifier key.
+func (l *Log) newKey(tx mayfly.Tx, gen int) (string, error) {
 	skey, _, err := note.GenerateKey(l.cfg.Rand, l.cfg.Origin)
 	if err != nil {
-		return fmt.Errorf("audit: log key: %w", err)
+		return "", fmt.Errorf("audit: log key: %w", err)
 	}
 	signer, err := note.NewSigner(skey)
 	if err != nil {
-		return err
+		return "", err
 	}
 	vkey, err := verifierKey(skey, signer)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sealed, err := l.cfg.Sealer.Seal(l.cfg.Rand, []byte(skey), keyAAD(gen))
 	if err != nil {
-		return err
+		return "", err
 	}
-	// The private half first: a generation whose verifier key exists
-	// always has a signing key too.
-	if err := l.cfg.Store.PutSetting(ctx, keySetting(gen), sealed); err != nil {
-		return err
+	// Both halves in one transaction: a generation whose verifier key
+	// exists always has a signing key too.
+	if err := l.cfg.Store.PutSetting(tx, keySetting(gen), sealed); err != nil {
+		return "", err
 	}
-	return l.cfg.Store.PutSetting(ctx, vkeySetting(gen), []byte(vkey))
+	return vkey, l.cfg.Store.PutSetting(tx, vkeySetting(gen), []byte(vkey))
 }
 
 // RotateKey replaces the log key. The next checkpoint, which covers an
 // "audit.key_rotated" entry naming both keys, is signed by the old and the
 // new key, so that a verifier holding either can follow; the old private
 // key is then destroyed. Checkpoints signed before stay verifiable with the
-// old public key.
-func (l *Log) RotateKey(ctx context.Context) (string, error) {
+// old public key. also, if not nil, runs in the transaction that stores
+// the new key and records the rotation, with the new verifier key.
+func (l *Log) RotateKey(ctx context.Context, also func(tx mayfly.Tx, vkey string) error) (string, error) {
 	unlock, err := l.cfg.Store.Lock(ctx, checkpointLock)
 	if err != nil {
 		return "", mayfly.E("audit.RotateKey", err)
@@ -194,15 +204,19 @@ func (l *Log) RotateKey(ctx context.Context) (string, error) {
 	}
 	old, oldV := l.signer, l.vkey
 	gen := l.gen + 1
-	if err := l.newKey(ctx, gen); err != nil {
-		return "", err
-	}
-	newV, err := l.cfg.Store.Setting(ctx, vkeySetting(gen))
+	err = l.Update(ctx, func(tx mayfly.Tx) error {
+		newV, err := l.newKey(tx, gen)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionAuditKeyRotated, Details: map[string]string{
+			"old_log_key": oldV, "new_log_key": newV, "generation": fmt.Sprint(gen)}})
+		if err != nil || also == nil {
+			return err
+		}
+		return also(tx, newV)
+	})
 	if err != nil {
-		return "", err
-	}
-	if _, err := l.Append(ctx, mayfly.AuditEntry{Action: "audit.key_rotated", Details: map[string]string{
-		"old_log_key": oldV, "new_log_key": string(newV), "generation": fmt.Sprint(gen)}}); err != nil {
 		return "", err
 	}
 	if err := l.loadKey(ctx); err != nil {
@@ -211,7 +225,10 @@ func (l *Log) RotateKey(ctx context.Context) (string, error) {
 	if _, err := l.checkpointLocked(ctx, old); err != nil {
 		return "", err
 	}
-	if err := l.cfg.Store.DeleteSetting(ctx, keySetting(gen-1)); err != nil {
+	// The old private key goes once a checkpoint it co-signed is stored:
+	// part of the rotation its entry records.
+	err = l.Update(ctx, func(tx mayfly.Tx) error { return l.cfg.Store.DeleteSetting(tx, keySetting(gen-1)) })
+	if err != nil {
 		return "", err
 	}
 	l.cfg.Log.Info("audit log key rotated", "generation", gen)
@@ -303,100 +320,6 @@ func nodeKeys(ids []compact.NodeID) []mayfly.AuditNode {
 	return out
 }
 
-// Append makes e durable as the log's next entry and returns its index. The
-// log sets V, Index and Time.
-func (l *Log) Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error) {
-	if e.Actor == "" {
-		e.Actor = Actor(ctx)
-	}
-	p := &pending{e: e}
-	if err := l.committer.Add(ctx, p); err != nil {
-		return 0, mayfly.E("audit.Append", err)
-	}
-	return p.idx, nil
-}
-
-// AppendAll makes entries durable as consecutive entries of the log, in
-// one write, and returns their indexes.
-func (l *Log) AppendAll(ctx context.Context, entries []mayfly.AuditEntry) ([]uint64, error) {
-	ps := make([]*pending, len(entries))
-	for i, e := range entries {
-		if e.Actor == "" {
-			e.Actor = Actor(ctx)
-		}
-		ps[i] = &pending{e: e}
-	}
-	if err := l.committer.AddAll(ctx, ps); err != nil {
-		return nil, mayfly.E("audit.AppendAll", err)
-	}
-	out := make([]uint64, len(ps))
-	for i, p := range ps {
-		out[i] = p.idx
-	}
-	return out, nil
-}
-
-// flush appends a batch: numbers the entries, hashes them into the tree,
-// and stores entries and completed nodes in one write.
-func (l *Log) flush(ctx context.Context, batch []*pending) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for {
-		err := l.appendLocked(ctx, batch)
-		if !l.cfg.Replicated || mayfly.ErrorCode(err) != mayfly.Conflict {
-			return err
-		}
-		// Another replica took the next index: continue after its entries.
-		if err := l.catchUpLocked(ctx); err != nil {
-			return err
-		}
-	}
-}
-
-func (l *Log) appendLocked(ctx context.Context, batch []*pending) error {
-	// A replica's clock may lag the one that appended last.
-	now := l.cfg.Clock.Now().UTC()
-	if now.Before(l.last) {
-		now = l.last
-	}
-	start := l.tree.End()
-	recs := make([]mayfly.AuditRecord, len(batch))
-	var nodes []mayfly.AuditNode
-	visit := func(id compact.NodeID, hash []byte) {
-		nodes = append(nodes, mayfly.AuditNode{Level: id.Level, Index: id.Index, Hash: hash})
-	}
-	next := factory.NewEmptyRange(start)
-	for i, p := range batch {
-		p.e.V, p.e.Index, p.e.Time = 1, start+uint64(i), now
-		body, err := json.Marshal(p.e)
-		if err != nil {
-			return err
-		}
-		leaf := hasher.HashLeaf(body)
-		recs[i] = mayfly.AuditRecord{Index: p.e.Index, Body: body, LeafHash: leaf, Entry: p.e}
-		visit(compact.NewNodeID(0, p.e.Index), leaf)
-		if err := next.Append(leaf, visit); err != nil {
-			return err
-		}
-	}
-	// Merging into the whole tree completes the nodes above the batch.
-	merged := factory.NewEmptyRange(0)
-	if err := merged.AppendRange(l.tree, nil); err != nil {
-		return err
-	}
-	if err := merged.AppendRange(next, visit); err != nil {
-		return err
-	}
-	if err := l.cfg.Store.AppendAudit(ctx, recs, nodes); err != nil {
-		return err
-	}
-	l.tree, l.last = merged, now
-	for _, p := range batch {
-		p.idx = p.e.Index
-	}
-	return nil
-}
-
 // Size is the number of durable entries.
 func (l *Log) Size() uint64 {
 	l.mu.Lock()
@@ -477,13 +400,16 @@ func (l *Log) Reseal(ctx context.Context) error {
 	if sealed, err = l.cfg.Sealer.Seal(l.cfg.Rand, skey, keyAAD(l.gen)); err != nil {
 		return err
 	}
-	return l.cfg.Store.ReplaceSetting(ctx, keySetting(l.gen), sealed)
+	// The same key, wrapped anew: no change for the log to record.
+	return mayfly.Transact(ctx, l.cfg.Store, func(tx mayfly.Tx) error {
+		return l.cfg.Store.ReplaceSetting(tx, keySetting(l.gen), sealed)
+	})
 }
 
 // KeyMadeAt is when the log key in use was made: its rotation's entry, or
 // for the first key, the log's first entry.
 func (l *Log) KeyMadeAt(ctx context.Context) (time.Time, error) {
-	recs, err := l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Action: "audit.key_rotated", Newest: true, Limit: 1})
+	recs, err := l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Action: mayfly.ActionAuditKeyRotated, Newest: true, Limit: 1})
 	if err == nil && len(recs) == 0 {
 		recs, err = l.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Limit: 1})
 	}

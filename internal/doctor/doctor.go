@@ -119,9 +119,21 @@ func ParseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// Store is what the report reads; it writes nothing.
+type Store interface {
+	Principals(ctx context.Context) ([]*mayfly.Principal, error)
+	Clients(ctx context.Context) ([]*mayfly.Client, error)
+	AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error)
+	Custody(ctx context.Context, f mayfly.CustodyFilter) ([]*mayfly.Custody, error)
+	Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*mayfly.Offboarding, error)
+	Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error)
+	AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error)
+	Setting(ctx context.Context, name string) ([]byte, error)
+}
+
 // Config configures a Service.
 type Config struct {
-	Store mayfly.Store
+	Store Store
 	Keys  *keys.Service
 	Clock mayfly.Clock
 	// Ceiling is the key lifetime ceiling the server runs with. Zero means
@@ -395,13 +407,8 @@ func (s *Service) custodyEnd(ctx context.Context, st *state, p *mayfly.Principal
 			return runs[0].StartedAt, nil
 		}
 	case mayfly.Suspended:
-		// The action name is the one identity.SetStatus records.
-		recs, err := s.cfg.Store.AuditEntries(ctx, mayfly.AuditFilter{Principal: p.ID, Action: "principal.suspended", Newest: true, Limit: 1})
-		if err != nil {
-			return time.Time{}, err
-		}
-		if len(recs) > 0 {
-			return recs[0].Entry.Time, nil
+		if !p.SuspendedAt.IsZero() {
+			return p.SuspendedAt, nil
 		}
 	}
 	if p.UpdatedAt.IsZero() {

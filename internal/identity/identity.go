@@ -35,10 +35,10 @@ import (
 
 // Config configures a Service.
 type Config struct {
-	Store   mayfly.Store
+	Store   mayfly.IdentityStore
 	Keys    *keys.Service
 	Revoker *revoke.Service
-	Audit   mayfly.Auditor // nil: no audit log
+	Audit   mayfly.Updater // every change commits through it, with its entry
 	Clock   mayfly.Clock
 	Rand    io.Reader
 	Log     *slog.Logger
@@ -155,15 +155,22 @@ func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Princ
 	if p.ID, err = s.newID("prn_"); err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Store.CreatePrincipal(ctx, p); err != nil {
-		if mayfly.ErrorCode(err) == mayfly.Conflict {
-			return nil, mayfly.Errorf(mayfly.Conflict, "principal %q already exists", name)
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreatePrincipal(tx, p); err != nil {
+			return err
 		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionPrincipalCreated, Principal: p.ID,
+			Details: map[string]string{"name": p.Name, "kind": string(p.Kind), "owner": p.OwnerID}})
+		return err
+	})
+	if mayfly.ErrorCode(err) == mayfly.Conflict {
+		return nil, mayfly.Errorf(mayfly.Conflict, "principal %q already exists", name)
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.cfg.Log.Info("principal created", "principal", p.ID, "name", p.Name, "kind", p.Kind)
-	return p, s.audit(ctx, mayfly.AuditEntry{Action: "principal.created", Principal: p.ID,
-		Details: map[string]string{"name": p.Name, "kind": string(p.Kind), "owner": p.OwnerID}})
+	return p, nil
 }
 
 // Principal finds a principal by ID or name.
@@ -217,20 +224,48 @@ func (s *Service) UpdatePrincipal(ctx context.Context, p *mayfly.Principal) erro
 	return s.save(ctx, &next, "principal.updated", map[string]string{"name": next.Name, "external_id": next.ExternalID}, p)
 }
 
-// save stores p, refreshes the cache, audits action, and copies the result
-// into out.
-func (s *Service) save(ctx context.Context, p *mayfly.Principal, action string, details map[string]string, out *mayfly.Principal) error {
-	if err := s.cfg.Store.UpdatePrincipal(ctx, p); err != nil {
+// save stores p with its entry, and copies the result into out.
+func (s *Service) save(ctx context.Context, p *mayfly.Principal, action mayfly.Action, details map[string]string, out *mayfly.Principal) error {
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.SavePrincipal(tx, p); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: p.ID, Details: details})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*out = *p
+	return nil
+}
+
+// SavePrincipal stores p in tx if it is still at the version it was read
+// at, and caches it once tx commits. For workflows that change principals
+// with other things in one transaction; the caller records the entry.
+func (s *Service) SavePrincipal(tx mayfly.Tx, p *mayfly.Principal) error {
+	if err := s.cfg.Store.UpdatePrincipal(tx, p); err != nil {
 		if mayfly.ErrorCode(err) == mayfly.Conflict {
 			return mayfly.Errorf(mayfly.Conflict, "principal %q changed since it was read, or its new name is taken", p.Name)
 		}
 		return err
 	}
+	saved := *p
+	tx.AfterCommit(func() { s.cache(&saved) })
+	return nil
+}
+
+func (s *Service) cache(p *mayfly.Principal) {
 	s.mu.Lock()
 	s.principals[p.ID] = p
 	s.mu.Unlock()
-	*out = *p
-	return s.audit(ctx, mayfly.AuditEntry{Action: action, Principal: p.ID, Details: details})
+}
+
+// forget drops a cached principal, so the next read asks the store.
+func (s *Service) forget(id string) {
+	s.mu.Lock()
+	delete(s.principals, id)
+	s.mu.Unlock()
 }
 
 // SetStatus suspends or reactivates a principal. Suspending sets a
@@ -251,20 +286,40 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	case p.Status == status:
 		return p, nil
 	}
+	now := s.cfg.Clock.Now().UTC()
 	next := *p
-	next.Status, next.UpdatedAt = status, s.cfg.Clock.Now().UTC()
-	action := map[mayfly.PrincipalStatus]string{mayfly.Active: "principal.reactivated", mayfly.Suspended: "principal.suspended"}[status]
-	s.cfg.Log.Info(action, "principal", p.ID, "reason", reason)
-	if err := s.save(ctx, &next, action, map[string]string{"reason": reason}, &next); err != nil {
-		return nil, err
-	}
-	// The mark after the status: no token minted before the mark can have
-	// been minted while the principal was still active in the store.
+	next.Status, next.UpdatedAt = status, now
+	next.SuspendedBy, next.SuspendedAt = "", time.Time{}
+	action := mayfly.ActionPrincipalReactivated
 	if status == mayfly.Suspended {
-		mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
-		if err := s.cfg.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
-			return nil, err
+		action = mayfly.ActionPrincipalSuspended
+		next.SuspendedBy, next.SuspendedAt = actorOf(ctx), now
+	}
+	s.cfg.Log.Info(string(action), "principal", p.ID, "reason", reason)
+	if status == mayfly.Suspended {
+		// Stop issuing here before the mark's time is taken, so that every
+		// token this process mints after the mark is refused; a failure
+		// below drops the copy and the store's word stands.
+		s.cache(&next)
+	}
+	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: s.cfg.Clock.Now().UTC(), Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.SavePrincipal(tx, &next); err != nil {
+			return err
 		}
+		// The mark with the status: a token this process minted before the
+		// mark was minted while the principal was active.
+		if status == mayfly.Suspended {
+			if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: p.ID, Details: map[string]string{"reason": reason}})
+		return err
+	})
+	if err != nil {
+		s.forget(p.ID)
+		return nil, err
 	}
 	s.mu.RLock()
 	tell := s.reactivated
@@ -367,43 +422,45 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 		c.SecretHash = HashSecret(secret)
 		c.SecretRotatedAt = c.CreatedAt
 	}
-	if err := s.cfg.Store.CreateClient(ctx, c); err != nil {
+	details := map[string]string{"name": c.Name, "scopes": strings.Join(c.Scopes, " "), "audiences": strings.Join(c.Audiences, " "),
+		"token_ttl": c.TokenTTL.String(), "auth": strings.Join(c.AuthMethods(), " ")}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreateClient(tx, c); err != nil {
+			return err
+		}
+		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionClientCreated, Client: c.ID, Principal: owner.ID, Ring: ring, Details: details}); err != nil {
+			return err
+		}
+		if secret == "" {
+			return nil
+		}
+		return s.shown(ctx, tx, c.ID)
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	s.cfg.Log.Info("client created", "client_id", c.ID, "owner", owner.ID, "ring", ring)
-	details := map[string]string{"name": c.Name, "scopes": strings.Join(c.Scopes, " "), "audiences": strings.Join(c.Audiences, " "),
-		"token_ttl": c.TokenTTL.String(), "auth": strings.Join(c.AuthMethods(), " ")}
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "client.created", Client: c.ID, Principal: owner.ID, Ring: ring, Details: details}); err != nil {
-		return nil, "", err
-	}
-	if secret != "" {
-		if err := s.shown(ctx, c.ID); err != nil {
-			return nil, "", err
-		}
-	}
 	return c, secret, nil
 }
 
-// Created records that the caller's person created an asset: they chose
-// and may administer it, so they are among its custodians.
-func (s *Service) Created(ctx context.Context, asset mayfly.Asset, id string) error {
+// Created records, in tx, that the caller's person created an asset: they
+// chose and may administer it, so they are among its custodians.
+func (s *Service) Created(ctx context.Context, tx mayfly.Tx, asset mayfly.Asset, id string) error {
 	a := Caller(ctx)
 	if a == nil || a.OwnerID == "" {
 		return nil
 	}
-	_, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: asset, AssetID: id, Kind: mayfly.CustodyCreated, Reason: "created through " + a.ID})
-	return err
+	return s.AddCustody(ctx, tx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: asset, AssetID: id, Kind: mayfly.CustodyCreated, Reason: "created through " + a.ID})
 }
 
-// shown records that the caller's person saw the client's secret.
-func (s *Service) shown(ctx context.Context, clientID string) error {
+// shown records, in tx, that the caller's person saw the client's secret.
+func (s *Service) shown(ctx context.Context, tx mayfly.Tx, clientID string) error {
 	a := Caller(ctx)
 	if a == nil || a.OwnerID == "" {
 		return nil
 	}
-	_, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: mayfly.AssetClientSecret, AssetID: clientID,
+	return s.AddCustody(ctx, tx, &mayfly.Custody{PrincipalID: a.OwnerID, Asset: mayfly.AssetClientSecret, AssetID: clientID,
 		Kind: mayfly.CustodyShown, Reason: "the secret was returned to " + a.ID})
-	return err
 }
 
 // RotateClientSecret gives a client a new secret and sets a not-before mark
@@ -428,31 +485,67 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	}
 	next := *c
 	next.SecretHash, next.SecretRotatedAt = HashSecret(secret), s.cfg.Clock.Now().UTC()
-	if err := s.cfg.Store.UpdateClient(ctx, &next); err != nil {
-		return nil, "", err
-	}
-	s.mu.Lock()
-	delete(s.clients, id)
-	s.mu.Unlock()
-	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
-	if err := s.cfg.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
-		return nil, "", err
-	}
 	details := map[string]string{"reason": reason, "owner": c.OwnerID}
 	if !show {
 		details["action_needed"] = "the owner must rotate the secret again to obtain a usable one"
 	}
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "client.secret_rotated", Client: id, Principal: c.OwnerID, Details: details}); err != nil {
+	s.Stage(&next)
+	// The mark is taken once the old secret stopped working here: every
+	// token this process mints with it is before the mark.
+	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: s.cfg.Clock.Now().UTC(), Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.SaveClient(tx, &next); err != nil {
+			return err
+		}
+		if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
+			return err
+		}
+		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionClientSecretRotated, Client: id, Principal: c.OwnerID, Details: details}); err != nil {
+			return err
+		}
+		if !show {
+			return nil
+		}
+		return s.shown(ctx, tx, id)
+	})
+	if err != nil {
+		s.Unstage(id)
 		return nil, "", err
 	}
 	s.cfg.Log.Info("client secret rotated", "client_id", id, "owner", c.OwnerID, "shown", show)
 	if !show {
 		return &next, "", nil
 	}
-	if err := s.shown(ctx, id); err != nil {
-		return nil, "", err
-	}
 	return &next, secret, nil
+}
+
+// Stage caches c, a client about to be stored with a new secret, so that
+// this process stops accepting the old secret at once, before the
+// not-before mark that goes with the new one is timed. Unstage undoes it
+// if the change does not commit.
+func (s *Service) Stage(c *mayfly.Client) {
+	s.mu.Lock()
+	s.clients[c.ID] = cachedClient{c, s.cfg.Revoker.NotBefore(c.ID)}
+	s.mu.Unlock()
+}
+
+// Unstage drops the cached copy of a client.
+func (s *Service) Unstage(id string) {
+	s.mu.Lock()
+	delete(s.clients, id)
+	s.mu.Unlock()
+}
+
+// SaveClient stores c in tx if it is still at the version it was read at,
+// and drops the cached copy once tx commits. For workflows that change
+// clients with other things in one transaction; the caller records the
+// entry.
+func (s *Service) SaveClient(tx mayfly.Tx, c *mayfly.Client) error {
+	if err := s.cfg.Store.UpdateClient(tx, c); err != nil {
+		return err
+	}
+	tx.AfterCommit(func() { s.Unstage(c.ID) })
+	return nil
 }
 
 // fresh reads a client from the store, bypassing the cache.
@@ -566,16 +659,51 @@ func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.
 	if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, id) {
 		return nil, mayfly.Errorf(mayfly.Conflict, "client %q is already revoked", id)
 	}
-	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeClient, id, time.Time{}, reason)
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: id, Reason: reason}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.RevokeClients(tx, []*mayfly.Revocation{rev}); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionClientRevoked, Client: id, Principal: c.OwnerID,
+			Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	delete(s.clients, id)
-	s.mu.Unlock()
 	s.cfg.Log.Info("client revoked", "client_id", id, "seq", rev.Seq)
-	return rev, s.audit(ctx, mayfly.AuditEntry{Action: "client.revoked", Client: id, Principal: c.OwnerID,
-		Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}})
+	return rev, nil
+}
+
+// RevokeClients stores client revocations in tx and marks each client
+// revoked at its revocation's time. Clients are read from the store, in
+// case another process changed them since they were cached.
+func (s *Service) RevokeClients(tx mayfly.Tx, revs []*mayfly.Revocation) error {
+	if err := s.cfg.Revoker.Revoke(tx, revs...); err != nil {
+		return err
+	}
+	ctx := context.Background() // reads for a write in tx, which runs under its own context
+	for _, r := range revs {
+		for try := 0; ; try++ {
+			c, err := s.fresh(ctx, r.Subject)
+			if err != nil {
+				return err
+			}
+			if c.Revoked() {
+				break
+			}
+			next := *c
+			next.RevokedAt = r.At
+			err = s.SaveClient(tx, &next)
+			if err == nil {
+				break
+			}
+			if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Usable reports why a client cannot obtain or use tokens, or nil if it can.
@@ -643,21 +771,26 @@ func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayf
 		return nil, "", err
 	}
 	a := &mayfly.AdminCredential{ID: id, Name: name, Role: spec.Role, OwnerID: owner, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
-	if err := s.cfg.Store.CreateAdminCredential(ctx, a); err != nil {
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreateAdminCredential(tx, a); err != nil {
+			return err
+		}
+		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionCredentialCreated, Principal: owner,
+			Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}}); err != nil {
+			return err
+		}
+		// Whoever asked was shown the token: offboarding them revokes it too.
+		c := Caller(ctx)
+		if c == nil || c.OwnerID == "" {
+			return nil
+		}
+		return s.AddCustody(ctx, tx, &mayfly.Custody{PrincipalID: c.OwnerID, Asset: mayfly.AssetCredential, AssetID: id,
+			Kind: mayfly.CustodyShown, Reason: "the token was returned to " + c.ID})
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	s.cfg.Log.Info("admin credential created", "id", id, "name", name, "role", a.Role, "owner", owner)
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.created", Principal: owner,
-		Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}}); err != nil {
-		return nil, "", err
-	}
-	// Whoever asked was shown the token: offboarding them revokes it too.
-	if c := Caller(ctx); c != nil && c.OwnerID != "" {
-		if _, err := s.addCustody(ctx, &mayfly.Custody{PrincipalID: c.OwnerID, Asset: mayfly.AssetCredential, AssetID: id,
-			Kind: mayfly.CustodyShown, Reason: "the token was returned to " + c.ID}); err != nil {
-			return nil, "", err
-		}
-	}
 	return a, secret, nil
 }
 
@@ -668,14 +801,32 @@ func (s *Service) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredenti
 
 // RevokeAdminCredential withdraws an admin or SCIM credential.
 func (s *Service) RevokeAdminCredential(ctx context.Context, id, reason string) error {
-	if err := s.cfg.Store.RevokeAdminCredential(ctx, id, s.cfg.Clock.Now().UTC()); err != nil {
-		if mayfly.ErrorCode(err) == mayfly.NotFound {
-			return mayfly.Errorf(mayfly.NotFound, "credential %q not found", id)
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.RevokeAdminCredential(tx, id, s.cfg.Clock.Now().UTC()); err != nil {
+			return err
 		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionCredentialRevoked, Details: map[string]string{"id": id, "reason": reason}})
+		return err
+	})
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return mayfly.Errorf(mayfly.NotFound, "credential %q not found", id)
+	}
+	if err != nil {
 		return err
 	}
 	s.cfg.Log.Info("admin credential revoked", "id", id, "reason", reason)
-	return s.audit(ctx, mayfly.AuditEntry{Action: "admin_credential.revoked", Details: map[string]string{"id": id, "reason": reason}})
+	return nil
+}
+
+// RevokeCredentials marks credentials revoked at at, in tx. For workflows
+// that revoke them with other things; the caller records the entries.
+func (s *Service) RevokeCredentials(tx mayfly.Tx, ids []string, at time.Time) error {
+	for _, id := range ids {
+		if err := s.cfg.Store.RevokeAdminCredential(tx, id, at); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GrantCustody records custody that happened outside Mayfly, or a role that
@@ -705,16 +856,23 @@ func (s *Service) GrantCustody(ctx context.Context, ref string, asset mayfly.Ass
 	if strings.TrimSpace(reason) == "" || len(reason) > 512 {
 		return nil, mayfly.InvalidField("reason", "custody needs a reason of at most 512 characters")
 	}
-	return s.addCustody(ctx, &mayfly.Custody{PrincipalID: p.ID, Asset: asset, AssetID: assetID, Kind: kind, Reason: reason})
-}
-
-func (s *Service) addCustody(ctx context.Context, c *mayfly.Custody) (*mayfly.Custody, error) {
-	c.Actor, c.At = actorOf(ctx), s.cfg.Clock.Now().UTC()
-	if err := s.cfg.Store.AddCustody(ctx, c); err != nil {
+	c := &mayfly.Custody{PrincipalID: p.ID, Asset: asset, AssetID: assetID, Kind: kind, Reason: reason}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error { return s.AddCustody(ctx, tx, c) })
+	if err != nil {
 		return nil, err
 	}
-	return c, s.audit(ctx, mayfly.AuditEntry{Action: "custody.granted", Principal: c.PrincipalID, Ring: ringOf(c),
+	return c, nil
+}
+
+// AddCustody records custody in tx, with its entry. ctx says who acts.
+func (s *Service) AddCustody(ctx context.Context, tx mayfly.Tx, c *mayfly.Custody) error {
+	c.Actor, c.At = actorOf(ctx), s.cfg.Clock.Now().UTC()
+	if err := s.cfg.Store.AddCustody(tx, c); err != nil {
+		return err
+	}
+	_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionCustodyGranted, Principal: c.PrincipalID, Ring: ringOf(c),
 		Client: clientOf(c), Details: map[string]string{"asset": string(c.Asset), "asset_id": c.AssetID, "kind": string(c.Kind), "reason": c.Reason}})
+	return err
 }
 
 func ringOf(c *mayfly.Custody) string {
@@ -790,15 +948,6 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly
 	return a, nil
 }
 
-// audit appends an entry for a change that is already durable.
-func (s *Service) audit(ctx context.Context, e mayfly.AuditEntry) error {
-	if s.cfg.Audit == nil {
-		return nil
-	}
-	_, err := s.cfg.Audit.Append(ctx, e)
-	return mayfly.E("identity.audit", err)
-}
-
 // AdminLogin records in the audit log the first use, since start, of an
 // admin credential from a source address: a bearer credential has no
 // session, so this is its login. Use from a new address is what an
@@ -811,7 +960,11 @@ func (s *Service) AdminLogin(ctx context.Context, a *mayfly.AdminCredential, sou
 	if seen {
 		return nil
 	}
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "admin.login", Actor: a.ID, Details: map[string]string{"name": a.Name, "source_ip": source}}); err != nil {
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionAdminLogin, Actor: a.ID, Details: map[string]string{"name": a.Name, "source_ip": source}})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()

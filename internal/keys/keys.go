@@ -28,7 +28,6 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,10 +44,10 @@ const DefaultRing = "default"
 
 // Config configures a Service.
 type Config struct {
-	Store   mayfly.Store
+	Store   Store
 	Sealer  *seal.Sealer
 	Revoker *revoke.Service
-	Audit   mayfly.Auditor // nil: no audit log
+	Audit   mayfly.Updater // every change commits through it, with its entries
 	Clock   mayfly.Clock
 	Rand    io.Reader
 	Log     *slog.Logger
@@ -59,6 +58,13 @@ type Config struct {
 	// if it cannot. It is asked before new key material is sealed, and when
 	// stored material does not open.
 	CanSeal func(context.Context) error
+}
+
+// Store is what the service keeps in the store: rings and keys, and the
+// lock that serialises changes to them across processes.
+type Store interface {
+	mayfly.KeyStore
+	mayfly.Coordinator
 }
 
 // Service manages key rings. It is safe for concurrent use, and several
@@ -117,8 +123,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 var ringName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// CreateRing creates a key ring and its first keys.
-func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, lifetime time.Duration) (*mayfly.Ring, error) {
+// CreateRing creates a key ring and its first keys. also, if not nil, runs
+// in the transaction that creates them.
+func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, lifetime time.Duration, also func(tx mayfly.Tx) error) (*mayfly.Ring, error) {
 	const op = "keys.CreateRing"
 	if !ringName.MatchString(name) {
 		return nil, &mayfly.Error{Op: op, Code: mayfly.Invalid, Msg: fmt.Sprintf("ring name %q must be 1-63 lowercase letters, digits, '.', '_' or '-'", name)}
@@ -141,16 +148,20 @@ func (s *Service) CreateRing(ctx context.Context, name string, alg mayfly.Alg, l
 		return nil, err
 	}
 	defer unlock()
-	if err := s.cfg.Store.CreateRing(ctx, r); err != nil {
-		if mayfly.ErrorCode(err) == mayfly.Conflict {
-			return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
-		}
+	if _, err := s.cfg.Store.Ring(ctx, name); err == nil {
+		return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
+	}
+	// The ring and its first keys in one step: a ring is never stored
+	// without a key to sign with.
+	err = s.maintainLocked(ctx, change{ring: r, also: also, entries: []mayfly.AuditEntry{{Action: mayfly.ActionRingCreated, Ring: name,
+		Details: map[string]string{"alg": string(alg), "lifetime": lifetime.String()}}}})
+	if mayfly.ErrorCode(err) == mayfly.Conflict {
+		return nil, &mayfly.Error{Op: op, Code: mayfly.Conflict, Msg: fmt.Sprintf("ring %q already exists", name)}
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "ring.created", Ring: name, Details: map[string]string{"alg": string(alg), "lifetime": lifetime.String()}}); err != nil {
-		return nil, err
-	}
-	return r, s.maintainLocked(ctx, "")
+	return r, nil
 }
 
 // checkLifetime refuses lifetimes outside [MinKeyLifetime, ceiling].
@@ -174,7 +185,7 @@ func (s *Service) EnsureRing(ctx context.Context, name string) error {
 	if _, ok := s.snap.Load().rings[name]; ok {
 		return nil
 	}
-	_, err := s.CreateRing(ctx, name, mayfly.ES256, mayfly.DefaultKeyLifetime)
+	_, err := s.CreateRing(ctx, name, mayfly.ES256, mayfly.DefaultKeyLifetime, nil)
 	if mayfly.ErrorCode(err) == mayfly.Conflict {
 		return nil
 	}
@@ -249,7 +260,7 @@ func (s *Service) Rotate(ctx context.Context, ring string) error {
 				ring, k.KID, now.Sub(k.CreatedAt).Round(time.Second), mayfly.MinPublication, (mayfly.MinPublication - now.Sub(k.CreatedAt)).Round(time.Second))
 		}
 	}
-	return s.maintainLocked(ctx, ring)
+	return s.maintainLocked(ctx, change{rotate: ring})
 }
 
 // Revoke withdraws a key at once: it leaves the JWKS, its tokens stop
@@ -271,20 +282,8 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 	if !k.RevokedAt.IsZero() {
 		return nil, mayfly.Errorf(mayfly.Conflict, "key %q is already revoked", kid)
 	}
-	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeKey, kid, time.Time{}, reason)
-	if err != nil {
-		return nil, err
-	}
-	// Stop the key now, even if rebuilding the schedule below fails.
-	for _, sg := range s.snap.Load().signers[k.Ring] {
-		if sg.kid == kid {
-			sg.retire()
-		}
-	}
-	if err := s.audit(ctx, mayfly.AuditEntry{Action: "key.revoked", KID: kid, Ring: k.Ring, Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}}); err != nil {
-		return nil, err
-	}
-	return rev, s.maintainLocked(ctx, "")
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: kid, At: s.cfg.Clock.Now().UTC(), Reason: reason}
+	return rev, s.maintainLocked(ctx, change{revoke: []*mayfly.Revocation{rev}})
 }
 
 // Rekey withdraws every key of a ring that was made before cutoff and is
@@ -293,8 +292,9 @@ func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revoc
 // fresh active and next key in the same step, the old keys leave the JWKS,
 // their tokens are rejected and their material is destroyed. Keys made at
 // or after cutoff are kept, so calling it again changes nothing. It returns
-// the kids it revoked.
-func (s *Service) Rekey(ctx context.Context, ring string, cutoff time.Time, reason string) ([]string, error) {
+// the kids it revoked. also, if not nil, runs in the transaction that
+// revokes them, with their kids; it does not run if there are none.
+func (s *Service) Rekey(ctx context.Context, ring string, cutoff time.Time, reason string, also func(tx mayfly.Tx, kids []string) error) ([]string, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -308,33 +308,25 @@ func (s *Service) Rekey(ctx context.Context, ring string, cutoff time.Time, reas
 		return nil, err
 	}
 	var revs []*mayfly.Revocation
+	var kids []string
 	for _, k := range s.Keys(ring) {
 		if k.Published(now) && k.CreatedAt.Before(cutoff) {
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: k.KID, Reason: reason})
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: k.KID, At: now.UTC(), Reason: reason})
+			kids = append(kids, k.KID)
 		}
 	}
 	if len(revs) == 0 {
 		return nil, nil
 	}
-	if err := s.cfg.Revoker.RevokeAll(ctx, revs); err != nil {
-		return nil, err
+	ch := change{revoke: revs}
+	if also != nil {
+		ch.also = func(tx mayfly.Tx) error { return also(tx, kids) }
 	}
-	var kids []string
-	var entries []mayfly.AuditEntry
-	for _, r := range revs {
-		kids = append(kids, r.Subject)
-		entries = append(entries, mayfly.AuditEntry{Action: "key.revoked", KID: r.Subject, Ring: ring, Details: map[string]string{"reason": reason, "seq": fmt.Sprint(r.Seq)}})
-	}
-	for _, sg := range s.snap.Load().signers[ring] {
-		if slices.Contains(kids, sg.kid) {
-			sg.retire()
-		}
-	}
-	if err := s.audit(ctx, entries...); err != nil {
+	if err := s.maintainLocked(ctx, ch); err != nil {
 		return nil, err
 	}
 	s.cfg.Log.Warn("ring rekeyed: every key made before the cutoff revoked", "ring", ring, "kids", kids, "reason", reason)
-	return kids, s.maintainLocked(ctx, "")
+	return kids, nil
 }
 
 // Reseal seals again, under the sealer's current root key, all key
@@ -366,7 +358,9 @@ func (s *Service) Reseal(ctx context.Context) error {
 		save = append(save, k)
 	}
 	if len(save) > 0 {
-		if err := s.cfg.Store.SaveKeys(ctx, save); err != nil {
+		// The same keys, wrapped anew: no change for the audit log.
+		err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error { return s.cfg.Store.SaveKeys(tx, save) })
+		if err != nil {
 			return mayfly.E("keys.Reseal", err)
 		}
 	}
@@ -382,7 +376,7 @@ func (s *Service) Maintain(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	return s.maintainLocked(ctx, "")
+	return s.maintainLocked(ctx, change{})
 }
 
 // Reload replaces the in-memory view with the stored rings and keys, after
@@ -393,7 +387,22 @@ func (s *Service) Reload(ctx context.Context) error {
 	return s.reloadLocked(ctx, s.cfg.Clock.Now())
 }
 
-func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
+// change is what a caller asks of maintainLocked besides bringing every
+// schedule up to date: a ring to create, one to rotate now, keys to revoke,
+// entries that record the request itself, and more to write with it.
+type change struct {
+	ring    *mayfly.Ring
+	rotate  string
+	revoke  []*mayfly.Revocation
+	entries []mayfly.AuditEntry
+	also    func(tx mayfly.Tx) error
+}
+
+// maintainLocked brings every ring's schedule up to date from the stored
+// state, with ch applied first, and commits all of it, its audit entries
+// included, in one step: a revoked key's successor starts signing in the
+// step that revokes it.
+func (s *Service) maintainLocked(ctx context.Context, ch change) error {
 	const op = "keys.Maintain"
 	now := s.cfg.Clock.Now().UTC()
 	rings, err := s.cfg.Store.Rings(ctx)
@@ -404,12 +413,28 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 	if err != nil {
 		return mayfly.E(op, err)
 	}
+	if ch.ring != nil {
+		rings = append(rings, ch.ring)
+	}
 	var save []*mayfly.Key
 	var destroy []string
-	var entries []mayfly.AuditEntry
-	if rotate != "" {
-		entries = append(entries, mayfly.AuditEntry{Action: "ring.rotated", Ring: rotate})
+	entries := ch.entries
+	if ch.rotate != "" {
+		entries = append(entries, mayfly.AuditEntry{Action: mayfly.ActionRingRotated, Ring: ch.rotate})
 	}
+	revoked := map[string]*mayfly.Revocation{}
+	for _, r := range ch.revoke {
+		revoked[r.Subject] = r
+	}
+	ringOf := map[string]string{}
+	for _, k := range all {
+		ringOf[k.KID] = k.Ring
+		if r := revoked[k.KID]; r != nil && k.RevokedAt.IsZero() {
+			k.RevokedAt = r.At
+			save = append(save, k)
+		}
+	}
+	var created []*mayfly.Key
 	for _, r := range rings {
 		var ringKeys []*mayfly.Key
 		for _, k := range all {
@@ -417,10 +442,10 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 				ringKeys = append(ringKeys, k)
 			}
 		}
-		changed, starts := schedule(r, s.lifetime(r), ringKeys, now, r.Name == rotate)
+		changed, starts := schedule(r, s.lifetime(r), ringKeys, now, r.Name == ch.rotate)
 		save = append(save, changed...)
 		for _, k := range changed {
-			entries = append(entries, keyEntry("key.scheduled", k))
+			entries = append(entries, keyEntry(mayfly.ActionKeyScheduled, k))
 		}
 		if len(starts) > 0 && s.cfg.CanSeal != nil {
 			if err := s.cfg.CanSeal(ctx); err != nil {
@@ -434,53 +459,71 @@ func (s *Service) maintainLocked(ctx context.Context, rotate string) error {
 			}
 			save = append(save, k)
 			all = append(all, k)
-			entries = append(entries, keyEntry("key.created", k))
-			s.cfg.Log.Info("signing key created", "ring", r.Name, "kid", k.KID, "alg", k.Alg, "activate_at", k.ActivateAt, "deactivate_at", k.DeactivateAt)
+			created = append(created, k)
+			entries = append(entries, keyEntry(mayfly.ActionKeyCreated, k))
 		}
 	}
 	for _, k := range all {
 		if len(k.Sealed) > 0 && (k.State(now) == mayfly.KeyRetired || k.State(now) == mayfly.KeyRevoked || !now.Before(k.DeactivateAt)) {
 			destroy = append(destroy, k.KID)
+			entries = append(entries, mayfly.AuditEntry{Action: mayfly.ActionKeyDestroyed, KID: k.KID})
 		}
 	}
-	if len(save) > 0 {
-		if err := s.cfg.Store.SaveKeys(ctx, save); err != nil {
-			return mayfly.E(op, err)
-		}
+	if ch.ring == nil && len(ch.revoke) == 0 && len(save) == 0 && len(destroy) == 0 {
+		return s.reloadLocked(ctx, now)
 	}
-	if len(destroy) > 0 {
-		if err := s.cfg.Store.DestroyKeyMaterial(ctx, destroy); err != nil {
-			return mayfly.E(op, err)
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if ch.ring != nil {
+			if err := s.cfg.Store.CreateRing(tx, ch.ring); err != nil {
+				return err
+			}
 		}
-		for _, kid := range destroy {
-			entries = append(entries, mayfly.AuditEntry{Action: "key.destroyed", KID: kid})
-			s.cfg.Log.Info("signing key material destroyed", "kid", kid)
+		if err := s.cfg.Revoker.Revoke(tx, ch.revoke...); err != nil {
+			return err
 		}
+		for _, r := range ch.revoke {
+			if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionKeyRevoked, KID: r.Subject, Ring: ringOf[r.Subject],
+				Details: map[string]string{"reason": r.Reason, "seq": fmt.Sprint(r.Seq)}}); err != nil {
+				return err
+			}
+		}
+		if len(save) > 0 {
+			if err := s.cfg.Store.SaveKeys(tx, save); err != nil {
+				return err
+			}
+		}
+		if len(destroy) > 0 {
+			if err := s.cfg.Store.DestroyKeyMaterial(tx, destroy); err != nil {
+				return err
+			}
+		}
+		for _, e := range entries {
+			if _, err := tx.Audit(e); err != nil {
+				return err
+			}
+		}
+		if ch.also != nil {
+			return ch.also(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return mayfly.E(op, err)
 	}
-	if err := s.reloadLocked(ctx, now); err != nil {
-		return err
+	for _, k := range created {
+		s.cfg.Log.Info("signing key created", "ring", k.Ring, "kid", k.KID, "alg", k.Alg, "activate_at", k.ActivateAt, "deactivate_at", k.DeactivateAt)
 	}
-	return s.audit(ctx, entries...)
+	for _, kid := range destroy {
+		s.cfg.Log.Info("signing key material destroyed", "kid", kid)
+	}
+	return s.reloadLocked(ctx, now)
 }
 
-func keyEntry(action string, k *mayfly.Key) mayfly.AuditEntry {
+func keyEntry(action mayfly.Action, k *mayfly.Key) mayfly.AuditEntry {
 	return mayfly.AuditEntry{Action: action, KID: k.KID, Ring: k.Ring, Details: map[string]string{
 		"alg": string(k.Alg), "activate_at": k.ActivateAt.Format(time.RFC3339Nano),
 		"deactivate_at": k.DeactivateAt.Format(time.RFC3339Nano), "retire_at": k.RetireAt.Format(time.RFC3339Nano),
 	}}
-}
-
-// audit appends entries for changes that are already durable.
-func (s *Service) audit(ctx context.Context, entries ...mayfly.AuditEntry) error {
-	if s.cfg.Audit == nil {
-		return nil
-	}
-	for _, e := range entries {
-		if _, err := s.cfg.Audit.Append(ctx, e); err != nil {
-			return mayfly.E("keys.audit", err)
-		}
-	}
-	return nil
 }
 
 // lifetime is the ring's lifetime, cut to the ceiling in force now, so that
@@ -682,7 +725,7 @@ func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
 	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now(), s.cfg.Revoker); sg != nil {
 		return sg, nil
 	}
-	if err := s.maintainLocked(ctx, ""); err != nil {
+	if err := s.maintainLocked(ctx, change{}); err != nil {
 		return nil, err
 	}
 	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now(), s.cfg.Revoker); sg != nil {

@@ -4,10 +4,12 @@
 //
 // # Invariants
 //
-//   - A run is saved before its first action and after every step, so a run
-//     interrupted by a crash resumes at the step it had not finished; every
-//     step works out what is left to do from the stored state, so running a
-//     step twice does nothing the second time.
+//   - Each step's changes, their audit entries, and the run saved with the
+//     step's report lines and the step marked done commit together, so a
+//     run interrupted by a crash resumes at the step it had not finished
+//     and its report misses nothing that was done. Every step works out
+//     what is left to do from the stored state, so running a step twice
+//     does nothing the second time.
 //   - What a person "could have used" is judged against the cutoff: when
 //     their first offboarding began. Keys and secrets replaced after it are
 //     beyond their reach, so a second offboarding finds nothing to do.
@@ -49,17 +51,26 @@ var steps = []string{StepStatus, StepCredentials, StepRings, StepSecrets, StepRo
 type RootKey interface {
 	// RotatedAt is when the root key in use was made.
 	RotatedAt(ctx context.Context) (time.Time, error)
-	// Rotate replaces it and returns the audit index of the rotation.
-	Rotate(ctx context.Context, reason string) (uint64, error)
+	// Rotate replaces it. also, if not nil, runs in the transaction that
+	// records the rotation, with the index of its entry.
+	Rotate(ctx context.Context, reason string, also func(tx mayfly.Tx, idx uint64) error) error
+}
+
+// Store is what offboarding reads and writes itself: runs, what people
+// own and had custody of, and the lock that serialises runs.
+type Store interface {
+	mayfly.OffboardingStore
+	mayfly.IdentityStore
+	mayfly.Coordinator
 }
 
 // Config configures a Service.
 type Config struct {
-	Store    mayfly.Store
+	Store    Store
 	Identity *identity.Service
 	Keys     *keys.Service
 	Revoker  *revoke.Service
-	Audit    *audit.Log
+	Audit    Audit
 	RootKey  RootKey // nil: the root key cannot be rotated here, and offboarding says so
 	Clock    mayfly.Clock
 	Rand     io.Reader
@@ -67,6 +78,18 @@ type Config struct {
 	// AfterStep, if set, runs after each step is saved; tests stop a run
 	// there to prove it resumes.
 	AfterStep func(step string) error
+}
+
+// Audit is the audit log as offboarding uses it: the unit of work its steps
+// commit through, and the log key it replaces when the root key's
+// custodian leaves.
+type Audit interface {
+	mayfly.Updater
+	// KeyMadeAt is when the log key in use was made.
+	KeyMadeAt(ctx context.Context) (time.Time, error)
+	// RotateKey replaces the log key; also, if not nil, runs in the
+	// transaction that records it, with the new verifier key.
+	RotateKey(ctx context.Context, also func(tx mayfly.Tx, vkey string) error) (string, error)
 }
 
 // Service runs offboardings.
@@ -140,9 +163,7 @@ func (s *Service) offboard(ctx context.Context, ref string, opt Options, resume 
 		if o.ID, err = s.newID(); err != nil {
 			return nil, err
 		}
-		if err := s.cfg.Store.SaveOffboarding(ctx, o); err != nil {
-			return nil, err
-		}
+		// Stored with its first step: a run nothing was done for is not kept.
 		runs = append(runs, o)
 	}
 	return o, s.run(ctx, o, runs[0].StartedAt)
@@ -168,7 +189,7 @@ func (s *Service) Resume(ctx context.Context) error {
 	return nil
 }
 
-// run does the steps o has not done, saving o after each.
+// run does the steps o has not done; each saves o as it commits.
 func (s *Service) run(ctx context.Context, o *mayfly.Offboarding, cutoff time.Time) error {
 	ctx = audit.WithActor(ctx, o.Actor)
 	for _, step := range steps {
@@ -179,10 +200,6 @@ func (s *Service) run(ctx context.Context, o *mayfly.Offboarding, cutoff time.Ti
 		if err := w.do(ctx); err != nil {
 			return fmt.Errorf("offboarding %s, step %s: %w", o.ID, step, err)
 		}
-		o.Done = append(o.Done, step)
-		if err := s.cfg.Store.SaveOffboarding(ctx, o); err != nil {
-			return err
-		}
 		s.cfg.Identity.Forget(ctx)
 		if s.cfg.AfterStep != nil {
 			if err := s.cfg.AfterStep(step); err != nil {
@@ -191,16 +208,33 @@ func (s *Service) run(ctx context.Context, o *mayfly.Offboarding, cutoff time.Ti
 		}
 	}
 	n := len(o.Actions)
-	idx, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "offboarding.finished", Principal: o.PrincipalID,
-		Details: map[string]string{"offboarding": o.ID, "actions": fmt.Sprint(n), "reason": o.Reason}})
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		idx, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionOffboardingFinished, Principal: o.PrincipalID,
+			Details: map[string]string{"offboarding": o.ID, "actions": fmt.Sprint(n), "reason": o.Reason}})
+		if err != nil {
+			return err
+		}
+		next := o.Clone()
+		next.FinishedAt = s.cfg.Clock.Now().UTC()
+		next.Actions = append(next.Actions, mayfly.OffboardAction{Step: "report", Action: mayfly.ActionOffboardingFinished, Subject: o.PrincipalID,
+			Detail: fmt.Sprintf("%d actions", n), At: next.FinishedAt, Audit: idx})
+		return s.save(tx, o, next)
+	})
 	if err != nil {
 		return err
 	}
-	o.FinishedAt = s.cfg.Clock.Now().UTC()
-	o.Actions = append(o.Actions, mayfly.OffboardAction{Step: "report", Action: "offboarding.finished", Subject: o.PrincipalID,
-		Detail: fmt.Sprintf("%d actions", n), At: o.FinishedAt, Audit: idx})
 	s.cfg.Log.Info("offboarding finished", "offboarding", o.ID, "principal", o.PrincipalID, "actions", n)
-	return s.cfg.Store.SaveOffboarding(ctx, o)
+	return nil
+}
+
+// save stores next, the run o becomes, in tx, and makes o next once tx
+// commits.
+func (s *Service) save(tx mayfly.Tx, o, next *mayfly.Offboarding) error {
+	if err := s.cfg.Store.SaveOffboarding(tx, next); err != nil {
+		return err
+	}
+	tx.AfterCommit(func() { *o = *next })
+	return nil
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -12,39 +12,52 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 )
 
-// work is one step of one run: it queues actions with their audit entries
-// and commits the entries in one write at the end.
+// work is one step of one run. A step reads the stored state and plans
+// its changes; then the changes, the audit entries of the report lines
+// they make, and the run saved with those lines (and, at the end, with the
+// step done) commit in one transaction.
 type work struct {
-	s       *Service
-	o       *mayfly.Offboarding
-	step    string
-	cutoff  time.Time
-	entries []mayfly.AuditEntry
-	actions []mayfly.OffboardAction
+	s      *Service
+	o      *mayfly.Offboarding
+	step   string
+	cutoff time.Time
+	lines  []line
+	// staged are clients whose new copies are cached ahead of the commit.
+	staged []string
+}
+
+// unstage drops the staged copies after a step that did not commit.
+func (w *work) unstage() {
+	for _, id := range w.staged {
+		w.s.cfg.Identity.Unstage(id)
+	}
+}
+
+// line is a report line waiting for its audit entry.
+type line struct {
+	action  mayfly.OffboardAction
+	entry   mayfly.AuditEntry
+	written bool // its entry is written elsewhere, at action.Audit
 }
 
 func (w *work) do(ctx context.Context) error {
-	var err error
 	switch w.step {
 	case StepStatus:
-		err = w.status(ctx)
+		return w.status(ctx)
 	case StepCredentials:
-		err = w.credentials(ctx)
+		return w.credentials(ctx)
 	case StepRings:
-		err = w.rings(ctx)
+		return w.rings(ctx)
 	case StepRootKey:
-		err = w.rootKey(ctx)
+		return w.rootKey(ctx)
 	case StepSecrets:
-		err = w.secrets(ctx)
+		return w.secrets(ctx)
 	}
-	if err != nil {
-		return err
-	}
-	return w.flush(ctx)
+	return fmt.Errorf("unknown step %q", w.step)
 }
 
-// act queues an action; e is its audit entry.
-func (w *work) act(action, subject, detail string, e mayfly.AuditEntry) {
+// act queues a report line; e is its audit entry.
+func (w *work) act(action mayfly.Action, subject, detail string, e mayfly.AuditEntry) {
 	if e.Details == nil {
 		e.Details = map[string]string{}
 	}
@@ -53,32 +66,49 @@ func (w *work) act(action, subject, detail string, e mayfly.AuditEntry) {
 	if w.o.Reason != "" {
 		e.Details["reason"] = w.o.Reason
 	}
-	w.entries = append(w.entries, e)
-	w.actions = append(w.actions, mayfly.OffboardAction{Step: w.step, Action: action, Subject: subject, Detail: detail})
+	w.lines = append(w.lines, line{action: mayfly.OffboardAction{Step: w.step, Action: action, Subject: subject, Detail: detail}, entry: e})
 }
 
-// acted adds an action whose audit entry another service already wrote.
-func (w *work) acted(action, subject, detail string, idx uint64) {
-	w.o.Actions = append(w.o.Actions, mayfly.OffboardAction{Step: w.step, Action: action, Subject: subject, Detail: detail,
-		At: w.s.cfg.Clock.Now().UTC(), Audit: idx})
+// acted queues a report line whose audit entry the transaction already
+// holds, at idx.
+func (w *work) acted(action mayfly.Action, subject, detail string, idx uint64) {
+	w.lines = append(w.lines, line{action: mayfly.OffboardAction{Step: w.step, Action: action, Subject: subject, Detail: detail, Audit: idx}, written: true})
 }
 
-// flush appends the queued entries and adds the actions to the report.
-func (w *work) flush(ctx context.Context) error {
-	if len(w.entries) == 0 {
-		return nil
-	}
-	idx, err := w.s.cfg.Audit.AppendAll(ctx, w.entries)
-	if err != nil {
-		return err
-	}
+// record writes the queued lines' entries in tx and saves the run with
+// the lines in its report and, if done, the step done.
+func (w *work) record(tx mayfly.Tx, done bool) error {
+	next := w.o.Clone()
 	now := w.s.cfg.Clock.Now().UTC()
-	for i := range w.actions {
-		w.actions[i].At, w.actions[i].Audit = now, idx[i]
+	for _, l := range w.lines {
+		if !l.written {
+			idx, err := tx.Audit(l.entry)
+			if err != nil {
+				return err
+			}
+			l.action.Audit = idx
+		}
+		l.action.At = now
+		next.Actions = append(next.Actions, l.action)
 	}
-	w.o.Actions = append(w.o.Actions, w.actions...)
-	w.entries, w.actions = nil, nil
-	return nil
+	w.lines = nil
+	if done {
+		next.Done = append(next.Done, w.step)
+	}
+	return w.s.save(tx, w.o, next)
+}
+
+// commit runs write, records the queued lines and marks the step done, in
+// one transaction.
+func (w *work) commit(ctx context.Context, write func(tx mayfly.Tx) error) error {
+	return w.s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if write != nil {
+			if err := write(tx); err != nil {
+				return err
+			}
+		}
+		return w.record(tx, true)
+	})
 }
 
 // status: the person is offboarded, every token minted for them or their
@@ -96,22 +126,28 @@ func (w *work) status(ctx context.Context) error {
 	if cfg.Revoker.NotBefore(p.ID).Before(w.cutoff) {
 		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: w.cutoff, Reason: "offboarded", Cause: mayfly.CauseOffboarded})
 	}
-	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
-		return err
-	}
 	if p.Status == mayfly.Offboarded && len(revs) == 0 {
-		return nil
+		return w.commit(ctx, nil)
 	}
-	if p.Status != mayfly.Offboarded {
-		next := *p
-		next.Status, next.UpdatedAt = mayfly.Offboarded, cfg.Clock.Now().UTC()
-		if err := cfg.Store.UpdatePrincipal(ctx, &next); err != nil {
+	w.act(mayfly.ActionPrincipalOffboarded, p.ID, "status offboarded; principal revoked; tokens issued before "+w.cutoff.Format(time.RFC3339Nano)+" rejected",
+		mayfly.AuditEntry{Principal: p.ID, Details: map[string]string{"name": p.Name}})
+	return w.commit(ctx, func(tx mayfly.Tx) error {
+		if err := cfg.Revoker.Revoke(tx, revs...); err != nil {
 			return err
 		}
-	}
-	w.act("principal.offboarded", p.ID, "status offboarded; principal revoked; tokens issued before "+w.cutoff.Format(time.RFC3339Nano)+" rejected",
-		mayfly.AuditEntry{Principal: p.ID, Details: map[string]string{"name": p.Name}})
-	return nil
+		if p.Status == mayfly.Offboarded {
+			return nil
+		}
+		return cfg.Identity.SavePrincipal(tx, offboarded(p, cfg.Clock.Now()))
+	})
+}
+
+// offboarded is p, offboarded at now.
+func offboarded(p *mayfly.Principal, now time.Time) *mayfly.Principal {
+	next := *p
+	next.Status, next.UpdatedAt = mayfly.Offboarded, now.UTC()
+	next.SuspendedBy, next.SuspendedAt = "", time.Time{}
+	return &next
 }
 
 // credentials: every client and service the person owns, and every admin
@@ -140,124 +176,145 @@ func (w *work) credentials(ctx context.Context) error {
 			owned = append(owned, c)
 		}
 	}
-	if w.o.TransferTo == "" {
-		err = w.revokeAll(ctx, owned, services)
-	} else {
-		err = w.transferAll(ctx, owned, services)
-	}
+	creds, err := w.credentialsToRevoke(ctx)
 	if err != nil {
 		return err
 	}
+	var write []func(tx mayfly.Tx) error
+	if w.o.TransferTo == "" {
+		write = w.revokeAll(owned, services)
+	} else {
+		write = w.transferAll(owned, services)
+	}
+	var ids []string
+	for _, a := range creds {
+		ids = append(ids, a.ID)
+		w.act(mayfly.ActionCredentialRevoked, a.ID, string(a.Role)+" credential "+a.Name, mayfly.AuditEntry{Principal: w.o.PrincipalID,
+			Details: map[string]string{"id": a.ID, "name": a.Name, "role": string(a.Role)}})
+	}
+	now := cfg.Clock.Now().UTC()
+	write = append(write, func(tx mayfly.Tx) error { return cfg.Identity.RevokeCredentials(tx, ids, now) })
+	err = w.commit(ctx, all(write))
+	if err != nil {
+		w.unstage()
+	}
+	return err
+}
+
+// credentialsToRevoke lists the person's live admin and SCIM credentials,
+// and any whose token they were shown when it was made.
+func (w *work) credentialsToRevoke(ctx context.Context) ([]*mayfly.AdminCredential, error) {
+	cfg := w.s.cfg
 	creds, err := cfg.Store.AdminCredentials(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Theirs, and any whose token they were shown when it was made.
 	shown, err := cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetCredential})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen := map[string]bool{}
 	for _, c := range shown {
 		seen[c.AssetID] = true
 	}
-	now := cfg.Clock.Now().UTC()
+	var out []*mayfly.AdminCredential
 	for _, a := range creds {
-		if (a.OwnerID != w.o.PrincipalID && !seen[a.ID]) || !a.RevokedAt.IsZero() {
-			continue
+		if (a.OwnerID == w.o.PrincipalID || seen[a.ID]) && a.RevokedAt.IsZero() {
+			out = append(out, a)
 		}
-		if err := cfg.Store.RevokeAdminCredential(ctx, a.ID, now); err != nil {
-			return err
-		}
-		w.act("admin_credential.revoked", a.ID, string(a.Role)+" credential "+a.Name, mayfly.AuditEntry{Principal: w.o.PrincipalID,
-			Details: map[string]string{"id": a.ID, "name": a.Name, "role": string(a.Role)}})
 	}
-	return nil
+	return out, nil
 }
 
-func (w *work) revokeAll(ctx context.Context, clients []*mayfly.Client, services []*mayfly.Principal) error {
+// all runs each of fns in tx.
+func all(fns []func(tx mayfly.Tx) error) func(tx mayfly.Tx) error {
+	return func(tx mayfly.Tx) error {
+		for _, fn := range fns {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func (w *work) revokeAll(clients []*mayfly.Client, services []*mayfly.Principal) []func(tx mayfly.Tx) error {
 	cfg := w.s.cfg
-	var revs []*mayfly.Revocation
+	var revs, principals []*mayfly.Revocation
 	for _, c := range clients {
 		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded", Cause: mayfly.CauseOffboarded})
+		w.act(mayfly.ActionClientRevoked, c.ID, "owned by "+c.OwnerID, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
 	}
 	for _, p := range services {
 		if !cfg.Revoker.Revoked(mayfly.RevokePrincipal, p.ID) {
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "owner offboarded", Cause: mayfly.CauseOffboarded})
+			principals = append(principals, &mayfly.Revocation{Kind: mayfly.RevokePrincipal, Subject: p.ID, Reason: "owner offboarded", Cause: mayfly.CauseOffboarded})
 		}
+		w.act(mayfly.ActionPrincipalOffboarded, p.ID, "service "+p.Name+" owned by the person", mayfly.AuditEntry{Principal: p.ID, Details: map[string]string{"name": p.Name}})
 	}
-	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
-		return err
+	return []func(tx mayfly.Tx) error{
+		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs) },
+		func(tx mayfly.Tx) error {
+			if err := cfg.Revoker.Revoke(tx, principals...); err != nil {
+				return err
+			}
+			for _, p := range services {
+				if err := cfg.Identity.SavePrincipal(tx, offboarded(p, cfg.Clock.Now())); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}
-	for _, c := range clients {
-		w.act("client.revoked", c.ID, "owned by "+c.OwnerID, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
-	}
-	for _, p := range services {
-		next := *p
-		next.Status, next.UpdatedAt = mayfly.Offboarded, cfg.Clock.Now().UTC()
-		if err := cfg.Store.UpdatePrincipal(ctx, &next); err != nil {
-			return err
-		}
-		w.act("principal.offboarded", p.ID, "service "+p.Name+" owned by the person", mayfly.AuditEntry{Principal: p.ID, Details: map[string]string{"name": p.Name}})
-	}
-	return nil
 }
 
-func (w *work) transferAll(ctx context.Context, clients []*mayfly.Client, services []*mayfly.Principal) error {
+func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principal) []func(tx mayfly.Tx) error {
 	cfg := w.s.cfg
 	to := w.o.TransferTo
 	// A private_key_jwt client cannot be handed over: its private key is
 	// wherever the person kept it, beyond Mayfly's reach. It is revoked;
 	// the new owner registers a client with keys of their own.
-	var keyed, secreted []*mayfly.Client
+	var revs []*mayfly.Revocation
+	var direct, ofServices []*mayfly.Client
 	for _, c := range clients {
-		if len(c.JWKS) > 0 {
-			keyed = append(keyed, c)
-		} else {
-			secreted = append(secreted, c)
+		switch {
+		case len(c.JWKS) > 0:
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over", Cause: mayfly.CauseOffboarded})
+			w.act(mayfly.ActionClientRevoked, c.ID, "authenticates with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
+		case c.OwnerID == w.o.PrincipalID:
+			direct = append(direct, c)
+		default:
+			ofServices = append(ofServices, c)
 		}
 	}
-	var revs []*mayfly.Revocation
-	for _, c := range keyed {
-		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over", Cause: mayfly.CauseOffboarded})
-	}
-	if err := cfg.Revoker.RevokeAll(ctx, revs); err != nil {
-		return err
-	}
-	for _, c := range keyed {
-		w.act("client.revoked", c.ID, "authenticates with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
-	}
+	var moved []*mayfly.Principal
 	for _, p := range services {
 		next := *p
 		next.OwnerID, next.UpdatedAt = to, cfg.Clock.Now().UTC()
-		if err := cfg.Store.UpdatePrincipal(ctx, &next); err != nil {
-			return err
-		}
-		w.act("principal.transferred", p.ID, "service "+p.Name+" now owned by "+to, mayfly.AuditEntry{Principal: p.ID,
+		moved = append(moved, &next)
+		w.act(mayfly.ActionPrincipalTransferred, p.ID, "service "+p.Name+" now owned by "+to, mayfly.AuditEntry{Principal: p.ID,
 			Details: map[string]string{"from": w.o.PrincipalID, "to": to}})
 	}
-	var direct, ofServices []*mayfly.Client
-	for _, c := range secreted {
-		if c.OwnerID == w.o.PrincipalID {
-			direct = append(direct, c)
-		} else {
-			ofServices = append(ofServices, c)
-		}
+	write := []func(tx mayfly.Tx) error{
+		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs) },
+		func(tx mayfly.Tx) error {
+			for _, p := range moved {
+				if err := cfg.Identity.SavePrincipal(tx, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}
 	// The person was accountable for all of these, so could have seen their
 	// secrets: replace them as they change hands. Clients of the services
 	// keep their owner, the service, which now has a new owner.
-	if err := w.replaceSecrets(ctx, direct, to, "client.transferred"); err != nil {
-		return err
-	}
-	return w.replaceSecrets(ctx, ofServices, "", "client.secret_rotated")
+	return append(write, w.replaceSecrets(direct, to, mayfly.ActionClientTransferred), w.replaceSecrets(ofServices, "", mayfly.ActionClientSecretRotated))
 }
 
 // rings: every ring the person had custody of loses the keys made before
 // the cutoff, and gets fresh ones.
 func (w *work) rings(ctx context.Context) error {
-	cfg := w.s.cfg
-	custody, err := cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetRing})
+	custody, err := w.s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetRing})
 	if err != nil {
 		return err
 	}
@@ -272,23 +329,21 @@ func (w *work) rings(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return w.commit(ctx, nil)
 }
 
-// rekey withdraws the ring's keys made before the cutoff.
+// rekey withdraws the ring's keys made before the cutoff; the report line
+// and the run commit with the revocations.
 func (w *work) rekey(ctx context.Context, ring, reason string) error {
-	kids, err := w.s.cfg.Keys.Rekey(ctx, ring, w.cutoff, reason)
+	_, err := w.s.cfg.Keys.Rekey(ctx, ring, w.cutoff, reason, func(tx mayfly.Tx, kids []string) error {
+		w.act(mayfly.ActionRingRekeyed, ring, "revoked "+strings.Join(kids, ", ")+"; fresh keys made", mayfly.AuditEntry{Ring: ring,
+			Details: map[string]string{"revoked": strings.Join(kids, " ")}})
+		return w.record(tx, false)
+	})
 	if mayfly.ErrorCode(err) == mayfly.NotFound {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if len(kids) > 0 {
-		w.act("ring.rekeyed", ring, "revoked "+strings.Join(kids, ", ")+"; fresh keys made", mayfly.AuditEntry{Ring: ring,
-			Details: map[string]string{"revoked": strings.Join(kids, " ")}})
-	}
-	return nil
+	return err
 }
 
 // rootKey: whoever had the root key file could unseal every signing key and
@@ -298,8 +353,11 @@ func (w *work) rekey(ctx context.Context, ring, reason string) error {
 func (w *work) rootKey(ctx context.Context) error {
 	cfg := w.s.cfg
 	custody, err := cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: w.o.PrincipalID, Asset: mayfly.AssetRootKey})
-	if err != nil || len(custody) == 0 {
+	if err != nil {
 		return err
+	}
+	if len(custody) == 0 {
+		return w.commit(ctx, nil)
 	}
 	if cfg.RootKey == nil {
 		return mayfly.Errorf(mayfly.Unavailable, "the person had custody of the root key, and this server cannot rotate it")
@@ -314,25 +372,28 @@ func (w *work) rootKey(ctx context.Context) error {
 		return err
 	}
 	if made.Before(w.cutoff) {
-		vkey, err := cfg.Audit.RotateKey(ctx)
+		_, err := cfg.Audit.RotateKey(ctx, func(tx mayfly.Tx, vkey string) error {
+			w.act(mayfly.ActionAuditKeyReplaced, "audit", "new log key "+vkey+"; checkpoints from now on are signed by it", mayfly.AuditEntry{Details: map[string]string{"log_key": vkey}})
+			return w.record(tx, false)
+		})
 		if err != nil {
 			return err
 		}
-		w.act("audit.key_replaced", "audit", "new log key "+vkey+"; checkpoints from now on are signed by it", mayfly.AuditEntry{Details: map[string]string{"log_key": vkey}})
-	}
-	if err := w.flush(ctx); err != nil {
-		return err
 	}
 	made, err = cfg.RootKey.RotatedAt(ctx)
-	if err != nil || !made.Before(w.cutoff) {
+	if err != nil {
 		return err
 	}
-	idx, err := cfg.RootKey.Rotate(ctx, "custodian "+w.o.PrincipalID+" offboarded")
-	if err != nil {
-		return mayfly.Errorf(mayfly.Unavailable, "the root key could not be replaced (%v); the offboarding resumes by itself once it can", err)
+	if made.Before(w.cutoff) {
+		err := cfg.RootKey.Rotate(ctx, "custodian "+w.o.PrincipalID+" offboarded", func(tx mayfly.Tx, idx uint64) error {
+			w.acted(mayfly.ActionRootKeyRotated, mayfly.RootKeyAsset, "new root key; all key material re-sealed", idx)
+			return w.record(tx, false)
+		})
+		if err != nil {
+			return &mayfly.Error{Code: mayfly.Unavailable, Msg: "the root key could not be replaced; the offboarding resumes by itself once it can", Err: err}
+		}
 	}
-	w.acted("root_key.rotated", mayfly.RootKeyAsset, "new root key; all key material re-sealed", idx)
-	return nil
+	return w.commit(ctx, nil)
 }
 
 // secrets: every client secret the person was shown, and that has not been
@@ -344,6 +405,7 @@ func (w *work) secrets(ctx context.Context) error {
 		return err
 	}
 	var stale []*mayfly.Client
+	var unmarked []string
 	var seen []string
 	for _, c := range custody {
 		if slices.Contains(seen, c.AssetID) {
@@ -357,57 +419,47 @@ func (w *work) secrets(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if cl.Revoked() || cfg.Revoker.Revoked(mayfly.RevokeClient, cl.ID) || len(cl.SecretHash) == 0 {
-			continue
-		}
-		if cl.SecretRotatedAt.Before(w.cutoff) {
+		switch {
+		case cl.Revoked() || cfg.Revoker.Revoked(mayfly.RevokeClient, cl.ID) || len(cl.SecretHash) == 0:
+		case cl.SecretRotatedAt.Before(w.cutoff):
 			stale = append(stale, cl)
+		case cfg.Revoker.NotBefore(cl.ID).Before(cl.SecretRotatedAt):
+			// Replaced by a run stored before a secret and its mark
+			// committed together: the mark is still owed.
+			unmarked = append(unmarked, cl.ID)
 		}
 	}
-	if err := w.replaceSecrets(ctx, stale, "", "client.secret_rotated"); err != nil {
-		return err
+	write := w.replaceSecrets(stale, "", mayfly.ActionClientSecretRotated)
+	marks := w.marks(unmarked)
+	err = w.commit(ctx, func(tx mayfly.Tx) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		return cfg.Revoker.Revoke(tx, marks...)
+	})
+	if err != nil {
+		w.unstage()
 	}
-	return w.markReplaced(ctx, seen)
+	return err
 }
 
 // replaceSecrets gives each client a secret nobody is shown; with owner,
 // the clients also change hands. The owner is told through the audit entry
-// and the report: to use the client again, they rotate its secret.
-func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, owner, action string) error {
+// and the report: to use the client again, they rotate its secret. The new
+// copies are staged at once, so this process stops accepting the old
+// secrets before the not-before marks that go with the new ones are timed.
+func (w *work) replaceSecrets(clients []*mayfly.Client, owner string, action mayfly.Action) func(tx mayfly.Tx) error {
 	cfg := w.s.cfg
 	now := cfg.Clock.Now().UTC()
 	var ids []string
 	for _, c := range clients {
-		next := *c
-		for try := 0; ; try++ {
-			if owner != "" {
-				next.OwnerID = owner
-			}
-			if len(next.SecretHash) > 0 {
-				b := make([]byte, 32)
-				if _, err := io.ReadFull(cfg.Rand, b); err != nil {
-					return mayfly.E("offboard.replaceSecrets", err)
-				}
-				next.SecretHash, next.SecretRotatedAt = identity.HashSecret(fmt.Sprintf("%x", b)), now
-			}
-			err := cfg.Store.UpdateClient(ctx, &next)
-			if err == nil {
-				break
-			}
-			if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
-				return err
-			}
-			// Changed meanwhile (its owner rotated the secret): replace
-			// what is there now, which the person may also have seen.
-			fresh, err := cfg.Store.Client(ctx, c.ID)
-			if err != nil {
-				return err
-			}
-			next = *fresh
+		ownerAfter := c.OwnerID
+		if owner != "" {
+			ownerAfter = owner
 		}
 		ids = append(ids, c.ID)
-		detail := fmt.Sprintf("secret replaced; owner %s must run `mayfly client rotate-secret %s` to get a new one", next.OwnerID, c.ID)
-		e := mayfly.AuditEntry{Client: c.ID, Principal: next.OwnerID, Details: map[string]string{"owner": next.OwnerID,
+		detail := fmt.Sprintf("secret replaced; owner %s must run `mayfly client rotate-secret %s` to get a new one", ownerAfter, c.ID)
+		e := mayfly.AuditEntry{Client: c.ID, Principal: ownerAfter, Details: map[string]string{"owner": ownerAfter,
 			"action_needed": "rotate the client secret to obtain a usable one"}}
 		if owner != "" {
 			e.Details["from"] = c.OwnerID
@@ -415,30 +467,70 @@ func (w *work) replaceSecrets(ctx context.Context, clients []*mayfly.Client, own
 		}
 		w.act(action, c.ID, detail, e)
 	}
-	return w.markReplaced(ctx, ids)
+	replace := func(c *mayfly.Client) (*mayfly.Client, error) {
+		next := *c
+		if owner != "" {
+			next.OwnerID = owner
+		}
+		if len(next.SecretHash) > 0 {
+			b := make([]byte, 32)
+			if _, err := io.ReadFull(cfg.Rand, b); err != nil {
+				return nil, mayfly.E("offboard.replaceSecrets", err)
+			}
+			next.SecretHash, next.SecretRotatedAt = identity.HashSecret(fmt.Sprintf("%x", b)), now
+		}
+		return &next, nil
+	}
+	var staged []*mayfly.Client
+	var failed error
+	for _, c := range clients {
+		next, err := replace(c)
+		if err != nil {
+			failed = err
+			break
+		}
+		cfg.Identity.Stage(next)
+		staged = append(staged, next)
+	}
+	marks := w.marks(ids)
+	fn := func(tx mayfly.Tx) error {
+		if failed != nil {
+			return failed
+		}
+		for i, next := range staged {
+			for try := 0; ; try++ {
+				err := cfg.Identity.SaveClient(tx, next)
+				if err == nil {
+					break
+				}
+				if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
+					return err
+				}
+				// Changed meanwhile (its owner rotated the secret): replace
+				// what is there now, which the person may also have seen.
+				fresh, err := cfg.Store.Client(context.Background(), next.ID)
+				if err != nil {
+					return err
+				}
+				if next, err = replace(fresh); err != nil {
+					return err
+				}
+				staged[i] = next
+			}
+		}
+		return cfg.Revoker.Revoke(tx, marks...)
+	}
+	w.staged = append(w.staged, ids...)
+	return fn
 }
 
-// markReplaced sets a not-before mark on every client among ids whose
-// secret was replaced after its last mark, so tokens got with the old
-// secret are rejected. The mark comes after the new secret is stored and
-// cached copies are dropped, so no token the old secret could still get is
-// later than the mark; and it is checked against the store, so a crash
-// between the two is mended by running the step again.
-func (w *work) markReplaced(ctx context.Context, ids []string) error {
-	cfg := w.s.cfg
-	if err := cfg.Identity.Forget(ctx); err != nil {
-		return err
-	}
-	now := cfg.Clock.Now().UTC()
+// marks returns not-before marks for clients whose secret was replaced, so
+// tokens got with the old secret are rejected.
+func (w *work) marks(ids []string) []*mayfly.Revocation {
+	now := w.s.cfg.Clock.Now().UTC()
 	var revs []*mayfly.Revocation
 	for _, id := range ids {
-		cl, err := cfg.Store.Client(ctx, id)
-		if err != nil {
-			return err
-		}
-		if len(cl.SecretHash) > 0 && cfg.Revoker.NotBefore(id).Before(cl.SecretRotatedAt) {
-			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: now, Reason: "secret replaced: " + w.o.ID, Cause: mayfly.CauseSecretRotated})
-		}
+		revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: now, Reason: "secret replaced: " + w.o.ID, Cause: mayfly.CauseSecretRotated})
 	}
-	return cfg.Revoker.RevokeAll(ctx, revs)
+	return revs
 }

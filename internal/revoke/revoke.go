@@ -4,10 +4,12 @@
 //
 // # Invariants
 //
-// A revocation is durable before Revoke returns, and visible to Revoked in
-// this process before Revoke returns. The store numbers revocations in the
-// order they commit, across every process sharing it; Refresh reads them in
-// that order from the last one it read, so it never passes over one.
+// A revocation is written in the transaction of the change it belongs to,
+// with that change's audit entry, and takes effect in this process as soon
+// as that transaction commits, before whoever made the change hears of it.
+// The store numbers revocations in the order they commit, across every
+// process sharing it; Refresh reads them in that order from the last one
+// it read, so it never passes over one.
 package revoke
 
 import (
@@ -21,7 +23,7 @@ import (
 
 // Service records revocations and answers whether something is revoked.
 type Service struct {
-	store mayfly.Store
+	store mayfly.RevocationStore
 	clock mayfly.Clock
 
 	mu sync.RWMutex
@@ -41,7 +43,7 @@ type Service struct {
 }
 
 // New loads the revocations that still matter from store.
-func New(ctx context.Context, store mayfly.Store, clock mayfly.Clock) (*Service, error) {
+func New(ctx context.Context, store mayfly.RevocationStore, clock mayfly.Clock) (*Service, error) {
 	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{}, wake: make(chan struct{})}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
@@ -114,18 +116,9 @@ func (s *Service) applyLocked(r *mayfly.Revocation) {
 	m[r.Subject] = r.Until
 }
 
-// Revoke makes a revocation durable and then effective.
-func (s *Service) Revoke(ctx context.Context, kind mayfly.RevocationKind, subject string, until time.Time, reason string) (*mayfly.Revocation, error) {
-	r := &mayfly.Revocation{Kind: kind, Subject: subject, Until: until, At: s.clock.Now().UTC(), Reason: reason}
-	if err := s.RevokeAll(ctx, []*mayfly.Revocation{r}); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// RevokeAll makes revocations durable in one write, all or none, and then
-// effective. A zero At is set to now.
-func (s *Service) RevokeAll(ctx context.Context, rs []*mayfly.Revocation) error {
+// Revoke writes revocations in tx, which makes them effective once it
+// commits. A zero At is set to now.
+func (s *Service) Revoke(tx mayfly.Tx, rs ...*mayfly.Revocation) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -135,17 +128,22 @@ func (s *Service) RevokeAll(ctx context.Context, rs []*mayfly.Revocation) error 
 			r.At = now
 		}
 	}
-	if err := s.store.Revoke(ctx, rs...); err != nil {
+	if err := s.store.Revoke(tx, rs...); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	for _, r := range rs {
-		s.applyLocked(r)
-	}
-	s.mu.Unlock()
-	// Subscribers get revocations in sequence order, which only Refresh
-	// reads; if it fails here, the store's change feed brings them.
-	s.Refresh(ctx)
+	tx.AfterCommit(func() {
+		s.mu.Lock()
+		for _, r := range rs {
+			s.applyLocked(r)
+		}
+		s.mu.Unlock()
+		// Subscribers get revocations in sequence order, which only
+		// Refresh reads; if it fails here, the store's change feed
+		// brings them.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Refresh(ctx)
+	})
 	return nil
 }
 
@@ -195,5 +193,5 @@ func (s *Service) Prune(ctx context.Context) error {
 	}
 	s.feed = feed
 	s.mu.Unlock()
-	return s.store.Prune(ctx, now)
+	return s.store.PruneRevocations(ctx, now)
 }

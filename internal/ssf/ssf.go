@@ -62,13 +62,24 @@ const (
 	MinVerificationInterval = 5 * time.Second
 )
 
+// Store is what the transmitter keeps and reads in the store: streams and
+// their queues, the lock rounds take turns under, and what a revocation's
+// SETs say about its subject.
+type Store interface {
+	mayfly.SSFStore
+	mayfly.Coordinator
+	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
+	Client(ctx context.Context, id string) (*mayfly.Client, error)
+	Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error)
+}
+
 // Config configures a Service.
 type Config struct {
-	Store    mayfly.Store
+	Store    Store
 	Revoker  *revoke.Service
 	Identity *identity.Service
 	Keys     *keys.Service
-	Audit    *audit.Log
+	Audit    mayfly.Updater // every change of a stream commits through it, with its entry
 	// Sealer seals push authorization headers at rest; CanSeal, if set,
 	// says whether it may seal now (see keys.Config.CanSeal).
 	Sealer  *seal.Sealer
@@ -360,11 +371,17 @@ func (s *Service) Create(ctx context.Context, c Caller, sp Spec) (*mayfly.SSFStr
 	if err := s.apply(ctx, st, sp); err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Store.CreateSSFStream(ctx, st); err != nil {
+	err = s.cfg.Audit.Update(audit.WithActor(ctx, c.Actor), func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreateSSFStream(tx, st); err != nil {
+			return err
+		}
+		return record(tx, mayfly.ActionSSFStreamCreated, st, nil)
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.cfg.Log.Info("ssf stream created", "stream", st.ID, "owner", st.Owner, "method", st.Method)
-	return st, s.audit(ctx, c, "ssf.stream.created", st, nil)
+	return st, nil
 }
 
 // apply sets st's configuration to sp, sealing the authorization header.
@@ -443,7 +460,8 @@ func headerBlob(st *mayfly.SSFStream) ([]byte, error) {
 // disabled, saying why: one such stream must not stop the rotation, and
 // its owner can set the header again. It is a function, not a method: a
 // rotation interrupted before a restart finishes before any Service exists.
-func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand io.Reader) error {
+// A header sealed anew is no change for the audit log; a stream disabled is.
+func Reseal(ctx context.Context, store mayfly.SSFStore, up mayfly.Updater, sealer *seal.Sealer, rand io.Reader) error {
 	streams, err := store.SSFStreams(ctx)
 	if err != nil {
 		return err
@@ -463,7 +481,12 @@ func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand i
 				st.AuthorizationHeader, st.Status = "", mayfly.SSFDisabled
 				st.Reason = "the push authorization header could not be opened after a root key rotation; set it again and enable the stream"
 			}
-			err := store.UpdateSSFStream(ctx, st)
+			err := up.Update(audit.WithActor(ctx, "mayfly"), func(tx mayfly.Tx) error {
+				if err := store.UpdateSSFStream(tx, st); err != nil || st.Status != mayfly.SSFDisabled {
+					return err
+				}
+				return record(tx, mayfly.ActionSSFStreamStatus, st, map[string]string{"status": string(st.Status), "reason": st.Reason})
+			})
 			if errors.Is(err, mayfly.ErrNotFound) {
 				break // deleted meanwhile
 			}
@@ -487,7 +510,8 @@ func Reseal(ctx context.Context, store mayfly.Store, sealer *seal.Sealer, rand i
 	return nil
 }
 
-func (s *Service) audit(ctx context.Context, c Caller, action string, st *mayfly.SSFStream, extra map[string]string) error {
+// record records a change of st in tx.
+func record(tx mayfly.Tx, action mayfly.Action, st *mayfly.SSFStream, extra map[string]string) error {
 	d := map[string]string{"stream": st.ID, "owner": st.Owner, "method": st.Method}
 	if st.EndpointURL != "" {
 		if u, err := url.Parse(st.EndpointURL); err == nil {
@@ -497,7 +521,7 @@ func (s *Service) audit(ctx context.Context, c Caller, action string, st *mayfly
 	for k, v := range extra {
 		d[k] = v
 	}
-	_, err := s.cfg.Audit.Append(audit.WithActor(ctx, c.Actor), mayfly.AuditEntry{Action: action, Details: d})
+	_, err := tx.Audit(mayfly.AuditEntry{Action: action, Details: d})
 	return err
 }
 
@@ -525,7 +549,7 @@ func (s *Service) Streams(ctx context.Context, c Caller) ([]*mayfly.SSFStream, e
 // Update changes a stream's configuration with edit, which sees the
 // current one, retrying if another writer got there first.
 func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Spec) error) (*mayfly.SSFStream, error) {
-	return s.change(ctx, c, id, "ssf.stream.updated", func(st *mayfly.SSFStream) (map[string]string, error) {
+	return s.change(ctx, c, id, mayfly.ActionSSFStreamUpdated, func(st *mayfly.SSFStream) (map[string]string, error) {
 		sp, err := s.spec(st)
 		if err != nil {
 			// Let the update set a new header; the old one is lost.
@@ -543,7 +567,7 @@ func (s *Service) Update(ctx context.Context, c Caller, id string, edit func(*Sp
 
 // change applies fn to the stream as stored, and stores it, retrying
 // on a concurrent change.
-func (s *Service) change(ctx context.Context, c Caller, id, action string, fn func(*mayfly.SSFStream) (map[string]string, error)) (*mayfly.SSFStream, error) {
+func (s *Service) change(ctx context.Context, c Caller, id string, action mayfly.Action, fn func(*mayfly.SSFStream) (map[string]string, error)) (*mayfly.SSFStream, error) {
 	for try := 0; ; try++ {
 		st, err := s.Stream(ctx, c, id)
 		if err != nil {
@@ -554,7 +578,12 @@ func (s *Service) change(ctx context.Context, c Caller, id, action string, fn fu
 			return nil, err
 		}
 		st.UpdatedAt = s.cfg.Clock.Now().UTC()
-		err = s.cfg.Store.UpdateSSFStream(ctx, st)
+		err = s.cfg.Audit.Update(audit.WithActor(ctx, c.Actor), func(tx mayfly.Tx) error {
+			if err := s.cfg.Store.UpdateSSFStream(tx, st); err != nil {
+				return err
+			}
+			return record(tx, action, st, details)
+		})
 		if errors.Is(err, mayfly.ErrConflict) && try < 5 {
 			continue
 		}
@@ -562,7 +591,7 @@ func (s *Service) change(ctx context.Context, c Caller, id, action string, fn fu
 			return nil, err
 		}
 		s.poke()
-		return st, s.audit(ctx, c, action, st, details)
+		return st, nil
 	}
 }
 
@@ -572,13 +601,19 @@ func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.DeleteSSFStream(ctx, id); err != nil {
+	err = s.cfg.Audit.Update(audit.WithActor(ctx, c.Actor), func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.DeleteSSFStream(tx, id); err != nil {
+			return err
+		}
+		return record(tx, mayfly.ActionSSFStreamDeleted, st, nil)
+	})
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	delete(s.verified, id)
 	s.mu.Unlock()
-	return s.audit(ctx, c, "ssf.stream.deleted", st, nil)
+	return nil
 }
 
 // SetStatus enables, pauses or disables a stream. Disabling drops what it
@@ -603,7 +638,7 @@ func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status may
 
 func (s *Service) setStatus(ctx context.Context, c Caller, id string, status mayfly.SSFStatus, reason string) (*mayfly.SSFStream, error) {
 	var was mayfly.SSFStatus
-	st, err := s.change(ctx, c, id, "ssf.stream.status", func(st *mayfly.SSFStream) (map[string]string, error) {
+	st, err := s.change(ctx, c, id, mayfly.ActionSSFStreamStatus, func(st *mayfly.SSFStream) (map[string]string, error) {
 		was = st.Status
 		st.Status, st.Reason = status, reason
 		return map[string]string{"status": string(status), "was": string(was), "reason": reason}, nil
@@ -640,7 +675,7 @@ var uncounted = new(atomic.Int64)
 var afterAll = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // dropQueue empties a stream's queue, deferred SETs too, counting them.
-func dropQueue(ctx context.Context, store mayfly.Store, id string, dropped *atomic.Int64) error {
+func dropQueue(ctx context.Context, store mayfly.SSFStore, id string, dropped *atomic.Int64) error {
 	for {
 		sets, err := store.PendingSETs(ctx, id, afterAll, 500)
 		if err != nil || len(sets) == 0 {
@@ -668,7 +703,7 @@ func (s *Service) Exclude(ctx context.Context, c Caller, id string, subject map[
 	if len(key) > maxSubject {
 		return mayfly.InvalidField("subject", "subject is longer than %d bytes", maxSubject)
 	}
-	action := map[bool]string{true: "ssf.subject.removed", false: "ssf.subject.added"}[remove]
+	action := map[bool]mayfly.Action{true: mayfly.ActionSSFSubjectRemoved, false: mayfly.ActionSSFSubjectAdded}[remove]
 	_, err := s.change(ctx, c, id, action, func(st *mayfly.SSFStream) (map[string]string, error) {
 		has := slices.Contains(st.Excluded, key)
 		switch {

@@ -36,11 +36,11 @@ import (
 type Config struct {
 	Issuer        string // the issuer URL, also the default audience
 	TokenEndpoint string // accepted as a client assertion's audience
-	Store         mayfly.Store
+	Store         mayfly.TokenStore
 	Keys          *keys.Service
 	Identity      *identity.Service
 	Revoker       *revoke.Service
-	Audit         mayfly.Auditor // nil: no audit log
+	Audit         mayfly.Updater // every change commits through it, with its entry
 	Clock         mayfly.Clock
 	Rand          io.Reader
 	Log           *slog.Logger
@@ -59,18 +59,17 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// record makes a batch of issuance records durable and commits the batch to
-// the audit log as one digest entry, which keeps issuance off the log's
+// record makes a batch of issuance records durable together with one
+// digest entry in the audit log, which keeps issuance off the log's
 // per-entry cost.
 func (s *Service) record(ctx context.Context, recs []mayfly.Issuance) error {
-	if err := s.cfg.Store.RecordIssuances(ctx, recs); err != nil {
+	return s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.RecordIssuances(tx, recs); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionTokensIssued, Actor: "mayfly", Details: digest(recs)})
 		return err
-	}
-	if s.cfg.Audit == nil {
-		return nil
-	}
-	_, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "tokens.issued", Actor: "mayfly", Details: digest(recs)})
-	return err
+	})
 }
 
 // digest commits an audit entry to a batch of issuance records: the SHA-256
@@ -320,20 +319,20 @@ func (s *Service) Revoke(ctx context.Context, c *mayfly.Client, raw string) erro
 	if cl.ClientID != c.ID {
 		return mayfly.Errorf(mayfly.PermissionDenied, "the token was not issued to this client")
 	}
-	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, cl.ID, time.Unix(cl.Expiry, 0), "revoked by client")
-	if err != nil {
-		return err
-	}
-	return s.auditRevoked(ctx, rev, c.ID, c.ID)
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: cl.ID, Until: time.Unix(cl.Expiry, 0), Reason: "revoked by client"}
+	return s.revoke(ctx, rev, c.ID, c.ID)
 }
 
-func (s *Service) auditRevoked(ctx context.Context, rev *mayfly.Revocation, client, actor string) error {
-	if s.cfg.Audit == nil {
-		return nil
-	}
-	_, err := s.cfg.Audit.Append(ctx, mayfly.AuditEntry{Action: "token.revoked", Actor: actor, Client: client,
-		Details: map[string]string{"jti": rev.Subject, "reason": rev.Reason, "seq": fmt.Sprint(rev.Seq)}})
-	return mayfly.E("token.audit", err)
+// revoke stores a token's revocation with its entry.
+func (s *Service) revoke(ctx context.Context, rev *mayfly.Revocation, client, actor string) error {
+	return s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Revoker.Revoke(tx, rev); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionTokenRevoked, Actor: actor, Client: client,
+			Details: map[string]string{"jti": rev.Subject, "reason": rev.Reason, "seq": fmt.Sprint(rev.Seq)}})
+		return err
+	})
 }
 
 // RevokeJTI revokes one token by its ID, as an administrator.
@@ -348,11 +347,11 @@ func (s *Service) RevokeJTI(ctx context.Context, jti, reason string) (*mayfly.Re
 	if s.cfg.Revoker.Revoked(mayfly.RevokeToken, jti) {
 		return nil, mayfly.Errorf(mayfly.Conflict, "token %q is already revoked", jti)
 	}
-	rev, err := s.cfg.Revoker.Revoke(ctx, mayfly.RevokeToken, jti, recs[0].ExpiresAt, reason)
-	if err != nil {
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: jti, Until: recs[0].ExpiresAt, Reason: reason}
+	if err := s.revoke(ctx, rev, recs[0].ClientID, ""); err != nil {
 		return nil, err
 	}
-	return rev, s.auditRevoked(ctx, rev, recs[0].ClientID, "")
+	return rev, nil
 }
 
 // Issuances lists issuance records.

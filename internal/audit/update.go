@@ -1,0 +1,226 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// The log is also the unit of work every state change commits through:
+// Update runs a change and appends the entries it records in one store
+// transaction, so a change is never durable without its entry, nor an
+// entry without its change. Concurrent updates share a transaction (group
+// commit): each runs in a savepoint of its own, so one that fails takes
+// only its own writes and entries with it.
+
+// flushTimeout bounds one group commit's transaction. Writes in it run
+// under this, never under a caller's context: a caller that goes away must
+// not abort a transaction others share.
+const flushTimeout = 2 * time.Minute
+
+// unit is one Update waiting to commit.
+type unit struct {
+	ctx   context.Context // the caller's, for its values only
+	fn    func(mayfly.Tx) error
+	err   error
+	after []func()
+}
+
+// Update runs fn in a transaction and commits what it writes together with
+// the entries it records (mayfly.Updater). fn must only write through tx:
+// it runs while the log is locked, so it must not wait for anything else,
+// nor call Update itself.
+func (l *Log) Update(ctx context.Context, fn func(mayfly.Tx) error) error {
+	u := &unit{ctx: ctx, fn: fn}
+	if err := l.committer.Add(ctx, u); err != nil {
+		return mayfly.E("audit.Update", err)
+	}
+	return u.err
+}
+
+// Append records e, a change that is its own entry (such as an admin's
+// login), and returns its index once it is durable.
+func (l *Log) Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error) {
+	var idx uint64
+	err := l.Update(ctx, func(tx mayfly.Tx) error {
+		var err error
+		idx, err = tx.Audit(e)
+		return err
+	})
+	return idx, err
+}
+
+// entries are the entries of one group commit, numbered from start.
+type entries struct {
+	start uint64
+	now   time.Time
+	recs  []mayfly.AuditRecord
+}
+
+// tx is what a unit's fn sees: the shared store transaction, and the
+// batch its entries join.
+type tx struct {
+	b     mayfly.BackendTx
+	batch *entries
+	u     *unit
+}
+
+func (t *tx) Backend() mayfly.BackendTx { return t.b }
+
+func (t *tx) AfterCommit(fn func()) { t.u.after = append(t.u.after, fn) }
+
+func (t *tx) Audit(e mayfly.AuditEntry) (uint64, error) {
+	if e.Actor == "" {
+		e.Actor = Actor(t.u.ctx)
+	}
+	b := t.batch
+	e.V, e.Index, e.Time = 1, b.start+uint64(len(b.recs)), b.now
+	body, err := json.Marshal(e)
+	if err != nil {
+		return 0, mayfly.E("audit.Audit", err)
+	}
+	b.recs = append(b.recs, mayfly.AuditRecord{Index: e.Index, Body: body, LeafHash: hasher.HashLeaf(body), Entry: e})
+	return e.Index, nil
+}
+
+// flush commits a group of units in one transaction, then runs what each
+// unit that committed asked to run after. Each unit's error is its own; an
+// error returned here is every unit's.
+func (l *Log) flush(ctx context.Context, units []*unit) error {
+	ok, err := l.commit(ctx, units)
+	if err != nil {
+		return err
+	}
+	for _, u := range ok {
+		for _, fn := range u.after {
+			fn()
+		}
+	}
+	return nil
+}
+
+// commit runs the units in one transaction and commits it, and returns the
+// units that committed.
+func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, err := l.cfg.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			b.Rollback()
+		}
+	}()
+	// The append lock first: the entries' indexes are known as they are
+	// recorded, and the log continues from where the store holds it.
+	head, err := l.cfg.Store.AuditHead(&tx{b: b})
+	if err != nil {
+		return nil, err
+	}
+	if head != l.tree.End() {
+		if !l.cfg.Replicated {
+			return nil, fmt.Errorf("audit: the store holds %d entries, but this log wrote %d: the log was changed behind its back", head, l.tree.End())
+		}
+		// Other replicas appended: continue after their entries.
+		if err := l.catchUpLocked(ctx); err != nil {
+			return nil, err
+		}
+		if head != l.tree.End() {
+			return nil, fmt.Errorf("audit: caught up to %d entries, but the store holds %d", l.tree.End(), head)
+		}
+	}
+	// A replica's clock may lag the one that appended last.
+	now := l.cfg.Clock.Now().UTC()
+	if now.Before(l.last) {
+		now = l.last
+	}
+	bt := &entries{start: head, now: now}
+	shared := len(units) > 1
+	for _, u := range units {
+		if err := l.run(b, bt, u, shared); err != nil {
+			return nil, err
+		}
+	}
+	var ok []*unit
+	for _, u := range units {
+		if u.err == nil {
+			ok = append(ok, u)
+		}
+	}
+	if len(ok) == 0 {
+		return nil, nil
+	}
+	tree, nodes, err := l.grow(bt.recs)
+	if err != nil {
+		return nil, err
+	}
+	if len(bt.recs) > 0 {
+		if err := l.cfg.Store.AppendAudit(&tx{b: b}, bt.recs, nodes); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.Commit(); err != nil {
+		return nil, err
+	}
+	committed = true
+	if len(bt.recs) > 0 {
+		l.tree, l.last = tree, now
+	}
+	return ok, nil
+}
+
+// run runs one unit; in a shared transaction, in a savepoint, so that its
+// failure undoes only its own writes and entries. The error returned is
+// the transaction's, not the unit's.
+func (l *Log) run(b mayfly.BackendTx, bt *entries, u *unit, shared bool) error {
+	if !shared {
+		u.err = u.fn(&tx{b: b, batch: bt, u: u})
+		return nil
+	}
+	if err := b.Savepoint(); err != nil {
+		return err
+	}
+	mark := len(bt.recs)
+	if u.err = u.fn(&tx{b: b, batch: bt, u: u}); u.err != nil {
+		u.after = nil
+		bt.recs = bt.recs[:mark]
+		if err := b.RollbackToSavepoint(); err != nil {
+			return err
+		}
+	}
+	return b.ReleaseSavepoint()
+}
+
+// grow returns the tree with recs appended, and the nodes that completes,
+// leaves included.
+func (l *Log) grow(recs []mayfly.AuditRecord) (*compact.Range, []mayfly.AuditNode, error) {
+	var nodes []mayfly.AuditNode
+	visit := func(id compact.NodeID, hash []byte) {
+		nodes = append(nodes, mayfly.AuditNode{Level: id.Level, Index: id.Index, Hash: hash})
+	}
+	next := factory.NewEmptyRange(l.tree.End())
+	for _, r := range recs {
+		visit(compact.NewNodeID(0, r.Index), r.LeafHash)
+		if err := next.Append(r.LeafHash, visit); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Merging into the whole tree completes the nodes above the batch.
+	merged := factory.NewEmptyRange(0)
+	if err := merged.AppendRange(l.tree, nil); err != nil {
+		return nil, nil, err
+	}
+	if err := merged.AppendRange(next, visit); err != nil {
+		return nil, nil, err
+	}
+	return merged, nodes, nil
+}

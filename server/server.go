@@ -1,573 +1,83 @@
-// Package server assembles Mayfly from its parts (store, sealer, services,
-// HTTP API), runs the background schedule, and serves until told to stop.
+// Package server serves an assembled Mayfly (internal/app) over HTTP: it
+// puts the HTTP API in front of the services, listens, runs the background
+// schedule, and serves until told to stop. Run is what `mayfly serve`
+// calls, and what end-to-end tests call too.
 //
 // # Invariants
 //
-// On first start it creates the root key and one bootstrap admin credential,
-// written only to files of mode 0600. Configuration that raises the key
-// lifetime ceiling is refused unless explicitly overridden, and the override
-// is logged as a warning on every start.
+// On first start the services create the root key and one bootstrap admin
+// credential, written only to files of mode 0600. Configuration that
+// raises the key lifetime ceiling is refused unless explicitly overridden,
+// and the override is logged as a warning on every start.
 //
 // # Replicas
 //
 // Several servers may share one PostgreSQL store. They must share the root
 // key too: a server whose root key did not seal the store's material refuses
-// to start. Each follows the store's change feed (Store.Watch) and reloads
-// what it caches: revocations, keys, the audit log key.
+// to start. Each follows the store's change feed and reloads what it
+// caches: revocations, keys, the audit log key.
 package server
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/audit"
-	"github.com/mayflyhq/mayfly/internal/doctor"
-	"github.com/mayflyhq/mayfly/internal/identity"
-	"github.com/mayflyhq/mayfly/internal/keys"
-	"github.com/mayflyhq/mayfly/internal/offboard"
-	"github.com/mayflyhq/mayfly/internal/revoke"
-	"github.com/mayflyhq/mayfly/internal/scim"
-	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/internal/ssf"
-	"github.com/mayflyhq/mayfly/internal/token"
-	"github.com/mayflyhq/mayfly/store/postgres"
-	"github.com/mayflyhq/mayfly/store/sqlite"
+	"github.com/mayflyhq/mayfly/internal/app"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Config configures a server. Zero values mean the defaults.
-type Config struct {
-	DataDir     string // default ./mayfly-data
-	Addr        string // default 127.0.0.1:8740
-	Issuer      string // default http://ADDR
-	RootKeyFile string // default DATA/root.key
-	// Store is where state lives: a postgres:// URL, or a SQLite file path
-	// (optionally prefixed sqlite:). Default DATA/mayfly.db.
-	Store string
-	// KeyLifetimeCeiling above mayfly.KeyLifetimeCeiling needs AllowLongKeyLifetime.
-	KeyLifetimeCeiling   time.Duration
-	AllowLongKeyLifetime bool
-	// TrustedProxies may set X-Forwarded-For for the source IP of records.
-	TrustedProxies []netip.Prefix
+type Config = app.Config
 
-	// Operator names the person running the server with access to the
-	// root key file: they are recorded as its custodian, and own the
-	// bootstrap admin credential. Default "operator".
-	Operator string
-	// SCIMDeactivate is what an identity provider's deactivation (SCIM
-	// active=false) does: "suspend" (the default) or "offboard".
-	SCIMDeactivate string
-
-	Clock mayfly.Clock
-	Rand  io.Reader
-	Log   *slog.Logger
-	// StreamHeartbeat is the revocation stream's heartbeat interval;
-	// zero means the default (5 s).
-	StreamHeartbeat time.Duration
-	// SSFAllowHTTP lets Shared Signals push streams deliver to plain
-	// http:// endpoints; without it they must be https.
-	SSFAllowHTTP bool
-	// SSFMaxQueue, for tests, overrides the most SETs a stream may hold.
-	SSFMaxQueue int
-	// AfterOffboardStep, for tests, runs after each offboarding step.
-	AfterOffboardStep func(step string) error
-}
-
-// Server is an assembled Mayfly.
+// Server is an assembled Mayfly with its HTTP API.
 type Server struct {
-	cfg      Config
-	store    mayfly.Store
-	Keys     *keys.Service
-	Identity *identity.Service
-	Token    *token.Service
-	Revoker  *revoke.Service
-	Audit    *audit.Log
-	Offboard *offboard.Service
-	SSF      *ssf.Service
-	root     *rootKey
-	handler  http.Handler
-	api      *httpapi.Server
-	// AdminTokenFile is set when this start created the bootstrap credential.
-	AdminTokenFile string
-
-	stopWatch context.CancelFunc
-	watching  chan struct{}
-	stopSSF   context.CancelFunc
-	ssfDone   chan struct{}
+	*app.App
+	api *httpapi.Server
 }
 
-func (cfg *Config) defaults() error {
-	if cfg.DataDir == "" {
-		cfg.DataDir = "mayfly-data"
-	}
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8740"
-	}
-	if cfg.RootKeyFile == "" {
-		cfg.RootKeyFile = filepath.Join(cfg.DataDir, "root.key")
-	}
-	if cfg.Store == "" {
-		cfg.Store = filepath.Join(cfg.DataDir, "mayfly.db")
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = mayfly.SystemClock{}
-	}
-	if cfg.Operator == "" {
-		cfg.Operator = "operator"
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	if cfg.SCIMDeactivate == "" {
-		cfg.SCIMDeactivate = "suspend"
-	} else if cfg.SCIMDeactivate != "suspend" && cfg.SCIMDeactivate != "offboard" {
-		return fmt.Errorf("SCIM deactivation %q is not suspend or offboard", cfg.SCIMDeactivate)
-	}
-	switch c := cfg.KeyLifetimeCeiling; {
-	case c == 0:
-		cfg.KeyLifetimeCeiling = mayfly.KeyLifetimeCeiling
-	case c < mayfly.MinKeyLifetime:
-		return fmt.Errorf("key lifetime ceiling %s is below the minimum key lifetime of %s", c, mayfly.MinKeyLifetime)
-	case c > mayfly.KeyLifetimeOverrideLimit:
-		return fmt.Errorf("key lifetime ceiling %s exceeds the absolute limit of %s; no override allows that", c, mayfly.KeyLifetimeOverrideLimit)
-	case c > mayfly.KeyLifetimeCeiling && !cfg.AllowLongKeyLifetime:
-		return fmt.Errorf("key lifetime ceiling %s exceeds the default ceiling of %s (30 days); pass --allow-long-key-lifetime to override", c, mayfly.KeyLifetimeCeiling)
-	}
-	return nil
-}
-
-// New opens the store and assembles the services. Issuer must be set.
-func New(ctx context.Context, cfg Config) (_ *Server, err error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	if cfg.Issuer == "" {
-		return nil, errors.New("server: no issuer")
-	}
-	if cfg.KeyLifetimeCeiling > mayfly.KeyLifetimeCeiling {
-		cfg.Log.Warn("configuration override: key lifetime ceiling raised above 30 days", "ceiling", cfg.KeyLifetimeCeiling)
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		cfg.Log.Warn("data directory is open to other users; it holds sealed keys and credentials and should be mode 0700", "dir", cfg.DataDir, "mode", fi.Mode().Perm())
-	}
-	sealer, rootPending, created, err := loadRoot(cfg.RootKeyFile, cfg.Rand)
+// New assembles Mayfly and its HTTP API. Issuer must be set.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		cfg.Log.Info("root key created", "file", cfg.RootKeyFile)
-	} else if fi, err := os.Stat(cfg.RootKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		cfg.Log.Warn("root key file is readable by others; it should be mode 0600", "file", cfg.RootKeyFile, "mode", fi.Mode().Perm())
-	}
-	st, replicated, err := OpenStore(ctx, cfg.Store)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
-	if err := checkRootKey(ctx, st, sealer, cfg.Rand, cfg.Clock, cfg.RootKeyFile); err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: cfg, store: st}
-	origin, err := auditOrigin(ctx, st, cfg.Issuer)
-	if err != nil {
-		return nil, err
-	}
-	if s.Audit, err = audit.Open(ctx, audit.Config{Store: st, Sealer: sealer, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, Origin: origin, Replicated: replicated}); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			s.Audit.Close()
-		}
-	}()
-	if cfg.KeyLifetimeCeiling > mayfly.KeyLifetimeCeiling {
-		_, err := s.Audit.Append(ctx, mayfly.AuditEntry{Action: mayfly.ActionConfigOverride, Details: map[string]string{
-			"setting": "key-lifetime-ceiling", "value": cfg.KeyLifetimeCeiling.String(), "default": mayfly.KeyLifetimeCeiling.String()}})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if s.Revoker, err = revoke.New(ctx, st, cfg.Clock); err != nil {
-		return nil, err
-	}
-	s.root = &rootKey{file: cfg.RootKeyFile, sealer: sealer, store: st, audit: s.Audit, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Log}
-	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
-		Ceiling: cfg.KeyLifetimeCeiling, CanSeal: s.root.canSeal})
-	if err != nil {
-		return nil, err
-	}
-	s.root.keys = s.Keys
-	if rootPending {
-		cfg.Log.Warn("finishing a root key rotation that was interrupted", "file", cfg.RootKeyFile+".next")
-		if err := s.root.finish(ctx, "an interrupted rotation finished at start", nil); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.Keys.EnsureRing(ctx, keys.DefaultRing); err != nil {
-		return nil, err
-	}
-	s.Identity = identity.New(identity.Config{Store: st, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
-	if err := s.bootstrap(ctx); err != nil {
-		return nil, err
-	}
-	s.Offboard = offboard.New(offboard.Config{Store: st, Identity: s.Identity, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit,
-		RootKey: s.root, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AfterStep: cfg.AfterOffboardStep})
-	// An offboarding that cannot finish now must not keep the server down:
-	// the background schedule tries again.
-	if err := s.Offboard.Resume(ctx); err != nil {
-		cfg.Log.Error("an interrupted offboarding could not be finished at start; retrying in the background", "err", err)
-	}
-	s.Token = token.New(token.Config{
-		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + httpapi.TokenPath, Store: st, Keys: s.Keys,
-		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
-	})
-	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
-		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
-		Sealer: sealer, CanSeal: s.root.canSeal})
-	s.Identity.OnReactivated(s.SSF.Reactivated)
+	cfg = a.Config()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.api = httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: s.Keys, Identity: s.Identity, Token: s.Token, Audit: s.Audit, Offboard: s.Offboard, Revoker: s.Revoker, SSF: s.SSF, StreamHeartbeat: cfg.StreamHeartbeat, Clock: cfg.Clock, Log: cfg.Log, Registry: reg,
-		TrustedProxies: cfg.TrustedProxies,
-		SCIM:           scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Deactivate: cfg.SCIMDeactivate}),
-		Doctor:         doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling}),
+	api := httpapi.New(httpapi.Config{
+		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Audit: a.Audit, Offboard: a.Offboard,
+		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
+		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies,
 	})
-	s.handler = s.api
-	s.watch()
-	ssfCtx, stopSSF := context.WithCancel(context.Background())
-	s.stopSSF, s.ssfDone = stopSSF, make(chan struct{})
-	go func() {
-		defer close(s.ssfDone)
-		s.SSF.Run(ssfCtx)
-	}()
-	return s, nil
+	return &Server{App: a, api: api}, nil
 }
+
+// Handler is the HTTP API.
+func (s *Server) Handler() http.Handler { return s.api }
 
 // OpenStore opens the store that dsn names and applies its pending
 // migrations. replicated reports whether other processes may share it.
 func OpenStore(ctx context.Context, dsn string) (st mayfly.Store, replicated bool, err error) {
-	kind, err := storeKind(dsn)
-	if err != nil {
-		return nil, false, err
-	}
-	if kind == "sqlite" {
-		st, err = sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
-		return st, false, err
-	}
-	if st, err = postgres.Open(ctx, dsn); err != nil {
-		return nil, false, fmt.Errorf("store %s: %w", Redact(dsn), err)
-	}
-	return st, true, nil
+	return app.OpenStore(ctx, dsn)
 }
 
 // Migrate applies the pending migrations of the store dsn names and returns
 // the versions it applied.
-func Migrate(ctx context.Context, dsn string) ([]int, error) {
-	kind, err := storeKind(dsn)
-	if err != nil {
-		return nil, err
-	}
-	if kind == "sqlite" {
-		return sqlite.Migrate(ctx, strings.TrimPrefix(dsn, "sqlite:"))
-	}
-	applied, err := postgres.Migrate(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", Redact(dsn), err)
-	}
-	return applied, nil
-}
+func Migrate(ctx context.Context, dsn string) ([]int, error) { return app.Migrate(ctx, dsn) }
 
-// storeKind tells a postgres:// URL from a SQLite path, and refuses what is
-// neither rather than create a file named after a connection string.
-func storeKind(dsn string) (string, error) {
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return "postgres", nil
-	case strings.Contains(dsn, "://"):
-		return "", fmt.Errorf("store %s: not a postgres:// URL or a SQLite file path", Redact(dsn))
-	case strings.Contains(dsn, "=") && strings.Contains(dsn, " "):
-		return "", errors.New("store: PostgreSQL key=value connection strings are not accepted; give a postgres:// URL")
-	}
-	return "sqlite", nil
-}
-
-// Redact hides passwords in a store URL, for logs and errors: in the user
-// part and in any parameter whose name says password. A URL that does not
-// parse is not shown at all.
-func Redact(dsn string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn // a file path
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(a store URL that does not parse)"
-	}
-	if q := u.Query(); len(q) > 0 {
-		for k := range q {
-			if strings.Contains(strings.ToLower(k), "password") {
-				q.Set(k, "xxxxx")
-			}
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
-// checkRootKey refuses a root key that did not seal the store's material,
-// as when a replica starts with another root key file than the others. The
-// store keeps a value sealed under the root key the first start used.
-func checkRootKey(ctx context.Context, st mayfly.Store, sealer *seal.Sealer, rand io.Reader, clock mayfly.Clock, file string) error {
-	const setting, aad = rootCheckSetting, rootCheckAAD
-	sealed, err := st.Setting(ctx, setting)
-	if errors.Is(err, mayfly.ErrNotFound) {
-		if sealed, err = sealer.Seal(rand, []byte(aad), []byte(aad)); err != nil {
-			return err
-		}
-		// Before the audit log exists, which the root key seals.
-		err := mayfly.Transact(ctx, st, func(tx mayfly.Tx) error {
-			if err := st.PutSetting(tx, setting, sealed); err != nil {
-				return err
-			}
-			return st.PutSetting(tx, rootRotatedSetting, []byte(clock.Now().UTC().Format(time.RFC3339Nano)))
-		})
-		if err != nil && !errors.Is(err, mayfly.ErrConflict) {
-			return err
-		}
-		return checkRootKey(ctx, st, sealer, rand, clock, file) // another replica may have been first
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := sealer.Open(sealed, []byte(aad)); err != nil {
-		return fmt.Errorf("the root key in %s is not the one this store's keys are sealed under; every replica sharing a store needs the same root key file", file)
-	}
-	return nil
-}
-
-// watch follows the store's change feed and reloads what other replicas
-// changed, until Close. Each kind of state reloads on its own goroutine, so
-// that revocations never wait behind a key reload held up by another
-// replica's rotation. Notices that arrive while a reload runs are coalesced
-// into one more. A reload that fails is retried: a revocation heard of must
-// not be dropped because the database blinked.
-func (s *Server) watch() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopWatch, s.watching = cancel, make(chan struct{})
-	reloaders := map[mayfly.Change]func(context.Context) error{
-		mayfly.ChangeRevocations: s.Revoker.Refresh,
-		mayfly.ChangeKeys:        s.Keys.Reload,
-		mayfly.ChangeSettings: func(ctx context.Context) error {
-			return errors.Join(s.root.follow(ctx), s.Audit.ReloadKey(ctx))
-		},
-		mayfly.ChangeIdentity: s.Identity.Forget,
-	}
-	var wg sync.WaitGroup
-	kick := map[mayfly.Change]chan struct{}{}
-	for c, reload := range reloaders {
-		k := make(chan struct{}, 1)
-		kick[c] = k
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-k:
-				}
-				for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-					err := reload(ctx)
-					if err == nil || ctx.Err() != nil {
-						break
-					}
-					s.cfg.Log.Error("reloading after a change in the store failed; retrying", "change", c, "err", err, "retry_in", wait)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(wait):
-					}
-				}
-			}
-		})
-	}
-	signal := func(c mayfly.Change) {
-		select {
-		case kick[c] <- struct{}{}:
-		default: // a reload is already due
-		}
-	}
-	go func() {
-		defer close(s.watching)
-		s.store.Watch(ctx, func(c mayfly.Change) {
-			if c == mayfly.ChangeAll {
-				for k := range kick {
-					signal(k)
-				}
-			} else if _, ok := kick[c]; ok {
-				signal(c)
-			}
-		})
-		wg.Wait()
-	}()
-}
-
-// bootstrap creates the first admin credential if there is none, and writes
-// it to DATA/admin.token with mode 0600. Of replicas starting together on a
-// new store, one does.
-func (s *Server) bootstrap(ctx context.Context) error {
-	unlock, err := s.store.Lock(ctx, "bootstrap")
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	op, err := s.operator(ctx)
-	if err != nil {
-		return err
-	}
-	existing, err := s.store.AdminCredentials(ctx)
-	if err != nil || len(existing) > 0 {
-		return err
-	}
-	path := filepath.Join(s.cfg.DataDir, "admin.token")
-	_, secret, err := s.Identity.NewCredential(ctx, identity.CredentialSpec{Name: "bootstrap", Role: mayfly.RoleAdmin, Owner: op.ID})
-	if err != nil {
-		return err
-	}
-	// A new file, renamed into place: an old admin.token, whatever its mode
-	// or wherever a link in its place points, is replaced, not written into.
-	tmp, err := os.CreateTemp(s.cfg.DataDir, ".admin.token-*")
-	if err != nil {
-		return fmt.Errorf("bootstrap admin credential: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(secret + "\n")
-	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
-		return fmt.Errorf("bootstrap admin credential: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("bootstrap admin credential: %w", err)
-	}
-	s.AdminTokenFile = path
-	return nil
-}
-
-// operator makes sure the person running the server exists and is recorded
-// as a custodian of the root key: whoever can read the root key file could
-// unseal every key, so offboarding them must replace it.
-func (s *Server) operator(ctx context.Context) (*mayfly.Principal, error) {
-	op, err := s.Identity.Fresh(ctx, s.cfg.Operator)
-	if mayfly.ErrorCode(err) == mayfly.NotFound {
-		op, err = s.Identity.CreatePrincipal(ctx, s.cfg.Operator, mayfly.Human, "")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("operator %q: %w", s.cfg.Operator, err)
-	}
-	if op.Kind != mayfly.Human || op.Status != mayfly.Active {
-		return nil, fmt.Errorf("operator %q is a %s %s; start the server as an active person (--operator)", op.Name, op.Status, op.Kind)
-	}
-	held, err := s.store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: op.ID, Asset: mayfly.AssetRootKey})
-	if err != nil || len(held) > 0 {
-		return op, err
-	}
-	_, err = s.Identity.GrantCustody(ctx, op.ID, mayfly.AssetRootKey, mayfly.RootKeyAsset, mayfly.CustodyOperator, "runs the server with the root key file "+s.cfg.RootKeyFile)
-	return op, err
-}
-
-// Store is the server's store.
-func (s *Server) Store() mayfly.Store { return s.store }
-
-// Handler is the HTTP API.
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Maintain runs one round of the background schedule: rotation, pruning,
-// and any offboarding a failure left unfinished.
-func (s *Server) Maintain(ctx context.Context) error {
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx))
-}
-
-// Close flushes pending writes and closes the store.
-func (s *Server) Close() error {
-	s.stopSSF()
-	<-s.ssfDone
-	s.stopWatch()
-	<-s.watching
-	s.Token.Close()
-	s.Audit.Close()
-	return s.store.Close()
-}
-
-// auditOrigin is the log's name in its checkpoints and key: fixed at first
-// start from the issuer, so that moving the service does not orphan the
-// checkpoints already signed.
-func auditOrigin(ctx context.Context, st mayfly.Store, issuer string) (string, error) {
-	const setting = "audit.origin"
-	b, err := st.Setting(ctx, setting)
-	if err == nil {
-		return string(b), nil
-	}
-	if !errors.Is(err, mayfly.ErrNotFound) {
-		return "", err
-	}
-	origin := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://") + "/audit"
-	err = mayfly.Transact(ctx, st, func(tx mayfly.Tx) error { return st.PutSetting(tx, setting, []byte(origin)) })
-	if err != nil && !errors.Is(err, mayfly.ErrConflict) {
-		return "", err
-	}
-	return auditOrigin(ctx, st, issuer)
-}
-
-// maintainEvery bounds the wait between rounds when no key changes state sooner.
-const maintainEvery = time.Minute
-
-// run keeps the schedule: it wakes when the next key changes state.
-func (s *Server) run(ctx context.Context) {
-	for {
-		wait := maintainEvery
-		if next := s.Keys.NextChange(); !next.IsZero() {
-			wait = min(wait, max(next.Sub(s.cfg.Clock.Now()), 0)+10*time.Millisecond)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if err := s.Maintain(ctx); err != nil && ctx.Err() == nil {
-			s.cfg.Log.Error("maintenance failed", "err", err)
-		}
-	}
-}
+// Redact hides passwords in a store URL, for logs and errors.
+func Redact(dsn string) string { return app.Redact(dsn) }
 
 // Run serves on cfg.Addr until ctx ends. ready, if not nil, is called with
 // the address it listens on once the server accepts connections.
 func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) error {
-	if err := cfg.defaults(); err != nil {
+	if err := cfg.Defaults(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -584,14 +94,14 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	}
 	defer s.Close()
 	hs := &http.Server{
-		Handler: s.handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		Handler: s.api, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	hs.RegisterOnShutdown(s.api.Shutdown) // revocation streams would hold Shutdown up
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.run(ctx)
+	go s.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	cfg.Log.Info("mayfly serving", "issuer", cfg.Issuer, "data", cfg.DataDir, "store", Redact(cfg.Store))

@@ -2,14 +2,14 @@
 // real SQLite in a temporary directory, real HTTP, and a clock the test
 // moves by hand. With MAYFLY_TEST_STORE=postgres, every server stores its
 // state in a fresh schema of the PostgreSQL that MAYFLY_TEST_POSTGRES names
-// instead, so the same tests run on both backends.
+// instead, so the same tests run on both backends. It is internal/apptest
+// with the HTTP API in front.
 package servertest
 
 import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,42 +17,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/server"
-	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 // Clock is a clock that moves only when told to.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type Clock = apptest.Clock
 
 // NewClock returns a Clock at t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewClock(t time.Time) *Clock { return apptest.NewClock(t) }
 
 // Epoch is where every test clock starts.
-var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var Epoch = apptest.Epoch
+
+// LogBuffer collects log output so tests can search it.
+type LogBuffer = apptest.LogBuffer
 
 // Env is a running Mayfly.
 type Env struct {
@@ -117,12 +102,10 @@ func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) 
 	}
 	url := "http://" + hs.Listener.Addr().String()
 	logs := &LogBuffer{}
-	cfg := server.Config{DataDir: dir, Issuer: url, Clock: clock, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	cfg := apptest.Config(t, dir, clock, logs)
+	cfg.Issuer = url
 	for _, o := range opts {
 		o(&cfg)
-	}
-	if cfg.Store == "" && os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
-		cfg.Store = postgresStore(t, dir)
 	}
 	s, err := server.New(context.Background(), cfg)
 	if err != nil {
@@ -142,35 +125,8 @@ func start(t testing.TB, dir string, clock *Clock, addr string, opts ...Option) 
 }
 
 // OpenStore opens the store a test keeps in dir, on the backend the suite
-// runs on (see the package comment), and closes it when the test ends. On
-// PostgreSQL, opening dir again opens the same schema.
-func OpenStore(t testing.TB, dir string) mayfly.Store {
-	t.Helper()
-	dsn := filepath.Join(dir, "mayfly.db")
-	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
-		dsn = postgresStore(t, dir)
-	}
-	st, _, err := server.OpenStore(context.Background(), dsn)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// postgresStore returns the PostgreSQL store of the server whose data
-// directory is dir: a fresh schema on first start, the same one on restart.
-func postgresStore(t testing.TB, dir string) string {
-	file := filepath.Join(dir, "test-store.url")
-	if b, err := os.ReadFile(file); err == nil {
-		return string(b)
-	}
-	dsn := pgtest.DSN(t)
-	if err := os.WriteFile(file, []byte(dsn), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dsn
-}
+// runs on, and closes it when the test ends.
+func OpenStore(t testing.TB, dir string) mayfly.Store { return apptest.OpenStore(t, dir) }
 
 // Stop shuts the server down; it is safe to call twice.
 func (e *Env) Stop() {
@@ -183,25 +139,6 @@ func (e *Env) Stop() {
 	e.http.Close()
 	e.Server.Close()
 	e.http = nil
-}
-
-// LogBuffer collects log output so tests can search it.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Human creates a human principal and returns its ID.

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"context"
@@ -12,27 +12,27 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/server"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 // replicas assembles n servers on one PostgreSQL store, one root key and
 // one clock, as replicas behind a load balancer.
-func replicas(t *testing.T, n int, clock mayfly.Clock) []*server.Server {
+func replicas(t *testing.T, n int, clock mayfly.Clock) []*app.App {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	root := filepath.Join(t.TempDir(), "root.key")
-	var out []*server.Server
+	var out []*app.App
 	for range n {
-		s, err := server.New(t.Context(), server.Config{
+		s, err := app.New(t.Context(), app.Config{
 			DataDir: t.TempDir(), Issuer: "https://mayfly.test", Store: dsn, RootKeyFile: root,
 			Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
-			t.Fatalf("server.New: %v", err)
+			t.Fatalf("app.New: %v", err)
 		}
 		t.Cleanup(func() { s.Close() })
 		out = append(out, s)
@@ -44,7 +44,7 @@ func replicas(t *testing.T, n int, clock mayfly.Clock) []*server.Server {
 // schedule wakes at once and tries to rotate. Exactly one new key must
 // come of it each time, and every replica must publish it.
 func TestScheduledRotationRace(t *testing.T) {
-	clock := servertest.NewClock(servertest.Epoch)
+	clock := apptest.NewClock(apptest.Epoch)
 	ss := replicas(t, 3, clock)
 	ctx := context.Background()
 	const rounds = 6
@@ -206,14 +206,14 @@ func TestRevocationNotHeldUpByKeyLock(t *testing.T) {
 // key material (which the others could not open) until it gets the new file.
 func TestRootRotationAcrossReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	clock := servertest.NewClock(servertest.Epoch)
+	clock := apptest.NewClock(apptest.Epoch)
 	ctx := context.Background()
 	rootA, rootB := filepath.Join(t.TempDir(), "root.key"), filepath.Join(t.TempDir(), "root.key")
-	start := func(root string) *server.Server {
-		s, err := server.New(ctx, server.Config{DataDir: t.TempDir(), Issuer: "https://mayfly.test", Store: dsn, RootKeyFile: root,
+	start := func(root string) *app.App {
+		s, err := app.New(ctx, app.Config{DataDir: t.TempDir(), Issuer: "https://mayfly.test", Store: dsn, RootKeyFile: root,
 			Clock: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
-			t.Fatalf("server.New: %v", err)
+			t.Fatalf("app.New: %v", err)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s

@@ -1,4 +1,4 @@
-package server_test
+package app_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/internal/app"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
@@ -22,7 +22,7 @@ func TestRedact(t *testing.T) {
 		{"/var/lib/mayfly/mayfly.db", "/var/lib/mayfly/mayfly.db"},
 	}
 	for _, tt := range tests {
-		if got := server.Redact(tt.in); got != tt.want {
+		if got := app.Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q) = %q; want %q", tt.in, got, tt.want)
 		}
 	}
@@ -34,7 +34,7 @@ func TestOpenStoreRefuses(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	for _, dsn := range []string{"host=db user=mayfly password=hunter2 dbname=mayfly", "mysql://root:hunter2@db/mayfly"} {
-		_, _, err := server.OpenStore(context.Background(), dsn)
+		_, _, err := app.OpenStore(context.Background(), dsn)
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("OpenStore(%q): %v; want a refusal without the password", dsn, err)
 		}
@@ -54,9 +54,9 @@ func TestStorePasswordNotLogged(t *testing.T) {
 	var logs bytes.Buffer
 	dir := t.TempDir()
 	ctx, stop := context.WithCancel(t.Context())
-	err := server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Store: dsn, RootKeyFile: filepath.Join(dir, "root.key"),
+	err := app.Run(ctx, app.Config{DataDir: dir, Addr: "127.0.0.1:0", Store: dsn, RootKeyFile: filepath.Join(dir, "root.key"),
 		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
-		func(*server.Server, string) { stop() }) // serving: stop at once
+		func(*app.Server, string) { stop() }) // serving: stop at once
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}

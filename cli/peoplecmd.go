@@ -108,7 +108,7 @@ func custodyGrant(ctx context.Context, args []string, env Env) error {
 func custodyShow(ctx context.Context, args []string, env Env) error {
 	var ring string
 	f := newFlags("custody show", env)
-	a := &api{}
+	a := &adminFlags{}
 	a.register(f, env)
 	f.StringVar(&ring, "ring", "", "show who had custody of this ring")
 	if err := f.parse(args); err != nil {

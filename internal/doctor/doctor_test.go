@@ -12,7 +12,6 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/client"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -20,7 +19,7 @@ const day = 24 * time.Hour
 
 // run gets the report through the admin API, as the CLI does, and checks
 // that its total agrees with its findings.
-func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) *doctor.Report {
+func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) *mayfly.DoctorReport {
 	t.Helper()
 	rep, err := env.Admin.Doctor(context.Background(), maxAge, idleDays)
 	if err != nil {
@@ -33,7 +32,7 @@ func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) 
 }
 
 // expect checks the report's findings, in order, as "kind subject" lines.
-func expect(t *testing.T, rep *doctor.Report, want ...string) {
+func expect(t *testing.T, rep *mayfly.DoctorReport, want ...string) {
 	t.Helper()
 	var got []string
 	for _, f := range rep.Findings {
@@ -49,7 +48,7 @@ func expect(t *testing.T, rep *doctor.Report, want ...string) {
 }
 
 // finding returns the report's finding about subject.
-func finding(t *testing.T, rep *doctor.Report, subject string) doctor.Finding {
+func finding(t *testing.T, rep *mayfly.DoctorReport, subject string) mayfly.Finding {
 	t.Helper()
 	for _, f := range rep.Findings {
 		if f.Subject == subject {
@@ -57,7 +56,7 @@ func finding(t *testing.T, rep *doctor.Report, subject string) doctor.Finding {
 		}
 	}
 	t.Fatalf("no finding about %s", subject)
-	return doctor.Finding{}
+	return mayfly.Finding{}
 }
 
 func maintain(t *testing.T, env *servertest.Env) {
@@ -412,30 +411,4 @@ func must(req *http.Request, err error) *http.Request {
 		panic(err)
 	}
 	return req
-}
-
-func TestParseAge(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"90d", 90 * day, true},
-		{"1d", day, true},
-		{"2160h", 90 * day, true},
-		{"36h30m", 36*time.Hour + 30*time.Minute, true},
-		{"0d", 0, false},
-		{"-1d", 0, false},
-		{"0", 0, false},
-		{"-1h", 0, false},
-		{"d", 0, false},
-		{"1.5d", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := doctor.ParseAge(tt.in)
-		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("ParseAge(%q) = %s, %v; want %s, ok %v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
 }

@@ -218,8 +218,8 @@ func (c *Client) AuditEntry(ctx context.Context, index uint64) (*httpapi.AuditIt
 }
 
 // AuditVerify has the server verify its stored log.
-func (c *Client) AuditVerify(ctx context.Context) (*audit.Report, error) {
-	var out audit.Report
+func (c *Client) AuditVerify(ctx context.Context) (*mayfly.AuditReport, error) {
+	var out mayfly.AuditReport
 	return &out, c.do(ctx, "POST", "/v1/audit/verify", nil, &out)
 }
 

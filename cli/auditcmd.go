@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/audit"
 )
 
 func auditCommands() *command {
@@ -203,7 +203,7 @@ func auditVerifyBundle(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := audit.VerifyBundle(raw, *key)
+	rep, err := bundle.Verify(raw, *key)
 	if err != nil {
 		return mayfly.Errorf(mayfly.Invalid, "bundle does not verify: %v", err)
 	}

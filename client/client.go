@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/audit"
 )
 
 // Client calls one Mayfly server with one admin credential.
@@ -236,7 +236,7 @@ func (c *Client) AuditConsistency(ctx context.Context, old, new uint64) (*httpap
 }
 
 // AuditExport returns a self-contained bundle of the entries made in [from, to).
-func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*audit.Bundle, error) {
+func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*bundle.Bundle, error) {
 	q := url.Values{}
 	if !from.IsZero() {
 		q.Set("from", from.Format(time.RFC3339Nano))
@@ -244,7 +244,7 @@ func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*audit.Bu
 	if !to.IsZero() {
 		q.Set("to", to.Format(time.RFC3339Nano))
 	}
-	var out audit.Bundle
+	var out bundle.Bundle
 	return &out, c.do(ctx, "GET", "/v1/audit/export?"+q.Encode(), nil, &out)
 }
 

@@ -3,13 +3,11 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -91,7 +89,7 @@ func (l *Log) Verify(ctx context.Context) (*mayfly.AuditReport, error) {
 // checkCheckpoint checks a stored checkpoint's signature, origin and root
 // against the tree recomputed from the entries.
 func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range, known note.Verifiers) string {
-	size, root, err := openCheckpoint(cp.Note, known, l.cfg.Origin)
+	size, root, err := bundle.OpenCheckpoint(cp.Note, known, l.cfg.Origin)
 	if err != nil {
 		return err.Error()
 	}
@@ -106,25 +104,4 @@ func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range, known 
 		return "its signed root does not match the entries: an entry before it was altered, removed or inserted"
 	}
 	return ""
-}
-
-// openCheckpoint verifies a C2SP signed-note checkpoint and parses it.
-func openCheckpoint(signed string, known note.Verifiers, origin string) (uint64, []byte, error) {
-	n, err := note.Open([]byte(signed), known)
-	if err != nil {
-		return 0, nil, fmt.Errorf("signature does not verify under the log key: %v", err)
-	}
-	lines := strings.SplitN(n.Text, "\n", 4)
-	if len(lines) < 4 || lines[0] != origin {
-		return 0, nil, fmt.Errorf("not a checkpoint of log %q", origin)
-	}
-	size, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil {
-		return 0, nil, fmt.Errorf("malformed size %q", lines[1])
-	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(root) != hasher.Size() {
-		return 0, nil, fmt.Errorf("malformed root hash")
-	}
-	return size, root, nil
 }

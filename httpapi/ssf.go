@@ -116,10 +116,10 @@ type SSFVerifyRequest struct {
 
 // PollRequest is an RFC 8936 poll request.
 type PollRequest struct {
-	MaxEvents         *int                  `json:"maxEvents,omitempty"`
-	ReturnImmediately bool                  `json:"returnImmediately,omitempty"`
-	Ack               []string              `json:"ack,omitempty"`
-	SetErrs           map[string]ssf.SetErr `json:"setErrs,omitempty"`
+	MaxEvents         *int                     `json:"maxEvents,omitempty"`
+	ReturnImmediately bool                     `json:"returnImmediately,omitempty"`
+	Ack               []string                 `json:"ack,omitempty"`
+	SetErrs           map[string]mayfly.SetErr `json:"setErrs,omitempty"`
 }
 
 // PollResponse is an RFC 8936 poll response.

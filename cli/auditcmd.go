@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bundle"
-	"github.com/mayflyhq/mayfly/httpapi"
 )
 
 func auditCommands() *command {
@@ -30,7 +30,7 @@ func auditCommands() *command {
 	}}
 }
 
-func auditTable(w io.Writer, items []httpapi.AuditItem) {
+func auditTable(w io.Writer, items []api.AuditItem) {
 	fmt.Fprintln(w, "INDEX\tTIME\tACTION\tACTOR\tPRINCIPAL\tCLIENT\tKID\tRING")
 	for _, it := range items {
 		e := it.Entry

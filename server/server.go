@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/doctor"
@@ -247,7 +248,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg.Log.Error("an interrupted offboarding could not be finished at start; retrying in the background", "err", err)
 	}
 	s.Token = token.New(token.Config{
-		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + httpapi.TokenPath, Store: st, Keys: s.Keys,
+		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + api.TokenPath, Store: st, Keys: s.Keys,
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 	})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,

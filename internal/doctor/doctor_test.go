@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -82,7 +82,7 @@ func grant(t *testing.T, env *servertest.Env, who string, asset mayfly.Asset, id
 
 func offboard(t *testing.T, env *servertest.Env, who string) {
 	t.Helper()
-	if _, err := env.Admin.Offboard(context.Background(), who, httpapi.OffboardRequest{Reason: "left"}); err != nil {
+	if _, err := env.Admin.Offboard(context.Background(), who, api.OffboardRequest{Reason: "left"}); err != nil {
 		t.Fatalf("offboard %s: %v", who, err)
 	}
 }
@@ -121,12 +121,12 @@ func TestOwnerNotActive(t *testing.T) {
 	ctx := context.Background()
 	env := servertest.New(t)
 	alice := env.Human("alice")
-	if _, err := env.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
+	if _, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	viaService, _ := env.NewClient(httpapi.ClientRequest{Name: "billing-api", Owner: "billing"})
-	direct, _ := env.NewClient(httpapi.ClientRequest{Name: "alice-tool", Owner: "alice"})
-	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "alice laptop", Owner: "alice"})
+	viaService, _ := env.NewClient(api.ClientRequest{Name: "billing-api", Owner: "billing"})
+	direct, _ := env.NewClient(api.ClientRequest{Name: "alice-tool", Owner: "alice"})
+	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "alice laptop", Owner: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +305,8 @@ func TestSecretOld(t *testing.T) {
 	ctx := context.Background()
 	env := servertest.New(t)
 	env.Human("alice")
-	c, _ := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: "alice"})
-	gone, _ := env.NewClient(httpapi.ClientRequest{Name: "retired", Owner: "alice"})
+	c, _ := env.NewClient(api.ClientRequest{Name: "orders", Owner: "alice"})
+	gone, _ := env.NewClient(api.ClientRequest{Name: "retired", Owner: "alice"})
 	if _, err := env.Admin.RevokeClient(ctx, gone.ID, "unused"); err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +336,8 @@ func TestCustodianIdle(t *testing.T) {
 	env := servertest.New(t)
 	env.Human("frank")
 	grant(t, env, "frank", mayfly.AssetRing, "default")
-	fc, secret := env.NewClient(httpapi.ClientRequest{Name: "frank-tool", Owner: "frank"})
-	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "frank laptop", Owner: "frank"})
+	fc, secret := env.NewClient(api.ClientRequest{Name: "frank-tool", Owner: "frank"})
+	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "frank laptop", Owner: "frank"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestAPIErrors(t *testing.T) {
 			}
 			req.Header.Set("Authorization", "Bearer "+env.Token)
 			r := env.Do(req)
-			var body httpapi.ErrorBody
+			var body api.ErrorBody
 			json.Unmarshal(r.Body, &body)
 			if r.Status != tt.status || !strings.Contains(body.Message, tt.want) {
 				t.Errorf("status %d, body %s; want %d and a message with %q", r.Status, r.Body, tt.status, tt.want)

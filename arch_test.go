@@ -49,8 +49,8 @@ func imports(t *testing.T, files []string) map[string]bool {
 }
 
 // TestArchitecture keeps the layers visible: the domain depends on nothing
-// but the standard library, and policy packages know nothing of HTTP or of
-// a particular store.
+// but the standard library, policy packages know nothing of HTTP or of a
+// particular store, and the API's wire types and its client need no server.
 func TestArchitecture(t *testing.T) {
 	const module = "github.com/mayflyhq/mayfly"
 	policy := []string{"internal/keys", "internal/token", "internal/identity", "internal/revoke", "internal/seal", "internal/batch", "internal/offboard", "internal/doctor"}
@@ -69,6 +69,10 @@ func TestArchitecture(t *testing.T) {
 				t.Errorf("%s imports %s; the transmitter must not depend on the HTTP API or a store backend", dir, im)
 			case strings.HasPrefix(filepath.ToSlash(dir), "store/") && (strings.HasPrefix(im, module+"/internal/") || strings.HasPrefix(im, module+"/httpapi")):
 				t.Errorf("%s imports %s; a store holds no policy", dir, im)
+			case (filepath.ToSlash(dir) == "client" || filepath.ToSlash(dir) == "cli") && strings.HasPrefix(im, module+"/internal/"):
+				t.Errorf("%s imports %s; the client and the CLI reach Mayfly through its API, not its internals", dir, im)
+			case filepath.ToSlash(dir) == "api" && im != module && strings.Contains(strings.Split(im, "/")[0], "."):
+				t.Errorf("api imports %s; the wire types may use the standard library and the domain package only", im)
 			}
 		}
 	}

@@ -129,10 +129,12 @@ var mayImport = map[string][]string{
 // named exception goes here, with the reason beside it.
 var mayImportInternal = map[string][]string{}
 
-// forbiddenStd are the standard library and third-party imports a layer
-// may not have, by import path prefix.
+// forbiddenStd are the standard library and third-party imports a layer,
+// or one package, may not have, by import path prefix.
 var forbiddenStd = map[string][]string{
-	domain:  {"github.com/", "golang.org/", "modernc.org/"},
+	domain: {"github.com/", "golang.org/", "modernc.org/"},
+	// The wire types, which other languages' clients are built against.
+	"api":   {"github.com/", "golang.org/", "modernc.org/"},
 	policy:  {"net/http", "github.com/prometheus/", "github.com/jackc/", "modernc.org/"},
 	client:  {"github.com/prometheus/", "github.com/jackc/", "modernc.org/"},
 	library: {"github.com/prometheus/", "github.com/jackc/", "modernc.org/"},
@@ -176,7 +178,7 @@ func violations(dir string, imports map[string]bool, testFiles bool) []string {
 		if testFiles {
 			continue
 		}
-		for _, prefix := range forbiddenStd[layer] {
+		for _, prefix := range slices.Concat(forbiddenStd[layer], forbiddenStd[dir]) {
 			if strings.HasPrefix(im, prefix) && stdExceptions[[2]string{dir, im}] == "" {
 				out = append(out, fmt.Sprintf("%s (%s) imports %s", dir, layer, im))
 			}
@@ -234,6 +236,8 @@ func TestArchitectureRules(t *testing.T) {
 		{".", "github.com/go-jose/go-jose/v4", false, true},
 		{".", module + "/api", false, true},
 		{"api", module + "/internal/token", false, true},
+		{"api", "github.com/transparency-dev/merkle", false, true},
+		{"bundle", "github.com/transparency-dev/merkle", false, false},
 		{"newtop", "fmt", false, true}, // no layer at all
 	}
 	for _, tt := range tests {

@@ -55,3 +55,14 @@ type Checkpoint struct {
 	Note string    `json:"note"` // C2SP tlog-checkpoint, signed as a C2SP signed note
 	Time time.Time `json:"time"`
 }
+
+// AuditReport is the outcome of verifying the stored log: the entries and
+// checkpoints checked, and the first problem found, if any.
+type AuditReport struct {
+	OK          bool   `json:"ok"`
+	Entries     uint64 `json:"entries"`
+	Checkpoints int    `json:"checkpoints"`
+	// FirstBad is the first index found wrong, or -1.
+	FirstBad int64  `json:"first_bad"`
+	Problem  string `json:"problem,omitempty"`
+}

@@ -61,3 +61,10 @@ type QueuedSET struct {
 	Attempts    int       // failed push deliveries so far
 	NextAttempt time.Time // not delivered before this
 }
+
+// SetErr is a receiver's report that it could not use a SET: a value of
+// an RFC 8936 poll's setErrs, keyed there by the SET's jti.
+type SetErr struct {
+	Err         string `json:"err"`
+	Description string `json:"description"`
+}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -21,14 +21,14 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	srv := servertest.New(t, func(c *server.Config) { c.KeyLifetimeCeiling, c.AllowLongKeyLifetime = 60*24*time.Hour, true })
 	ctx := context.Background()
 	owner := srv.Human("alice")
-	c, secret := srv.NewClient(httpapi.ClientRequest{Owner: owner})
+	c, secret := srv.NewClient(api.ClientRequest{Owner: owner})
 	tok := srv.IssueToken(c.ID, secret, nil)
 	recs, _ := srv.Admin.Tokens(ctx, mayfly.IssuanceFilter{ClientID: c.ID})
 	if _, err := srv.Admin.RevokeToken(ctx, recs[0].JTI, "test"); err != nil {
 		t.Fatal(err)
 	}
 	_ = tok
-	if _, err := srv.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "edge", Alg: mayfly.EdDSA}); err != nil {
+	if _, err := srv.Admin.CreateRing(ctx, api.RingRequest{Name: "edge", Alg: mayfly.EdDSA}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.Admin.Rotate(ctx, "edge"); err != nil {
@@ -93,7 +93,7 @@ func TestAuditCLI(t *testing.T) {
 	srv := servertest.New(t)
 	env := map[string]string{"MAYFLY_ADDR": srv.URL, "MAYFLY_TOKEN": srv.Token}
 	owner := srv.Human("alice")
-	srv.NewClient(httpapi.ClientRequest{Owner: owner})
+	srv.NewClient(api.ClientRequest{Owner: owner})
 
 	if r := run(env, "audit", "tail", "-n", "3"); r.code != 0 || !strings.Contains(r.stdout, "client.created") {
 		t.Errorf("audit tail: exit %d %q %q", r.code, r.stdout, r.stderr)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/bundle"
 )
 
 func auditCommands() *command {
@@ -30,7 +30,7 @@ func auditCommands() *command {
 	}}
 }
 
-func auditTable(w io.Writer, items []httpapi.AuditItem) {
+func auditTable(w io.Writer, items []api.AuditItem) {
 	fmt.Fprintln(w, "INDEX\tTIME\tACTION\tACTOR\tPRINCIPAL\tCLIENT\tKID\tRING")
 	for _, it := range items {
 		e := it.Entry
@@ -203,7 +203,7 @@ func auditVerifyBundle(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := audit.VerifyBundle(raw, *key)
+	rep, err := bundle.Verify(raw, *key)
 	if err != nil {
 		return mayfly.Errorf(mayfly.Invalid, "bundle does not verify: %v", err)
 	}

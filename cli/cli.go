@@ -223,14 +223,14 @@ func (l *list) Set(v string) error {
 	return nil
 }
 
-// api is the shared part of every admin command: where the server is, the
-// credential, and --json.
-type api struct {
+// adminFlags is the shared part of every admin command: where the server
+// is, the credential, and --json.
+type adminFlags struct {
 	addr, token string
 	json        bool
 }
 
-func (a *api) register(f *flags, env Env) {
+func (a *adminFlags) register(f *flags, env Env) {
 	f.StringVar(&a.addr, "addr", firstNonEmpty(env.Getenv("MAYFLY_ADDR"), "127.0.0.1:8740"), "server address or URL (MAYFLY_ADDR)")
 	f.StringVar(&a.token, "token", env.Getenv("MAYFLY_TOKEN"), "admin credential (MAYFLY_TOKEN); default: the contents of MAYFLY_DATA/admin.token")
 	f.BoolVar(&a.json, "json", false, "print JSON")
@@ -245,7 +245,7 @@ func firstNonEmpty(vs ...string) string {
 	return ""
 }
 
-func (a *api) client(env Env) (*client.Client, error) {
+func (a *adminFlags) client(env Env) (*client.Client, error) {
 	base := a.addr
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
@@ -263,7 +263,7 @@ func (a *api) client(env Env) (*client.Client, error) {
 }
 
 // print writes v as JSON with --json, and as text otherwise.
-func (a *api) print(env Env, v any, text func(w io.Writer)) error {
+func (a *adminFlags) print(env Env, v any, text func(w io.Writer)) error {
 	if a.json {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -283,9 +283,9 @@ func fields(w io.Writer, kv ...string) {
 
 // admin parses an admin command's args: the shared flags, those define
 // adds, and exactly n positional arguments described by names.
-func admin(name string, args []string, env Env, n int, names string, define func(f *flags)) (*flags, *api, *client.Client, error) {
+func admin(name string, args []string, env Env, n int, names string, define func(f *flags)) (*flags, *adminFlags, *client.Client, error) {
 	f := newFlags(name, env)
-	a := &api{}
+	a := &adminFlags{}
 	a.register(f, env)
 	if define != nil {
 		define(f)

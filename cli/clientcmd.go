@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func clientCreate(ctx context.Context, args []string, env Env) error {
-	var req httpapi.ClientRequest
+	var req api.ClientRequest
 	var scopes, auds list
 	var ttl time.Duration
 	var jwksFile string

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
@@ -41,11 +41,11 @@ func TestCrashLosesNoIssuedToken(t *testing.T) {
 	dir := t.TempDir()
 	cmd, base, admin := startProcess(t, dir)
 	ctx := context.Background()
-	p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
+	p, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "load", Owner: p.ID})
+	c, err := admin.CreateClient(ctx, api.ClientRequest{Name: "load", Owner: p.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +61,14 @@ func TestCrashLosesNoIssuedToken(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for {
-				req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader(form))
+				req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader(form))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(c.ID, c.Secret)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return // the server is gone
 				}
-				var body httpapi.TokenResponse
+				var body api.TokenResponse
 				err = json.NewDecoder(resp.Body).Decode(&body)
 				resp.Body.Close()
 				if err != nil || resp.StatusCode != 200 {
@@ -218,13 +218,13 @@ func TestCrashLosesNoRevocation(t *testing.T) {
 	dir := t.TempDir()
 	cmd, _, admin := startProcess(t, dir)
 	ctx := context.Background()
-	p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
+	p, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var clients []string
 	for range 40 {
-		c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "c", Owner: p.ID})
+		c, err := admin.CreateClient(ctx, api.ClientRequest{Name: "c", Owner: p.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,16 +312,16 @@ func TestCrashDuringOffboarding(t *testing.T) {
 			dir := t.TempDir()
 			cmd, _, admin := startProcess(t, dir)
 			ctx := context.Background()
-			p, err := admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "dev", Kind: mayfly.Human})
+			p, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "dev", Kind: mayfly.Human})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "crash test"}); err != nil {
+			if _, err := admin.GrantCustody(ctx, api.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "crash test"}); err != nil {
 				t.Fatal(err)
 			}
 			var clients []string
 			for range 300 {
-				c, err := admin.CreateClient(ctx, httpapi.ClientRequest{Name: "c", Owner: p.ID})
+				c, err := admin.CreateClient(ctx, api.ClientRequest{Name: "c", Owner: p.ID})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -333,7 +333,7 @@ func TestCrashDuringOffboarding(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				_, err := admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "crash test"})
+				_, err := admin.Offboard(ctx, p.ID, api.OffboardRequest{Reason: "crash test"})
 				done <- err
 			}()
 			time.Sleep(delay) // where in the run the kill lands varies by round
@@ -352,7 +352,7 @@ func TestCrashDuringOffboarding(t *testing.T) {
 					t.Fatal("an acknowledged offboarding left no run")
 				}
 				// Killed before the run was saved: the operator runs it again.
-				if _, err := admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "crash test"}); err != nil {
+				if _, err := admin.Offboard(ctx, p.ID, api.OffboardRequest{Reason: "crash test"}); err != nil {
 					t.Fatal(err)
 				}
 				runs, _ = admin.Offboardings(ctx, p.ID)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/internal/doctor"
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -14,9 +14,9 @@ import (
 func TestDoctor(t *testing.T) {
 	srv := servertest.New(t)
 	env := map[string]string{"MAYFLY_ADDR": srv.URL, "MAYFLY_TOKEN": srv.Token}
-	report := func(r result) doctor.Report {
+	report := func(r result) mayfly.DoctorReport {
 		t.Helper()
-		var rep doctor.Report
+		var rep mayfly.DoctorReport
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 			t.Fatalf("doctor --json: not a report: %v\n%s", err, r.stdout)
 		}
@@ -50,7 +50,7 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("table:\n%s\nwant a header and two owner-not-active lines", r.stdout)
 	}
 	r = run(env, "doctor", "--json")
-	if rep := report(r); r.code != 1 || rep.Total != 2 || len(rep.Findings) != 2 || rep.Findings[0].Kind != doctor.OwnerNotActive {
+	if rep := report(r); r.code != 1 || rep.Total != 2 || len(rep.Findings) != 2 || rep.Findings[0].Kind != mayfly.FindingOwnerNotActive {
 		t.Errorf("--json: exit %d, report %+v; want 1 and two owner-not-active findings", r.code, rep)
 	}
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	report "github.com/mayflyhq/mayfly/internal/doctor"
+	"github.com/mayflyhq/mayfly"
 )
 
 // doctor prints the inventory and policy report. It exits 1 when anything
@@ -18,16 +18,16 @@ func doctor(ctx context.Context, args []string, env Env) error {
 	_, a, c, err := admin("doctor", args, env, 0, "no arguments", func(f *flags) {
 		f.Func("max-secret-age", "report client secrets older than this, in days (90d) or as a duration (2160h) (default 90d)", func(s string) error {
 			var err error
-			maxAge, err = report.ParseAge(s)
+			maxAge, err = mayfly.ParseAge(s)
 			return err
 		})
-		f.IntVar(&idleDays, "idle-days", 0, fmt.Sprintf("report custodians not seen for this many days (default %d)", report.DefaultIdleDays))
+		f.IntVar(&idleDays, "idle-days", 0, fmt.Sprintf("report custodians not seen for this many days (default %d)", mayfly.DefaultIdleDays))
 	})
 	if err != nil {
 		return err
 	}
-	if idleDays < 0 || idleDays > report.MaxDays {
-		return usagef("--idle-days %d is not between 1 and %d", idleDays, report.MaxDays)
+	if idleDays < 0 || idleDays > mayfly.DoctorMaxDays {
+		return usagef("--idle-days %d is not between 1 and %d", idleDays, mayfly.DoctorMaxDays)
 	}
 	rep, err := c.Doctor(ctx, maxAge, idleDays)
 	if err != nil {
@@ -45,7 +45,7 @@ func doctor(ctx context.Context, args []string, env Env) error {
 	return fmt.Errorf("%d findings", rep.Total)
 }
 
-func findingsTable(w io.Writer, rep *report.Report) {
+func findingsTable(w io.Writer, rep *mayfly.DoctorReport) {
 	if len(rep.Findings) == 0 {
 		fmt.Fprintln(w, "no findings")
 		return

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func keyList(ctx context.Context, args []string, env Env) error {
@@ -25,7 +25,7 @@ func keyList(ctx context.Context, args []string, env Env) error {
 	return a.print(env, ks, func(w io.Writer) { keyTable(w, ks) })
 }
 
-func keyTable(w io.Writer, ks []httpapi.KeyView) {
+func keyTable(w io.Writer, ks []api.KeyView) {
 	fmt.Fprintln(w, "KID\tRING\tALG\tSTATE\tSIGNS FROM\tSIGNS UNTIL\tPUBLISHED UNTIL\tMATERIAL")
 	for _, k := range ks {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Ring, k.Alg, k.State,
@@ -68,7 +68,7 @@ func ringCreate(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	r, err := c.CreateRing(ctx, httpapi.RingRequest{Name: f.pos[0], Alg: mayfly.Alg(alg), Lifetime: lifetime.String()})
+	r, err := c.CreateRing(ctx, api.RingRequest{Name: f.pos[0], Alg: mayfly.Alg(alg), Lifetime: lifetime.String()})
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func peopleCommands() []*command {
@@ -51,7 +51,7 @@ func principalReactivate(ctx context.Context, args []string, env Env) error {
 }
 
 func offboardCmd(ctx context.Context, args []string, env Env) error {
-	var req httpapi.OffboardRequest
+	var req api.OffboardRequest
 	f, a, c, err := admin("offboard", args, env, 1, "one PERSON", func(f *flags) {
 		f.StringVar(&req.Reason, "reason", "", "why, for the record")
 		f.StringVar(&req.TransferTo, "transfer-to", "", "a person to hand their clients and services to, instead of revoking them")
@@ -82,7 +82,7 @@ func offboardReport(w io.Writer, o *mayfly.Offboarding) {
 }
 
 func custodyGrant(ctx context.Context, args []string, env Env) error {
-	var req httpapi.CustodyRequest
+	var req api.CustodyRequest
 	var kind string
 	f, a, c, err := admin("custody grant", args, env, 1, "one PRINCIPAL", func(f *flags) {
 		f.StringVar(&req.Ring, "ring", "", "the key ring")
@@ -108,7 +108,7 @@ func custodyGrant(ctx context.Context, args []string, env Env) error {
 func custodyShow(ctx context.Context, args []string, env Env) error {
 	var ring string
 	f := newFlags("custody show", env)
-	a := &api{}
+	a := &adminFlags{}
 	a.register(f, env)
 	f.StringVar(&ring, "ring", "", "show who had custody of this ring")
 	if err := f.parse(args); err != nil {
@@ -163,7 +163,7 @@ func clientRotateSecret(ctx context.Context, args []string, env Env) error {
 }
 
 func credentialCreate(ctx context.Context, args []string, env Env) error {
-	var req httpapi.CredentialRequest
+	var req api.CredentialRequest
 	var role string
 	f, a, c, err := admin("credential create", args, env, 1, "one NAME", func(f *flags) {
 		f.StringVar(&req.Owner, "owner", "", "the person it belongs to; offboarding them revokes it")

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func principalCreate(ctx context.Context, args []string, env Env) error {
@@ -21,7 +21,7 @@ func principalCreate(ctx context.Context, args []string, env Env) error {
 	if kind == "" {
 		return usagef("principal create needs --kind human or --kind service")
 	}
-	p, err := c.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: f.pos[0], Kind: mayfly.PrincipalKind(kind), Owner: owner})
+	p, err := c.CreatePrincipal(ctx, api.PrincipalRequest{Name: f.pos[0], Kind: mayfly.PrincipalKind(kind), Owner: owner})
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
@@ -88,7 +88,7 @@ func token(t *testing.T, base, id, secret string) string {
 }
 
 func tryToken(base, id, secret string) (string, int) {
-	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
+	req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(id, secret)
 	resp, err := http.DefaultClient.Do(req)
@@ -96,7 +96,7 @@ func tryToken(base, id, secret string) (string, int) {
 		return "", 0
 	}
 	defer resp.Body.Close()
-	var body httpapi.TokenResponse
+	var body api.TokenResponse
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return "", resp.StatusCode
 	}
@@ -105,7 +105,7 @@ func tryToken(base, id, secret string) (string, int) {
 
 func active(t *testing.T, base, tok, id, secret string) bool {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+httpapi.IntrospectPath, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	req, _ := http.NewRequest("POST", base+api.IntrospectPath, strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(id, secret)
 	resp, err := http.DefaultClient.Do(req)
@@ -154,11 +154,11 @@ func TestReplicas(t *testing.T) {
 	ctx := context.Background()
 	a, b, c := rs[0], rs[1], rs[2]
 
-	p, err := b.admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
+	p, err := b.admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "alice", Kind: mayfly.Human})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := c.admin.CreateClient(ctx, httpapi.ClientRequest{Name: "orders", Owner: p.ID})
+	cl, err := c.admin.CreateClient(ctx, api.ClientRequest{Name: "orders", Owner: p.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestReplicas(t *testing.T) {
 				t.Errorf("%s signs with key %s after %s revoked it and its tokens are rejected", r.name, kid, c.name)
 			}
 			var jwks struct{ Keys []struct{ KID string } }
-			getJSON(t, r.url+httpapi.JWKSPath, &jwks)
+			getJSON(t, r.url+api.JWKSPath, &jwks)
 			for _, k := range jwks.Keys {
 				if k.KID == kid {
 					t.Errorf("%s still publishes revoked key %s", r.name, kid)
@@ -205,11 +205,11 @@ func TestReplicas(t *testing.T) {
 
 	t.Run("SuspendAndOffboardHereEffectiveThere", func(t *testing.T) {
 		for _, leave := range []string{"suspend", "offboard"} {
-			p, err := a.admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "leaver-" + leave, Kind: mayfly.Human})
+			p, err := a.admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "leaver-" + leave, Kind: mayfly.Human})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lc, err := a.admin.CreateClient(ctx, httpapi.ClientRequest{Name: "leaver", Owner: p.ID})
+			lc, err := a.admin.CreateClient(ctx, api.ClientRequest{Name: "leaver", Owner: p.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestReplicas(t *testing.T) {
 			if leave == "suspend" {
 				_, err = b.admin.Suspend(ctx, p.ID, "replica test")
 			} else {
-				_, err = b.admin.Offboard(ctx, p.ID, httpapi.OffboardRequest{Reason: "replica test"})
+				_, err = b.admin.Offboard(ctx, p.ID, api.OffboardRequest{Reason: "replica test"})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -236,7 +236,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("ConcurrentRotation", func(t *testing.T) {
-		if _, err := a.admin.CreateRing(ctx, httpapi.RingRequest{Name: "race", Lifetime: "1h"}); err != nil {
+		if _, err := a.admin.CreateRing(ctx, api.RingRequest{Name: "race", Lifetime: "1h"}); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -257,7 +257,7 @@ func TestReplicas(t *testing.T) {
 		}
 		wg.Wait()
 		// Replica a hears of the others' rotations through the store's feed.
-		var keys []httpapi.KeyView
+		var keys []api.KeyView
 		eventually(t, a.name+" sees every rotation", func() bool {
 			if keys, err = a.admin.Keys(ctx, "race"); err != nil {
 				t.Fatal(err)
@@ -299,7 +299,7 @@ func TestReplicas(t *testing.T) {
 		for _, r := range rs {
 			eventually(t, r.name+" publishes the ring's keys", func() bool {
 				var jwks struct{ Keys []struct{ KID string } }
-				getJSON(t, r.url+httpapi.JWKSPath, &jwks)
+				getJSON(t, r.url+api.JWKSPath, &jwks)
 				have := map[string]bool{}
 				for _, k := range jwks.Keys {
 					have[k.KID] = true
@@ -346,7 +346,7 @@ func TestReplicas(t *testing.T) {
 // killReplicaUnderLoad sends token requests to every replica, kills the last
 // one with SIGKILL midway, and checks that the others keep serving and that
 // every token any replica handed out has its issuance record.
-func killReplicaUnderLoad(t *testing.T, rs []*replica, cl *httpapi.CreatedClient) {
+func killReplicaUnderLoad(t *testing.T, rs []*replica, cl *api.CreatedClient) {
 	victim := rs[len(rs)-1]
 	var mu sync.Mutex
 	var received []string

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -36,7 +36,7 @@ func TestSCIMToken(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+token)
 		return srv.Do(req).Status
 	}
-	if got := status(httpapi.SCIMPath+"/Users", cc.Token); got != http.StatusOK {
+	if got := status(api.SCIMPath+"/Users", cc.Token); got != http.StatusOK {
 		t.Errorf("the SCIM credential at /scim/v2/Users: got %d; want 200", got)
 	}
 	if got := status("/v1/principals", cc.Token); got != http.StatusForbidden {
@@ -44,7 +44,7 @@ func TestSCIMToken(t *testing.T) {
 	}
 
 	r = run(env, "scim", "token", "create")
-	if r.code != 0 || !strings.Contains(r.stdout, "shown once") || !strings.Contains(r.stdout, srv.URL+httpapi.SCIMPath) {
+	if r.code != 0 || !strings.Contains(r.stdout, "shown once") || !strings.Contains(r.stdout, srv.URL+api.SCIMPath) {
 		t.Fatalf("scim token create: exit %d, stdout %q, stderr %q; want the token, the SCIM URL and a warning", r.code, r.stdout, r.stderr)
 	}
 	var token string
@@ -56,7 +56,7 @@ func TestSCIMToken(t *testing.T) {
 	if !strings.HasPrefix(token, "mfa_") || !strings.Contains(r.stdout, "scim\n") {
 		t.Errorf("got %q; want a token line and role scim", r.stdout)
 	}
-	if got := status(httpapi.SCIMPath+"/ServiceProviderConfig", token); got != http.StatusOK {
+	if got := status(api.SCIMPath+"/ServiceProviderConfig", token); got != http.StatusOK {
 		t.Errorf("the printed token at /scim/v2: got %d; want 200", got)
 	}
 	if r := run(env, "credential", "list"); strings.Contains(r.stdout, token) || strings.Count(r.stdout, "scim") < 2 {

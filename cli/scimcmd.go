@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func scimCommands() *command {
@@ -21,7 +21,7 @@ func scimCommands() *command {
 // people with. It works at /scim/v2 and nowhere else; list and revoke it
 // with the credential commands.
 func scimTokenCreate(ctx context.Context, args []string, env Env) error {
-	req := httpapi.CredentialRequest{Role: mayfly.RoleSCIM}
+	req := api.CredentialRequest{Role: mayfly.RoleSCIM}
 	_, a, c, err := admin("scim token create", args, env, 0, "no arguments", func(f *flags) {
 		f.StringVar(&req.Name, "name", "scim", "a name for the credential, such as the identity provider's")
 		f.StringVar(&req.Owner, "owner", "", "the person accountable for it; offboarding them revokes it")
@@ -35,7 +35,7 @@ func scimTokenCreate(ctx context.Context, args []string, env Env) error {
 	}
 	return a.print(env, cc, func(w io.Writer) {
 		credentialFields(w, cc.AdminCredential)
-		fields(w, "scim_url", c.BaseURL+httpapi.SCIMPath, "token", cc.Token)
+		fields(w, "scim_url", c.BaseURL+api.SCIMPath, "token", cc.Token)
 		fmt.Fprintln(w, "\nThe token is shown once and cannot be recovered: enter it and the SCIM URL in the identity provider now.")
 		fmt.Fprintln(w, "It works only for SCIM provisioning.")
 	})

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 // Receivers create their own streams through the SSF API; the CLI is for
@@ -62,7 +62,7 @@ func ssfShow(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	out := struct {
-		httpapi.SSFStreamConfig
+		api.SSFStreamConfig
 		Status mayfly.SSFStatus `json:"status"`
 		Reason string           `json:"reason,omitempty"`
 	}{*st, status.Status, status.Reason}
@@ -79,7 +79,7 @@ func ssfSetStatus(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.SetSSFStatus(ctx, httpapi.SSFStatus{StreamID: f.pos[0], Status: mayfly.SSFStatus(f.pos[1]), Reason: reason})
+	st, err := c.SetSSFStatus(ctx, api.SSFStatus{StreamID: f.pos[0], Status: mayfly.SSFStatus(f.pos[1]), Reason: reason})
 	if err != nil {
 		return err
 	}

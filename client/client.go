@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/bundle"
 )
 
 // Client calls one Mayfly server with one admin credential.
@@ -61,7 +61,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e httpapi.ErrorBody
+		var e api.ErrorBody
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			return &mayfly.Error{Code: mayfly.Internal, Msg: fmt.Sprintf("%s %s: unexpected response %s", method, path, resp.Status)}
 		}
@@ -79,7 +79,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func esc(s string) string { return url.PathEscape(s) }
 
 // CreatePrincipal creates a principal.
-func (c *Client) CreatePrincipal(ctx context.Context, req httpapi.PrincipalRequest) (*mayfly.Principal, error) {
+func (c *Client) CreatePrincipal(ctx context.Context, req api.PrincipalRequest) (*mayfly.Principal, error) {
 	var p mayfly.Principal
 	return &p, c.do(ctx, "POST", "/v1/principals", req, &p)
 }
@@ -97,8 +97,8 @@ func (c *Client) Principal(ctx context.Context, ref string) (*mayfly.Principal, 
 }
 
 // CreateClient creates an OAuth2 client. The response holds its secret, once.
-func (c *Client) CreateClient(ctx context.Context, req httpapi.ClientRequest) (*httpapi.CreatedClient, error) {
-	out := &httpapi.CreatedClient{Client: &mayfly.Client{}}
+func (c *Client) CreateClient(ctx context.Context, req api.ClientRequest) (*api.CreatedClient, error) {
+	out := &api.CreatedClient{Client: &mayfly.Client{}}
 	return out, c.do(ctx, "POST", "/v1/clients", req, out)
 }
 
@@ -117,30 +117,30 @@ func (c *Client) ClientByID(ctx context.Context, id string) (*mayfly.Client, err
 // RevokeClient revokes a client and every token it holds.
 func (c *Client) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
 	var r mayfly.Revocation
-	return &r, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/revoke", httpapi.RevokeRequest{Reason: reason}, &r)
+	return &r, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
 // CreateRing creates a key ring.
-func (c *Client) CreateRing(ctx context.Context, req httpapi.RingRequest) (*httpapi.RingView, error) {
-	var r httpapi.RingView
+func (c *Client) CreateRing(ctx context.Context, req api.RingRequest) (*api.RingView, error) {
+	var r api.RingView
 	return &r, c.do(ctx, "POST", "/v1/rings", req, &r)
 }
 
 // Rings lists key rings with their keys.
-func (c *Client) Rings(ctx context.Context) ([]httpapi.RingView, error) {
-	var rs []httpapi.RingView
+func (c *Client) Rings(ctx context.Context) ([]api.RingView, error) {
+	var rs []api.RingView
 	return rs, c.do(ctx, "GET", "/v1/rings", nil, &rs)
 }
 
 // Rotate makes a ring's next key sign now.
-func (c *Client) Rotate(ctx context.Context, ring string) (*httpapi.RingView, error) {
-	var r httpapi.RingView
+func (c *Client) Rotate(ctx context.Context, ring string) (*api.RingView, error) {
+	var r api.RingView
 	return &r, c.do(ctx, "POST", "/v1/rings/"+esc(ring)+"/rotate", nil, &r)
 }
 
 // Keys lists keys, of one ring if ring is not empty.
-func (c *Client) Keys(ctx context.Context, ring string) ([]httpapi.KeyView, error) {
-	var ks []httpapi.KeyView
+func (c *Client) Keys(ctx context.Context, ring string) ([]api.KeyView, error) {
+	var ks []api.KeyView
 	path := "/v1/keys"
 	if ring != "" {
 		path += "?ring=" + url.QueryEscape(ring)
@@ -151,7 +151,7 @@ func (c *Client) Keys(ctx context.Context, ring string) ([]httpapi.KeyView, erro
 // RevokeKey revokes a signing key.
 func (c *Client) RevokeKey(ctx context.Context, kid, reason string) (*mayfly.Revocation, error) {
 	var r mayfly.Revocation
-	return &r, c.do(ctx, "POST", "/v1/keys/"+esc(kid)+"/revoke", httpapi.RevokeRequest{Reason: reason}, &r)
+	return &r, c.do(ctx, "POST", "/v1/keys/"+esc(kid)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
 // Tokens lists issuance records.
@@ -181,11 +181,11 @@ func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.
 // RevokeToken revokes one token by its jti.
 func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*mayfly.Revocation, error) {
 	var r mayfly.Revocation
-	return &r, c.do(ctx, "POST", "/v1/tokens/"+esc(jti)+"/revoke", httpapi.RevokeRequest{Reason: reason}, &r)
+	return &r, c.do(ctx, "POST", "/v1/tokens/"+esc(jti)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
 // AuditSearch lists audit entries.
-func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]httpapi.AuditItem, error) {
+func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]api.AuditItem, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"action": string(f.Action), "principal": f.Principal, "client": f.Client, "kid": f.KID} {
 		if v != "" {
@@ -207,36 +207,36 @@ func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]httpa
 	if !f.Until.IsZero() {
 		q.Set("until", f.Until.Format(time.RFC3339Nano))
 	}
-	var out []httpapi.AuditItem
+	var out []api.AuditItem
 	return out, c.do(ctx, "GET", "/v1/audit?"+q.Encode(), nil, &out)
 }
 
 // AuditEntry shows one audit entry.
-func (c *Client) AuditEntry(ctx context.Context, index uint64) (*httpapi.AuditItem, error) {
-	var out httpapi.AuditItem
+func (c *Client) AuditEntry(ctx context.Context, index uint64) (*api.AuditItem, error) {
+	var out api.AuditItem
 	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/%d", index), nil, &out)
 }
 
 // AuditVerify has the server verify its stored log.
-func (c *Client) AuditVerify(ctx context.Context) (*audit.Report, error) {
-	var out audit.Report
+func (c *Client) AuditVerify(ctx context.Context) (*mayfly.AuditReport, error) {
+	var out mayfly.AuditReport
 	return &out, c.do(ctx, "POST", "/v1/audit/verify", nil, &out)
 }
 
 // AuditProof returns an entry's inclusion proof against the latest checkpoint.
-func (c *Client) AuditProof(ctx context.Context, index uint64) (*httpapi.InclusionProof, error) {
-	var out httpapi.InclusionProof
+func (c *Client) AuditProof(ctx context.Context, index uint64) (*api.InclusionProof, error) {
+	var out api.InclusionProof
 	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/proof/%d", index), nil, &out)
 }
 
 // AuditConsistency returns a consistency proof between two tree sizes.
-func (c *Client) AuditConsistency(ctx context.Context, old, new uint64) (*httpapi.ConsistencyProof, error) {
-	var out httpapi.ConsistencyProof
+func (c *Client) AuditConsistency(ctx context.Context, old, new uint64) (*api.ConsistencyProof, error) {
+	var out api.ConsistencyProof
 	return &out, c.do(ctx, "GET", fmt.Sprintf("/v1/audit/consistency?old=%d&new=%d", old, new), nil, &out)
 }
 
 // AuditExport returns a self-contained bundle of the entries made in [from, to).
-func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*audit.Bundle, error) {
+func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*bundle.Bundle, error) {
 	q := url.Values{}
 	if !from.IsZero() {
 		q.Set("from", from.Format(time.RFC3339Nano))
@@ -244,36 +244,36 @@ func (c *Client) AuditExport(ctx context.Context, from, to time.Time) (*audit.Bu
 	if !to.IsZero() {
 		q.Set("to", to.Format(time.RFC3339Nano))
 	}
-	var out audit.Bundle
+	var out bundle.Bundle
 	return &out, c.do(ctx, "GET", "/v1/audit/export?"+q.Encode(), nil, &out)
 }
 
 // AuditKey returns the audit log's public key.
-func (c *Client) AuditKey(ctx context.Context) (*httpapi.LogKey, error) {
-	var out httpapi.LogKey
+func (c *Client) AuditKey(ctx context.Context) (*api.LogKey, error) {
+	var out api.LogKey
 	return &out, c.do(ctx, "GET", "/v1/audit/key", nil, &out)
 }
 
 // AuditRotateKey replaces the audit log's key and returns the new public key.
-func (c *Client) AuditRotateKey(ctx context.Context) (*httpapi.LogKey, error) {
-	var out httpapi.LogKey
+func (c *Client) AuditRotateKey(ctx context.Context) (*api.LogKey, error) {
+	var out api.LogKey
 	return &out, c.do(ctx, "POST", "/v1/audit/key/rotate", nil, &out)
 }
 
 // Suspend suspends a principal; Reactivate makes it active again.
 func (c *Client) Suspend(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
 	var p mayfly.Principal
-	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/suspend", httpapi.RevokeRequest{Reason: reason}, &p)
+	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/suspend", api.RevokeRequest{Reason: reason}, &p)
 }
 
 // Reactivate makes a suspended principal active again.
 func (c *Client) Reactivate(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
 	var p mayfly.Principal
-	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/reactivate", httpapi.RevokeRequest{Reason: reason}, &p)
+	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/reactivate", api.RevokeRequest{Reason: reason}, &p)
 }
 
 // Offboard runs the offboarding workflow for a person and returns its report.
-func (c *Client) Offboard(ctx context.Context, ref string, req httpapi.OffboardRequest) (*mayfly.Offboarding, error) {
+func (c *Client) Offboard(ctx context.Context, ref string, req api.OffboardRequest) (*mayfly.Offboarding, error) {
 	var o mayfly.Offboarding
 	return &o, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/offboard", req, &o)
 }
@@ -285,7 +285,7 @@ func (c *Client) Offboardings(ctx context.Context, ref string) ([]*mayfly.Offboa
 }
 
 // GrantCustody records custody by hand.
-func (c *Client) GrantCustody(ctx context.Context, req httpapi.CustodyRequest) (*mayfly.Custody, error) {
+func (c *Client) GrantCustody(ctx context.Context, req api.CustodyRequest) (*mayfly.Custody, error) {
 	var out mayfly.Custody
 	return &out, c.do(ctx, "POST", "/v1/custody", req, &out)
 }
@@ -304,14 +304,14 @@ func (c *Client) Custody(ctx context.Context, principal, ring string) ([]*mayfly
 }
 
 // RotateSecret gives a client a new secret, returned once.
-func (c *Client) RotateSecret(ctx context.Context, id, reason string) (*httpapi.CreatedClient, error) {
-	out := &httpapi.CreatedClient{Client: &mayfly.Client{}}
-	return out, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/rotate-secret", httpapi.RevokeRequest{Reason: reason}, out)
+func (c *Client) RotateSecret(ctx context.Context, id, reason string) (*api.CreatedClient, error) {
+	out := &api.CreatedClient{Client: &mayfly.Client{}}
+	return out, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/rotate-secret", api.RevokeRequest{Reason: reason}, out)
 }
 
 // CreateCredential makes an admin or SCIM credential; the response holds its token, once.
-func (c *Client) CreateCredential(ctx context.Context, req httpapi.CredentialRequest) (*httpapi.CreatedCredential, error) {
-	out := &httpapi.CreatedCredential{AdminCredential: &mayfly.AdminCredential{}}
+func (c *Client) CreateCredential(ctx context.Context, req api.CredentialRequest) (*api.CreatedCredential, error) {
+	out := &api.CreatedCredential{AdminCredential: &mayfly.AdminCredential{}}
 	return out, c.do(ctx, "POST", "/v1/credentials", req, out)
 }
 
@@ -323,34 +323,34 @@ func (c *Client) Credentials(ctx context.Context) ([]*mayfly.AdminCredential, er
 
 // RevokeCredential withdraws an admin or SCIM credential.
 func (c *Client) RevokeCredential(ctx context.Context, id, reason string) error {
-	return c.do(ctx, "POST", "/v1/credentials/"+esc(id)+"/revoke", httpapi.RevokeRequest{Reason: reason}, nil)
+	return c.do(ctx, "POST", "/v1/credentials/"+esc(id)+"/revoke", api.RevokeRequest{Reason: reason}, nil)
 }
 
 // SSFStreams lists every Shared Signals stream (an admin sees all).
-func (c *Client) SSFStreams(ctx context.Context) ([]httpapi.SSFStreamConfig, error) {
-	var out []httpapi.SSFStreamConfig
-	return out, c.do(ctx, "GET", httpapi.SSFConfigPath, nil, &out)
+func (c *Client) SSFStreams(ctx context.Context) ([]api.SSFStreamConfig, error) {
+	var out []api.SSFStreamConfig
+	return out, c.do(ctx, "GET", api.SSFConfigPath, nil, &out)
 }
 
 // SSFStream returns one stream's configuration.
-func (c *Client) SSFStream(ctx context.Context, id string) (*httpapi.SSFStreamConfig, error) {
-	var out httpapi.SSFStreamConfig
-	return &out, c.do(ctx, "GET", httpapi.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, &out)
+func (c *Client) SSFStream(ctx context.Context, id string) (*api.SSFStreamConfig, error) {
+	var out api.SSFStreamConfig
+	return &out, c.do(ctx, "GET", api.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, &out)
 }
 
 // SSFStatus returns a stream's status.
-func (c *Client) SSFStatus(ctx context.Context, id string) (*httpapi.SSFStatus, error) {
-	var out httpapi.SSFStatus
-	return &out, c.do(ctx, "GET", httpapi.SSFStatusPath+"?stream_id="+url.QueryEscape(id), nil, &out)
+func (c *Client) SSFStatus(ctx context.Context, id string) (*api.SSFStatus, error) {
+	var out api.SSFStatus
+	return &out, c.do(ctx, "GET", api.SSFStatusPath+"?stream_id="+url.QueryEscape(id), nil, &out)
 }
 
 // SetSSFStatus enables, pauses or disables a stream.
-func (c *Client) SetSSFStatus(ctx context.Context, st httpapi.SSFStatus) (*httpapi.SSFStatus, error) {
-	var out httpapi.SSFStatus
-	return &out, c.do(ctx, "POST", httpapi.SSFStatusPath, st, &out)
+func (c *Client) SetSSFStatus(ctx context.Context, st api.SSFStatus) (*api.SSFStatus, error) {
+	var out api.SSFStatus
+	return &out, c.do(ctx, "POST", api.SSFStatusPath, st, &out)
 }
 
 // DeleteSSFStream deletes a stream and what it has queued.
 func (c *Client) DeleteSSFStream(ctx context.Context, id string) error {
-	return c.do(ctx, "DELETE", httpapi.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, nil)
+	return c.do(ctx, "DELETE", api.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, nil)
 }

@@ -1,13 +1,13 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 )
@@ -71,15 +71,8 @@ func (s *Server) adminRoutes() {
 	s.peopleRoutes()
 }
 
-// PrincipalRequest creates a principal.
-type PrincipalRequest struct {
-	Name  string               `json:"name"`
-	Kind  mayfly.PrincipalKind `json:"kind"`
-	Owner string               `json:"owner,omitempty"`
-}
-
 func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req PrincipalRequest
+	var req api.PrincipalRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -109,25 +102,8 @@ func (s *Server) showPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly
 	return nil
 }
 
-// ClientRequest creates a client.
-type ClientRequest struct {
-	Name      string          `json:"name"`
-	Owner     string          `json:"owner"`
-	Scopes    []string        `json:"scopes,omitempty"`
-	Audiences []string        `json:"audiences,omitempty"`
-	TokenTTL  string          `json:"token_ttl,omitempty"`
-	Ring      string          `json:"ring,omitempty"`
-	JWKS      json.RawMessage `json:"jwks,omitempty"`
-}
-
-// CreatedClient is the one response that carries a client secret.
-type CreatedClient struct {
-	*mayfly.Client
-	Secret string `json:"client_secret,omitempty"`
-}
-
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req ClientRequest
+	var req api.ClientRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -141,7 +117,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, CreatedClient{Client: c, Secret: secret})
+	writeJSON(w, http.StatusCreated, api.CreatedClient{Client: c, Secret: secret})
 	return nil
 }
 
@@ -174,13 +150,8 @@ func (s *Server) showClient(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	return nil
 }
 
-// RevokeRequest carries an optional reason for any revocation.
-type RevokeRequest struct {
-	Reason string `json:"reason,omitempty"`
-}
-
 func revokeReason(r *http.Request, a *mayfly.AdminCredential) (string, error) {
-	var req RevokeRequest
+	var req api.RevokeRequest
 	if r.ContentLength != 0 {
 		if err := decode(r, &req); err != nil {
 			return "", err
@@ -208,37 +179,17 @@ func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	return nil
 }
 
-// RingRequest creates a key ring.
-type RingRequest struct {
-	Name     string     `json:"name"`
-	Alg      mayfly.Alg `json:"alg,omitempty"`
-	Lifetime string     `json:"lifetime,omitempty"`
-}
-
-// RingView is a ring with its keys.
-type RingView struct {
-	mayfly.Ring
-	Keys []KeyView `json:"keys"`
-}
-
-// KeyView is a key's metadata and state. It never holds key material.
-type KeyView struct {
-	mayfly.Key
-	State    mayfly.KeyState `json:"state"`
-	Material string          `json:"material"` // "sealed" or "destroyed"
-}
-
-func (s *Server) keyViews(ring string) []KeyView {
+func (s *Server) keyViews(ring string) []api.KeyView {
 	now := s.cfg.Clock.Now()
-	out := []KeyView{}
+	out := []api.KeyView{}
 	for _, k := range s.cfg.Keys.Keys(ring) {
 		out = append(out, keyView(k, now))
 	}
 	return out
 }
 
-func keyView(k *mayfly.Key, now time.Time) KeyView {
-	v := KeyView{Key: *k, State: k.State(now), Material: "sealed"}
+func keyView(k *mayfly.Key, now time.Time) api.KeyView {
+	v := api.KeyView{Key: *k, State: k.State(now), Material: "sealed"}
 	if len(k.Sealed) == 0 {
 		v.Material = "destroyed"
 	}
@@ -246,7 +197,7 @@ func keyView(k *mayfly.Key, now time.Time) KeyView {
 }
 
 func (s *Server) createRing(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req RingRequest
+	var req api.RingRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -262,14 +213,14 @@ func (s *Server) createRing(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+	writeJSON(w, http.StatusCreated, api.RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
 	return nil
 }
 
 func (s *Server) listRings(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	out := []RingView{}
+	out := []api.RingView{}
 	for _, ring := range s.cfg.Keys.Rings() {
-		out = append(out, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+		out = append(out, api.RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -280,7 +231,7 @@ func (s *Server) showRing(w http.ResponseWriter, r *http.Request, a *mayfly.Admi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
+	writeJSON(w, http.StatusOK, api.RingView{Ring: *ring, Keys: s.keyViews(ring.Name)})
 	return nil
 }
 

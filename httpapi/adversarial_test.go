@@ -29,6 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/seal"
@@ -55,11 +56,11 @@ func newAdvFixture(t *testing.T) *advFixture {
 	env := servertest.New(t)
 	f := &advFixture{Env: env, t: t}
 	f.owner = env.Human("alice")
-	a, as := env.NewClient(httpapi.ClientRequest{
+	a, as := env.NewClient(api.ClientRequest{
 		Name: "alpha", Owner: f.owner, Scopes: []string{"read", "write"},
 		Audiences: []string{"https://api.example", "https://other.example"},
 	})
-	b, bs := env.NewClient(httpapi.ClientRequest{Name: "beta", Owner: f.owner, Scopes: []string{"read"}})
+	b, bs := env.NewClient(api.ClientRequest{Name: "beta", Owner: f.owner, Scopes: []string{"read"}})
 	f.alpha, f.alphaSecret, f.beta, f.betaSecret = a.ID, as, b.ID, bs
 	return f
 }
@@ -90,7 +91,7 @@ func (f *advFixture) send(r advRequest) *servertest.Response {
 		r.method = http.MethodPost
 	}
 	if r.path == "" {
-		r.path = httpapi.TokenPath
+		r.path = api.TokenPath
 	}
 	u := f.URL + r.path
 	if r.query != "" {
@@ -310,7 +311,7 @@ func TestTokenEndpointRevokedClient(t *testing.T) {
 	})
 	t.Run("it cannot introspect", func(t *testing.T) {
 		other := f.IssueToken(f.beta, f.betaSecret, nil)
-		r := f.send(advRequest{path: httpapi.IntrospectPath, body: advForm("token", other), auth: advBasic(f.alpha, f.alphaSecret)})
+		r := f.send(advRequest{path: api.IntrospectPath, body: advForm("token", other), auth: advBasic(f.alpha, f.alphaSecret)})
 		advWantError(t, r, 401, "invalid_client")
 	})
 }
@@ -346,7 +347,7 @@ func (f *advFixture) newJWTClient(name string) advJWTClient {
 	f.t.Helper()
 	k := advECKey(f.t)
 	jwks := advJWKS(f.t, jose.JSONWebKey{Key: &k.PublicKey, KeyID: name + "-key", Algorithm: "ES256", Use: "sig"})
-	c, secret := f.NewClient(httpapi.ClientRequest{Name: name, Owner: f.owner, Scopes: []string{"read"}, JWKS: jwks})
+	c, secret := f.NewClient(api.ClientRequest{Name: name, Owner: f.owner, Scopes: []string{"read"}, JWKS: jwks})
 	if secret != "" {
 		f.t.Fatalf("got a client secret for a JWKS client, want none")
 	}
@@ -366,7 +367,7 @@ func advRandomID(t *testing.T) string {
 func (f *advFixture) assertionClaims(c advJWTClient) map[string]any {
 	now := f.Clock.Now()
 	return map[string]any{
-		"iss": c.id, "sub": c.id, "aud": f.URL + httpapi.TokenPath,
+		"iss": c.id, "sub": c.id, "aud": f.URL + api.TokenPath,
 		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": advRandomID(f.t),
 	}
 }
@@ -507,7 +508,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"EdDSA key not in JWKS", advAssertionForm(advSign(t, jose.EdDSA, edPriv, c.kid, "", f.assertionClaims(c))), 401, "invalid_client"},
 		{"RS256 key not in JWKS", advAssertionForm(advSign(t, jose.RS256, rsaKey, "", "", f.assertionClaims(c))), 401, "invalid_client"},
 		{"wrong aud", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "aud", "https://evil.example/oauth2/token"))), 401, "invalid_client"},
-		{"aud of introspection endpoint", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "aud", f.URL+httpapi.IntrospectPath))), 401, "invalid_client"},
+		{"aud of introspection endpoint", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "aud", f.URL+api.IntrospectPath))), 401, "invalid_client"},
 		{"no aud", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "aud", nil))), 401, "invalid_client"},
 		{"expired", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "iat", now.Add(-10*time.Minute).Unix(), "exp", now.Add(-5*time.Minute).Unix()))), 401, "invalid_client"},
 		{"exp more than 1h ahead", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "exp", now.Add(token.MaxAssertionLifetime+time.Minute).Unix()))), 401, "invalid_client"},
@@ -659,7 +660,7 @@ func TestRegisterJWKSRefusesSecrets(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := clients()
-			_, err := f.Admin.CreateClient(t.Context(), httpapi.ClientRequest{Name: "hostile", Owner: f.owner, JWKS: tc.jwks})
+			_, err := f.Admin.CreateClient(t.Context(), api.ClientRequest{Name: "hostile", Owner: f.owner, JWKS: tc.jwks})
 			if !errors.Is(err, mayfly.ErrInvalid) {
 				t.Fatalf("got error %v, want one matching mayfly.ErrInvalid", err)
 			}
@@ -686,7 +687,7 @@ func TestRegisterJWKSRefusesSecrets(t *testing.T) {
 		}
 	})
 	t.Run("stored JWKS holds no private material", func(t *testing.T) {
-		c, _ := f.NewClient(httpapi.ClientRequest{Name: "ok", Owner: f.owner, JWKS: advJWKS(t, pub)})
+		c, _ := f.NewClient(api.ClientRequest{Name: "ok", Owner: f.owner, JWKS: advJWKS(t, pub)})
 		var set jose.JSONWebKeySet
 		if err := json.Unmarshal(c.JWKS, &set); err != nil {
 			t.Fatalf("stored jwks: %v", err)
@@ -775,7 +776,7 @@ func (f *advFixture) accessClaims() map[string]any {
 
 func (f *advFixture) introspect(tok string) *servertest.Response {
 	f.t.Helper()
-	return f.PostForm(httpapi.IntrospectPath, url.Values{"token": {tok}}, f.beta, f.betaSecret)
+	return f.PostForm(api.IntrospectPath, url.Values{"token": {tok}}, f.beta, f.betaSecret)
 }
 
 // wantInactive checks a response is exactly {"active":false}.
@@ -840,7 +841,7 @@ func TestIntrospectionRefusesForgeries(t *testing.T) {
 		}
 	})
 
-	pubJWKS := f.send(advRequest{method: "GET", path: httpapi.JWKSPath, contentType: "-"})
+	pubJWKS := f.send(advRequest{method: "GET", path: api.JWKSPath, contentType: "-"})
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -958,7 +959,7 @@ func TestIntrospectionRefusesForgeries(t *testing.T) {
 func TestIntrospectionNeedsAuthentication(t *testing.T) {
 	f := newAdvFixture(t)
 	tok := f.IssueToken(f.alpha, f.alphaSecret, nil)
-	scim, err := f.Admin.CreateCredential(t.Context(), httpapi.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
+	scim, err := f.Admin.CreateCredential(t.Context(), api.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -978,7 +979,7 @@ func TestIntrospectionNeedsAuthentication(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.req.path = httpapi.IntrospectPath
+			tc.req.path = api.IntrospectPath
 			r := f.send(tc.req)
 			advWantError(t, r, 401, "invalid_client")
 			if _, ok := r.JSON()["active"]; ok {
@@ -987,15 +988,15 @@ func TestIntrospectionNeedsAuthentication(t *testing.T) {
 		})
 	}
 	t.Run("repeated token", func(t *testing.T) {
-		r := f.send(advRequest{path: httpapi.IntrospectPath, body: advForm("token", tok, "token", "garbage"), auth: advBasic(f.beta, f.betaSecret)})
+		r := f.send(advRequest{path: api.IntrospectPath, body: advForm("token", tok, "token", "garbage"), auth: advBasic(f.beta, f.betaSecret)})
 		advWantError(t, r, 400, "invalid_request")
 	})
 	t.Run("missing token", func(t *testing.T) {
-		r := f.send(advRequest{path: httpapi.IntrospectPath, body: "", auth: advBasic(f.beta, f.betaSecret)})
+		r := f.send(advRequest{path: api.IntrospectPath, body: "", auth: advBasic(f.beta, f.betaSecret)})
 		advWantError(t, r, 400, "invalid_request")
 	})
 	t.Run("control: admin bearer may introspect", func(t *testing.T) {
-		r := f.send(advRequest{path: httpapi.IntrospectPath, body: advForm("token", tok), auth: "Bearer " + f.Token})
+		r := f.send(advRequest{path: api.IntrospectPath, body: advForm("token", tok), auth: "Bearer " + f.Token})
 		if r.Status != 200 || r.JSON()["active"] != true {
 			t.Errorf("got %d %s, want an active token", r.Status, r.Body)
 		}
@@ -1009,7 +1010,7 @@ func TestRevocationCannotReachOtherClients(t *testing.T) {
 	alphaTok := f.IssueToken(f.alpha, f.alphaSecret, nil)
 	betaTok := f.IssueToken(f.beta, f.betaSecret, nil)
 	revoke := func(body, auth string) *servertest.Response {
-		return f.send(advRequest{path: httpapi.RevokePath, body: body, auth: auth})
+		return f.send(advRequest{path: api.RevokePath, body: body, auth: auth})
 	}
 	stillActive := func(t *testing.T) {
 		t.Helper()
@@ -1170,7 +1171,7 @@ func TestAdminAPIRefusesBadInput(t *testing.T) {
 		t.Errorf("got %d clients, want 2: a refused request created a client", len(cs))
 	}
 	t.Run("control: ring at the ceiling", func(t *testing.T) {
-		if _, err := f.Admin.CreateRing(t.Context(), httpapi.RingRequest{Name: "ceiling", Alg: mayfly.ES256, Lifetime: "720h"}); err != nil {
+		if _, err := f.Admin.CreateRing(t.Context(), api.RingRequest{Name: "ceiling", Alg: mayfly.ES256, Lifetime: "720h"}); err != nil {
 			t.Errorf("got error %v, want a ring with a lifetime at the ceiling", err)
 		}
 	})
@@ -1220,7 +1221,7 @@ func TestAdminTokensTimeFilter(t *testing.T) {
 
 func TestJWKSPublishesNoPrivateMaterial(t *testing.T) {
 	f := newAdvFixture(t)
-	r := f.send(advRequest{method: "GET", path: httpapi.JWKSPath, contentType: "-"})
+	r := f.send(advRequest{method: "GET", path: api.JWKSPath, contentType: "-"})
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(r.Body, &set); err != nil {
 		t.Fatalf("jwks: %v (body %s)", err, r.Body)

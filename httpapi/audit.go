@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func (s *Server) auditRoutes() {
@@ -17,12 +18,6 @@ func (s *Server) auditRoutes() {
 	s.admin("GET /v1/audit/checkpoint", s.auditCheckpoint)
 	s.admin("GET /v1/audit/key", s.auditKey)
 	s.admin("POST /v1/audit/key/rotate", s.auditRotateKey)
-}
-
-// AuditItem is an audit entry as the API shows it.
-type AuditItem struct {
-	Entry    mayfly.AuditEntry `json:"entry"`
-	LeafHash []byte            `json:"leaf_hash"`
 }
 
 func uintParam(r *http.Request, name string, def uint64) (uint64, error) {
@@ -59,9 +54,9 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	out := []AuditItem{}
+	out := []api.AuditItem{}
 	for _, rec := range recs {
-		out = append(out, AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
+		out = append(out, api.AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -88,7 +83,7 @@ func (s *Server) auditShow(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
+	writeJSON(w, http.StatusOK, api.AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
 	return nil
 }
 
@@ -101,15 +96,6 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	return nil
 }
 
-// InclusionProof is an entry's RFC 6962 inclusion proof against a checkpoint.
-type InclusionProof struct {
-	Index      uint64   `json:"index"`
-	Size       uint64   `json:"size"`
-	LeafHash   []byte   `json:"leaf_hash"`
-	Proof      [][]byte `json:"proof"`
-	Checkpoint string   `json:"checkpoint,omitempty"`
-}
-
 func (s *Server) auditProof(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	rec, err := s.entryAt(r)
 	if err != nil {
@@ -119,7 +105,7 @@ func (s *Server) auditProof(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	out := InclusionProof{Index: rec.Index, Size: cp.Size, Checkpoint: cp.Note, LeafHash: rec.LeafHash}
+	out := api.InclusionProof{Index: rec.Index, Size: cp.Size, Checkpoint: cp.Note, LeafHash: rec.LeafHash}
 	if out.Size, err = uintParam(r, "size", cp.Size); err != nil {
 		return err
 	}
@@ -133,15 +119,8 @@ func (s *Server) auditProof(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	return nil
 }
 
-// ConsistencyProof proves that the tree of size Old is a prefix of the tree of size New.
-type ConsistencyProof struct {
-	Old   uint64   `json:"old"`
-	New   uint64   `json:"new"`
-	Proof [][]byte `json:"proof"`
-}
-
 func (s *Server) auditConsistency(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var out ConsistencyProof
+	var out api.ConsistencyProof
 	var err error
 	if out.Old, err = uintParam(r, "old", 0); err != nil {
 		return err
@@ -185,14 +164,8 @@ func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, a *mayf
 	return nil
 }
 
-// LogKey is the audit log's public key.
-type LogKey struct {
-	Origin      string `json:"origin"`
-	VerifierKey string `json:"log_key"` // signed-note verifier key
-}
-
 func (s *Server) auditKey(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	writeJSON(w, http.StatusOK, LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: s.cfg.Audit.VerifierKey()})
+	writeJSON(w, http.StatusOK, api.LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: s.cfg.Audit.VerifierKey()})
 	return nil
 }
 
@@ -201,6 +174,6 @@ func (s *Server) auditRotateKey(w http.ResponseWriter, r *http.Request, a *mayfl
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: vkey})
+	writeJSON(w, http.StatusOK, api.LogKey{Origin: s.cfg.Audit.Origin(), VerifierKey: vkey})
 	return nil
 }

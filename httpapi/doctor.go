@@ -43,7 +43,7 @@ func doctorOptions(q url.Values) (doctor.Options, error) {
 		}
 	}
 	if v := q.Get("max_secret_age"); v != "" {
-		d, err := doctor.ParseAge(v)
+		d, err := mayfly.ParseAge(v)
 		if err != nil {
 			return opt, mayfly.InvalidField("max_secret_age", "max_secret_age: %v", err)
 		}
@@ -51,8 +51,8 @@ func doctorOptions(q url.Values) (doctor.Options, error) {
 	}
 	if v := q.Get("idle_days"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > doctor.MaxDays {
-			return opt, mayfly.InvalidField("idle_days", "idle_days %q is not a whole number of days between 1 and %d", v, doctor.MaxDays)
+		if err != nil || n < 1 || n > mayfly.DoctorMaxDays {
+			return opt, mayfly.InvalidField("idle_days", "idle_days %q is not a whole number of days between 1 and %d", v, mayfly.DoctorMaxDays)
 		}
 		opt.IdleDays = n
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -22,11 +23,11 @@ func TestLoweredCeilingKeepsLiveTokensVerifiable(t *testing.T) {
 		return func(c *serverConfig) { c.KeyLifetimeCeiling, c.AllowLongKeyLifetime = d, allow }
 	}
 	env := servertest.New(t, ceiling(90*24*time.Hour, true))
-	if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: "long", Lifetime: "1440h"}); err != nil {
+	if _, err := env.Admin.CreateRing(context.Background(), api.RingRequest{Name: "long", Lifetime: "1440h"}); err != nil {
 		t.Fatal(err)
 	}
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner, Ring: "long"})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner, Ring: "long"})
 	env.Clock.Advance(40 * 24 * time.Hour) // inside the 60-day window, past the 30-day ceiling
 	tok := env.IssueToken(c.ID, secret, nil)
 	if !env.Active(tok, c.ID, secret) {
@@ -92,7 +93,7 @@ func TestBootstrapCredentialFileIsPrivate(t *testing.T) {
 func TestKeyHolderCannotMintOverlongTokens(t *testing.T) {
 	env := servertest.New(t)
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner})
 	sg, err := env.Server.Keys.Signer(context.Background(), "default")
 	if err != nil {
 		t.Fatal(err)

@@ -13,44 +13,18 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
-)
-
-// OAuth2 endpoint paths, relative to the issuer.
-const (
-	TokenPath      = "/oauth2/token"
-	IntrospectPath = "/oauth2/introspect"
-	RevokePath     = "/oauth2/revoke"
-	JWKSPath       = "/oauth2/jwks"
 )
 
 func (s *Server) oauthRoutes() {
 	s.handle("GET /.well-known/openid-configuration", s.discovery)
 	s.handle("GET /.well-known/oauth-authorization-server", s.discovery)
-	s.handle("GET "+JWKSPath, s.jwks)
+	s.handle("GET "+api.JWKSPath, s.jwks)
 	s.handle("GET /.well-known/jwks.json", s.jwks)
-	s.handle("POST "+TokenPath, s.token)
-	s.handle("POST "+IntrospectPath, s.introspect)
-	s.handle("POST "+RevokePath, s.revoke)
-}
-
-// Metadata is the RFC 8414 / OpenID discovery document.
-type Metadata struct {
-	Issuer                           string   `json:"issuer"`
-	TokenEndpoint                    string   `json:"token_endpoint"`
-	JWKSURI                          string   `json:"jwks_uri"`
-	IntrospectionEndpoint            string   `json:"introspection_endpoint"`
-	RevocationEndpoint               string   `json:"revocation_endpoint"`
-	GrantTypes                       []string `json:"grant_types_supported"`
-	ResponseTypes                    []string `json:"response_types_supported"`
-	SubjectTypes                     []string `json:"subject_types_supported"`
-	TokenEndpointAuthMethods         []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
-	IDTokenSigningAlgs               []string `json:"id_token_signing_alg_values_supported"`
-	AccessTokenSigningAlgs           []string `json:"access_token_signing_alg_values_supported"`
-	ClaimsSupported                  []string `json:"claims_supported"`
+	s.handle("POST "+api.TokenPath, s.token)
+	s.handle("POST "+api.IntrospectPath, s.introspect)
+	s.handle("POST "+api.RevokePath, s.revoke)
 }
 
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
@@ -58,9 +32,9 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	algs := []string{"ES256", "RS256", "EdDSA"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, Metadata{
-		Issuer: iss, TokenEndpoint: iss + TokenPath, JWKSURI: iss + JWKSPath,
-		IntrospectionEndpoint: iss + IntrospectPath, RevocationEndpoint: iss + RevokePath,
+	writeJSON(w, http.StatusOK, api.Metadata{
+		Issuer: iss, TokenEndpoint: iss + api.TokenPath, JWKSURI: iss + api.JWKSPath,
+		IntrospectionEndpoint: iss + api.IntrospectPath, RevocationEndpoint: iss + api.RevokePath,
 		GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
 		TokenEndpointAuthMethods: methods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
 		TokenEndpointAuthSigningAlgs: []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"},
@@ -127,7 +101,7 @@ func (s *Server) oauthFail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) issuedResult(r *http.Request, result string) {
-	if r.URL.Path == TokenPath {
+	if r.URL.Path == api.TokenPath {
 		s.issued.WithLabelValues(result).Inc()
 	}
 }
@@ -225,14 +199,6 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
-// TokenResponse is a successful RFC 6749 section 5.1 response.
-type TokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitempty"`
-}
-
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f, err := form(r)
 	if err != nil {
@@ -266,23 +232,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.issued.WithLabelValues("ok").Inc()
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, Scope: tok.Scope})
-}
-
-// Introspection is an RFC 7662 response.
-type Introspection struct {
-	Active    bool     `json:"active"`
-	Scope     string   `json:"scope,omitempty"`
-	ClientID  string   `json:"client_id,omitempty"`
-	TokenType string   `json:"token_type,omitempty"`
-	Exp       int64    `json:"exp,omitempty"`
-	Iat       int64    `json:"iat,omitempty"`
-	Nbf       int64    `json:"nbf,omitempty"`
-	Sub       string   `json:"sub,omitempty"`
-	Aud       []string `json:"aud,omitempty"`
-	Iss       string   `json:"iss,omitempty"`
-	JTI       string   `json:"jti,omitempty"`
-	Principal string   `json:"principal,omitempty"`
+	writeJSON(w, http.StatusOK, api.TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, Scope: tok.Scope})
 }
 
 // introspect answers for any authenticated client, or for an administrator.
@@ -301,9 +251,9 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		s.oauthFail(w, r, mayfly.InvalidField("token", "token is required"))
 		return
 	}
-	resp := Introspection{}
+	resp := api.Introspection{}
 	if cl := s.cfg.Token.Introspect(r.Context(), raw); cl != nil {
-		resp = Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
+		resp = api.Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
 			Nbf: cl.NotBefore, Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, JTI: cl.ID, Principal: cl.Principal}
 	}
 	writeJSON(w, http.StatusOK, resp)

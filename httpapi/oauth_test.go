@@ -14,7 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 	"golang.org/x/oauth2"
@@ -28,7 +28,7 @@ func TestStandardClients(t *testing.T) {
 	env := servertest.New(t, realClock)
 	ctx := context.Background()
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner, Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{"https://orders.example"}})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner, Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{"https://orders.example"}})
 
 	provider, err := oidc.NewProvider(ctx, env.URL)
 	if err != nil {
@@ -85,7 +85,7 @@ func realClock(cfg *server.Config) { cfg.Clock = mayfly.SystemClock{} }
 
 func verifyWithJWKS(t *testing.T, env *servertest.Env, raw string) (map[string]any, jose.Header) {
 	t.Helper()
-	r := env.Do(mustRequest(t, "GET", env.URL+httpapi.JWKSPath))
+	r := env.Do(mustRequest(t, "GET", env.URL+api.JWKSPath))
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(r.Body, &set); err != nil {
 		t.Fatalf("jwks: %v", err)
@@ -116,7 +116,7 @@ func mustRequest(t *testing.T, method, u string) *http.Request {
 
 func jwksKIDs(t *testing.T, env *servertest.Env) []string {
 	t.Helper()
-	r := env.Do(mustRequest(t, "GET", env.URL+httpapi.JWKSPath))
+	r := env.Do(mustRequest(t, "GET", env.URL+api.JWKSPath))
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(r.Body, &set); err != nil {
 		t.Fatalf("jwks: %v", err)
@@ -161,7 +161,7 @@ func TestRevocation(t *testing.T) {
 			return err
 		}},
 		{"token by client (RFC 7009)", func(env *servertest.Env, c *mayfly.Client, secret, tok string) error {
-			if r := env.PostForm(httpapi.RevokePath, url.Values{"token": {tok}}, c.ID, secret); r.Status != 200 {
+			if r := env.PostForm(api.RevokePath, url.Values{"token": {tok}}, c.ID, secret); r.Status != 200 {
 				t.Fatalf("revoke: status %d: %s", r.Status, r.Body)
 			}
 			return nil
@@ -178,9 +178,9 @@ func TestRevocation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := servertest.New(t)
-			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
+			c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
 			// A second client introspects, since a revoked client cannot.
-			observer, osecret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bob")})
+			observer, osecret := env.NewClient(api.ClientRequest{Owner: env.Human("bob")})
 			tok := env.IssueToken(c.ID, secret, nil)
 			other := env.IssueToken(c.ID, secret, nil)
 			if !env.Active(tok, observer.ID, osecret) {
@@ -203,7 +203,7 @@ func TestRevocation(t *testing.T) {
 					t.Errorf("new token signed by revoked key %s", got)
 				}
 			case "client":
-				r := env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
+				r := env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, c.ID, secret)
 				if r.Status != 401 || r.JSON()["error"] != "invalid_client" {
 					t.Errorf("revoked client token request: %d %s, want 401 invalid_client", r.Status, r.Body)
 				}
@@ -219,7 +219,7 @@ func TestRevocation(t *testing.T) {
 // TestRevocationSurvivesRestart: a revocation is durable once acknowledged.
 func TestRevocationSurvivesRestart(t *testing.T) {
 	env := servertest.New(t)
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice"), TokenTTL: "1h"})
+	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice"), TokenTTL: "1h"})
 	tok := env.IssueToken(c.ID, secret, nil)
 	if _, err := env.Admin.RevokeToken(context.Background(), jtiOf(t, tok), ""); err != nil {
 		t.Fatal(err)
@@ -239,8 +239,8 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 func TestIssuanceRecords(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
-	a, asecret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
-	b, bsecret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bob")})
+	a, asecret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
+	b, bsecret := env.NewClient(api.ClientRequest{Owner: env.Human("bob")})
 	var jtis []string
 	for range 3 {
 		jtis = append(jtis, jtiOf(t, env.IssueToken(a.ID, asecret, nil)))
@@ -295,10 +295,10 @@ func TestEveryAlgorithm(t *testing.T) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.RS256, mayfly.EdDSA} {
 		t.Run(string(alg), func(t *testing.T) {
 			ring := "ring-" + strings.ToLower(string(alg))
-			if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: ring, Alg: alg}); err != nil {
+			if _, err := env.Admin.CreateRing(context.Background(), api.RingRequest{Name: ring, Alg: alg}); err != nil {
 				t.Fatal(err)
 			}
-			c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner, Ring: ring})
+			c, secret := env.NewClient(api.ClientRequest{Owner: owner, Ring: ring})
 			for range 3 { // several signatures: ES256 R and S vary in length before padding
 				tok := env.IssueToken(c.ID, secret, nil)
 				claims, header := verifyWithJWKS(t, env, tok)

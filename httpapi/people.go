@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 )
@@ -44,14 +45,8 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 	return nil
 }
 
-// OffboardRequest asks for a person to be offboarded.
-type OffboardRequest struct {
-	Reason     string `json:"reason,omitempty"`
-	TransferTo string `json:"transfer_to,omitempty"`
-}
-
 func (s *Server) offboardPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req OffboardRequest
+	var req api.OffboardRequest
 	if r.ContentLength != 0 {
 		if err := decode(r, &req); err != nil {
 			return err
@@ -78,19 +73,8 @@ func (s *Server) listOffboardings(w http.ResponseWriter, r *http.Request, a *may
 	return nil
 }
 
-// CustodyRequest records custody by hand. Exactly one of Ring, RootKey and
-// Client names the asset.
-type CustodyRequest struct {
-	Principal string             `json:"principal"`
-	Ring      string             `json:"ring,omitempty"`
-	RootKey   bool               `json:"root_key,omitempty"`
-	Client    string             `json:"client,omitempty"`
-	Kind      mayfly.CustodyKind `json:"kind,omitempty"` // default "granted"
-	Reason    string             `json:"reason"`
-}
-
 func (s *Server) grantCustody(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req CustodyRequest
+	var req api.CustodyRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -153,25 +137,12 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, CreatedClient{Client: c, Secret: secret})
+	writeJSON(w, http.StatusOK, api.CreatedClient{Client: c, Secret: secret})
 	return nil
 }
 
-// CredentialRequest creates an admin or SCIM credential.
-type CredentialRequest struct {
-	Name  string      `json:"name"`
-	Role  mayfly.Role `json:"role,omitempty"`  // default admin
-	Owner string      `json:"owner,omitempty"` // the person it belongs to
-}
-
-// CreatedCredential is the one response that carries a credential's token.
-type CreatedCredential struct {
-	*mayfly.AdminCredential
-	Token string `json:"token"`
-}
-
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	var req CredentialRequest
+	var req api.CredentialRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -179,7 +150,7 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *may
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, CreatedCredential{AdminCredential: c, Token: token})
+	writeJSON(w, http.StatusCreated, api.CreatedCredential{AdminCredential: c, Token: token})
 	return nil
 }
 

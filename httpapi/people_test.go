@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -18,11 +18,11 @@ func TestPeopleEndpointsRefuseBadInput(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
 	env.Human("alice")
-	if _, err := env.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
+	if _, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	jwksClient, _ := env.NewClient(httpapi.ClientRequest{Owner: "alice", JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)})
-	scim, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
+	jwksClient, _ := env.NewClient(api.ClientRequest{Owner: "alice", JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)})
+	scim, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}

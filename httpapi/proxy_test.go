@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -36,8 +36,8 @@ func TestSourceIPBehindProxies(t *testing.T) {
 					c.TrustedProxies = append(c.TrustedProxies, netip.MustParsePrefix(p))
 				}
 			})
-			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
-			req, _ := http.NewRequest("POST", env.URL+httpapi.TokenPath, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+			c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
+			req, _ := http.NewRequest("POST", env.URL+api.TokenPath, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(c.ID, secret)
 			for _, h := range tt.xff {

@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
-func keysByState(t *testing.T, env *servertest.Env, ring string) map[mayfly.KeyState][]httpapi.KeyView {
+func keysByState(t *testing.T, env *servertest.Env, ring string) map[mayfly.KeyState][]api.KeyView {
 	t.Helper()
 	ks, err := env.Admin.Keys(context.Background(), ring)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[mayfly.KeyState][]httpapi.KeyView{}
+	m := map[mayfly.KeyState][]api.KeyView{}
 	for _, k := range ks {
 		m[k.State] = append(m[k.State], k)
 	}
@@ -31,7 +31,7 @@ func keysByState(t *testing.T, env *servertest.Env, ring string) map[mayfly.KeyS
 func TestRotation(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice"), TokenTTL: "1h"})
+	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice"), TokenTTL: "1h"})
 
 	st := keysByState(t, env, "default")
 	if len(st[mayfly.KeyActive]) != 1 || len(st[mayfly.KeyNext]) != 1 {
@@ -104,7 +104,7 @@ func TestRotation(t *testing.T) {
 func TestManualRotation(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
+	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
 	before := keysByState(t, env, "default")
 	old := env.IssueToken(c.ID, secret, nil)
 	r, err := env.Admin.Rotate(ctx, "default")
@@ -127,7 +127,7 @@ func TestCatchUpAfterDowntime(t *testing.T) {
 	for _, down := range []time.Duration{30 * time.Hour, 72 * time.Hour} {
 		t.Run(down.String(), func(t *testing.T) {
 			env := servertest.New(t)
-			c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("alice")})
+			c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
 			before := keysByState(t, env, "default")
 			a, b := before[mayfly.KeyActive][0], before[mayfly.KeyNext][0]
 			env.Clock.Advance(down)
@@ -173,7 +173,7 @@ func TestLifetimeCeiling(t *testing.T) {
 		{"1m", false},
 	}
 	for i, tt := range tests {
-		_, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "r" + string(rune('a'+i)), Lifetime: tt.lifetime})
+		_, err := env.Admin.CreateRing(ctx, api.RingRequest{Name: "r" + string(rune('a'+i)), Lifetime: tt.lifetime})
 		if (err == nil) != tt.ok {
 			t.Errorf("lifetime %s: got err %v, want ok=%v", tt.lifetime, err, tt.ok)
 		}
@@ -181,7 +181,7 @@ func TestLifetimeCeiling(t *testing.T) {
 			t.Errorf("lifetime %s: got %v, want an Invalid error", tt.lifetime, err)
 		}
 	}
-	_, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "five-years", Lifetime: "43800h"})
+	_, err := env.Admin.CreateRing(ctx, api.RingRequest{Name: "five-years", Lifetime: "43800h"})
 	if err == nil || !containsAll(err.Error(), "720h", "ceiling") {
 		t.Errorf("got %v, want an error naming the 720h ceiling", err)
 	}
@@ -206,7 +206,7 @@ func TestCeilingOverride(t *testing.T) {
 	if !containsAll(env.Log.String(), "configuration override", "ceiling") {
 		t.Errorf("override not logged; log:\n%s", env.Log.String())
 	}
-	if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: "quarterly", Lifetime: "2160h"}); err != nil {
+	if _, err := env.Admin.CreateRing(context.Background(), api.RingRequest{Name: "quarterly", Lifetime: "2160h"}); err != nil {
 		t.Errorf("90-day ring under a 90-day ceiling: %v", err)
 	}
 }

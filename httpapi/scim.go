@@ -41,98 +41,34 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/scim"
 )
 
-// SCIM schema and message URNs, and the content type (RFC 7644 §3.1, §8).
-const (
-	SCIMUserSchema       = "urn:ietf:params:scim:schemas:core:2.0:User"
-	SCIMEnterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-	SCIMListSchema       = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-	SCIMPatchSchema      = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-	SCIMErrorSchema      = "urn:ietf:params:scim:api:messages:2.0:Error"
-	SCIMContentType      = "application/scim+json"
-	// SCIMPath is the base of every SCIM endpoint.
-	SCIMPath = "/scim/v2"
-	// SCIMMaxResults bounds a page of users (ServiceProviderConfig
-	// filter.maxResults).
-	SCIMMaxResults = 200
-)
-
-// SCIMUser is a person as a SCIM User resource (RFC 7643 §4.1).
-type SCIMUser struct {
-	Schemas     []string    `json:"schemas"`
-	ID          string      `json:"id"`
-	ExternalID  string      `json:"externalId,omitempty"`
-	UserName    string      `json:"userName"`
-	Name        *SCIMName   `json:"name,omitempty"`
-	DisplayName string      `json:"displayName,omitempty"`
-	Emails      []SCIMEmail `json:"emails,omitempty"`
-	Active      bool        `json:"active"`
-	Meta        SCIMMeta    `json:"meta"`
-}
-
-// SCIMName is a user's name. Mayfly returns only formatted, the display name.
-type SCIMName struct {
-	Formatted  string `json:"formatted,omitempty"`
-	GivenName  string `json:"givenName,omitempty"`
-	FamilyName string `json:"familyName,omitempty"`
-}
-
-// SCIMEmail is one of a user's email addresses.
-type SCIMEmail struct {
-	Value   string `json:"value"`
-	Type    string `json:"type,omitempty"`
-	Primary bool   `json:"primary,omitempty"`
-}
-
-// SCIMMeta is a resource's metadata (RFC 7643 §3.1).
-type SCIMMeta struct {
-	ResourceType string    `json:"resourceType"`
-	Created      time.Time `json:"created,omitzero"`
-	LastModified time.Time `json:"lastModified,omitzero"`
-	Location     string    `json:"location"`
-	Version      string    `json:"version,omitempty"`
-}
-
-// SCIMListResponse is a page of resources (RFC 7644 §3.4.2).
-type SCIMListResponse[T any] struct {
-	Schemas      []string `json:"schemas"`
-	TotalResults int      `json:"totalResults"`
-	StartIndex   int      `json:"startIndex"`
-	ItemsPerPage int      `json:"itemsPerPage"`
-	Resources    []T      `json:"Resources"`
-}
-
-// SCIMError is the error response of RFC 7644 §3.12.
-type SCIMError struct {
-	Schemas  []string `json:"schemas"`
-	Status   string   `json:"status"`
-	SCIMType string   `json:"scimType,omitempty"`
-	Detail   string   `json:"detail,omitempty"`
-}
+// SCIMMaxResults bounds a page of users (ServiceProviderConfig
+// filter.maxResults).
+const SCIMMaxResults = 200
 
 // scimHandler is a SCIM handler; it returns errors for the one mapping.
 type scimHandler func(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error
 
 func (s *Server) scimRoutes() {
-	s.scim("GET "+SCIMPath+"/Users", s.scimList)
-	s.scim("POST "+SCIMPath+"/Users", s.scimCreate)
-	s.scim("GET "+SCIMPath+"/Users/{id}", s.scimGet)
-	s.scim("PUT "+SCIMPath+"/Users/{id}", s.scimReplace)
-	s.scim("PATCH "+SCIMPath+"/Users/{id}", s.scimPatch)
-	s.scim("DELETE "+SCIMPath+"/Users/{id}", s.scimDelete)
-	s.scim("GET "+SCIMPath+"/ServiceProviderConfig", s.scimConfig)
-	s.scim("GET "+SCIMPath+"/ResourceTypes", s.scimResourceTypes)
-	s.scim("GET "+SCIMPath+"/ResourceTypes/{id}", s.scimResourceTypes)
-	s.scim("GET "+SCIMPath+"/Schemas", s.scimSchemas)
-	s.scim("GET "+SCIMPath+"/Schemas/{id}", s.scimSchemas)
-	s.scim(SCIMPath+"/", func(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-		switch strings.TrimPrefix(r.URL.Path, SCIMPath+"/") {
+	s.scim("GET "+api.SCIMPath+"/Users", s.scimList)
+	s.scim("POST "+api.SCIMPath+"/Users", s.scimCreate)
+	s.scim("GET "+api.SCIMPath+"/Users/{id}", s.scimGet)
+	s.scim("PUT "+api.SCIMPath+"/Users/{id}", s.scimReplace)
+	s.scim("PATCH "+api.SCIMPath+"/Users/{id}", s.scimPatch)
+	s.scim("DELETE "+api.SCIMPath+"/Users/{id}", s.scimDelete)
+	s.scim("GET "+api.SCIMPath+"/ServiceProviderConfig", s.scimConfig)
+	s.scim("GET "+api.SCIMPath+"/ResourceTypes", s.scimResourceTypes)
+	s.scim("GET "+api.SCIMPath+"/ResourceTypes/{id}", s.scimResourceTypes)
+	s.scim("GET "+api.SCIMPath+"/Schemas", s.scimSchemas)
+	s.scim("GET "+api.SCIMPath+"/Schemas/{id}", s.scimSchemas)
+	s.scim(api.SCIMPath+"/", func(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+		switch strings.TrimPrefix(r.URL.Path, api.SCIMPath+"/") {
 		case "Bulk", "Me": // RFC 7644 §3.7, §3.11: 501 when not supported
 			return &scimFault{status: http.StatusNotImplemented, err: mayfly.Errorf(mayfly.Invalid, "%s is not supported", r.URL.Path)}
 		}
@@ -222,11 +158,11 @@ func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error) {
 	if st == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 	}
-	writeSCIM(w, st, SCIMError{Schemas: []string{SCIMErrorSchema}, Status: strconv.Itoa(st), SCIMType: typ, Detail: mayfly.ErrorMessage(err)})
+	writeSCIM(w, st, api.SCIMError{Schemas: []string{api.SCIMErrorSchema}, Status: strconv.Itoa(st), SCIMType: typ, Detail: mayfly.ErrorMessage(err)})
 }
 
 func writeSCIM(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", SCIMContentType)
+	w.Header().Set("Content-Type", api.SCIMContentType)
 	writeJSON(w, code, v)
 }
 
@@ -236,8 +172,8 @@ func writeSCIM(w http.ResponseWriter, code int, v any) {
 func decodeSCIM(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != SCIMContentType && mt != "application/json") {
-			return &scimFault{status: http.StatusUnsupportedMediaType, err: mayfly.Errorf(mayfly.Invalid, "content type must be %s or application/json", SCIMContentType)}
+		if err != nil || (mt != api.SCIMContentType && mt != "application/json") {
+			return &scimFault{status: http.StatusUnsupportedMediaType, err: mayfly.Errorf(mayfly.Invalid, "content type must be %s or application/json", api.SCIMContentType)}
 		}
 	}
 	dec := json.NewDecoder(r.Body)
@@ -360,7 +296,7 @@ func (d *draft) finish() {
 // Attributes it leaves out are cleared, as a replacement does (RFC 7644
 // §3.5.1), except active: leaving it out leaves the status alone.
 func (in *userInput) draft() (*draft, error) {
-	if err := checkSchemas(in.Schemas, SCIMUserSchema, SCIMEnterpriseSchema); err != nil {
+	if err := checkSchemas(in.Schemas, api.SCIMUserSchema, api.SCIMEnterpriseSchema); err != nil {
 		return nil, err
 	}
 	if in.UserName == nil || strings.TrimSpace(*in.UserName) == "" {
@@ -406,21 +342,21 @@ func primaryEmail(es []emailInput) string {
 	return ""
 }
 
-func (s *Server) scimUser(p *mayfly.Principal) SCIMUser {
-	u := SCIMUser{
-		Schemas: []string{SCIMUserSchema}, ID: p.ID, ExternalID: p.ExternalID, UserName: p.Name, DisplayName: p.DisplayName,
+func (s *Server) scimUser(p *mayfly.Principal) api.SCIMUser {
+	u := api.SCIMUser{
+		Schemas: []string{api.SCIMUserSchema}, ID: p.ID, ExternalID: p.ExternalID, UserName: p.Name, DisplayName: p.DisplayName,
 		Active: p.Status == mayfly.Active,
-		Meta: SCIMMeta{ResourceType: "User", Created: p.CreatedAt, LastModified: p.UpdatedAt,
-			Location: s.cfg.Issuer + SCIMPath + "/Users/" + p.ID, Version: etag(p)},
+		Meta: api.SCIMMeta{ResourceType: "User", Created: p.CreatedAt, LastModified: p.UpdatedAt,
+			Location: s.cfg.Issuer + api.SCIMPath + "/Users/" + p.ID, Version: etag(p)},
 	}
 	if u.Meta.LastModified.IsZero() {
 		u.Meta.LastModified = p.CreatedAt
 	}
 	if p.DisplayName != "" {
-		u.Name = &SCIMName{Formatted: p.DisplayName}
+		u.Name = &api.SCIMName{Formatted: p.DisplayName}
 	}
 	if p.Email != "" {
-		u.Emails = []SCIMEmail{{Value: p.Email, Type: "work", Primary: true}}
+		u.Emails = []api.SCIMEmail{{Value: p.Email, Type: "work", Primary: true}}
 	}
 	return u
 }
@@ -498,7 +434,7 @@ func (s *Server) scimList(w http.ResponseWriter, r *http.Request, a *mayfly.Admi
 	slices.SortFunc(ps, func(a, b *mayfly.Principal) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
 	})
-	out := SCIMListResponse[SCIMUser]{Schemas: []string{SCIMListSchema}, TotalResults: len(ps), StartIndex: start, Resources: []SCIMUser{}}
+	out := api.SCIMListResponse[api.SCIMUser]{Schemas: []string{api.SCIMListSchema}, TotalResults: len(ps), StartIndex: start, Resources: []api.SCIMUser{}}
 	from := min(start-1, len(ps))
 	for _, p := range ps[from:min(from+count, len(ps))] {
 		out.Resources = append(out.Resources, s.scimUser(p))
@@ -552,7 +488,7 @@ func parseFilter(expr string) (filter, error) {
 	attr, rest := cutSpace(expr)
 	op, value := cutSpace(rest)
 	attr = strings.ToLower(attr)
-	attr = strings.TrimPrefix(attr, strings.ToLower(SCIMUserSchema)+":")
+	attr = strings.TrimPrefix(attr, strings.ToLower(api.SCIMUserSchema)+":")
 	if attr != "username" && attr != "externalid" {
 		return filter{}, scimInvalid("invalidFilter", "filters may test userName or externalId only")
 	}
@@ -712,7 +648,7 @@ type patchStep struct {
 // compilePatch validates a PATCH body's structure and paths; values are
 // checked as they are applied, to a draft, before anything is written.
 func compilePatch(req patchRequest) ([]patchStep, error) {
-	if err := checkSchemas(req.Schemas, SCIMPatchSchema); err != nil {
+	if err := checkSchemas(req.Schemas, api.SCIMPatchSchema); err != nil {
 		return nil, err
 	}
 	if len(req.Operations) == 0 {
@@ -805,10 +741,10 @@ var (
 
 func parsePath(path string) (attrPath, error) {
 	lower := strings.ToLower(strings.TrimSpace(path))
-	if ent := strings.ToLower(SCIMEnterpriseSchema); lower == ent || strings.HasPrefix(lower, ent+":") {
+	if ent := strings.ToLower(api.SCIMEnterpriseSchema); lower == ent || strings.HasPrefix(lower, ent+":") {
 		return attrPath{ignored: true}, nil
 	}
-	lower = strings.TrimPrefix(lower, strings.ToLower(SCIMUserSchema)+":")
+	lower = strings.TrimPrefix(lower, strings.ToLower(api.SCIMUserSchema)+":")
 	var p attrPath
 	if i := strings.IndexByte(lower, '['); i >= 0 {
 		j := strings.LastIndexByte(lower, ']')
@@ -964,8 +900,8 @@ func str(attr string, v json.RawMessage) (string, error) {
 
 // Discovery (RFC 7644 §4, RFC 7643 §5-7).
 
-func (s *Server) scimMeta(resourceType, path string) SCIMMeta {
-	return SCIMMeta{ResourceType: resourceType, Location: s.cfg.Issuer + SCIMPath + path}
+func (s *Server) scimMeta(resourceType, path string) api.SCIMMeta {
+	return api.SCIMMeta{ResourceType: resourceType, Location: s.cfg.Issuer + api.SCIMPath + path}
 }
 
 func (s *Server) scimConfig(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
@@ -992,7 +928,7 @@ func (s *Server) scimConfig(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 func (s *Server) scimResourceTypes(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	user := map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:ResourceType"},
-		"id":      "User", "name": "User", "endpoint": "/Users", "description": "People", "schema": SCIMUserSchema,
+		"id":      "User", "name": "User", "endpoint": "/Users", "description": "People", "schema": api.SCIMUserSchema,
 		"schemaExtensions": []any{},
 		"meta":             s.scimMeta("ResourceType", "/ResourceTypes/User"),
 	}
@@ -1002,11 +938,11 @@ func (s *Server) scimResourceTypes(w http.ResponseWriter, r *http.Request, a *ma
 func (s *Server) scimSchemas(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	schema := map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"},
-		"id":      SCIMUserSchema, "name": "User", "description": "A person",
+		"id":      api.SCIMUserSchema, "name": "User", "description": "A person",
 		"attributes": userAttributes,
-		"meta":       s.scimMeta("Schema", "/Schemas/"+SCIMUserSchema),
+		"meta":       s.scimMeta("Schema", "/Schemas/"+api.SCIMUserSchema),
 	}
-	return writeDiscovery(w, r, "schema", map[string]any{SCIMUserSchema: schema})
+	return writeDiscovery(w, r, "schema", map[string]any{api.SCIMUserSchema: schema})
 }
 
 // writeDiscovery answers for one discovery resource by id, or lists them all.
@@ -1019,7 +955,7 @@ func writeDiscovery(w http.ResponseWriter, r *http.Request, kind string, byID ma
 		writeSCIM(w, http.StatusOK, v)
 		return nil
 	}
-	out := SCIMListResponse[any]{Schemas: []string{SCIMListSchema}, TotalResults: len(byID), StartIndex: 1, ItemsPerPage: len(byID)}
+	out := api.SCIMListResponse[any]{Schemas: []string{api.SCIMListSchema}, TotalResults: len(byID), StartIndex: 1, ItemsPerPage: len(byID)}
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		out.Resources = append(out.Resources, byID[id])
 	}

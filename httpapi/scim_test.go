@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -32,7 +33,7 @@ type scimEnv struct {
 func newSCIMEnv(t testing.TB, opts ...servertest.Option) *scimEnv {
 	t.Helper()
 	env := servertest.New(t, opts...)
-	cc, err := env.Admin.CreateCredential(context.Background(), httpapi.CredentialRequest{Name: "okta", Role: mayfly.RoleSCIM})
+	cc, err := env.Admin.CreateCredential(context.Background(), api.CredentialRequest{Name: "okta", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +53,13 @@ func scimDo(tb testing.TB, base, token, method, path, body string, hdr ...string
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, base+httpapi.SCIMPath+path, rd)
+	req, err := http.NewRequest(method, base+api.SCIMPath+path, rd)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != "" {
-		req.Header.Set("Content-Type", httpapi.SCIMContentType)
+		req.Header.Set("Content-Type", api.SCIMContentType)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		if hdr[i+1] == "" {
@@ -85,17 +86,17 @@ func (e *scimEnv) req(method, path, body string, hdr ...string) *servertest.Resp
 }
 
 // user decodes a User resource from a response that must have status want.
-func (e *scimEnv) user(r *servertest.Response, want int) httpapi.SCIMUser {
+func (e *scimEnv) user(r *servertest.Response, want int) api.SCIMUser {
 	e.t.Helper()
 	if r.Status != want {
 		e.t.Fatalf("got status %d: %s; want %d", r.Status, r.Body, want)
 	}
-	var u httpapi.SCIMUser
-	if err := json.Unmarshal(r.Body, &u); err != nil || !slices.Equal(u.Schemas, []string{httpapi.SCIMUserSchema}) || u.ID == "" {
+	var u api.SCIMUser
+	if err := json.Unmarshal(r.Body, &u); err != nil || !slices.Equal(u.Schemas, []string{api.SCIMUserSchema}) || u.ID == "" {
 		e.t.Fatalf("got %s (%v); want a User resource", r.Body, err)
 	}
-	if ct := r.Header.Get("Content-Type"); ct != httpapi.SCIMContentType {
-		e.t.Errorf("got content type %q; want %s", ct, httpapi.SCIMContentType)
+	if ct := r.Header.Get("Content-Type"); ct != api.SCIMContentType {
+		e.t.Errorf("got content type %q; want %s", ct, api.SCIMContentType)
 	}
 	if et := r.Header.Get("ETag"); et != u.Meta.Version {
 		e.t.Errorf("got ETag %q; want meta.version %q", et, u.Meta.Version)
@@ -103,12 +104,12 @@ func (e *scimEnv) user(r *servertest.Response, want int) httpapi.SCIMUser {
 	return u
 }
 
-func (e *scimEnv) create(body string) httpapi.SCIMUser {
+func (e *scimEnv) create(body string) api.SCIMUser {
 	e.t.Helper()
 	return e.user(e.req("POST", "/Users", body), http.StatusCreated)
 }
 
-func (e *scimEnv) get(id string) httpapi.SCIMUser {
+func (e *scimEnv) get(id string) api.SCIMUser {
 	e.t.Helper()
 	return e.user(e.req("GET", "/Users/"+id, ""), http.StatusOK)
 }
@@ -123,11 +124,11 @@ func (e *scimEnv) principal(id string) *mayfly.Principal {
 }
 
 // list runs a query on /Users and decodes the ListResponse.
-func (e *scimEnv) list(query url.Values) httpapi.SCIMListResponse[httpapi.SCIMUser] {
+func (e *scimEnv) list(query url.Values) api.SCIMListResponse[api.SCIMUser] {
 	e.t.Helper()
 	r := e.req("GET", "/Users?"+query.Encode(), "")
-	var l httpapi.SCIMListResponse[httpapi.SCIMUser]
-	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &l) != nil || !slices.Equal(l.Schemas, []string{httpapi.SCIMListSchema}) {
+	var l api.SCIMListResponse[api.SCIMUser]
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &l) != nil || !slices.Equal(l.Schemas, []string{api.SCIMListSchema}) {
 		e.t.Fatalf("list %v: got %d %s; want a ListResponse", query, r.Status, r.Body)
 	}
 	return l
@@ -147,14 +148,14 @@ func fixture(t testing.TB, name, id string) string {
 // and scimType given.
 func wantSCIMError(t testing.TB, r *servertest.Response, status int, scimType string) {
 	t.Helper()
-	var e httpapi.SCIMError
+	var e api.SCIMError
 	err := json.Unmarshal(r.Body, &e)
 	if r.Status != status || err != nil || e.Status != strconv.Itoa(status) || e.SCIMType != scimType ||
-		!slices.Equal(e.Schemas, []string{httpapi.SCIMErrorSchema}) || e.Detail == "" {
+		!slices.Equal(e.Schemas, []string{api.SCIMErrorSchema}) || e.Detail == "" {
 		t.Errorf("got %d %s; want %d with scimType %q", r.Status, r.Body, status, scimType)
 	}
-	if ct := r.Header.Get("Content-Type"); ct != httpapi.SCIMContentType {
-		t.Errorf("got content type %q; want %s", ct, httpapi.SCIMContentType)
+	if ct := r.Header.Get("Content-Type"); ct != api.SCIMContentType {
+		t.Errorf("got content type %q; want %s", ct, api.SCIMContentType)
 	}
 }
 
@@ -183,13 +184,13 @@ func TestSCIMDiscovery(t *testing.T) {
 		len(cfg.AuthenticationSchemes) != 1 || cfg.AuthenticationSchemes[0].Type != "oauthbearertoken" {
 		t.Errorf("got ServiceProviderConfig %s; want patch, filter and etag only, with bearer tokens", r.Body)
 	}
-	if ct := r.Header.Get("Content-Type"); ct != httpapi.SCIMContentType {
+	if ct := r.Header.Get("Content-Type"); ct != api.SCIMContentType {
 		t.Errorf("got content type %q", ct)
 	}
 
-	var types httpapi.SCIMListResponse[struct{ ID, Endpoint, Schema string }]
+	var types api.SCIMListResponse[struct{ ID, Endpoint, Schema string }]
 	r = e.req("GET", "/ResourceTypes", "")
-	if err := json.Unmarshal(r.Body, &types); err != nil || types.TotalResults != 1 || types.Resources[0].Endpoint != "/Users" || types.Resources[0].Schema != httpapi.SCIMUserSchema {
+	if err := json.Unmarshal(r.Body, &types); err != nil || types.TotalResults != 1 || types.Resources[0].Endpoint != "/Users" || types.Resources[0].Schema != api.SCIMUserSchema {
 		t.Errorf("ResourceTypes: got %d %s; want User at /Users", r.Status, r.Body)
 	}
 	if r := e.req("GET", "/ResourceTypes/User", ""); r.Status != 200 {
@@ -202,12 +203,12 @@ func TestSCIMDiscovery(t *testing.T) {
 		Required         bool
 		CaseExact        bool
 	}
-	var schemas httpapi.SCIMListResponse[struct {
+	var schemas api.SCIMListResponse[struct {
 		ID         string
 		Attributes []attr
 	}]
 	r = e.req("GET", "/Schemas", "")
-	if err := json.Unmarshal(r.Body, &schemas); err != nil || schemas.TotalResults != 1 || schemas.Resources[0].ID != httpapi.SCIMUserSchema {
+	if err := json.Unmarshal(r.Body, &schemas); err != nil || schemas.TotalResults != 1 || schemas.Resources[0].ID != api.SCIMUserSchema {
 		t.Fatalf("Schemas: got %d %s", r.Status, r.Body)
 	}
 	var names []string
@@ -220,7 +221,7 @@ func TestSCIMDiscovery(t *testing.T) {
 	if want := []string{"userName", "name", "displayName", "emails", "active", "externalId"}; !slices.Equal(names, want) {
 		t.Errorf("got User attributes %v; want %v", names, want)
 	}
-	if r := e.req("GET", "/Schemas/"+httpapi.SCIMUserSchema, ""); r.Status != 200 {
+	if r := e.req("GET", "/Schemas/"+api.SCIMUserSchema, ""); r.Status != 200 {
 		t.Errorf("Schemas/User: got %d %s", r.Status, r.Body)
 	}
 	wantSCIMError(t, e.req("POST", "/Bulk", `{}`), 501, "")
@@ -253,7 +254,7 @@ func TestSCIMCreate(t *testing.T) {
 			if tc.email != "" && (len(u.Emails) != 1 || u.Emails[0].Value != tc.email || !u.Emails[0].Primary) {
 				t.Errorf("got emails %+v; want %s, primary", u.Emails, tc.email)
 			}
-			if loc := r.Header.Get("Location"); loc != e.URL+httpapi.SCIMPath+"/Users/"+u.ID || u.Meta.Location != loc {
+			if loc := r.Header.Get("Location"); loc != e.URL+api.SCIMPath+"/Users/"+u.ID || u.Meta.Location != loc {
 				t.Errorf("got Location %q, meta.location %q; want the user's URL", loc, u.Meta.Location)
 			}
 			if u.Meta.ResourceType != "User" || u.Meta.Version != `W/"1"` || u.Meta.Created.IsZero() || u.Meta.LastModified.IsZero() {
@@ -288,14 +289,14 @@ func TestSCIMFilterAndPages(t *testing.T) {
 	e := newSCIMEnv(t)
 	ctx := context.Background()
 	// A second apart, as lists are in order of creation.
-	next := func(body string) httpapi.SCIMUser {
+	next := func(body string) api.SCIMUser {
 		e.Clock.Advance(time.Second)
 		return e.create(body)
 	}
 	bj := next(fixture(t, "rfc7644-create.json", ""))
 	ok := next(fixture(t, "okta-create.json", ""))
 	en := next(fixture(t, "entra-create.json", ""))
-	if _, err := e.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: bj.ID}); err != nil {
+	if _, err := e.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: bj.ID}); err != nil {
 		t.Fatal(err)
 	}
 	gone := e.create(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"leaver","externalId":"x9"}`)
@@ -303,7 +304,7 @@ func TestSCIMFilterAndPages(t *testing.T) {
 		t.Fatalf("DELETE: got %d %s", r.Status, r.Body)
 	}
 
-	ids := func(l httpapi.SCIMListResponse[httpapi.SCIMUser]) []string {
+	ids := func(l api.SCIMListResponse[api.SCIMUser]) []string {
 		var out []string
 		for _, u := range l.Resources {
 			out = append(out, u.ID)
@@ -372,38 +373,38 @@ func TestSCIMPatch(t *testing.T) {
 	steps := []struct {
 		name      string
 		body      string
-		check     func(u httpapi.SCIMUser) bool
+		check     func(u api.SCIMUser) bool
 		explain   string
 		unchanged bool // the version stays
 	}{
 		{"rfc7644 add", fixture(t, "rfc7644-patch-add.json", ""),
-			func(u httpapi.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "babs@jensen.org" }, "email babs@jensen.org", false},
+			func(u api.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "babs@jensen.org" }, "email babs@jensen.org", false},
 		{"rfc7644 replace", fixture(t, "rfc7644-patch-replace.json", ""),
-			func(u httpapi.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "bjenson@example.com" }, "email bjenson@example.com", false},
+			func(u api.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "bjenson@example.com" }, "email bjenson@example.com", false},
 		{"rfc7644 remove", fixture(t, "rfc7644-patch-remove.json", ""),
-			func(u httpapi.SCIMUser) bool { return len(u.Emails) == 0 }, "no email", false},
-		{"entra attributes", fixture(t, "entra-patch-attributes.json", ""), func(u httpapi.SCIMUser) bool {
+			func(u api.SCIMUser) bool { return len(u.Emails) == 0 }, "no email", false},
+		{"entra attributes", fixture(t, "entra-patch-attributes.json", ""), func(u api.SCIMUser) bool {
 			return u.DisplayName == "Updated Display Name" && len(u.Emails) == 1 && u.Emails[0].Value == "updatedEmail@testuser.com" &&
 				u.ExternalID == "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ff" && u.Active
 		}, "Entra's display name, email and externalId", false},
 		{"userName", patch(`{"op":"replace","path":"userName","value":"barbara.jensen"}`),
-			func(u httpapi.SCIMUser) bool { return u.UserName == "barbara.jensen" }, "userName barbara.jensen", false},
+			func(u api.SCIMUser) bool { return u.UserName == "barbara.jensen" }, "userName barbara.jensen", false},
 		{"own name in another case", patch(`{"op":"replace","path":"userName","value":"Barbara.Jensen"}`),
-			func(u httpapi.SCIMUser) bool { return u.UserName == "Barbara.Jensen" }, "userName Barbara.Jensen", false},
+			func(u api.SCIMUser) bool { return u.UserName == "Barbara.Jensen" }, "userName Barbara.Jensen", false},
 		{"no path, several attributes", patch(`{"op":"replace","value":{"displayName":"Babs","externalId":"bj-2","name":{"givenName":"B"}}}`),
-			func(u httpapi.SCIMUser) bool { return u.DisplayName == "Babs" && u.ExternalID == "bj-2" }, "displayName Babs, externalId bj-2", false},
+			func(u api.SCIMUser) bool { return u.DisplayName == "Babs" && u.ExternalID == "bj-2" }, "displayName Babs, externalId bj-2", false},
 		{"name.formatted", patch(`{"op":"replace","path":"name.formatted","value":"Barbara Jensen"}`),
-			func(u httpapi.SCIMUser) bool {
+			func(u api.SCIMUser) bool {
 				return u.DisplayName == "Barbara Jensen" && u.Name.Formatted == "Barbara Jensen"
 			}, "displayName from name.formatted", false},
 		{"remove displayName", patch(`{"op":"remove","path":"displayName"}`, `{"op":"remove","path":"externalId"}`),
-			func(u httpapi.SCIMUser) bool { return u.DisplayName == "" && u.Name == nil && u.ExternalID == "" }, "no displayName, no externalId", false},
+			func(u api.SCIMUser) bool { return u.DisplayName == "" && u.Name == nil && u.ExternalID == "" }, "no displayName, no externalId", false},
 		{"core schema prefix", patch(`{"op":"add","path":"urn:ietf:params:scim:schemas:core:2.0:User:displayName","value":"BJ"}`),
-			func(u httpapi.SCIMUser) bool { return u.DisplayName == "BJ" }, "displayName BJ", false},
+			func(u api.SCIMUser) bool { return u.DisplayName == "BJ" }, "displayName BJ", false},
 		{"emails array", patch(`{"op":"replace","path":"emails","value":[{"value":"home@x.org","type":"home"},{"value":"work@x.org","type":"work"}]}`),
-			func(u httpapi.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "work@x.org" }, "the work address", false},
+			func(u api.SCIMUser) bool { return len(u.Emails) == 1 && u.Emails[0].Value == "work@x.org" }, "the work address", false},
 		{"ignored attributes only", patch(`{"op":"add","path":"phoneNumbers[type eq \"work\"].value","value":"555"}`, `{"op":"replace","path":"locale","value":"en"}`),
-			func(u httpapi.SCIMUser) bool { return u.DisplayName == "BJ" }, "nothing changed", true},
+			func(u api.SCIMUser) bool { return u.DisplayName == "BJ" }, "nothing changed", true},
 	}
 	version := bj.Meta.Version
 	for _, st := range steps {
@@ -427,7 +428,7 @@ func TestSCIMPatch(t *testing.T) {
 // scimPerson makes a person over SCIM with a client and a token, and a
 // verifier client of someone else's to introspect with.
 type scimPerson struct {
-	u                  httpapi.SCIMUser
+	u                  api.SCIMUser
 	client, secret     string
 	verifier, verifSec string
 	token              string
@@ -436,8 +437,8 @@ type scimPerson struct {
 func (e *scimEnv) person(body string) *scimPerson {
 	e.t.Helper()
 	p := &scimPerson{u: e.create(body)}
-	c, sec := e.NewClient(httpapi.ClientRequest{Name: "laptop", Owner: p.u.ID})
-	v, vs := e.NewClient(httpapi.ClientRequest{Name: "verifier", Owner: e.Human("resource-owner-" + strconv.Itoa(int(e.Clock.Now().Unix())))})
+	c, sec := e.NewClient(api.ClientRequest{Name: "laptop", Owner: p.u.ID})
+	v, vs := e.NewClient(api.ClientRequest{Name: "verifier", Owner: e.Human("resource-owner-" + strconv.Itoa(int(e.Clock.Now().Unix())))})
 	p.client, p.secret, p.verifier, p.verifSec = c.ID, sec, v.ID, vs
 	p.token = e.IssueToken(c.ID, sec, nil)
 	if !e.Active(p.token, v.ID, vs) {
@@ -450,7 +451,7 @@ func (e *scimEnv) person(body string) *scimPerson {
 // tokenStatus is the token endpoint's status for the person's client.
 func (e *scimEnv) tokenStatus(p *scimPerson) int {
 	e.t.Helper()
-	return e.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, p.client, p.secret).Status
+	return e.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, p.client, p.secret).Status
 }
 
 // TestSCIMDeactivateSuspends: an identity provider's deactivation suspends
@@ -556,7 +557,7 @@ func (e *scimEnv) wantOffboarded(p *scimPerson) {
 	if err != nil || len(runs) == 0 || !runs[0].Finished() || runs[0].Actor != e.cred {
 		e.t.Errorf("got runs %+v (%v); want one finished, by %s", runs, err, e.cred)
 	}
-	r := e.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, p.client, p.secret)
+	r := e.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, p.client, p.secret)
 	if r.Status != http.StatusUnauthorized || r.JSON()["error"] != "invalid_client" {
 		e.t.Errorf("the offboarded person's client at the token endpoint: got %d %s; want 401 invalid_client", r.Status, r.Body)
 	}
@@ -655,7 +656,7 @@ func TestSCIMUniqueness(t *testing.T) {
 	ctx := context.Background()
 	bj := e.create(fixture(t, "rfc7644-create.json", ""))
 	other := e.create(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"other"}`)
-	if _, err := e.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: bj.ID}); err != nil {
+	if _, err := e.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: bj.ID}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := e.Admin.Principals(ctx)
@@ -676,7 +677,7 @@ func TestSCIMRefusesBadRequests(t *testing.T) {
 	e := newSCIMEnv(t)
 	ctx := context.Background()
 	u := e.create(fixture(t, "okta-create.json", ""))
-	svc, err := e.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: u.ID})
+	svc, err := e.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: u.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -774,7 +775,7 @@ func TestSCIMRefusesBadRequests(t *testing.T) {
 func TestSCIMAuthentication(t *testing.T) {
 	e := newSCIMEnv(t)
 	ctx := context.Background()
-	second, err := e.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "entra", Role: mayfly.RoleSCIM})
+	second, err := e.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "entra", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -837,7 +838,7 @@ func FuzzSCIMPatch(f *testing.F) {
 		r := scimDo(t, e.URL, e.token, "PATCH", "/Users/"+u.ID, body)
 		switch {
 		case r.Status == http.StatusOK:
-			var got httpapi.SCIMUser
+			var got api.SCIMUser
 			if err := json.Unmarshal(r.Body, &got); err != nil || got.ID != u.ID {
 				t.Fatalf("got 200 %s; want user %s", r.Body, u.ID)
 			}
@@ -863,7 +864,7 @@ func FuzzSCIMFilter(f *testing.F) {
 		r := scimDo(t, e.URL, e.token, "GET", "/Users?"+url.Values{"filter": {filter}}.Encode(), "")
 		switch r.Status {
 		case http.StatusOK:
-			var l httpapi.SCIMListResponse[httpapi.SCIMUser]
+			var l api.SCIMListResponse[api.SCIMUser]
 			if err := json.Unmarshal(r.Body, &l); err != nil || l.TotalResults != len(l.Resources) {
 				t.Fatalf("got 200 %s; want a ListResponse", r.Body)
 			}
@@ -876,7 +877,7 @@ func FuzzSCIMFilter(f *testing.F) {
 }
 
 func scimTypeOf(r *servertest.Response) string {
-	var e httpapi.SCIMError
+	var e api.SCIMError
 	json.Unmarshal(r.Body, &e)
 	return e.SCIMType
 }

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -27,13 +27,13 @@ func TestNoSecretsInResponsesOrLogs(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
 	for _, alg := range []string{"RS256", "EdDSA"} {
-		if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: strings.ToLower(alg), Alg: mayflyAlg(alg)}); err != nil {
+		if _, err := env.Admin.CreateRing(ctx, api.RingRequest{Name: strings.ToLower(alg), Alg: mayflyAlg(alg)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner, Scopes: []string{"a"}})
-	rsaClient, rsaSecret := env.NewClient(httpapi.ClientRequest{Owner: owner, Ring: "rs256"})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner, Scopes: []string{"a"}})
+	rsaClient, rsaSecret := env.NewClient(api.ClientRequest{Owner: owner, Ring: "rs256"})
 
 	var seen []string // every response after the secrets' one-time display
 	record := func(r *servertest.Response) {
@@ -54,11 +54,11 @@ func TestNoSecretsInResponsesOrLogs(t *testing.T) {
 	tok := env.IssueToken(c.ID, secret, nil)
 	env.IssueToken(rsaClient.ID, rsaSecret, nil)
 	cc := url.Values{"grant_type": {"client_credentials"}}
-	record(env.PostForm(httpapi.TokenPath, cc, c.ID, secret))
-	record(env.PostForm(httpapi.TokenPath, cc, c.ID, secret+"x"))
-	record(env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"wrong"}}, "", ""))
-	record(env.PostForm(httpapi.IntrospectPath, url.Values{"token": {tok}}, c.ID, secret))
-	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", httpapi.JWKSPath,
+	record(env.PostForm(api.TokenPath, cc, c.ID, secret))
+	record(env.PostForm(api.TokenPath, cc, c.ID, secret+"x"))
+	record(env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {"wrong"}}, "", ""))
+	record(env.PostForm(api.IntrospectPath, url.Values{"token": {tok}}, c.ID, secret))
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", api.JWKSPath,
 		"/.well-known/jwks.json", "/healthz", "/metrics", "/v1/principals", "/v1/principals/" + owner, "/v1/clients",
 		"/v1/clients/" + c.ID, "/v1/rings", "/v1/rings/default", "/v1/rings/rs256", "/v1/rings/eddsa", "/v1/keys", "/v1/tokens"} {
 		get(p)
@@ -72,10 +72,10 @@ func TestNoSecretsInResponsesOrLogs(t *testing.T) {
 	}
 	post("/v1/rings/default/rotate")
 	post("/v1/rings/eddsa/rotate")
-	record(env.PostForm(httpapi.RevokePath, url.Values{"token": {tok}}, c.ID, secret))
+	record(env.PostForm(api.RevokePath, url.Values{"token": {tok}}, c.ID, secret))
 	post("/v1/keys/" + ks[0].KID + "/revoke")
 	post("/v1/clients/" + c.ID + "/revoke")
-	record(env.PostForm(httpapi.TokenPath, cc, c.ID, secret))
+	record(env.PostForm(api.TokenPath, cc, c.ID, secret))
 
 	// The needles: every private key in the store, in every encoding it
 	// could leak in, and the secrets.

@@ -1,6 +1,8 @@
 // Package httpapi serves Mayfly over HTTP: the OAuth2 endpoints (token,
 // introspection, revocation, discovery, JWKS), the admin API the CLI uses,
-// health and metrics. It is the only package that knows HTTP statuses.
+// health and metrics. It is the only package that knows HTTP statuses. The
+// bodies it reads and writes, and the paths it serves them at, are package
+// api's, which clients import instead of this one.
 //
 // # Invariants
 //
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
@@ -130,17 +133,10 @@ var status = map[mayfly.Code]int{
 	mayfly.Internal:         http.StatusInternalServerError,
 }
 
-// ErrorBody is the admin API's error response.
-type ErrorBody struct {
-	Error   mayfly.Code `json:"error"`
-	Message string      `json:"message"`
-	Field   string      `json:"field,omitempty"`
-}
-
 func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 	code := mayfly.ErrorCode(err)
 	s.logError(r, err)
-	body := ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)}
+	body := api.ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)}
 	var me *mayfly.Error
 	if errors.As(err, &me) {
 		body.Field = me.Field

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,123 +9,17 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The Shared Signals transmitter (OpenID SSF 1.0). Receivers discover it at
-// /.well-known/ssf-configuration and manage their streams with an access
-// token that carries the ssf scope (a client's own streams) or an admin
-// credential (every stream):
-//
-//	POST|GET|PATCH|PUT|DELETE /ssf/stream    stream configuration
-//	GET|POST /ssf/status                     stream status
-//	POST /ssf/subjects/add, /ssf/subjects/remove
-//	POST /ssf/verify                         ask for a verification event
-//	POST /ssf/poll/{stream_id}               RFC 8936 poll delivery
-const (
-	SSFConfigPath  = "/ssf/stream"
-	SSFStatusPath  = "/ssf/status"
-	SSFAddPath     = "/ssf/subjects/add"
-	SSFRemovePath  = "/ssf/subjects/remove"
-	SSFVerifyPath  = "/ssf/verify"
-	SSFPollPath    = "/ssf/poll/"
-	SSFScope       = "ssf"
-	ssfSpecVersion = "1_0"
-)
+// The Shared Signals transmitter (OpenID SSF 1.0): its endpoints are listed
+// at api.SSFConfigPath.
 
-// SSFMetadata is the transmitter configuration (SSF 1.0 section 7.1).
-type SSFMetadata struct {
-	SpecVersion              string          `json:"spec_version"`
-	Issuer                   string          `json:"issuer"`
-	JWKSURI                  string          `json:"jwks_uri"`
-	DeliveryMethodsSupported []string        `json:"delivery_methods_supported"`
-	ConfigurationEndpoint    string          `json:"configuration_endpoint"`
-	StatusEndpoint           string          `json:"status_endpoint"`
-	AddSubjectEndpoint       string          `json:"add_subject_endpoint"`
-	RemoveSubjectEndpoint    string          `json:"remove_subject_endpoint"`
-	VerificationEndpoint     string          `json:"verification_endpoint"`
-	AuthorizationSchemes     []SSFAuthScheme `json:"authorization_schemes"`
-	DefaultSubjects          string          `json:"default_subjects"`
-}
-
-// SSFAuthScheme names how receivers authorize (SSF 1.0 section 7.1.1).
-type SSFAuthScheme struct {
-	SpecURN string `json:"spec_urn"`
-}
-
-// SSFDelivery is a stream's delivery method. AuthorizationHeader is taken
-// from receivers and never returned.
-type SSFDelivery struct {
-	Method              string `json:"method"`
-	EndpointURL         string `json:"endpoint_url,omitempty"`
-	AuthorizationHeader string `json:"authorization_header,omitempty"`
-}
-
-// SSFStreamConfig is a stream's configuration as the transmitter returns it.
-type SSFStreamConfig struct {
-	StreamID                string      `json:"stream_id"`
-	Iss                     string      `json:"iss"`
-	Aud                     string      `json:"aud"`
-	EventsSupported         []string    `json:"events_supported"`
-	EventsRequested         []string    `json:"events_requested"`
-	EventsDelivered         []string    `json:"events_delivered"`
-	Delivery                SSFDelivery `json:"delivery"`
-	MinVerificationInterval int         `json:"min_verification_interval"`
-	Description             string      `json:"description,omitempty"`
-}
-
-// SSFStreamRequest creates, updates or replaces a stream. The
-// transmitter-supplied properties a receiver may echo back are accepted
-// and ignored.
-type SSFStreamRequest struct {
-	StreamID        string       `json:"stream_id,omitempty"`
-	Delivery        *SSFDelivery `json:"delivery,omitempty"`
-	EventsRequested *[]string    `json:"events_requested,omitempty"`
-	Description     *string      `json:"description,omitempty"`
-
-	Iss                     json.RawMessage `json:"iss,omitempty"`
-	Aud                     json.RawMessage `json:"aud,omitempty"`
-	EventsSupported         json.RawMessage `json:"events_supported,omitempty"`
-	EventsDelivered         json.RawMessage `json:"events_delivered,omitempty"`
-	MinVerificationInterval json.RawMessage `json:"min_verification_interval,omitempty"`
-	InactivityTimeout       json.RawMessage `json:"inactivity_timeout,omitempty"`
-}
-
-// SSFStatus is a stream's status (SSF 1.0 section 8.1.2).
-type SSFStatus struct {
-	StreamID string           `json:"stream_id"`
-	Status   mayfly.SSFStatus `json:"status"`
-	Reason   string           `json:"reason,omitempty"`
-}
-
-// SSFSubjectRequest adds or removes a subject (SSF 1.0 section 8.1.3).
-type SSFSubjectRequest struct {
-	StreamID string         `json:"stream_id"`
-	Subject  map[string]any `json:"subject"`
-	Verified *bool          `json:"verified,omitempty"`
-}
-
-// SSFVerifyRequest asks for a verification event (SSF 1.0 section 8.1.4.2).
-type SSFVerifyRequest struct {
-	StreamID string `json:"stream_id"`
-	State    string `json:"state,omitempty"`
-}
-
-// PollRequest is an RFC 8936 poll request.
-type PollRequest struct {
-	MaxEvents         *int                  `json:"maxEvents,omitempty"`
-	ReturnImmediately bool                  `json:"returnImmediately,omitempty"`
-	Ack               []string              `json:"ack,omitempty"`
-	SetErrs           map[string]ssf.SetErr `json:"setErrs,omitempty"`
-}
-
-// PollResponse is an RFC 8936 poll response.
-type PollResponse struct {
-	Sets          map[string]string `json:"sets"`
-	MoreAvailable bool              `json:"moreAvailable,omitempty"`
-}
+// ssfSpecVersion is the SSF version the transmitter implements.
+const ssfSpecVersion = "1_0"
 
 // defaultPollEvents is what a poll that names no maxEvents gets at most.
 const defaultPollEvents = 100
@@ -145,29 +38,29 @@ func (s *Server) ssfRoutes() {
 		}, func() float64 { return float64(c.Load()) }))
 	}
 	s.handle("GET /.well-known/ssf-configuration", s.ssfMetadata)
-	s.ssf("POST "+SSFConfigPath, s.createSSFStream)
-	s.ssf("GET "+SSFConfigPath, s.getSSFStream)
-	s.ssf("PATCH "+SSFConfigPath, s.updateSSFStream)
-	s.ssf("PUT "+SSFConfigPath, s.replaceSSFStream)
-	s.ssf("DELETE "+SSFConfigPath, s.deleteSSFStream)
-	s.ssf("GET "+SSFStatusPath, s.getSSFStatus)
-	s.ssf("POST "+SSFStatusPath, s.setSSFStatus)
-	s.ssf("POST "+SSFAddPath, s.ssfSubject(false))
-	s.ssf("POST "+SSFRemovePath, s.ssfSubject(true))
-	s.ssf("POST "+SSFVerifyPath, s.verifySSFStream)
-	s.ssf("POST "+SSFPollPath+"{id}", s.pollSSF)
+	s.ssf("POST "+api.SSFConfigPath, s.createSSFStream)
+	s.ssf("GET "+api.SSFConfigPath, s.getSSFStream)
+	s.ssf("PATCH "+api.SSFConfigPath, s.updateSSFStream)
+	s.ssf("PUT "+api.SSFConfigPath, s.replaceSSFStream)
+	s.ssf("DELETE "+api.SSFConfigPath, s.deleteSSFStream)
+	s.ssf("GET "+api.SSFStatusPath, s.getSSFStatus)
+	s.ssf("POST "+api.SSFStatusPath, s.setSSFStatus)
+	s.ssf("POST "+api.SSFAddPath, s.ssfSubject(false))
+	s.ssf("POST "+api.SSFRemovePath, s.ssfSubject(true))
+	s.ssf("POST "+api.SSFVerifyPath, s.verifySSFStream)
+	s.ssf("POST "+api.SSFPollPath+"{id}", s.pollSSF)
 }
 
 func (s *Server) ssfMetadata(w http.ResponseWriter, r *http.Request) {
 	iss := s.cfg.Issuer
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, SSFMetadata{
-		SpecVersion: ssfSpecVersion, Issuer: iss, JWKSURI: iss + JWKSPath,
+	writeJSON(w, http.StatusOK, api.SSFMetadata{
+		SpecVersion: ssfSpecVersion, Issuer: iss, JWKSURI: iss + api.JWKSPath,
 		DeliveryMethodsSupported: []string{mayfly.DeliveryPush, mayfly.DeliveryPoll},
-		ConfigurationEndpoint:    iss + SSFConfigPath, StatusEndpoint: iss + SSFStatusPath,
-		AddSubjectEndpoint: iss + SSFAddPath, RemoveSubjectEndpoint: iss + SSFRemovePath,
-		VerificationEndpoint: iss + SSFVerifyPath,
-		AuthorizationSchemes: []SSFAuthScheme{{SpecURN: "urn:ietf:rfc:6749"}},
+		ConfigurationEndpoint:    iss + api.SSFConfigPath, StatusEndpoint: iss + api.SSFStatusPath,
+		AddSubjectEndpoint: iss + api.SSFAddPath, RemoveSubjectEndpoint: iss + api.SSFRemovePath,
+		VerificationEndpoint: iss + api.SSFVerifyPath,
+		AuthorizationSchemes: []api.SSFAuthScheme{{SpecURN: "urn:ietf:rfc:6749"}},
 		DefaultSubjects:      "ALL",
 	})
 }
@@ -190,7 +83,7 @@ func (s *Server) ssf(pattern string, h ssfHandler) {
 func (s *Server) ssfCaller(r *http.Request) (ssf.Caller, *http.Request, error) {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || bearer == "" {
-		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "stream management needs an Authorization: Bearer access token with the %q scope, or an admin credential", SSFScope)
+		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "stream management needs an Authorization: Bearer access token with the %q scope, or an admin credential", api.SSFScope)
 	}
 	if strings.Count(bearer, ".") != 2 { // not a JWS: an admin credential
 		a, r, err := s.login(r, bearer, mayfly.RoleAdmin, "a scim credential may not manage streams")
@@ -205,8 +98,8 @@ func (s *Server) ssfCaller(r *http.Request) (ssf.Caller, *http.Request, error) {
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "the access token is not active")
 	case !slices.Contains(cl.Audience, s.cfg.Issuer):
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "the access token is not for this transmitter: its audience must include %s", s.cfg.Issuer)
-	case !slices.Contains(strings.Fields(cl.Scope), SSFScope):
-		return ssf.Caller{}, r, &mayfly.Error{Code: mayfly.PermissionDenied, Field: "scope", Msg: "the access token lacks the " + SSFScope + " scope"}
+	case !slices.Contains(strings.Fields(cl.Scope), api.SSFScope):
+		return ssf.Caller{}, r, &mayfly.Error{Code: mayfly.PermissionDenied, Field: "scope", Msg: "the access token lacks the " + api.SSFScope + " scope"}
 	}
 	return ssf.Caller{ClientID: cl.ClientID, Actor: cl.ClientID}, r.WithContext(audit.WithActor(r.Context(), cl.ClientID)), nil
 }
@@ -220,27 +113,27 @@ func (s *Server) ssfAuthError(w http.ResponseWriter, r *http.Request, err error)
 	case code == mayfly.Unauthenticated && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
 		challenge += `, error="invalid_token"`
 	case code == mayfly.PermissionDenied:
-		challenge += `, error="insufficient_scope", scope="` + SSFScope + `"`
+		challenge += `, error="insufficient_scope", scope="` + api.SSFScope + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeJSON(w, status[code], ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)})
+	writeJSON(w, status[code], api.ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)})
 }
 
-func (s *Server) ssfConfig(st *mayfly.SSFStream) SSFStreamConfig {
-	d := SSFDelivery{Method: st.Method, EndpointURL: st.EndpointURL}
+func (s *Server) ssfConfig(st *mayfly.SSFStream) api.SSFStreamConfig {
+	d := api.SSFDelivery{Method: st.Method, EndpointURL: st.EndpointURL}
 	if st.Method == mayfly.DeliveryPoll {
-		d.EndpointURL = s.cfg.Issuer + SSFPollPath + st.ID
+		d.EndpointURL = s.cfg.Issuer + api.SSFPollPath + st.ID
 	}
-	return SSFStreamConfig{
+	return api.SSFStreamConfig{
 		StreamID: st.ID, Iss: s.cfg.Issuer, Aud: st.Audience, EventsSupported: ssf.Supported,
 		EventsRequested: nonNil(st.EventsRequested), EventsDelivered: nonNil(ssf.EventsDelivered(st)),
 		Delivery: d, MinVerificationInterval: int(ssf.MinVerificationInterval / time.Second), Description: st.Description,
 	}
 }
 
-// spec turns a request into a stream's receiver-supplied configuration,
-// starting from base: PATCH keeps what the request leaves out.
-func (req *SSFStreamRequest) spec(base ssf.Spec) ssf.Spec {
+// streamSpec turns a request into a stream's receiver-supplied
+// configuration, starting from base: PATCH keeps what the request leaves out.
+func streamSpec(req *api.SSFStreamRequest, base ssf.Spec) ssf.Spec {
 	if d := req.Delivery; d != nil {
 		keep := d.AuthorizationHeader == "" && d.Method == base.Method && d.EndpointURL == base.EndpointURL
 		base.Method, base.EndpointURL = d.Method, d.EndpointURL
@@ -258,14 +151,14 @@ func (req *SSFStreamRequest) spec(base ssf.Spec) ssf.Spec {
 }
 
 func (s *Server) createSSFStream(w http.ResponseWriter, r *http.Request, c ssf.Caller) error {
-	var req SSFStreamRequest
+	var req api.SSFStreamRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	if req.StreamID != "" {
 		return mayfly.InvalidField("stream_id", "stream_id is the transmitter's to assign; leave it out")
 	}
-	st, err := s.cfg.SSF.Create(r.Context(), c, req.spec(ssf.Spec{Method: mayfly.DeliveryPoll}))
+	st, err := s.cfg.SSF.Create(r.Context(), c, streamSpec(&req, ssf.Spec{Method: mayfly.DeliveryPoll}))
 	if err != nil {
 		return err
 	}
@@ -286,7 +179,7 @@ func (s *Server) getSSFStream(w http.ResponseWriter, r *http.Request, c ssf.Call
 	if err != nil {
 		return err
 	}
-	out := make([]SSFStreamConfig, len(sts))
+	out := make([]api.SSFStreamConfig, len(sts))
 	for i, st := range sts {
 		out[i] = s.ssfConfig(st)
 	}
@@ -305,7 +198,7 @@ func (s *Server) replaceSSFStream(w http.ResponseWriter, r *http.Request, c ssf.
 // editSSFStream is PATCH (what the request names changes) and PUT (the
 // request is the whole receiver-supplied configuration).
 func (s *Server) editSSFStream(w http.ResponseWriter, r *http.Request, c ssf.Caller, replace bool) error {
-	var req SSFStreamRequest
+	var req api.SSFStreamRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -316,14 +209,14 @@ func (s *Server) editSSFStream(w http.ResponseWriter, r *http.Request, c ssf.Cal
 		return mayfly.InvalidField("delivery", "a replacement configuration needs delivery")
 	}
 	// A receiver may send back the configuration it read, poll URL and all.
-	if d := req.Delivery; d != nil && d.Method == mayfly.DeliveryPoll && d.EndpointURL == s.cfg.Issuer+SSFPollPath+req.StreamID {
+	if d := req.Delivery; d != nil && d.Method == mayfly.DeliveryPoll && d.EndpointURL == s.cfg.Issuer+api.SSFPollPath+req.StreamID {
 		d.EndpointURL = ""
 	}
 	st, err := s.cfg.SSF.Update(r.Context(), c, req.StreamID, func(sp *ssf.Spec) error {
 		if replace {
 			*sp = ssf.Spec{}
 		}
-		*sp = req.spec(*sp)
+		*sp = streamSpec(&req, *sp)
 		return nil
 	})
 	if err != nil {
@@ -354,12 +247,12 @@ func (s *Server) getSSFStatus(w http.ResponseWriter, r *http.Request, c ssf.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, SSFStatus{StreamID: st.ID, Status: st.Status, Reason: st.Reason})
+	writeJSON(w, http.StatusOK, api.SSFStatus{StreamID: st.ID, Status: st.Status, Reason: st.Reason})
 	return nil
 }
 
 func (s *Server) setSSFStatus(w http.ResponseWriter, r *http.Request, c ssf.Caller) error {
-	var req SSFStatus
+	var req api.SSFStatus
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -370,13 +263,13 @@ func (s *Server) setSSFStatus(w http.ResponseWriter, r *http.Request, c ssf.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, SSFStatus{StreamID: st.ID, Status: st.Status, Reason: st.Reason})
+	writeJSON(w, http.StatusOK, api.SSFStatus{StreamID: st.ID, Status: st.Status, Reason: st.Reason})
 	return nil
 }
 
 func (s *Server) ssfSubject(remove bool) ssfHandler {
 	return func(w http.ResponseWriter, r *http.Request, c ssf.Caller) error {
-		var req SSFSubjectRequest
+		var req api.SSFSubjectRequest
 		if err := decode(r, &req); err != nil {
 			return err
 		}
@@ -399,7 +292,7 @@ func (s *Server) ssfSubject(remove bool) ssfHandler {
 }
 
 func (s *Server) verifySSFStream(w http.ResponseWriter, r *http.Request, c ssf.Caller) error {
-	var req SSFVerifyRequest
+	var req api.SSFVerifyRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -414,7 +307,7 @@ func (s *Server) verifySSFStream(w http.ResponseWriter, r *http.Request, c ssf.C
 }
 
 func (s *Server) pollSSF(w http.ResponseWriter, r *http.Request, c ssf.Caller) error {
-	var req PollRequest
+	var req api.PollRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -441,6 +334,6 @@ func (s *Server) pollSSF(w http.ResponseWriter, r *http.Request, c ssf.Caller) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, PollResponse{Sets: sets, MoreAvailable: more})
+	writeJSON(w, http.StatusOK, api.PollResponse{Sets: sets, MoreAvailable: more})
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -35,8 +36,8 @@ type ssfAdv struct {
 func newSSFAdv(t *testing.T, opts ...servertest.Option) *ssfAdv {
 	t.Helper()
 	f := &ssfAdv{Env: servertest.New(t, opts...), t: t}
-	a, as := f.NewClient(httpapi.ClientRequest{Name: "alice-rx", Owner: f.Human("alice"), Scopes: []string{"ssf"}})
-	b, bs := f.NewClient(httpapi.ClientRequest{Name: "bob-rx", Owner: f.Human("bob"), Scopes: []string{"ssf"}})
+	a, as := f.NewClient(api.ClientRequest{Name: "alice-rx", Owner: f.Human("alice"), Scopes: []string{"ssf"}})
+	b, bs := f.NewClient(api.ClientRequest{Name: "bob-rx", Owner: f.Human("bob"), Scopes: []string{"ssf"}})
 	f.alice, f.aliceSecret, f.bob, f.bobSecret = a.ID, as, b.ID, bs
 	return f
 }
@@ -63,7 +64,7 @@ func (f *ssfAdv) send(method, path, auth, body string) *servertest.Response {
 // create makes a stream as the bearer and returns its ID.
 func (f *ssfAdv) create(bearer, body string) string {
 	f.t.Helper()
-	r := f.send("POST", httpapi.SSFConfigPath, "Bearer "+bearer, body)
+	r := f.send("POST", api.SSFConfigPath, "Bearer "+bearer, body)
 	if r.Status != http.StatusCreated {
 		f.t.Fatalf("create stream %s: %d %s", body, r.Status, r.Body)
 	}
@@ -75,8 +76,8 @@ func (f *ssfAdv) create(bearer, body string) string {
 // and status. A refused request must leave it as it was.
 func (f *ssfAdv) snapshot(id string) string {
 	f.t.Helper()
-	cfg := f.send("GET", httpapi.SSFConfigPath+"?stream_id="+id, "Bearer "+f.Token, "")
-	st := f.send("GET", httpapi.SSFStatusPath+"?stream_id="+id, "Bearer "+f.Token, "")
+	cfg := f.send("GET", api.SSFConfigPath+"?stream_id="+id, "Bearer "+f.Token, "")
+	st := f.send("GET", api.SSFStatusPath+"?stream_id="+id, "Bearer "+f.Token, "")
 	if cfg.Status != 200 || st.Status != 200 {
 		f.t.Fatalf("snapshot of %s: %d %s / %d %s", id, cfg.Status, cfg.Body, st.Status, st.Body)
 	}
@@ -86,7 +87,7 @@ func (f *ssfAdv) snapshot(id string) string {
 // streamCount is how many streams exist, as the admin sees them.
 func (f *ssfAdv) streamCount() int {
 	f.t.Helper()
-	r := f.send("GET", httpapi.SSFConfigPath, "Bearer "+f.Token, "")
+	r := f.send("GET", api.SSFConfigPath, "Bearer "+f.Token, "")
 	var list []json.RawMessage
 	if err := json.Unmarshal(r.Body, &list); r.Status != 200 || err != nil {
 		f.t.Fatalf("list streams: %d %s", r.Status, r.Body)
@@ -98,7 +99,7 @@ func (f *ssfAdv) streamCount() int {
 // waiting in it.
 func (f *ssfAdv) queued(id, bearer string) []string {
 	f.t.Helper()
-	r := f.send("POST", httpapi.SSFPollPath+id, "Bearer "+bearer, `{"returnImmediately":true}`)
+	r := f.send("POST", api.SSFPollPath+id, "Bearer "+bearer, `{"returnImmediately":true}`)
 	var res struct {
 		Sets map[string]string `json:"sets"`
 	}
@@ -125,16 +126,16 @@ func ssfOps(id, ack string) []ssfOp {
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	sub := map[string]any{"format": "email", "email": "someone@example.com"}
 	return []ssfOp{
-		{"get", "GET", httpapi.SSFConfigPath + q, ""},
-		{"patch", "PATCH", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "description": "hijacked"})},
-		{"put", "PUT", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": map[string]any{"method": mayfly.DeliveryPush, "endpoint_url": "https://evil.example/"}})},
-		{"delete", "DELETE", httpapi.SSFConfigPath + q, ""},
-		{"status get", "GET", httpapi.SSFStatusPath + q, ""},
-		{"status set", "POST", httpapi.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "disabled"})},
-		{"add subject", "POST", httpapi.SSFAddPath, js(map[string]any{"stream_id": id, "subject": sub})},
-		{"remove subject", "POST", httpapi.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": sub})},
-		{"verify", "POST", httpapi.SSFVerifyPath, js(map[string]any{"stream_id": id, "state": "x"})},
-		{"poll", "POST", httpapi.SSFPollPath + url.PathEscape(id), js(map[string]any{"returnImmediately": true, "ack": []string{ack}})},
+		{"get", "GET", api.SSFConfigPath + q, ""},
+		{"patch", "PATCH", api.SSFConfigPath, js(map[string]any{"stream_id": id, "description": "hijacked"})},
+		{"put", "PUT", api.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": map[string]any{"method": mayfly.DeliveryPush, "endpoint_url": "https://evil.example/"}})},
+		{"delete", "DELETE", api.SSFConfigPath + q, ""},
+		{"status get", "GET", api.SSFStatusPath + q, ""},
+		{"status set", "POST", api.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "disabled"})},
+		{"add subject", "POST", api.SSFAddPath, js(map[string]any{"stream_id": id, "subject": sub})},
+		{"remove subject", "POST", api.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": sub})},
+		{"verify", "POST", api.SSFVerifyPath, js(map[string]any{"stream_id": id, "state": "x"})},
+		{"poll", "POST", api.SSFPollPath + url.PathEscape(id), js(map[string]any{"returnImmediately": true, "ack": []string{ack}})},
 	}
 }
 
@@ -153,26 +154,26 @@ func TestSSFManagementRefusesBadCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Clock.Advance(mayfly.DefaultTokenTTL + time.Second)
-	deadAdmin, err := f.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "gone", Role: mayfly.RoleAdmin})
+	deadAdmin, err := f.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "gone", Role: mayfly.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Admin.RevokeCredential(ctx, deadAdmin.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	scim, err := f.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "okta", Role: mayfly.RoleSCIM})
+	scim, err := f.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "okta", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}
-	noScope, noScopeSecret := f.NewClient(httpapi.ClientRequest{Name: "reader", Owner: f.Human("rob"), Scopes: []string{"read"}})
-	elsewhere, elsewhereSecret := f.NewClient(httpapi.ClientRequest{Name: "api-client", Owner: f.Human("eve"),
+	noScope, noScopeSecret := f.NewClient(api.ClientRequest{Name: "reader", Owner: f.Human("rob"), Scopes: []string{"read"}})
+	elsewhere, elsewhereSecret := f.NewClient(api.ClientRequest{Name: "api-client", Owner: f.Human("eve"),
 		Scopes: []string{"ssf"}, Audiences: []string{"https://api.example"}})
 
 	// Alice's stream, with one SET queued that a refused poll must not
 	// acknowledge.
 	good := f.aliceToken()
 	id := f.create(good, `{"delivery":{"method":"urn:ietf:rfc:8936"},"description":"alice"}`)
-	victim, _ := f.NewClient(httpapi.ClientRequest{Name: "victim", Owner: f.Human("vic")})
+	victim, _ := f.NewClient(api.ClientRequest{Name: "victim", Owner: f.Human("vic")})
 	if _, err := f.Admin.RevokeClient(ctx, victim.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestSSFManagementRefusesBadCredentials(t *testing.T) {
 		claims[k] = rxClaim(t, good, k)
 	}
 	kid, _ := rxTokenHeader(t, good)["kid"].(string)
-	jwks := f.send("GET", httpapi.JWKSPath, "", "")
+	jwks := f.send("GET", api.JWKSPath, "", "")
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(jwks.Body, &set); err != nil {
 		t.Fatal(err)
@@ -233,8 +234,8 @@ func TestSSFManagementRefusesBadCredentials(t *testing.T) {
 		{"HS256 with the public JWK", func() string { return "Bearer " + advHS256(t, hdr(), claims, pubJWK) }, 401, invalidToken},
 		{"HS256 with the JWKS", func() string { return "Bearer " + advHS256(t, hdr(), claims, bytes.TrimSpace(jwks.Body)) }, 401, invalidToken},
 	}
-	ops := append(ssfOps(id, queued[0]), ssfOp{"create", "POST", httpapi.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936"}}`},
-		ssfOp{"list", "GET", httpapi.SSFConfigPath, ""})
+	ops := append(ssfOps(id, queued[0]), ssfOp{"create", "POST", api.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936"}}`},
+		ssfOp{"list", "GET", api.SSFConfigPath, ""})
 	for _, c := range creds {
 		t.Run(c.name, func(t *testing.T) {
 			for _, op := range ops {
@@ -288,7 +289,7 @@ func TestSSFStreamsAreTheirOwners(t *testing.T) {
 	ctx := t.Context()
 	id := f.create(f.aliceToken(), `{"delivery":{"method":"urn:ietf:rfc:8936"},"description":"alice's"}`)
 	bobs := f.create(f.bobToken(), `{}`)
-	victim, _ := f.NewClient(httpapi.ClientRequest{Name: "victim", Owner: f.Human("vic")})
+	victim, _ := f.NewClient(api.ClientRequest{Name: "victim", Owner: f.Human("vic")})
 	if _, err := f.Admin.RevokeClient(ctx, victim.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -312,14 +313,14 @@ func TestSSFStreamsAreTheirOwners(t *testing.T) {
 			t.Errorf("%s: answer for a real stream %d %s differs from a made-up one's %d %s", op.name, r.Status, got, m.Status, want)
 		}
 	}
-	r := f.send("GET", httpapi.SSFConfigPath, bob, "")
+	r := f.send("GET", api.SSFConfigPath, bob, "")
 	var list []map[string]any
 	if err := json.Unmarshal(r.Body, &list); err != nil || len(list) != 1 || list[0]["stream_id"] != bobs {
 		t.Errorf("bob's list: %s, want his stream only", r.Body)
 	}
 
 	// Nor through his own stream: acknowledgements are per stream.
-	r = f.send("POST", httpapi.SSFPollPath+bobs, bob, fmt.Sprintf(`{"maxEvents":0,"ack":[%q],"setErrs":{%q:{"err":"x","description":"y"}}}`, queued[0], queued[len(queued)-1]))
+	r = f.send("POST", api.SSFPollPath+bobs, bob, fmt.Sprintf(`{"maxEvents":0,"ack":[%q],"setErrs":{%q:{"err":"x","description":"y"}}}`, queued[0], queued[len(queued)-1]))
 	if r.Status != 200 {
 		t.Errorf("bob's poll of his own stream: %d %s", r.Status, r.Body)
 	}
@@ -332,14 +333,14 @@ func TestSSFStreamsAreTheirOwners(t *testing.T) {
 		t.Errorf("alice's queue %v, want %v: another client acknowledged or queued", got, queued)
 	}
 	// Bob's verify attempt spent none of alice's verification allowance.
-	if r := f.send("POST", httpapi.SSFVerifyPath, "Bearer "+alice, fmt.Sprintf(`{"stream_id":%q}`, id)); r.Status != http.StatusNoContent {
+	if r := f.send("POST", api.SSFVerifyPath, "Bearer "+alice, fmt.Sprintf(`{"stream_id":%q}`, id)); r.Status != http.StatusNoContent {
 		t.Errorf("alice's verification: %d %s, want 204", r.Status, r.Body)
 	}
 	// The admin sees both streams; alice does not see bob's.
 	if n := f.streamCount(); n != 2 {
 		t.Errorf("admin sees %d streams, want 2", n)
 	}
-	if r := f.send("GET", httpapi.SSFConfigPath+"?stream_id="+bobs, "Bearer "+alice, ""); r.Status != 404 {
+	if r := f.send("GET", api.SSFConfigPath+"?stream_id="+bobs, "Bearer "+alice, ""); r.Status != 404 {
 		t.Errorf("alice reads bob's stream: %d %s, want 404", r.Status, r.Body)
 	}
 }
@@ -353,7 +354,7 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 	// A push stream for the poll-on-push case, disabled so that it pushes
 	// nowhere.
 	push := f.create(tok, `{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.invalid/events","authorization_header":"Bearer x"}}`)
-	if r := f.send("POST", httpapi.SSFStatusPath, "Bearer "+tok, `{"stream_id":"`+push+`","status":"disabled"}`); r.Status != 200 {
+	if r := f.send("POST", api.SSFStatusPath, "Bearer "+tok, `{"stream_id":"`+push+`","status":"disabled"}`); r.Status != 200 {
 		t.Fatalf("disable: %d %s", r.Status, r.Body)
 	}
 	before, pushBefore, streams := f.snapshot(id), f.snapshot(push), f.streamCount()
@@ -377,66 +378,66 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 		op   ssfOp
 		want string // in the message or field
 	}{
-		{"malformed JSON", ssfOp{"", "POST", httpapi.SSFConfigPath, `{"delivery":`}, "JSON"},
-		{"not JSON", ssfOp{"", "POST", httpapi.SSFConfigPath, `method=poll`}, "JSON"},
-		{"two JSON values", ssfOp{"", "POST", httpapi.SSFConfigPath, `{} {}`}, "more than one"},
-		{"unknown field", ssfOp{"", "POST", httpapi.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936"},"format":"x"}`}, "unknown field"},
-		{"unknown delivery field", ssfOp{"", "POST", httpapi.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936","secret":"x"}}`}, "unknown field"},
-		{"events_requested not a list", ssfOp{"", "POST", httpapi.SSFConfigPath, `{"events_requested":"all"}`}, "events_requested"},
-		{"unknown delivery method", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": "urn:example:smtp"}})}, "delivery.method"},
-		{"empty delivery method", ssfOp{"", "POST", httpapi.SSFConfigPath, `{"delivery":{}}`}, "delivery.method"},
-		{"push without endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush}})}, "endpoint_url"},
-		{"http endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("http://rx.example/events")})}, "https"},
-		{"userinfo in endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://user:pass@rx.example/events")})}, "credentials"},
-		{"fragment in endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://rx.example/events#frag")})}, "fragment"},
-		{"relative endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("/events")})}, "absolute"},
-		{"scheme-relative endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("//rx.example/events")})}, "absolute"},
-		{"loopback endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://127.0.0.1:8443/events")})}, "public"},
-		{"private endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://[fd00::1]/events")})}, "public"},
-		{"ftp endpoint", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("ftp://rx.example/events")})}, "https"},
-		{"endpoint of 3 KiB", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://rx.example/" + strings.Repeat("e", 3<<10))})}, "endpoint_url"},
-		{"poll with endpoint_url", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll, "endpoint_url": "https://rx.example/"}})}, "endpoint_url"},
-		{"poll with authorization_header", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll, "authorization_header": "Bearer x"}})}, "authorization_header"},
-		{"authorization_header with a newline", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
+		{"malformed JSON", ssfOp{"", "POST", api.SSFConfigPath, `{"delivery":`}, "JSON"},
+		{"not JSON", ssfOp{"", "POST", api.SSFConfigPath, `method=poll`}, "JSON"},
+		{"two JSON values", ssfOp{"", "POST", api.SSFConfigPath, `{} {}`}, "more than one"},
+		{"unknown field", ssfOp{"", "POST", api.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936"},"format":"x"}`}, "unknown field"},
+		{"unknown delivery field", ssfOp{"", "POST", api.SSFConfigPath, `{"delivery":{"method":"urn:ietf:rfc:8936","secret":"x"}}`}, "unknown field"},
+		{"events_requested not a list", ssfOp{"", "POST", api.SSFConfigPath, `{"events_requested":"all"}`}, "events_requested"},
+		{"unknown delivery method", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": "urn:example:smtp"}})}, "delivery.method"},
+		{"empty delivery method", ssfOp{"", "POST", api.SSFConfigPath, `{"delivery":{}}`}, "delivery.method"},
+		{"push without endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush}})}, "endpoint_url"},
+		{"http endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("http://rx.example/events")})}, "https"},
+		{"userinfo in endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://user:pass@rx.example/events")})}, "credentials"},
+		{"fragment in endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://rx.example/events#frag")})}, "fragment"},
+		{"relative endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("/events")})}, "absolute"},
+		{"scheme-relative endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("//rx.example/events")})}, "absolute"},
+		{"loopback endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://127.0.0.1:8443/events")})}, "public"},
+		{"private endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://[fd00::1]/events")})}, "public"},
+		{"ftp endpoint", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("ftp://rx.example/events")})}, "https"},
+		{"endpoint of 3 KiB", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": pushTo("https://rx.example/" + strings.Repeat("e", 3<<10))})}, "endpoint_url"},
+		{"poll with endpoint_url", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll, "endpoint_url": "https://rx.example/"}})}, "endpoint_url"},
+		{"poll with authorization_header", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll, "authorization_header": "Bearer x"}})}, "authorization_header"},
+		{"authorization_header with a newline", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
 			"endpoint_url": "https://rx.example/", "authorization_header": "Bearer x\r\nX-Injected: 1"}})}, "authorization_header"},
-		{"authorization_header with a NUL", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
+		{"authorization_header with a NUL", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
 			"endpoint_url": "https://rx.example/", "authorization_header": "Bearer x\x00y"}})}, "authorization_header"},
-		{"authorization_header with a DEL", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
+		{"authorization_header with a DEL", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush,
 			"endpoint_url": "https://rx.example/", "authorization_header": "Bearer x\x7fy"}})}, "authorization_header"},
-		{"stream_id on create", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"stream_id": "ssf_mine", "delivery": poll})}, "stream_id"},
-		{"300-byte description", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": poll, "description": strings.Repeat("d", 300)})}, "description"},
-		{"33 events_requested", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": poll, "events_requested": events33})}, "events_requested"},
-		{"relative event type", ssfOp{"", "POST", httpapi.SSFConfigPath, create(map[string]any{"delivery": poll, "events_requested": []string{"session-revoked"}})}, "events_requested"},
-		{"body over the limit", ssfOp{"", "POST", httpapi.SSFConfigPath, big}, "exceeds"},
+		{"stream_id on create", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"stream_id": "ssf_mine", "delivery": poll})}, "stream_id"},
+		{"300-byte description", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": poll, "description": strings.Repeat("d", 300)})}, "description"},
+		{"33 events_requested", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": poll, "events_requested": events33})}, "events_requested"},
+		{"relative event type", ssfOp{"", "POST", api.SSFConfigPath, create(map[string]any{"delivery": poll, "events_requested": []string{"session-revoked"}})}, "events_requested"},
+		{"body over the limit", ssfOp{"", "POST", api.SSFConfigPath, big}, "exceeds"},
 
-		{"patch without stream_id", ssfOp{"", "PATCH", httpapi.SSFConfigPath, `{"description":"x"}`}, "stream_id"},
-		{"patch 300-byte description", ssfOp{"", "PATCH", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "description": strings.Repeat("d", 300)})}, "description"},
-		{"patch to an http endpoint", ssfOp{"", "PATCH", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": pushTo("http://rx.example/")})}, "https"},
-		{"patch unknown field", ssfOp{"", "PATCH", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "status": "paused"})}, "unknown field"},
-		{"patch over the limit", ssfOp{"", "PATCH", httpapi.SSFConfigPath, strings.Replace(big, `{`, `{"stream_id":"`+id+`",`, 1)}, "exceeds"},
-		{"put without delivery", ssfOp{"", "PUT", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "description": "x"})}, "delivery"},
-		{"put with bad delivery", ssfOp{"", "PUT", httpapi.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": pushTo("https://u@rx.example/")})}, "credentials"},
-		{"delete without stream_id", ssfOp{"", "DELETE", httpapi.SSFConfigPath, ""}, "stream_id"},
+		{"patch without stream_id", ssfOp{"", "PATCH", api.SSFConfigPath, `{"description":"x"}`}, "stream_id"},
+		{"patch 300-byte description", ssfOp{"", "PATCH", api.SSFConfigPath, js(map[string]any{"stream_id": id, "description": strings.Repeat("d", 300)})}, "description"},
+		{"patch to an http endpoint", ssfOp{"", "PATCH", api.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": pushTo("http://rx.example/")})}, "https"},
+		{"patch unknown field", ssfOp{"", "PATCH", api.SSFConfigPath, js(map[string]any{"stream_id": id, "status": "paused"})}, "unknown field"},
+		{"patch over the limit", ssfOp{"", "PATCH", api.SSFConfigPath, strings.Replace(big, `{`, `{"stream_id":"`+id+`",`, 1)}, "exceeds"},
+		{"put without delivery", ssfOp{"", "PUT", api.SSFConfigPath, js(map[string]any{"stream_id": id, "description": "x"})}, "delivery"},
+		{"put with bad delivery", ssfOp{"", "PUT", api.SSFConfigPath, js(map[string]any{"stream_id": id, "delivery": pushTo("https://u@rx.example/")})}, "credentials"},
+		{"delete without stream_id", ssfOp{"", "DELETE", api.SSFConfigPath, ""}, "stream_id"},
 
-		{"status without stream_id", ssfOp{"", "GET", httpapi.SSFStatusPath, ""}, "stream_id"},
-		{"status bogus", ssfOp{"", "POST", httpapi.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "bogus"})}, "status"},
-		{"status empty", ssfOp{"", "POST", httpapi.SSFStatusPath, js(map[string]any{"stream_id": id})}, "status"},
-		{"status reason of 300 bytes", ssfOp{"", "POST", httpapi.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "paused", "reason": strings.Repeat("r", 300)})}, "reason"},
+		{"status without stream_id", ssfOp{"", "GET", api.SSFStatusPath, ""}, "stream_id"},
+		{"status bogus", ssfOp{"", "POST", api.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "bogus"})}, "status"},
+		{"status empty", ssfOp{"", "POST", api.SSFStatusPath, js(map[string]any{"stream_id": id})}, "status"},
+		{"status reason of 300 bytes", ssfOp{"", "POST", api.SSFStatusPath, js(map[string]any{"stream_id": id, "status": "paused", "reason": strings.Repeat("r", 300)})}, "reason"},
 
-		{"subject missing", ssfOp{"", "POST", httpapi.SSFAddPath, js(map[string]any{"stream_id": id})}, "subject"},
-		{"subject without stream_id", ssfOp{"", "POST", httpapi.SSFRemovePath, js(map[string]any{"subject": map[string]any{"format": "opaque", "id": "x"}})}, "stream_id"},
-		{"subject not an object", ssfOp{"", "POST", httpapi.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": "alice"})}, "subject"},
-		{"subject over the limit", ssfOp{"", "POST", httpapi.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": map[string]any{"format": "opaque", "id": strings.Repeat("i", httpapi.MaxBodySize)}})}, "exceeds"},
-		{"verify state of 300 bytes", ssfOp{"", "POST", httpapi.SSFVerifyPath, js(map[string]any{"stream_id": id, "state": strings.Repeat("s", 300)})}, "state"},
-		{"verify without stream_id", ssfOp{"", "POST", httpapi.SSFVerifyPath, `{"state":"x"}`}, "stream_id"},
-		{"verify unknown field", ssfOp{"", "POST", httpapi.SSFVerifyPath, js(map[string]any{"stream_id": id, "nonce": "x"})}, "unknown field"},
+		{"subject missing", ssfOp{"", "POST", api.SSFAddPath, js(map[string]any{"stream_id": id})}, "subject"},
+		{"subject without stream_id", ssfOp{"", "POST", api.SSFRemovePath, js(map[string]any{"subject": map[string]any{"format": "opaque", "id": "x"}})}, "stream_id"},
+		{"subject not an object", ssfOp{"", "POST", api.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": "alice"})}, "subject"},
+		{"subject over the limit", ssfOp{"", "POST", api.SSFRemovePath, js(map[string]any{"stream_id": id, "subject": map[string]any{"format": "opaque", "id": strings.Repeat("i", httpapi.MaxBodySize)}})}, "exceeds"},
+		{"verify state of 300 bytes", ssfOp{"", "POST", api.SSFVerifyPath, js(map[string]any{"stream_id": id, "state": strings.Repeat("s", 300)})}, "state"},
+		{"verify without stream_id", ssfOp{"", "POST", api.SSFVerifyPath, `{"state":"x"}`}, "stream_id"},
+		{"verify unknown field", ssfOp{"", "POST", api.SSFVerifyPath, js(map[string]any{"stream_id": id, "nonce": "x"})}, "unknown field"},
 
-		{"maxEvents -1", ssfOp{"", "POST", httpapi.SSFPollPath + id, `{"maxEvents":-1,"returnImmediately":true}`}, "maxEvents"},
-		{"maxEvents 1001", ssfOp{"", "POST", httpapi.SSFPollPath + id, `{"maxEvents":1001,"returnImmediately":true}`}, "maxEvents"},
-		{"maxEvents not a number", ssfOp{"", "POST", httpapi.SSFPollPath + id, `{"maxEvents":"ten","returnImmediately":true}`}, "maxEvents"},
-		{"poll unknown field", ssfOp{"", "POST", httpapi.SSFPollPath + id, `{"returnImmediately":true,"acks":[]}`}, "unknown field"},
-		{"poll on a push stream", ssfOp{"", "POST", httpapi.SSFPollPath + push, `{"returnImmediately":true}`}, "push"},
-		{"poll over the limit", ssfOp{"", "POST", httpapi.SSFPollPath + id, js(map[string]any{"returnImmediately": true, "ack": []string{strings.Repeat("j", httpapi.MaxBodySize)}})}, "exceeds"},
+		{"maxEvents -1", ssfOp{"", "POST", api.SSFPollPath + id, `{"maxEvents":-1,"returnImmediately":true}`}, "maxEvents"},
+		{"maxEvents 1001", ssfOp{"", "POST", api.SSFPollPath + id, `{"maxEvents":1001,"returnImmediately":true}`}, "maxEvents"},
+		{"maxEvents not a number", ssfOp{"", "POST", api.SSFPollPath + id, `{"maxEvents":"ten","returnImmediately":true}`}, "maxEvents"},
+		{"poll unknown field", ssfOp{"", "POST", api.SSFPollPath + id, `{"returnImmediately":true,"acks":[]}`}, "unknown field"},
+		{"poll on a push stream", ssfOp{"", "POST", api.SSFPollPath + push, `{"returnImmediately":true}`}, "push"},
+		{"poll over the limit", ssfOp{"", "POST", api.SSFPollPath + id, js(map[string]any{"returnImmediately": true, "ack": []string{strings.Repeat("j", httpapi.MaxBodySize)}})}, "exceeds"},
 	}
 	// Subjects that are not RFC 9493 identifiers, refused by both endpoints.
 	badSubjects := []struct {
@@ -461,12 +462,12 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 				name string
 				op   ssfOp
 				want string
-			}{"add " + b.name, subj(httpapi.SSFAddPath, b.sub), "subject"},
+			}{"add " + b.name, subj(api.SSFAddPath, b.sub), "subject"},
 			struct {
 				name string
 				op   ssfOp
 				want string
-			}{"remove " + b.name, subj(httpapi.SSFRemovePath, b.sub), "subject"})
+			}{"remove " + b.name, subj(api.SSFRemovePath, b.sub), "subject"})
 	}
 
 	for _, tc := range cases {
@@ -475,7 +476,7 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 			if r.Status != http.StatusBadRequest {
 				t.Fatalf("got %d %s, want 400", r.Status, r.Body)
 			}
-			var e httpapi.ErrorBody
+			var e api.ErrorBody
 			if err := json.Unmarshal(r.Body, &e); err != nil || e.Message == "" {
 				t.Fatalf("error body %s, want a JSON error with a message", r.Body)
 			}
@@ -496,7 +497,7 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 	}
 	// No bad subject was removed, no verification queued: the stream gets
 	// exactly the events of a revocation.
-	victim, _ := f.NewClient(httpapi.ClientRequest{Name: "victim", Owner: f.Human("vic")})
+	victim, _ := f.NewClient(api.ClientRequest{Name: "victim", Owner: f.Human("vic")})
 	if _, err := f.Admin.RevokeClient(t.Context(), victim.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +514,7 @@ func TestSSFVerificationRateLimit(t *testing.T) {
 	id := f.create(tok, `{}`)
 	other := f.create(tok, `{}`)
 	verify := func(id string) int {
-		return f.send("POST", httpapi.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q,"state":"s"}`, id)).Status
+		return f.send("POST", api.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q,"state":"s"}`, id)).Status
 	}
 	if got := verify(id); got != 204 {
 		t.Fatalf("first verification: %d, want 204", got)
@@ -547,7 +548,7 @@ func TestSSFStreamLimit(t *testing.T) {
 	for range 16 {
 		ids = append(ids, f.create(tok, `{}`))
 	}
-	r := f.send("POST", httpapi.SSFConfigPath, "Bearer "+tok, `{}`)
+	r := f.send("POST", api.SSFConfigPath, "Bearer "+tok, `{}`)
 	if r.Status != http.StatusConflict {
 		t.Fatalf("17th stream: %d %s, want 409", r.Status, r.Body)
 	}
@@ -557,10 +558,10 @@ func TestSSFStreamLimit(t *testing.T) {
 	// Another client has its own allowance; so has the admin.
 	f.create(f.bobToken(), `{}`)
 	f.create(f.Token, `{}`)
-	if r := f.send("DELETE", httpapi.SSFConfigPath+"?stream_id="+ids[3], "Bearer "+tok, ""); r.Status != http.StatusNoContent {
+	if r := f.send("DELETE", api.SSFConfigPath+"?stream_id="+ids[3], "Bearer "+tok, ""); r.Status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	if r := f.send("GET", httpapi.SSFConfigPath+"?stream_id="+ids[3], "Bearer "+tok, ""); r.Status != 404 {
+	if r := f.send("GET", api.SSFConfigPath+"?stream_id="+ids[3], "Bearer "+tok, ""); r.Status != 404 {
 		t.Errorf("deleted stream: %d %s, want 404", r.Status, r.Body)
 	}
 	f.create(tok, `{}`)
@@ -597,7 +598,7 @@ func TestSSFPushSecretStaysSecret(t *testing.T) {
 		bodies = append(bodies, r.Body)
 		return r
 	}
-	r := record(f.send("POST", httpapi.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
+	r := record(f.send("POST", api.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
 		`{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":%q,"authorization_header":%q}}`, endpoint, secret)))
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
@@ -608,19 +609,19 @@ func TestSSFPushSecretStaysSecret(t *testing.T) {
 	// A receiver echoing the configuration back, as read, keeps the header.
 	cfg["description"] = "echoed"
 	echo, _ := json.Marshal(cfg)
-	record(f.send("PATCH", httpapi.SSFConfigPath, "Bearer "+tok, string(echo)))
-	record(f.send("GET", httpapi.SSFConfigPath+"?stream_id="+id, "Bearer "+tok, ""))
-	record(f.send("GET", httpapi.SSFConfigPath, "Bearer "+tok, ""))
-	record(f.send("GET", httpapi.SSFConfigPath, "Bearer "+f.Token, ""))
-	record(f.send("GET", httpapi.SSFStatusPath+"?stream_id="+id, "Bearer "+tok, ""))
-	record(f.send("POST", httpapi.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
+	record(f.send("PATCH", api.SSFConfigPath, "Bearer "+tok, string(echo)))
+	record(f.send("GET", api.SSFConfigPath+"?stream_id="+id, "Bearer "+tok, ""))
+	record(f.send("GET", api.SSFConfigPath, "Bearer "+tok, ""))
+	record(f.send("GET", api.SSFConfigPath, "Bearer "+f.Token, ""))
+	record(f.send("GET", api.SSFStatusPath+"?stream_id="+id, "Bearer "+tok, ""))
+	record(f.send("POST", api.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
 		`{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://u:%s@rx.example/","authorization_header":%q}}`, querySecret, secret)))
-	record(f.send("POST", httpapi.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
+	record(f.send("POST", api.SSFConfigPath, "Bearer "+tok, fmt.Sprintf(
 		`{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":%q,"authorization_header":%q}}`, endpoint, secret+"\n")))
 
 	// Pushes refused with 500, 400 and 401, then accepted.
 	for i := range 3 {
-		victim, _ := f.NewClient(httpapi.ClientRequest{Name: fmt.Sprintf("victim%d", i), Owner: f.Human(fmt.Sprintf("vic%d", i))})
+		victim, _ := f.NewClient(api.ClientRequest{Name: fmt.Sprintf("victim%d", i), Owner: f.Human(fmt.Sprintf("vic%d", i))})
 		if _, err := f.Admin.RevokeClient(t.Context(), victim.ID, "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -701,13 +702,13 @@ func TestSSFPushSecretStaysWithItsEndpoint(t *testing.T) {
 	id := f.create(tok, fmt.Sprintf(`{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":%q,"authorization_header":"Bearer for-first"}}`, first.URL))
 	patch := func(body string) {
 		t.Helper()
-		if r := f.send("PATCH", httpapi.SSFConfigPath, "Bearer "+tok, body); r.Status != 200 {
+		if r := f.send("PATCH", api.SSFConfigPath, "Bearer "+tok, body); r.Status != 200 {
 			t.Fatalf("PATCH %s: %d %s", body, r.Status, r.Body)
 		}
 	}
 	push := func(want string, n int) {
 		t.Helper()
-		if r := f.send("POST", httpapi.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q}`, id)); r.Status != 204 {
+		if r := f.send("POST", api.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q}`, id)); r.Status != 204 {
 			t.Fatalf("verify: %d %s", r.Status, r.Body)
 		}
 		f.Clock.Advance(time.Minute) // past the verification interval

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -32,8 +32,8 @@ func BenchmarkSSFPush(b *testing.B) {
 		}
 	}))
 	defer recv.Close()
-	c, secret := e.NewClient(httpapi.ClientRequest{Name: "svc", Owner: e.Human("owner")})
-	req, _ := http.NewRequest("POST", e.URL+httpapi.SSFConfigPath, strings.NewReader(
+	c, secret := e.NewClient(api.ClientRequest{Name: "svc", Owner: e.Human("owner")})
+	req, _ := http.NewRequest("POST", e.URL+api.SSFConfigPath, strings.NewReader(
 		`{"delivery":{"method":"`+mayfly.DeliveryPush+`","endpoint_url":"`+recv.URL+`"}}`))
 	req.Header.Set("Authorization", "Bearer "+e.Token)
 	if r := e.Do(req); r.Status != 201 {
@@ -99,7 +99,7 @@ func BenchmarkSSFConvert(b *testing.B) {
 	e := servertest.New(b)
 	var ids []string
 	for range 10 {
-		req, _ := http.NewRequest("POST", e.URL+httpapi.SSFConfigPath, strings.NewReader(`{}`))
+		req, _ := http.NewRequest("POST", e.URL+api.SSFConfigPath, strings.NewReader(`{}`))
 		req.Header.Set("Authorization", "Bearer "+e.Token)
 		r := e.Do(req)
 		if r.Status != 201 {

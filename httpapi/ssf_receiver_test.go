@@ -28,7 +28,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -65,7 +65,7 @@ func newRxEnv(t *testing.T, opts ...servertest.Option) *rxEnv {
 	opts = append([]servertest.Option{func(c *serverConfig) { c.SSFAllowHTTP = true }}, opts...)
 	e := &rxEnv{Env: servertest.New(t, opts...), t: t, opts: opts}
 	e.principalOwner = e.Human("rita")
-	c, secret := e.NewClient(httpapi.ClientRequest{Name: "receiver", Owner: e.principalOwner, Scopes: []string{"ssf"}})
+	c, secret := e.NewClient(api.ClientRequest{Name: "receiver", Owner: e.principalOwner, Scopes: []string{"ssf"}})
 	e.clientID, e.clientSecret = c.ID, secret
 	return e
 }
@@ -82,7 +82,7 @@ func (e *rxEnv) restart() { e.Env = e.Env.Restart(e.opts...) }
 // victim is a client with a secret whose credentials a test revokes.
 func (e *rxEnv) victim(name string) (id, secret string) {
 	e.t.Helper()
-	c, s := e.NewClient(httpapi.ClientRequest{Name: name, Owner: e.Human(name + "-owner")})
+	c, s := e.NewClient(api.ClientRequest{Name: name, Owner: e.Human(name + "-owner")})
 	return c.ID, s
 }
 
@@ -1064,8 +1064,8 @@ func TestReceiverEvents(t *testing.T) {
 		}, false},
 		{"offboarding", func(t *testing.T, e *rxEnv, rx *receiver) ([]rxWant, bool) {
 			p := e.Human("olga")
-			c, _ := e.NewClient(httpapi.ClientRequest{Name: "olga-app", Owner: p})
-			if _, err := e.Admin.Offboard(t.Context(), p, httpapi.OffboardRequest{Reason: "left"}); err != nil {
+			c, _ := e.NewClient(api.ClientRequest{Name: "olga-app", Owner: p})
+			if _, err := e.Admin.Offboard(t.Context(), p, api.OffboardRequest{Reason: "left"}); err != nil {
 				t.Fatal(err)
 			}
 			return []rxWant{
@@ -1597,7 +1597,7 @@ func TestReceiverSETIsNotAnAccessToken(t *testing.T) {
 	if !e.Active(tok, e.clientID, e.clientSecret) {
 		t.Fatalf("control: an access token is inactive")
 	}
-	r := e.PostForm(httpapi.IntrospectPath, url.Values{"token": {set.Raw}}, e.clientID, e.clientSecret)
+	r := e.PostForm(api.IntrospectPath, url.Values{"token": {set.Raw}}, e.clientID, e.clientSecret)
 	if r.Status != 200 || len(r.JSON()) != 1 || r.JSON()["active"] != false {
 		t.Errorf("introspecting a SET: %d %s, want {\"active\":false}", r.Status, r.Body)
 	}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -34,7 +34,7 @@ type ssfEnv struct {
 func newSSFEnv(t *testing.T, opts ...servertest.Option) *ssfEnv {
 	t.Helper()
 	e := servertest.New(t, opts...)
-	c, secret := e.NewClient(httpapi.ClientRequest{Name: "receiver", Owner: e.Human("rita"), Scopes: []string{"ssf"}})
+	c, secret := e.NewClient(api.ClientRequest{Name: "receiver", Owner: e.Human("rita"), Scopes: []string{"ssf"}})
 	return &ssfEnv{Env: e, t: t, client: c, token: e.IssueToken(c.ID, secret, nil)}
 }
 
@@ -45,16 +45,16 @@ func (e *ssfEnv) call(method, path, bearer string, body any) *servertest.Respons
 
 func TestSSFPollSmoke(t *testing.T) {
 	e := newSSFEnv(t)
-	r := e.call("POST", httpapi.SSFConfigPath, e.token, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll}})
+	r := e.call("POST", api.SSFConfigPath, e.token, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll}})
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
-	var cfg httpapi.SSFStreamConfig
+	var cfg api.SSFStreamConfig
 	json.Unmarshal(r.Body, &cfg)
 	if cfg.Aud != e.client.ID || !strings.HasSuffix(cfg.Delivery.EndpointURL, cfg.StreamID) {
 		t.Fatalf("config: %+v", cfg)
 	}
-	other, _ := e.NewClient(httpapi.ClientRequest{Name: "victim", Owner: e.Human("vic")})
+	other, _ := e.NewClient(api.ClientRequest{Name: "victim", Owner: e.Human("vic")})
 	if _, err := e.Admin.RevokeClient(context.Background(), other.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestSSFPollSmoke(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("poll: %d %s", r.Status, r.Body)
 	}
-	var pr httpapi.PollResponse
+	var pr api.PollResponse
 	json.Unmarshal(r.Body, &pr)
 	var types []string
 	for _, set := range pr.Sets {
@@ -91,7 +91,7 @@ func TestSSFPollSmoke(t *testing.T) {
 // its ID, or the failed response.
 func (e *ssfEnv) pushStream(bearer, url string) (string, *servertest.Response) {
 	e.t.Helper()
-	r := e.call("POST", httpapi.SSFConfigPath, bearer, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush, "endpoint_url": url}})
+	r := e.call("POST", api.SSFConfigPath, bearer, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPush, "endpoint_url": url}})
 	id, _ := r.JSON()["stream_id"].(string)
 	return id, r
 }
@@ -114,7 +114,7 @@ func TestSSFRevokedOwnerGetsNothing(t *testing.T) {
 	if _, err := e.Admin.RevokeClient(ctx, e.client.ID, "compromised"); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	other, _ := e.NewClient(api.ClientRequest{Name: "other", Owner: e.Human("olga")})
 	if _, err := e.Admin.RevokeClient(ctx, other.ID, "later incident"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestSSFPushTargets(t *testing.T) {
 	if _, r := e.pushStream(e.token, url); r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
-	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	other, _ := e.NewClient(api.ClientRequest{Name: "other", Owner: e.Human("olga")})
 	if _, err := e.Admin.RevokeClient(context.Background(), other.ID, "incident"); err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +234,13 @@ func TestSSFPush400Kinds(t *testing.T) {
 // event type gets none of it, even what was queued before it asked.
 func TestSSFNarrowedEventsApplyToTheQueue(t *testing.T) {
 	e := newSSFEnv(t)
-	r := e.call("POST", httpapi.SSFConfigPath, e.token, map[string]any{})
+	r := e.call("POST", api.SSFConfigPath, e.token, map[string]any{})
 	id, _ := r.JSON()["stream_id"].(string)
 	if r.Status != 201 || id == "" {
 		t.Fatalf("create: %d %s", r.Status, r.Body)
 	}
 	ctx := context.Background()
-	other, _ := e.NewClient(httpapi.ClientRequest{Name: "other", Owner: e.Human("olga")})
+	other, _ := e.NewClient(api.ClientRequest{Name: "other", Owner: e.Human("olga")})
 	if _, err := e.Admin.RevokeClient(ctx, other.ID, "incident"); err != nil {
 		t.Fatal(err)
 	}
@@ -248,11 +248,11 @@ func TestSSFNarrowedEventsApplyToTheQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	const change = "https://schemas.openid.net/secevent/caep/event-type/credential-change"
-	if r := e.call("PATCH", httpapi.SSFConfigPath, e.token, map[string]any{"stream_id": id, "events_requested": []string{change}}); r.Status != 200 {
+	if r := e.call("PATCH", api.SSFConfigPath, e.token, map[string]any{"stream_id": id, "events_requested": []string{change}}); r.Status != 200 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
-	r = e.call("POST", httpapi.SSFPollPath+id, e.token, map[string]any{"returnImmediately": true})
-	var pr httpapi.PollResponse
+	r = e.call("POST", api.SSFPollPath+id, e.token, map[string]any{"returnImmediately": true})
+	var pr api.PollResponse
 	json.Unmarshal(r.Body, &pr)
 	if len(pr.Sets) != 1 {
 		t.Fatalf("poll: want only the credential-change SET, got %d: %s", len(pr.Sets), r.Body)
@@ -272,11 +272,11 @@ func TestSSFNarrowedEventsApplyToTheQueue(t *testing.T) {
 // queue is full, instead of growing without end, and says why.
 func TestSSFFullQueueDisables(t *testing.T) {
 	e := newSSFEnv(t, func(c *serverConfig) { c.SSFMaxQueue = 3 })
-	r := e.call("POST", httpapi.SSFConfigPath, e.token, map[string]any{})
+	r := e.call("POST", api.SSFConfigPath, e.token, map[string]any{})
 	id, _ := r.JSON()["stream_id"].(string)
 	ctx := context.Background()
 	revoke := func(name string) {
-		c, _ := e.NewClient(httpapi.ClientRequest{Name: name, Owner: e.Human(name)})
+		c, _ := e.NewClient(api.ClientRequest{Name: name, Owner: e.Human(name)})
 		if _, err := e.Admin.RevokeClient(ctx, c.ID, "incident"); err != nil {
 			t.Fatal(err)
 		}
@@ -285,12 +285,12 @@ func TestSSFFullQueueDisables(t *testing.T) {
 		}
 	}
 	revoke("a") // two SETs queued
-	if st := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON(); st["status"] != "enabled" {
+	if st := e.call("GET", api.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON(); st["status"] != "enabled" {
 		t.Fatalf("status with two SETs queued: %v", st)
 	}
 	revoke("b") // four: past the bound
 	revoke("c") // the bound is seen
-	st := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON()
+	st := e.call("GET", api.SSFStatusPath+"?stream_id="+id, e.token, nil).JSON()
 	if st["status"] != "disabled" || !strings.Contains(fmt.Sprint(st["reason"]), "not delivered") {
 		t.Fatalf("status after the queue filled: %v, want disabled with a reason", st)
 	}
@@ -370,7 +370,7 @@ func TestSSFPushSecretSealed(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer recv.Close()
-	r := e.call("POST", httpapi.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
+	r := e.call("POST", api.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
 		"method": mayfly.DeliveryPush, "endpoint_url": recv.URL, "authorization_header": secret}})
 	id, _ := r.JSON()["stream_id"].(string)
 	if r.Status != 201 {
@@ -392,10 +392,10 @@ func TestSSFPushSecretSealed(t *testing.T) {
 
 	e.Clock.Advance(time.Minute) // the root key was made before the custody began
 	keeper := e.Human("keeper")
-	if _, err := e.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
+	if _, err := e.Admin.GrantCustody(ctx, api.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Admin.Offboard(ctx, keeper, httpapi.OffboardRequest{Reason: "left"}); err != nil {
+	if _, err := e.Admin.Offboard(ctx, keeper, api.OffboardRequest{Reason: "left"}); err != nil {
 		t.Fatal(err)
 	}
 	if after := stored(); after == before {
@@ -431,7 +431,7 @@ func TestSSFStreamLimitUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 24 {
 		wg.Go(func() {
-			req, _ := http.NewRequest("POST", e.URL+httpapi.SSFConfigPath, strings.NewReader(`{}`))
+			req, _ := http.NewRequest("POST", e.URL+api.SSFConfigPath, strings.NewReader(`{}`))
 			req.Header.Set("Authorization", "Bearer "+e.token)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
 				resp.Body.Close()
@@ -439,7 +439,7 @@ func TestSSFStreamLimitUnderConcurrency(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	r := e.call("GET", httpapi.SSFConfigPath, e.token, nil)
+	r := e.call("GET", api.SSFConfigPath, e.token, nil)
 	var list []map[string]any
 	json.Unmarshal(r.Body, &list)
 	if len(list) != 16 {
@@ -452,7 +452,7 @@ func TestSSFStreamLimitUnderConcurrency(t *testing.T) {
 // is disabled, saying why, and a new header can be set.
 func TestSSFUnopenableHeaderDoesNotStopRotation(t *testing.T) {
 	e := newSSFEnv(t, func(c *serverConfig) { c.SSFAllowHTTP = true })
-	r := e.call("POST", httpapi.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
+	r := e.call("POST", api.SSFConfigPath, e.Token, map[string]any{"delivery": map[string]any{
 		"method": mayfly.DeliveryPush, "endpoint_url": "http://127.0.0.1:9/events", "authorization_header": "Bearer old"}})
 	id, _ := r.JSON()["stream_id"].(string)
 	if r.Status != 201 {
@@ -479,21 +479,21 @@ func TestSSFUnopenableHeaderDoesNotStopRotation(t *testing.T) {
 
 	e.Clock.Advance(time.Minute)
 	keeper := e.Human("keeper")
-	if _, err := e.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
+	if _, err := e.Admin.GrantCustody(ctx, api.CustodyRequest{Principal: keeper, RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "drill"}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := e.Admin.Offboard(ctx, keeper, httpapi.OffboardRequest{Reason: "left"})
+	o, err := e.Admin.Offboard(ctx, keeper, api.OffboardRequest{Reason: "left"})
 	if err != nil || o.FinishedAt.IsZero() {
 		t.Fatalf("offboarding the root key's custodian: %+v, %v; want it finished", o, err)
 	}
-	status := e.call("GET", httpapi.SSFStatusPath+"?stream_id="+id, e.Token, nil).JSON()
+	status := e.call("GET", api.SSFStatusPath+"?stream_id="+id, e.Token, nil).JSON()
 	if status["status"] != "disabled" || !strings.Contains(fmt.Sprint(status["reason"]), "set it again") {
 		t.Fatalf("status after the rotation: %v, want disabled with the reason", status)
 	}
 	if st, _ := e.Server.Store().SSFStream(ctx, id); st.AuthorizationHeader != "" {
 		t.Fatalf("the unopenable header was kept: %q", st.AuthorizationHeader)
 	}
-	r = e.call("PATCH", httpapi.SSFConfigPath, e.Token, map[string]any{"stream_id": id, "delivery": map[string]any{
+	r = e.call("PATCH", api.SSFConfigPath, e.Token, map[string]any{"stream_id": id, "delivery": map[string]any{
 		"method": mayfly.DeliveryPush, "endpoint_url": "http://127.0.0.1:9/events", "authorization_header": "Bearer new"}})
 	if r.Status != 200 {
 		t.Fatalf("setting a new header: %d %s", r.Status, r.Body)

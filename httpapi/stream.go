@@ -11,50 +11,15 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 )
 
-// The revocation stream: what verifiers subscribe to, as Server-Sent Events.
-//
-//	GET /v1/revocations/stream    (client credentials with HTTP Basic, or an admin bearer)
-//	Last-Event-ID: 41             (or ?after=41: resume after what the verifier holds)
-//
-// The response first sends every revocation that still matters and is
-// numbered above the resume point, then "ready" with the sequence number the
-// verifier now stands at, then each revocation as it becomes durable, and a
-// heartbeat at least every HeartbeatEvery. Every revocation event carries
-// its sequence number as its id, so a verifier that reconnects with the last
-// id it saw misses nothing:
-//
-//	id: 42
-//	event: revocation
-//	data: {"seq":42,"kind":"jti","subject":"...","until":"...","at":"..."}
-//
-//	event: ready
-//	data: {"seq":42}
-//
-//	event: heartbeat
-//	data: {"seq":42,"time":"..."}
-const StreamPath = "/v1/revocations/stream"
+// The revocation stream, for verifiers: api.StreamPath describes what it
+// sends.
 
 // HeartbeatEvery bounds the silence on a revocation stream, so verifiers
 // can tell a quiet stream from a dead one.
 const HeartbeatEvery = 5 * time.Second
-
-// RevocationEvent is a revocation as the stream sends it: without its
-// reason, which is for the audit log, not for every verifier.
-type RevocationEvent struct {
-	Seq     int64                 `json:"seq"`
-	Kind    mayfly.RevocationKind `json:"kind"`
-	Subject string                `json:"subject"`
-	Until   time.Time             `json:"until,omitzero"`
-	At      time.Time             `json:"at"`
-}
-
-// StreamStatus is the data of ready and heartbeat events.
-type StreamStatus struct {
-	Seq  int64     `json:"seq"`
-	Time time.Time `json:"time,omitzero"`
-}
 
 // Shutdown ends every revocation stream, so that a graceful shutdown does
 // not wait on requests that never end.
@@ -63,7 +28,7 @@ func (s *Server) Shutdown() {
 }
 
 func (s *Server) streamRoutes() {
-	s.handle("GET "+StreamPath, s.stream)
+	s.handle("GET "+api.StreamPath, s.stream)
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +82,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		revs, wake := rv.Since(cursor)
 		for _, e := range revs {
-			ev := RevocationEvent{Seq: e.Seq, Kind: e.Kind, Subject: e.Subject, Until: e.Until, At: e.At}
+			ev := api.RevocationEvent{Seq: e.Seq, Kind: e.Kind, Subject: e.Subject, Until: e.Until, At: e.At}
 			if err := send(strconv.FormatInt(e.Seq, 10), "revocation", ev); err != nil {
 				return
 			}
@@ -125,7 +90,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		if !ready {
 			// The point the verifier stands at is what it was sent.
-			if err := send("", "ready", StreamStatus{Seq: cursor}); err != nil {
+			if err := send("", "ready", api.StreamStatus{Seq: cursor}); err != nil {
 				return
 			}
 			ready = true
@@ -144,7 +109,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			if s.authenticateCaller(r, url.Values{}) != nil {
 				return
 			}
-			if send("", "heartbeat", StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
+			if send("", "heartbeat", api.StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {
 				return
 			}
 		case <-r.Context().Done():

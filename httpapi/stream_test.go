@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -24,7 +24,7 @@ func subscribe(t *testing.T, env *servertest.Env, user, pass, lastID string) <-c
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", env.URL+httpapi.StreamPath, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", env.URL+api.StreamPath, nil)
 	req.SetBasicAuth(user, pass)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
@@ -89,13 +89,13 @@ func TestRevocationStream(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner})
-	gone, _ := env.NewClient(httpapi.ClientRequest{Owner: owner})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner})
+	gone, _ := env.NewClient(api.ClientRequest{Owner: owner})
 	if _, err := env.Admin.RevokeClient(ctx, gone.ID, "before subscribing"); err != nil {
 		t.Fatal(err)
 	}
 	ch := subscribe(t, env, c.ID, secret, "")
-	var first httpapi.RevocationEvent
+	var first api.RevocationEvent
 	e := next(t, ch, "revocation")
 	if err := json.Unmarshal([]byte(e.data), &first); err != nil || first.Kind != mayfly.RevokeClient || first.Subject != gone.ID || e.id == "" {
 		t.Fatalf("first event %+v (%v); want the client revoked before subscribing", e, err)
@@ -109,7 +109,7 @@ func TestRevocationStream(t *testing.T) {
 	if _, err := env.Admin.RevokeToken(ctx, jti, "live"); err != nil {
 		t.Fatal(err)
 	}
-	var live httpapi.RevocationEvent
+	var live api.RevocationEvent
 	e = next(t, ch, "revocation")
 	if err := json.Unmarshal([]byte(e.data), &live); err != nil || live.Kind != mayfly.RevokeToken || live.Subject != jti || live.Seq <= first.Seq || live.Until.IsZero() {
 		t.Fatalf("live event %+v (%v); want the token's revocation, later in sequence, with its expiry", e, err)
@@ -130,8 +130,8 @@ func TestRevocationStream(t *testing.T) {
 func TestRevocationStreamRefuses(t *testing.T) {
 	env := servertest.New(t)
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner})
-	scim, err := env.Admin.CreateCredential(context.Background(), httpapi.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner})
+	scim, err := env.Admin.CreateCredential(context.Background(), api.CredentialRequest{Name: "idp", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRevocationStreamRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", env.URL+httpapi.StreamPath, nil)
+			req, _ := http.NewRequest("GET", env.URL+api.StreamPath, nil)
 			tt.set(req)
 			r := env.Do(req)
 			if r.Status != tt.status {
@@ -162,7 +162,7 @@ func TestRevocationStreamRefuses(t *testing.T) {
 func TestRevocationStreamEndsWhenCredentialRevoked(t *testing.T) {
 	env := servertest.New(t, func(c *serverConfig) { c.StreamHeartbeat = 20 * time.Millisecond })
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: owner})
+	c, secret := env.NewClient(api.ClientRequest{Owner: owner})
 	ch := subscribe(t, env, c.ID, secret, "")
 	next(t, ch, "ready")
 	if _, err := env.Admin.RevokeClient(context.Background(), c.ID, "the verifier's own client"); err != nil {

@@ -24,9 +24,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 )
 
 func main() {
@@ -51,7 +51,7 @@ func run(bases []string, admin string, n int) error {
 	}
 	ctx := context.Background()
 	adm := client.New(bases[0], admin)
-	cc, err := benchkit.NewClient(ctx, adm, httpapi.ClientRequest{Name: "prop"})
+	cc, err := benchkit.NewClient(ctx, adm, api.ClientRequest{Name: "prop"})
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func run(bases []string, admin string, n int) error {
 }
 
 func active(hc *http.Client, base, tok, id, secret string) (bool, error) {
-	req, _ := http.NewRequest("POST", base+httpapi.IntrospectPath, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	req, _ := http.NewRequest("POST", base+api.IntrospectPath, strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	resp, err := hc.Do(req)

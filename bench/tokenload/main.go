@@ -33,9 +33,9 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/server"
 )
 
@@ -113,7 +113,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	var start, end time.Time
 	startOnce := sync.Once{}
 	for w := range conc {
-		endpoint := bases[w%len(bases)] + httpapi.TokenPath
+		endpoint := bases[w%len(bases)] + api.TokenPath
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
@@ -157,10 +157,10 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 func setup(ctx context.Context, base, admin, alg string) (string, string, error) {
 	c := client.New(base, admin)
 	ring := fmt.Sprint("bench-", strings.ToLower(alg), "-", time.Now().UnixNano())
-	if _, err := c.CreateRing(ctx, httpapi.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
+	if _, err := c.CreateRing(ctx, api.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
 		return "", "", fmt.Errorf("create ring: %w", err)
 	}
-	cc, err := benchkit.NewClient(ctx, c, httpapi.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
+	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
 	if err != nil {
 		return "", "", err
 	}

@@ -23,9 +23,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/sdk"
 )
 
@@ -53,7 +53,7 @@ func run(base, admin string, n, revs, pid int) error {
 	}
 	ctx := context.Background()
 	adm := client.New(base, admin)
-	cc, err := benchkit.NewClient(ctx, adm, httpapi.ClientRequest{Name: "verifiers", Audiences: []string{"https://bench.example"}})
+	cc, err := benchkit.NewClient(ctx, adm, api.ClientRequest{Name: "verifiers", Audiences: []string{"https://bench.example"}})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,8 @@
 // (transparency-dev/merkle), and signed checkpoints (C2SP tlog-checkpoint,
 // as golang.org/x/mod/sumdb/note signed notes with an Ed25519 log key) commit
 // to it, so that anyone with the log's public key can verify entries,
-// proofs and exported bundles offline.
+// proofs and exported bundles offline (package bundle holds the bundle
+// format and its verification).
 //
 // # Invariants
 //

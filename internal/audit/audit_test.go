@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -263,18 +264,6 @@ func TestTamperIsDetected(t *testing.T) {
 
 var zeroTime time.Time
 
-func newFixtureF(f *testing.F) *fixture {
-	root := make([]byte, 32)
-	rand.Read(root)
-	fx := openB(f, filepath.Join(f.TempDir(), "audit.db"), root)
-	for i := range 5 {
-		if _, err := fx.log.Append(context.Background(), mayfly.AuditEntry{Action: "fuzz.seed", Principal: fmt.Sprintf("p%d", i)}); err != nil {
-			f.Fatal(err)
-		}
-	}
-	return fx
-}
-
 func mustJSON(t testing.TB, v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -282,8 +271,6 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // TestKeyRotation: the transition checkpoint carries both keys' signatures,
 // later ones only the new key's, every stored checkpoint still verifies,
@@ -307,7 +294,7 @@ func TestKeyRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = audit.VerifyBundle(mustJSON(t, b), key)
+		_, err = bundle.Verify(mustJSON(t, b), key)
 		return err == nil
 	}
 	if !verifies(oldKey) || !verifies(newKey) {

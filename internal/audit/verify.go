@@ -3,36 +3,25 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Report is the outcome of verifying the stored log.
-type Report struct {
-	OK          bool   `json:"ok"`
-	Entries     uint64 `json:"entries"`
-	Checkpoints int    `json:"checkpoints"`
-	// FirstBad is the first index found wrong, or -1.
-	FirstBad int64  `json:"first_bad"`
-	Problem  string `json:"problem,omitempty"`
-}
-
-func (r *Report) fail(idx int64, format string, args ...any) *Report {
-	r.OK, r.FirstBad, r.Problem = false, idx, fmt.Sprintf(format, args...)
-	return r
+// fail records the first problem found in rep and returns it.
+func fail(rep *mayfly.AuditReport, idx int64, format string, args ...any) *mayfly.AuditReport {
+	rep.OK, rep.FirstBad, rep.Problem = false, idx, fmt.Sprintf(format, args...)
+	return rep
 }
 
 // Verify recomputes the tree from the stored entries and checks every
 // entry's position and hash and every stored checkpoint's signature and
 // root. It stops at the first failure and names it.
-func (l *Log) Verify(ctx context.Context) (*Report, error) {
+func (l *Log) Verify(ctx context.Context) (*mayfly.AuditReport, error) {
 	if err := l.CatchUp(ctx); err != nil {
 		return nil, err
 	}
@@ -41,7 +30,7 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{OK: true, FirstBad: -1, Checkpoints: len(cps)}
+	rep := &mayfly.AuditReport{OK: true, FirstBad: -1, Checkpoints: len(cps)}
 	known := l.known()
 	tree := factory.NewEmptyRange(0)
 	var pos uint64
@@ -53,20 +42,20 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 		}
 		for _, r := range recs {
 			if r.Index != pos {
-				return rep.fail(int64(pos), "entry %d is missing: the next stored entry is %d", pos, r.Index), nil
+				return fail(rep, int64(pos), "entry %d is missing: the next stored entry is %d", pos, r.Index), nil
 			}
 			var e mayfly.AuditEntry
 			dec := json.NewDecoder(bytes.NewReader(r.Body))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&e); err != nil {
-				return rep.fail(int64(pos), "entry %d does not decode: %v", pos, err), nil
+				return fail(rep, int64(pos), "entry %d does not decode: %v", pos, err), nil
 			}
 			if e.Index != pos {
-				return rep.fail(int64(pos), "entry %d claims index %d: entries were reordered or moved", pos, e.Index), nil
+				return fail(rep, int64(pos), "entry %d claims index %d: entries were reordered or moved", pos, e.Index), nil
 			}
 			leaf := hasher.HashLeaf(r.Body)
 			if !bytes.Equal(leaf, r.LeafHash) {
-				return rep.fail(int64(pos), "entry %d was altered: its body does not hash to its recorded leaf", pos), nil
+				return fail(rep, int64(pos), "entry %d was altered: its body does not hash to its recorded leaf", pos), nil
 			}
 			if err := tree.Append(leaf, nil); err != nil {
 				return nil, err
@@ -74,7 +63,7 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 			pos++
 			for len(cps) > 0 && cps[0].Size == pos {
 				if msg := l.checkCheckpoint(cps[0], tree, known); msg != "" {
-					return rep.fail(int64(pos-1), "checkpoint of size %d: %s", cps[0].Size, msg), nil
+					return fail(rep, int64(pos-1), "checkpoint of size %d: %s", cps[0].Size, msg), nil
 				}
 				cps = cps[1:]
 			}
@@ -85,14 +74,14 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 	}
 	rep.Entries = pos
 	if len(cps) > 0 {
-		return rep.fail(int64(pos), "checkpoint of size %d covers entries that are not stored (the log holds %d)", cps[0].Size, pos), nil
+		return fail(rep, int64(pos), "checkpoint of size %d covers entries that are not stored (the log holds %d)", cps[0].Size, pos), nil
 	}
 	// Replicas may append while this runs; none may remove.
 	if !l.cfg.Replicated {
 		size = l.Size()
 	}
 	if pos < size || (pos > size && !l.cfg.Replicated) {
-		return rep.fail(int64(min(pos, size)), "the store holds %d entries but %d were appended: entries were inserted or removed behind the log", pos, size), nil
+		return fail(rep, int64(min(pos, size)), "the store holds %d entries but %d were appended: entries were inserted or removed behind the log", pos, size), nil
 	}
 	return rep, nil
 }
@@ -100,7 +89,7 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 // checkCheckpoint checks a stored checkpoint's signature, origin and root
 // against the tree recomputed from the entries.
 func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range, known note.Verifiers) string {
-	size, root, err := openCheckpoint(cp.Note, known, l.cfg.Origin)
+	size, root, err := bundle.OpenCheckpoint(cp.Note, known, l.cfg.Origin)
 	if err != nil {
 		return err.Error()
 	}
@@ -115,25 +104,4 @@ func (l *Log) checkCheckpoint(cp *mayfly.Checkpoint, tree *compact.Range, known 
 		return "its signed root does not match the entries: an entry before it was altered, removed or inserted"
 	}
 	return ""
-}
-
-// openCheckpoint verifies a C2SP signed-note checkpoint and parses it.
-func openCheckpoint(signed string, known note.Verifiers, origin string) (uint64, []byte, error) {
-	n, err := note.Open([]byte(signed), known)
-	if err != nil {
-		return 0, nil, fmt.Errorf("signature does not verify under the log key: %v", err)
-	}
-	lines := strings.SplitN(n.Text, "\n", 4)
-	if len(lines) < 4 || lines[0] != origin {
-		return 0, nil, fmt.Errorf("not a checkpoint of log %q", origin)
-	}
-	size, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil {
-		return 0, nil, fmt.Errorf("malformed size %q", lines[1])
-	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(root) != hasher.Size() {
-		return 0, nil, fmt.Errorf("malformed root hash")
-	}
-	return size, root, nil
 }

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,45 +37,9 @@ import (
 	"github.com/mayflyhq/mayfly/internal/keys"
 )
 
-// Kind names a kind of finding. The values are stable: scripts match them.
-type Kind string
-
-const (
-	OwnerNotActive     Kind = "owner-not-active"
-	KeyOverdue         Kind = "key-overdue"
-	CustodianNotActive Kind = "custodian-not-active"
-	SecretOld          Kind = "secret-old"
-	CustodianIdle      Kind = "custodian-idle"
-)
-
 // kinds is the order findings are reported in: what an outsider can use
 // today first, then what may have been copied, then hygiene.
-var kinds = []Kind{OwnerNotActive, KeyOverdue, CustodianNotActive, SecretOld, CustodianIdle}
-
-// Finding is one line of the report.
-type Finding struct {
-	Kind    Kind     `json:"kind"`
-	Subject string   `json:"subject"` // what to act on, such as "client mfc_..." or "ring default"
-	Message string   `json:"message"`
-	IDs     []string `json:"ids"` // the IDs involved, the subject's first
-}
-
-// Report is the outcome of one run.
-type Report struct {
-	At           time.Time `json:"at"`
-	MaxSecretAge string    `json:"max_secret_age"` // a Go duration, as the rest of the API writes them
-	IdleDays     int       `json:"idle_days"`
-	Total        int       `json:"total"`
-	Findings     []Finding `json:"findings"`
-}
-
-// Defaults and bounds of the options.
-const (
-	DefaultMaxSecretAge = 90 * 24 * time.Hour
-	DefaultIdleDays     = 30
-	// MaxDays bounds both options, so that a typo cannot overflow a time.
-	MaxDays = 36500
-)
+var kinds = []mayfly.FindingKind{mayfly.FindingOwnerNotActive, mayfly.FindingKeyOverdue, mayfly.FindingCustodianNotActive, mayfly.FindingSecretOld, mayfly.FindingCustodianIdle}
 
 // Options adjust the policy. Zero values mean the defaults.
 type Options struct {
@@ -88,35 +51,18 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	switch {
-	case o.MaxSecretAge < 0 || o.MaxSecretAge > MaxDays*24*time.Hour:
-		return mayfly.InvalidField("max_secret_age", "max_secret_age %s is not between 1 second and %d days", o.MaxSecretAge, MaxDays)
-	case o.IdleDays < 0 || o.IdleDays > MaxDays:
-		return mayfly.InvalidField("idle_days", "idle_days %d is not between 1 and %d", o.IdleDays, MaxDays)
+	case o.MaxSecretAge < 0 || o.MaxSecretAge > mayfly.DoctorMaxDays*24*time.Hour:
+		return mayfly.InvalidField("max_secret_age", "max_secret_age %s is not between 1 second and %d days", o.MaxSecretAge, mayfly.DoctorMaxDays)
+	case o.IdleDays < 0 || o.IdleDays > mayfly.DoctorMaxDays:
+		return mayfly.InvalidField("idle_days", "idle_days %d is not between 1 and %d", o.IdleDays, mayfly.DoctorMaxDays)
 	}
 	if o.MaxSecretAge == 0 {
-		o.MaxSecretAge = DefaultMaxSecretAge
+		o.MaxSecretAge = mayfly.DefaultMaxSecretAge
 	}
 	if o.IdleDays == 0 {
-		o.IdleDays = DefaultIdleDays
+		o.IdleDays = mayfly.DefaultIdleDays
 	}
 	return nil
-}
-
-// ParseAge reads an age written as whole days ("90d") or as a Go duration
-// ("2160h"). It must be positive.
-func ParseAge(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 1 || days > MaxDays {
-			return 0, fmt.Errorf("%q is not a number of days between 1d and %dd", s, MaxDays)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive age such as 90d or 2160h", s)
-	}
-	return d, nil
 }
 
 // Store is what the report reads; it writes nothing.
@@ -184,7 +130,7 @@ func (s *Service) load(ctx context.Context) (*state, error) {
 }
 
 // Report runs every check at the clock's now.
-func (s *Service) Report(ctx context.Context, opt Options) (*Report, error) {
+func (s *Service) Report(ctx context.Context, opt Options) (*mayfly.DoctorReport, error) {
 	if err := opt.defaults(); err != nil {
 		return nil, err
 	}
@@ -207,13 +153,13 @@ func (s *Service) Report(ctx context.Context, opt Options) (*Report, error) {
 	found = append(found, idle...)
 	sortFindings(found)
 	if found == nil {
-		found = []Finding{} // an empty list, not null, for scripts reading the JSON
+		found = []mayfly.Finding{} // an empty list, not null, for scripts reading the JSON
 	}
-	return &Report{At: st.now, MaxSecretAge: opt.MaxSecretAge.String(), IdleDays: opt.IdleDays, Total: len(found), Findings: found}, nil
+	return &mayfly.DoctorReport{At: st.now, MaxSecretAge: opt.MaxSecretAge.String(), IdleDays: opt.IdleDays, Total: len(found), Findings: found}, nil
 }
 
-func sortFindings(fs []Finding) {
-	slices.SortStableFunc(fs, func(a, b Finding) int {
+func sortFindings(fs []mayfly.Finding) {
+	slices.SortStableFunc(fs, func(a, b mayfly.Finding) int {
 		if c := slices.Index(kinds, a.Kind) - slices.Index(kinds, b.Kind); c != 0 {
 			return c
 		}
@@ -265,13 +211,13 @@ func (st *state) ownerGone(owner string) (string, []string) {
 
 // ownersNotActive: credentials that still work for someone who left, and
 // services that nobody active answers for.
-func ownersNotActive(st *state) []Finding {
-	var out []Finding
+func ownersNotActive(st *state) []mayfly.Finding {
+	var out []mayfly.Finding
 	for _, p := range st.principals {
 		if p.Kind != mayfly.Service || p.Status == mayfly.Offboarded || p.OwnerID == "" || st.active(p.OwnerID) {
 			continue
 		}
-		out = append(out, Finding{Kind: OwnerNotActive, Subject: "service " + p.Name, IDs: []string{p.ID, p.OwnerID},
+		out = append(out, mayfly.Finding{Kind: mayfly.FindingOwnerNotActive, Subject: "service " + p.Name, IDs: []string{p.ID, p.OwnerID},
 			Message: fmt.Sprintf("service %s is %s but its owner %s is %s: give it an active owner or offboard it", p.Name, p.Status, st.name(p.OwnerID), st.status(p.OwnerID))})
 	}
 	for _, c := range st.clients {
@@ -279,7 +225,7 @@ func ownersNotActive(st *state) []Finding {
 			continue
 		}
 		if why, ids := st.ownerGone(c.OwnerID); why != "" {
-			out = append(out, Finding{Kind: OwnerNotActive, Subject: "client " + c.ID, IDs: append([]string{c.ID}, ids...),
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingOwnerNotActive, Subject: "client " + c.ID, IDs: append([]string{c.ID}, ids...),
 				Message: fmt.Sprintf("client %q is not revoked but %s: revoke it or hand it over", c.Name, why)})
 		}
 	}
@@ -288,7 +234,7 @@ func ownersNotActive(st *state) []Finding {
 			continue // a credential of no one is the operator's to answer for
 		}
 		if why, ids := st.ownerGone(a.OwnerID); why != "" {
-			out = append(out, Finding{Kind: OwnerNotActive, Subject: "credential " + a.ID, IDs: append([]string{a.ID}, ids...),
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingOwnerNotActive, Subject: "credential " + a.ID, IDs: append([]string{a.ID}, ids...),
 				Message: fmt.Sprintf("%s credential %q is not revoked but %s: revoke it", a.Role, a.Name, why)})
 		}
 	}
@@ -306,19 +252,19 @@ const materialGrace = time.Hour
 // them. Windows are computed from times, so a stalled schedule shows as
 // windows that are too long, keys published for too long, or material kept
 // after its key stopped signing.
-func (s *Service) keysOverdue(now time.Time) []Finding {
+func (s *Service) keysOverdue(now time.Time) []mayfly.Finding {
 	lifetimes := map[string]time.Duration{}
 	for _, r := range s.cfg.Keys.Rings() {
 		lifetimes[r.Name] = min(r.Lifetime, s.cfg.Ceiling)
 	}
-	var out []Finding
+	var out []mayfly.Finding
 	for _, k := range s.cfg.Keys.Keys("") {
 		lifetime, ok := lifetimes[k.Ring]
 		if !ok {
 			lifetime = s.cfg.Ceiling
 		}
 		if why := overdue(k, lifetime, now); why != "" {
-			out = append(out, Finding{Kind: KeyOverdue, Subject: "key " + k.KID, Message: fmt.Sprintf("key %s of ring %s %s", k.KID, k.Ring, why), IDs: []string{k.KID, k.Ring}})
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingKeyOverdue, Subject: "key " + k.KID, Message: fmt.Sprintf("key %s of ring %s %s", k.KID, k.Ring, why), IDs: []string{k.KID, k.Ring}})
 		}
 	}
 	return out
@@ -353,11 +299,11 @@ type held struct {
 
 // custodiansNotActive: rings and the root key that a person who is no
 // longer active could have copied, and that were not replaced since.
-func (s *Service) custodiansNotActive(ctx context.Context, st *state) ([]Finding, error) {
+func (s *Service) custodiansNotActive(ctx context.Context, st *state) ([]mayfly.Finding, error) {
 	ends := map[string]time.Time{}
 	seen := map[held]bool{}
 	root := rootRotation{}
-	var out []Finding
+	var out []mayfly.Finding
 	for _, c := range st.custody {
 		h := held{c.PrincipalID, c.Asset, c.AssetID}
 		p, ok := st.principals[c.PrincipalID]
@@ -373,7 +319,7 @@ func (s *Service) custodiansNotActive(ctx context.Context, st *state) ([]Finding
 			}
 			ends[p.ID] = end
 		}
-		var f *Finding
+		var f *mayfly.Finding
 		var err error
 		switch c.Asset {
 		case mayfly.AssetRing:
@@ -419,7 +365,7 @@ func (s *Service) custodyEnd(ctx context.Context, st *state, p *mayfly.Principal
 
 // ringExposed reports the ring's published keys made before the
 // custodian's custody ended, if any.
-func (s *Service) ringExposed(st *state, p *mayfly.Principal, c *mayfly.Custody, end time.Time) *Finding {
+func (s *Service) ringExposed(st *state, p *mayfly.Principal, c *mayfly.Custody, end time.Time) *mayfly.Finding {
 	var kids []string
 	for _, k := range s.cfg.Keys.Keys(c.AssetID) {
 		if k.Published(st.now) && k.CreatedAt.Before(end) {
@@ -429,7 +375,7 @@ func (s *Service) ringExposed(st *state, p *mayfly.Principal, c *mayfly.Custody,
 	if len(kids) == 0 {
 		return nil
 	}
-	return &Finding{Kind: CustodianNotActive, Subject: "ring " + c.AssetID, IDs: append([]string{c.AssetID, p.ID}, kids...),
+	return &mayfly.Finding{Kind: mayfly.FindingCustodianNotActive, Subject: "ring " + c.AssetID, IDs: append([]string{c.AssetID, p.ID}, kids...),
 		Message: fmt.Sprintf("%s, who is %s, had custody of ring %s until %s, and its keys %s made before then are still published: rekey the ring",
 			p.Name, p.Status, c.AssetID, stamp(end), strings.Join(kids, ", "))}
 }
@@ -444,7 +390,7 @@ type rootRotation struct {
 // was made (package server keeps it up to date).
 const rootRotatedSetting = "root.rotated_at"
 
-func (s *Service) rootExposed(ctx context.Context, r *rootRotation, st *state, p *mayfly.Principal, end time.Time) (*Finding, error) {
+func (s *Service) rootExposed(ctx context.Context, r *rootRotation, st *state, p *mayfly.Principal, end time.Time) (*mayfly.Finding, error) {
 	if !r.read {
 		b, err := s.cfg.Store.Setting(ctx, rootRotatedSetting)
 		switch {
@@ -462,13 +408,13 @@ func (s *Service) rootExposed(ctx context.Context, r *rootRotation, st *state, p
 	if !r.at.IsZero() {
 		since = "it was last rotated before then, at " + stamp(r.at)
 	}
-	return &Finding{Kind: CustodianNotActive, Subject: "root key", IDs: []string{mayfly.RootKeyAsset, p.ID},
+	return &mayfly.Finding{Kind: mayfly.FindingCustodianNotActive, Subject: "root key", IDs: []string{mayfly.RootKeyAsset, p.ID},
 		Message: fmt.Sprintf("%s, who is %s, had custody of the root key until %s, and %s: rotate the root key", p.Name, p.Status, stamp(end), since)}, nil
 }
 
 // oldSecrets: client secrets that have not been replaced for too long.
-func oldSecrets(st *state, maxAge time.Duration) []Finding {
-	var out []Finding
+func oldSecrets(st *state, maxAge time.Duration) []mayfly.Finding {
+	var out []mayfly.Finding
 	for _, c := range st.clients {
 		if c.Revoked() || len(c.SecretHash) == 0 {
 			continue
@@ -478,7 +424,7 @@ func oldSecrets(st *state, maxAge time.Duration) []Finding {
 			set = c.CreatedAt
 		}
 		if age := st.now.Sub(set); age > maxAge {
-			out = append(out, Finding{Kind: SecretOld, Subject: "client " + c.ID, IDs: []string{c.ID, c.OwnerID},
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingSecretOld, Subject: "client " + c.ID, IDs: []string{c.ID, c.OwnerID},
 				Message: fmt.Sprintf("client %q has had the same secret since %s, %s, longer than the %s allowed: rotate it", c.Name, stamp(set), ago(age), span(maxAge))})
 		}
 	}
@@ -530,7 +476,7 @@ func (c *custody) String() string {
 // idleCustodians: active people with custody who have shown no sign of
 // activity within the window: no admin action by a credential of theirs, no
 // token for a client they own, and no new principal record.
-func (s *Service) idleCustodians(ctx context.Context, st *state, days int) ([]Finding, error) {
+func (s *Service) idleCustodians(ctx context.Context, st *state, days int) ([]mayfly.Finding, error) {
 	since := st.now.Add(-time.Duration(days) * 24 * time.Hour)
 	holds := map[string]*custody{}
 	for _, c := range st.custody {
@@ -549,10 +495,10 @@ func (s *Service) idleCustodians(ctx context.Context, st *state, days int) ([]Fi
 	if err := s.seenAdministering(ctx, st, since, holds); err != nil {
 		return nil, err
 	}
-	var out []Finding
+	var out []mayfly.Finding
 	for id, h := range holds {
 		p := st.principals[id]
-		out = append(out, Finding{Kind: CustodianIdle, Subject: "principal " + p.Name, IDs: []string{p.ID},
+		out = append(out, mayfly.Finding{Kind: mayfly.FindingCustodianIdle, Subject: "principal " + p.Name, IDs: []string{p.ID},
 			Message: fmt.Sprintf("%s has custody of %s but has not been seen in %d days (no admin action, no token for a client they own): confirm they still need it, or offboard them",
 				p.Name, h, days)})
 	}

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -20,7 +19,7 @@ const day = 24 * time.Hour
 
 // run gets the report through the admin API, as the CLI does, and checks
 // that its total agrees with its findings.
-func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) *doctor.Report {
+func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) *mayfly.DoctorReport {
 	t.Helper()
 	rep, err := env.Admin.Doctor(context.Background(), maxAge, idleDays)
 	if err != nil {
@@ -33,7 +32,7 @@ func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) 
 }
 
 // expect checks the report's findings, in order, as "kind subject" lines.
-func expect(t *testing.T, rep *doctor.Report, want ...string) {
+func expect(t *testing.T, rep *mayfly.DoctorReport, want ...string) {
 	t.Helper()
 	var got []string
 	for _, f := range rep.Findings {
@@ -49,7 +48,7 @@ func expect(t *testing.T, rep *doctor.Report, want ...string) {
 }
 
 // finding returns the report's finding about subject.
-func finding(t *testing.T, rep *doctor.Report, subject string) doctor.Finding {
+func finding(t *testing.T, rep *mayfly.DoctorReport, subject string) mayfly.Finding {
 	t.Helper()
 	for _, f := range rep.Findings {
 		if f.Subject == subject {
@@ -57,7 +56,7 @@ func finding(t *testing.T, rep *doctor.Report, subject string) doctor.Finding {
 		}
 	}
 	t.Fatalf("no finding about %s", subject)
-	return doctor.Finding{}
+	return mayfly.Finding{}
 }
 
 func maintain(t *testing.T, env *servertest.Env) {
@@ -83,7 +82,7 @@ func grant(t *testing.T, env *servertest.Env, who string, asset mayfly.Asset, id
 
 func offboard(t *testing.T, env *servertest.Env, who string) {
 	t.Helper()
-	if _, err := env.Admin.Offboard(context.Background(), who, httpapi.OffboardRequest{Reason: "left"}); err != nil {
+	if _, err := env.Admin.Offboard(context.Background(), who, api.OffboardRequest{Reason: "left"}); err != nil {
 		t.Fatalf("offboard %s: %v", who, err)
 	}
 }
@@ -122,12 +121,12 @@ func TestOwnerNotActive(t *testing.T) {
 	ctx := context.Background()
 	env := servertest.New(t)
 	alice := env.Human("alice")
-	if _, err := env.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
+	if _, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	viaService, _ := env.NewClient(httpapi.ClientRequest{Name: "billing-api", Owner: "billing"})
-	direct, _ := env.NewClient(httpapi.ClientRequest{Name: "alice-tool", Owner: "alice"})
-	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "alice laptop", Owner: "alice"})
+	viaService, _ := env.NewClient(api.ClientRequest{Name: "billing-api", Owner: "billing"})
+	direct, _ := env.NewClient(api.ClientRequest{Name: "alice-tool", Owner: "alice"})
+	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "alice laptop", Owner: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,8 +305,8 @@ func TestSecretOld(t *testing.T) {
 	ctx := context.Background()
 	env := servertest.New(t)
 	env.Human("alice")
-	c, _ := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: "alice"})
-	gone, _ := env.NewClient(httpapi.ClientRequest{Name: "retired", Owner: "alice"})
+	c, _ := env.NewClient(api.ClientRequest{Name: "orders", Owner: "alice"})
+	gone, _ := env.NewClient(api.ClientRequest{Name: "retired", Owner: "alice"})
 	if _, err := env.Admin.RevokeClient(ctx, gone.ID, "unused"); err != nil {
 		t.Fatal(err)
 	}
@@ -337,8 +336,8 @@ func TestCustodianIdle(t *testing.T) {
 	env := servertest.New(t)
 	env.Human("frank")
 	grant(t, env, "frank", mayfly.AssetRing, "default")
-	fc, secret := env.NewClient(httpapi.ClientRequest{Name: "frank-tool", Owner: "frank"})
-	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "frank laptop", Owner: "frank"})
+	fc, secret := env.NewClient(api.ClientRequest{Name: "frank-tool", Owner: "frank"})
+	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "frank laptop", Owner: "frank"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +393,7 @@ func TestAPIErrors(t *testing.T) {
 			}
 			req.Header.Set("Authorization", "Bearer "+env.Token)
 			r := env.Do(req)
-			var body httpapi.ErrorBody
+			var body api.ErrorBody
 			json.Unmarshal(r.Body, &body)
 			if r.Status != tt.status || !strings.Contains(body.Message, tt.want) {
 				t.Errorf("status %d, body %s; want %d and a message with %q", r.Status, r.Body, tt.status, tt.want)
@@ -412,30 +411,4 @@ func must(req *http.Request, err error) *http.Request {
 		panic(err)
 	}
 	return req
-}
-
-func TestParseAge(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"90d", 90 * day, true},
-		{"1d", day, true},
-		{"2160h", 90 * day, true},
-		{"36h30m", 36*time.Hour + 30*time.Minute, true},
-		{"0d", 0, false},
-		{"-1d", 0, false},
-		{"0", 0, false},
-		{"-1h", 0, false},
-		{"d", 0, false},
-		{"1.5d", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := doctor.ParseAge(tt.in)
-		if got != tt.want || (err == nil) != tt.ok {
-			t.Errorf("ParseAge(%q) = %s, %v; want %s, ok %v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -54,36 +54,36 @@ func setup(t *testing.T, opts ...servertest.Option) *incident {
 	in.dev, in.alice = env.Human("dev"), env.Human("alice")
 	resource := env.Human("resource-owner")
 	var err error
-	if _, err = env.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: "dev", Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "runs the auth system"}); err != nil {
+	if _, err = env.Admin.GrantCustody(ctx, api.CustodyRequest{Principal: "dev", Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "runs the auth system"}); err != nil {
 		t.Fatal(err)
 	}
-	cred, err := env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "dev laptop", Owner: "dev"})
+	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "dev laptop", Owner: "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.devAdmin = client.New(env.URL, cred.Token)
 	// dev makes a credential nobody owns, and keeps its token.
-	ci, err := in.devAdmin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "ci"})
+	ci, err := in.devAdmin.CreateCredential(ctx, api.CredentialRequest{Name: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.ciAdmin = client.New(env.URL, ci.Token)
-	cc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "dev-tool", Owner: "dev"})
+	cc, err := in.devAdmin.CreateClient(ctx, api.ClientRequest{Name: "dev-tool", Owner: "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.devClient, in.devSec = cc.ID, cc.Secret
 	// Alice's client signs with a ring dev never had: only replacing the
 	// secret he saw, and its not-before mark, can stop its tokens.
-	if _, err := env.Admin.CreateRing(ctx, httpapi.RingRequest{Name: "orders-ring"}); err != nil {
+	if _, err := env.Admin.CreateRing(ctx, api.RingRequest{Name: "orders-ring"}); err != nil {
 		t.Fatal(err)
 	}
-	oc, err := in.devAdmin.CreateClient(ctx, httpapi.ClientRequest{Name: "orders", Owner: "alice", Ring: "orders-ring"}) // dev sees alice's secret
+	oc, err := in.devAdmin.CreateClient(ctx, api.ClientRequest{Name: "orders", Owner: "alice", Ring: "orders-ring"}) // dev sees alice's secret
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.orders, in.ordersSec = oc.ID, oc.Secret
-	v, vs := env.NewClient(httpapi.ClientRequest{Name: "verifier", Owner: resource})
+	v, vs := env.NewClient(api.ClientRequest{Name: "verifier", Owner: resource})
 	in.verifier, in.verSec = v.ID, vs
 	in.devToken = env.IssueToken(in.devClient, in.devSec, nil)
 	in.ordToken = env.IssueToken(in.orders, in.ordersSec, nil)
@@ -157,7 +157,7 @@ func (in *incident) active(tok string) bool { return in.env.Active(tok, in.verif
 func (in *incident) check(t *testing.T) {
 	t.Helper()
 	env := in.env
-	if r := env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 || r.JSON()["error"] != "invalid_client" {
+	if r := env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 || r.JSON()["error"] != "invalid_client" {
 		t.Errorf("dev's client at the token endpoint: %d %s; want 401 invalid_client", r.Status, r.Body)
 	}
 	if in.active(in.devToken) {
@@ -166,14 +166,14 @@ func (in *incident) check(t *testing.T) {
 	if in.active(in.ordToken) {
 		t.Errorf("a token got with the secret dev saw is still active")
 	}
-	if r := env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.orders, in.ordersSec); r.Status != 401 {
+	if r := env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.orders, in.ordersSec); r.Status != 401 {
 		t.Errorf("the secret dev saw still gets tokens: %d %s", r.Status, r.Body)
 	}
 	if in.active(in.forge(t)) {
 		t.Errorf("a token forged with a copy of the key dev could use is accepted")
 	}
 	var jwks jose.JSONWebKeySet
-	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+httpapi.JWKSPath)).Body, &jwks); err != nil {
+	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+api.JWKSPath)).Body, &jwks); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range jwks.Keys {
@@ -218,7 +218,7 @@ func TestIncident(t *testing.T) {
 	if !in.active(in.devToken) || !in.active(in.forge(t)) {
 		t.Fatal("before offboarding, dev's token and a token forged with the live key should be active: the test would prove nothing")
 	}
-	o, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "left the company"})
+	o, err := in.env.Admin.Offboard(ctx, "dev", api.OffboardRequest{Reason: "left the company"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestIncident(t *testing.T) {
 	// Offboarding again, later, changes nothing and says so.
 	in.env.Clock.Advance(time.Minute)
 	jwksBefore := jwksKIDs(t, in.env)
-	again, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "again"})
+	again, err := in.env.Admin.Offboard(ctx, "dev", api.OffboardRequest{Reason: "again"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestIncident(t *testing.T) {
 
 func jwksKIDs(t *testing.T, env *servertest.Env) []string {
 	var jwks jose.JSONWebKeySet
-	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+httpapi.JWKSPath)).Body, &jwks); err != nil {
+	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+api.JWKSPath)).Body, &jwks); err != nil {
 		t.Fatal(err)
 	}
 	var out []string
@@ -305,13 +305,13 @@ func TestTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "dev-key", Algorithm: "ES256", Use: "sig"}}})
-	keyed, _ := in.env.NewClient(httpapi.ClientRequest{Name: "keyed", Owner: "dev", JWKS: jwks})
-	if _, err := in.env.Admin.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: "dev-svc", Kind: mayfly.Service, Owner: "dev"}); err != nil {
+	keyed, _ := in.env.NewClient(api.ClientRequest{Name: "keyed", Owner: "dev", JWKS: jwks})
+	if _, err := in.env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "dev-svc", Kind: mayfly.Service, Owner: "dev"}); err != nil {
 		t.Fatal(err)
 	}
-	svcClient, svcSecret := in.env.NewClient(httpapi.ClientRequest{Name: "svc", Owner: "dev-svc"})
+	svcClient, svcSecret := in.env.NewClient(api.ClientRequest{Name: "svc", Owner: "dev-svc"})
 	in.env.Clock.Advance(time.Second)
-	o, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{TransferTo: "alice"})
+	o, err := in.env.Admin.Offboard(ctx, "dev", api.OffboardRequest{TransferTo: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestTransfer(t *testing.T) {
 	if err != nil || c.OwnerID != in.alice || c.Revoked() {
 		t.Fatalf("dev's client after transfer: %+v, %v; want owned by alice, not revoked", c, err)
 	}
-	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 {
+	if r := in.env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status != 401 {
 		t.Errorf("dev's copy of the transferred client's secret still works: %d", r.Status)
 	}
 	if in.active(in.devToken) {
@@ -340,7 +340,7 @@ func TestTransfer(t *testing.T) {
 	if c, err := in.env.Admin.ClientByID(ctx, keyed.ID); err != nil || !c.Revoked() {
 		t.Errorf("the client authenticating with dev's key after the transfer: %+v, %v; want revoked", c, err)
 	}
-	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, svcClient.ID, svcSecret); r.Status != 401 {
+	if r := in.env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, svcClient.ID, svcSecret); r.Status != 401 {
 		t.Errorf("the secret of dev's service's client still gets tokens after the transfer: %d", r.Status)
 	}
 	if svc, err := in.env.Admin.Principal(ctx, "dev-svc"); err != nil || svc.OwnerID != in.alice || svc.Status != mayfly.Active {
@@ -362,7 +362,7 @@ func TestResumeAfterCrash(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	if _, err := in.env.Admin.Offboard(ctx, "dev", httpapi.OffboardRequest{Reason: "left"}); err == nil {
+	if _, err := in.env.Admin.Offboard(ctx, "dev", api.OffboardRequest{Reason: "left"}); err == nil {
 		t.Fatal("the run did not stop at the injected crash")
 	}
 	runs, err := in.env.Admin.Offboardings(ctx, "dev")
@@ -386,7 +386,7 @@ func TestRootKeyCustodian(t *testing.T) {
 	env := in.env
 	ctx := context.Background()
 	env.Human("ops")
-	if _, err := env.Admin.GrantCustody(ctx, httpapi.CustodyRequest{Principal: "ops", RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "restore drill"}); err != nil {
+	if _, err := env.Admin.GrantCustody(ctx, api.CustodyRequest{Principal: "ops", RootKey: true, Kind: mayfly.CustodyBreakGlass, Reason: "restore drill"}); err != nil {
 		t.Fatal(err)
 	}
 	logKey, err := env.Admin.AuditKey(ctx)
@@ -402,7 +402,7 @@ func TestRootKeyCustodian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := env.Admin.Offboard(ctx, "ops", httpapi.OffboardRequest{})
+	o, err := env.Admin.Offboard(ctx, "ops", api.OffboardRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestRootKeyCustodian(t *testing.T) {
 	// The server restarts on the new file and still signs.
 	env = env.Restart()
 	p := env.Human("carol")
-	c, sec := env.NewClient(httpapi.ClientRequest{Name: "c", Owner: p})
+	c, sec := env.NewClient(api.ClientRequest{Name: "c", Owner: p})
 	if tok := env.IssueToken(c.ID, sec, nil); !env.Active(tok, c.ID, sec) {
 		t.Errorf("no working token after the root key rotation and a restart")
 	}
@@ -466,7 +466,7 @@ func TestSuspend(t *testing.T) {
 	if in.active(in.devToken) {
 		t.Errorf("a suspended person's client's token is active")
 	}
-	if r := in.env.PostForm(httpapi.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status == 200 {
+	if r := in.env.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}}, in.devClient, in.devSec); r.Status == 200 {
 		t.Errorf("a suspended person's client got a token")
 	}
 	in.env.Clock.Advance(time.Second)
@@ -489,7 +489,7 @@ func TestSuspend(t *testing.T) {
 func TestIncidentSCIM(t *testing.T) {
 	in := setup(t)
 	ctx := context.Background()
-	cred, err := in.env.Admin.CreateCredential(ctx, httpapi.CredentialRequest{Name: "hr system", Role: mayfly.RoleSCIM})
+	cred, err := in.env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "hr system", Role: mayfly.RoleSCIM})
 	if err != nil {
 		t.Fatal(err)
 	}

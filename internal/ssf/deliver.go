@@ -369,13 +369,7 @@ type PollRequest struct {
 	MaxEvents         int
 	ReturnImmediately bool
 	Ack               []string
-	SetErrs           map[string]SetErr
-}
-
-// SetErr is a receiver's report that it could not use a SET.
-type SetErr struct {
-	Err         string `json:"err"`
-	Description string `json:"description"`
+	SetErrs           map[string]mayfly.SetErr
 }
 
 // MaxPollEvents bounds the SETs one poll returns.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -60,9 +60,9 @@ func BenchmarkIntrospect(b *testing.B) {
 // benchClient starts a server with a ring of alg and a client signed by it.
 func benchClient(b *testing.B, alg mayfly.Alg) (*servertest.Env, *mayfly.Client, string) {
 	env := servertest.New(b)
-	if _, err := env.Admin.CreateRing(context.Background(), httpapi.RingRequest{Name: "bench", Alg: alg}); err != nil {
+	if _, err := env.Admin.CreateRing(context.Background(), api.RingRequest{Name: "bench", Alg: alg}); err != nil {
 		b.Fatal(err)
 	}
-	c, secret := env.NewClient(httpapi.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
+	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
 	return env, c, secret
 }

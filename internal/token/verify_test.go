@@ -11,7 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -28,7 +28,7 @@ type keyHolder struct {
 
 func newKeyHolder(t *testing.T) *keyHolder {
 	env := servertest.New(t)
-	c, _ := env.NewClient(httpapi.ClientRequest{Owner: env.Human("holder")})
+	c, _ := env.NewClient(api.ClientRequest{Owner: env.Human("holder")})
 	return &keyHolder{t: t, env: env, client: c}
 }
 

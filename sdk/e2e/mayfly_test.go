@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -60,8 +60,8 @@ func TestAgainstMayfly(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: owner, Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{audience}})
-	other, otherSecret := env.NewClient(httpapi.ClientRequest{Name: "billing", Owner: env.Human("bob"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
+	c, secret := env.NewClient(api.ClientRequest{Name: "orders", Owner: owner, Scopes: []string{"orders.read", "orders.write"}, Audiences: []string{audience}})
+	other, otherSecret := env.NewClient(api.ClientRequest{Name: "billing", Owner: env.Human("bob"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
 
 	// One verifier reads the stream with client credentials, one as an admin.
 	byClient := newVerifier(t, env, sdk.Config{ClientID: c.ID, ClientSecret: secret})
@@ -127,7 +127,7 @@ func TestAgainstMayfly(t *testing.T) {
 	check(env.IssueToken(c.ID, secret, nil), "")
 
 	// A key revoked: every token it signed is refused.
-	third, thirdSecret := env.NewClient(httpapi.ClientRequest{Name: "reports", Owner: env.Human("carol"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
+	third, thirdSecret := env.NewClient(api.ClientRequest{Name: "reports", Owner: env.Human("carol"), Scopes: []string{"orders.read"}, Audiences: []string{audience}})
 	signed := env.IssueToken(third.ID, thirdSecret, nil)
 	check(signed, "")
 	// A person suspended: every token of the clients they own is refused.
@@ -175,7 +175,7 @@ func TestAgainstMayfly(t *testing.T) {
 // ever being ready.
 func TestAgainstMayflyRefused(t *testing.T) {
 	env := servertest.New(t)
-	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: env.Human("alice"), Audiences: []string{audience}})
+	c, secret := env.NewClient(api.ClientRequest{Name: "orders", Owner: env.Human("alice"), Audiences: []string{audience}})
 	for _, auth := range []func(*http.Request){
 		func(r *http.Request) { r.SetBasicAuth(c.ID, secret+"x") },
 		func(r *http.Request) { r.Header.Set("Authorization", "Bearer mfa_wrong") },
@@ -211,7 +211,7 @@ func TestAgainstMayflyRestart(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
 	owner := env.Human("alice")
-	c, secret := env.NewClient(httpapi.ClientRequest{Name: "orders", Owner: owner, Audiences: []string{audience}})
+	c, secret := env.NewClient(api.ClientRequest{Name: "orders", Owner: owner, Audiences: []string{audience}})
 	v := newVerifier(t, env, sdk.Config{ClientID: c.ID, ClientSecret: secret, MaxStale: 30 * time.Second})
 	early := env.IssueToken(c.ID, secret, nil)
 	if _, err := env.Admin.RevokeToken(ctx, jtiOf(t, v, early), "before the restart"); err != nil {

@@ -21,8 +21,9 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/server"
 )
@@ -144,7 +145,7 @@ func (e *Env) Stop() {
 // Human creates a human principal and returns its ID.
 func (e *Env) Human(name string) string {
 	e.t.Helper()
-	p, err := e.Admin.CreatePrincipal(context.Background(), httpapi.PrincipalRequest{Name: name, Kind: mayfly.Human})
+	p, err := e.Admin.CreatePrincipal(context.Background(), api.PrincipalRequest{Name: name, Kind: mayfly.Human})
 	if err != nil {
 		e.t.Fatalf("create principal %s: %v", name, err)
 	}
@@ -152,7 +153,7 @@ func (e *Env) Human(name string) string {
 }
 
 // NewClient creates a client owned by owner and returns it with its secret.
-func (e *Env) NewClient(req httpapi.ClientRequest) (*mayfly.Client, string) {
+func (e *Env) NewClient(req api.ClientRequest) (*mayfly.Client, string) {
 	e.t.Helper()
 	if req.Name == "" {
 		req.Name = "test-client"
@@ -214,7 +215,7 @@ func (e *Env) IssueToken(id, secret string, extra url.Values) string {
 	for k, v := range extra {
 		form[k] = v
 	}
-	r := e.PostForm(httpapi.TokenPath, form, id, secret)
+	r := e.PostForm(api.TokenPath, form, id, secret)
 	if r.Status != 200 {
 		e.t.Fatalf("token request: status %d: %s", r.Status, r.Body)
 	}
@@ -228,7 +229,7 @@ func (e *Env) IssueToken(id, secret string, extra url.Values) string {
 // Active introspects tok as the given client and reports whether it is active.
 func (e *Env) Active(tok, id, secret string) bool {
 	e.t.Helper()
-	r := e.PostForm(httpapi.IntrospectPath, url.Values{"token": {tok}}, id, secret)
+	r := e.PostForm(api.IntrospectPath, url.Values{"token": {tok}}, id, secret)
 	if r.Status != 200 {
 		e.t.Fatalf("introspect: status %d: %s", r.Status, r.Body)
 	}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/httpapi"
 )
 
 // Loopback refuses any target off this machine.
@@ -39,8 +39,8 @@ func Loopback(bases ...string) error {
 
 // NewClient creates, through adm, the client req describes, owned by a
 // new person named after it with a suffix unique to the run.
-func NewClient(ctx context.Context, adm *client.Client, req httpapi.ClientRequest) (*httpapi.CreatedClient, error) {
-	p, err := adm.CreatePrincipal(ctx, httpapi.PrincipalRequest{Name: fmt.Sprint(req.Name, "-", time.Now().UnixNano()), Kind: mayfly.Human})
+func NewClient(ctx context.Context, adm *client.Client, req api.ClientRequest) (*api.CreatedClient, error) {
+	p, err := adm.CreatePrincipal(ctx, api.PrincipalRequest{Name: fmt.Sprint(req.Name, "-", time.Now().UnixNano()), Kind: mayfly.Human})
 	if err != nil {
 		return nil, fmt.Errorf("create principal: %w", err)
 	}
@@ -54,7 +54,7 @@ func NewClient(ctx context.Context, adm *client.Client, req httpapi.ClientReques
 
 // Token gets an access token with client_secret_basic.
 func Token(hc *http.Client, base, id, secret string) (string, error) {
-	req, _ := http.NewRequest("POST", base+httpapi.TokenPath, strings.NewReader("grant_type=client_credentials"))
+	req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader("grant_type=client_credentials"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	resp, err := hc.Do(req)
@@ -62,7 +62,7 @@ func Token(hc *http.Client, base, id, secret string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	var body httpapi.TokenResponse
+	var body api.TokenResponse
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
 		return "", fmt.Errorf("token: status %d (%v)", resp.StatusCode, err)
 	}

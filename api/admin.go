@@ -1,0 +1,56 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+// PrincipalRequest creates a principal.
+type PrincipalRequest struct {
+	Name  string               `json:"name"`
+	Kind  mayfly.PrincipalKind `json:"kind"`
+	Owner string               `json:"owner,omitempty"`
+}
+
+// ClientRequest creates a client.
+type ClientRequest struct {
+	Name      string          `json:"name"`
+	Owner     string          `json:"owner"`
+	Scopes    []string        `json:"scopes,omitempty"`
+	Audiences []string        `json:"audiences,omitempty"`
+	TokenTTL  string          `json:"token_ttl,omitempty"`
+	Ring      string          `json:"ring,omitempty"`
+	JWKS      json.RawMessage `json:"jwks,omitempty"`
+}
+
+// CreatedClient is the one response that carries a client secret.
+type CreatedClient struct {
+	*mayfly.Client
+	Secret string `json:"client_secret,omitempty"`
+}
+
+// RevokeRequest carries an optional reason for any revocation.
+type RevokeRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// RingRequest creates a key ring.
+type RingRequest struct {
+	Name     string     `json:"name"`
+	Alg      mayfly.Alg `json:"alg,omitempty"`
+	Lifetime string     `json:"lifetime,omitempty"`
+}
+
+// RingView is a ring with its keys.
+type RingView struct {
+	mayfly.Ring
+	Keys []KeyView `json:"keys"`
+}
+
+// KeyView is a key's metadata and state. It never holds key material.
+type KeyView struct {
+	mayfly.Key
+	State    mayfly.KeyState `json:"state"`
+	Material string          `json:"material"` // "sealed" or "destroyed"
+}

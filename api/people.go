@@ -1,0 +1,33 @@
+package api
+
+import "github.com/mayflyhq/mayfly"
+
+// OffboardRequest asks for a person to be offboarded.
+type OffboardRequest struct {
+	Reason     string `json:"reason,omitempty"`
+	TransferTo string `json:"transfer_to,omitempty"`
+}
+
+// CustodyRequest records custody by hand. Exactly one of Ring, RootKey and
+// Client names the asset.
+type CustodyRequest struct {
+	Principal string             `json:"principal"`
+	Ring      string             `json:"ring,omitempty"`
+	RootKey   bool               `json:"root_key,omitempty"`
+	Client    string             `json:"client,omitempty"`
+	Kind      mayfly.CustodyKind `json:"kind,omitempty"` // default "granted"
+	Reason    string             `json:"reason"`
+}
+
+// CredentialRequest creates an admin or SCIM credential.
+type CredentialRequest struct {
+	Name  string      `json:"name"`
+	Role  mayfly.Role `json:"role,omitempty"`  // default admin
+	Owner string      `json:"owner,omitempty"` // the person it belongs to
+}
+
+// CreatedCredential is the one response that carries a credential's token.
+type CreatedCredential struct {
+	*mayfly.AdminCredential
+	Token string `json:"token"`
+}

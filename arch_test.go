@@ -164,9 +164,9 @@ func violations(dir string, imports map[string]bool, testFiles bool) []string {
 			to := layerOf(rel)
 			allowed := slices.Contains(mayImport[layer], to) || slices.Contains(mayImportInternal[dir], rel)
 			if testFiles && (layer == policy || layer == storage) {
-				// A policy package's tests assemble Mayfly with
+				// Their tests run on real stores and assemble Mayfly with
 				// internal/apptest, which compiles no HTTP.
-				allowed = allowed || rel == "internal/apptest" || rel == "internal/app" || (layer == storage && to == assembly && rel != "server" && rel != "server/servertest")
+				allowed = allowed || to == storage || rel == "internal/apptest" || rel == "internal/app"
 			} else if testFiles {
 				allowed = true
 			}

@@ -199,27 +199,47 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
-func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+// client reads a form and authenticates the client it names: the first
+// steps of every endpoint a client calls. check, if not nil, vets the form
+// before the client is authenticated.
+func (s *Server) client(r *http.Request, check func(url.Values) error) (url.Values, *token.Authenticated, error) {
 	f, err := form(r)
 	if err != nil {
-		s.oauthFail(w, r, err)
-		return
+		return nil, nil, err
 	}
-	switch gt := f.Get("grant_type"); gt {
-	case "client_credentials":
-	case "":
-		s.oauthFail(w, r, mayfly.InvalidField("", "grant_type is required"))
-		return
-	default:
-		s.oauthFail(w, r, mayfly.InvalidField("grant_type", "grant_type %q is not supported", gt))
-		return
+	if check != nil {
+		if err := check(f); err != nil {
+			return nil, nil, err
+		}
 	}
+	c, err := s.authenticateClient(r, f)
+	return f, c, err
+}
+
+// authenticateClient authenticates the client whose credentials are in r's
+// Authorization header or in its form f.
+func (s *Server) authenticateClient(r *http.Request, f url.Values) (*token.Authenticated, error) {
 	cr, err := credentials(r, f)
 	if err != nil {
-		s.oauthFail(w, r, err)
-		return
+		return nil, err
 	}
-	c, err := s.cfg.Token.Authenticate(r.Context(), cr)
+	return s.cfg.Token.Authenticate(r.Context(), cr)
+}
+
+// grantType refuses a token request for a grant other than client_credentials.
+func grantType(f url.Values) error {
+	switch gt := f.Get("grant_type"); gt {
+	case "client_credentials":
+		return nil
+	case "":
+		return mayfly.InvalidField("", "grant_type is required")
+	default:
+		return mayfly.InvalidField("grant_type", "grant_type %q is not supported", gt)
+	}
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	f, c, err := s.client(r, grantType)
 	if err != nil {
 		s.oauthFail(w, r, err)
 		return
@@ -238,11 +258,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // introspect answers for any authenticated client, or for an administrator.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	f, err := form(r)
-	if err != nil {
-		s.oauthFail(w, r, err)
-		return
+	if err == nil {
+		err = s.authenticate(r, f)
 	}
-	if err := s.authenticateCaller(r, f); err != nil {
+	if err != nil {
 		s.oauthFail(w, r, err)
 		return
 	}
@@ -259,35 +278,25 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) authenticateCaller(r *http.Request, f url.Values) error {
-	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-		if err == nil && a.Role != mayfly.RoleAdmin {
-			err = mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
-		}
+// authenticate checks who sent r: a client, by its credentials in the
+// Authorization header or in the form f, or an administrator with a
+// bearer credential.
+func (s *Server) authenticate(r *http.Request, f url.Values) error {
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		_, err := s.authenticateClient(r, f)
 		return err
 	}
-	cr, err := credentials(r, f)
-	if err != nil {
-		return err
+	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+	if err == nil && a.Role != mayfly.RoleAdmin {
+		err = mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
 	}
-	_, err = s.cfg.Token.Authenticate(r.Context(), cr)
 	return err
 }
 
 // revoke is RFC 7009: a client revokes one of its own tokens.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	f, err := form(r)
-	if err != nil {
-		s.oauthFail(w, r, err)
-		return
-	}
-	cr, err := credentials(r, f)
-	if err != nil {
-		s.oauthFail(w, r, err)
-		return
-	}
-	c, err := s.cfg.Token.Authenticate(r.Context(), cr)
+	f, c, err := s.client(r, nil)
 	if err != nil {
 		s.oauthFail(w, r, err)
 		return

@@ -32,7 +32,7 @@ func (s *Server) streamRoutes() {
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
-	if err := s.authenticateCaller(r, url.Values{}); err != nil {
+	if err := s.authenticate(r, url.Values{}); err != nil {
 		s.jsonError(w, r, err)
 		return
 	}
@@ -106,7 +106,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			// Credentials are checked again at every heartbeat: a stream
 			// whose client or admin credential was revoked since it
 			// connected ends, and its verifier fails closed.
-			if s.authenticateCaller(r, url.Values{}) != nil {
+			if s.authenticate(r, url.Values{}) != nil {
 				return
 			}
 			if send("", "heartbeat", api.StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {

@@ -8,6 +8,8 @@ package apptest
 
 import (
 	"context"
+	"crypto/rand"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,7 +20,9 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
@@ -165,23 +169,54 @@ func (l *LogBuffer) String() string {
 	return l.b.String()
 }
 
-// Human creates a person and returns their ID.
+// Admin returns a context in which the bootstrap admin credential, the
+// operator's, acts, as it does on the admin API: its first use is its
+// login, and what it is shown becomes its owner's custody.
+func (e *Env) Admin() context.Context {
+	e.t.Helper()
+	ctx := context.Background()
+	creds, err := e.App.Identity.AdminCredentials(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, a := range creds {
+		if a.Name == "bootstrap" {
+			return e.As(a)
+		}
+	}
+	e.t.Fatal("no bootstrap admin credential")
+	return nil
+}
+
+// As returns a context in which the credential a acts, as on the admin
+// API.
+func (e *Env) As(a *mayfly.AdminCredential) context.Context {
+	e.t.Helper()
+	ctx := identity.WithCaller(audit.WithActor(context.Background(), a.ID), a)
+	if err := e.App.Identity.AdminLogin(ctx, a, "127.0.0.1"); err != nil {
+		e.t.Fatal(err)
+	}
+	return ctx
+}
+
+// Human creates a person, as the operator, and returns their ID.
 func (e *Env) Human(name string) string {
 	e.t.Helper()
-	p, err := e.App.Identity.CreatePrincipal(context.Background(), name, mayfly.Human, "")
+	p, err := e.App.Identity.CreatePrincipal(e.Admin(), name, mayfly.Human, "")
 	if err != nil {
 		e.t.Fatalf("create principal %s: %v", name, err)
 	}
 	return p.ID
 }
 
-// NewClient creates a client and returns it with its secret.
+// NewClient creates a client, as the operator, and returns it with its
+// secret.
 func (e *Env) NewClient(spec identity.ClientSpec) (*mayfly.Client, string) {
 	e.t.Helper()
 	if spec.Name == "" {
 		spec.Name = "test-client"
 	}
-	c, secret, err := e.App.Identity.CreateClient(context.Background(), spec)
+	c, secret, err := e.App.Identity.CreateClient(e.Admin(), spec)
 	if err != nil {
 		e.t.Fatalf("create client: %v", err)
 	}
@@ -191,9 +226,34 @@ func (e *Env) NewClient(spec identity.ClientSpec) (*mayfly.Client, string) {
 // Issue mints an access token for c and fails the test otherwise.
 func (e *Env) Issue(c *mayfly.Client) *token.Token {
 	e.t.Helper()
-	tok, err := e.App.Token.Issue(context.Background(), c, token.Request{SourceIP: "127.0.0.1"})
+	ctx := context.Background()
+	a, err := e.App.Token.Admit(ctx, c)
+	if err != nil {
+		e.t.Fatalf("admit %s: %v", c.ID, err)
+	}
+	tok, err := e.App.Token.Issue(ctx, a, token.Request{SourceIP: "127.0.0.1"})
 	if err != nil {
 		e.t.Fatalf("issue a token for %s: %v", c.ID, err)
 	}
 	return tok
+}
+
+// AuditLog opens an audit log on st, sealed under a fresh root key, for
+// tests that assemble a service or two by hand; it closes when the test
+// ends.
+func AuditLog(t testing.TB, st audit.Store, clock mayfly.Clock) *audit.Log {
+	t.Helper()
+	root := make([]byte, seal.RootKeySize)
+	rand.Read(root)
+	s, err := seal.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(context.Background(), audit.Config{Store: st, Sealer: s, Clock: clock, Rand: rand.Reader,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Origin: "mayfly.test/audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
 }

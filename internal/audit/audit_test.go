@@ -19,9 +19,9 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/bundle"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/sqlite"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -56,7 +56,7 @@ func openStore(t testing.TB, st mayfly.Store, path string, root []byte) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(context.Background(), audit.Config{Store: st, Sealer: s, Clock: servertest.NewClock(servertest.Epoch),
+	l, err := audit.Open(context.Background(), audit.Config{Store: st, Sealer: s, Clock: apptest.NewClock(apptest.Epoch),
 		Rand: rand.Reader, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Origin: origin})
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldKey := f.log.VerifierKey()
-	newKey, err := f.log.RotateKey(ctx)
+	newKey, err := f.log.RotateKey(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/server/servertest"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 )
 
 // benchFixture opens a log on SQLite, or on PostgreSQL with
@@ -22,7 +22,7 @@ func benchFixture(b *testing.B) *fixture {
 	root := make([]byte, 32)
 	rand.Read(root)
 	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
-		return openStore(b, servertest.OpenStore(b, b.TempDir()), "", root)
+		return openStore(b, apptest.OpenStore(b, b.TempDir()), "", root)
 	}
 	return openB(b, filepath.Join(b.TempDir(), "audit.db"), root)
 }

@@ -2,26 +2,23 @@ package doctor_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/api"
-	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/server/servertest"
+	"github.com/mayflyhq/mayfly/internal/apptest"
+	"github.com/mayflyhq/mayfly/internal/doctor"
+	"github.com/mayflyhq/mayfly/internal/identity"
 )
 
 const day = 24 * time.Hour
 
-// run gets the report through the admin API, as the CLI does, and checks
-// that its total agrees with its findings.
-func run(t *testing.T, env *servertest.Env, maxAge time.Duration, idleDays int) *mayfly.DoctorReport {
+// run gets the report, and checks that its total agrees with its findings.
+func run(t *testing.T, env *apptest.Env, maxAge time.Duration, idleDays int) *mayfly.DoctorReport {
 	t.Helper()
-	rep, err := env.Admin.Doctor(context.Background(), maxAge, idleDays)
+	rep, err := env.App.Doctor.Report(context.Background(), doctor.Options{MaxSecretAge: maxAge, IdleDays: idleDays})
 	if err != nil {
 		t.Fatalf("doctor: %v", err)
 	}
@@ -59,38 +56,38 @@ func finding(t *testing.T, rep *mayfly.DoctorReport, subject string) mayfly.Find
 	return mayfly.Finding{}
 }
 
-func maintain(t *testing.T, env *servertest.Env) {
+func maintain(t *testing.T, env *apptest.Env) {
 	t.Helper()
-	if err := env.Server.Maintain(context.Background()); err != nil {
+	if err := env.App.Maintain(context.Background()); err != nil {
 		t.Fatalf("maintain: %v", err)
 	}
 }
 
-func setStatus(t *testing.T, env *servertest.Env, who string, s mayfly.PrincipalStatus) {
+func setStatus(t *testing.T, env *apptest.Env, who string, s mayfly.PrincipalStatus) {
 	t.Helper()
-	if _, err := env.Server.Identity.SetStatus(context.Background(), who, s, "test"); err != nil {
+	if _, err := env.App.Identity.SetStatus(context.Background(), who, s, "test"); err != nil {
 		t.Fatalf("set %s %s: %v", who, s, err)
 	}
 }
 
-func grant(t *testing.T, env *servertest.Env, who string, asset mayfly.Asset, id string) {
+func grant(t *testing.T, env *apptest.Env, who string, asset mayfly.Asset, id string) {
 	t.Helper()
-	if _, err := env.Server.Identity.GrantCustody(context.Background(), who, asset, id, mayfly.CustodyAdmin, "test"); err != nil {
+	if _, err := env.App.Identity.GrantCustody(context.Background(), who, asset, id, mayfly.CustodyAdmin, "test"); err != nil {
 		t.Fatalf("grant %s custody of %s %s: %v", who, asset, id, err)
 	}
 }
 
-func offboard(t *testing.T, env *servertest.Env, who string) {
+func offboard(t *testing.T, env *apptest.Env, who string) {
 	t.Helper()
-	if _, err := env.Admin.Offboard(context.Background(), who, api.OffboardRequest{Reason: "left"}); err != nil {
+	if _, err := env.App.Offboard.Offboard(env.Admin(), who, offboard.Options{Reason: "left"}); err != nil {
 		t.Fatalf("offboard %s: %v", who, err)
 	}
 }
 
 // publishedKIDs lists the default ring's published keys, oldest first.
-func publishedKIDs(env *servertest.Env) []string {
+func publishedKIDs(env *apptest.Env) []string {
 	var kids []string
-	for _, k := range env.Server.Keys.Keys("default") {
+	for _, k := range env.App.Keys.Keys("default") {
 		if k.Published(env.Clock.Now()) {
 			kids = append(kids, k.KID)
 		}
@@ -101,7 +98,7 @@ func publishedKIDs(env *servertest.Env) []string {
 // TestClean: a fresh install, and one whose schedule kept running for
 // days, have nothing to report.
 func TestClean(t *testing.T) {
-	env := servertest.New(t)
+	env := apptest.New(t)
 	rep := run(t, env, 0, 0)
 	expect(t, rep)
 	if rep.MaxSecretAge != (90*day).String() || rep.IdleDays != 30 || !rep.At.Equal(env.Clock.Now()) {
@@ -119,14 +116,14 @@ func TestClean(t *testing.T) {
 // offboarding leaves nothing to report.
 func TestOwnerNotActive(t *testing.T) {
 	ctx := context.Background()
-	env := servertest.New(t)
+	env := apptest.New(t)
 	alice := env.Human("alice")
-	if _, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "billing", Kind: mayfly.Service, Owner: "alice"}); err != nil {
+	if _, err := env.App.Identity.CreatePrincipal(env.Admin(), "billing", mayfly.Service, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	viaService, _ := env.NewClient(api.ClientRequest{Name: "billing-api", Owner: "billing"})
-	direct, _ := env.NewClient(api.ClientRequest{Name: "alice-tool", Owner: "alice"})
-	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "alice laptop", Owner: "alice"})
+	viaService, _ := env.NewClient(identity.ClientSpec{Name: "billing-api", Owner: "billing"})
+	direct, _ := env.NewClient(identity.ClientSpec{Name: "alice-tool", Owner: "alice"})
+	cred, _, err := env.App.Identity.NewCredential(env.Admin(), identity.CredentialSpec{Name: "alice laptop", Owner: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +143,7 @@ func TestOwnerNotActive(t *testing.T) {
 		t.Errorf("client of the service: ids %v, message %q; want its owner and alice, named as suspended", f.IDs, f.Message)
 	}
 
-	if _, err := env.Admin.RevokeClient(ctx, direct.ID, "owner suspended"); err != nil {
+	if _, err := env.App.Identity.RevokeClient(env.Admin(), direct.ID, "owner suspended"); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, run(t, env, 0, 0), slices.DeleteFunc(all, func(s string) bool { return strings.HasSuffix(s, direct.ID) })...)
@@ -164,7 +161,7 @@ func TestKeyOverdue(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("schedule stopped", func(t *testing.T) {
-		env := servertest.New(t)
+		env := apptest.New(t)
 		kids := publishedKIDs(env)
 		env.Clock.Advance(3 * day) // both keys' windows end; nothing destroys them
 		want := []string{"key-overdue key " + kids[0], "key-overdue key " + kids[1]}
@@ -175,9 +172,9 @@ func TestKeyOverdue(t *testing.T) {
 	})
 
 	t.Run("window longer than lifetime", func(t *testing.T) {
-		env := servertest.New(t)
+		env := apptest.New(t)
 		// As a replica started with a raised ceiling would have made it.
-		k := *env.Server.Keys.Keys("default")[0]
+		k := *env.App.Keys.Keys("default")[0]
 		k.DeactivateAt = k.ActivateAt.Add(90 * day)
 		k.RetireAt = k.DeactivateAt.Add(mayfly.MaxTokenTTL)
 		save(t, env, &k)
@@ -187,15 +184,15 @@ func TestKeyOverdue(t *testing.T) {
 		if f := finding(t, rep, "key "+k.KID); !strings.Contains(f.Message, "longer than the ring's key lifetime of 24h0m0s") {
 			t.Errorf("message %q; want it to name the lifetime", f.Message)
 		}
-		if err := env.Server.Keys.Rotate(ctx, "default"); err != nil {
+		if err := env.App.Keys.Rotate(ctx, "default"); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, run(t, env, 0, 0))
 	})
 
 	t.Run("published too long", func(t *testing.T) {
-		env := servertest.New(t)
-		k := *env.Server.Keys.Keys("default")[0]
+		env := apptest.New(t)
+		k := *env.App.Keys.Keys("default")[0]
 		k.RetireAt = k.ActivateAt.Add(90 * day)
 		save(t, env, &k)
 		env.Clock.Advance(50 * time.Hour) // past 2 lifetimes + MaxTokenTTL
@@ -205,7 +202,7 @@ func TestKeyOverdue(t *testing.T) {
 		if f := finding(t, rep, "key "+k.KID); !strings.Contains(f.Message, "stopped rotating") {
 			t.Errorf("message %q; want it to say the ring stopped rotating", f.Message)
 		}
-		if _, err := env.Server.Keys.Revoke(ctx, k.KID, "overdue"); err != nil {
+		if _, err := env.App.Keys.Revoke(ctx, k.KID, "overdue"); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, run(t, env, 0, 0))
@@ -213,13 +210,14 @@ func TestKeyOverdue(t *testing.T) {
 }
 
 // save stores a changed key and has the key service read it back.
-func save(t *testing.T, env *servertest.Env, k *mayfly.Key) {
+func save(t *testing.T, env *apptest.Env, k *mayfly.Key) {
 	t.Helper()
 	ctx := context.Background()
-	if err := env.Server.Store().SaveKeys(ctx, []*mayfly.Key{k}); err != nil {
+	err := env.App.Audit.Update(ctx, func(tx mayfly.Tx) error { return env.App.Store().SaveKeys(tx, []*mayfly.Key{k}) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Server.Keys.Reload(ctx); err != nil {
+	if err := env.App.Keys.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -230,7 +228,7 @@ func TestCustodianNotActive(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("suspended ring custodian", func(t *testing.T) {
-		env := servertest.New(t)
+		env := apptest.New(t)
 		bob := env.Human("bob")
 		grant(t, env, "bob", mayfly.AssetRing, "default")
 		kids := publishedKIDs(env)
@@ -257,7 +255,7 @@ func TestCustodianNotActive(t *testing.T) {
 	})
 
 	t.Run("offboarded", func(t *testing.T) {
-		env := servertest.New(t)
+		env := apptest.New(t)
 		env.Human("dave")
 		grant(t, env, "dave", mayfly.AssetRing, "default")
 		env.Clock.Advance(time.Minute)
@@ -271,14 +269,14 @@ func TestCustodianNotActive(t *testing.T) {
 		env.Clock.Advance(time.Minute)
 		grant(t, env, "carol", mayfly.AssetRing, "default")
 		expect(t, run(t, env, 0, 0), "custodian-not-active ring default")
-		if _, err := env.Server.Keys.Rekey(ctx, "default", env.Clock.Now(), "carol had custody"); err != nil {
+		if _, err := env.App.Keys.Rekey(ctx, "default", env.Clock.Now(), "carol had custody", nil); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, run(t, env, 0, 0))
 	})
 
 	t.Run("root key", func(t *testing.T) {
-		env := servertest.New(t)
+		env := apptest.New(t)
 		env.Human("erin")
 		grant(t, env, "erin", mayfly.AssetRootKey, mayfly.RootKeyAsset)
 		env.Clock.Advance(time.Minute)
@@ -288,7 +286,8 @@ func TestCustodianNotActive(t *testing.T) {
 		expect(t, run(t, env, 0, 0))
 
 		// Without a record of the last rotation, it is presumed older.
-		if err := env.Server.Store().DeleteSetting(ctx, "root.rotated_at"); err != nil {
+		err := env.App.Audit.Update(ctx, func(tx mayfly.Tx) error { return env.App.Store().DeleteSetting(tx, "root.rotated_at") })
+		if err != nil {
 			t.Fatal(err)
 		}
 		rep := run(t, env, 0, 0)
@@ -303,11 +302,11 @@ func TestCustodianNotActive(t *testing.T) {
 // revoked clients are not.
 func TestSecretOld(t *testing.T) {
 	ctx := context.Background()
-	env := servertest.New(t)
+	env := apptest.New(t)
 	env.Human("alice")
-	c, _ := env.NewClient(api.ClientRequest{Name: "orders", Owner: "alice"})
-	gone, _ := env.NewClient(api.ClientRequest{Name: "retired", Owner: "alice"})
-	if _, err := env.Admin.RevokeClient(ctx, gone.ID, "unused"); err != nil {
+	c, _ := env.NewClient(identity.ClientSpec{Name: "orders", Owner: "alice"})
+	gone, _ := env.NewClient(identity.ClientSpec{Name: "retired", Owner: "alice"})
+	if _, err := env.App.Identity.RevokeClient(env.Admin(), gone.ID, "unused"); err != nil {
 		t.Fatal(err)
 	}
 	env.Clock.Advance(31 * day)
@@ -322,7 +321,7 @@ func TestSecretOld(t *testing.T) {
 	expect(t, run(t, env, 0, 0), "secret-old client "+c.ID, "custodian-idle principal operator")
 	expect(t, run(t, env, 100*day, 0), "custodian-idle principal operator")
 
-	if _, err := env.Admin.RotateSecret(ctx, c.ID, "old"); err != nil { // the operator acts
+	if _, _, err := env.App.Identity.RotateClientSecret(env.Admin(), c.ID, "old", true); err != nil { // the operator acts
 		t.Fatal(err)
 	}
 	expect(t, run(t, env, 0, 0))
@@ -333,11 +332,11 @@ func TestSecretOld(t *testing.T) {
 // are reported.
 func TestCustodianIdle(t *testing.T) {
 	ctx := context.Background()
-	env := servertest.New(t)
+	env := apptest.New(t)
 	env.Human("frank")
 	grant(t, env, "frank", mayfly.AssetRing, "default")
-	fc, secret := env.NewClient(api.ClientRequest{Name: "frank-tool", Owner: "frank"})
-	cred, err := env.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "frank laptop", Owner: "frank"})
+	fc, _ := env.NewClient(identity.ClientSpec{Name: "frank-tool", Owner: "frank"})
+	cred, _, err := env.App.Identity.NewCredential(env.Admin(), identity.CredentialSpec{Name: "frank laptop", Owner: "frank"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +350,7 @@ func TestCustodianIdle(t *testing.T) {
 		t.Errorf("message %q; want it to name what frank holds", f.Message)
 	}
 
-	env.IssueToken(fc.ID, secret, nil)
+	env.Issue(fc)
 	expect(t, run(t, env, 0, 0), "custodian-idle principal operator")
 	env.Human("someone") // an admin action by the operator's credential
 	expect(t, run(t, env, 0, 0))
@@ -360,55 +359,6 @@ func TestCustodianIdle(t *testing.T) {
 	maintain(t, env)
 	expect(t, run(t, env, 0, 0), "custodian-idle principal frank", "custodian-idle principal operator")
 	expect(t, run(t, env, 0, 90))
-	if _, err := client.New(env.URL, cred.Token).Principals(ctx); err != nil {
-		t.Fatal(err)
-	}
+	env.As(cred) // frank's credential is used
 	expect(t, run(t, env, 0, 0), "custodian-idle principal operator")
-}
-
-// TestAPIErrors: bad parameters are refused with a message naming them.
-func TestAPIErrors(t *testing.T) {
-	env := servertest.New(t)
-	tests := []struct {
-		query  string
-		status int
-		want   string
-	}{
-		{"max_secret_age=90d&idle_days=30", 200, ""},
-		{"max_secret_age=2160h", 200, ""},
-		{"max_secret_age=ninety", 400, "max_secret_age"},
-		{"max_secret_age=0d", 400, "max_secret_age"},
-		{"max_secret_age=-5h", 400, "max_secret_age"},
-		{"max_secret_age=99999999d", 400, "max_secret_age"},
-		{"idle_days=0", 400, "idle_days"},
-		{"idle_days=2.5", 400, "idle_days"},
-		{"idle_days=99999999", 400, "idle_days"},
-		{"idle_day=30", 400, "unknown parameter"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			req, err := http.NewRequest("GET", env.URL+"/v1/doctor?"+tt.query, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+env.Token)
-			r := env.Do(req)
-			var body api.ErrorBody
-			json.Unmarshal(r.Body, &body)
-			if r.Status != tt.status || !strings.Contains(body.Message, tt.want) {
-				t.Errorf("status %d, body %s; want %d and a message with %q", r.Status, r.Body, tt.status, tt.want)
-			}
-		})
-	}
-	r := env.Do(must(http.NewRequest("GET", env.URL+"/v1/doctor", nil)))
-	if r.Status != http.StatusUnauthorized {
-		t.Errorf("without a credential: status %d; want 401", r.Status)
-	}
-}
-
-func must(req *http.Request, err error) *http.Request {
-	if err != nil {
-		panic(err)
-	}
-	return req
 }

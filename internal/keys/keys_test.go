@@ -13,29 +13,32 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/apptest"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 type fixture struct {
 	store    mayfly.Store
-	clock    *servertest.Clock
+	audit    *audit.Log
+	clock    *apptest.Clock
 	seal     *seal.Sealer
 	revokers map[*keys.Service]*revoke.Service // each service's revocation state
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st := servertest.OpenStore(t, t.TempDir())
+	st := apptest.OpenStore(t, t.TempDir())
 	root := make([]byte, seal.RootKeySize)
 	rand.Read(root)
 	s, err := seal.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{store: st, clock: servertest.NewClock(servertest.Epoch), seal: s, revokers: map[*keys.Service]*revoke.Service{}}
+	clock := apptest.NewClock(apptest.Epoch)
+	return &fixture{store: st, audit: apptest.AuditLog(t, st, clock), clock: clock, seal: s, revokers: map[*keys.Service]*revoke.Service{}}
 }
 
 func (f *fixture) service(t *testing.T, ceiling time.Duration) *keys.Service {
@@ -45,7 +48,7 @@ func (f *fixture) service(t *testing.T, ceiling time.Duration) *keys.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := keys.New(ctx, keys.Config{Store: f.store, Sealer: f.seal, Revoker: rev, Clock: f.clock, Rand: rand.Reader,
+	s, err := keys.New(ctx, keys.Config{Store: f.store, Sealer: f.seal, Revoker: rev, Audit: f.audit, Clock: f.clock, Rand: rand.Reader,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ceiling: ceiling})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +92,7 @@ func TestLoweredCeilingCutsWindows(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	long := f.service(t, 90*24*time.Hour)
-	if _, err := long.CreateRing(ctx, "quarterly", mayfly.ES256, 90*24*time.Hour); err != nil {
+	if _, err := long.CreateRing(ctx, "quarterly", mayfly.ES256, 90*24*time.Hour, nil); err != nil {
 		t.Fatal(err)
 	}
 	old, err := long.Signer(ctx, "quarterly")
@@ -156,6 +159,52 @@ func TestRevokeActivePromotesNext(t *testing.T) {
 	}
 }
 
+// TestStaleCopyCannotUndoRevocation: the store saves keys as it is told,
+// so it is the service that never undoes a revocation nor restores
+// destroyed material. Two services on one store stand for two replicas: one
+// revokes a key and the other, which has not heard of it, rotates and
+// maintains its ring from its stale view. The key stays revoked, with no
+// material, and the audit log records the revocation with the key's ring.
+func TestStaleCopyCannotUndoRevocation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.service(t, 0)
+	a.EnsureRing(ctx, keys.DefaultRing)
+	b := f.service(t, 0) // loaded now: its view has the key unrevoked
+	var active *mayfly.Key
+	for _, k := range a.Keys(keys.DefaultRing) {
+		if k.State(f.clock.Now()) == mayfly.KeyActive {
+			active = k
+		}
+	}
+	if _, err := a.Revoke(ctx, active.KID, "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := b.Key(active.KID); !k.RevokedAt.IsZero() {
+		t.Fatal("the second service heard of the revocation: the test needs a stale view")
+	}
+	f.clock.Advance(mayfly.MinPublication)
+	if err := b.Rotate(ctx, keys.DefaultRing); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := f.store.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range stored {
+		if k.KID == active.KID && (k.RevokedAt.IsZero() || len(k.Sealed) != 0) {
+			t.Errorf("key %s after a stale replica rotated: revoked at %v, %d bytes of material; want revoked, none", k.KID, k.RevokedAt, len(k.Sealed))
+		}
+	}
+	recs, err := f.store.AuditEntries(ctx, mayfly.AuditFilter{Action: mayfly.ActionKeyRevoked, KID: active.KID})
+	if err != nil || len(recs) != 1 || recs[0].Entry.Ring != keys.DefaultRing {
+		t.Errorf("audit: %v, %v; want one %s entry for %s in ring %s", recs, err, mayfly.ActionKeyRevoked, active.KID, keys.DefaultRing)
+	}
+}
+
 // TestSealedAtRest: what the store holds is not the private key.
 func TestSealedAtRest(t *testing.T) {
 	f := newFixture(t)
@@ -184,7 +233,7 @@ func TestSignaturesVerifyWithGoJose(t *testing.T) {
 	ctx := context.Background()
 	for alg, n := range map[mayfly.Alg]int{mayfly.ES256: 1000, mayfly.EdDSA: 50, mayfly.RS256: 5} {
 		ring := strings.ToLower(string(alg))
-		if _, err := s.CreateRing(ctx, ring, alg, time.Hour); err != nil {
+		if _, err := s.CreateRing(ctx, ring, alg, time.Hour, nil); err != nil {
 			t.Fatal(err)
 		}
 		sg, err := s.Signer(ctx, ring)

@@ -2,13 +2,24 @@ package revoke_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/revoke"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
+
+// revoke1 makes one revocation in a transaction of its own.
+func revoke1(t *testing.T, st mayfly.TxStore, s *revoke.Service, kind mayfly.RevocationKind, subject string, until time.Time) *mayfly.Revocation {
+	t.Helper()
+	r := &mayfly.Revocation{Kind: kind, Subject: subject, Until: until, Reason: "test"}
+	if err := mayfly.Transact(context.Background(), st, func(tx mayfly.Tx) error { return s.Revoke(tx, r) }); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 // TestRevokedAcrossRestartAndPrune: a revocation holds after a restart, and
 // a token's revocation is forgotten only MaxTokenTTL after the token expired,
@@ -16,19 +27,17 @@ import (
 func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st := servertest.OpenStore(t, dir)
-	clock := servertest.NewClock(servertest.Epoch)
+	st := apptest.OpenStore(t, dir)
+	clock := apptest.NewClock(apptest.Epoch)
 	s, err := revoke.New(ctx, st, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	exp := clock.Now().Add(5 * time.Minute)
-	if _, err := s.Revoke(ctx, mayfly.RevokeToken, "jti-1", exp, "test"); err != nil {
-		t.Fatal(err)
-	}
+	revoke1(t, st, s, mayfly.RevokeToken, "jti-1", exp)
 
 	st.Close()
-	st = servertest.OpenStore(t, dir)
+	st = apptest.OpenStore(t, dir)
 	s, err = revoke.New(ctx, st, clock)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +53,7 @@ func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 	if !s.Revoked(mayfly.RevokeToken, "jti-1") {
 		t.Errorf("revocation forgotten within MaxTokenTTL of the token's expiry")
 	}
-	if revs, _ := st.Revocations(ctx, 0, servertest.Epoch); len(revs) != 1 {
+	if revs, _ := st.Revocations(ctx, 0, apptest.Epoch); len(revs) != 1 {
 		t.Errorf("store: %d revocations, want the one still within the margin", len(revs))
 	}
 	clock.Advance(2 * time.Second)
@@ -54,7 +63,7 @@ func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 	if s.Revoked(mayfly.RevokeToken, "jti-1") {
 		t.Errorf("revocation kept past its margin")
 	}
-	if revs, _ := st.Revocations(ctx, 0, servertest.Epoch); len(revs) != 0 {
+	if revs, _ := st.Revocations(ctx, 0, apptest.Epoch); len(revs) != 0 {
 		t.Errorf("store: %d revocations after pruning, want 0", len(revs))
 	}
 }
@@ -65,8 +74,8 @@ func TestRevokedAcrossRestartAndPrune(t *testing.T) {
 // although its number is lower than the one the second made locally.
 func TestRefreshAfterLocalRevoke(t *testing.T) {
 	ctx := context.Background()
-	st := servertest.OpenStore(t, t.TempDir())
-	clock := servertest.NewClock(servertest.Epoch)
+	st := apptest.OpenStore(t, t.TempDir())
+	clock := apptest.NewClock(apptest.Epoch)
 	a, err := revoke.New(ctx, st, clock)
 	if err != nil {
 		t.Fatal(err)
@@ -75,12 +84,8 @@ func TestRefreshAfterLocalRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Revoke(ctx, mayfly.RevokeClient, "cli-by-b", time.Time{}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Revoke(ctx, mayfly.RevokeClient, "cli-by-a", time.Time{}, "test"); err != nil {
-		t.Fatal(err)
-	}
+	revoke1(t, st, b, mayfly.RevokeClient, "cli-by-b", time.Time{})
+	revoke1(t, st, a, mayfly.RevokeClient, "cli-by-a", time.Time{})
 	if err := a.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +100,13 @@ func TestRefreshAfterLocalRevoke(t *testing.T) {
 // stand, and are woken when there are more.
 func TestSince(t *testing.T) {
 	ctx := context.Background()
-	st := servertest.OpenStore(t, t.TempDir())
-	clock := servertest.NewClock(servertest.Epoch)
+	st := apptest.OpenStore(t, t.TempDir())
+	clock := apptest.NewClock(apptest.Epoch)
 	s, err := revoke.New(ctx, st, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := s.Revoke(ctx, mayfly.RevokeClient, "cli-1", time.Time{}, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := revoke1(t, st, s, mayfly.RevokeClient, "cli-1", time.Time{})
 	revs, wake := s.Since(0)
 	if len(revs) != 1 || revs[0].Seq != first.Seq || s.Seq() != first.Seq {
 		t.Fatalf("Since(0) = %v, Seq %d; want the one revocation", revs, s.Seq())
@@ -114,10 +116,7 @@ func TestSince(t *testing.T) {
 		t.Fatal("woken with nothing new")
 	default:
 	}
-	second, err := s.Revoke(ctx, mayfly.RevokeToken, "jti-1", clock.Now().Add(time.Minute), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := revoke1(t, st, s, mayfly.RevokeToken, "jti-1", clock.Now().Add(time.Minute))
 	select {
 	case <-wake:
 	default:
@@ -133,5 +132,32 @@ func TestSince(t *testing.T) {
 	}
 	if revs, _ := s.Since(0); len(revs) != 1 || revs[0].Seq != first.Seq {
 		t.Errorf("after pruning: %v; want only the client revocation", revs)
+	}
+}
+
+// TestRevokeRolledBack: a revocation whose transaction does not commit
+// takes no effect, in memory or in the store.
+func TestRevokeRolledBack(t *testing.T) {
+	ctx := context.Background()
+	st := apptest.OpenStore(t, t.TempDir())
+	s, err := revoke.New(ctx, st, apptest.NewClock(apptest.Epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("the change it belonged to failed")
+	err = mayfly.Transact(ctx, st, func(tx mayfly.Tx) error {
+		if err := s.Revoke(tx, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: "cli-1"}); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("Transact: %v; want the change's error", err)
+	}
+	if s.Revoked(mayfly.RevokeClient, "cli-1") {
+		t.Error("revoked in memory although its transaction rolled back")
+	}
+	if revs, err := st.Revocations(ctx, 0, apptest.Epoch); err != nil || len(revs) != 0 {
+		t.Errorf("store: %v, %v; want no revocation", revs, err)
 	}
 }

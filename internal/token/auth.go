@@ -37,10 +37,24 @@ type Credentials struct {
 
 var errBadClient = mayfly.Errorf(mayfly.Unauthenticated, "client authentication failed")
 
-// Authenticate returns the client the credentials prove, or an
-// Unauthenticated error. Failures look alike on purpose: the message does not
-// tell an unknown client from a wrong secret.
-func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*mayfly.Client, error) {
+// Authenticated is a client that proved who it is and could obtain and use
+// tokens when it did: what Issue and Revoke act for. Only Authenticate and
+// Admit make one, so every request checks that once.
+type Authenticated struct{ Client *mayfly.Client }
+
+// Admit returns c as Authenticated if it can obtain and use tokens now, for
+// callers that established who it is themselves.
+func (s *Service) Admit(ctx context.Context, c *mayfly.Client) (*Authenticated, error) {
+	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
+		return nil, err
+	}
+	return &Authenticated{Client: c}, nil
+}
+
+// Authenticate returns the client the credentials prove, if it can obtain
+// and use tokens, or an Unauthenticated error. Failures look alike on
+// purpose: the message does not tell an unknown client from a wrong secret.
+func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*Authenticated, error) {
 	if cr.Assertion != "" || cr.AssertionType != "" {
 		return s.authenticateAssertion(ctx, cr)
 	}
@@ -57,13 +71,10 @@ func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*mayfly.Cli
 	if !identity.SecretMatches(c.SecretHash, cr.Secret) {
 		return nil, errBadClient
 	}
-	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return s.Admit(ctx, c)
 }
 
-func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*mayfly.Client, error) {
+func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*Authenticated, error) {
 	if cr.AssertionType != AssertionType {
 		return nil, mayfly.InvalidField("client_assertion_type", "client_assertion_type must be %s", AssertionType)
 	}
@@ -129,7 +140,8 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*m
 	case cl.ID == "":
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion has no jti")
 	}
-	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
+	a, err := s.Admit(ctx, c)
+	if err != nil {
 		return nil, err
 	}
 	// Recorded only after the signature verified, so a forger cannot burn
@@ -141,5 +153,5 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*m
 		}
 		return nil, err
 	}
-	return c, nil
+	return a, nil
 }

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/apptest"
+	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/token"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // BenchmarkIssue measures minting a token in process, issuance record
@@ -15,10 +15,10 @@ import (
 func BenchmarkIssue(b *testing.B) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			env, c, _ := benchClient(b, alg)
+			env, c := benchClient(b, alg)
 			ctx := context.Background()
-			svc := env.Server.Token
-			cl, err := env.Server.Identity.Client(ctx, c.ID)
+			svc := env.App.Token
+			cl, err := svc.Admit(ctx, c)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -43,10 +43,10 @@ func BenchmarkIssue(b *testing.B) {
 func BenchmarkIntrospect(b *testing.B) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
 		b.Run(string(alg), func(b *testing.B) {
-			env, c, secret := benchClient(b, alg)
+			env, c := benchClient(b, alg)
 			ctx := context.Background()
-			tok := env.IssueToken(c.ID, secret, nil)
-			svc := env.Server.Token
+			tok := env.Issue(c).AccessToken
+			svc := env.App.Token
 			b.ResetTimer()
 			for b.Loop() {
 				if svc.Introspect(ctx, tok) == nil {
@@ -57,12 +57,12 @@ func BenchmarkIntrospect(b *testing.B) {
 	}
 }
 
-// benchClient starts a server with a ring of alg and a client signed by it.
-func benchClient(b *testing.B, alg mayfly.Alg) (*servertest.Env, *mayfly.Client, string) {
-	env := servertest.New(b)
-	if _, err := env.Admin.CreateRing(context.Background(), api.RingRequest{Name: "bench", Alg: alg}); err != nil {
+// benchClient starts Mayfly with a ring of alg and a client signed by it.
+func benchClient(b *testing.B, alg mayfly.Alg) (*apptest.Env, *mayfly.Client) {
+	env := apptest.New(b)
+	if _, err := env.App.Keys.CreateRing(context.Background(), "bench", alg, 0, nil); err != nil {
 		b.Fatal(err)
 	}
-	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("bench"), Ring: "bench"})
-	return env, c, secret
+	c, _ := env.NewClient(identity.ClientSpec{Owner: env.Human("bench"), Ring: "bench"})
+	return env, c
 }

@@ -3,7 +3,7 @@ package token_test
 // Fuzz targets for the two places the token service parses attacker input:
 // access tokens (Verify) and client assertions (Authenticate).
 //
-// The service is assembled as package server does it, on SQLite in a
+// The service is assembled as internal/app does it, on SQLite in a
 // temporary directory, with a fixed clock and a seeded random source. The
 // seeded source and an EdDSA ring (Ed25519 keys come from the given reader
 // and its signatures are deterministic) make every process build the same
@@ -34,6 +34,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
@@ -104,19 +105,22 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "mayfly.db"))
 	must(err)
 	tb.Cleanup(func() { st.Close() })
+	lg, err := audit.Open(ctx, audit.Config{Store: st, Sealer: sealer, Clock: clock, Rand: rnd, Log: log, Origin: "mayfly.fuzz/audit"})
+	must(err)
+	tb.Cleanup(lg.Close) // runs before the store closes
 	rev, err := revoke.New(ctx, st, clock)
 	must(err)
-	ks, err := keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: rev, Clock: clock, Rand: rnd, Log: log})
+	ks, err := keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log})
 	must(err)
-	ids := identity.New(identity.Config{Store: st, Keys: ks, Revoker: rev, Clock: clock, Rand: rnd, Log: log})
+	ids := identity.New(identity.Config{Store: st, Keys: ks, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log})
 	svc := token.New(token.Config{
 		Issuer: fuzzIssuer, TokenEndpoint: fuzzEndpoint, Store: st, Keys: ks,
-		Identity: ids, Revoker: rev, Clock: clock, Rand: rnd, Log: log,
+		Identity: ids, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log,
 	})
-	tb.Cleanup(svc.Close) // runs before the store closes
+	tb.Cleanup(svc.Close) // runs before the log closes
 
 	e := &fuzzEnv{svc: svc, issued: map[string]token.Claims{}}
-	_, err = ks.CreateRing(ctx, "fuzz", mayfly.EdDSA, mayfly.DefaultKeyLifetime)
+	_, err = ks.CreateRing(ctx, "fuzz", mayfly.EdDSA, mayfly.DefaultKeyLifetime, nil)
 	must(err)
 	owner, err := ids.CreatePrincipal(ctx, "owner", mayfly.Human, "")
 	must(err)
@@ -126,7 +130,9 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 
 	issue := func(c *mayfly.Client, req token.Request) string {
 		tb.Helper()
-		tok, err := svc.Issue(ctx, c, req)
+		a, err := svc.Admit(ctx, c)
+		must(err)
+		tok, err := svc.Issue(ctx, a, req)
 		must(err)
 		return tok.AccessToken
 	}
@@ -156,7 +162,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	// A valid assertion authenticates once; from then on it is a replay.
 	e.usedJTI = "fuzz-seed-jti"
 	got, err := svc.Authenticate(ctx, token.Credentials{Assertion: e.assertion(tb, nil), AssertionType: token.AssertionType})
-	if err != nil || got.ID != e.jwtClient {
+	if err != nil || got.Client.ID != e.jwtClient {
 		tb.Fatalf("control: valid assertion: got client %v, error %v; want client %s", got, err, e.jwtClient)
 	}
 

@@ -132,10 +132,8 @@ type Token struct {
 }
 
 // Issue mints an access token for an authenticated client.
-func (s *Service) Issue(ctx context.Context, c *mayfly.Client, req Request) (*Token, error) {
-	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
-		return nil, err
-	}
+func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*Token, error) {
+	c := a.Client
 	scope, err := grantScope(c, req.Scope)
 	if err != nil {
 		return nil, err
@@ -311,7 +309,8 @@ func (s *Service) Introspect(ctx context.Context, raw string) *Claims {
 
 // Revoke is RFC 7009 revocation by the client the token was issued to.
 // Tokens that do not verify are ignored, as the RFC asks.
-func (s *Service) Revoke(ctx context.Context, c *mayfly.Client, raw string) error {
+func (s *Service) Revoke(ctx context.Context, a *Authenticated, raw string) error {
+	c := a.Client
 	cl, err := s.Verify(raw)
 	if err != nil {
 		return nil

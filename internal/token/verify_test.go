@@ -11,10 +11,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/apptest"
+	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/token"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // keyHolder issues real tokens and forges tokens as someone holding the
@@ -22,13 +22,13 @@ import (
 // bounded by the claims alone.
 type keyHolder struct {
 	t      *testing.T
-	env    *servertest.Env
+	env    *apptest.Env
 	client *mayfly.Client
 }
 
 func newKeyHolder(t *testing.T) *keyHolder {
-	env := servertest.New(t)
-	c, _ := env.NewClient(api.ClientRequest{Owner: env.Human("holder")})
+	env := apptest.New(t)
+	c, _ := env.NewClient(identity.ClientSpec{Owner: env.Human("holder")})
 	return &keyHolder{t: t, env: env, client: c}
 }
 
@@ -36,15 +36,11 @@ func newKeyHolder(t *testing.T) *keyHolder {
 func (h *keyHolder) issue() string {
 	h.t.Helper()
 	ctx := context.Background()
-	cl, err := h.env.Server.Identity.Client(ctx, h.client.ID)
+	cl, err := h.env.App.Identity.Client(ctx, h.client.ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	tok, err := h.env.Server.Token.Issue(ctx, cl, token.Request{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return tok.AccessToken
+	return h.env.Issue(cl).AccessToken
 }
 
 // claims are the claims of a token the service issued.
@@ -77,7 +73,7 @@ func (h *keyHolder) forge(cl token.Claims) string {
 
 func (h *keyHolder) signer() *keys.Signer {
 	h.t.Helper()
-	sg, err := h.env.Server.Keys.Signer(context.Background(), keys.DefaultRing)
+	sg, err := h.env.App.Keys.Signer(context.Background(), keys.DefaultRing)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -92,7 +88,7 @@ func (h *keyHolder) signer() *keys.Signer {
 func TestNotBeforeMark(t *testing.T) {
 	ctx := context.Background()
 	h := newKeyHolder(t)
-	svc := h.env.Server.Token
+	svc := h.env.App.Token
 
 	h.env.Clock.Advance(200 * time.Millisecond)
 	before := h.issue()
@@ -112,7 +108,7 @@ func TestNotBeforeMark(t *testing.T) {
 
 	h.env.Clock.Advance(300 * time.Millisecond) // the mark is half a second past iat
 	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: h.client.ID, Reason: "test"}
-	if err := h.env.Server.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
+	if err := h.env.App.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
 		t.Fatal(err)
 	}
 	h.env.Clock.Advance(200 * time.Millisecond)
@@ -144,12 +140,12 @@ func TestNotBeforeMark(t *testing.T) {
 // lifetime past MaxTokenTTL, or an iat outside its key's signing window.
 func TestVerifyBoundsKeyHolderClaims(t *testing.T) {
 	h := newKeyHolder(t)
-	svc := h.env.Server.Token
+	svc := h.env.App.Token
 	base := h.claims(h.issue())
 	if _, err := svc.Verify(h.forge(base)); err != nil {
 		t.Fatalf("control: a forgery of issued claims does not verify: %v", err)
 	}
-	key, err := h.env.Server.Keys.Key(h.signer().KID())
+	key, err := h.env.App.Keys.Key(h.signer().KID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,9 +176,9 @@ func TestRevokedElsewhere(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			ctx := context.Background()
 			h := newKeyHolder(t)
-			svc := h.env.Server.Token
+			svc := h.env.App.Token
 			tok := h.issue()
-			c, err := h.env.Server.Identity.Client(ctx, h.client.ID) // cached, as a busy replica holds it
+			c, err := h.env.App.Identity.Client(ctx, h.client.ID) // cached, as a busy replica holds it
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,14 +186,15 @@ func TestRevokedElsewhere(t *testing.T) {
 				t.Fatal("control: a fresh token is not active")
 			}
 			subject := map[mayfly.RevocationKind]string{mayfly.RevokeClient: c.ID, mayfly.RevokePrincipal: c.OwnerID}[kind]
-			if _, err := h.env.Server.Revoker.Revoke(ctx, kind, subject, time.Time{}, "revoked on another replica"); err != nil {
+			rev := &mayfly.Revocation{Kind: kind, Subject: subject, Reason: "revoked on another replica"}
+			if err := h.env.App.Audit.Update(ctx, func(tx mayfly.Tx) error { return h.env.App.Revoker.Revoke(tx, rev) }); err != nil {
 				t.Fatal(err)
 			}
 			if svc.Introspect(ctx, tok) != nil {
 				t.Errorf("a token is still active after its %s was revoked", kind)
 			}
-			if _, err := svc.Issue(ctx, c, token.Request{}); err == nil {
-				t.Errorf("a token was issued after its %s was revoked", kind)
+			if _, err := svc.Admit(ctx, c); err == nil {
+				t.Errorf("a client was admitted to get tokens after its %s was revoked", kind)
 			}
 		})
 	}

@@ -1,0 +1,113 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/store/postgres"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+	"github.com/mayflyhq/mayfly/store/sqlite"
+)
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// openLog opens a log on a new store of the backend the suite runs on.
+func openLog(t *testing.T) (*Log, Store) {
+	t.Helper()
+	ctx := context.Background()
+	var st mayfly.Store
+	var err error
+	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		st, err = postgres.Open(ctx, pgtest.DSN(t))
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "mayfly.db"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := make([]byte, seal.RootKeySize)
+	rand.Read(root)
+	s, err := seal.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(ctx, Config{Store: st, Sealer: s, Clock: fixedClock{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, Rand: rand.Reader,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Origin: "mayfly.test/audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); st.Close() })
+	return l, st
+}
+
+// TestSharedTransactionIsolatesFailure: units that commit in one
+// transaction each run in a savepoint of their own, so the one that fails
+// takes only its own writes and entries with it; the others commit, their
+// entries numbered densely as if it had never run.
+func TestSharedTransactionIsolatesFailure(t *testing.T) {
+	l, st := openLog(t)
+	ctx := context.Background()
+	failed := errors.New("refused")
+	var ran []string
+	unitFor := func(name string, fail bool) *unit {
+		return &unit{ctx: ctx, fn: func(tx mayfly.Tx) error {
+			if err := st.PutSetting(tx, "test."+name, []byte(name)); err != nil {
+				return err
+			}
+			if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.Action("test." + name)}); err != nil {
+				return err
+			}
+			tx.AfterCommit(func() { ran = append(ran, name) })
+			if fail {
+				return failed
+			}
+			return nil
+		}}
+	}
+	units := []*unit{unitFor("first", false), unitFor("refused", true), unitFor("last", false)}
+	if err := l.flush(ctx, units); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	for i, want := range []error{nil, failed, nil} {
+		if !errors.Is(units[i].err, want) {
+			t.Errorf("unit %d: error %v; want %v", i, units[i].err, want)
+		}
+	}
+	for name, kept := range map[string]bool{"first": true, "refused": false, "last": true} {
+		_, err := st.Setting(ctx, "test."+name)
+		if kept != (err == nil) {
+			t.Errorf("setting of %s: %v; kept should be %v", name, err, kept)
+		}
+	}
+	recs, err := st.AuditEntries(ctx, mayfly.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, r := range recs {
+		got = append(got, string(r.Entry.Action))
+		if r.Index != uint64(i) || r.Entry.Index != uint64(i) {
+			t.Errorf("entry %d stored at index %d, claims %d; want dense indexes", i, r.Index, r.Entry.Index)
+		}
+	}
+	if len(got) != 2 || got[0] != "test.first" || got[1] != "test.last" {
+		t.Errorf("entries %v; want test.first, test.last", got)
+	}
+	if len(ran) != 2 || ran[0] != "first" || ran[1] != "last" {
+		t.Errorf("after commit ran %v; want first, last", ran)
+	}
+	if rep, err := l.Verify(ctx); err != nil || !rep.OK {
+		t.Errorf("verify: %+v, %v", rep, err)
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
-	"github.com/mayflyhq/mayfly/server/servertest"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 )
 
 // BenchmarkOffboard: a person who owns 1,000 clients, was shown 100 other
@@ -17,11 +17,11 @@ import (
 // person end to end (every step durable, every action audited).
 func BenchmarkOffboard(b *testing.B) {
 	const owned, shown, rings = 1000, 100, 3
-	env := servertest.New(b)
+	env := apptest.New(b)
 	ctx := context.Background()
-	srv := env.Server
+	srv := env.App
 	for r := range rings {
-		if _, err := srv.Keys.CreateRing(ctx, fmt.Sprintf("ring-%d", r), mayfly.ES256, 24*time.Hour); err != nil {
+		if _, err := srv.Keys.CreateRing(ctx, fmt.Sprintf("ring-%d", r), mayfly.ES256, 24*time.Hour, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package offboard_test
+package httpapi_test
 
 import (
 	"context"
@@ -28,6 +28,9 @@ import (
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
+
+// The offboarding workflow end to end, through the API a person's tools
+// and the HR system use: internal/offboard's own tests drive the service.
 
 // incident is the situation the service exists for: a developer, dev, who
 // administers the signing ring, made a client, saw another team's secret,
@@ -173,7 +176,7 @@ func (in *incident) check(t *testing.T) {
 		t.Errorf("a token forged with a copy of the key dev could use is accepted")
 	}
 	var jwks jose.JSONWebKeySet
-	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+api.JWKSPath)).Body, &jwks); err != nil {
+	if err := json.Unmarshal(env.Do(mustRequest(t, "GET", env.URL+api.JWKSPath)).Body, &jwks); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range jwks.Keys {
@@ -201,15 +204,6 @@ func (in *incident) check(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, u string) *http.Request {
-	t.Helper()
-	r, err := http.NewRequest("GET", u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // TestIncident replays the incident: offboarding dev leaves him nothing,
 // and the report accounts for every action with its audit entry.
 func TestIncident(t *testing.T) {
@@ -223,15 +217,15 @@ func TestIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.check(t)
-	want := map[string]string{
-		"principal.offboarded":     in.dev,
-		"client.revoked":           in.devClient,
-		"admin_credential.revoked": "",
-		"ring.rekeyed":             "default",
-		"client.secret_rotated":    in.orders,
-		"offboarding.finished":     in.dev,
+	want := map[mayfly.Action]string{
+		mayfly.ActionPrincipalOffboarded: in.dev,
+		mayfly.ActionClientRevoked:       in.devClient,
+		mayfly.ActionCredentialRevoked:   "",
+		mayfly.ActionRingRekeyed:         "default",
+		mayfly.ActionClientSecretRotated: in.orders,
+		mayfly.ActionOffboardingFinished: in.dev,
 	}
-	got := map[string]bool{}
+	got := map[mayfly.Action]bool{}
 	for _, a := range o.Actions {
 		got[a.Action] = true
 		if s, ok := want[a.Action]; ok && s != "" && a.Subject != s {
@@ -256,15 +250,15 @@ func TestIncident(t *testing.T) {
 
 	// Offboarding again, later, changes nothing and says so.
 	in.env.Clock.Advance(time.Minute)
-	jwksBefore := jwksKIDs(t, in.env)
+	jwksBefore := slices.Sorted(slices.Values(jwksKIDs(t, in.env)))
 	again, err := in.env.Admin.Offboard(ctx, "dev", api.OffboardRequest{Reason: "again"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(again.Actions) != 1 || again.Actions[0].Action != "offboarding.finished" || again.ID == o.ID {
+	if len(again.Actions) != 1 || again.Actions[0].Action != mayfly.ActionOffboardingFinished || again.ID == o.ID {
 		t.Errorf("second offboarding: %+v; want a new run whose only action is offboarding.finished", again.Actions)
 	}
-	if after := jwksKIDs(t, in.env); !slices.Equal(jwksBefore, after) {
+	if after := slices.Sorted(slices.Values(jwksKIDs(t, in.env))); !slices.Equal(jwksBefore, after) {
 		t.Errorf("second offboarding changed the JWKS: %v -> %v", jwksBefore, after)
 	}
 	in.check(t)
@@ -277,19 +271,6 @@ func TestIncident(t *testing.T) {
 	if tok := in.env.IssueToken(in.orders, cc.Secret, nil); !in.active(tok) {
 		t.Errorf("alice's client does not work after she rotated its secret")
 	}
-}
-
-func jwksKIDs(t *testing.T, env *servertest.Env) []string {
-	var jwks jose.JSONWebKeySet
-	if err := json.Unmarshal(env.Do(mustGet(t, env.URL+api.JWKSPath)).Body, &jwks); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, k := range jwks.Keys {
-		out = append(out, k.KeyID)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestTransfer hands dev's client to alice instead of revoking it: the
@@ -333,7 +314,7 @@ func TestTransfer(t *testing.T) {
 		t.Errorf("the transferred client does not work for its new owner")
 	}
 	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool {
-		return a.Action == "client.transferred" && a.Subject == in.devClient
+		return a.Action == mayfly.ActionClientTransferred && a.Subject == in.devClient
 	}) {
 		t.Errorf("report lacks the transfer: %+v", o.Actions)
 	}
@@ -408,11 +389,11 @@ func TestRootKeyCustodian(t *testing.T) {
 	}
 	rekeyed := map[string]bool{}
 	for _, a := range o.Actions {
-		if a.Action == "ring.rekeyed" {
+		if a.Action == mayfly.ActionRingRekeyed {
 			rekeyed[a.Subject] = true
 		}
 	}
-	for _, action := range []string{"root_key.rotated", "audit.key_replaced"} {
+	for _, action := range []mayfly.Action{mayfly.ActionRootKeyRotated, mayfly.ActionAuditKeyReplaced} {
 		if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == action }) {
 			t.Errorf("report lacks %s: %+v", action, o.Actions)
 		}
@@ -503,7 +484,7 @@ func TestIncidentSCIM(t *testing.T) {
 	if err != nil || len(runs) != 1 || !runs[0].Finished() {
 		t.Fatalf("offboarding runs after SCIM DELETE: %+v, %v", runs, err)
 	}
-	if !slices.ContainsFunc(runs[0].Actions, func(a mayfly.OffboardAction) bool { return a.Action == "ring.rekeyed" }) {
+	if !slices.ContainsFunc(runs[0].Actions, func(a mayfly.OffboardAction) bool { return a.Action == mayfly.ActionRingRekeyed }) {
 		t.Errorf("the SCIM offboarding did not rekey the ring dev administered: %+v", runs[0].Actions)
 	}
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
-	"github.com/mayflyhq/mayfly/internal/apptest"
 )
 
 // BenchmarkOffboard: a person who owns 1,000 clients, was shown 100 other

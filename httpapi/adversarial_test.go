@@ -32,8 +32,8 @@ import (
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/seal"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 const advFormType = "application/x-www-form-urlencoded"

@@ -6,8 +6,8 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // BenchmarkIssue measures minting a token in process, issuance record

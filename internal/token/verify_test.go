@@ -13,8 +13,8 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/keys"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // keyHolder issues real tokens and forges tokens as someone holding the

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/httpapi"
-	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/sdk"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 const audience = "https://orders.example"

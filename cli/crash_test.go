@@ -23,15 +23,17 @@ import (
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestMain lets the test binary stand in for the mayfly binary, so a test
-// can run the server as a separate process and kill it.
+// can run the server as a separate process and kill it, and so the
+// transcripts in testdata/script can run the mayfly command.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("MAYFLY_TEST_MAIN"); args != "" {
 		os.Exit(cli.Run(context.Background(), strings.Fields(args), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
 	}
-	os.Exit(m.Run())
+	testscript.Main(m, map[string]func(){"mayfly": mayflyMain})
 }
 
 // TestCrashLosesNoIssuedToken kills the server with SIGKILL while clients

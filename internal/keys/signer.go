@@ -4,12 +4,16 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"sync"
 	"time"
 
@@ -24,6 +28,11 @@ import (
 // signer cost 7 µs and a dozen allocations per token (BENCHMARKS.md) for
 // what is a concatenation around one signature. Every test verifies these
 // tokens with go-jose and go-oidc.
+//
+// The three private key types the standard library defines are signed
+// with directly; any other crypto.Signer (a key held in an HSM or a KMS,
+// which never shows its material) is signed through the interface, with
+// the algorithm its public key is made for.
 type Signer struct {
 	kid    string
 	alg    mayfly.Alg
@@ -58,10 +67,8 @@ func (s *Signer) isRetired() bool {
 }
 
 func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io.Reader) (*Signer, error) {
-	switch priv.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
-	default:
-		return nil, fmt.Errorf("key %s: unsupported private key type %T", k.KID, priv)
+	if err := signs(k.Alg, priv.Public()); err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.KID, err)
 	}
 	h, err := header(k.Alg, k.KID, "at+jwt")
 	if err != nil {
@@ -135,6 +142,25 @@ func (s *Signer) sign(header string, payload []byte, now time.Time) (string, err
 	return string(enc.AppendEncode(buf, sig)), nil
 }
 
+// signs checks that a key with public key pub can sign as alg.
+func signs(alg mayfly.Alg, pub crypto.PublicKey) error {
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		if alg == mayfly.ES256 && pub.Curve == elliptic.P256() {
+			return nil
+		}
+	case *rsa.PublicKey:
+		if alg == mayfly.RS256 {
+			return nil
+		}
+	case ed25519.PublicKey:
+		if alg == mayfly.EdDSA {
+			return nil
+		}
+	}
+	return fmt.Errorf("a key with a %T public key cannot sign %s", pub, alg)
+}
+
 // signature signs the JWS signing input as RFC 7518 section 3 says for the
 // key's algorithm.
 func (s *Signer) signature(input []byte) ([]byte, error) {
@@ -155,5 +181,62 @@ func (s *Signer) signature(input []byte) ([]byte, error) {
 		h := sha256.Sum256(input)
 		return rsa.SignPKCS1v15(s.rand, priv, crypto.SHA256, h[:])
 	}
-	return nil, fmt.Errorf("unsupported key type %T", s.key)
+	return s.opaque(input)
+}
+
+// opaque signs through the crypto.Signer interface alone, as a key held in
+// an HSM or a KMS is signed with, and checks the shape of what comes back:
+// a token with a malformed signature must not leave this package.
+func (s *Signer) opaque(input []byte) ([]byte, error) {
+	switch s.alg {
+	case mayfly.ES256: // the signer answers ASN.1 DER; JWS wants R and S, 32 bytes each
+		h := sha256.Sum256(input)
+		der, err := s.key.Sign(s.rand, h[:], crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		return fixedWidth(der, 32)
+	case mayfly.RS256: // crypto.SHA256 without *rsa.PSSOptions asks for PKCS #1 v1.5
+		h := sha256.Sum256(input)
+		sig, err := s.key.Sign(s.rand, h[:], crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		if n := s.key.Public().(*rsa.PublicKey).Size(); len(sig) != n {
+			return nil, fmt.Errorf("RS256 signature of %d bytes from a %d-byte key", len(sig), n)
+		}
+		return sig, nil
+	case mayfly.EdDSA: // Ed25519 signs the message itself: no hash (RFC 8037)
+		sig, err := s.key.Sign(s.rand, input, crypto.Hash(0))
+		if err != nil {
+			return nil, err
+		}
+		if len(sig) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("EdDSA signature of %d bytes", len(sig))
+		}
+		return sig, nil
+	}
+	return nil, fmt.Errorf("unsupported algorithm %q", s.alg)
+}
+
+// fixedWidth turns an ECDSA signature in ASN.1 DER (SEQUENCE of INTEGER r,
+// INTEGER s) into r||s, each big-endian in size bytes (RFC 7518 section
+// 3.4).
+func fixedWidth(der []byte, size int) ([]byte, error) {
+	var rs struct{ R, S *big.Int }
+	rest, err := asn1.Unmarshal(der, &rs)
+	if err != nil {
+		return nil, fmt.Errorf("ECDSA signature: %w", err)
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("ECDSA signature: trailing data after the DER sequence")
+	}
+	sig := make([]byte, 2*size)
+	for i, n := range []*big.Int{rs.R, rs.S} {
+		if n.Sign() <= 0 || n.BitLen() > 8*size {
+			return nil, errors.New("ECDSA signature: r or s out of range")
+		}
+		n.FillBytes(sig[i*size : (i+1)*size])
+	}
+	return sig, nil
 }

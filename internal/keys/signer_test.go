@@ -2,8 +2,23 @@ package keys_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/asn1"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/keys"
 )
 
@@ -96,5 +111,226 @@ func TestSigningPassesOverKeyRevokedElsewhere(t *testing.T) {
 	}
 	if next, err := here.Signer(ctx, keys.DefaultRing); err == nil && next.KID() == sg.KID() {
 		t.Errorf("still signing with %s after hearing of its revocation", sg.KID())
+	}
+}
+
+// opaqueKey hides a private key behind crypto.Signer alone, as an HSM or a
+// KMS does, so that the Signer cannot take its fast path. It counts the
+// signatures it makes.
+type opaqueKey struct {
+	key   crypto.Signer
+	calls atomic.Int64
+}
+
+func (o *opaqueKey) Public() crypto.PublicKey { return o.key.Public() }
+
+func (o *opaqueKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	o.calls.Add(1)
+	return o.key.Sign(rand, digest, opts)
+}
+
+// signerKeys makes one private key of each algorithm.
+func signerKeys(t testing.TB) map[mayfly.Alg]crypto.Signer {
+	t.Helper()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[mayfly.Alg]crypto.Signer{mayfly.ES256: ec, mayfly.RS256: rs, mayfly.EdDSA: ed}
+}
+
+var signerNow = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+
+func newTestSigner(t testing.TB, alg mayfly.Alg, priv crypto.Signer) *keys.Signer {
+	t.Helper()
+	k := &mayfly.Key{KID: "kid-" + string(alg), Alg: alg, ActivateAt: signerNow.Add(-time.Minute), DeactivateAt: signerNow.Add(time.Hour)}
+	sg, err := keys.NewSigner(k, priv, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sg
+}
+
+// verifyToken checks raw with go-jose against pub, as a resource server
+// would, and returns its payload and protected header.
+func verifyToken(t *testing.T, raw string, alg mayfly.Alg, pub crypto.PublicKey) ([]byte, jose.Header) {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		t.Fatalf("%s: parse: %v", alg, err)
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		t.Fatalf("%s: verify: %v", alg, err)
+	}
+	return payload, jws.Signatures[0].Protected
+}
+
+// TestOpaqueSignerVerifies: a key that offers only crypto.Signer signs
+// through it, and go-jose verifies the tokens under the public key. ES256
+// signs 300 times, so that a short R or S (1 in 128) is all but certain to
+// test the conversion from DER.
+func TestOpaqueSignerVerifies(t *testing.T) {
+	for alg, priv := range signerKeys(t) {
+		t.Run(string(alg), func(t *testing.T) {
+			n := map[mayfly.Alg]int{mayfly.ES256: 300, mayfly.EdDSA: 20, mayfly.RS256: 3}[alg]
+			key := &opaqueKey{key: priv}
+			sg := newTestSigner(t, alg, key)
+			for i := range n {
+				payload := fmt.Appendf(nil, `{"n":%d}`, i)
+				raw, err := sg.Sign(payload, signerNow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, h := verifyToken(t, raw, alg, priv.Public())
+				if string(got) != string(payload) {
+					t.Fatalf("#%d: got payload %q, want %q", i, got, payload)
+				}
+				if h.Algorithm != string(alg) || h.KeyID != sg.KID() || h.ExtraHeaders[jose.HeaderType] != "at+jwt" {
+					t.Fatalf("#%d: got header alg %q kid %q typ %v", i, h.Algorithm, h.KeyID, h.ExtraHeaders[jose.HeaderType])
+				}
+			}
+			if got := key.calls.Load(); got != int64(n) {
+				t.Errorf("crypto.Signer.Sign called %d times for %d tokens; the fast path was taken", got, n)
+			}
+		})
+	}
+}
+
+// TestFastAndOpaqueAgree: one key signs the same claims through the fast
+// path and through crypto.Signer. Both tokens verify under the key with the
+// same header and payload; RS256 and EdDSA signatures are deterministic, so
+// there the tokens are identical byte for byte.
+func TestFastAndOpaqueAgree(t *testing.T) {
+	payload := []byte(`{"iss":"https://mayfly.test","sub":"mfc_x","jti":"j"}`)
+	for alg, priv := range signerKeys(t) {
+		t.Run(string(alg), func(t *testing.T) {
+			fast, err := newTestSigner(t, alg, priv).Sign(payload, signerNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opaque, err := newTestSigner(t, alg, &opaqueKey{key: priv}).Sign(payload, signerNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp, fh := verifyToken(t, fast, alg, priv.Public())
+			op, oh := verifyToken(t, opaque, alg, priv.Public())
+			if string(op) != string(fp) || oh.Algorithm != fh.Algorithm || oh.KeyID != fh.KeyID ||
+				oh.ExtraHeaders[jose.HeaderType] != fh.ExtraHeaders[jose.HeaderType] {
+				t.Errorf("crypto.Signer path: payload %q header %+v; fast path: payload %q header %+v", op, oh, fp, fh)
+			}
+			signingInput := func(raw string) string { return raw[:strings.LastIndexByte(raw, '.')] }
+			if signingInput(opaque) != signingInput(fast) {
+				t.Errorf("signing inputs differ:\n%s\n%s", signingInput(opaque), signingInput(fast))
+			}
+			if alg != mayfly.ES256 && opaque != fast {
+				t.Errorf("deterministic %s signatures differ:\n%s\n%s", alg, opaque, fast)
+			}
+		})
+	}
+}
+
+// faultyKey answers with a fixed signature, as a broken HSM might.
+type faultyKey struct {
+	pub crypto.PublicKey
+	sig []byte
+}
+
+func (f faultyKey) Public() crypto.PublicKey { return f.pub }
+func (f faultyKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return f.sig, nil
+}
+
+// TestOpaqueSignerRefuses: a key that cannot make the ring's algorithm is
+// refused when the Signer is made, and a malformed signature from a
+// crypto.Signer fails Sign rather than leaving in a token.
+func TestOpaqueSignerRefuses(t *testing.T) {
+	ks := signerKeys(t)
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := func(alg mayfly.Alg) *mayfly.Key {
+		return &mayfly.Key{KID: "k", Alg: alg, ActivateAt: signerNow.Add(-time.Minute), DeactivateAt: signerNow.Add(time.Hour)}
+	}
+	for _, tc := range []struct {
+		name string
+		alg  mayfly.Alg
+		key  crypto.Signer
+	}{
+		{"Ed25519 key for ES256", mayfly.ES256, &opaqueKey{key: ks[mayfly.EdDSA]}},
+		{"P-384 key for ES256", mayfly.ES256, &opaqueKey{key: p384}},
+		{"ECDSA key for RS256", mayfly.RS256, ks[mayfly.ES256]},
+		{"RSA key for EdDSA", mayfly.EdDSA, &opaqueKey{key: ks[mayfly.RS256]}},
+	} {
+		if sg, err := keys.NewSigner(k(tc.alg), tc.key, rand.Reader); err == nil {
+			t.Errorf("%s: got %v, want an error", tc.name, sg)
+		}
+	}
+
+	long := make([]byte, 33)
+	long[0] = 1
+	for _, tc := range []struct {
+		name string
+		alg  mayfly.Alg
+		sig  []byte
+	}{
+		{"ES256 raw r||s instead of DER", mayfly.ES256, make([]byte, 64)},
+		{"ES256 DER with trailing bytes", mayfly.ES256, append(mustDER(t, bigInt(1), bigInt(2)), 0)},
+		{"ES256 r of 33 bytes", mayfly.ES256, mustDER(t, new(big.Int).SetBytes(long), bigInt(2))},
+		{"ES256 s zero", mayfly.ES256, mustDER(t, bigInt(1), bigInt(0))},
+		{"ES256 r negative", mayfly.ES256, mustDER(t, bigInt(-1), bigInt(2))},
+		{"RS256 short", mayfly.RS256, make([]byte, 255)},
+		{"EdDSA short", mayfly.EdDSA, make([]byte, 63)},
+	} {
+		sg, err := keys.NewSigner(k(tc.alg), faultyKey{pub: ks[tc.alg].Public(), sig: tc.sig}, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw, err := sg.Sign([]byte(`{}`), signerNow); err == nil {
+			t.Errorf("%s: got token %q, want an error", tc.name, raw)
+		}
+	}
+}
+
+func bigInt(n int64) *big.Int { return big.NewInt(n) }
+
+func mustDER(t *testing.T, r, s *big.Int) []byte {
+	t.Helper()
+	der, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// BenchmarkSign compares signing with the key's own type and through
+// crypto.Signer, per algorithm.
+func BenchmarkSign(b *testing.B) {
+	payload := []byte(`{"iss":"https://mayfly.example","sub":"mfc_abcdefghijklmnop","aud":"https://orders.example","exp":1767323345,"nbf":1767323045,"iat":1767323045,"jti":"06h3o74akcqs7mvahdrrf4hsoc","client_id":"mfc_abcdefghijklmnop","scope":"orders.read","principal":"prn_abcdefghijklmnop"}`)
+	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
+		priv := signerKeys(b)[alg]
+		for _, path := range []struct {
+			name string
+			key  crypto.Signer
+		}{{"fast", priv}, {"crypto.Signer", &opaqueKey{key: priv}}} {
+			b.Run(string(alg)+"/"+path.name, func(b *testing.B) {
+				sg := newTestSigner(b, alg, path.key)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := sg.Sign(payload, signerNow); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

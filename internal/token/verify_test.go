@@ -15,6 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // keyHolder issues real tokens and forges tokens as someone holding the

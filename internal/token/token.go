@@ -244,6 +244,13 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token typ %q is not at+jwt", typ)
 	}
+	// Mayfly signs neither: a token carrying one was not made here, and
+	// b64 would have the signature cover other bytes than the claims read.
+	for _, name := range []jose.HeaderKey{"crit", "b64"} {
+		if _, ok := h.ExtraHeaders[name]; ok {
+			return nil, mayfly.Errorf(mayfly.Invalid, "token carries a %s header", name)
+		}
+	}
 	key, pub, ok := s.cfg.Keys.VerificationKey(h.KeyID)
 	if !ok || s.cfg.Revoker.Revoked(mayfly.RevokeKey, h.KeyID) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "key %q is unknown, revoked or not valid for verification", h.KeyID)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/cli"
 	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
@@ -391,4 +394,156 @@ func TestCrashDuringOffboarding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCrashKeepsChangesWithEntries kills the server with SIGKILL at a
+// random moment under mixed load (tokens, new clients and people,
+// revocations, secret rotations, suspensions and offboardings), round
+// after round on the same data, and checks after every kill that every
+// change the store holds has its audit entry and that no entry is there
+// twice; after every restart, that the log verifies. A change and its
+// entry commit together, so no moment of the kill can part them.
+func TestCrashKeepsChangesWithEntries(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rnd := mrand.New(mrand.NewPCG(uint64(seed), 0))
+	t.Logf("seed %d", seed)
+	dir := t.TempDir()
+	ctx := context.Background()
+	for round := range 4 {
+		cmd, base, admin := startProcess(t, dir)
+		if rep, err := admin.AuditVerify(ctx); err != nil || !rep.OK {
+			t.Fatalf("round %d: audit log after the restart: %+v %v", round, rep, err)
+		}
+		killAt := int64(20 + rnd.IntN(150))
+		// Should the load stall short of killAt, the kill comes anyway.
+		stall := time.AfterFunc(time.Minute, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		acked := mixedLoad(t, admin, base, round, func(n int64) {
+			if n == killAt {
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+		})
+		stall.Stop()
+		cmd.Wait()
+		t.Logf("round %d: killed after %d acknowledged changes", round, acked)
+		st := openStore(t, dir)
+		problems, err := apptest.AuditCoverage(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("round %d: %s", round, p)
+		}
+		st.Close()
+	}
+}
+
+// mixedLoad runs workers that change everything a person can change through
+// the admin API until the server stops answering; kill is told the count
+// of acknowledged changes after each one. It returns that count.
+func mixedLoad(t *testing.T, admin *client.Client, base string, round int, kill func(int64)) int64 {
+	ctx := context.Background()
+	var acked atomic.Int64
+	ack := func() { kill(acked.Add(1)) }
+	owner, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: fmt.Sprintf("owner-%d", round), Kind: mayfly.Human})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenClient, err := admin.CreateClient(ctx, api.ClientRequest{Name: "load", Owner: owner.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	alive := func(err error) bool { return mayfly.ErrorCode(err) != mayfly.Unavailable }
+	// Tokens, whose issuance batches carry a digest entry.
+	for range 2 {
+		wg.Go(func() {
+			form := url.Values{"grant_type": {"client_credentials"}}.Encode()
+			for {
+				req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader(form))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(tokenClient.ID, tokenClient.Secret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	// Clients made, rotated and revoked.
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			c, err := admin.CreateClient(ctx, api.ClientRequest{Name: "c", Owner: owner.ID})
+			if !alive(err) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			ack()
+			if _, err := admin.RotateSecret(ctx, c.ID, "crash test"); !alive(err) {
+				return
+			} else if err == nil {
+				ack()
+			}
+			if i%2 == 0 {
+				if _, err := admin.RevokeClient(ctx, c.ID, "crash test"); !alive(err) {
+					return
+				} else if err == nil {
+					ack()
+				}
+			}
+		}
+	})
+	// People suspended and reactivated, custody granted.
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			p, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: fmt.Sprintf("p-%d-%d", round, i), Kind: mayfly.Human})
+			if !alive(err) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			ack()
+			if _, err := admin.GrantCustody(ctx, api.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyGranted, Reason: "crash test"}); !alive(err) {
+				return
+			}
+			if _, err := admin.Suspend(ctx, p.ID, "crash test"); !alive(err) {
+				return
+			} else if err == nil {
+				ack()
+			}
+			if _, err := admin.Reactivate(ctx, p.ID, "crash test"); !alive(err) {
+				return
+			}
+		}
+	})
+	// People who own clients and a ring's custody, offboarded.
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			p, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: fmt.Sprintf("leaver-%d-%d", round, i), Kind: mayfly.Human})
+			if !alive(err) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			for range 20 {
+				if _, err := admin.CreateClient(ctx, api.ClientRequest{Name: "owned", Owner: p.ID}); !alive(err) {
+					return
+				}
+			}
+			if _, err := admin.GrantCustody(ctx, api.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyAdmin, Reason: "crash test"}); !alive(err) {
+				return
+			}
+			if _, err := admin.Offboard(ctx, p.ID, api.OffboardRequest{Reason: "crash test"}); !alive(err) {
+				return
+			} else if err == nil {
+				ack()
+			}
+		}
+	})
+	wg.Wait()
+	return acked.Load()
 }

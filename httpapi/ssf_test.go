@@ -473,7 +473,7 @@ func TestSSFUnopenableHeaderDoesNotStopRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.AuthorizationHeader = "sealed:" + base64.RawStdEncoding.EncodeToString(blob)
-	if err := e.Server.Store().UpdateSSFStream(ctx, st); err != nil {
+	if err := e.Server.Audit.Update(ctx, func(tx mayfly.Tx) error { return e.Server.Store().UpdateSSFStream(tx, st) }); err != nil {
 		t.Fatal(err)
 	}
 

@@ -183,11 +183,12 @@ func TestRevocationNotHeldUpByKeyLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.SaveKeys(ctx, keys[:1]); err != nil { // a key change notice, as a rotation sends
+	// A key change notice, as a rotation sends.
+	if err := mayfly.Transact(ctx, other, func(tx mayfly.Tx) error { return other.SaveKeys(tx, keys[:1]) }); err != nil {
 		t.Fatal(err)
 	}
-	until := time.Now().Add(time.Hour)
-	if _, err := a.Revoker.Revoke(ctx, mayfly.RevokeToken, "jti-during-rotation", until, "test"); err != nil {
+	rev := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: "jti-during-rotation", Until: time.Now().Add(time.Hour), Reason: "test"}
+	if err := a.Audit.Update(ctx, func(tx mayfly.Tx) error { return a.Revoker.Revoke(tx, rev) }); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); !b.Revoker.Revoked(mayfly.RevokeToken, "jti-during-rotation"); time.Sleep(5 * time.Millisecond) {

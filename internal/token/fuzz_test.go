@@ -147,7 +147,9 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	e.edTok = issue(c, token.Request{Scope: "read"})
 	e.edTok2 = issue(c, token.Request{Scope: "read write", Audience: []string{"https://other.example", "https://api.example"}})
 	e.revTok = issue(c, token.Request{})
-	must(svc.Revoke(ctx, c, e.revTok))
+	admitted, err := svc.Admit(ctx, c)
+	must(err)
+	must(svc.Revoke(ctx, admitted, e.revTok))
 	record(e.edTok)
 	record(e.edTok2)
 

@@ -120,7 +120,7 @@ var mayImport = map[string][]string{
 	transport: {domain, library, policy},
 	assembly:  {domain, library, policy, storage, transport, assembly, client},
 	client:    {domain, library},
-	command:   {domain, library, client, assembly},
+	command:   {domain, library, client, assembly, command},
 	bench:     {domain, library, transport, assembly, client, bench},
 }
 

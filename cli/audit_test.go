@@ -52,7 +52,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]mayfly.AuditEntry{}
+	seen := map[mayfly.Action]mayfly.AuditEntry{}
 	for _, it := range items {
 		seen[it.Entry.Action] = it.Entry
 	}
@@ -68,7 +68,7 @@ func TestEveryChangeIsAudited(t *testing.T) {
 	if logins != 1 {
 		t.Errorf("%d admin.login entries for one credential from one address, want 1", logins)
 	}
-	for _, action := range []string{"config.override", "admin_credential.created", "admin.login", "ring.created", "key.created", "principal.created",
+	for _, action := range []mayfly.Action{"config.override", "admin_credential.created", "admin.login", "ring.created", "key.created", "principal.created",
 		"client.created", "tokens.issued", "token.revoked", "ring.rotated", "key.scheduled", "key.destroyed", "key.revoked", "client.revoked"} {
 		e, ok := seen[action]
 		if !ok {

@@ -86,8 +86,9 @@ func printJSON(env Env, v any) error {
 
 func auditSearch(ctx context.Context, args []string, env Env) error {
 	var flt mayfly.AuditFilter
+	var action string
 	_, a, c, err := admin("audit search", args, env, 0, "no arguments", func(f *flags) {
-		f.StringVar(&flt.Action, "action", "", "only this action, such as key.revoked")
+		f.StringVar(&action, "action", "", "only this action, such as key.revoked")
 		f.StringVar(&flt.Principal, "principal", "", "only entries about this principal ID")
 		f.StringVar(&flt.Client, "client", "", "only entries about this client ID")
 		f.StringVar(&flt.KID, "kid", "", "only entries about this key")
@@ -98,6 +99,7 @@ func auditSearch(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	flt.Action = mayfly.Action(action)
 	items, err := c.AuditSearch(ctx, flt)
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func BenchmarkSSFConvert(b *testing.B) {
 			n++
 			revs[i] = &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: "bench-jti-" + strconv.Itoa(n), Until: e.Clock.Now().Add(time.Hour)}
 		}
-		if err := e.Server.Revoker.RevokeAll(ctx, revs); err != nil {
+		if err := e.Server.Audit.Update(ctx, func(tx mayfly.Tx) error { return e.Server.Revoker.Revoke(tx, revs...) }); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

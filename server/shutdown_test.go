@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/server"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 // TestShutdownEndsStreams: a graceful shutdown ends open revocation streams
@@ -43,5 +45,29 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Logf("stream ended with %v", err)
+	}
+}
+
+// TestStorePasswordNotLogged: a server whose store URL carries a password
+// never logs it.
+func TestStorePasswordNotLogged(t *testing.T) {
+	dsn := strings.Replace(pgtest.DSN(t), "postgres://mayfly@", "postgres://mayfly:hunter2-store-secret@", 1)
+	if !strings.Contains(dsn, "hunter2") {
+		t.Fatalf("test DSN %q has no user part to put a password in", dsn)
+	}
+	var logs bytes.Buffer
+	dir := t.TempDir()
+	ctx, stop := context.WithCancel(t.Context())
+	err := server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Store: dsn, RootKeyFile: filepath.Join(dir, "root.key"),
+		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
+		func(*server.Server, string) { stop() }) // serving: stop at once
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Contains(logs.String(), "hunter2") {
+		t.Errorf("the store password is in the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "xxxxx") {
+		t.Errorf("the log does not name the (redacted) store:\n%s", logs.String())
 	}
 }

@@ -1,16 +1,12 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mayflyhq/mayfly/internal/app"
-	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
 func TestRedact(t *testing.T) {
@@ -41,29 +37,5 @@ func TestOpenStoreRefuses(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("refused store strings left files: %v", entries)
-	}
-}
-
-// TestStorePasswordNotLogged: a server whose store URL carries a password
-// never logs it.
-func TestStorePasswordNotLogged(t *testing.T) {
-	dsn := strings.Replace(pgtest.DSN(t), "postgres://mayfly@", "postgres://mayfly:hunter2-store-secret@", 1)
-	if !strings.Contains(dsn, "hunter2") {
-		t.Fatalf("test DSN %q has no user part to put a password in", dsn)
-	}
-	var logs bytes.Buffer
-	dir := t.TempDir()
-	ctx, stop := context.WithCancel(t.Context())
-	err := app.Run(ctx, app.Config{DataDir: dir, Addr: "127.0.0.1:0", Store: dsn, RootKeyFile: filepath.Join(dir, "root.key"),
-		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
-		func(*app.Server, string) { stop() }) // serving: stop at once
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if strings.Contains(logs.String(), "hunter2") {
-		t.Errorf("the store password is in the log:\n%s", logs.String())
-	}
-	if !strings.Contains(logs.String(), "xxxxx") {
-		t.Errorf("the log does not name the (redacted) store:\n%s", logs.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/offboard"
 )
 
 const day = 24 * time.Hour
@@ -77,7 +78,7 @@ func grant(t *testing.T, env *apptest.Env, who string, asset mayfly.Asset, id st
 	}
 }
 
-func offboard(t *testing.T, env *apptest.Env, who string) {
+func offboardPerson(t *testing.T, env *apptest.Env, who string) {
 	t.Helper()
 	if _, err := env.App.Offboard.Offboard(env.Admin(), who, offboard.Options{Reason: "left"}); err != nil {
 		t.Fatalf("offboard %s: %v", who, err)
@@ -115,7 +116,6 @@ func TestClean(t *testing.T) {
 // and their service's client, are reported until revoked or reactivated;
 // offboarding leaves nothing to report.
 func TestOwnerNotActive(t *testing.T) {
-	ctx := context.Background()
 	env := apptest.New(t)
 	alice := env.Human("alice")
 	if _, err := env.App.Identity.CreatePrincipal(env.Admin(), "billing", mayfly.Service, "alice"); err != nil {
@@ -151,7 +151,7 @@ func TestOwnerNotActive(t *testing.T) {
 	setStatus(t, env, "alice", mayfly.Active)
 	expect(t, run(t, env, 0, 0))
 
-	offboard(t, env, "alice")
+	offboardPerson(t, env, "alice")
 	expect(t, run(t, env, 0, 0))
 }
 
@@ -259,13 +259,13 @@ func TestCustodianNotActive(t *testing.T) {
 		env.Human("dave")
 		grant(t, env, "dave", mayfly.AssetRing, "default")
 		env.Clock.Advance(time.Minute)
-		offboard(t, env, "dave") // rekeys the ring
+		offboardPerson(t, env, "dave") // rekeys the ring
 		expect(t, run(t, env, 0, 0))
 
 		// Custody recorded after the person left: the ring was not rekeyed.
 		env.Human("carol")
 		env.Clock.Advance(time.Minute)
-		offboard(t, env, "carol")
+		offboardPerson(t, env, "carol")
 		env.Clock.Advance(time.Minute)
 		grant(t, env, "carol", mayfly.AssetRing, "default")
 		expect(t, run(t, env, 0, 0), "custodian-not-active ring default")
@@ -282,7 +282,7 @@ func TestCustodianNotActive(t *testing.T) {
 		env.Clock.Advance(time.Minute)
 		setStatus(t, env, "erin", mayfly.Suspended)
 		expect(t, run(t, env, 0, 0), "custodian-not-active root key")
-		offboard(t, env, "erin") // rotates the root key
+		offboardPerson(t, env, "erin") // rotates the root key
 		expect(t, run(t, env, 0, 0))
 
 		// Without a record of the last rotation, it is presumed older.
@@ -301,7 +301,6 @@ func TestCustodianNotActive(t *testing.T) {
 // TestSecretOld: secrets past the allowed age are reported until rotated;
 // revoked clients are not.
 func TestSecretOld(t *testing.T) {
-	ctx := context.Background()
 	env := apptest.New(t)
 	env.Human("alice")
 	c, _ := env.NewClient(identity.ClientSpec{Name: "orders", Owner: "alice"})
@@ -331,7 +330,6 @@ func TestSecretOld(t *testing.T) {
 // token or a credential of theirs is used; unseen for the window, they
 // are reported.
 func TestCustodianIdle(t *testing.T) {
-	ctx := context.Background()
 	env := apptest.New(t)
 	env.Human("frank")
 	grant(t, env, "frank", mayfly.AssetRing, "default")

@@ -221,7 +221,7 @@ func (s *Service) UpdatePrincipal(ctx context.Context, p *mayfly.Principal) erro
 	next := *cur
 	next.Name, next.ExternalID, next.DisplayName, next.Email = p.Name, p.ExternalID, p.DisplayName, p.Email
 	next.Version, next.UpdatedAt = p.Version, s.cfg.Clock.Now().UTC()
-	return s.save(ctx, &next, "principal.updated", map[string]string{"name": next.Name, "external_id": next.ExternalID}, p)
+	return s.save(ctx, &next, mayfly.ActionPrincipalUpdated, map[string]string{"name": next.Name, "external_id": next.ExternalID}, p)
 }
 
 // save stores p with its entry, and copies the result into out.

@@ -8,7 +8,6 @@ import (
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/token"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // BenchmarkIssue measures minting a token in process, issuance record

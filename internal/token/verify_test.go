@@ -15,7 +15,6 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/token"
-	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
 // keyHolder issues real tokens and forges tokens as someone holding the
@@ -109,7 +108,7 @@ func TestNotBeforeMark(t *testing.T) {
 
 	h.env.Clock.Advance(300 * time.Millisecond) // the mark is half a second past iat
 	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: h.client.ID, Reason: "test"}
-	if err := h.env.App.Revoker.RevokeAll(ctx, []*mayfly.Revocation{mark}); err != nil {
+	if err := h.env.App.Audit.Update(ctx, func(tx mayfly.Tx) error { return h.env.App.Revoker.Revoke(tx, mark) }); err != nil {
 		t.Fatal(err)
 	}
 	h.env.Clock.Advance(200 * time.Millisecond)

@@ -144,6 +144,9 @@ func PostgresStore(t testing.TB, dir string) string {
 		return string(b)
 	}
 	dsn := pgtest.DSN(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(file, []byte(dsn), 0o600); err != nil {
 		t.Fatal(err)
 	}

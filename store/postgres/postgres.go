@@ -121,13 +121,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		Name:  "postgres",
 		Read:  sqlstore.PGX(pool, rb),
 		Write: sqlstore.PGX(pool, rb),
-		Begin: func(ctx context.Context) (sqlstore.Conn, error) {
-			tx, err := pool.Begin(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return sqlstore.PGXTx(tx, rb), nil
-		},
+		// BEGIN goes with a transaction's first statement: a round trip
+		// saved on every transaction that begins with one.
+		Begin:      func(context.Context) (sqlstore.Conn, error) { return sqlstore.PGXBegin(pool, rb), nil },
 		Constraint: constraint,
 		XactLock: func(name string) (string, []any) {
 			return `SELECT pg_advisory_xact_lock(` + lockKeyArg + `)`, []any{lockName(schema, name)}

@@ -27,8 +27,17 @@ type pgxQuerier interface {
 // outside a transaction runs in one implicit transaction.
 func PGX(q pgxQuerier, r *Rebinder) Querier { return &pgxAdapter{q, r} }
 
-// PGXTx adapts a pgx transaction.
-func PGXTx(tx pgx.Tx, r *Rebinder) Conn { return &pgxTx{pgxAdapter{tx, r}, tx} }
+// pgxPool is what a *pgxpool.Pool has to begin transactions.
+type pgxPool interface {
+	pgxQuerier
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// PGXBegin returns a transaction on pool that begins with its first
+// statement: BEGIN goes in the same round trip as a first statement, batch
+// or query for a row (pgx.Batch.BeginTx), and before a first query for rows
+// or COPY. A transaction that ran nothing has nothing to commit.
+func PGXBegin(pool pgxPool, r *Rebinder) Conn { return &pgxLazyTx{pool: pool, r: r} }
 
 type pgxAdapter struct {
 	q pgxQuerier
@@ -86,6 +95,105 @@ type pgxTx struct {
 
 func (t *pgxTx) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t *pgxTx) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
+
+type pgxLazyTx struct {
+	pool pgxPool
+	r    *Rebinder
+	tx   *pgxTx // once begun
+}
+
+// begun begins the transaction unless it has begun.
+func (l *pgxLazyTx) begun(ctx context.Context) (*pgxTx, error) {
+	if l.tx == nil {
+		tx, err := l.pool.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.tx = &pgxTx{pgxAdapter{tx, l.r}, tx}
+	}
+	return l.tx, nil
+}
+
+func (l *pgxLazyTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if l.tx != nil {
+		return l.tx.Exec(ctx, query, args...)
+	}
+	var n int64
+	b := &Batch{}
+	b.Exec(&n, query, args...)
+	err := l.SendBatch(ctx, b)
+	return n, err
+}
+
+func (l *pgxLazyTx) QueryRow(ctx context.Context, query string, args ...any) Row {
+	if l.tx != nil {
+		return l.tx.QueryRow(ctx, query, args...)
+	}
+	return lazyRow{l, ctx, query, args}
+}
+
+// lazyRow is a first query for a row, sent with BEGIN when it is scanned.
+type lazyRow struct {
+	l     *pgxLazyTx
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r lazyRow) Scan(dest ...any) error {
+	b := &Batch{}
+	b.QueryRow(func(row Row) error { return row.Scan(dest...) }, r.query, r.args...)
+	return r.l.SendBatch(r.ctx, b)
+}
+
+func (l *pgxLazyTx) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	tx, err := l.begun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Query(ctx, query, args...)
+}
+
+func (l *pgxLazyTx) SendBatch(ctx context.Context, b *Batch) error {
+	if l.tx != nil {
+		return l.tx.SendBatch(ctx, b)
+	}
+	if len(b.items) == 0 {
+		return nil
+	}
+	pb := &pgx.Batch{}
+	pb.BeginTx(pgx.TxOptions{})
+	a := &pgxAdapter{l.pool, l.r}
+	a.queue(pb, b)
+	br := l.pool.SendBatch(ctx, pb)
+	// The transaction holds the connection from here on, begun or not:
+	// Commit or Rollback releases it.
+	tx := br.Tx()
+	l.tx = &pgxTx{pgxAdapter{tx, l.r}, tx}
+	return br.Close()
+}
+
+func (l *pgxLazyTx) CopyFrom(ctx context.Context, table string, columns []string, rows int, row func(i int) ([]any, error)) (int64, error) {
+	tx, err := l.begun(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return tx.CopyFrom(ctx, table, columns, rows, row)
+}
+
+func (l *pgxLazyTx) Commit(ctx context.Context) error {
+	if l.tx == nil {
+		return nil
+	}
+	return l.tx.Commit(ctx)
+}
+
+func (l *pgxLazyTx) Rollback(ctx context.Context) error {
+	if l.tx == nil {
+		return nil
+	}
+	return l.tx.Rollback(ctx)
+}
 
 // Rebinder turns statements written with ? placeholders into PostgreSQL's
 // $1, $2, ...: once per statement text, then from a cache. Statements

@@ -23,8 +23,9 @@ type Client struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	SecretRotatedAt time.Time       `json:"secret_rotated_at,omitzero"`
 	RevokedAt       time.Time       `json:"revoked_at,omitzero"`
-	// Version counts changes of owner and secret; an update names the
-	// version it read, so that two updates cannot undo each other.
+	// Version counts changes of owner, secret and revocation; an update
+	// names the version it read, so that two updates cannot undo each
+	// other.
 	Version int64 `json:"version"`
 }
 

@@ -2,11 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/store/postgres"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
@@ -84,7 +86,7 @@ func TestWatchReconnects(t *testing.T) {
 		t.Fatalf("terminating the listening session: %d terminated, %v; want 1", killed, err)
 	}
 	expect(t, ch, mayfly.ChangeAll)
-	if err := s.PutSetting(t.Context(), "x", []byte("1")); err != nil {
+	if err := putSetting(t, s, "x", []byte("1")); err != nil {
 		t.Fatalf("PutSetting: %v", err)
 	}
 	expect(t, ch, mayfly.ChangeSettings)
@@ -96,16 +98,31 @@ func TestWatchOnlyCommitted(t *testing.T) {
 	s := open(t, dsn)
 	ch := watch(t, s)
 	expect(t, ch, mayfly.ChangeAll)
-	if err := s.PutSetting(t.Context(), "x", []byte("1")); err != nil {
+	if err := putSetting(t, s, "x", []byte("1")); err != nil {
 		t.Fatalf("PutSetting: %v", err)
 	}
 	expect(t, ch, mayfly.ChangeSettings)
-	// The second PutSetting of a name fails, after its insert: its notice
-	// goes with its transaction.
-	if err := s.PutSetting(t.Context(), "x", []byte("2")); err == nil {
+	// The second PutSetting of a name fails: its transaction rolls back,
+	// and with it any notice.
+	if err := putSetting(t, s, "x", []byte("2")); err == nil {
 		t.Fatalf("PutSetting of an existing name: got nil error, want one")
 	}
 	quiet(t, ch)
+	// A transaction whose write succeeded, then rolled back, announces
+	// nothing either.
+	rolledBack := errors.New("rolled back")
+	err := mayfly.Transact(t.Context(), s, func(tx mayfly.Tx) error {
+		return errors.Join(s.PutSetting(tx, "y", []byte("1")), rolledBack)
+	})
+	if !errors.Is(err, rolledBack) {
+		t.Fatalf("transaction putting a setting, rolled back: %v", err)
+	}
+	quiet(t, ch)
+}
+
+// putSetting puts a setting in a transaction of its own.
+func putSetting(t *testing.T, s *postgres.Store, name string, value []byte) error {
+	return mayfly.Transact(t.Context(), s, func(tx mayfly.Tx) error { return s.PutSetting(tx, name, value) })
 }
 
 // TestSchemasIndependent: stores in two schemas of one database share no
@@ -127,7 +144,7 @@ func TestSchemasIndependent(t *testing.T) {
 
 	ch := watch(t, b)
 	expect(t, ch, mayfly.ChangeAll)
-	if err := a.PutSetting(t.Context(), "x", []byte("1")); err != nil {
+	if err := putSetting(t, a, "x", []byte("1")); err != nil {
 		t.Fatalf("PutSetting: %v", err)
 	}
 	quiet(t, ch)

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -8,8 +9,9 @@ import (
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 )
 
-// TestDestroyVacuums: erasing key material or a setting vacuums its table,
-// so dead row versions holding it do not wait for autovacuum.
+// TestDestroyVacuums: a transaction that erases key material, or replaces
+// or deletes a setting, vacuums the table once it commits, so dead row
+// versions holding the old bytes do not wait for autovacuum.
 func TestDestroyVacuums(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0).UTC()
 	key := func(kid string) *mayfly.Key {
@@ -18,16 +20,22 @@ func TestDestroyVacuums(t *testing.T) {
 	}
 	tests := []struct {
 		name, table string
-		erase       func(t *testing.T, s mayfly.Store) error
+		erase       func(s mayfly.Store, tx mayfly.Tx) error
 	}{
-		{"DestroyKeyMaterial", "keys", func(t *testing.T, s mayfly.Store) error {
-			return s.DestroyKeyMaterial(t.Context(), []string{"k1"})
+		{"DestroyKeyMaterial", "keys", func(s mayfly.Store, tx mayfly.Tx) error {
+			return s.DestroyKeyMaterial(tx, []string{"k1"})
 		}},
-		{"Revoke a key", "keys", func(t *testing.T, s mayfly.Store) error {
-			return s.Revoke(t.Context(), &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: "k1", At: now})
+		{"Revoke a key as the keys service does", "keys", func(s mayfly.Store, tx mayfly.Tx) error {
+			k := key("k1")
+			k.RevokedAt, k.Sealed = now, nil
+			return errors.Join(s.Revoke(tx, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: "k1", At: now}),
+				s.SaveKeys(tx, []*mayfly.Key{k}), s.DestroyKeyMaterial(tx, []string{"k1"}))
 		}},
-		{"DeleteSetting", "settings", func(t *testing.T, s mayfly.Store) error {
-			return s.DeleteSetting(t.Context(), "sealed")
+		{"ReplaceSetting", "settings", func(s mayfly.Store, tx mayfly.Tx) error {
+			return s.ReplaceSetting(tx, "sealed", []byte("resealed"))
+		}},
+		{"DeleteSetting", "settings", func(s mayfly.Store, tx mayfly.Tx) error {
+			return s.DeleteSetting(tx, "sealed")
 		}},
 	}
 	for _, tt := range tests {
@@ -35,20 +43,18 @@ func TestDestroyVacuums(t *testing.T) {
 			dsn := pgtest.DSN(t)
 			s := open(t, dsn)
 			ctx := t.Context()
-			if err := s.CreateRing(ctx, &mayfly.Ring{Name: "r", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}); err != nil {
-				t.Fatalf("CreateRing: %v", err)
+			err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error {
+				return errors.Join(s.CreateRing(tx, &mayfly.Ring{Name: "r", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}),
+					s.SaveKeys(tx, []*mayfly.Key{key("k1")}), s.PutSetting(tx, "sealed", []byte("sealed")))
+			})
+			if err != nil {
+				t.Fatalf("setting up: %v", err)
 			}
-			if err := s.SaveKeys(ctx, []*mayfly.Key{key("k1")}); err != nil {
-				t.Fatalf("SaveKeys: %v", err)
-			}
-			if err := s.PutSetting(ctx, "sealed", []byte("sealed")); err != nil {
-				t.Fatalf("PutSetting: %v", err)
-			}
-			if err := tt.erase(t, s); err != nil {
+			if err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return tt.erase(s, tx) }); err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
 			var vacuumed bool
-			err := connect(t, dsn).QueryRow(ctx, `SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = $1::regclass`, tt.table).Scan(&vacuumed)
+			err = connect(t, dsn).QueryRow(ctx, `SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = $1::regclass`, tt.table).Scan(&vacuumed)
 			if err != nil {
 				t.Fatalf("pg_stat_user_tables: %v", err)
 			}

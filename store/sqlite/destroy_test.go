@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,9 +13,9 @@ import (
 	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
-// TestDestroyedMaterialLeavesNoBytes: once DestroyKeyMaterial returns, no
-// file of the store holds the sealed key any more, neither freed page space
-// nor WAL frames. The key is checkpointed into the database between creation
+// TestDestroyedMaterialLeavesNoBytes: once a transaction that destroys key
+// material and deletes a setting holding it commits, no file of the store
+// holds the sealed key any more, neither freed page space nor WAL frames. The key is checkpointed into the database between creation
 // and destruction (a key lifetime apart on a running server), modelled here
 // by closing and reopening.
 func TestDestroyedMaterialLeavesNoBytes(t *testing.T) {
@@ -25,20 +26,24 @@ func TestDestroyedMaterialLeavesNoBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0).UTC()
-	if err := st.CreateRing(ctx, &mayfly.Ring{Name: "r", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	marker := bytes.Repeat([]byte("SEALED-PRIVATE-KEY-MATERIAL!"), 8)
 	k := &mayfly.Key{KID: "k1", Ring: "r", Alg: mayfly.ES256, Public: []byte("pub"), Sealed: marker,
 		CreatedAt: now, ActivateAt: now, DeactivateAt: now.Add(time.Hour), RetireAt: now.Add(2 * time.Hour)}
-	if err := st.SaveKeys(ctx, []*mayfly.Key{k}); err != nil {
+	err = mayfly.Transact(ctx, st, func(tx mayfly.Tx) error {
+		return errors.Join(st.CreateRing(tx, &mayfly.Ring{Name: "r", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}),
+			st.SaveKeys(tx, []*mayfly.Key{k}), st.PutSetting(tx, "sealed", marker))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	st.Close() // checkpoint
 	if st, err = sqlite.Open(ctx, path); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DestroyKeyMaterial(ctx, []string{"k1"}); err != nil {
+	err = mayfly.Transact(ctx, st, func(tx mayfly.Tx) error {
+		return errors.Join(st.DestroyKeyMaterial(tx, []string{"k1"}), st.DeleteSetting(tx, "sealed"))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -53,7 +58,7 @@ func TestDestroyedMaterialLeavesNoBytes(t *testing.T) {
 			}
 		}
 	}
-	check("after DestroyKeyMaterial returned")
+	check("after the transaction destroying it committed")
 	st.Close()
 	check("after close")
 }

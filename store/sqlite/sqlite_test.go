@@ -82,7 +82,7 @@ func TestReopenKeepsDataAndMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mayfly.db")
 	s := open(t, path)
 	p := &mayfly.Principal{ID: "prn-1", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: epoch}
-	if err := s.CreatePrincipal(ctx, p); err != nil {
+	if err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return s.CreatePrincipal(tx, p) }); err != nil {
 		t.Fatalf("CreatePrincipal: %v", err)
 	}
 	closeStore(t, s)
@@ -122,7 +122,10 @@ func TestFileMode(t *testing.T) {
 	s := open(t, path)
 	defer s.Close()
 	// A write makes sure the write-ahead log exists.
-	if err := s.CreateRing(ctx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch}); err != nil {
+	err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error {
+		return s.CreateRing(tx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch})
+	})
+	if err != nil {
 		t.Fatalf("CreateRing: %v", err)
 	}
 	for _, name := range []string{"mayfly.db", "mayfly.db-wal", "mayfly.db-shm"} {
@@ -152,22 +155,37 @@ func TestDurableAcrossReopen(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	must("CreatePrincipal", s.CreatePrincipal(ctx, &mayfly.Principal{ID: "prn-1", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: epoch}))
-	must("CreateRing", s.CreateRing(ctx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch}))
+	// Each change in a transaction of its own, as a running server commits them.
+	write := func(what string, fn func(tx mayfly.Tx) error) {
+		t.Helper()
+		must(what, mayfly.Transact(ctx, s, fn))
+	}
+	write("CreatePrincipal", func(tx mayfly.Tx) error {
+		return s.CreatePrincipal(tx, &mayfly.Principal{ID: "prn-1", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: epoch})
+	})
+	write("CreateRing", func(tx mayfly.Tx) error {
+		return s.CreateRing(tx, &mayfly.Ring{Name: "main", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: epoch})
+	})
 	key := &mayfly.Key{KID: "kid-1", Ring: "main", Alg: mayfly.ES256, Public: []byte("pub"), Sealed: []byte("sealed"),
 		CreatedAt: epoch, ActivateAt: epoch, DeactivateAt: epoch.Add(time.Hour), RetireAt: epoch.Add(2 * time.Hour)}
-	must("SaveKeys", s.SaveKeys(ctx, []*mayfly.Key{key}))
-	must("CreateClient", s.CreateClient(ctx, &mayfly.Client{ID: "cli-1", Name: "c", OwnerID: "prn-1", Scopes: []string{"s"},
-		Audiences: []string{"a"}, TokenTTL: time.Minute, Ring: "main", SecretHash: []byte("h"), CreatedAt: epoch}))
+	write("SaveKeys", func(tx mayfly.Tx) error { return s.SaveKeys(tx, []*mayfly.Key{key}) })
+	write("CreateClient", func(tx mayfly.Tx) error {
+		return s.CreateClient(tx, &mayfly.Client{ID: "cli-1", Name: "c", OwnerID: "prn-1", Scopes: []string{"s"},
+			Audiences: []string{"a"}, TokenTTL: time.Minute, Ring: "main", SecretHash: []byte("h"), CreatedAt: epoch})
+	})
 	jti, err := mayfly.NewJTI(epoch, zeroReader{})
 	must("NewJTI", err)
 	iat := epoch.Truncate(time.Second)
-	must("RecordIssuances", s.RecordIssuances(ctx, []mayfly.Issuance{{JTI: jti, KID: "kid-1", ClientID: "cli-1", PrincipalID: "prn-1",
-		SourceIP: "10.0.0.1", IssuedAt: iat, ExpiresAt: iat.Add(time.Minute)}}))
+	write("RecordIssuances", func(tx mayfly.Tx) error {
+		return s.RecordIssuances(tx, []mayfly.Issuance{{JTI: jti, KID: "kid-1", ClientID: "cli-1", PrincipalID: "prn-1",
+			SourceIP: "10.0.0.1", IssuedAt: iat, ExpiresAt: iat.Add(time.Minute)}})
+	})
 	rev := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: jti, Until: epoch.Add(time.Hour), At: epoch}
-	must("Revoke", s.Revoke(ctx, rev))
+	write("Revoke", func(tx mayfly.Tx) error { return s.Revoke(tx, rev) })
 	must("UseAssertion", s.UseAssertion(ctx, "cli-1", "assert-1", epoch.Add(time.Hour)))
-	must("CreateAdminCredential", s.CreateAdminCredential(ctx, &mayfly.AdminCredential{ID: "adm-1", Name: "root", Hash: []byte("adm"), CreatedAt: epoch}))
+	write("CreateAdminCredential", func(tx mayfly.Tx) error {
+		return s.CreateAdminCredential(tx, &mayfly.AdminCredential{ID: "adm-1", Name: "root", Role: mayfly.RoleAdmin, Hash: []byte("adm"), CreatedAt: epoch})
+	})
 	closeStore(t, s)
 
 	s = open(t, path)
@@ -198,7 +216,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	}
 	// The sequence continues where it was.
 	next := &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: "cli-1", At: epoch}
-	must("Revoke after reopen", s.Revoke(ctx, next))
+	must("Revoke after reopen", mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return s.Revoke(tx, next) }))
 	if next.Seq <= rev.Seq {
 		t.Errorf("Seq after reopen: got %d, want > %d", next.Seq, rev.Seq)
 	}

@@ -10,28 +10,69 @@ import (
 	"github.com/mayflyhq/mayfly"
 )
 
+// Audit runs the suite of mayfly.AuditStore: entries, tree nodes and
+// checkpoints of the audit log.
+func Audit(t *testing.T, open func(t *testing.T) AuditStore) {
+	t.Helper()
+	run(t, open, []test[AuditStore]{
+		{"AppendAndRead", testAuditAppend},
+		{"Gap", testAuditGap},
+		{"Head", testAuditHead},
+		{"Checkpoints", testAuditCheckpoints},
+	})
+}
+
+// appendAudit appends in a transaction of its own, which takes the append
+// lock first, as the audit log does.
+func appendAudit(t *testing.T, s AuditStore, recs []mayfly.AuditRecord, nodes []mayfly.AuditNode) error {
+	return commit(t, s, func(tx mayfly.Tx) error {
+		if _, err := s.AuditHead(tx); err != nil {
+			return err
+		}
+		return s.AppendAudit(tx, recs, nodes)
+	})
+}
+
+// inSavepoint runs fn under a savepoint of tx, rolled back to and released
+// after it, and returns fn's error: the transaction goes on whatever fn
+// did.
+func inSavepoint(tx mayfly.Tx, fn func() error) error {
+	b := tx.Backend()
+	if err := b.Savepoint(); err != nil {
+		return fmt.Errorf("Savepoint: %w", err)
+	}
+	ferr := fn()
+	if err := b.RollbackToSavepoint(); err != nil {
+		return fmt.Errorf("RollbackToSavepoint: %w", err)
+	}
+	if err := b.ReleaseSavepoint(); err != nil {
+		return fmt.Errorf("ReleaseSavepoint: %w", err)
+	}
+	return ferr
+}
+
 // auditRecords makes n consecutive records starting at from, their times a
 // second apart.
 func auditRecords(from uint64, n int) []mayfly.AuditRecord {
 	var out []mayfly.AuditRecord
 	for i := range n {
 		idx := from + uint64(i)
-		e := mayfly.AuditEntry{V: 1, Index: idx, Time: t0.Add(time.Duration(idx) * time.Second), Action: []string{"a.one", "a.two"}[idx%2],
+		e := mayfly.AuditEntry{V: 1, Index: idx, Time: t0.Add(time.Duration(idx) * time.Second), Action: []mayfly.Action{"a.one", "a.two"}[idx%2],
 			Principal: fmt.Sprintf("p%d", idx%3), Client: fmt.Sprintf("c%d", idx%4), KID: fmt.Sprintf("k%d", idx%5)}
 		out = append(out, mayfly.AuditRecord{Index: idx, Body: fmt.Appendf(nil, `{"index":%d}`, idx), LeafHash: []byte{byte(idx), 1}, Entry: e})
 	}
 	return out
 }
 
-func testAuditAppend(t *testing.T, s mayfly.Store) {
+func testAuditAppend(t *testing.T, s AuditStore) {
 	ctx := t.Context()
 	if n, err := s.AuditSize(ctx); err != nil || n != 0 {
 		t.Fatalf("AuditSize of an empty store: %d, %v", n, err)
 	}
 	recs := auditRecords(0, 10)
 	nodes := []mayfly.AuditNode{{Level: 1, Index: 0, Hash: []byte("n10")}, {Level: 2, Index: 1, Hash: []byte("n21")}, {Level: 0, Index: 3, Hash: recs[3].LeafHash}}
-	must(t, "AppendAudit", s.AppendAudit(ctx, recs[:6], nodes))
-	must(t, "AppendAudit", s.AppendAudit(ctx, recs[6:], nil))
+	must(t, "AppendAudit", appendAudit(t, s, recs[:6], nodes))
+	must(t, "AppendAudit", appendAudit(t, s, recs[6:], nil))
 	if n, err := s.AuditSize(ctx); err != nil || n != 10 {
 		t.Fatalf("AuditSize: %d, %v; want 10", n, err)
 	}
@@ -81,13 +122,13 @@ func testAuditAppend(t *testing.T, s mayfly.Store) {
 	}
 }
 
-func testAuditGap(t *testing.T, s mayfly.Store) {
+func testAuditGap(t *testing.T, s AuditStore) {
 	ctx := t.Context()
-	must(t, "AppendAudit", s.AppendAudit(ctx, auditRecords(0, 3), nil))
-	if err := s.AppendAudit(ctx, auditRecords(4, 1), nil); !errors.Is(err, mayfly.ErrConflict) {
+	must(t, "AppendAudit", appendAudit(t, s, auditRecords(0, 3), nil))
+	if err := appendAudit(t, s, auditRecords(4, 1), nil); !errors.Is(err, mayfly.ErrConflict) {
 		t.Errorf("append leaving a gap: got %v, want ErrConflict", err)
 	}
-	if err := s.AppendAudit(ctx, auditRecords(2, 1), nil); !errors.Is(err, mayfly.ErrConflict) {
+	if err := appendAudit(t, s, auditRecords(2, 1), nil); !errors.Is(err, mayfly.ErrConflict) {
 		t.Errorf("append over an entry: got %v, want ErrConflict", err)
 	}
 	if n, _ := s.AuditSize(ctx); n != 3 {
@@ -95,7 +136,7 @@ func testAuditGap(t *testing.T, s mayfly.Store) {
 	}
 }
 
-func testAuditCheckpoints(t *testing.T, s mayfly.Store) {
+func testAuditCheckpoints(t *testing.T, s AuditStore) {
 	ctx := t.Context()
 	for _, size := range []uint64{5, 2, 9} {
 		must(t, "SaveCheckpoint", s.SaveCheckpoint(ctx, &mayfly.Checkpoint{Size: size, Note: fmt.Sprintf("note %d", size), Time: t0}))
@@ -112,20 +153,67 @@ func testAuditCheckpoints(t *testing.T, s mayfly.Store) {
 	}
 }
 
-func testSettings(t *testing.T, s mayfly.Store) {
+// testAuditHead: AuditHead returns the log's size, and appends in its
+// transaction continue from it; what a rollback, whole or to a savepoint,
+// undoes is not counted.
+func testAuditHead(t *testing.T, s AuditStore) {
 	ctx := t.Context()
-	if _, err := s.Setting(ctx, "x"); !errors.Is(err, mayfly.ErrNotFound) {
-		t.Errorf("missing setting: got %v, want ErrNotFound", err)
+	head := func(what string, want uint64) {
+		t.Helper()
+		must(t, what, commit(t, s, func(tx mayfly.Tx) error {
+			n, err := s.AuditHead(tx)
+			if err == nil && n != want {
+				t.Errorf("%s: AuditHead = %d, want %d", what, n, want)
+			}
+			return err
+		}))
 	}
-	must(t, "PutSetting", s.PutSetting(ctx, "x", []byte("one")))
-	if err := s.PutSetting(ctx, "x", []byte("two")); !errors.Is(err, mayfly.ErrConflict) {
-		t.Errorf("PutSetting twice: got %v, want ErrConflict", err)
+	head("AuditHead of an empty log", 0)
+	must(t, "appends in one transaction", commit(t, s, func(tx mayfly.Tx) error {
+		if n, err := s.AuditHead(tx); err != nil || n != 0 {
+			return fmt.Errorf("AuditHead: %d, %v; want 0", n, err)
+		}
+		if err := s.AppendAudit(tx, auditRecords(0, 3), nil); err != nil {
+			return err
+		}
+		if err := s.AppendAudit(tx, auditRecords(3, 2), nil); err != nil {
+			return fmt.Errorf("second AppendAudit in the transaction: %w", err)
+		}
+		for _, from := range []uint64{6, 4} {
+			err := inSavepoint(tx, func() error { return s.AppendAudit(tx, auditRecords(from, 1), nil) })
+			wantErr(t, fmt.Sprintf("AppendAudit at %d after 5 entries in the transaction", from), err, mayfly.ErrConflict)
+		}
+		return s.AppendAudit(tx, auditRecords(5, 1), nil)
+	}))
+	if n, err := s.AuditSize(ctx); err != nil || n != 6 {
+		t.Fatalf("AuditSize: %d, %v; want 6", n, err)
 	}
-	if v, err := s.Setting(ctx, "x"); err != nil || string(v) != "one" {
-		t.Errorf("Setting: %q, %v; want the first value", v, err)
+	head("AuditHead after 6 entries", 6)
+
+	rolledBack := errors.New("rolled back")
+	err := commit(t, s, func(tx mayfly.Tx) error {
+		_, err := s.AuditHead(tx)
+		return errors.Join(err, s.AppendAudit(tx, auditRecords(6, 2), nil), rolledBack)
+	})
+	if !errors.Is(err, rolledBack) {
+		t.Fatalf("appends rolled back: %v", err)
 	}
-	must(t, "DeleteSetting", s.DeleteSetting(ctx, "x"))
-	if _, err := s.Setting(ctx, "x"); !errors.Is(err, mayfly.ErrNotFound) {
-		t.Errorf("deleted setting: got %v, want ErrNotFound", err)
+	head("AuditHead after appends rolled back", 6)
+
+	must(t, "appends rolled back to a savepoint", commit(t, s, func(tx mayfly.Tx) error {
+		if _, err := s.AuditHead(tx); err != nil {
+			return err
+		}
+		if err := inSavepoint(tx, func() error { return s.AppendAudit(tx, auditRecords(6, 2), nil) }); err != nil {
+			return err
+		}
+		err := inSavepoint(tx, func() error { return s.AppendAudit(tx, auditRecords(8, 1), nil) })
+		wantErr(t, "AppendAudit after the entries a savepoint undid", err, mayfly.ErrConflict)
+		return s.AppendAudit(tx, auditRecords(6, 1), nil)
+	}))
+	got, err := s.AuditEntries(ctx, mayfly.AuditFilter{})
+	must(t, "AuditEntries", err)
+	if len(got) != 7 || got[6].Index != 6 || !bytes.Equal(got[6].Body, auditRecords(6, 1)[0].Body) {
+		t.Errorf("AuditEntries after the savepoint: %d entries; want 7, the last at index 6", len(got))
 	}
 }

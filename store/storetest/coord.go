@@ -11,6 +11,43 @@ import (
 	"github.com/mayflyhq/mayfly"
 )
 
+// Coordination runs the suite of mayfly.Coordinator: Lock, and Watch's
+// notices of the changes every concern makes.
+func Coordination(t *testing.T, open func(t *testing.T) mayfly.Store) {
+	t.Helper()
+	run(t, open, []test[mayfly.Store]{
+		{"Lock/Excludes", testLockExcludes},
+		{"Lock/Names", testLockNames},
+		{"Lock/Cancel", testLockCancel},
+		{"Watch", testWatch},
+		{"Watch/Identity", testWatchIdentity},
+		{"Watch/Settings", testReplaceSetting},
+	})
+}
+
+// CoordinationShared runs the checks of the suite that need two handles on
+// one database, as two processes (replicas) have: locks, notices, audit
+// appends, revocation numbers, stream cursors and principal names are
+// coordinated across them. open returns both handles; the suite closes
+// them.
+func CoordinationShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store)) {
+	t.Helper()
+	runShared(t, open, []test[[2]mayfly.Store]{
+		{"Lock/AcrossHandles", shared(testSharedLock)},
+		{"Lock/ReleasedOnClose", shared(testSharedLockClose)},
+		{"Watch/AcrossHandles", shared(testSharedWatch)},
+		{"Audit/OneOrder", shared(testSharedAudit)},
+		{"Revocations/OneSequence", shared(testSharedRevocations)},
+		{"SSF/CursorOneWinner", shared(func(t *testing.T, a, b mayfly.Store) { testSharedSSFCursor(t, a, b) })},
+		{"Identity/NameCaseRace", shared(func(t *testing.T, a, b mayfly.Store) { testPrincipalNameRace(t, []IdentityStore{a, b}) })},
+	})
+}
+
+// shared adapts a check of two handles to runShared.
+func shared(fn func(t *testing.T, a, b mayfly.Store)) func(t *testing.T, s [2]mayfly.Store) {
+	return func(t *testing.T, s [2]mayfly.Store) { fn(t, s[0], s[1]) }
+}
+
 // patience bounds every wait in the suite, so that a broken backend fails
 // instead of hanging. No test asserts how long anything takes.
 const patience = 10 * time.Second
@@ -100,7 +137,7 @@ type watcher struct {
 	done   chan error
 }
 
-func watch(t *testing.T, s mayfly.Store) *watcher {
+func watch(t *testing.T, s mayfly.Coordinator) *watcher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	w := &watcher{ch: make(chan mayfly.Change, 100), cancel: cancel, done: make(chan error, 1)}
@@ -134,51 +171,60 @@ func (w *watcher) expect(t *testing.T, want mayfly.Change) {
 	}
 }
 
+// none fails if w reports unwanted within d.
+func (w *watcher) none(t *testing.T, unwanted mayfly.Change, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case c := <-w.ch:
+			if c == unwanted {
+				t.Errorf("Watch reported %q; want nothing yet", c)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// before waits for want and fails if unwanted comes first.
+func (w *watcher) before(t *testing.T, want, unwanted mayfly.Change) {
+	t.Helper()
+	deadline := time.After(patience)
+	for {
+		select {
+		case c := <-w.ch:
+			switch c {
+			case want:
+				return
+			case unwanted:
+				t.Errorf("Watch reported %q before %q; want no %q", c, want, unwanted)
+			}
+		case <-deadline:
+			t.Fatalf("Watch did not report %q", want)
+		}
+	}
+}
+
 func testWatch(t *testing.T, s mayfly.Store) {
 	w := seed(t, s)
 	ch := watch(t, s)
-	ctx := t.Context()
 	revoke(t, s, &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: "jti-1", At: t0})
 	ch.expect(t, mayfly.ChangeRevocations)
-	must(t, "SaveKeys", s.SaveKeys(ctx, []*mayfly.Key{newKey("kid-c", w.ring.Name, t0)}))
+	must(t, "CreateRing", do(t, s, s.CreateRing, &mayfly.Ring{Name: "other", Alg: mayfly.EdDSA, Lifetime: time.Hour, CreatedAt: t0}))
 	ch.expect(t, mayfly.ChangeKeys)
+	must(t, "SaveKeys", do(t, s, s.SaveKeys, []*mayfly.Key{newKey("kid-c", w.ring.Name, t0)}))
+	ch.expect(t, mayfly.ChangeKeys)
+	// Revoking a key is a revocation; the keys service saves the key
+	// revoked itself, which is a change of keys.
 	revoke(t, s, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: w.kA.KID, At: t0})
+	ch.expect(t, mayfly.ChangeRevocations)
+	must(t, "DestroyKeyMaterial", do(t, s, s.DestroyKeyMaterial, []string{w.kB.KID}))
 	ch.expect(t, mayfly.ChangeKeys)
-	must(t, "DestroyKeyMaterial", s.DestroyKeyMaterial(ctx, []string{w.kB.KID}))
-	ch.expect(t, mayfly.ChangeKeys)
-	must(t, "PutSetting", s.PutSetting(ctx, "x", []byte("1")))
+	must(t, "PutSetting", putSetting(t, s, "x", []byte("1")))
 	ch.expect(t, mayfly.ChangeSettings)
-	must(t, "DeleteSetting", s.DeleteSetting(ctx, "x"))
+	must(t, "DeleteSetting", do(t, s, s.DeleteSetting, "x"))
 	ch.expect(t, mayfly.ChangeSettings)
-}
-
-// RunShared runs the checks that need two handles on one database, as two
-// processes (replicas) have. open returns both handles; RunShared closes them.
-func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store)) {
-	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, a, b mayfly.Store)
-	}{
-		{"Lock/AcrossHandles", testSharedLock},
-		{"Lock/ReleasedOnClose", testSharedLockClose},
-		{"Watch/AcrossHandles", testSharedWatch},
-		{"Audit/OneOrder", testSharedAudit},
-		{"Revocations/OneSequence", testSharedRevocations},
-		{"SSF/CursorOneWinner", testSharedSSFCursor},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, b := open(t)
-			t.Cleanup(func() {
-				a.Close() // some tests close a early; a second Close must be harmless
-				if err := b.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tt.fn(t, a, b)
-		})
-	}
 }
 
 func testSharedLock(t *testing.T, a, b mayfly.Store) {
@@ -209,7 +255,7 @@ func testSharedWatch(t *testing.T, a, b mayfly.Store) {
 	ch := watch(t, b)
 	revoke(t, a, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: "cli-a", At: t0})
 	ch.expect(t, mayfly.ChangeRevocations)
-	must(t, "PutSetting", a.PutSetting(t.Context(), "audit.log_vkey.2", []byte("v")))
+	must(t, "PutSetting", putSetting(t, a, "audit.log_vkey.2", []byte("v")))
 	ch.expect(t, mayfly.ChangeSettings)
 	if got := revocations(t, b, 0, t0); len(got) != 1 || got[0].Subject != "cli-a" {
 		t.Errorf("the other handle reads revocations %v; want the one made through the first", got)
@@ -230,7 +276,14 @@ func testSharedAudit(t *testing.T, a, b mayfly.Store) {
 					t.Errorf("AuditSize: %v", err)
 					return
 				}
-				err = s.AppendAudit(t.Context(), auditRecords(size, 3), nil)
+				// Appending from a size read before the lock was taken,
+				// as replicas may.
+				err = commit(t, s, func(tx mayfly.Tx) error {
+					if _, err := s.AuditHead(tx); err != nil {
+						return err
+					}
+					return s.AppendAudit(tx, auditRecords(size, 3), nil)
+				})
 				switch {
 				case err == nil:
 					done++
@@ -266,7 +319,7 @@ func testSharedRevocations(t *testing.T, a, b mayfly.Store) {
 		wg.Go(func() {
 			for j := range each {
 				r := &mayfly.Revocation{Kind: mayfly.RevokeToken, Subject: fmt.Sprintf("jti-%d-%d", i, j), At: t0}
-				if err := s.Revoke(t.Context(), r); err != nil {
+				if err := revokeAll(t, s, r); err != nil {
 					t.Errorf("Revoke: %v", err)
 				}
 			}
@@ -301,32 +354,38 @@ func testSharedRevocations(t *testing.T, a, b mayfly.Store) {
 func testReplaceSetting(t *testing.T, s mayfly.Store) {
 	ctx := t.Context()
 	ch := watch(t, s)
-	must(t, "ReplaceSetting (new)", s.ReplaceSetting(ctx, "root.check", []byte("one")))
+	must(t, "ReplaceSetting (new)", replaceSetting(t, s, "root.check", []byte("one")))
 	ch.expect(t, mayfly.ChangeSettings)
-	must(t, "ReplaceSetting (existing)", s.ReplaceSetting(ctx, "root.check", []byte("two")))
+	must(t, "ReplaceSetting (existing)", replaceSetting(t, s, "root.check", []byte("two")))
+	ch.expect(t, mayfly.ChangeSettings)
 	if v, err := s.Setting(ctx, "root.check"); err != nil || string(v) != "two" {
 		t.Errorf("Setting after ReplaceSetting: %q, %v; want \"two\"", v, err)
 	}
 }
 
-func testRevokeBatch(t *testing.T, s mayfly.Store) {
+func testWatchIdentity(t *testing.T, s mayfly.Store) {
 	w := seed(t, s)
-	rs := []*mayfly.Revocation{
-		{Kind: mayfly.RevokeClient, Subject: w.cA.ID, At: t0},
-		{Kind: mayfly.RevokeNotBefore, Subject: w.alice.ID, At: t0.Add(fine)},
-		{Kind: mayfly.RevokeKey, Subject: w.kA.KID, At: t0},
+	adm := &mayfly.AdminCredential{ID: "adm-1", Name: "ci", Hash: []byte("hash"), CreatedAt: t0}
+	must(t, "CreateAdminCredential", do(t, s, s.CreateAdminCredential, adm))
+	ch := watch(t, s)
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"UpdatePrincipal", func() error {
+			p := mustPrincipal(t, s, w.alice.ID)
+			p.Status = mayfly.Suspended
+			return do(t, s, s.UpdatePrincipal, p)
+		}},
+		{"UpdateClient", func() error {
+			c := *w.cA
+			c.SecretHash, c.SecretRotatedAt = []byte("rotated"), t0.Add(time.Hour)
+			return do(t, s, s.UpdateClient, &c)
+		}},
+		{"RevokeAdminCredential", func() error { return revokeAdmin(t, s, adm.ID, t0.Add(time.Hour)) }},
 	}
-	must(t, "Revoke (batch)", s.Revoke(t.Context(), rs...))
-	for i, r := range rs {
-		if r.Seq <= 0 || (i > 0 && r.Seq <= rs[i-1].Seq) {
-			t.Fatalf("batch seqs %d, %d, %d; want increasing from 1", rs[0].Seq, rs[1].Seq, rs[2].Seq)
-		}
+	for _, st := range steps {
+		must(t, st.name, st.fn())
+		t.Run(st.name, func(t *testing.T) { ch.expect(t, mayfly.ChangeIdentity) })
 	}
-	if got := revocations(t, s, 0, t0); len(got) != 3 {
-		t.Errorf("%d revocations after a batch of 3", len(got))
-	}
-	if c := mustClient(t, s, w.cA.ID); c.RevokedAt.IsZero() {
-		t.Errorf("client in a revocation batch is not marked revoked")
-	}
-	must(t, "Revoke (empty batch)", s.Revoke(t.Context()))
 }

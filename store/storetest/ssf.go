@@ -12,9 +12,25 @@ import (
 	"github.com/mayflyhq/mayfly"
 )
 
-// Shared Signals streams, their queues, and the cause of a revocation.
+// SSF runs the suite of mayfly.SSFStore: Shared Signals streams and their
+// queues.
+func SSF(t *testing.T, open func(t *testing.T) SSFStore) {
+	t.Helper()
+	run(t, open, []test[SSFStore]{
+		{"Streams/RoundTrip", testSSFStreamRoundTrip},
+		{"Missing", testSSFMissing},
+		{"Streams/Update", testSSFUpdate},
+		{"Streams/Delete", testSSFDelete},
+		{"Queue/Cursor", testSSFQueueCursor},
+		{"Queue/Duplicate", testSSFQueueDuplicate},
+		{"Queue/Pending", testSSFPending},
+		{"Queue/Ack", testSSFAck},
+		{"Queue/Defer", testSSFDefer},
+		{"Queue/CursorRace", testSSFCursorRace},
+	})
+}
 
-func mustStream(t *testing.T, s mayfly.Store, id string) *mayfly.SSFStream {
+func mustStream(t *testing.T, s mayfly.SSFStore, id string) *mayfly.SSFStream {
 	t.Helper()
 	st, err := s.SSFStream(t.Context(), id)
 	if err != nil {
@@ -23,7 +39,7 @@ func mustStream(t *testing.T, s mayfly.Store, id string) *mayfly.SSFStream {
 	return st
 }
 
-func pending(t *testing.T, s mayfly.Store, streamID string, now time.Time, limit int) []mayfly.QueuedSET {
+func pending(t *testing.T, s mayfly.SSFStore, streamID string, now time.Time, limit int) []mayfly.QueuedSET {
 	t.Helper()
 	got, err := s.PendingSETs(t.Context(), streamID, now, limit)
 	if err != nil {
@@ -32,7 +48,7 @@ func pending(t *testing.T, s mayfly.Store, streamID string, now time.Time, limit
 	return got
 }
 
-func pendingJTIs(t *testing.T, s mayfly.Store, streamID string, now time.Time, limit int) []string {
+func pendingJTIs(t *testing.T, s mayfly.SSFStore, streamID string, now time.Time, limit int) []string {
 	t.Helper()
 	var out []string
 	for _, q := range pending(t, s, streamID, now, limit) {
@@ -132,9 +148,9 @@ func inStream(stream string, sets ...mayfly.QueuedSET) []mayfly.QueuedSET {
 	return out
 }
 
-func testSSFStreamRoundTrip(t *testing.T, s mayfly.Store) {
+func testSSFStreamRoundTrip(t *testing.T, s SSFStore) {
 	ctx := t.Context()
-	w := seed(t, s)
+	w := newWorld() // names only: a stream's owner is not a reference
 	if all, err := s.SSFStreams(ctx); err != nil || len(all) != 0 {
 		t.Fatalf("SSFStreams on an empty store: %d streams, %v; want none", len(all), err)
 	}
@@ -145,7 +161,7 @@ func testSSFStreamRoundTrip(t *testing.T, s mayfly.Store) {
 	empty := bareStream("ssf-3", t0.Add(2*time.Hour))
 	empty.EventsRequested, empty.Excluded, empty.Status = []string{}, []string{}, mayfly.SSFDisabled
 	for _, st := range []*mayfly.SSFStream{full, bare, empty} {
-		must(t, "CreateSSFStream("+st.ID+")", s.CreateSSFStream(ctx, st))
+		must(t, "CreateSSFStream("+st.ID+")", do(t, s, s.CreateSSFStream, st))
 		if st.Version != 1 {
 			t.Errorf("CreateSSFStream(%s) set Version %d, want 1", st.ID, st.Version)
 		}
@@ -159,21 +175,21 @@ func testSSFStreamRoundTrip(t *testing.T, s mayfly.Store) {
 	diffList(t, "SSFStreams", all, []*mayfly.SSFStream{full, bare, empty}, diffStream)
 
 	dup := bareStream(full.ID, t0.Add(3*time.Hour))
-	wantErr(t, "CreateSSFStream of an existing id", s.CreateSSFStream(ctx, dup), mayfly.ErrConflict)
+	wantErr(t, "CreateSSFStream of an existing id", do(t, s, s.CreateSSFStream, dup), mayfly.ErrConflict)
 	diffStream(mustStream(t, s, full.ID), full).report(t, "SSFStream after a duplicate create")
 }
 
 // testSSFMissing: a stream that does not exist is not found, except by
 // PendingSETs and AckSETs, which find nothing in it.
-func testSSFMissing(t *testing.T, s mayfly.Store) {
+func testSSFMissing(t *testing.T, s SSFStore) {
 	ctx := t.Context()
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, bareStream("ssf-1", t0)))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, bareStream("ssf-1", t0)))
 	_, err := s.SSFStream(ctx, "ssf-nobody")
 	wantErr(t, "SSFStream of a missing stream", err, mayfly.ErrNotFound)
 	missing := bareStream("ssf-nobody", t0)
 	missing.Version = 1
-	wantErr(t, "UpdateSSFStream of a missing stream", s.UpdateSSFStream(ctx, missing), mayfly.ErrNotFound)
-	wantErr(t, "DeleteSSFStream of a missing stream", s.DeleteSSFStream(ctx, "ssf-nobody"), mayfly.ErrNotFound)
+	wantErr(t, "UpdateSSFStream of a missing stream", do(t, s, s.UpdateSSFStream, missing), mayfly.ErrNotFound)
+	wantErr(t, "DeleteSSFStream of a missing stream", do(t, s, s.DeleteSSFStream, "ssf-nobody"), mayfly.ErrNotFound)
 	wantErr(t, "QueueSETs to a missing stream", s.QueueSETs(ctx, "ssf-nobody", 0, 0, []mayfly.QueuedSET{queued("set-1", t0)}), mayfly.ErrNotFound)
 	wantErr(t, "QueueSETs to a missing stream, moving its cursor", s.QueueSETs(ctx, "ssf-nobody", 0, 5, []mayfly.QueuedSET{queued("set-1", t0)}), mayfly.ErrNotFound)
 	wantErr(t, "QueueSETs of nothing to a missing stream", s.QueueSETs(ctx, "ssf-nobody", 0, 0, nil), mayfly.ErrNotFound)
@@ -190,13 +206,13 @@ func testSSFMissing(t *testing.T, s mayfly.Store) {
 	}
 }
 
-func testSSFUpdate(t *testing.T, s mayfly.Store) {
+func testSSFUpdate(t *testing.T, s SSFStore) {
 	ctx := t.Context()
-	w := seed(t, s)
+	w := newWorld() // names only: a stream's owner is not a reference
 	orig := fullStream("ssf-1", w.cA.ID, t0)
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, orig))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, orig))
 	other := bareStream("ssf-2", t0.Add(time.Hour))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, other))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, other))
 
 	// Everything but the cursor changes.
 	st := *mustStream(t, s, orig.ID)
@@ -205,7 +221,7 @@ func testSSFUpdate(t *testing.T, s mayfly.Store) {
 	st.Excluded = []string{`{"format":"opaque","id":"prn-y"}`}
 	st.Status, st.Reason, st.UpdatedAt = mayfly.SSFEnabled, "maintenance over", t0.Add(2*time.Hour+fine).In(zone)
 	st.Cursor = 7
-	must(t, "UpdateSSFStream", s.UpdateSSFStream(ctx, &st))
+	must(t, "UpdateSSFStream", do(t, s, s.UpdateSSFStream, &st))
 	if st.Version != 2 {
 		t.Errorf("UpdateSSFStream set Version %d, want 2", st.Version)
 	}
@@ -216,7 +232,7 @@ func testSSFUpdate(t *testing.T, s mayfly.Store) {
 	// A copy read before that update is refused and changes nothing.
 	stale := *orig
 	stale.Reason = "stale"
-	wantErr(t, "UpdateSSFStream from a stale copy", s.UpdateSSFStream(ctx, &stale), mayfly.ErrConflict)
+	wantErr(t, "UpdateSSFStream from a stale copy", do(t, s, s.UpdateSSFStream, &stale), mayfly.ErrConflict)
 	diffStream(mustStream(t, s, orig.ID), &want).report(t, "SSFStream after a stale update")
 
 	// Moving the cursor does not make a copy stale, and an update from a
@@ -224,23 +240,23 @@ func testSSFUpdate(t *testing.T, s mayfly.Store) {
 	read := *mustStream(t, s, orig.ID)
 	must(t, "QueueSETs moving the cursor", s.QueueSETs(ctx, orig.ID, orig.Cursor, 50, nil))
 	read.Status, read.Reason = mayfly.SSFPaused, "paused again"
-	must(t, "UpdateSSFStream from a copy read before the cursor moved", s.UpdateSSFStream(ctx, &read))
+	must(t, "UpdateSSFStream from a copy read before the cursor moved", do(t, s, s.UpdateSSFStream, &read))
 	want = read
 	want.Cursor = 50
 	diffStream(mustStream(t, s, orig.ID), &want).report(t, "SSFStream after the cursor moved and an update")
 	diffStream(mustStream(t, s, other.ID), other).report(t, "other SSFStream")
 }
 
-func testSSFDelete(t *testing.T, s mayfly.Store) {
+func testSSFDelete(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	a, b := bareStream("ssf-a", t0), bareStream("ssf-b", t0.Add(time.Hour))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, a))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, b))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, a))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, b))
 	sets := []mayfly.QueuedSET{queued("set-1", t0), queued("set-2", t0)}
 	must(t, "QueueSETs", s.QueueSETs(ctx, a.ID, 0, 0, sets))
 	must(t, "QueueSETs", s.QueueSETs(ctx, b.ID, 0, 0, sets))
 
-	must(t, "DeleteSSFStream", s.DeleteSSFStream(ctx, a.ID))
+	must(t, "DeleteSSFStream", do(t, s, s.DeleteSSFStream, a.ID))
 	_, err := s.SSFStream(ctx, a.ID)
 	wantErr(t, "SSFStream after DeleteSSFStream", err, mayfly.ErrNotFound)
 	wantJTIs(t, "PendingSETs of a deleted stream", pendingJTIs(t, s, a.ID, t0, 0), nil)
@@ -252,17 +268,17 @@ func testSSFDelete(t *testing.T, s mayfly.Store) {
 	// A stream made again under the same id starts with an empty queue,
 	// so the old SETs' jtis are free again.
 	again := bareStream(a.ID, t0.Add(2*time.Hour))
-	must(t, "CreateSSFStream again", s.CreateSSFStream(ctx, again))
+	must(t, "CreateSSFStream again", do(t, s, s.CreateSSFStream, again))
 	wantJTIs(t, "PendingSETs of a stream made again", pendingJTIs(t, s, a.ID, t0, 0), nil)
 	must(t, "QueueSETs of an old jti to the stream made again", s.QueueSETs(ctx, a.ID, 0, 0, sets[:1]))
 	wantJTIs(t, "PendingSETs of the stream made again", pendingJTIs(t, s, a.ID, t0, 0), []string{"set-1"})
 }
 
-func testSSFQueueCursor(t *testing.T, s mayfly.Store) {
+func testSSFQueueCursor(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	st := bareStream("ssf-1", t0)
 	st.Cursor = 3
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, st))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, st))
 	cursor := func() int64 { t.Helper(); return mustStream(t, s, st.ID).Cursor }
 
 	wantErr(t, "QueueSETs from a cursor it is not at", s.QueueSETs(ctx, st.ID, 1, 5, []mayfly.QueuedSET{queued("set-x", t0)}), mayfly.ErrConflict)
@@ -292,11 +308,11 @@ func testSSFQueueCursor(t *testing.T, s mayfly.Store) {
 	wantJTIs(t, "PendingSETs", pendingJTIs(t, s, st.ID, t0, 0), []string{"set-1", "set-2", "set-3"})
 }
 
-func testSSFQueueDuplicate(t *testing.T, s mayfly.Store) {
+func testSSFQueueDuplicate(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	a, b := bareStream("ssf-a", t0), bareStream("ssf-b", t0)
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, a))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, b))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, a))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, b))
 	must(t, "QueueSETs", s.QueueSETs(ctx, a.ID, 0, 0, []mayfly.QueuedSET{queued("set-1", t0), queued("set-2", t0)}))
 
 	// All or none: the new SET and the cursor move go with the duplicate.
@@ -311,11 +327,11 @@ func testSSFQueueDuplicate(t *testing.T, s mayfly.Store) {
 	wantJTIs(t, "PendingSETs of the other stream", pendingJTIs(t, s, b.ID, t0, 0), []string{"set-1"})
 }
 
-func testSSFPending(t *testing.T, s mayfly.Store) {
+func testSSFPending(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	a, b := bareStream("ssf-a", t0), bareStream("ssf-b", t0)
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, a))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, b))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, a))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, b))
 	// jtis out of order, so that queue order cannot be jti order.
 	e := queued("set-e", t0.Add(fine).In(zone))
 	c := queued("set-c", t0.Add(time.Second))
@@ -343,11 +359,11 @@ func testSSFPending(t *testing.T, s mayfly.Store) {
 	diffList(t, "PendingSETs(far past)", pending(t, s, a.ID, time.Unix(-1<<40, 0), 10), inStream(a.ID, e, x, d), diffQueued)
 }
 
-func testSSFAck(t *testing.T, s mayfly.Store) {
+func testSSFAck(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	a, b := bareStream("ssf-a", t0), bareStream("ssf-b", t0)
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, a))
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, b))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, a))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, b))
 	sets := []mayfly.QueuedSET{queued("set-a", t0), queued("set-b", t0), queued("set-c", t0), queued("set-d", t0)}
 	must(t, "QueueSETs", s.QueueSETs(ctx, a.ID, 0, 0, sets))
 	must(t, "QueueSETs", s.QueueSETs(ctx, b.ID, 0, 0, sets[:2]))
@@ -379,10 +395,10 @@ func testSSFAck(t *testing.T, s mayfly.Store) {
 	}
 }
 
-func testSSFDefer(t *testing.T, s mayfly.Store) {
+func testSSFDefer(t *testing.T, s SSFStore) {
 	ctx := t.Context()
 	st := bareStream("ssf-1", t0)
-	must(t, "CreateSSFStream", s.CreateSSFStream(ctx, st))
+	must(t, "CreateSSFStream", do(t, s, s.CreateSSFStream, st))
 	a, b, c := queued("set-a", t0), queued("set-b", t0), queued("set-c", t0)
 	must(t, "QueueSETs", s.QueueSETs(ctx, st.ID, 0, 1, []mayfly.QueuedSET{a, b, c}))
 
@@ -405,16 +421,17 @@ func testSSFDefer(t *testing.T, s mayfly.Store) {
 	}
 }
 
-// testSSFCursorRace runs within one handle what RunShared runs across two.
-func testSSFCursorRace(t *testing.T, s mayfly.Store) { testSharedSSFCursor(t, s, s) }
+// testSSFCursorRace runs within one handle what CoordinationShared runs
+// across two.
+func testSSFCursorRace(t *testing.T, s SSFStore) { testSharedSSFCursor(t, s, s) }
 
 // testSharedSSFCursor has writers on both handles move a stream's cursor
 // from the same place at once, as replicas turning the same revocations
 // into events do: each round exactly one wins, and only its SETs are queued.
-func testSharedSSFCursor(t *testing.T, a, b mayfly.Store) {
+func testSharedSSFCursor(t *testing.T, a, b SSFStore) {
 	ctx := t.Context()
 	st := bareStream("ssf-race", t0)
-	must(t, "CreateSSFStream", a.CreateSSFStream(ctx, st))
+	must(t, "CreateSSFStream", do(t, a, a.CreateSSFStream, st))
 	const rounds, writers = 10, 4
 	var want []string
 	for r := range rounds {
@@ -423,7 +440,7 @@ func testSharedSSFCursor(t *testing.T, a, b mayfly.Store) {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range writers {
-			s := []mayfly.Store{a, b}[i%2]
+			s := []SSFStore{a, b}[i%2]
 			wg.Go(func() {
 				<-start
 				errs[i] = s.QueueSETs(ctx, st.ID, from, to, []mayfly.QueuedSET{
@@ -452,17 +469,4 @@ func testSharedSSFCursor(t *testing.T, a, b mayfly.Store) {
 	if c := mustStream(t, b, st.ID).Cursor; c != rounds*10 {
 		t.Errorf("cursor after the race: got %d, want %d", c, rounds*10)
 	}
-}
-
-func testRevocationCause(t *testing.T, s mayfly.Store) {
-	w := seed(t, s)
-	rs := []*mayfly.Revocation{
-		{Kind: mayfly.RevokePrincipal, Subject: w.svc.ID, At: t0, Reason: "suspended by HR", Cause: mayfly.CauseSuspended},
-		{Kind: mayfly.RevokeClient, Subject: w.cA.ID, At: t0.Add(fine), Cause: mayfly.CauseOffboarded},
-		{Kind: mayfly.RevokeNotBefore, Subject: w.cB.ID, At: t0.Add(time.Second), Cause: mayfly.CauseSecretRotated},
-		{Kind: mayfly.RevokeToken, Subject: "jti-1", Until: t0.Add(time.Hour), At: t0.Add(time.Second), Reason: "direct"},
-	}
-	must(t, "Revoke", s.Revoke(t.Context(), rs...))
-	one := revoke(t, s, &mayfly.Revocation{Kind: mayfly.RevokeKey, Subject: w.kA.KID, At: t0.Add(2 * time.Second), Cause: mayfly.CauseOffboarded})
-	diffList(t, "Revocations", revocations(t, s, 0, t0), append(rs, one), diffRevocation)
 }

@@ -1,0 +1,81 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+// A client's scopes and audiences are kept space-separated, as OAuth2
+// writes scopes.
+
+const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at,
+	secret_rotated_at, revoked_at, version`
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+func scanClient(row Row) (*mayfly.Client, error) {
+	var c mayfly.Client
+	var scopes, auds string
+	var ttl int64
+	var jwks []byte
+	var created, rotated, revoked sql.NullInt64
+	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, &jwks,
+		&created, &rotated, &revoked, &c.Version); err != nil {
+		return nil, err
+	}
+	c.Scopes, c.Audiences, c.TokenTTL, c.JWKS = splitList(scopes), splitList(auds), time.Duration(ttl), jwks
+	c.CreatedAt, c.SecretRotatedAt, c.RevokedAt = FromNanos(created), FromNanos(rotated), FromNanos(revoked)
+	return &c, nil
+}
+
+func (s *Store) CreateClient(tx mayfly.Tx, c *mayfly.Client) error {
+	const op = "CreateClient"
+	t, err := TxOf(s, tx, op)
+	if err != nil {
+		return err
+	}
+	_, err = t.conn.Exec(t.ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+		c.ID, c.Name, c.OwnerID, strings.Join(c.Scopes, " "), strings.Join(c.Audiences, " "), int64(c.TokenTTL), c.Ring,
+		c.SecretHash, []byte(c.JWKS), Nanos(c.CreatedAt), Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt))
+	if err != nil {
+		return s.err(op, err)
+	}
+	c.Version = 1
+	return nil
+}
+
+func (s *Store) Client(ctx context.Context, id string) (*mayfly.Client, error) {
+	c, err := scanClient(s.cfg.Read.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	return c, s.err("Client", err)
+}
+
+func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
+	all, err := queryAll(ctx, s.cfg.Read, scanClient, `SELECT `+clientCols+` FROM clients ORDER BY ref`)
+	return all, s.err("Clients", err)
+}
+
+func (s *Store) UpdateClient(tx mayfly.Tx, c *mayfly.Client) error {
+	const op = "UpdateClient"
+	t, err := TxOf(s, tx, op)
+	if err != nil {
+		return err
+	}
+	version, err := s.versioned(t, op, "client", "clients", c.ID, c.Version, `UPDATE clients SET owner_id = ?, secret_hash = ?,
+		secret_rotated_at = ?, revoked_at = ?, version = version + 1 WHERE id = ? AND version = ? RETURNING version`,
+		c.OwnerID, c.SecretHash, Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt), c.ID, c.Version)
+	if err != nil {
+		return s.err(op, err)
+	}
+	c.Version = version
+	t.changed(mayfly.ChangeIdentity)
+	return nil
+}

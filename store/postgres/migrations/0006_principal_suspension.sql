@@ -7,3 +7,10 @@ ALTER TABLE principals
 	ADD COLUMN suspended_by TEXT NOT NULL DEFAULT '',
 	ADD COLUMN suspended_at BIGINT;
 CREATE UNIQUE INDEX principals_name_lower ON principals (lower(name));
+
+-- Who suspended a principal was known before only from the audit log: the
+-- actor of its latest principal.suspended entry, made then.
+UPDATE principals p SET suspended_by = COALESCE(s.actor, ''), suspended_at = s.time
+FROM (SELECT DISTINCT ON (principal) principal, convert_from(body, 'UTF8')::jsonb ->> 'actor' AS actor, time
+	FROM audit_entries WHERE action = 'principal.suspended' ORDER BY principal, idx DESC) s
+WHERE p.id = s.principal AND p.status = 'suspended';

@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
+	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+)
+
+// TestSuspensionBackfill: a database from before principals recorded who
+// suspended them takes it from its audit log when it is migrated.
+func TestSuspensionBackfill(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.Migrations(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.Version >= 6 {
+			break
+		}
+		if _, err := conn.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 0)`, m.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 8000, time.UTC)
+	if _, err := conn.Exec(ctx, `INSERT INTO principals (id, name, kind, status, created_at) VALUES ('prn_a', 'a', 'human', 'suspended', 1), ('prn_b', 'b', 'human', 'active', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO audit_entries (idx, body, leaf_hash, time, action, principal, client, kid) VALUES
+		(0, convert_to('{"v":1,"index":0,"action":"principal.suspended","actor":"adm_old","principal":"prn_a"}', 'UTF8'), '\x00', 1, 'principal.suspended', 'prn_a', '', ''),
+		(1, convert_to('{"v":1,"index":1,"action":"principal.suspended","actor":"adm_scim","principal":"prn_a"}', 'UTF8'), '\x00', $1, 'principal.suspended', 'prn_a', '', ''),
+		(2, convert_to('{"v":1,"index":2,"action":"principal.suspended","actor":"adm_x","principal":"prn_b"}', 'UTF8'), '\x00', 3, 'principal.suspended', 'prn_b', '', '')`, at.UnixNano())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.Principal(ctx, "a")
+	if err != nil || a.SuspendedBy != "adm_scim" || !a.SuspendedAt.Equal(at) {
+		t.Errorf("suspended principal after the migration: %+v, %v; want suspended by adm_scim at %s, its latest suspension", a, err, at)
+	}
+	b, err := s.Principal(ctx, "b")
+	if err != nil || b.SuspendedBy != "" || !b.SuspendedAt.IsZero() {
+		t.Errorf("active principal after the migration: %+v, %v; want no suspension recorded", b, err)
+	}
+}

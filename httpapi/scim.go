@@ -118,11 +118,6 @@ func scimInvalid(scimType, format string, args ...any) error {
 	return &scimFault{scimType: scimType, err: mayfly.Errorf(mayfly.Invalid, format, args...)}
 }
 
-// scimConflict is a 409 with the given scimType.
-func scimConflict(scimType, format string, args ...any) error {
-	return &scimFault{scimType: scimType, err: mayfly.Errorf(mayfly.Conflict, format, args...)}
-}
-
 // scimStatus is the one place where errors become SCIM statuses and
 // scimTypes: the status table for Mayfly's codes, overridden by a
 // scimFault. An invalid value with no more specific type is invalidValue.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
+	"github.com/mayflyhq/mayfly/store/storetest"
 )
 
 // TestSuspensionBackfill: a database from before principals recorded who
@@ -54,12 +55,5 @@ func TestSuspensionBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	a, err := s.Principal(ctx, "a")
-	if err != nil || a.SuspendedBy != "adm_scim" || !a.SuspendedAt.Equal(at) {
-		t.Errorf("suspended principal after the migration: %+v, %v; want suspended by adm_scim at %s, its latest suspension", a, err, at)
-	}
-	b, err := s.Principal(ctx, "b")
-	if err != nil || b.SuspendedBy != "" || !b.SuspendedAt.IsZero() {
-		t.Errorf("active principal after the migration: %+v, %v; want no suspension recorded", b, err)
-	}
+	storetest.SuspensionBackfilled(t, s, at)
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -762,4 +763,23 @@ func testClientRevoke(t *testing.T, s IdentityStore) {
 	must(t, "UpdateClient clearing the revocation", do(t, s, s.UpdateClient, &c))
 	diffClient(mustClient(t, s, w.cB.ID), &c).report(t, "Client after clearing its revocation")
 	diffClient(mustClient(t, s, w.cA.ID), w.cA).report(t, "other client")
+}
+
+// SuspensionBackfilled checks what a backend's migration 0006 makes of a
+// database from before principals recorded who suspended them, seeded with
+// prn_a (name a, suspended, its principal.suspended entries by adm_old and
+// then, at at, by adm_scim) and prn_b (name b, active, with a stray
+// principal.suspended entry by adm_x): a records its latest suspension,
+// and b none.
+func SuspensionBackfilled(t *testing.T, s mayfly.IdentityStore, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := s.Principal(ctx, "a")
+	if err != nil || a.SuspendedBy != "adm_scim" || !a.SuspendedAt.Equal(at) {
+		t.Errorf("suspended principal after the migration: %+v, %v; want suspended by adm_scim at %s, its latest suspension", a, err, at)
+	}
+	b, err := s.Principal(ctx, "b")
+	if err != nil || b.SuspendedBy != "" || !b.SuspendedAt.IsZero() {
+		t.Errorf("active principal after the migration: %+v, %v; want no suspension recorded", b, err)
+	}
 }

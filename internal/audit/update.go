@@ -67,9 +67,19 @@ type tx struct {
 	b     mayfly.BackendTx
 	batch *entries
 	u     *unit
+	// In a shared transaction, the unit's savepoint is set when it first
+	// writes through the store: a unit that only records entries, as most
+	// appends do, needs none, since its entries are undone here.
+	shared, marked bool
+	markErr        error
 }
 
-func (t *tx) Backend() mayfly.BackendTx { return t.b }
+func (t *tx) Backend() mayfly.BackendTx {
+	if t.shared && !t.marked {
+		t.marked, t.markErr = true, t.b.Savepoint()
+	}
+	return t.b
+}
 
 func (t *tx) AfterCommit(fn func()) { t.u.after = append(t.u.after, fn) }
 
@@ -182,22 +192,25 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 // failure undoes only its own writes and entries. The error returned is
 // the transaction's, not the unit's.
 func (l *Log) run(b mayfly.BackendTx, bt *entries, u *unit, shared bool) error {
-	if !shared {
-		u.err = u.fn(&tx{b: b, batch: bt, u: u})
-		return nil
-	}
-	if err := b.Savepoint(); err != nil {
-		return err
-	}
+	t := &tx{b: b, batch: bt, u: u, shared: shared}
 	mark := len(bt.recs)
-	if u.err = u.fn(&tx{b: b, batch: bt, u: u}); u.err != nil {
+	u.err = u.fn(t)
+	if t.markErr != nil {
+		return t.markErr
+	}
+	if u.err != nil {
 		u.after = nil
 		bt.recs = bt.recs[:mark]
-		if err := b.RollbackToSavepoint(); err != nil {
-			return err
+		if t.marked {
+			if err := b.RollbackToSavepoint(); err != nil {
+				return err
+			}
 		}
 	}
-	return b.ReleaseSavepoint()
+	if t.marked {
+		return b.ReleaseSavepoint()
+	}
+	return nil
 }
 
 // grow returns the tree with recs appended, and the nodes that completes,

@@ -2,10 +2,14 @@
 # Before and after, side by side in one run: the token endpoint (ES256, 64
 # connections, issuance records on), audit appends and offboarding, measured
 # on the revision BASE and on the working tree, in alternating rounds so that
-# both see the same machine. Everything runs on loopback.
+# both see the same machine. Everything runs on loopback. With
+# MAYFLY_TEST_STORE=postgres, on a throwaway PostgreSQL (scripts/pg.sh),
+# a fresh schema per server.
 # Usage: bench/compare.sh BASE [rounds] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pg.sh
+if [ "${MAYFLY_TEST_STORE:-}" = postgres ] && [ -z "${MAYFLY_TEST_POSTGRES:-}" ]; then pg_start; fi
 base=${1:?usage: bench/compare.sh BASE [rounds] [seconds]}; rounds=${2:-3}; secs=${3:-10}
 tmp=$(mktemp -d)
 pid=
@@ -13,6 +17,7 @@ cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	git worktree remove --force "$tmp/base" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
+	pg_stop
 }
 trap cleanup EXIT
 git worktree add --detach "$tmp/base" "$base" >/dev/null 2>&1
@@ -24,11 +29,17 @@ done
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 
+echo "=== store: ${MAYFLY_TEST_STORE:-sqlite}"
 echo "=== token endpoint: ES256, 64 connections, ${secs}s after a 2s warm-up"
 for r in $(seq "$rounds"); do
 	for tree in base head; do
 		dir=$tmp/$tree-data-$r
-		"$tmp/$tree-mayfly" serve --data "$dir" --addr 127.0.0.1:18790 --log-level warn 2>"$dir.log" &
+		store=$dir/mayfly.db
+		if [ "${MAYFLY_TEST_STORE:-}" = postgres ]; then
+			psql -q "$MAYFLY_TEST_POSTGRES" -c "CREATE SCHEMA bench_${tree}_$r"
+			store="$MAYFLY_TEST_POSTGRES&search_path=bench_${tree}_$r"
+		fi
+		"$tmp/$tree-mayfly" serve --data "$dir" --store "$store" --addr 127.0.0.1:18790 --log-level warn 2>"$dir.log" &
 		pid=$!
 		for _ in $(seq 100); do [ -s "$dir/admin.token" ] && curl -sf http://127.0.0.1:18790/healthz >/dev/null && break; sleep 0.1; done
 		before=$(cpu "$pid")

@@ -56,12 +56,17 @@ type RootKey interface {
 	Rotate(ctx context.Context, reason string, also func(tx mayfly.Tx, idx uint64) error) error
 }
 
-// Store is what offboarding reads and writes itself: runs, what people
-// own and had custody of, and the lock that serialises runs.
+// Store is what offboarding keeps itself, its runs and the lock that
+// serialises them, and what it reads of who owns what and had custody of
+// what. It changes principals and clients only through identity.
 type Store interface {
 	mayfly.OffboardingStore
-	mayfly.IdentityStore
 	mayfly.Coordinator
+	Principals(ctx context.Context) ([]*mayfly.Principal, error)
+	Client(ctx context.Context, id string) (*mayfly.Client, error)
+	Clients(ctx context.Context) ([]*mayfly.Client, error)
+	AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredential, error)
+	Custody(ctx context.Context, f mayfly.CustodyFilter) ([]*mayfly.Custody, error)
 }
 
 // Config configures a Service.

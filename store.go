@@ -62,6 +62,10 @@ type IdentityStore interface {
 	// revocation time if the stored version is still c.Version, then sets
 	// c.Version to the new one. A stale version returns ErrConflict.
 	UpdateClient(tx Tx, c *Client) error
+	// UpdateClients is UpdateClient for many clients, in as few round trips
+	// as the database allows. If one is stale or missing, it returns that
+	// one's error, and tx must not commit.
+	UpdateClients(tx Tx, cs []*Client) error
 
 	// CreateAdminCredential stores a, whose Role is set.
 	CreateAdminCredential(tx Tx, a *AdminCredential) error

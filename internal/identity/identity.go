@@ -494,7 +494,7 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	// token this process mints with it is before the mark.
 	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: s.cfg.Clock.Now().UTC(), Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
 	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
-		if err := s.SaveClient(tx, &next); err != nil {
+		if err := s.SaveClients(tx, &next); err != nil {
 			return err
 		}
 		if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
@@ -536,15 +536,20 @@ func (s *Service) Unstage(id string) {
 	s.mu.Unlock()
 }
 
-// SaveClient stores c in tx if it is still at the version it was read at,
-// and drops the cached copy once tx commits. For workflows that change
-// clients with other things in one transaction; the caller records the
-// entry.
-func (s *Service) SaveClient(tx mayfly.Tx, c *mayfly.Client) error {
-	if err := s.cfg.Store.UpdateClient(tx, c); err != nil {
+// SaveClients stores each client in tx if it is still at the version it
+// was read at, and drops the cached copies once tx commits. For workflows
+// that change clients with other things in one transaction; the caller
+// records the entries. A client changed since it was read fails it with
+// ErrConflict.
+func (s *Service) SaveClients(tx mayfly.Tx, cs ...*mayfly.Client) error {
+	if err := s.cfg.Store.UpdateClients(tx, cs); err != nil {
 		return err
 	}
-	tx.AfterCommit(func() { s.Unstage(c.ID) })
+	tx.AfterCommit(func() {
+		for _, c := range cs {
+			s.Unstage(c.ID)
+		}
+	})
 	return nil
 }
 
@@ -652,58 +657,50 @@ func (s *Service) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 // RevokeClient withdraws a client: it can get no more tokens and every token
 // it holds stops being accepted.
 func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
-	c, err := s.Client(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, id) {
-		return nil, mayfly.Errorf(mayfly.Conflict, "client %q is already revoked", id)
-	}
-	rev := &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: id, Reason: reason}
-	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
-		if err := s.RevokeClients(tx, []*mayfly.Revocation{rev}); err != nil {
-			return err
+	for try := 0; ; try++ {
+		// Read from the store: the revocation is stored with the version
+		// it was read at, and another process may have changed it.
+		c, err := s.fresh(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionClientRevoked, Client: id, Principal: c.OwnerID,
-			Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}})
-		return err
-	})
-	if err != nil {
-		return nil, err
+		if c.Revoked() || s.cfg.Revoker.Revoked(mayfly.RevokeClient, id) {
+			return nil, mayfly.Errorf(mayfly.Conflict, "client %q is already revoked", id)
+		}
+		rev := &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: id, Reason: reason}
+		err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+			if err := s.RevokeClients(tx, []*mayfly.Revocation{rev}, []*mayfly.Client{c}); err != nil {
+				return err
+			}
+			_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionClientRevoked, Client: id, Principal: c.OwnerID,
+				Details: map[string]string{"reason": reason, "seq": fmt.Sprint(rev.Seq)}})
+			return err
+		})
+		if mayfly.ErrorCode(err) == mayfly.Conflict && try < 2 {
+			continue // changed since it was read: read it again
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Log.Info("client revoked", "client_id", id, "seq", rev.Seq)
+		return rev, nil
 	}
-	s.cfg.Log.Info("client revoked", "client_id", id, "seq", rev.Seq)
-	return rev, nil
 }
 
-// RevokeClients stores client revocations in tx and marks each client
-// revoked at its revocation's time. Clients are read from the store, in
-// case another process changed them since they were cached.
-func (s *Service) RevokeClients(tx mayfly.Tx, revs []*mayfly.Revocation) error {
+// RevokeClients stores client revocations in tx and marks each client,
+// clients[i] as read for revs[i], revoked at its revocation's time. A
+// client changed since it was read fails it with ErrConflict.
+func (s *Service) RevokeClients(tx mayfly.Tx, revs []*mayfly.Revocation, clients []*mayfly.Client) error {
 	if err := s.cfg.Revoker.Revoke(tx, revs...); err != nil {
 		return err
 	}
-	ctx := context.Background() // reads for a write in tx, which runs under its own context
-	for _, r := range revs {
-		for try := 0; ; try++ {
-			c, err := s.fresh(ctx, r.Subject)
-			if err != nil {
-				return err
-			}
-			if c.Revoked() {
-				break
-			}
-			next := *c
-			next.RevokedAt = r.At
-			err = s.SaveClient(tx, &next)
-			if err == nil {
-				break
-			}
-			if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
-				return err
-			}
-		}
+	marked := make([]*mayfly.Client, len(clients))
+	for i, c := range clients {
+		next := *c
+		next.RevokedAt = revs[i].At
+		marked[i] = &next
 	}
-	return nil
+	return s.SaveClients(tx, marked...)
 }
 
 // Usable reports why a client cannot obtain or use tokens, or nil if it can.

@@ -201,8 +201,16 @@ func (s *Service) run(ctx context.Context, o *mayfly.Offboarding, cutoff time.Ti
 		if slices.Contains(o.Done, step) {
 			continue
 		}
-		w := &work{s: s, o: o, step: step, cutoff: cutoff}
-		if err := w.do(ctx); err != nil {
+		// A step plans from what is stored; if what it read changed before
+		// it committed (an owner rotated a secret meanwhile), it plans again.
+		var err error
+		for try := 0; try < 3; try++ {
+			w := &work{s: s, o: o, step: step, cutoff: cutoff}
+			if err = w.do(ctx); mayfly.ErrorCode(err) != mayfly.Conflict {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("offboarding %s, step %s: %w", o.ID, step, err)
 		}
 		s.cfg.Identity.Forget(ctx)

@@ -252,7 +252,7 @@ func (w *work) revokeAll(clients []*mayfly.Client, services []*mayfly.Principal)
 		w.act(mayfly.ActionPrincipalOffboarded, p.ID, "service "+p.Name+" owned by the person", mayfly.AuditEntry{Principal: p.ID, Details: map[string]string{"name": p.Name}})
 	}
 	return []func(tx mayfly.Tx) error{
-		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs) },
+		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs, clients) },
 		func(tx mayfly.Tx) error {
 			if err := cfg.Revoker.Revoke(tx, principals...); err != nil {
 				return err
@@ -274,10 +274,11 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 	// wherever the person kept it, beyond Mayfly's reach. It is revoked;
 	// the new owner registers a client with keys of their own.
 	var revs []*mayfly.Revocation
-	var direct, ofServices []*mayfly.Client
+	var keyed, direct, ofServices []*mayfly.Client
 	for _, c := range clients {
 		switch {
 		case len(c.JWKS) > 0:
+			keyed = append(keyed, c)
 			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over", Cause: mayfly.CauseOffboarded})
 			w.act(mayfly.ActionClientRevoked, c.ID, "authenticates with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
 		case c.OwnerID == w.o.PrincipalID:
@@ -295,7 +296,7 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 			Details: map[string]string{"from": w.o.PrincipalID, "to": to}})
 	}
 	write := []func(tx mayfly.Tx) error{
-		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs) },
+		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs, keyed) },
 		func(tx mayfly.Tx) error {
 			for _, p := range moved {
 				if err := cfg.Identity.SavePrincipal(tx, p); err != nil {
@@ -497,26 +498,10 @@ func (w *work) replaceSecrets(clients []*mayfly.Client, owner string, action may
 		if failed != nil {
 			return failed
 		}
-		for i, next := range staged {
-			for try := 0; ; try++ {
-				err := cfg.Identity.SaveClient(tx, next)
-				if err == nil {
-					break
-				}
-				if mayfly.ErrorCode(err) != mayfly.Conflict || try == 2 {
-					return err
-				}
-				// Changed meanwhile (its owner rotated the secret): replace
-				// what is there now, which the person may also have seen.
-				fresh, err := cfg.Store.Client(context.Background(), next.ID)
-				if err != nil {
-					return err
-				}
-				if next, err = replace(fresh); err != nil {
-					return err
-				}
-				staged[i] = next
-			}
+		// A client changed since it was read (its owner rotated the
+		// secret) fails the step, which runs again from what is stored.
+		if err := cfg.Identity.SaveClients(tx, staged...); err != nil {
+			return err
 		}
 		return cfg.Revoker.Revoke(tx, marks...)
 	}

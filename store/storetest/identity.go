@@ -35,6 +35,7 @@ func Identity(t *testing.T, open func(t *testing.T) IdentityStore) {
 		{"Clients/References", testClientReferences},
 		{"Clients/Update", testClientUpdate},
 		{"Clients/UpdateRefused", testClientUpdateRefused},
+		{"Clients/UpdateMany", testClientUpdateMany},
 		{"Clients/Revoke", testClientRevoke},
 		{"AdminCredentials", testAdminCredentials},
 		{"AdminCredentials/RoleAndOwner", testAdminRoleAndOwner},
@@ -403,6 +404,33 @@ func testClientUpdate(t *testing.T, s IdentityStore) {
 	// An update stores the revocation time it is given too (see
 	// testClientRevoke).
 	diffClient(mustClient(t, s, w.cB.ID), w.cB).report(t, "other client after the updates")
+}
+
+// testClientUpdateMany: UpdateClients updates each client as UpdateClient
+// would; one stale or missing fails it with that one's error, and its
+// transaction then commits nothing.
+func testClientUpdateMany(t *testing.T, s IdentityStore) {
+	w := seedIdentity(t, s)
+	a, b := *w.cA, *w.cB
+	a.SecretHash, b.SecretHash = []byte("new a"), []byte("new b")
+	a.RevokedAt = t0.Add(time.Hour)
+	must(t, "UpdateClients", do(t, s, s.UpdateClients, []*mayfly.Client{&a, &b}))
+	if a.Version != w.cA.Version+1 || b.Version != w.cB.Version+1 {
+		t.Errorf("versions after UpdateClients: %d, %d; want %d, %d", a.Version, b.Version, w.cA.Version+1, w.cB.Version+1)
+	}
+	diffClient(mustClient(t, s, w.cA.ID), &a).report(t, "first client after UpdateClients")
+	diffClient(mustClient(t, s, w.cB.ID), &b).report(t, "second client after UpdateClients")
+
+	// The second is stale: the first's update is not kept either.
+	a2, stale := a, *w.cB
+	a2.SecretHash, stale.SecretHash = []byte("newer a"), []byte("stale b")
+	wantErr(t, "UpdateClients with a stale copy", do(t, s, s.UpdateClients, []*mayfly.Client{&a2, &stale}), mayfly.ErrConflict)
+	diffClient(mustClient(t, s, w.cA.ID), &a).report(t, "first client after a refused UpdateClients")
+	diffClient(mustClient(t, s, w.cB.ID), &b).report(t, "second client after a refused UpdateClients")
+
+	missing := newClient("cli-nobody", w.alice.ID, w.ring.Name)
+	wantErr(t, "UpdateClients with a missing client", do(t, s, s.UpdateClients, []*mayfly.Client{missing}), mayfly.ErrNotFound)
+	must(t, "UpdateClients of none", do(t, s, s.UpdateClients, nil))
 }
 
 func testClientUpdateRefused(t *testing.T, s IdentityStore) {

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -64,18 +66,50 @@ func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 }
 
 func (s *Store) UpdateClient(tx mayfly.Tx, c *mayfly.Client) error {
-	const op = "UpdateClient"
+	return s.updateClients("UpdateClient", tx, []*mayfly.Client{c})
+}
+
+func (s *Store) UpdateClients(tx mayfly.Tx, cs []*mayfly.Client) error {
+	return s.updateClients("UpdateClients", tx, cs)
+}
+
+// updateClients sends the versioned updates in one batch. An update that
+// matches no row stops the batch; what follows it may have run, which is
+// why the transaction must not commit then.
+func (s *Store) updateClients(op string, tx mayfly.Tx, cs []*mayfly.Client) error {
 	t, err := TxOf(s, tx, op)
-	if err != nil {
+	if err != nil || len(cs) == 0 {
 		return err
 	}
-	version, err := s.versioned(t, op, "client", "clients", c.ID, c.Version, `UPDATE clients SET owner_id = ?, secret_hash = ?,
-		secret_rotated_at = ?, revoked_at = ?, version = version + 1 WHERE id = ? AND version = ? RETURNING version`,
-		c.OwnerID, c.SecretHash, Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt), c.ID, c.Version)
-	if err != nil {
-		return s.err(op, err)
+	versions := make([]int64, len(cs))
+	failed := -1
+	b := &Batch{}
+	for i, c := range cs {
+		b.QueryRow(func(row Row) error {
+			err := row.Scan(&versions[i])
+			if err != nil {
+				failed = i
+			}
+			return err
+		}, `UPDATE clients SET owner_id = ?, secret_hash = ?, secret_rotated_at = ?, revoked_at = ?, version = version + 1
+			WHERE id = ? AND version = ? RETURNING version`,
+			c.OwnerID, c.SecretHash, Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt), c.ID, c.Version)
 	}
-	c.Version = version
+	if err := t.Q().SendBatch(t.ctx, b); err != nil {
+		if failed < 0 || !errors.Is(err, sql.ErrNoRows) {
+			return s.err(op, err)
+		}
+		// Nothing matched: the client is missing, or it changed.
+		c := cs[failed]
+		var stored int64
+		if err := t.Q().QueryRow(t.ctx, `SELECT version FROM clients WHERE id = ?`, c.ID).Scan(&stored); err != nil {
+			return s.err(op, fmt.Errorf("client %s: %w", c.ID, err))
+		}
+		return s.err(op, s.staleErr(op, "client", stored, c.Version))
+	}
+	for i, c := range cs {
+		c.Version = versions[i]
+	}
 	t.changed(mayfly.ChangeIdentity)
 	return nil
 }

@@ -33,10 +33,12 @@ type unit struct {
 // Update runs fn in a transaction and commits what it writes together with
 // the entries it records (mayfly.Updater). fn must only write through tx:
 // it runs while the log is locked, so it must not wait for anything else,
-// nor call Update itself.
+// nor call Update itself. Update waits for the outcome even if ctx ends
+// first: once queued, a change may commit, and its caller must not act
+// as if it had not (a flush is bounded by flushTimeout).
 func (l *Log) Update(ctx context.Context, fn func(mayfly.Tx) error) error {
 	u := &unit{ctx: ctx, fn: fn}
-	if err := l.committer.Add(ctx, u); err != nil {
+	if err := l.committer.Add(context.WithoutCancel(ctx), u); err != nil {
 		return mayfly.E("audit.Update", err)
 	}
 	return u.err

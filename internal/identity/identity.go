@@ -51,7 +51,12 @@ type Service struct {
 	mu         sync.RWMutex
 	clients    map[string]cachedClient
 	principals map[string]*mayfly.Principal // by ID
-	logins     map[[2]string]bool           // admin credential and source address seen since start
+	// Staged are copies of clients and principals whose change is on its
+	// way to the store: this process acts on them before the store says
+	// so (see Stage), and Forget leaves them.
+	stagedClients    map[string]*mayfly.Client
+	stagedPrincipals map[string]*mayfly.Principal
+	logins           map[[2]string]bool // admin credential and source address seen since start
 	// reactivated is told of each reactivation (see OnReactivated).
 	reactivated func(ctx context.Context, principalID string) error
 }
@@ -66,7 +71,8 @@ func (s *Service) OnReactivated(fn func(ctx context.Context, principalID string)
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, clients: map[string]cachedClient{}, principals: map[string]*mayfly.Principal{}, logins: map[[2]string]bool{}}
+	return &Service{cfg: cfg, clients: map[string]cachedClient{}, principals: map[string]*mayfly.Principal{},
+		stagedClients: map[string]*mayfly.Client{}, stagedPrincipals: map[string]*mayfly.Principal{}, logins: map[[2]string]bool{}}
 }
 
 var (
@@ -176,7 +182,10 @@ func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Princ
 // Principal finds a principal by ID or name.
 func (s *Service) Principal(ctx context.Context, ref string) (*mayfly.Principal, error) {
 	s.mu.RLock()
-	p, ok := s.principals[ref]
+	p, ok := s.stagedPrincipals[ref]
+	if !ok {
+		p, ok = s.principals[ref]
+	}
 	s.mu.RUnlock()
 	if ok {
 		return p, nil
@@ -251,21 +260,13 @@ func (s *Service) SavePrincipal(tx mayfly.Tx, p *mayfly.Principal) error {
 		return err
 	}
 	saved := *p
-	tx.AfterCommit(func() { s.cache(&saved) })
+	tx.AfterCommit(func() {
+		s.mu.Lock()
+		s.principals[saved.ID] = &saved
+		delete(s.stagedPrincipals, saved.ID)
+		s.mu.Unlock()
+	})
 	return nil
-}
-
-func (s *Service) cache(p *mayfly.Principal) {
-	s.mu.Lock()
-	s.principals[p.ID] = p
-	s.mu.Unlock()
-}
-
-// forget drops a cached principal, so the next read asks the store.
-func (s *Service) forget(id string) {
-	s.mu.Lock()
-	delete(s.principals, id)
-	s.mu.Unlock()
 }
 
 // SetStatus suspends or reactivates a principal. Suspending sets a
@@ -298,18 +299,21 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	s.cfg.Log.Info(string(action), "principal", p.ID, "reason", reason)
 	if status == mayfly.Suspended {
 		// Stop issuing here before the mark's time is taken, so that every
-		// token this process mints after the mark is refused; a failure
-		// below drops the copy and the store's word stands.
-		s.cache(&next)
+		// token this process mints after the mark is refused; if the change
+		// does not commit, the copy goes and the store's word stands.
+		s.mu.Lock()
+		s.stagedPrincipals[p.ID] = &next
+		s.mu.Unlock()
 	}
-	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: s.cfg.Clock.Now().UTC(), Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
 	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.SavePrincipal(tx, &next); err != nil {
 			return err
 		}
-		// The mark with the status: a token this process minted before the
-		// mark was minted while the principal was active.
+		// The mark with the status, timed as late as it can be: a token
+		// this process minted before it was minted while the principal was
+		// active; another process hears of both at once.
 		if status == mayfly.Suspended {
+			mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: s.cfg.Clock.Now().UTC(), Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
 			if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
 				return err
 			}
@@ -318,7 +322,11 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 		return err
 	})
 	if err != nil {
-		s.forget(p.ID)
+		s.mu.Lock()
+		if s.stagedPrincipals[p.ID] == &next {
+			delete(s.stagedPrincipals, p.ID)
+		}
+		s.mu.Unlock()
 		return nil, err
 	}
 	s.mu.RLock()
@@ -335,7 +343,8 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 }
 
 // Forget drops cached principals and clients, after another replica
-// changed them.
+// changed them. Staged copies stay: their changes are this process's own,
+// on their way to the store.
 func (s *Service) Forget(context.Context) error {
 	s.mu.Lock()
 	clear(s.principals)
@@ -490,13 +499,14 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 		details["action_needed"] = "the owner must rotate the secret again to obtain a usable one"
 	}
 	s.Stage(&next)
-	// The mark is taken once the old secret stopped working here: every
-	// token this process mints with it is before the mark.
-	mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: s.cfg.Clock.Now().UTC(), Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
 	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.SaveClients(tx, &next); err != nil {
 			return err
 		}
+		// The mark is timed once the old secret stopped working here, as
+		// late as it can be: every token this process mints with the old
+		// secret is before it.
+		mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: id, At: s.cfg.Clock.Now().UTC(), Reason: "secret rotated: " + reason, Cause: mayfly.CauseSecretRotated}
 		if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
 			return err
 		}
@@ -509,7 +519,7 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 		return s.shown(ctx, tx, id)
 	})
 	if err != nil {
-		s.Unstage(id)
+		s.Unstage(&next)
 		return nil, "", err
 	}
 	s.cfg.Log.Info("client secret rotated", "client_id", id, "owner", c.OwnerID, "shown", show)
@@ -519,20 +529,25 @@ func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, sho
 	return &next, secret, nil
 }
 
-// Stage caches c, a client about to be stored with a new secret, so that
-// this process stops accepting the old secret at once, before the
-// not-before mark that goes with the new one is timed. Unstage undoes it
-// if the change does not commit.
+// Stage makes c, a client about to be stored with a new secret, the one
+// this process authenticates against, so that it stops accepting the old
+// secret at once, before the not-before mark that goes with the new one
+// is timed. SaveClients unstages it once the change commits; the caller
+// unstages it if the change does not.
 func (s *Service) Stage(c *mayfly.Client) {
 	s.mu.Lock()
-	s.clients[c.ID] = cachedClient{c, s.cfg.Revoker.NotBefore(c.ID)}
+	s.stagedClients[c.ID] = c
 	s.mu.Unlock()
 }
 
-// Unstage drops the cached copy of a client.
-func (s *Service) Unstage(id string) {
+// Unstage drops c's staged copy, if it is still the one staged, and any
+// cached copy, so that the next read asks the store.
+func (s *Service) Unstage(c *mayfly.Client) {
 	s.mu.Lock()
-	delete(s.clients, id)
+	if s.stagedClients[c.ID] == c {
+		delete(s.stagedClients, c.ID)
+	}
+	delete(s.clients, c.ID)
 	s.mu.Unlock()
 }
 
@@ -546,9 +561,12 @@ func (s *Service) SaveClients(tx mayfly.Tx, cs ...*mayfly.Client) error {
 		return err
 	}
 	tx.AfterCommit(func() {
+		s.mu.Lock()
 		for _, c := range cs {
-			s.Unstage(c.ID)
+			delete(s.stagedClients, c.ID)
+			delete(s.clients, c.ID)
 		}
+		s.mu.Unlock()
 	})
 	return nil
 }
@@ -624,8 +642,12 @@ func SecretMatches(hash []byte, secret string) bool {
 // Client returns a client by ID, from cache when possible.
 func (s *Service) Client(ctx context.Context, id string) (*mayfly.Client, error) {
 	s.mu.RLock()
+	staged, isStaged := s.stagedClients[id]
 	cc, ok := s.clients[id]
 	s.mu.RUnlock()
+	if isStaged {
+		return staged, nil
+	}
 	// A not-before mark set since the copy was cached means the secret
 	// changed, here or on another replica: the copy is stale. The marks
 	// travel with revocations, which every replica applies at once.

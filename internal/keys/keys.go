@@ -709,8 +709,7 @@ func (s *Service) signer(ctx context.Context, old *snapshot, k *mayfly.Key) (*Si
 // Signer returns the key that signs for ring now. If the schedule has fallen
 // behind (no key's window covers now), it catches up first.
 func (s *Service) Signer(ctx context.Context, ring string) (*Signer, error) {
-	now := s.cfg.Clock.Now()
-	if sg := s.snap.Load().signing(ring, now, s.cfg.Revoker); sg != nil {
+	if sg := s.snap.Load().signing(ring, s.cfg.Clock.Now(), s.cfg.Revoker); sg != nil {
 		return sg, nil
 	}
 	if _, ok := s.snap.Load().rings[ring]; !ok {

@@ -94,6 +94,9 @@ func (s *Signer) GoString() string { return s.String() }
 
 func (s *Signer) covers(t time.Time) bool { return !t.Before(s.from) && t.Before(s.until) }
 
+// From is when the key's signing window opens.
+func (s *Signer) From() time.Time { return s.from }
+
 // Sign signs payload as a compact JWS with typ at+jwt, if now is inside the
 // key's window.
 func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {

@@ -22,14 +22,14 @@ type work struct {
 	step   string
 	cutoff time.Time
 	lines  []line
-	// staged are clients whose new copies are cached ahead of the commit.
-	staged []string
+	// staged are the new copies of clients staged ahead of the commit.
+	staged []*mayfly.Client
 }
 
 // unstage drops the staged copies after a step that did not commit.
 func (w *work) unstage() {
-	for _, id := range w.staged {
-		w.s.cfg.Identity.Unstage(id)
+	for _, c := range w.staged {
+		w.s.cfg.Identity.Unstage(c)
 	}
 }
 
@@ -493,7 +493,7 @@ func (w *work) replaceSecrets(clients []*mayfly.Client, owner string, action may
 		cfg.Identity.Stage(next)
 		staged = append(staged, next)
 	}
-	marks := w.marks(ids)
+	w.staged = append(w.staged, staged...)
 	fn := func(tx mayfly.Tx) error {
 		if failed != nil {
 			return failed
@@ -503,9 +503,10 @@ func (w *work) replaceSecrets(clients []*mayfly.Client, owner string, action may
 		if err := cfg.Identity.SaveClients(tx, staged...); err != nil {
 			return err
 		}
-		return cfg.Revoker.Revoke(tx, marks...)
+		// Timed once the old secrets stopped working here, as late as can
+		// be: every token this process got with one is before its mark.
+		return cfg.Revoker.Revoke(tx, w.marks(ids)...)
 	}
-	w.staged = append(w.staged, ids...)
 	return fn
 }
 

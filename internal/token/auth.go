@@ -40,23 +40,39 @@ var errBadClient = mayfly.Errorf(mayfly.Unauthenticated, "client authentication 
 // Authenticated is a client that proved who it is and could obtain and use
 // tokens when it did: what Issue and Revoke act for. Only Authenticate and
 // Admit make one, so every request checks that once.
-type Authenticated struct{ Client *mayfly.Client }
+type Authenticated struct {
+	client *mayfly.Client
+	// at is when the checks began, and so the issue time of a token made
+	// for it: a change that stops the client (a new secret, its owner's
+	// suspension) and the not-before mark timed after it then cannot let
+	// a token checked before the change carry a time after the mark.
+	at time.Time
+}
+
+// Client is the authenticated client.
+func (a *Authenticated) Client() *mayfly.Client { return a.client }
 
 // Admit returns c as Authenticated if it can obtain and use tokens now, for
 // callers that established who it is themselves.
 func (s *Service) Admit(ctx context.Context, c *mayfly.Client) (*Authenticated, error) {
+	return s.admit(ctx, c, s.cfg.Clock.Now())
+}
+
+// admit checks c, whose checks began at at.
+func (s *Service) admit(ctx context.Context, c *mayfly.Client, at time.Time) (*Authenticated, error) {
 	if err := s.cfg.Identity.Usable(ctx, c); err != nil {
 		return nil, err
 	}
-	return &Authenticated{Client: c}, nil
+	return &Authenticated{client: c, at: at}, nil
 }
 
 // Authenticate returns the client the credentials prove, if it can obtain
 // and use tokens, or an Unauthenticated error. Failures look alike on
 // purpose: the message does not tell an unknown client from a wrong secret.
 func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*Authenticated, error) {
+	at := s.cfg.Clock.Now()
 	if cr.Assertion != "" || cr.AssertionType != "" {
-		return s.authenticateAssertion(ctx, cr)
+		return s.authenticateAssertion(ctx, cr, at)
 	}
 	if cr.ClientID == "" || cr.Secret == "" {
 		return nil, errBadClient
@@ -71,10 +87,10 @@ func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*Authentica
 	if !identity.SecretMatches(c.SecretHash, cr.Secret) {
 		return nil, errBadClient
 	}
-	return s.Admit(ctx, c)
+	return s.admit(ctx, c, at)
 }
 
-func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*Authenticated, error) {
+func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at time.Time) (*Authenticated, error) {
 	if cr.AssertionType != AssertionType {
 		return nil, mayfly.InvalidField("client_assertion_type", "client_assertion_type must be %s", AssertionType)
 	}
@@ -140,7 +156,7 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials) (*A
 	case cl.ID == "":
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion has no jti")
 	}
-	a, err := s.Admit(ctx, c)
+	a, err := s.admit(ctx, c, at)
 	if err != nil {
 		return nil, err
 	}

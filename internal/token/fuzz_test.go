@@ -164,7 +164,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	// A valid assertion authenticates once; from then on it is a replay.
 	e.usedJTI = "fuzz-seed-jti"
 	got, err := svc.Authenticate(ctx, token.Credentials{Assertion: e.assertion(tb, nil), AssertionType: token.AssertionType})
-	if err != nil || got.Client.ID != e.jwtClient {
+	if err != nil || got.Client().ID != e.jwtClient {
 		tb.Fatalf("control: valid assertion: got client %v, error %v; want client %s", got, err, e.jwtClient)
 	}
 

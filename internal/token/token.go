@@ -11,6 +11,7 @@
 package token
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -133,7 +134,7 @@ type Token struct {
 
 // Issue mints an access token for an authenticated client.
 func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*Token, error) {
-	c := a.Client
+	c := a.client
 	scope, err := grantScope(c, req.Scope)
 	if err != nil {
 		return nil, err
@@ -142,21 +143,30 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 	if err != nil {
 		return nil, err
 	}
-	now := s.cfg.Clock.Now()
-	jti, err := mayfly.NewJTI(now, s.cfg.Rand)
-	if err != nil {
-		return nil, mayfly.E("token.Issue", err)
-	}
-	exp := now.Add(c.TokenTTL)
-	cl := Claims{
-		Issuer: s.cfg.Issuer, Subject: c.ID, Audience: aud, Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(),
-		ID: jti, ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
-	}
-	payload, err := json.Marshal(cl)
-	if err != nil {
-		return nil, mayfly.E("token.Issue", err)
-	}
+	var cl Claims
 	signer, raw, err := s.cfg.Keys.WithSigner(ctx, c.Ring, func(sg *keys.Signer) (string, error) {
+		// The token carries the time its client's checks began (see
+		// Authenticated), unless the ring's key changed since: then the
+		// new key's first instant, once the checks are made again.
+		now := a.at
+		if from := sg.From(); now.Before(from) {
+			if err := s.recheck(ctx, a); err != nil {
+				return "", err
+			}
+			now = from
+		}
+		jti, err := mayfly.NewJTI(now, s.cfg.Rand)
+		if err != nil {
+			return "", mayfly.E("token.Issue", err)
+		}
+		cl = Claims{
+			Issuer: s.cfg.Issuer, Subject: c.ID, Audience: aud, Expiry: now.Add(c.TokenTTL).Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(),
+			ID: jti, ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
+		}
+		payload, err := json.Marshal(cl)
+		if err != nil {
+			return "", mayfly.E("token.Issue", err)
+		}
 		return sg.Sign(payload, now)
 	})
 	if err != nil {
@@ -170,6 +180,20 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		return nil, mayfly.E("token.Issue", err)
 	}
 	return &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID}, nil
+}
+
+// recheck makes a client's checks again for a token issued later than
+// they began: the client must be the one authenticated, unchanged, and
+// still usable.
+func (s *Service) recheck(ctx context.Context, a *Authenticated) error {
+	cur, err := s.cfg.Identity.Client(ctx, a.client.ID)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(cur.SecretHash, a.client.SecretHash) || cur.OwnerID != a.client.OwnerID {
+		return errBadClient
+	}
+	return s.cfg.Identity.Usable(ctx, cur)
 }
 
 func truncate(s string, n int) string {
@@ -317,7 +341,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) *Claims {
 // Revoke is RFC 7009 revocation by the client the token was issued to.
 // Tokens that do not verify are ignored, as the RFC asks.
 func (s *Service) Revoke(ctx context.Context, a *Authenticated, raw string) error {
-	c := a.Client
+	c := a.client
 	cl, err := s.Verify(raw)
 	if err != nil {
 		return nil

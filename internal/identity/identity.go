@@ -111,6 +111,9 @@ type PrincipalSpec struct {
 	Owner string // principal ID or name; required for a service
 	// Identity provider attributes (SCIM).
 	ExternalID, DisplayName, Email string
+	// Suspended, if not empty, creates the principal suspended, for this
+	// reason: as an identity provider may provision someone inactive.
+	Suspended string
 }
 
 // checkAttributes bounds the provider attributes a principal may carry.
@@ -134,6 +137,9 @@ func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Princ
 	}
 	p := &mayfly.Principal{Name: name, Kind: kind, Status: mayfly.Active, CreatedAt: s.cfg.Clock.Now().UTC(),
 		ExternalID: spec.ExternalID, DisplayName: spec.DisplayName, Email: spec.Email, Version: 1}
+	if spec.Suspended != "" {
+		p.Status, p.SuspendedBy, p.SuspendedAt = mayfly.Suspended, actorOf(ctx), p.CreatedAt
+	}
 	if err := checkAttributes(p); err != nil {
 		return nil, err
 	}
@@ -167,6 +173,11 @@ func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Princ
 		}
 		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionPrincipalCreated, Principal: p.ID,
 			Details: map[string]string{"name": p.Name, "kind": string(p.Kind), "owner": p.OwnerID}})
+		if err != nil || p.Status != mayfly.Suspended {
+			return err
+		}
+		// Suspended from the start: there is nothing older to mark.
+		_, err = tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionPrincipalSuspended, Principal: p.ID, Details: map[string]string{"reason": spec.Suspended}})
 		return err
 	})
 	if mayfly.ErrorCode(err) == mayfly.Conflict {

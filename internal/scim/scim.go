@@ -113,18 +113,15 @@ func (s *Service) People(ctx context.Context) ([]*mayfly.Principal, error) {
 
 // Create creates a person; caller is the SCIM credential that asks.
 func (s *Service) Create(ctx context.Context, caller *mayfly.AdminCredential, in Person) (*mayfly.Principal, error) {
-	p, err := s.cfg.Identity.Create(ctx, identity.PrincipalSpec{Name: in.UserName, Kind: mayfly.Human,
-		ExternalID: in.ExternalID, DisplayName: in.DisplayName, Email: in.Email})
+	spec := identity.PrincipalSpec{Name: in.UserName, Kind: mayfly.Human, ExternalID: in.ExternalID, DisplayName: in.DisplayName, Email: in.Email}
+	if in.Active != nil && !*in.Active {
+		spec.Suspended = "created inactive through SCIM by " + caller.Name
+	}
+	p, err := s.cfg.Identity.Create(ctx, spec)
 	if mayfly.ErrorCode(err) == mayfly.Conflict {
 		return nil, s.taken(ctx, in.UserName, "")
 	}
-	if err != nil {
-		return nil, err
-	}
-	if in.Active != nil && !*in.Active {
-		return s.cfg.Identity.SetStatus(ctx, p.ID, mayfly.Suspended, "created inactive through SCIM by "+caller.Name)
-	}
-	return p, nil
+	return p, err
 }
 
 // taken explains why name cannot be had: someone other than self holds

@@ -105,3 +105,27 @@ func TestReactivation(t *testing.T) {
 		t.Errorf("status %s; want still suspended", p.Status)
 	}
 }
+
+// TestCreatedInactive: a person provisioned inactive is created suspended,
+// by the identity provider, in the one step that creates them, so it may
+// activate them later.
+func TestCreatedInactive(t *testing.T) {
+	env, s, cred, ctx := setup(t)
+	no, yes := false, true
+	p, err := s.Create(ctx, cred, scim.Person{UserName: "erin", Active: &no})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != mayfly.Suspended || p.SuspendedBy != cred.ID {
+		t.Errorf("created: %s, suspended by %q; want suspended by %s", p.Status, p.SuspendedBy, cred.ID)
+	}
+	recs, err := env.App.Store().AuditEntries(ctx, mayfly.AuditFilter{Principal: p.ID})
+	if err != nil || len(recs) != 2 || recs[0].Entry.Action != mayfly.ActionPrincipalCreated || recs[1].Entry.Action != mayfly.ActionPrincipalSuspended {
+		t.Errorf("entries: %v, %v; want created, then suspended", recs, err)
+	}
+	in := scim.Of(p)
+	in.Active = &yes
+	if err := s.Apply(ctx, cred, p, in); err != nil {
+		t.Errorf("activating a person provisioned inactive: %v", err)
+	}
+}

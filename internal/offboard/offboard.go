@@ -95,6 +95,8 @@ type Audit interface {
 	// RotateKey replaces the log key; also, if not nil, runs in the
 	// transaction that records it, with the new verifier key.
 	RotateKey(ctx context.Context, also func(tx mayfly.Tx, vkey string) error) (string, error)
+	// Search returns stored entries.
+	Search(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error)
 }
 
 // Service runs offboardings.

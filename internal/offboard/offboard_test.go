@@ -216,3 +216,54 @@ func TestTransfer(t *testing.T) {
 	}
 	coverage(t, l.env)
 }
+
+// TestRootKeyReplacedElsewhere: a run stopped before its root key step,
+// and meanwhile the root key was replaced after its cutoff (here by
+// another custodian's offboarding; as well by a rotation a crash left for
+// the next start to finish). The resumed run does not replace it again,
+// and its report cites the entry of the rotation that did.
+func TestRootKeyReplacedElsewhere(t *testing.T) {
+	crashed := false
+	env := apptest.New(t, func(c *app.Config) {
+		c.AfterOffboardStep = func(step string) error {
+			if step == offboard.StepSecrets && !crashed {
+				crashed = true
+				return errors.New("crash before the root key step")
+			}
+			return nil
+		}
+	})
+	ctx := env.Admin()
+	for _, who := range []string{"xavier", "yann"} {
+		env.Human(who)
+		if _, err := env.App.Identity.GrantCustody(ctx, who, mayfly.AssetRootKey, mayfly.RootKeyAsset, mayfly.CustodyBreakGlass, "drill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Clock.Advance(time.Hour)
+	if _, err := env.App.Offboard.Offboard(ctx, "xavier", offboard.Options{}); err == nil {
+		t.Fatal("the first run did not stop at the injected crash")
+	}
+	env.Clock.Advance(time.Minute)
+	if _, err := env.App.Offboard.Offboard(ctx, "yann", offboard.Options{}); err != nil { // replaces the root key
+		t.Fatal(err)
+	}
+	o, err := env.App.Offboard.Offboard(ctx, "xavier", offboard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rotated []uint64
+	for _, a := range o.Actions {
+		if a.Action == mayfly.ActionRootKeyRotated {
+			rotated = append(rotated, a.Audit)
+		}
+	}
+	all, err := env.App.Audit.Search(ctx, mayfly.AuditFilter{Action: mayfly.ActionRootKeyRotated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || len(rotated) != 1 || rotated[0] != all[0].Index {
+		t.Errorf("root key rotations %v; xavier's report cites %v; want the one rotation, cited", all, rotated)
+	}
+	coverage(t, env)
+}

@@ -56,6 +56,12 @@ func (w *work) do(ctx context.Context) error {
 	return fmt.Errorf("unknown step %q", w.step)
 }
 
+// reported reports whether the run's report has a line of action from
+// this step.
+func (w *work) reported(action mayfly.Action) bool {
+	return slices.ContainsFunc(w.o.Actions, func(a mayfly.OffboardAction) bool { return a.Step == w.step && a.Action == action })
+}
+
 // act queues a report line; e is its audit entry.
 func (w *work) act(action mayfly.Action, subject, detail string, e mayfly.AuditEntry) {
 	if e.Details == nil {
@@ -384,6 +390,18 @@ func (w *work) rootKey(ctx context.Context) error {
 	made, err = cfg.RootKey.RotatedAt(ctx)
 	if err != nil {
 		return err
+	}
+	if !made.Before(w.cutoff) && !w.reported(mayfly.ActionRootKeyRotated) {
+		// Replaced since the cutoff, but not by this run to its end: a
+		// rotation a crash interrupted, finished at start. The report cites
+		// the entry of the rotation that did it.
+		recs, err := cfg.Audit.Search(ctx, mayfly.AuditFilter{Action: mayfly.ActionRootKeyRotated, Since: w.cutoff, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(recs) == 1 {
+			w.acted(mayfly.ActionRootKeyRotated, mayfly.RootKeyAsset, "new root key; all key material re-sealed", recs[0].Index)
+		}
 	}
 	if made.Before(w.cutoff) {
 		err := cfg.RootKey.Rotate(ctx, "custodian "+w.o.PrincipalID+" offboarded", func(tx mayfly.Tx, idx uint64) error {

@@ -121,7 +121,10 @@ func TestStagedSurvivesForget(t *testing.T) {
 	}
 	release := hold(t, env)
 	done := make(chan error, 1)
-	go func() { _, _, err := env.App.Identity.RotateClientSecret(env.Admin(), c.ID, "test", false); done <- err }()
+	go func() {
+		_, _, err := env.App.Identity.RotateClientSecret(env.Admin(), c.ID, "test", false)
+		done <- err
+	}()
 	eventually(t, "the old secret stops working once the rotation is under way", func() bool { return !oldWorks() })
 	env.App.Identity.Forget(ctx) // as on a change notice from another replica
 	if oldWorks() {

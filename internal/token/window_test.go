@@ -119,10 +119,11 @@ func TestStagedSurvivesForget(t *testing.T) {
 		_, err := env.App.Token.Authenticate(ctx, token.Credentials{ClientID: c.ID, Secret: secret})
 		return err == nil
 	}
+	admin := env.Admin()
 	release := hold(t, env)
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := env.App.Identity.RotateClientSecret(env.Admin(), c.ID, "test", false)
+		_, _, err := env.App.Identity.RotateClientSecret(admin, c.ID, "test", false)
 		done <- err
 	}()
 	eventually(t, "the old secret stops working once the rotation is under way", func() bool { return !oldWorks() })

@@ -232,7 +232,9 @@ type adminFlags struct {
 
 func (a *adminFlags) register(f *flags, env Env) {
 	f.StringVar(&a.addr, "addr", firstNonEmpty(env.Getenv("MAYFLY_ADDR"), "127.0.0.1:8740"), "server address or URL (MAYFLY_ADDR)")
-	f.StringVar(&a.token, "token", env.Getenv("MAYFLY_TOKEN"), "admin credential (MAYFLY_TOKEN); default: the contents of MAYFLY_DATA/admin.token")
+	// The credential's default is looked up when it is needed, not shown
+	// as the flag's default: help text must never print it.
+	f.StringVar(&a.token, "token", "", "admin credential; default: MAYFLY_TOKEN, else the contents of MAYFLY_DATA/admin.token")
 	f.BoolVar(&a.json, "json", false, "print JSON")
 }
 
@@ -250,7 +252,7 @@ func (a *adminFlags) client(env Env) (*client.Client, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	tok := a.token
+	tok := firstNonEmpty(a.token, env.Getenv("MAYFLY_TOKEN"))
 	if tok == "" {
 		path := filepath.Join(firstNonEmpty(env.Getenv("MAYFLY_DATA"), "mayfly-data"), "admin.token")
 		b, err := os.ReadFile(path)

@@ -199,3 +199,40 @@ func TestOffboardCLI(t *testing.T) {
 		t.Errorf("principal show after offboarding: %q", r.stdout)
 	}
 }
+
+// TestHelpShowsNoCredential: with the admin credential in the environment,
+// as the README has users export it, no command's help, usage error or
+// refusal prints it.
+func TestHelpShowsNoCredential(t *testing.T) {
+	const secret = "mfa_do-not-print-this-credential"
+	env := map[string]string{"MAYFLY_TOKEN": secret, "MAYFLY_ADDR": "127.0.0.1:1"}
+	usage := run(env, "help")
+	var cmds [][]string
+	for _, line := range strings.Split(usage.stdout, "\n") {
+		if !strings.HasPrefix(line, "  ") {
+			continue
+		}
+		fields := strings.Fields(line)
+		var name []string
+		for _, f := range fields {
+			if f != strings.ToLower(f) || len(name) == 3 || strings.ContainsAny(f, ";:,") {
+				break
+			}
+			name = append(name, f)
+		}
+		if len(name) > 0 {
+			cmds = append(cmds, name)
+		}
+	}
+	if len(cmds) < 20 {
+		t.Fatalf("found %d commands in the help: %q", len(cmds), usage.stdout)
+	}
+	for _, name := range cmds {
+		for _, extra := range [][]string{{"--help"}, {"--no-such-flag"}} {
+			r := run(env, append(append([]string{}, name...), extra...)...)
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("mayfly %s %s printed the credential:\n%s%s", strings.Join(name, " "), extra[0], r.stdout, r.stderr)
+			}
+		}
+	}
+}

@@ -168,6 +168,17 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if cfg.KeyLifetimeCeiling > mayfly.KeyLifetimeCeiling {
 		cfg.Log.Warn("configuration override: key lifetime ceiling raised above 30 days", "ceiling", cfg.KeyLifetimeCeiling)
 	}
+	// The store first: a start that cannot reach it leaves nothing behind,
+	// least of all a new root key that the store never saw.
+	st, replicated, err := OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -183,15 +194,6 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	} else if fi, err := os.Stat(cfg.RootKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		cfg.Log.Warn("root key file is readable by others; it should be mode 0600", "file", cfg.RootKeyFile, "mode", fi.Mode().Perm())
 	}
-	st, replicated, err := OpenStore(ctx, cfg.Store)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
 	if err := checkRootKey(ctx, st, sealer, cfg.Rand, cfg.Clock, cfg.RootKeyFile); err != nil {
 		return nil, err
 	}
@@ -273,7 +275,13 @@ func OpenStore(ctx context.Context, dsn string) (st mayfly.Store, replicated boo
 		return nil, false, err
 	}
 	if kind == "sqlite" {
-		st, err = sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		// The database lives in a directory that holds sealed keys: made
+		// private, as the data directory is.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, false, fmt.Errorf("store %s: %w", path, err)
+		}
+		st, err = sqlite.Open(ctx, path)
 		return st, false, err
 	}
 	if st, err = postgres.Open(ctx, dsn); err != nil {

@@ -2,9 +2,14 @@ package app_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/internal/app"
 )
@@ -37,5 +42,22 @@ func TestOpenStoreRefuses(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("refused store strings left files: %v", entries)
+	}
+}
+
+// TestUnreachableStoreLeavesNothing: a start whose store cannot be reached
+// fails before it creates anything: no data directory, no root key.
+func TestUnreachableStoreLeavesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := app.New(ctx, app.Config{DataDir: dir, Issuer: "https://mayfly.test",
+		Store: "postgres://mayfly@127.0.0.1:1/mayfly?connect_timeout=2",
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil {
+		t.Fatal("started against an unreachable store")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data directory after the failed start: %v; want none", err)
 	}
 }

@@ -173,6 +173,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // decode reads a JSON request body into v, refusing unknown fields.
+// noBody refuses a request with a body on a route that takes none: what
+// a caller sent would otherwise be ignored without a word.
+func noBody(h adminHandler) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+		if n, _ := r.Body.Read(make([]byte, 1)); n > 0 {
+			return mayfly.Errorf(mayfly.Invalid, "%s %s takes no request body", r.Method, r.URL.Path)
+		}
+		return h(w, r, a)
+	}
+}
+
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return mayfly.Errorf(mayfly.Invalid, "content type must be application/json")

@@ -25,7 +25,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
@@ -118,9 +117,9 @@ type PrincipalSpec struct {
 
 // checkAttributes bounds the provider attributes a principal may carry.
 func checkAttributes(p *mayfly.Principal) error {
-	for field, v := range map[string]string{"external_id": p.ExternalID, "display_name": p.DisplayName, "email": p.Email} {
-		if len(v) > 256 || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\n\r") {
-			return mayfly.InvalidField(field, "%s must be at most 256 characters of text on one line", field)
+	for _, a := range []struct{ field, v string }{{"external_id", p.ExternalID}, {"display_name", p.DisplayName}, {"email", p.Email}} {
+		if err := mayfly.CheckText(a.field, a.v, 256); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -288,6 +287,9 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	if status != mayfly.Active && status != mayfly.Suspended {
 		return nil, mayfly.InvalidField("status", "status %q: only active and suspended are set directly; offboarding has its own command", status)
 	}
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, err
+	}
 	p, err := s.Fresh(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -386,8 +388,11 @@ var (
 // never available again.
 func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Client, string, error) {
 	name := strings.TrimSpace(spec.Name)
-	if name == "" || len(name) > 128 {
+	if name == "" {
 		return nil, "", mayfly.InvalidField("name", "client name must be 1-128 characters")
+	}
+	if err := mayfly.CheckText("name", name, mayfly.MaxName); err != nil {
+		return nil, "", err
 	}
 	if spec.Owner == "" {
 		return nil, "", mayfly.InvalidField("owner", "a client needs an owner")
@@ -489,6 +494,9 @@ func (s *Service) shown(ctx context.Context, tx mayfly.Tx, clientID string) erro
 // against the caller; without, nobody learns it, and the owner must rotate
 // again to get one.
 func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, show bool) (*mayfly.Client, string, error) {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, "", err
+	}
 	c, err := s.fresh(ctx, id)
 	if err != nil {
 		return nil, "", err
@@ -690,6 +698,9 @@ func (s *Service) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 // RevokeClient withdraws a client: it can get no more tokens and every token
 // it holds stops being accepted.
 func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, err
+	}
 	for try := 0; ; try++ {
 		// Read from the store: the revocation is stored with the version
 		// it was read at, and another process may have changed it.
@@ -772,8 +783,11 @@ type CredentialSpec struct {
 // never available again.
 func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayfly.AdminCredential, string, error) {
 	name := strings.TrimSpace(spec.Name)
-	if name == "" || len(name) > 128 {
+	if name == "" {
 		return nil, "", mayfly.InvalidField("name", "credential name must be 1-128 characters")
+	}
+	if err := mayfly.CheckText("name", name, mayfly.MaxName); err != nil {
+		return nil, "", err
 	}
 	if spec.Role == "" {
 		spec.Role = mayfly.RoleAdmin
@@ -831,6 +845,9 @@ func (s *Service) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredenti
 
 // RevokeAdminCredential withdraws an admin or SCIM credential.
 func (s *Service) RevokeAdminCredential(ctx context.Context, id, reason string) error {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return err
+	}
 	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.cfg.Store.RevokeAdminCredential(tx, id, s.cfg.Clock.Now().UTC()); err != nil {
 			return err
@@ -883,8 +900,11 @@ func (s *Service) GrantCustody(ctx context.Context, ref string, asset mayfly.Ass
 	default:
 		return nil, mayfly.InvalidField("asset", "asset %q is not ring, root_key or client_secret", asset)
 	}
-	if strings.TrimSpace(reason) == "" || len(reason) > 512 {
-		return nil, mayfly.InvalidField("reason", "custody needs a reason of at most 512 characters")
+	if strings.TrimSpace(reason) == "" {
+		return nil, mayfly.InvalidField("reason", "custody needs a reason")
+	}
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, err
 	}
 	c := &mayfly.Custody{PrincipalID: p.ID, Asset: asset, AssetID: assetID, Kind: kind, Reason: reason}
 	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error { return s.AddCustody(ctx, tx, c) })

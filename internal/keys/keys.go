@@ -267,6 +267,9 @@ func (s *Service) Rotate(ctx context.Context, ring string) error {
 // verifying, and its material is destroyed. If it was signing, the ring's
 // next key takes over.
 func (s *Service) Revoke(ctx context.Context, kid, reason string) (*mayfly.Revocation, error) {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, err
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err

@@ -132,8 +132,8 @@ func (s *Service) offboard(ctx context.Context, ref string, opt Options, resume 
 	if err != nil {
 		return nil, err
 	}
-	if len(opt.Reason) > 512 {
-		return nil, mayfly.InvalidField("reason", "reason must be at most 512 characters")
+	if err := mayfly.CheckText("reason", opt.Reason, mayfly.MaxReason); err != nil {
+		return nil, err
 	}
 	var to *mayfly.Principal
 	if opt.TransferTo != "" {

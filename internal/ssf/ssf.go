@@ -287,8 +287,8 @@ func (s *Service) check(sp *Spec, owner string) error {
 			return mayfly.InvalidField("events_requested", "event type %q is not an absolute URI", truncate(e, 64))
 		}
 	}
-	if len(sp.Description) > maxDescription {
-		return mayfly.InvalidField("description", "description is longer than %d bytes", maxDescription)
+	if err := mayfly.CheckText("description", sp.Description, maxDescription); err != nil {
+		return err
 	}
 	return nil
 }
@@ -623,8 +623,8 @@ func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status may
 	if !status.Valid() {
 		return nil, mayfly.InvalidField("status", "status must be enabled, paused or disabled")
 	}
-	if len(reason) > maxDescription {
-		return nil, mayfly.InvalidField("reason", "reason is longer than %d bytes", maxDescription)
+	if err := mayfly.CheckText("reason", reason, maxDescription); err != nil {
+		return nil, err
 	}
 	// Under the lock conversion runs under, so that no round still holding
 	// the stream as enabled can queue into it once it is disabled.
@@ -781,8 +781,8 @@ func (s *Service) Verify(ctx context.Context, c Caller, id, state string) error 
 	if err != nil {
 		return err
 	}
-	if len(state) > maxDescription {
-		return mayfly.InvalidField("state", "state is longer than %d bytes", maxDescription)
+	if err := mayfly.CheckText("state", state, maxDescription); err != nil {
+		return err
 	}
 	if st.Status == mayfly.SSFDisabled {
 		return mayfly.Errorf(mayfly.Conflict, "stream %s is disabled; enable it to verify it", st.ID)

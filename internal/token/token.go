@@ -367,6 +367,9 @@ func (s *Service) revoke(ctx context.Context, rev *mayfly.Revocation, client, ac
 
 // RevokeJTI revokes one token by its ID, as an administrator.
 func (s *Service) RevokeJTI(ctx context.Context, jti, reason string) (*mayfly.Revocation, error) {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, err
+	}
 	recs, err := s.cfg.Store.Issuances(ctx, mayfly.IssuanceFilter{JTI: jti, Limit: 1})
 	if err != nil {
 		return nil, err

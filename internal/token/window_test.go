@@ -3,6 +3,8 @@ package token_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,5 +163,52 @@ func TestCallerGoneStillWaits(t *testing.T) {
 	_, err := env.App.Token.Authenticate(context.Background(), token.Credentials{ClientID: c.ID, Secret: secret})
 	if !errors.Is(err, mayfly.ErrUnauthenticated) {
 		t.Errorf("the old secret after the rotation: %v; want unauthenticated", err)
+	}
+}
+
+// TestRekeyUnderLoad: a ring rekeyed while its clients get tokens never
+// leaves a request without a key: the new key signs in the step that
+// withdraws the old ones.
+func TestRekeyUnderLoad(t *testing.T) {
+	env, c, _ := windowEnv(t)
+	ctx := context.Background()
+	a, err := env.App.Token.Admit(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 64)
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := env.App.Token.Issue(ctx, a, token.Request{}); err != nil {
+					errs <- err
+					return
+				}
+				issued.Add(1)
+			}
+		})
+	}
+	for range 10 {
+		env.Clock.Advance(time.Second)
+		if _, err := env.App.Keys.Rekey(ctx, c.Ring, env.Clock.Now(), "test", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a token request during rekeying: %v", err)
+	}
+	if issued.Load() == 0 {
+		t.Error("no token was issued during the rekeying: the test proves nothing")
 	}
 }

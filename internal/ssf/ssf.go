@@ -633,6 +633,17 @@ func (s *Service) SetStatus(ctx context.Context, c Caller, id string, status may
 		return nil, err
 	}
 	defer unlock()
+	// What was revoked before the change goes by the status it was
+	// revoked under: a disabled stream must not get, once enabled, what
+	// happened while it was disabled, whether or not a round had got to it.
+	if err := s.cfg.Revoker.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	if st, err := s.cfg.Store.SSFStream(ctx, id); err == nil {
+		if _, err := s.convert(ctx, st, memo{}); err != nil {
+			return nil, err
+		}
+	}
 	return s.setStatus(ctx, c, id, status, reason)
 }
 

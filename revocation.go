@@ -13,6 +13,14 @@ const (
 	// RevokeNotBefore sets a not-before mark on a principal or client:
 	// every token for it issued before At (to the millisecond) is rejected.
 	RevokeNotBefore RevocationKind = "nbf"
+	// RevokeSuspend holds every token of a principal or client, whenever
+	// issued, until a RevokeResume of the same subject with a higher Seq.
+	// A suspension writes one for everything it stops.
+	RevokeSuspend RevocationKind = "suspend"
+	// RevokeResume lifts a hold, and is a not-before mark at At: tokens
+	// minted while the subject was held, with copied key material, stay
+	// rejected.
+	RevokeResume RevocationKind = "resume"
 )
 
 // Revocation withdraws a token, client, key or principal. Revocations are
@@ -35,7 +43,8 @@ type Revocation struct {
 type Cause string
 
 const (
-	CauseSuspended     Cause = "suspended"      // the principal was suspended
-	CauseOffboarded    Cause = "offboarded"     // the principal, or its owner, was offboarded
-	CauseSecretRotated Cause = "secret_rotated" // the client's secret was replaced
+	CauseSuspended      Cause = "suspended"       // the principal was suspended
+	CauseOwnerSuspended Cause = "owner_suspended" // the principal's or client's owner, or theirs, was suspended
+	CauseOffboarded     Cause = "offboarded"      // the principal, or its owner, was offboarded
+	CauseSecretRotated  Cause = "secret_rotated"  // the client's secret was replaced
 )

@@ -27,6 +27,10 @@ import (
 //
 //	event: heartbeat
 //	data: {"seq":42,"time":"..."}
+//
+// The kinds are mayfly.RevocationKind's. All but two only add to what is
+// withdrawn; a suspend hold is lifted by a resume of the same subject with
+// a higher sequence number, so a verifier keeps, per subject, the newest.
 const StreamPath = "/v1/revocations/stream"
 
 // RevocationEvent is a revocation as the stream sends it: without its

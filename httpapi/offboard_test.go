@@ -2,11 +2,9 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/client"
@@ -44,9 +41,8 @@ type incident struct {
 	verifier, verSec   string // a resource server's client, to introspect with
 	devAdmin, ciAdmin  *client.Client
 	devToken, ordToken string
-	stolen             crypto.Signer // a copy of the ring's signing key
-	stolenKID          string
-	oldKIDs            []string // the ring's keys while dev had custody
+	stolen             *servertest.Stolen // a copy of the ring's signing key
+	oldKIDs            []string           // the ring's keys while dev had custody
 }
 
 func setup(t *testing.T, opts ...servertest.Option) *incident {
@@ -95,63 +91,15 @@ func setup(t *testing.T, opts ...servertest.Option) *incident {
 			in.oldKIDs = append(in.oldKIDs, k.KID)
 		}
 	}
-	in.stolenKID, in.stolen = signingKey(t, env)
+	in.stolen = env.Steal("default")
 	env.Clock.Advance(time.Second)
 	return in
-}
-
-// signingKey unseals the default ring's active key, as someone with the
-// root key file and a database copy could.
-func signingKey(t *testing.T, env *servertest.Env) (string, crypto.Signer) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(env.Dir, "root.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	s, err := seal.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := env.Server.Store().Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if k.Ring == "default" && k.State(env.Clock.Now()) == mayfly.KeyActive {
-			der, err := s.Open(k.Sealed, []byte("mayfly signing key "+k.KID))
-			if err != nil {
-				t.Fatal(err)
-			}
-			priv, err := x509.ParsePKCS8PrivateKey(der)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return k.KID, priv.(crypto.Signer)
-		}
-	}
-	t.Fatal("no active key in the default ring")
-	return "", nil
 }
 
 // forge mints, offline, a token for the verifier client with the stolen key.
 func (in *incident) forge(t *testing.T) string {
 	t.Helper()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: in.stolen, KeyID: in.stolenKID}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := in.env.Clock.Now()
-	jti, _ := mayfly.NewJTI(now, rand.Reader)
-	tok, err := jwt.Signed(sig).Claims(map[string]any{
-		"iss": in.env.URL, "sub": in.verifier, "aud": in.env.URL, "client_id": in.verifier, "jti": jti,
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return in.stolen.Forge(in.verifier, "", in.env.URL)
 }
 
 func (in *incident) active(tok string) bool { return in.env.Active(tok, in.verifier, in.verSec) }

@@ -23,6 +23,8 @@ const (
 	kindKey       = "kid"       // every token a key signed
 	kindPrincipal = "principal" // every token whose principal claim is the subject
 	kindNotBefore = "nbf"       // tokens of a client or principal issued before At
+	kindSuspend   = "suspend"   // every token of a client or principal, until a later resume
+	kindResume    = "resume"    // lifts a suspend; also a not-before mark at At
 )
 
 // revocations is what the stream has said is revoked. Like the server's own
@@ -35,11 +37,19 @@ type revocations struct {
 	kid       map[string]time.Time
 	principal map[string]time.Time
 	nbf       map[string]time.Time // client or principal ID -> the latest mark
+	// held is, per client or principal, its latest suspend or resume. A
+	// hold is lifted by a later resume, so only a newer event counts.
+	held map[string]hold
+}
+
+type hold struct {
+	seq int64
+	on  bool
 }
 
 func newRevocations() *revocations {
 	return &revocations{jti: map[string]time.Time{}, client: map[string]time.Time{}, kid: map[string]time.Time{},
-		principal: map[string]time.Time{}, nbf: map[string]time.Time{}}
+		principal: map[string]time.Time{}, nbf: map[string]time.Time{}, held: map[string]hold{}}
 }
 
 // apply records r, and reports false for a kind it does not know.
@@ -59,6 +69,16 @@ func (rs *revocations) apply(r *revocation) bool {
 	case kindNotBefore:
 		if r.At.After(rs.nbf[r.Subject]) {
 			rs.nbf[r.Subject] = r.At
+		}
+		return true
+	case kindResume:
+		if r.At.After(rs.nbf[r.Subject]) {
+			rs.nbf[r.Subject] = r.At
+		}
+		fallthrough
+	case kindSuspend:
+		if h, ok := rs.held[r.Subject]; !ok || r.Seq > h.seq {
+			rs.held[r.Subject] = hold{seq: r.Seq, on: r.Kind == kindSuspend}
 		}
 		return true
 	default:
@@ -88,6 +108,14 @@ func (rs *revocations) check(e *entry) string {
 	if c.Principal != "" {
 		if _, ok := rs.principal[c.Principal]; ok {
 			return "principal " + c.Principal + " is revoked"
+		}
+	}
+	if len(rs.held) > 0 {
+		if rs.held[c.ClientID].on {
+			return "client " + c.ClientID + " is suspended"
+		}
+		if c.Principal != "" && rs.held[c.Principal].on {
+			return "principal " + c.Principal + " is suspended"
 		}
 	}
 	if len(rs.nbf) > 0 {

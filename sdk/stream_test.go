@@ -40,6 +40,16 @@ func TestRevocations(t *testing.T) {
 		{"principal named as a client", sdktest.Revocation{Kind: sdktest.Client, Subject: sdktest.Principal}, nil, false},
 		{"unknown kind", sdktest.Revocation{Kind: "tenant", Subject: sdktest.ClientID}, nil, false},
 
+		// A suspension holds every token of its subject, however new.
+		{"suspend the client", sdktest.Revocation{Kind: sdktest.Suspend, Subject: sdktest.ClientID}, map[string]any{"jti": jtiAt(time.Hour)}, true},
+		{"suspend the principal", sdktest.Revocation{Kind: sdktest.Suspend, Subject: sdktest.Principal}, map[string]any{"jti": jtiAt(time.Hour)}, true},
+		{"suspend another principal", sdktest.Revocation{Kind: sdktest.Suspend, Subject: "prn_other"}, nil, false},
+		{"suspend the principal, token without one", sdktest.Revocation{Kind: sdktest.Suspend, Subject: sdktest.Principal}, map[string]any{"principal": nil}, false},
+		{"resume alone is a not-before mark", sdktest.Revocation{Kind: sdktest.Resume, Subject: sdktest.ClientID, At: start.Add(500 * ms)},
+			map[string]any{"jti": jtiAt(400 * ms)}, true},
+		{"resume alone, issued after", sdktest.Revocation{Kind: sdktest.Resume, Subject: sdktest.ClientID, At: start.Add(500 * ms)},
+			map[string]any{"jti": jtiAt(600 * ms)}, false},
+
 		// Not-before marks: the issue time is the jti's millisecond when the
 		// jti is a Mayfly jti inside iat's second, else iat.
 		{"nbf on the principal, issued before", sdktest.Revocation{Kind: sdktest.NotBefore, Subject: sdktest.Principal, At: start.Add(500 * ms)},
@@ -91,6 +101,32 @@ func TestNotBeforeMarkOnlyRises(t *testing.T) {
 		e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.NotBefore, Subject: sdktest.Principal, At: start.Add(mark)}))
 	}
 	_, err := e.verify(raw)
+	wantReason(t, err, sdk.Revoked)
+}
+
+// A resume lifts the newest suspension of its subject, and no token issued
+// before it, during the suspension or earlier, comes back.
+func TestSuspendThenResume(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ready()
+	jti := func(d time.Duration) string { return sdktest.NewJTI(start.Add(d)) }
+	before := e.iss.Token(map[string]any{"jti": jti(100 * time.Millisecond)})
+	e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.Suspend, Subject: sdktest.Principal, At: start.Add(200 * time.Millisecond)}))
+	during := e.iss.Token(map[string]any{"jti": jti(300 * time.Millisecond)})
+	for _, raw := range []string{before, during} {
+		_, err := e.verify(raw)
+		wantReason(t, err, sdk.Revoked)
+	}
+	e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.Resume, Subject: sdktest.Principal, At: start.Add(400 * time.Millisecond)}))
+	for _, raw := range []string{before, during} {
+		_, err := e.verify(raw)
+		wantReason(t, err, sdk.Revoked)
+	}
+	_, err := e.verify(e.iss.Token(map[string]any{"jti": jti(500 * time.Millisecond)}))
+	wantReason(t, err, "")
+	// Suspended again: held again.
+	e.sync(e.iss.Add(sdktest.Revocation{Kind: sdktest.Suspend, Subject: sdktest.Principal, At: start.Add(600 * time.Millisecond)}))
+	_, err = e.verify(e.iss.Token(map[string]any{"jti": jti(700 * time.Millisecond)}))
 	wantReason(t, err, sdk.Revoked)
 }
 

@@ -236,7 +236,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := s.Keys.EnsureRing(ctx, keys.DefaultRing); err != nil {
 		return nil, err
 	}
-	s.Identity = identity.New(identity.Config{Store: st, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
+	s.Identity = identity.New(identity.Config{Store: st, Locks: st, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}

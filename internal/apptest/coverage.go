@@ -195,6 +195,24 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 			c.some(what, func(e mayfly.AuditEntry) bool { return e.KID == r.Subject }, mayfly.ActionKeyRevoked)
 		case mayfly.RevokePrincipal:
 			c.some(what, principal, mayfly.ActionPrincipalOffboarded)
+		case mayfly.RevokeSuspend, mayfly.RevokeResume:
+			// A status change names its revocations by their numbers; a
+			// handing over lifts holds on what changed hands.
+			named := func(e mayfly.AuditEntry) bool {
+				first, err1 := strconv.ParseInt(e.Details["first_seq"], 10, 64)
+				last, err2 := strconv.ParseInt(e.Details["last_seq"], 10, 64)
+				return err1 == nil && err2 == nil && first <= r.Seq && r.Seq <= last
+			}
+			if r.Kind == mayfly.RevokeSuspend {
+				c.some(what, named, mayfly.ActionPrincipalSuspended)
+				break
+			}
+			c.some(what, func(e mayfly.AuditEntry) bool {
+				if e.Action == mayfly.ActionPrincipalReactivated {
+					return named(e)
+				}
+				return principal(e) || client(e)
+			}, mayfly.ActionPrincipalReactivated, mayfly.ActionPrincipalTransferred, mayfly.ActionClientTransferred, mayfly.ActionClientSecretRotated)
 		case mayfly.RevokeNotBefore:
 			c.some(what, func(e mayfly.AuditEntry) bool { return principal(e) || client(e) },
 				mayfly.ActionPrincipalSuspended, mayfly.ActionPrincipalOffboarded, mayfly.ActionClientSecretRotated, mayfly.ActionClientTransferred)

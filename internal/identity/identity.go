@@ -35,6 +35,7 @@ import (
 // Config configures a Service.
 type Config struct {
 	Store   mayfly.IdentityStore
+	Locks   mayfly.Coordinator // serializes status changes across processes
 	Keys    *keys.Service
 	Revoker *revoke.Service
 	Audit   mayfly.Updater // every change commits through it, with its entry
@@ -279,10 +280,15 @@ func (s *Service) SavePrincipal(tx mayfly.Tx, p *mayfly.Principal) error {
 	return nil
 }
 
-// SetStatus suspends or reactivates a principal. Suspending sets a
-// not-before mark, so that tokens minted before it stay rejected if the
-// principal is reactivated. Offboarding is a workflow of its own (package
-// offboard): a principal is never offboarded, or brought back from it, here.
+// SetStatus suspends or reactivates a principal. A suspension stops
+// everything offboarding would reach: the principal, the services it owns
+// and the clients of either, each held by a revocation that verifiers
+// apply (see mayfly.RevokeSuspend). Reactivation lifts exactly the holds
+// this suspension placed and no other suspension still needs, with a
+// not-before mark, so that no token minted before it, with copied key
+// material or otherwise, comes back. Offboarding is a workflow of its own
+// (package offboard): a principal is never offboarded, or brought back
+// from it, here.
 func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.PrincipalStatus, reason string) (*mayfly.Principal, error) {
 	if status != mayfly.Active && status != mayfly.Suspended {
 		return nil, mayfly.InvalidField("status", "status %q: only active and suspended are set directly; offboarding has its own command", status)
@@ -290,6 +296,14 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
 		return nil, err
 	}
+	// What a change reaches is read, then written: another status change
+	// in between (a service's own, its owner's) could leave a hold that
+	// nothing needs, or lift one that something does.
+	unlock, err := s.cfg.Locks.Lock(ctx, StatusLock)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	p, err := s.Fresh(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -299,6 +313,10 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 		return nil, mayfly.Errorf(mayfly.Conflict, "principal %q is offboarded; that is final", p.Name)
 	case p.Status == status:
 		return p, nil
+	}
+	r, err := s.reach(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	now := s.cfg.Clock.Now().UTC()
 	next := *p
@@ -310,9 +328,10 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 		next.SuspendedBy, next.SuspendedAt = actorOf(ctx), now
 	}
 	s.cfg.Log.Info(string(action), "principal", p.ID, "reason", reason)
+	var lifted []string // principals the reactivation brings back
 	if status == mayfly.Suspended {
-		// Stop issuing here before the mark's time is taken, so that every
-		// token this process mints after the mark is refused; if the change
+		// Stop issuing here before the marks' time is taken, so that every
+		// token this process mints after them is refused; if the change
 		// does not commit, the copy goes and the store's word stands.
 		s.mu.Lock()
 		s.stagedPrincipals[p.ID] = &next
@@ -322,16 +341,40 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 		if err := s.SavePrincipal(tx, &next); err != nil {
 			return err
 		}
-		// The mark with the status, timed as late as it can be: a token
-		// this process minted before it was minted while the principal was
-		// active; another process hears of both at once.
+		// The marks with the status, timed as late as they can be: a token
+		// this process minted before them was minted while the principal
+		// was active; another process hears of all of it at once.
+		at := s.cfg.Clock.Now().UTC()
+		var revs []*mayfly.Revocation
 		if status == mayfly.Suspended {
-			mark := &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: s.cfg.Clock.Now().UTC(), Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended}
-			if err := s.cfg.Revoker.Revoke(tx, mark); err != nil {
-				return err
+			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeNotBefore, Subject: p.ID, At: at, Reason: "suspended: " + reason, Cause: mayfly.CauseSuspended})
+			for _, subject := range r.held() {
+				cause := mayfly.CauseOwnerSuspended
+				if subject == p.ID {
+					cause = mayfly.CauseSuspended
+				}
+				revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeSuspend, Subject: subject, At: at, Reason: "suspended: " + reason, Cause: cause})
+			}
+		} else {
+			var subjects []string
+			subjects, lifted = r.lifted()
+			for _, subject := range subjects {
+				revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeResume, Subject: subject, At: at, Reason: "reactivated: " + reason})
 			}
 		}
-		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: p.ID, Details: map[string]string{"reason": reason}})
+		if err := s.cfg.Revoker.Revoke(tx, revs...); err != nil {
+			return err
+		}
+		// The entry names the revocations by their numbers, which the
+		// store gave them in this transaction.
+		details := map[string]string{"reason": reason, "holds": fmt.Sprint(len(revs))}
+		if status == mayfly.Suspended {
+			details["holds"] = fmt.Sprint(len(revs) - 1) // less the mark
+		}
+		if n := len(revs); n > 0 {
+			details["first_seq"], details["last_seq"] = fmt.Sprint(revs[0].Seq), fmt.Sprint(revs[n-1].Seq)
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: p.ID, Details: details})
 		return err
 	})
 	if err != nil {
@@ -348,11 +391,100 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	if status == mayfly.Active && tell != nil {
 		// The principal is active whatever happens here; a failure to tell
 		// is for the operator, not a reason to report the change as failed.
-		if err := tell(context.WithoutCancel(ctx), p.ID); err != nil { // not cut short by a caller hanging up
-			s.cfg.Log.Error("telling others of a reactivation failed", "principal", p.ID, "err", err)
+		for _, id := range lifted {
+			if err := tell(context.WithoutCancel(ctx), id); err != nil { // not cut short by a caller hanging up
+				s.cfg.Log.Error("telling others of a reactivation failed", "principal", id, "err", err)
+			}
 		}
 	}
 	return &next, nil
+}
+
+// StatusLock is the lock every change of what a suspension holds takes:
+// suspension, reactivation, and offboarding's handing over of what a
+// person owned.
+const StatusLock = "principal-status"
+
+// reach is what a principal's suspension stops, as the store has it: the
+// principal, the services it owns (unless offboarded), and the clients of
+// any of them (unless revoked).
+type reach struct {
+	principal *mayfly.Principal
+	owner     *mayfly.Principal // a service's owner; nil for a person
+	services  []*mayfly.Principal
+	clients   []*mayfly.Client
+}
+
+func (s *Service) reach(ctx context.Context, p *mayfly.Principal) (*reach, error) {
+	r := &reach{principal: p}
+	if p.OwnerID != "" {
+		o, err := s.Fresh(ctx, p.OwnerID)
+		if err != nil {
+			return nil, err
+		}
+		r.owner = o
+	}
+	owners := map[string]bool{p.ID: true}
+	if p.Kind == mayfly.Human {
+		all, err := s.cfg.Store.Principals(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range all {
+			if q.OwnerID == p.ID && q.Status != mayfly.Offboarded {
+				r.services = append(r.services, q)
+				owners[q.ID] = true
+			}
+		}
+	}
+	clients, err := s.cfg.Store.Clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clients {
+		if owners[c.OwnerID] && !c.Revoked() && !s.cfg.Revoker.Revoked(mayfly.RevokeClient, c.ID) {
+			r.clients = append(r.clients, c)
+		}
+	}
+	return r, nil
+}
+
+// held lists the subjects a suspension holds.
+func (r *reach) held() []string {
+	ids := []string{r.principal.ID}
+	for _, q := range r.services {
+		ids = append(ids, q.ID)
+	}
+	for _, c := range r.clients {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+// lifted lists the subjects a reactivation lifts, those no other
+// suspension holds, and which of them are principals. Nothing is lifted
+// while a service's owner is not active; a person's suspended service, and
+// its clients, stay held.
+func (r *reach) lifted() (subjects, principals []string) {
+	if r.owner != nil && r.owner.Status != mayfly.Active {
+		return nil, nil
+	}
+	principals = []string{r.principal.ID}
+	still := map[string]bool{}
+	for _, q := range r.services {
+		if q.Status != mayfly.Active {
+			still[q.ID] = true
+			continue
+		}
+		principals = append(principals, q.ID)
+	}
+	subjects = slices.Clone(principals)
+	for _, c := range r.clients {
+		if !still[c.OwnerID] {
+			subjects = append(subjects, c.ID)
+		}
+	}
+	return subjects, principals
 }
 
 // Forget drops cached principals and clients, after another replica
@@ -403,6 +535,13 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	}
 	if owner.Status != mayfly.Active {
 		return nil, "", mayfly.InvalidField("owner", "owner %q is %s", owner.Name, owner.Status)
+	}
+	if owner.OwnerID != "" {
+		if o, err := s.Principal(ctx, owner.OwnerID); err != nil {
+			return nil, "", err
+		} else if o.Status != mayfly.Active {
+			return nil, "", mayfly.InvalidField("owner", "owner %q belongs to %q, who is %s", owner.Name, o.Name, o.Status)
+		}
 	}
 	for _, sc := range spec.Scopes {
 		if !scopeToken.MatchString(sc) {
@@ -755,12 +894,26 @@ func (s *Service) Usable(ctx context.Context, c *mayfly.Client) error {
 	if s.cfg.Revoker.Revoked(mayfly.RevokePrincipal, c.OwnerID) {
 		return mayfly.Errorf(mayfly.Unauthenticated, "client owner is revoked")
 	}
+	if s.cfg.Revoker.Suspended(c.ID) || s.cfg.Revoker.Suspended(c.OwnerID) {
+		return mayfly.Errorf(mayfly.Unauthenticated, "client is suspended")
+	}
+	// The owner, and a service's own owner, by status: this process
+	// knows a suspension before the holds it writes are stored.
 	owner, err := s.Principal(ctx, c.OwnerID)
 	if err != nil {
 		return err
 	}
 	if owner.Status != mayfly.Active {
 		return mayfly.Errorf(mayfly.Unauthenticated, "client owner is %s", owner.Status)
+	}
+	if owner.OwnerID != "" {
+		o, err := s.Principal(ctx, owner.OwnerID)
+		if err != nil {
+			return err
+		}
+		if o.Status != mayfly.Active {
+			return mayfly.Errorf(mayfly.Unauthenticated, "client owner's owner is %s", o.Status)
+		}
 	}
 	return nil
 }

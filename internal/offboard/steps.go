@@ -164,6 +164,18 @@ func (w *work) credentials(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if w.o.TransferTo != "" {
+		// Handing over lifts the holds the person's suspension placed;
+		// no status change may read or write them meanwhile.
+		unlock, err := cfg.Store.Lock(ctx, identity.StatusLock)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if err := cfg.Revoker.Refresh(ctx); err != nil { // what other processes held
+			return err
+		}
+	}
 	owners := map[string]bool{w.o.PrincipalID: true} // the person and their services
 	var services []*mayfly.Principal
 	for _, p := range principals {
@@ -293,6 +305,28 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 			ofServices = append(ofServices, c)
 		}
 	}
+	// What a suspension of the person held, and nothing else holds, is
+	// lifted as it changes hands: a held service or client would
+	// otherwise stay stopped under its new owner.
+	var resume []*mayfly.Revocation
+	lift := func(id string) {
+		if cfg.Revoker.Suspended(id) {
+			resume = append(resume, &mayfly.Revocation{Kind: mayfly.RevokeResume, Subject: id, Reason: "owner offboarded; handed over to " + to})
+		}
+	}
+	held := map[string]bool{} // services suspended themselves
+	for _, p := range services {
+		if p.Status != mayfly.Active {
+			held[p.ID] = true
+		} else {
+			lift(p.ID)
+		}
+	}
+	for _, c := range append(direct, ofServices...) {
+		if !held[c.OwnerID] {
+			lift(c.ID)
+		}
+	}
 	var moved []*mayfly.Principal
 	for _, p := range services {
 		next := *p
@@ -304,6 +338,9 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 	write := []func(tx mayfly.Tx) error{
 		func(tx mayfly.Tx) error { return cfg.Identity.RevokeClients(tx, revs, keyed) },
 		func(tx mayfly.Tx) error {
+			if err := cfg.Revoker.Revoke(tx, resume...); err != nil {
+				return err
+			}
 			for _, p := range moved {
 				if err := cfg.Identity.SavePrincipal(tx, p); err != nil {
 					return err

@@ -34,6 +34,12 @@ type Service struct {
 	version int64                                          // changes with every revocation applied, for caches
 	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
 	nbf     map[string]time.Time                           // not-before marks: subject -> the latest mark
+	// held says, per subject, whether its latest suspend or resume was a
+	// suspend, and that one's seq: a hold can be lifted, so unlike the
+	// rest it is order-dependent, and a revocation applied out of order
+	// (a local one before an older one Refresh brings) must not undo a
+	// newer one.
+	held map[string]hold
 
 	// feed holds, in sequence order, every revocation Refresh has read that
 	// still matters: what a verifier that subscribes is sent. wake is
@@ -44,7 +50,8 @@ type Service struct {
 
 // New loads the revocations that still matter from store.
 func New(ctx context.Context, store mayfly.RevocationStore, clock mayfly.Clock) (*Service, error) {
-	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{}, wake: make(chan struct{})}
+	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{},
+		held: map[string]hold{}, wake: make(chan struct{})}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -100,9 +107,26 @@ func (s *Service) Seq() int64 {
 	return s.seq
 }
 
+// hold is a subject's latest suspend or resume.
+type hold struct {
+	seq int64
+	on  bool
+}
+
 func (s *Service) applyLocked(r *mayfly.Revocation) {
 	s.version++
-	if r.Kind == mayfly.RevokeNotBefore {
+	switch r.Kind {
+	case mayfly.RevokeResume:
+		if r.At.After(s.nbf[r.Subject]) {
+			s.nbf[r.Subject] = r.At
+		}
+		fallthrough
+	case mayfly.RevokeSuspend:
+		if h, ok := s.held[r.Subject]; !ok || r.Seq > h.seq {
+			s.held[r.Subject] = hold{seq: r.Seq, on: r.Kind == mayfly.RevokeSuspend}
+		}
+		return
+	case mayfly.RevokeNotBefore:
 		if r.At.After(s.nbf[r.Subject]) {
 			s.nbf[r.Subject] = r.At
 		}
@@ -161,6 +185,15 @@ func (s *Service) Revoked(kind mayfly.RevocationKind, subject string) bool {
 	_, ok := s.set[kind][subject]
 	s.mu.RUnlock()
 	return ok
+}
+
+// Suspended reports whether a suspension holds every token of subject, a
+// principal or client.
+func (s *Service) Suspended(subject string) bool {
+	s.mu.RLock()
+	h := s.held[subject]
+	s.mu.RUnlock()
+	return h.on
 }
 
 // Version changes whenever a revocation is applied, so that caches of

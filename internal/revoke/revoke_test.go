@@ -3,6 +3,7 @@ package revoke_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -159,5 +160,75 @@ func TestRevokeRolledBack(t *testing.T) {
 	}
 	if revs, err := st.Revocations(ctx, 0, apptest.Epoch); err != nil || len(revs) != 0 {
 		t.Errorf("store: %v, %v; want no revocation", revs, err)
+	}
+}
+
+// staleReads is a store whose reads of revocations stop at upTo, as a
+// read that began before later ones committed would.
+type staleReads struct {
+	mayfly.RevocationStore
+	upTo int64
+}
+
+func (s *staleReads) Revocations(ctx context.Context, after int64, now time.Time) ([]*mayfly.Revocation, error) {
+	revs, err := s.RevocationStore.Revocations(ctx, after, now)
+	if s.upTo > 0 {
+		revs = slices.DeleteFunc(revs, func(r *mayfly.Revocation) bool { return r.Seq > s.upTo })
+	}
+	return revs, err
+}
+
+// TestHoldFollowsNewest: a hold is the newest suspend or resume of its
+// subject, whatever order a process hears of them in. Replica b suspends
+// again what a has just lifted, before it heard of the lift; the read that
+// brings it the lift, begun before b's suspension committed, must not
+// lift b's newer hold, not even for a moment.
+func TestHoldFollowsNewest(t *testing.T) {
+	ctx := context.Background()
+	st := apptest.OpenStore(t, t.TempDir())
+	clock := apptest.NewClock(apptest.Epoch)
+	a, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := &staleReads{RevocationStore: st}
+	b, err := revoke.New(ctx, stale, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke1(t, st, a, mayfly.RevokeSuspend, "cli_x", time.Time{})
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	resume := revoke1(t, st, a, mayfly.RevokeResume, "cli_x", time.Time{})
+	if a.Suspended("cli_x") || !b.Suspended("cli_x") {
+		t.Fatal("a resumed, b has not heard: want a lifted and b held")
+	}
+	stale.upTo = resume.Seq
+	revoke1(t, st, b, mayfly.RevokeSuspend, "cli_x", time.Time{})
+	if b.Seq() != resume.Seq {
+		t.Fatalf("b read up to %d; the test needs it to have read the resume, %d, after applying its suspension", b.Seq(), resume.Seq)
+	}
+	if !b.Suspended("cli_x") {
+		t.Errorf("b: an older resume, heard of after b's own newer suspension, lifted it")
+	}
+	stale.upTo = 0
+	for _, s := range []*revoke.Service{a, b} {
+		if err := s.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarted, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*revoke.Service{"a": a, "b": b, "a restart": restarted} {
+		if !s.Suspended("cli_x") {
+			t.Errorf("%s: not suspended after the newest suspension", name)
+		}
+		if got := s.NotBefore("cli_x"); !got.Equal(resume.At) {
+			t.Errorf("%s: not-before mark %v; want the resume's time %v", name, got, resume.At)
+		}
 	}
 }

@@ -62,9 +62,13 @@ type Claims struct {
 //   - a not-before mark: session-revoked for the principal or client, plus
 //     account-disabled if a suspension set it, or credential-change
 //     (update) if a secret rotation did. The mark an offboarding sets adds
-//     nothing to the principal revocation that comes with it.
+//     nothing to the principal revocation that comes with it;
+//   - a suspension's hold on what the suspended principal owns:
+//     session-revoked, plus account-disabled for a service. The hold on
+//     the principal itself adds nothing to its not-before mark.
 //
-// A reactivation is no revocation; Reactivated sends its account-enabled.
+// A reactivation is no revocation; Reactivated sends its account-enabled,
+// for the principal and for each service the reactivation lifted.
 // A signing key's revocation concerns no subject; verifiers learn of it
 // from the revocation stream and the key set.
 func (s *Service) events(ctx context.Context, r *mayfly.Revocation) ([]event, error) {
@@ -102,6 +106,20 @@ func (s *Service) events(ctx context.Context, r *mayfly.Revocation) ([]event, er
 		if c, err := s.cfg.Store.Client(ctx, r.Subject); err == nil && len(c.SecretHash) > 0 {
 			evs = append(evs, event{CredentialChange, sub, with(secretChange("revoke"))})
 		} else if err != nil && !errors.Is(err, mayfly.ErrNotFound) {
+			return nil, err
+		}
+		return evs, nil
+	case mayfly.RevokeSuspend:
+		// The suspended principal's own hold comes with its not-before
+		// mark, which says it; what it owns hears it here.
+		if r.Cause != mayfly.CauseOwnerSuspended {
+			return nil, nil
+		}
+		sub := s.issSub(r.Subject)
+		evs := []event{{SessionRevoked, sub, with(nil)}}
+		if _, err := s.cfg.Store.Principal(ctx, r.Subject); err == nil {
+			evs = append(evs, event{AccountDisabled, sub, with(nil)})
+		} else if !errors.Is(err, mayfly.ErrNotFound) {
 			return nil, err
 		}
 		return evs, nil

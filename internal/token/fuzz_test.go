@@ -112,7 +112,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	must(err)
 	ks, err := keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log})
 	must(err)
-	ids := identity.New(identity.Config{Store: st, Keys: ks, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log})
+	ids := identity.New(identity.Config{Store: st, Locks: st, Keys: ks, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log})
 	svc := token.New(token.Config{
 		Issuer: fuzzIssuer, TokenEndpoint: fuzzEndpoint, Store: st, Keys: ks,
 		Identity: ids, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log,

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -265,4 +266,64 @@ func jtiOf(t *testing.T, v *sdk.Verifier, tok string) string {
 		t.Fatalf("token payload: %v", err)
 	}
 	return cl.JTI
+}
+
+// TestAgainstMayflySuspension: a person's suspension reaches verifiers for
+// everything it stops at the server, the clients of the services they own
+// included, and tokens minted with a copy of the signing key after it; the
+// reactivation lifts it, and no token minted before it comes back.
+func TestAgainstMayflySuspension(t *testing.T) {
+	env := servertest.New(t)
+	ctx := context.Background()
+	alice := env.Human("alice")
+	svc, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "orders-svc", Kind: mayfly.Service, Owner: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, secret := env.NewClient(api.ClientRequest{Name: "orders", Owner: svc.ID, Audiences: []string{audience}})
+	bob, bobSecret := env.NewClient(api.ClientRequest{Name: "billing", Owner: env.Human("bob"), Audiences: []string{audience}})
+	v := newVerifier(t, env, sdk.Config{AdminToken: env.Token})
+	stolen := env.Steal("default")
+	check := func(when, tok string, want sdk.Reason) {
+		t.Helper()
+		if _, err := v.Verify(ctx, tok); want == "" && err != nil || want != "" && !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %q", when, err, want)
+		}
+	}
+	// caughtUp waits until the verifier holds every revocation made so
+	// far: they are numbered in order, so holding a new one is enough.
+	caughtUp := func() {
+		t.Helper()
+		tok := env.IssueToken(bob.ID, bobSecret, nil)
+		rev, err := env.Admin.RevokeToken(ctx, jtiOf(t, v, tok), "marker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitSeq(t, v, rev.Seq)
+	}
+
+	before := env.IssueToken(c.ID, secret, nil)
+	check("before the suspension", before, "")
+	check("before the suspension, forged", stolen.Forge(c.ID, svc.ID, audience), "")
+
+	env.Clock.Advance(time.Second)
+	if _, err := env.Admin.Suspend(ctx, alice, "on leave"); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Second)
+	during := stolen.Forge(c.ID, svc.ID, audience)
+	caughtUp()
+	check("suspended: her service's client's earlier token", before, sdk.Revoked)
+	check("suspended: a token forged for her service's client since", during, sdk.Revoked)
+	check("suspended: a token forged naming only the service", stolen.Forge("cli_made_up", svc.ID, audience), sdk.Revoked)
+	check("suspended: bob's token", env.IssueToken(bob.ID, bobSecret, nil), "")
+
+	env.Clock.Advance(time.Second)
+	if _, err := env.Admin.Reactivate(ctx, alice, "back"); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp()
+	check("reactivated: a new token", env.IssueToken(c.ID, secret, nil), "")
+	check("reactivated: a token from before the suspension", before, sdk.Revoked)
+	check("reactivated: a token forged during the suspension", during, sdk.Revoked)
 }

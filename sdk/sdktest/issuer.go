@@ -72,6 +72,8 @@ const (
 	Key       = "kid"       // every token a key signed
 	Person    = "principal" // every token whose principal claim is the subject
 	NotBefore = "nbf"       // tokens of a client or principal issued before At
+	Suspend   = "suspend"   // every token of a client or principal, until a later Resume
+	Resume    = "resume"    // lifts a Suspend; also a not-before mark at At
 )
 
 // Revocation is one event of the stream.

@@ -1,0 +1,92 @@
+package servertest
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/seal"
+)
+
+// Stolen is a copy of a ring's signing key, taken as someone with the root
+// key file and a copy of the database could: for tests of what a leaked
+// key can and cannot still do.
+type Stolen struct {
+	KID string
+	Key crypto.Signer
+	env *Env
+}
+
+// Steal unseals ring's active signing key.
+func (e *Env) Steal(ring string) *Stolen {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.Dir, "root.key"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	root, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := seal.New(root)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	keys, err := e.Server.Store().Keys(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Ring == ring && k.State(e.Clock.Now()) == mayfly.KeyActive {
+			der, err := s.Open(k.Sealed, []byte("mayfly signing key "+k.KID))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			return &Stolen{KID: k.KID, Key: priv.(crypto.Signer), env: e}
+		}
+	}
+	e.t.Fatalf("no active key in ring %q", ring)
+	return nil
+}
+
+// Forge mints, offline and now by the test clock, a token such as Mayfly
+// would issue to client, whose owner is principal, for aud.
+func (s *Stolen) Forge(client, principal, aud string) string {
+	e := s.env
+	e.t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: s.Key, KeyID: s.KID}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	now := e.Clock.Now()
+	jti, err := mayfly.NewJTI(now, rand.Reader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	claims := map[string]any{
+		"iss": e.URL, "sub": client, "aud": aud, "client_id": client, "jti": jti,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+	}
+	if principal != "" {
+		claims["principal"] = principal
+	}
+	tok, err := jwt.Signed(sig).Claims(claims).Serialize()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}

@@ -209,6 +209,19 @@ type SSFStore interface {
 	DeferSET(ctx context.Context, streamID, jti string, attempts int, next time.Time) error
 }
 
+// PendingStore keeps pending actions.
+type PendingStore interface {
+	// CreatePending stores p at version 1 and sets p.Version.
+	CreatePending(tx Tx, p *PendingAction) error
+	PendingAction(ctx context.Context, id string) (*PendingAction, error)
+	// PendingActions returns the matching actions, oldest first.
+	PendingActions(ctx context.Context, f PendingFilter) ([]*PendingAction, error)
+	// UpdatePending stores everything of p but its ID, kind, subject and
+	// request if the stored version is still p.Version, then sets
+	// p.Version to the new one. A stale version returns ErrConflict.
+	UpdatePending(tx Tx, p *PendingAction) error
+}
+
 // Coordinator coordinates the processes that share a store.
 type Coordinator interface {
 	// Lock takes the named lock and returns the function that releases it.
@@ -235,6 +248,7 @@ type Store interface {
 	AuditStore
 	SettingStore
 	SSFStore
+	PendingStore
 	Coordinator
 	TxStore
 	Close() error

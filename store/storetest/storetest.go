@@ -1,7 +1,8 @@
 // Package storetest owns the conformance suites for the storage contract:
 // the behaviour every storage backend must show, checked only through the
 // interfaces of store.go. There is one suite per interface (Identity, Keys,
-// Tokens, Revocations, Offboardings, Audit, Settings, SSF, Coordination) and
+// Tokens, Revocations, Offboardings, Audit, Settings, SSF, Pending,
+// Coordination) and
 // one for the unit of work across them (Tx); CoordinationShared and TxShared
 // check what two handles on one database, as two processes have, must see.
 // Each suite takes a function that opens a new, empty store, typed as the
@@ -54,6 +55,8 @@
 //     also for a SET the stream does not hold. PendingSETs with a limit of
 //     0 or less returns every due SET. After DeleteSSFStream, a stream
 //     made again under the same id starts with an empty queue.
+//   - A pending action's Params round-trip, an empty map reading back as
+//     nil; PendingActions lists the oldest request first.
 //   - A transaction is all or nothing across concerns; a savepoint rolled
 //     back undoes only what came after it, and the transaction goes on; a
 //     change notice is delivered once its transaction commits, never
@@ -122,6 +125,10 @@ type (
 		mayfly.SSFStore
 		mayfly.TxStore
 	}
+	PendingStore interface {
+		mayfly.PendingStore
+		mayfly.TxStore
+	}
 )
 
 // Run runs every suite on the stores open returns. open must return a new,
@@ -137,6 +144,7 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 	t.Run("Audit", func(t *testing.T) { Audit(t, func(t *testing.T) AuditStore { return open(t) }) })
 	t.Run("Settings", func(t *testing.T) { Settings(t, func(t *testing.T) SettingStore { return open(t) }) })
 	t.Run("SSF", func(t *testing.T) { SSF(t, func(t *testing.T) SSFStore { return open(t) }) })
+	t.Run("Pending", func(t *testing.T) { Pending(t, func(t *testing.T) PendingStore { return open(t) }) })
 	t.Run("Coordination", func(t *testing.T) { Coordination(t, open) })
 	t.Run("Tx", func(t *testing.T) { Tx(t, open) })
 }

@@ -30,6 +30,12 @@ type CreatedClient struct {
 	Secret string `json:"client_secret,omitempty"`
 }
 
+// DecisionRequest approves or rejects a pending action, with an optional
+// reason.
+type DecisionRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
 // RevokeRequest carries an optional reason for any revocation.
 type RevokeRequest struct {
 	Reason string `json:"reason,omitempty"`

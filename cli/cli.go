@@ -114,6 +114,7 @@ func init() {
 		auditCommands(),
 		scimCommands(),
 		ssfCommands(),
+		pendingCommands(),
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 		{name: "version", summary: "print the version", run: func(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintln(env.Stdout, "mayfly", Version)

@@ -354,3 +354,32 @@ func (c *Client) SetSSFStatus(ctx context.Context, st api.SSFStatus) (*api.SSFSt
 func (c *Client) DeleteSSFStream(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", api.SSFConfigPath+"?stream_id="+url.QueryEscape(id), nil, nil)
 }
+
+// PendingActions lists pending actions, oldest first; status, if not
+// empty, selects those in it.
+func (c *Client) PendingActions(ctx context.Context, status mayfly.PendingStatus) ([]*mayfly.PendingAction, error) {
+	var out []*mayfly.PendingAction
+	path := "/v1/pending"
+	if status != "" {
+		path += "?status=" + url.QueryEscape(string(status))
+	}
+	return out, c.do(ctx, "GET", path, nil, &out)
+}
+
+// PendingAction returns one pending action.
+func (c *Client) PendingAction(ctx context.Context, id string) (*mayfly.PendingAction, error) {
+	var out mayfly.PendingAction
+	return &out, c.do(ctx, "GET", "/v1/pending/"+esc(id), nil, &out)
+}
+
+// Approve approves a pending action, which the server then carries out.
+func (c *Client) Approve(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
+	var out mayfly.PendingAction
+	return &out, c.do(ctx, "POST", "/v1/pending/"+esc(id)+"/approve", api.DecisionRequest{Reason: reason}, &out)
+}
+
+// Reject rejects a pending action.
+func (c *Client) Reject(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
+	var out mayfly.PendingAction
+	return &out, c.do(ctx, "POST", "/v1/pending/"+esc(id)+"/reject", api.DecisionRequest{Reason: reason}, &out)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/pending"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/ssf"
@@ -63,6 +64,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// SCIM decides what provisioning requests do.
 	SCIM *scim.Service
+	// Pending holds what waits for an administrator's decision.
+	Pending *pending.Service
 }
 
 // Server is Mayfly's HTTP handler.
@@ -99,6 +102,7 @@ func New(cfg Config) *Server {
 	s.streamRoutes()
 	s.ssfRoutes()
 	s.doctorRoutes()
+	s.pendingRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

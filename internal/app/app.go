@@ -40,6 +40,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/pending"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/seal"
@@ -101,6 +102,7 @@ type App struct {
 	Offboard *offboard.Service
 	SSF      *ssf.Service
 	SCIM     *scim.Service
+	Pending  *pending.Service
 	Doctor   *doctor.Service
 	root     *rootKey
 	// AdminTokenFile is set when this start created the bootstrap credential.
@@ -255,7 +257,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
 		Sealer: sealer, CanSeal: s.root.canSeal})
 	s.Identity.OnReactivated(s.SSF.Reactivated)
-	s.SCIM = scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Deactivate: cfg.SCIMDeactivate})
+	s.Pending = pending.New(pending.Config{Store: st, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
+	s.registerPending()
+	s.SCIM = scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Pending: s.Pending, Deactivate: cfg.SCIMDeactivate})
 	s.Doctor = doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling})
 	s.watch()
 	ssfCtx, stopSSF := context.WithCancel(context.Background())

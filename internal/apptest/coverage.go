@@ -22,14 +22,18 @@ import (
 //   - a revoked client or credential, a revoked key, a key whose material
 //     is destroyed: the entry that says so;
 //   - a custody record: a custody.granted entry for it;
+//   - issuance records: as many as the tokens.issued entries count, each
+//     batch's first and last record present;
 //   - a revocation: token.revoked, client.revoked, key.revoked,
 //     principal.offboarded, or for a not-before mark principal.suspended,
 //     principal.offboarded, client.secret_rotated or client.transferred,
-//     on its subject;
-//   - issuance records: as many as the tokens.issued entries count, each
-//     batch's first and last record present;
+//     on its subject; a suspension's hold, the principal.suspended entry
+//     that numbers it; its lift, the principal.reactivated entry that
+//     numbers it, or the handing over of its subject;
 //   - an offboarding run: each report line cites an entry of its action,
-//     and a finished run has one offboarding.finished entry.
+//     and a finished run has one offboarding.finished entry;
+//   - a pending action: one pending.requested entry, one pending.approved
+//     or pending.rejected once decided, one pending.done once done.
 func AuditCoverage(ctx context.Context, st mayfly.Store) ([]string, error) {
 	recs, err := st.AuditEntries(ctx, mayfly.AuditFilter{})
 	if err != nil {
@@ -40,7 +44,7 @@ func AuditCoverage(ctx context.Context, st mayfly.Store) ([]string, error) {
 		c.byAction[r.Entry.Action] = append(c.byAction[r.Entry.Action], r.Entry)
 	}
 	for _, step := range []func(context.Context, mayfly.Store) error{
-		c.identity, c.keys, c.revocations, c.issuances, c.offboardings, c.streams,
+		c.identity, c.keys, c.revocations, c.issuances, c.offboardings, c.streams, c.pending,
 	} {
 		if err := step(ctx, st); err != nil {
 			return nil, err
@@ -216,6 +220,28 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 		case mayfly.RevokeNotBefore:
 			c.some(what, func(e mayfly.AuditEntry) bool { return principal(e) || client(e) },
 				mayfly.ActionPrincipalSuspended, mayfly.ActionPrincipalOffboarded, mayfly.ActionClientSecretRotated, mayfly.ActionClientTransferred)
+		}
+	}
+	return nil
+}
+
+func (c *coverage) pending(ctx context.Context, st mayfly.Store) error {
+	acts, err := st.PendingActions(ctx, mayfly.PendingFilter{})
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		what := "pending action " + a.ID
+		match := func(e mayfly.AuditEntry) bool { return e.Details["pending"] == a.ID }
+		c.once(mayfly.ActionPendingRequested, what, match)
+		switch a.Status {
+		case mayfly.Approved:
+			c.once(mayfly.ActionPendingApproved, what, match)
+		case mayfly.Rejected:
+			c.once(mayfly.ActionPendingRejected, what, match)
+		}
+		if !a.DoneAt.IsZero() {
+			c.once(mayfly.ActionPendingDone, what, match)
 		}
 	}
 	return nil

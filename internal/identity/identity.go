@@ -996,6 +996,60 @@ func (s *Service) AdminCredentials(ctx context.Context) ([]*mayfly.AdminCredenti
 	return s.cfg.Store.AdminCredentials(ctx)
 }
 
+// Indispensable says why losing p would take away the means to administer
+// the service, or returns "" if it would not: p has had custody of the
+// root key, or no working admin credential would be left once p is
+// suspended or, with offboard, offboarded (which also revokes every
+// credential whose token p was shown). Custody of the root key is counted
+// whenever it was had: a rotation since may have been made with it.
+func (s *Service) Indispensable(ctx context.Context, p *mayfly.Principal, offboard bool) (string, error) {
+	root, err := s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: p.ID, Asset: mayfly.AssetRootKey})
+	if err != nil {
+		return "", err
+	}
+	if len(root) > 0 {
+		return fmt.Sprintf("%s has had custody of the root key", p.Name), nil
+	}
+	seen := map[string]bool{}
+	if offboard {
+		shown, err := s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{PrincipalID: p.ID, Asset: mayfly.AssetCredential})
+		if err != nil {
+			return "", err
+		}
+		for _, c := range shown {
+			seen[c.AssetID] = true
+		}
+	}
+	creds, err := s.cfg.Store.AdminCredentials(ctx)
+	if err != nil {
+		return "", err
+	}
+	lost := 0
+	for _, a := range creds {
+		if a.Role != mayfly.RoleAdmin || !a.RevokedAt.IsZero() {
+			continue
+		}
+		if a.OwnerID == p.ID || seen[a.ID] {
+			lost++
+			continue
+		}
+		if a.OwnerID != "" {
+			owner, err := s.Fresh(ctx, a.OwnerID)
+			if err != nil {
+				return "", err
+			}
+			if owner.Status != mayfly.Active {
+				continue
+			}
+		}
+		return "", nil // one that still works
+	}
+	if lost == 0 {
+		return "", nil // there was none to lose
+	}
+	return fmt.Sprintf("no working admin credential would be left without %s", p.Name), nil
+}
+
 // RevokeAdminCredential withdraws an admin or SCIM credential.
 func (s *Service) RevokeAdminCredential(ctx context.Context, id, reason string) error {
 	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {

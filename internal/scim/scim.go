@@ -13,6 +13,11 @@
 //     records who suspended them): a person an administrator suspended,
 //     say during an investigation, stays suspended until an administrator
 //     says otherwise, so an identity provider's routine push cannot end it.
+//   - Provisioning cannot lock the operators out: a person with custody of
+//     the root key, or without whom no working admin credential would be
+//     left, is neither suspended nor offboarded through SCIM. The request
+//     is refused with the reason, and waits as a pending action for an
+//     administrator to approve or reject.
 //   - Offboarding is final: an offboarded person is a deleted resource,
 //     cannot be changed or brought back, and keeps their userName.
 //   - userNames are unique without regard to case, which the store
@@ -30,6 +35,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
+	"github.com/mayflyhq/mayfly/internal/pending"
 )
 
 // What a deactivation does (Config.Deactivate).
@@ -42,6 +48,7 @@ const (
 type Config struct {
 	Identity *identity.Service
 	Offboard *offboard.Service
+	Pending  *pending.Service // where what SCIM may not do alone waits
 	// Deactivate is what active=false does: Suspend (the default) or
 	// Offboard.
 	Deactivate string
@@ -150,12 +157,17 @@ func (s *Service) Apply(ctx context.Context, caller *mayfly.AdminCredential, p *
 	if p.Status == mayfly.Offboarded && (changed || target != "") {
 		return refuse("mutability", mayfly.Conflict, "user %q was offboarded; that is final", p.Name)
 	}
+	reason := "through SCIM by " + caller.Name
+	if target == mayfly.Suspended || target == mayfly.Offboarded {
+		if err := s.guard(ctx, p, target, "deactivated "+reason); err != nil {
+			return err
+		}
+	}
 	if changed {
 		if err := s.setAttributes(ctx, p, in); err != nil {
 			return err
 		}
 	}
-	reason := "through SCIM by " + caller.Name
 	switch target {
 	case mayfly.Active:
 		_, err = s.cfg.Identity.SetStatus(ctx, p.ID, mayfly.Active, "reactivated "+reason)
@@ -237,6 +249,31 @@ func (s *Service) Deleted(ctx context.Context, p *mayfly.Principal) (bool, error
 // Delete offboards p, or finishes an offboarding of theirs that a crash
 // interrupted (see Deleted).
 func (s *Service) Delete(ctx context.Context, caller *mayfly.AdminCredential, p *mayfly.Principal) error {
-	_, err := s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: "deleted through SCIM by " + caller.Name})
+	reason := "deleted through SCIM by " + caller.Name
+	if p.Status != mayfly.Offboarded { // an interrupted offboarding was decided already
+		if err := s.guard(ctx, p, mayfly.Offboarded, reason); err != nil {
+			return err
+		}
+	}
+	_, err := s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: reason})
 	return err
+}
+
+// guard refuses to suspend or offboard p, and has an administrator decide
+// instead, if losing p would take away the means to administer Mayfly.
+func (s *Service) guard(ctx context.Context, p *mayfly.Principal, target mayfly.PrincipalStatus, reason string) error {
+	why, err := s.cfg.Identity.Indispensable(ctx, p, target == mayfly.Offboarded)
+	if err != nil || why == "" {
+		return err
+	}
+	kind, verb := mayfly.PendingSuspend, "suspending"
+	if target == mayfly.Offboarded {
+		kind, verb = mayfly.PendingOffboard, "offboarding"
+	}
+	a, _, err := s.cfg.Pending.Request(ctx, pending.Request{Kind: kind, Subject: p.ID, Params: map[string]string{"reason": reason}, Why: why})
+	if err != nil {
+		return err
+	}
+	return refuse("", mayfly.PermissionDenied, "%s; %s them through SCIM needs an administrator's confirmation, which pending action %s waits for (mayfly pending approve %s)",
+		why, verb, a.ID, a.ID)
 }

@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
+)
+
+// Pending actions: what waits for an administrator's decision.
+
+func (s *Server) pendingRoutes() {
+	s.admin("GET /v1/pending", s.listPending)
+	s.admin("GET /v1/pending/{id}", s.showPending)
+	s.admin("POST /v1/pending/{id}/approve", s.approvePending)
+	s.admin("POST /v1/pending/{id}/reject", s.rejectPending)
+}
+
+func (s *Server) listPending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	q := r.URL.Query()
+	f := mayfly.PendingFilter{Status: mayfly.PendingStatus(q.Get("status")), Kind: mayfly.PendingKind(q.Get("kind")), Subject: q.Get("subject")}
+	list, err := s.cfg.Pending.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNil(list))
+	return nil
+}
+
+func (s *Server) showPending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	p, err := s.cfg.Pending.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+// decisionReason reads the optional reason of a decision.
+func decisionReason(r *http.Request) (string, error) {
+	var req api.DecisionRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return "", err
+		}
+	}
+	return req.Reason, nil
+}
+
+func (s *Server) approvePending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := decisionReason(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Pending.Approve(r.Context(), r.PathValue("id"), reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) rejectPending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	reason, err := decisionReason(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.cfg.Pending.Reject(r.Context(), r.PathValue("id"), reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}

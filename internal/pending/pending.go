@@ -1,0 +1,299 @@
+// Package pending owns changes that wait for an administrator's decision:
+// what a SCIM credential may not do alone, and what needs a second person.
+// A request records what to do and why it waits; an approval records the
+// decision, then carries the change out as the approver, with the handler
+// its kind registered; a rejection records the decision and changes
+// nothing.
+//
+// # Invariants
+//
+//   - Every request, decision and outcome is in the audit log, written in
+//     the transaction that stores it.
+//   - An action is decided once. An approved action whose carrying out
+//     failed, or was cut short by a crash, is tried again by approving it
+//     again; handlers are idempotent, so trying again never does a change
+//     twice.
+//   - No one decides their own request: not with the credential that made
+//     it, nor with another credential of the same person. A kind that
+//     needs a second person also refuses a decider no person owns.
+//   - A request for what already waits (the same kind and subject) returns
+//     the waiting one: an identity provider retries, and a retry must not
+//     queue the change twice.
+package pending
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/identity"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store mayfly.PendingStore
+	Audit mayfly.Updater
+	Clock mayfly.Clock
+	Rand  io.Reader
+	Log   *slog.Logger
+}
+
+// Handler carries out an approved action, as the approver in ctx, and says
+// what came of it. It must be idempotent: an action whose outcome was not
+// recorded is handled again.
+type Handler func(ctx context.Context, a *mayfly.PendingAction) (result string, err error)
+
+// Kind is how a kind of action is carried out and decided.
+type Kind struct {
+	Handle Handler
+	// TwoPerson kinds need a decider that belongs to a person other than
+	// the requester.
+	TwoPerson bool
+}
+
+// Service records pending actions and their decisions.
+type Service struct {
+	cfg   Config
+	mu    sync.RWMutex
+	kinds map[mayfly.PendingKind]Kind
+}
+
+// New returns a Service that knows no kinds yet (see Register).
+func New(cfg Config) *Service {
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &Service{cfg: cfg, kinds: map[mayfly.PendingKind]Kind{}}
+}
+
+// Register says how actions of kind k are carried out. The services that
+// carry them out are assembled after this one, so they are registered
+// rather than configured.
+func (s *Service) Register(k mayfly.PendingKind, kind Kind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kinds[k] = kind
+}
+
+func (s *Service) kind(k mayfly.PendingKind) (Kind, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	kind, ok := s.kinds[k]
+	if !ok {
+		return Kind{}, mayfly.Errorf(mayfly.Internal, "pending action kind %q has no handler", k)
+	}
+	return kind, nil
+}
+
+// Request is what a caller asks to have decided.
+type Request struct {
+	Kind    mayfly.PendingKind
+	Subject string
+	Params  map[string]string
+	Why     string
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Request records r as waiting for a decision, asked by the credential in
+// ctx, or returns the action of the same kind and subject already waiting.
+// created says which.
+func (s *Service) Request(ctx context.Context, r Request) (a *mayfly.PendingAction, created bool, err error) {
+	if _, err := s.kind(r.Kind); err != nil {
+		return nil, false, err
+	}
+	waiting, err := s.cfg.Store.PendingActions(ctx, mayfly.PendingFilter{Status: mayfly.Pending, Kind: r.Kind, Subject: r.Subject})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(waiting) > 0 {
+		return waiting[0], false, nil
+	}
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, false, mayfly.E("pending.Request", err)
+	}
+	a = &mayfly.PendingAction{ID: "pa_" + idEncoding.EncodeToString(b), Kind: r.Kind, Subject: r.Subject, Params: r.Params, Why: r.Why,
+		RequestedBy: audit.Actor(ctx), RequestedAt: s.cfg.Clock.Now().UTC(), Status: mayfly.Pending}
+	if c := identity.Caller(ctx); c != nil {
+		a.Requester = c.OwnerID
+	}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreatePending(tx, a); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionPendingRequested, Principal: principalOf(a),
+			Details: details(a, map[string]string{"why": a.Why})})
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	s.cfg.Log.Warn("an action waits for an administrator's decision", "pending", a.ID, "kind", a.Kind, "subject", a.Subject, "why", a.Why)
+	return a, true, nil
+}
+
+// principalOf is the principal an action concerns, for the audit index.
+func principalOf(a *mayfly.PendingAction) string {
+	switch a.Kind {
+	case mayfly.PendingSuspend, mayfly.PendingOffboard:
+		return a.Subject
+	}
+	return ""
+}
+
+// details are an action's audit entry details: its ID, kind and subject,
+// and extra.
+func details(a *mayfly.PendingAction, extra map[string]string) map[string]string {
+	d := map[string]string{"pending": a.ID, "kind": string(a.Kind), "subject": a.Subject}
+	for k, v := range extra {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	return d
+}
+
+// Get returns the action id names.
+func (s *Service) Get(ctx context.Context, id string) (*mayfly.PendingAction, error) {
+	a, err := s.cfg.Store.PendingAction(ctx, id)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, mayfly.Errorf(mayfly.NotFound, "pending action %q not found", id)
+	}
+	return a, err
+}
+
+// List returns the actions f selects, oldest first.
+func (s *Service) List(ctx context.Context, f mayfly.PendingFilter) ([]*mayfly.PendingAction, error) {
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, mayfly.InvalidField("status", "status %q is not pending, approved or rejected", f.Status)
+	}
+	return s.cfg.Store.PendingActions(ctx, f)
+}
+
+// Approve approves the action id names as the caller in ctx, and carries
+// it out. An action approved before whose carrying out did not finish is
+// carried out again.
+func (s *Service) Approve(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
+	a, kind, err := s.decidable(ctx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case a.Status == mayfly.Approved && !a.DoneAt.IsZero():
+		return a, nil
+	case a.Status == mayfly.Approved:
+		// Decided already: carried out again, as whoever asks.
+	default:
+		if a, err = s.decide(ctx, a, mayfly.Approved, reason); err != nil {
+			return nil, err
+		}
+	}
+	result, herr := kind.Handle(ctx, a)
+	if herr != nil {
+		result = "failed: " + mayfly.ErrorMessage(herr)
+	}
+	done := *a
+	done.Result = result
+	if herr == nil {
+		done.DoneAt = s.cfg.Clock.Now().UTC()
+	}
+	action := mayfly.ActionPendingDone
+	if herr != nil {
+		action = mayfly.ActionPendingFailed
+	}
+	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.UpdatePending(tx, &done); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: principalOf(a),
+			Details: details(a, map[string]string{"result": result})})
+		return err
+	})
+	if herr != nil {
+		return &done, mayfly.Errorf(mayfly.ErrorCode(herr), "pending action %s is approved, but carrying it out failed: %s; approve it again to retry",
+			a.ID, mayfly.ErrorMessage(herr))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pending action %s was carried out, but recording that failed: %w", a.ID, err)
+	}
+	return &done, nil
+}
+
+// Reject rejects the action id names as the caller in ctx.
+func (s *Service) Reject(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
+	a, _, err := s.decidable(ctx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	if a.Status != mayfly.Pending {
+		return nil, mayfly.Errorf(mayfly.Conflict, "pending action %s is already %s", a.ID, a.Status)
+	}
+	return s.decide(ctx, a, mayfly.Rejected, reason)
+}
+
+// decidable reads the action and checks that the caller may decide it.
+func (s *Service) decidable(ctx context.Context, id, reason string) (*mayfly.PendingAction, Kind, error) {
+	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
+		return nil, Kind{}, err
+	}
+	a, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, Kind{}, err
+	}
+	kind, err := s.kind(a.Kind)
+	if err != nil {
+		return nil, Kind{}, err
+	}
+	if a.Status == mayfly.Rejected {
+		return nil, Kind{}, mayfly.Errorf(mayfly.Conflict, "pending action %s was rejected; that is final", a.ID)
+	}
+	if a.Status == mayfly.Approved {
+		return a, kind, nil
+	}
+	c := identity.Caller(ctx)
+	switch {
+	case audit.Actor(ctx) == a.RequestedBy:
+		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s was requested with this credential; someone else must decide it", a.ID)
+	case c != nil && c.OwnerID != "" && c.OwnerID == a.Requester:
+		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s was requested by %s, whose credential this also is; someone else must decide it", a.ID, a.Requester)
+	case kind.TwoPerson && (c == nil || c.OwnerID == ""):
+		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s needs a second person, and this credential belongs to no one: decide it with a credential of your own", a.ID)
+	}
+	return a, kind, nil
+}
+
+// decide records the caller's decision on a waiting action.
+func (s *Service) decide(ctx context.Context, a *mayfly.PendingAction, status mayfly.PendingStatus, reason string) (*mayfly.PendingAction, error) {
+	next := *a
+	next.Status, next.DecidedBy, next.DecidedAt, next.Reason = status, audit.Actor(ctx), s.cfg.Clock.Now().UTC(), reason
+	if c := identity.Caller(ctx); c != nil {
+		next.Decider = c.OwnerID
+	}
+	action := mayfly.ActionPendingApproved
+	if status == mayfly.Rejected {
+		action = mayfly.ActionPendingRejected
+	}
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.UpdatePending(tx, &next); err != nil {
+			if mayfly.ErrorCode(err) == mayfly.Conflict {
+				return mayfly.Errorf(mayfly.Conflict, "pending action %s was decided by someone else meanwhile", a.ID)
+			}
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: principalOf(a),
+			Details: details(a, map[string]string{"reason": reason, "requested_by": a.RequestedBy})})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Log.Info(string(action), "pending", a.ID, "kind", a.Kind, "subject", a.Subject)
+	return &next, nil
+}

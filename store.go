@@ -21,9 +21,30 @@ type AdminCredential struct {
 type Role string
 
 const (
-	RoleAdmin Role = "admin" // the admin API
+	RoleAdmin Role = "admin" // the whole admin API
 	RoleSCIM  Role = "scim"  // SCIM provisioning only
+	// RoleAuditor reads everything, the audit log included, and changes
+	// nothing.
+	RoleAuditor Role = "auditor"
+	// RoleResponder contains: revokes, suspends, offboards, and reads what
+	// it needs to; it administers no key ring and makes no credential.
+	RoleResponder Role = "responder"
+	// RoleRingAdmin administers key rings and keys, and nothing else.
+	RoleRingAdmin Role = "ring-admin"
 )
+
+// Roles lists every role, most powerful first.
+var Roles = []Role{RoleAdmin, RoleRingAdmin, RoleResponder, RoleAuditor, RoleSCIM}
+
+// Valid reports whether r is a role.
+func (r Role) Valid() bool {
+	for _, v := range Roles {
+		if r == v {
+			return true
+		}
+	}
+	return false
+}
 
 // The storage contract is one interface per concern. A service takes only
 // the concerns it uses; a backend implements them all (Store) and passes

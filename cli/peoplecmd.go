@@ -17,7 +17,7 @@ func peopleCommands() []*command {
 			{name: "show", summary: "show custody: PRINCIPAL, or --ring R", run: custodyShow},
 		}},
 		{name: "credential", summary: "manage admin and SCIM credentials", sub: []*command{
-			{name: "create", summary: "create a credential, shown once: NAME [--owner PERSON] [--role admin|scim]", run: credentialCreate},
+			{name: "create", summary: "create a credential, shown once: NAME [--owner PERSON] [--role admin|ring-admin|responder|auditor|scim]", run: credentialCreate},
 			{name: "list", summary: "list credentials", run: credentialList},
 			{name: "revoke", summary: "revoke a credential: ID [--reason R]", run: credentialRevoke},
 		}},
@@ -167,7 +167,7 @@ func credentialCreate(ctx context.Context, args []string, env Env) error {
 	var role string
 	f, a, c, err := admin("credential create", args, env, 1, "one NAME", func(f *flags) {
 		f.StringVar(&req.Owner, "owner", "", "the person it belongs to; offboarding them revokes it")
-		f.StringVar(&role, "role", "admin", "admin (the admin API) or scim (SCIM provisioning only)")
+		f.StringVar(&role, "role", "admin", "admin (everything), ring-admin (rings and keys), responder (revoke, suspend, offboard), auditor (read only) or scim (SCIM provisioning only)")
 	})
 	if err != nil {
 		return err

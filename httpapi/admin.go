@@ -15,15 +15,17 @@ import (
 // adminHandler is an admin API handler; it returns errors for the one mapping.
 type adminHandler func(w http.ResponseWriter, r *http.Request, admin *mayfly.AdminCredential) error
 
-// admin authenticates the bearer admin credential before h runs.
-func (s *Server) admin(pattern string, h adminHandler) {
+// admin authenticates the bearer admin credential, and checks that its
+// role is one who may call the route, before h runs.
+func (s *Server) admin(pattern string, who access, h adminHandler) {
+	s.declare(pattern, who)
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			s.jsonError(w, r, mayfly.Errorf(mayfly.Unauthenticated, "the admin API needs an Authorization: Bearer admin credential"))
 			return
 		}
-		a, r, err := s.login(r, bearer, mayfly.RoleAdmin, "a SCIM credential may only provision users, at /scim/v2")
+		a, r, err := s.login(r, bearer, who.allows, func(role mayfly.Role) string { return who.denial(role, pattern) })
 		if err != nil {
 			s.jsonError(w, r, err)
 			return
@@ -34,16 +36,17 @@ func (s *Server) admin(pattern string, h adminHandler) {
 	})
 }
 
-// login authenticates a bearer admin or SCIM credential that must have
-// role, else it is refused with denied; records the login; and returns the
-// request carrying the credential as the caller, for the records.
-func (s *Server) login(r *http.Request, bearer string, role mayfly.Role, denied string) (*mayfly.AdminCredential, *http.Request, error) {
+// login authenticates a bearer admin or SCIM credential whose role must
+// be one allowed, else it is refused with what denied says; records the
+// login; and returns the request carrying the credential as the caller,
+// for the records.
+func (s *Server) login(r *http.Request, bearer string, allowed func(mayfly.Role) bool, denied func(mayfly.Role) string) (*mayfly.AdminCredential, *http.Request, error) {
 	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
 	if err != nil {
 		return nil, r, err
 	}
-	if a.Role != role {
-		return nil, r, mayfly.Errorf(mayfly.PermissionDenied, "%s", denied)
+	if !allowed(a.Role) {
+		return nil, r, mayfly.Errorf(mayfly.PermissionDenied, "%s", denied(a.Role))
 	}
 	if err := s.cfg.Identity.AdminLogin(r.Context(), a, s.sourceIP(r)); err != nil {
 		return nil, r, err
@@ -52,22 +55,22 @@ func (s *Server) login(r *http.Request, bearer string, role mayfly.Role, denied 
 }
 
 func (s *Server) adminRoutes() {
-	s.admin("POST /v1/principals", s.createPrincipal)
-	s.admin("GET /v1/principals", s.listPrincipals)
-	s.admin("GET /v1/principals/{ref}", s.showPrincipal)
-	s.admin("POST /v1/clients", s.createClient)
-	s.admin("GET /v1/clients", s.listClients)
-	s.admin("GET /v1/clients/{id}", s.showClient)
-	s.admin("POST /v1/clients/{id}/revoke", s.revokeClient)
-	s.admin("POST /v1/rings", s.createRing)
-	s.admin("GET /v1/rings", s.listRings)
-	s.admin("GET /v1/rings/{name}", s.showRing)
-	s.admin("POST /v1/rings/{name}/rotate", noBody(s.rotateRing))
-	s.admin("GET /v1/keys", s.listKeys)
-	s.admin("GET /v1/keys/{kid}", s.showKey)
-	s.admin("POST /v1/keys/{kid}/revoke", s.revokeKey)
-	s.admin("GET /v1/tokens", s.listTokens)
-	s.admin("POST /v1/tokens/{jti}/revoke", s.revokeToken)
+	s.admin("POST /v1/principals", adminOnly, s.createPrincipal)
+	s.admin("GET /v1/principals", reading, s.listPrincipals)
+	s.admin("GET /v1/principals/{ref}", reading, s.showPrincipal)
+	s.admin("POST /v1/clients", adminOnly, s.createClient)
+	s.admin("GET /v1/clients", reading, s.listClients)
+	s.admin("GET /v1/clients/{id}", reading, s.showClient)
+	s.admin("POST /v1/clients/{id}/revoke", responding, s.revokeClient)
+	s.admin("POST /v1/rings", ringAdmin, s.createRing)
+	s.admin("GET /v1/rings", keyReading, s.listRings)
+	s.admin("GET /v1/rings/{name}", keyReading, s.showRing)
+	s.admin("POST /v1/rings/{name}/rotate", ringAdmin, noBody(s.rotateRing))
+	s.admin("GET /v1/keys", keyReading, s.listKeys)
+	s.admin("GET /v1/keys/{kid}", keyReading, s.showKey)
+	s.admin("POST /v1/keys/{kid}/revoke", keyRevoking, s.revokeKey)
+	s.admin("GET /v1/tokens", reading, s.listTokens)
+	s.admin("POST /v1/tokens/{jti}/revoke", responding, s.revokeToken)
 	s.peopleRoutes()
 }
 

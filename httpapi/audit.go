@@ -9,15 +9,15 @@ import (
 )
 
 func (s *Server) auditRoutes() {
-	s.admin("GET /v1/audit", s.auditSearch)
-	s.admin("GET /v1/audit/{index}", s.auditShow)
-	s.admin("POST /v1/audit/verify", noBody(s.auditVerify))
-	s.admin("GET /v1/audit/proof/{index}", s.auditProof)
-	s.admin("GET /v1/audit/consistency", s.auditConsistency)
-	s.admin("GET /v1/audit/export", s.auditExport)
-	s.admin("GET /v1/audit/checkpoint", s.auditCheckpoint)
-	s.admin("GET /v1/audit/key", s.auditKey)
-	s.admin("POST /v1/audit/key/rotate", noBody(s.auditRotateKey))
+	s.admin("GET /v1/audit", reading, s.auditSearch)
+	s.admin("GET /v1/audit/{index}", reading, s.auditShow)
+	s.admin("POST /v1/audit/verify", reading, noBody(s.auditVerify))
+	s.admin("GET /v1/audit/proof/{index}", reading, s.auditProof)
+	s.admin("GET /v1/audit/consistency", reading, s.auditConsistency)
+	s.admin("GET /v1/audit/export", reading, s.auditExport)
+	s.admin("GET /v1/audit/checkpoint", reading, s.auditCheckpoint)
+	s.admin("GET /v1/audit/key", reading, s.auditKey)
+	s.admin("POST /v1/audit/key/rotate", adminOnly, noBody(s.auditRotateKey))
 }
 
 func uintParam(r *http.Request, name string, def uint64) (uint64, error) {

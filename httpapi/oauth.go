@@ -23,7 +23,8 @@ func (s *Server) oauthRoutes() {
 	s.handle("GET "+api.JWKSPath, s.jwks)
 	s.handle("GET /.well-known/jwks.json", s.jwks)
 	s.handle("POST "+api.TokenPath, s.token)
-	s.handle("POST "+api.IntrospectPath, s.introspect)
+	s.declare(introspectRoute, reading) // with an admin credential; any client may
+	s.handle(introspectRoute, s.introspect)
 	s.handle("POST "+api.RevokePath, s.revoke)
 }
 
@@ -255,11 +256,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, Scope: tok.Scope})
 }
 
+const introspectRoute = "POST " + api.IntrospectPath
+
 // introspect answers for any authenticated client, or for an administrator.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	f, err := form(r)
 	if err == nil {
-		err = s.authenticate(r, f)
+		err = s.authenticate(r, f, introspectRoute, reading)
+	}
+	if mayfly.ErrorCode(err) == mayfly.PermissionDenied && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		// An admin credential of a role that may not introspect: a bearer
+		// without the privilege, as RFC 6750 section 3.1 answers it.
+		s.logError(r, err)
+		writeJSON(w, http.StatusForbidden, oauthError{Error: "insufficient_scope", Description: mayfly.ErrorMessage(err)})
+		return
 	}
 	if err != nil {
 		s.oauthFail(w, r, err)
@@ -278,20 +288,25 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// authenticate checks who sent r: a client, by its credentials in the
-// Authorization header or in the form f, or an administrator with a
-// bearer credential.
-func (s *Server) authenticate(r *http.Request, f url.Values) error {
+// authenticate checks who sent r to pattern: a client, by its credentials
+// in the Authorization header or in the form f, or a bearer admin
+// credential of a role who allows.
+func (s *Server) authenticate(r *http.Request, f url.Values, pattern string, who access) error {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		_, err := s.authenticateClient(r, f)
 		return err
 	}
 	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-	if err == nil && a.Role != mayfly.RoleAdmin {
-		err = mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
+	switch {
+	case err != nil:
+		return err
+	case a.Role == mayfly.RoleSCIM: // no credential here at all
+		return mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
+	case !who.allows(a.Role):
+		return mayfly.Errorf(mayfly.PermissionDenied, "%s", who.denial(a.Role, pattern))
 	}
-	return err
+	return nil
 }
 
 // revoke is RFC 7009: a client revokes one of its own tokens.

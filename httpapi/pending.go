@@ -10,10 +10,10 @@ import (
 // Pending actions: what waits for an administrator's decision.
 
 func (s *Server) pendingRoutes() {
-	s.admin("GET /v1/pending", s.listPending)
-	s.admin("GET /v1/pending/{id}", s.showPending)
-	s.admin("POST /v1/pending/{id}/approve", s.approvePending)
-	s.admin("POST /v1/pending/{id}/reject", s.rejectPending)
+	s.admin("GET /v1/pending", reading, s.listPending)
+	s.admin("GET /v1/pending/{id}", reading, s.showPending)
+	s.admin("POST /v1/pending/{id}/approve", adminOnly, s.approvePending)
+	s.admin("POST /v1/pending/{id}/reject", adminOnly, s.rejectPending)
 }
 
 func (s *Server) listPending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {

@@ -12,16 +12,16 @@ import (
 // Statuses, offboarding, custody, credentials and client secrets.
 
 func (s *Server) peopleRoutes() {
-	s.admin("POST /v1/principals/{ref}/suspend", s.suspendPrincipal)
-	s.admin("POST /v1/principals/{ref}/reactivate", s.reactivatePrincipal)
-	s.admin("POST /v1/principals/{ref}/offboard", s.offboardPrincipal)
-	s.admin("GET /v1/principals/{ref}/offboardings", s.listOffboardings)
-	s.admin("POST /v1/custody", s.grantCustody)
-	s.admin("GET /v1/custody", s.listCustody)
-	s.admin("POST /v1/clients/{id}/rotate-secret", s.rotateSecret)
-	s.admin("POST /v1/credentials", s.createCredential)
-	s.admin("GET /v1/credentials", s.listCredentials)
-	s.admin("POST /v1/credentials/{id}/revoke", s.revokeCredential)
+	s.admin("POST /v1/principals/{ref}/suspend", responding, s.suspendPrincipal)
+	s.admin("POST /v1/principals/{ref}/reactivate", responding, s.reactivatePrincipal)
+	s.admin("POST /v1/principals/{ref}/offboard", responding, s.offboardPrincipal)
+	s.admin("GET /v1/principals/{ref}/offboardings", reading, s.listOffboardings)
+	s.admin("POST /v1/custody", adminOnly, s.grantCustody)
+	s.admin("GET /v1/custody", reading, s.listCustody)
+	s.admin("POST /v1/clients/{id}/rotate-secret", responding, s.rotateSecret)
+	s.admin("POST /v1/credentials", adminOnly, s.createCredential)
+	s.admin("GET /v1/credentials", reading, s.listCredentials)
+	s.admin("POST /v1/credentials/{id}/revoke", responding, s.revokeCredential)
 }
 
 func (s *Server) suspendPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {

@@ -98,7 +98,10 @@ func (s *Server) scimCaller(r *http.Request) (*mayfly.AdminCredential, *http.Req
 	if !ok {
 		return nil, r, mayfly.Errorf(mayfly.Unauthenticated, "SCIM needs an Authorization: Bearer SCIM credential")
 	}
-	return s.login(r, bearer, mayfly.RoleSCIM, "only a SCIM credential may provision users; create one with 'mayfly scim token create'")
+	return s.login(r, bearer, func(role mayfly.Role) bool { return role == mayfly.RoleSCIM },
+		func(mayfly.Role) string {
+			return "only a SCIM credential may provision users; create one with 'mayfly scim token create'"
+		})
 }
 
 // scimFault adds to an error what RFC 7644 §3.12 wants beyond Mayfly's

@@ -74,6 +74,7 @@ type Server struct {
 	closing   chan struct{} // closed by Shutdown
 	closeOnce sync.Once
 	mux       *http.ServeMux
+	routes    []Route // who may call what (see Routes)
 	issued    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 }

@@ -38,17 +38,17 @@ func (s *Server) ssfRoutes() {
 		}, func() float64 { return float64(c.Load()) }))
 	}
 	s.handle("GET /.well-known/ssf-configuration", s.ssfMetadata)
-	s.ssf("POST "+api.SSFConfigPath, s.createSSFStream)
-	s.ssf("GET "+api.SSFConfigPath, s.getSSFStream)
-	s.ssf("PATCH "+api.SSFConfigPath, s.updateSSFStream)
-	s.ssf("PUT "+api.SSFConfigPath, s.replaceSSFStream)
-	s.ssf("DELETE "+api.SSFConfigPath, s.deleteSSFStream)
-	s.ssf("GET "+api.SSFStatusPath, s.getSSFStatus)
-	s.ssf("POST "+api.SSFStatusPath, s.setSSFStatus)
-	s.ssf("POST "+api.SSFAddPath, s.ssfSubject(false))
-	s.ssf("POST "+api.SSFRemovePath, s.ssfSubject(true))
-	s.ssf("POST "+api.SSFVerifyPath, s.verifySSFStream)
-	s.ssf("POST "+api.SSFPollPath+"{id}", s.pollSSF)
+	s.ssf("POST "+api.SSFConfigPath, adminOnly, s.createSSFStream)
+	s.ssf("GET "+api.SSFConfigPath, reading, s.getSSFStream)
+	s.ssf("PATCH "+api.SSFConfigPath, adminOnly, s.updateSSFStream)
+	s.ssf("PUT "+api.SSFConfigPath, adminOnly, s.replaceSSFStream)
+	s.ssf("DELETE "+api.SSFConfigPath, adminOnly, s.deleteSSFStream)
+	s.ssf("GET "+api.SSFStatusPath, reading, s.getSSFStatus)
+	s.ssf("POST "+api.SSFStatusPath, adminOnly, s.setSSFStatus)
+	s.ssf("POST "+api.SSFAddPath, adminOnly, s.ssfSubject(false))
+	s.ssf("POST "+api.SSFRemovePath, adminOnly, s.ssfSubject(true))
+	s.ssf("POST "+api.SSFVerifyPath, adminOnly, s.verifySSFStream)
+	s.ssf("POST "+api.SSFPollPath+"{id}", adminOnly, s.pollSSF)
 }
 
 func (s *Server) ssfMetadata(w http.ResponseWriter, r *http.Request) {
@@ -65,11 +65,13 @@ func (s *Server) ssfMetadata(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ssf authenticates a stream manager before h runs: an admin credential,
-// or an access token of this issuer, for this issuer, with the ssf scope.
-func (s *Server) ssf(pattern string, h ssfHandler) {
+// ssf authenticates a stream manager before h runs: an admin credential
+// of a role who allows, or an access token of this issuer, for this
+// issuer, with the ssf scope.
+func (s *Server) ssf(pattern string, who access, h ssfHandler) {
+	s.declare(pattern, who)
 	s.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
-		c, r, err := s.ssfCaller(r)
+		c, r, err := s.ssfCaller(r, pattern, who)
 		if err != nil {
 			s.ssfAuthError(w, r, err)
 			return
@@ -80,13 +82,13 @@ func (s *Server) ssf(pattern string, h ssfHandler) {
 	})
 }
 
-func (s *Server) ssfCaller(r *http.Request) (ssf.Caller, *http.Request, error) {
+func (s *Server) ssfCaller(r *http.Request, pattern string, who access) (ssf.Caller, *http.Request, error) {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || bearer == "" {
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "stream management needs an Authorization: Bearer access token with the %q scope, or an admin credential", api.SSFScope)
 	}
 	if strings.Count(bearer, ".") != 2 { // not a JWS: an admin credential
-		a, r, err := s.login(r, bearer, mayfly.RoleAdmin, "a scim credential may not manage streams")
+		a, r, err := s.login(r, bearer, who.allows, func(role mayfly.Role) string { return who.denial(role, pattern) })
 		if err != nil {
 			return ssf.Caller{}, r, err
 		}

@@ -27,12 +27,15 @@ func (s *Server) Shutdown() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
 
+const streamRoute = "GET " + api.StreamPath
+
 func (s *Server) streamRoutes() {
-	s.handle("GET "+api.StreamPath, s.stream)
+	s.declare(streamRoute, reading) // with an admin credential; any client may
+	s.handle(streamRoute, s.stream)
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
-	if err := s.authenticate(r, url.Values{}); err != nil {
+	if err := s.authenticate(r, url.Values{}, streamRoute, reading); err != nil {
 		s.jsonError(w, r, err)
 		return
 	}
@@ -106,7 +109,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			// Credentials are checked again at every heartbeat: a stream
 			// whose client or admin credential was revoked since it
 			// connected ends, and its verifier fails closed.
-			if s.authenticate(r, url.Values{}) != nil {
+			if s.authenticate(r, url.Values{}, streamRoute, reading) != nil {
 				return
 			}
 			if send("", "heartbeat", api.StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {

@@ -945,8 +945,8 @@ func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayf
 	if spec.Role == "" {
 		spec.Role = mayfly.RoleAdmin
 	}
-	if spec.Role != mayfly.RoleAdmin && spec.Role != mayfly.RoleSCIM {
-		return nil, "", mayfly.InvalidField("role", "role %q is not admin or scim", spec.Role)
+	if !spec.Role.Valid() {
+		return nil, "", mayfly.InvalidField("role", "role %q is not one of admin, ring-admin, responder, auditor or scim", spec.Role)
 	}
 	var owner string
 	if spec.Owner != "" {

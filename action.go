@@ -41,11 +41,12 @@ const (
 
 	ActionOffboardingFinished Action = "offboarding.finished"
 
-	ActionPendingRequested Action = "pending.requested"
-	ActionPendingApproved  Action = "pending.approved"
-	ActionPendingRejected  Action = "pending.rejected"
-	ActionPendingDone      Action = "pending.done"
-	ActionPendingFailed    Action = "pending.failed"
+	ActionPendingRequested  Action = "pending.requested"
+	ActionPendingUnapproved Action = "pending.unapproved" // carried out without a second person
+	ActionPendingApproved   Action = "pending.approved"
+	ActionPendingRejected   Action = "pending.rejected"
+	ActionPendingDone       Action = "pending.done"
+	ActionPendingFailed     Action = "pending.failed"
 
 	ActionSSFStreamCreated  Action = "ssf.stream.created"
 	ActionSSFStreamUpdated  Action = "ssf.stream.updated"

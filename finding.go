@@ -27,6 +27,12 @@ const (
 	// FindingCustodianIdle is an active person with custody of keys or
 	// secrets who has not been seen for a while.
 	FindingCustodianIdle FindingKind = "custodian-idle"
+	// FindingUnapproved is a change that needs a second person, made
+	// without one while fewer than two people held admin credentials.
+	FindingUnapproved FindingKind = "unapproved-change"
+	// FindingAwaitingDecision is a pending action no administrator has
+	// decided yet.
+	FindingAwaitingDecision FindingKind = "awaiting-decision"
 )
 
 // Finding is one line of the doctor report.

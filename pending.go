@@ -26,9 +26,12 @@ type PendingAction struct {
 	// DoneAt is when an approved action was carried out, and Result what
 	// came of it; an approved action not yet done is tried again when
 	// approved again.
-	DoneAt  time.Time `json:"done_at,omitzero"`
-	Result  string    `json:"result,omitempty"`
-	Version int64     `json:"version"`
+	DoneAt time.Time `json:"done_at,omitzero"`
+	Result string    `json:"result,omitempty"`
+	// Material is what carrying the action out needs and no one may read,
+	// such as the hash of a credential's token shown to the requester.
+	Material []byte `json:"-"`
+	Version  int64  `json:"version"`
 }
 
 // PendingKind names what a pending action does when approved.
@@ -37,6 +40,12 @@ type PendingKind string
 const (
 	PendingSuspend  PendingKind = "principal.suspend"  // suspend Subject, a principal
 	PendingOffboard PendingKind = "principal.offboard" // offboard Subject, a principal
+
+	// The changes that could recreate the incident, which need a second
+	// person once two people hold admin credentials.
+	PendingAdminCredential PendingKind = "credential.admin" // make Subject, an admin credential of role admin
+	PendingRootCustody     PendingKind = "custody.root_key" // grant Subject, a principal, custody of the root key
+	PendingCeiling         PendingKind = "keys.ceiling"     // raise the key lifetime ceiling to Params["ceiling"]
 )
 
 // PendingStatus is where a pending action stands.
@@ -46,10 +55,16 @@ const (
 	Pending  PendingStatus = "pending"
 	Approved PendingStatus = "approved"
 	Rejected PendingStatus = "rejected"
+	// Unapproved is a change that needs a second person, carried out
+	// without one because fewer than two people held admin credentials.
+	// A second person may approve it afterwards.
+	Unapproved PendingStatus = "unapproved"
 )
 
 // Valid reports whether s is a pending action status.
-func (s PendingStatus) Valid() bool { return s == Pending || s == Approved || s == Rejected }
+func (s PendingStatus) Valid() bool {
+	return s == Pending || s == Approved || s == Rejected || s == Unapproved
+}
 
 // PendingFilter selects pending actions. Zero fields match everything.
 type PendingFilter struct {

@@ -30,4 +30,17 @@ type CredentialRequest struct {
 type CreatedCredential struct {
 	*mayfly.AdminCredential
 	Token string `json:"token"`
+	// Pending, for a credential of role admin, is the action that waits
+	// for a second person (the answer is then 202 Accepted, and the token
+	// works once it is approved), or that recorded its creation without
+	// one (status unapproved).
+	Pending *mayfly.PendingAction `json:"pending,omitempty"`
+}
+
+// GrantedCustody is a custody record made. For the root key, Pending is
+// the action that waits for a second person (the answer is then 202
+// Accepted, without a record), or that recorded the grant without one.
+type GrantedCustody struct {
+	*mayfly.Custody
+	Pending *mayfly.PendingAction `json:"pending,omitempty"`
 }

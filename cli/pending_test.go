@@ -68,7 +68,7 @@ func TestPendingCommands(t *testing.T) {
 	if r := run(bob, "pending", "list"); r.code != 0 || !strings.Contains(r.stdout, "Nothing is waiting") {
 		t.Errorf("pending list after the decisions: exit %d, %q", r.code, r.stdout)
 	}
-	if r := run(bob, "pending", "list", "--status", "all"); r.code != 0 || strings.Count(r.stdout, "pa_") != 2 {
+	if r := run(bob, "pending", "list", "--status", "all"); r.code != 0 || !strings.Contains(r.stdout, ids[mayfly.PendingSuspend]) || !strings.Contains(r.stdout, ids[mayfly.PendingOffboard]) {
 		t.Errorf("pending list --status all: exit %d, %q; want both", r.code, r.stdout)
 	}
 	if r := run(bob, "pending", "list", "--status", "bogus"); r.code != 2 {

@@ -102,7 +102,23 @@ func custodyGrant(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	return a.print(env, cu, func(w io.Writer) { custodyTable(w, []*mayfly.Custody{cu}) })
+	return a.print(env, cu, func(w io.Writer) {
+		if cu.Custody != nil {
+			custodyTable(w, []*mayfly.Custody{cu.Custody})
+		}
+		pendingNote(w, cu.Pending, "the custody is recorded")
+	})
+}
+
+// pendingNote says what became of a change that needs a second person.
+func pendingNote(w io.Writer, p *mayfly.PendingAction, when string) {
+	switch {
+	case p == nil:
+	case p.Status == mayfly.Pending:
+		fmt.Fprintf(w, "\nThis needs a second person's approval: %s once someone else runs `mayfly pending approve %s`.\n", when, p.ID)
+	case p.Status == mayfly.Unapproved:
+		fmt.Fprintf(w, "\nDone without a second person's approval, as fewer than two people hold admin credentials; recorded as unapproved (pending action %s), and `mayfly doctor` lists it until someone else approves it.\n", p.ID)
+	}
 }
 
 func custodyShow(ctx context.Context, args []string, env Env) error {
@@ -181,6 +197,7 @@ func credentialCreate(ctx context.Context, args []string, env Env) error {
 		credentialFields(w, cc.AdminCredential)
 		fields(w, "token", cc.Token)
 		fmt.Fprintln(w, "\nThe token is shown once and cannot be recovered. Store it now.")
+		pendingNote(w, cc.Pending, "the token works")
 	})
 }
 

@@ -284,9 +284,10 @@ func (c *Client) Offboardings(ctx context.Context, ref string) ([]*mayfly.Offboa
 	return out, c.do(ctx, "GET", "/v1/principals/"+esc(ref)+"/offboardings", nil, &out)
 }
 
-// GrantCustody records custody by hand.
-func (c *Client) GrantCustody(ctx context.Context, req api.CustodyRequest) (*mayfly.Custody, error) {
-	var out mayfly.Custody
+// GrantCustody records custody by hand. Custody of the root key may wait
+// for a second person: then only Pending is set.
+func (c *Client) GrantCustody(ctx context.Context, req api.CustodyRequest) (*api.GrantedCustody, error) {
+	var out api.GrantedCustody
 	return &out, c.do(ctx, "POST", "/v1/custody", req, &out)
 }
 

@@ -118,7 +118,7 @@ func TestSCIMCannotLockOutOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rec := range recs {
-		if rec.Entry.Details["pending"] != "" {
+		if rec.Entry.Details["pending"] != "" && rec.Entry.Details["subject"] == op.ID {
 			entries[rec.Entry.Action]++
 		}
 	}

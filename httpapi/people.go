@@ -85,11 +85,15 @@ func (s *Server) grantCustody(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if req.Kind == "" {
 		req.Kind = mayfly.CustodyGranted
 	}
-	c, err := s.cfg.Identity.GrantCustody(r.Context(), req.Principal, asset, id, req.Kind, req.Reason)
+	c, pa, err := s.cfg.Pending.GrantCustody(r.Context(), req.Principal, asset, id, req.Kind, req.Reason)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, c)
+	st := http.StatusCreated
+	if c == nil {
+		st = http.StatusAccepted // waits for a second person
+	}
+	writeJSON(w, st, api.GrantedCustody{Custody: c, Pending: pa})
 	return nil
 }
 
@@ -146,11 +150,15 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *may
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	c, token, err := s.cfg.Identity.NewCredential(r.Context(), identity.CredentialSpec{Name: req.Name, Role: req.Role, Owner: req.Owner})
+	c, token, pa, err := s.cfg.Pending.NewCredential(r.Context(), identity.CredentialSpec{Name: req.Name, Role: req.Role, Owner: req.Owner})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, api.CreatedCredential{AdminCredential: c, Token: token})
+	st := http.StatusCreated
+	if pa != nil && pa.Status == mayfly.Pending {
+		st = http.StatusAccepted // the token works once a second person approves
+	}
+	writeJSON(w, st, api.CreatedCredential{AdminCredential: c, Token: token, Pending: pa})
 	return nil
 }
 

@@ -105,6 +105,8 @@ type App struct {
 	Pending  *pending.Service
 	Doctor   *doctor.Service
 	root     *rootKey
+	// operatorID is the person running this process (Config.Operator).
+	operatorID string
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
 
@@ -222,9 +224,15 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if s.Revoker, err = revoke.New(ctx, st, cfg.Clock); err != nil {
 		return nil, err
 	}
+	// The ceiling runs at what the flag asks, but no higher than a second
+	// person approved (see raiseCeiling).
+	approved, err := approvedCeiling(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	s.root = &rootKey{file: cfg.RootKeyFile, sealer: sealer, store: st, audit: s.Audit, clock: cfg.Clock, rand: cfg.Rand, log: cfg.Log}
 	s.Keys, err = keys.New(ctx, keys.Config{Store: st, Sealer: sealer, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
-		Ceiling: cfg.KeyLifetimeCeiling, CanSeal: s.root.canSeal})
+		Ceiling: min(cfg.KeyLifetimeCeiling, approved), CanSeal: s.root.canSeal})
 	if err != nil {
 		return nil, err
 	}
@@ -257,10 +265,13 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
 		Sealer: sealer, CanSeal: s.root.canSeal})
 	s.Identity.OnReactivated(s.SSF.Reactivated)
-	s.Pending = pending.New(pending.Config{Store: st, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
+	s.Pending = pending.New(pending.Config{Store: st, Audit: s.Audit, Identity: s.Identity, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	s.registerPending()
+	if err := s.raiseCeiling(ctx); err != nil {
+		return nil, err
+	}
 	s.SCIM = scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Pending: s.Pending, Deactivate: cfg.SCIMDeactivate})
-	s.Doctor = doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock, Ceiling: cfg.KeyLifetimeCeiling})
+	s.Doctor = doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock})
 	s.watch()
 	ssfCtx, stopSSF := context.WithCancel(context.Background())
 	s.stopSSF, s.ssfDone = stopSSF, make(chan struct{})
@@ -391,7 +402,7 @@ func (s *App) watch() {
 		mayfly.ChangeRevocations: s.Revoker.Refresh,
 		mayfly.ChangeKeys:        s.Keys.Reload,
 		mayfly.ChangeSettings: func(ctx context.Context) error {
-			return errors.Join(s.root.follow(ctx), s.Audit.ReloadKey(ctx))
+			return errors.Join(s.root.follow(ctx), s.Audit.ReloadKey(ctx), s.applyCeiling(ctx))
 		},
 		mayfly.ChangeIdentity: s.Identity.Forget,
 	}
@@ -456,6 +467,7 @@ func (s *App) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.operatorID = op.ID
 	existing, err := s.store.AdminCredentials(ctx)
 	if err != nil || len(existing) > 0 {
 		return err

@@ -13,6 +13,7 @@ import (
 // approved. Each handler is idempotent: an approved action whose outcome
 // was not recorded is handled again.
 func (s *App) registerPending() {
+	s.Pending.Register(mayfly.PendingCeiling, pending.Kind{TwoPerson: true, Handle: s.setCeiling})
 	s.Pending.Register(mayfly.PendingSuspend, pending.Kind{Handle: func(ctx context.Context, a *mayfly.PendingAction) (string, error) {
 		p, err := s.Identity.SetStatus(ctx, a.Subject, mayfly.Suspended, a.Params["reason"])
 		if err != nil {

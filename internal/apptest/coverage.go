@@ -32,8 +32,9 @@ import (
 //     numbers it, or the handing over of its subject;
 //   - an offboarding run: each report line cites an entry of its action,
 //     and a finished run has one offboarding.finished entry;
-//   - a pending action: one pending.requested entry, one pending.approved
-//     or pending.rejected once decided, one pending.done once done.
+//   - a pending action: one pending.requested or pending.unapproved entry,
+//     one pending.approved or pending.rejected once decided, one
+//     pending.done once done.
 func AuditCoverage(ctx context.Context, st mayfly.Store) ([]string, error) {
 	recs, err := st.AuditEntries(ctx, mayfly.AuditFilter{})
 	if err != nil {
@@ -233,7 +234,13 @@ func (c *coverage) pending(ctx context.Context, st mayfly.Store) error {
 	for _, a := range acts {
 		what := "pending action " + a.ID
 		match := func(e mayfly.AuditEntry) bool { return e.Details["pending"] == a.ID }
-		c.once(mayfly.ActionPendingRequested, what, match)
+		// Asked for, or carried out at once without a second person.
+		switch n := c.count(mayfly.ActionPendingRequested, match) + c.count(mayfly.ActionPendingUnapproved, match); {
+		case n == 0:
+			c.fail("%s has no %s or %s entry", what, mayfly.ActionPendingRequested, mayfly.ActionPendingUnapproved)
+		case n > 1:
+			c.fail("%s has %d %s and %s entries", what, n, mayfly.ActionPendingRequested, mayfly.ActionPendingUnapproved)
+		}
 		switch a.Status {
 		case mayfly.Approved:
 			c.once(mayfly.ActionPendingApproved, what, match)

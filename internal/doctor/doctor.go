@@ -1,6 +1,6 @@
 // Package doctor owns the inventory and policy report ("mayfly doctor"): it
 // reads the store and the key service and lists what a departed or absent
-// person could still use. The report has five kinds of finding:
+// person could still use. The report has seven kinds of finding:
 //
 //   - owner-not-active: a client, admin or SCIM credential, or service that
 //     still works although its owner is suspended or offboarded;
@@ -11,7 +11,11 @@
 //     offboarded person had custody of and that was not replaced since;
 //   - secret-old: a client secret older than the allowed age;
 //   - custodian-idle: an active person with custody of keys or secrets who
-//     has not been seen for a while.
+//     has not been seen for a while;
+//   - unapproved-change: a change that needs a second person, made without
+//     one while fewer than two people held admin credentials, and not
+//     approved since;
+//   - awaiting-decision: a pending action no administrator has decided.
 //
 // # Invariants
 //
@@ -39,7 +43,8 @@ import (
 
 // kinds is the order findings are reported in: what an outsider can use
 // today first, then what may have been copied, then hygiene.
-var kinds = []mayfly.FindingKind{mayfly.FindingOwnerNotActive, mayfly.FindingKeyOverdue, mayfly.FindingCustodianNotActive, mayfly.FindingSecretOld, mayfly.FindingCustodianIdle}
+var kinds = []mayfly.FindingKind{mayfly.FindingOwnerNotActive, mayfly.FindingKeyOverdue, mayfly.FindingCustodianNotActive, mayfly.FindingSecretOld, mayfly.FindingCustodianIdle,
+	mayfly.FindingUnapproved, mayfly.FindingAwaitingDecision}
 
 // Options adjust the policy. Zero values mean the defaults.
 type Options struct {
@@ -75,6 +80,7 @@ type Store interface {
 	Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error)
 	AuditEntries(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error)
 	Setting(ctx context.Context, name string) ([]byte, error)
+	PendingActions(ctx context.Context, f mayfly.PendingFilter) ([]*mayfly.PendingAction, error)
 }
 
 // Config configures a Service.
@@ -82,9 +88,6 @@ type Config struct {
 	Store Store
 	Keys  *keys.Service
 	Clock mayfly.Clock
-	// Ceiling is the key lifetime ceiling the server runs with. Zero means
-	// mayfly.KeyLifetimeCeiling.
-	Ceiling time.Duration
 }
 
 // Service produces reports. It is safe for concurrent use.
@@ -92,9 +95,6 @@ type Service struct{ cfg Config }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	if cfg.Ceiling == 0 {
-		cfg.Ceiling = mayfly.KeyLifetimeCeiling
-	}
 	return &Service{cfg: cfg}
 }
 
@@ -151,6 +151,11 @@ func (s *Service) Report(ctx context.Context, opt Options) (*mayfly.DoctorReport
 		return nil, mayfly.E("doctor.Report", err)
 	}
 	found = append(found, idle...)
+	decisions, err := s.decisions(ctx, st)
+	if err != nil {
+		return nil, mayfly.E("doctor.Report", err)
+	}
+	found = append(found, decisions...)
 	sortFindings(found)
 	if found == nil {
 		found = []mayfly.Finding{} // an empty list, not null, for scripts reading the JSON
@@ -241,6 +246,35 @@ func ownersNotActive(st *state) []mayfly.Finding {
 	return out
 }
 
+// decisions: changes made without the second person they needed, while
+// what they made stands, and actions waiting for anyone.
+func (s *Service) decisions(ctx context.Context, st *state) ([]mayfly.Finding, error) {
+	acts, err := s.cfg.Store.PendingActions(ctx, mayfly.PendingFilter{})
+	if err != nil {
+		return nil, err
+	}
+	revoked := map[string]bool{}
+	for _, a := range st.creds {
+		revoked[a.ID] = !a.RevokedAt.IsZero()
+	}
+	var out []mayfly.Finding
+	for _, a := range acts {
+		switch {
+		case a.Status == mayfly.Unapproved && a.Kind == mayfly.PendingAdminCredential && revoked[a.Subject]:
+		case a.Status == mayfly.Unapproved && a.Kind == mayfly.PendingRootCustody && st.status(a.Subject) == string(mayfly.Offboarded):
+			// Gone since: nothing of it is left to approve.
+		case a.Status == mayfly.Unapproved:
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingUnapproved, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
+				Message: fmt.Sprintf("%s %s was made by %s without a second person's approval: have someone else review it and run `mayfly pending approve %s`",
+					a.Kind, a.Subject, a.RequestedBy, a.ID)})
+		case a.Status == mayfly.Pending:
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingAwaitingDecision, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
+				Message: fmt.Sprintf("%s %s, asked by %s, waits for a decision (%s): `mayfly pending approve|reject %s`", a.Kind, a.Subject, a.RequestedBy, a.Why, a.ID)})
+		}
+	}
+	return out, nil
+}
+
 // materialGrace is how long a key's material may outlast its signing
 // window before the report calls the schedule stalled. The schedule
 // destroys it at the next wake-up, which comes at every key change and at
@@ -253,15 +287,16 @@ const materialGrace = time.Hour
 // windows that are too long, keys published for too long, or material kept
 // after its key stopped signing.
 func (s *Service) keysOverdue(now time.Time) []mayfly.Finding {
+	ceiling := s.cfg.Keys.Ceiling()
 	lifetimes := map[string]time.Duration{}
 	for _, r := range s.cfg.Keys.Rings() {
-		lifetimes[r.Name] = min(r.Lifetime, s.cfg.Ceiling)
+		lifetimes[r.Name] = min(r.Lifetime, ceiling)
 	}
 	var out []mayfly.Finding
 	for _, k := range s.cfg.Keys.Keys("") {
 		lifetime, ok := lifetimes[k.Ring]
 		if !ok {
-			lifetime = s.cfg.Ceiling
+			lifetime = ceiling
 		}
 		if why := overdue(k, lifetime, now); why != "" {
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingKeyOverdue, Subject: "key " + k.KID, Message: fmt.Sprintf("key %s of ring %s %s", k.KID, k.Ring, why), IDs: []string{k.KID, k.Ring}})

@@ -935,6 +935,24 @@ type CredentialSpec struct {
 // NewCredential makes a bearer credential and returns its secret, which is
 // never available again.
 func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayfly.AdminCredential, string, error) {
+	a, secret, err := s.PrepareCredential(ctx, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	shownTo := ""
+	if c := Caller(ctx); c != nil {
+		shownTo = c.OwnerID
+	}
+	if err := s.SaveCredential(ctx, a, shownTo, actorOf(ctx)); err != nil {
+		return nil, "", err
+	}
+	return a, secret, nil
+}
+
+// PrepareCredential checks spec and makes the credential it asks for, with
+// its ID, secret and the secret's hash, without storing it: for a
+// credential that exists only once someone else approves it.
+func (s *Service) PrepareCredential(ctx context.Context, spec CredentialSpec) (*mayfly.AdminCredential, string, error) {
 	name := strings.TrimSpace(spec.Name)
 	if name == "" {
 		return nil, "", mayfly.InvalidField("name", "credential name must be 1-128 characters")
@@ -967,28 +985,56 @@ func (s *Service) NewCredential(ctx context.Context, spec CredentialSpec) (*mayf
 	if err != nil {
 		return nil, "", err
 	}
-	a := &mayfly.AdminCredential{ID: id, Name: name, Role: spec.Role, OwnerID: owner, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}
-	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+	return &mayfly.AdminCredential{ID: id, Name: name, Role: spec.Role, OwnerID: owner, Hash: HashSecret(secret), CreatedAt: s.cfg.Clock.Now().UTC()}, secret, nil
+}
+
+// SaveCredential stores a prepared credential with its entry, and records
+// shownTo, if not empty, as shown its token by returnedTo: offboarding
+// them revokes it too. Saving one that exists changes nothing.
+func (s *Service) SaveCredential(ctx context.Context, a *mayfly.AdminCredential, shownTo, returnedTo string) error {
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.cfg.Store.CreateAdminCredential(tx, a); err != nil {
 			return err
 		}
-		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionCredentialCreated, Principal: owner,
-			Details: map[string]string{"id": id, "name": name, "role": string(a.Role)}}); err != nil {
+		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionCredentialCreated, Principal: a.OwnerID,
+			Details: map[string]string{"id": a.ID, "name": a.Name, "role": string(a.Role)}}); err != nil {
 			return err
 		}
-		// Whoever asked was shown the token: offboarding them revokes it too.
-		c := Caller(ctx)
-		if c == nil || c.OwnerID == "" {
+		if shownTo == "" {
 			return nil
 		}
-		return s.AddCustody(ctx, tx, &mayfly.Custody{PrincipalID: c.OwnerID, Asset: mayfly.AssetCredential, AssetID: id,
-			Kind: mayfly.CustodyShown, Reason: "the token was returned to " + c.ID})
+		return s.AddCustody(ctx, tx, &mayfly.Custody{PrincipalID: shownTo, Asset: mayfly.AssetCredential, AssetID: a.ID,
+			Kind: mayfly.CustodyShown, Reason: "the token was returned to " + returnedTo})
 	})
 	if err != nil {
-		return nil, "", err
+		return err
 	}
-	s.cfg.Log.Info("admin credential created", "id", id, "name", name, "role", a.Role, "owner", owner)
-	return a, secret, nil
+	s.cfg.Log.Info("admin credential created", "id", a.ID, "name", a.Name, "role", a.Role, "owner", a.OwnerID)
+	return nil
+}
+
+// AdminPeople lists the people who hold a working admin credential of role
+// admin: not revoked, and theirs while they are active. A credential that
+// belongs to no one is no one's.
+func (s *Service) AdminPeople(ctx context.Context) ([]string, error) {
+	creds, err := s.cfg.Store.AdminCredentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var people []string
+	for _, a := range creds {
+		if a.Role != mayfly.RoleAdmin || !a.RevokedAt.IsZero() || a.OwnerID == "" || slices.Contains(people, a.OwnerID) {
+			continue
+		}
+		p, err := s.Fresh(ctx, a.OwnerID)
+		if err != nil {
+			return nil, err
+		}
+		if p.Status == mayfly.Active {
+			people = append(people, p.ID)
+		}
+	}
+	return people, nil
 }
 
 // AdminCredentials lists every admin and SCIM credential (never their secrets).

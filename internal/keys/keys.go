@@ -51,7 +51,8 @@ type Config struct {
 	Clock   mayfly.Clock
 	Rand    io.Reader
 	Log     *slog.Logger
-	// Ceiling is the longest any key may sign. Zero means mayfly.KeyLifetimeCeiling.
+	// Ceiling is the longest any key may sign, until SetCeiling changes
+	// it. Zero means mayfly.KeyLifetimeCeiling.
 	Ceiling time.Duration
 	// CanSeal, if set, makes sure the sealer has the root key the store is
 	// sealed under now, loading it if another replica rotated it, and fails
@@ -72,9 +73,10 @@ type Store interface {
 // happen under the store's "keys" lock and start from the stored state, so
 // however many replicas run the schedule, each change is made once.
 type Service struct {
-	cfg  Config
-	mu   sync.Mutex // serialises changes to rings and keys in this process
-	snap atomic.Pointer[snapshot]
+	cfg     Config
+	mu      sync.Mutex // serialises changes to rings and keys in this process
+	snap    atomic.Pointer[snapshot]
+	ceiling atomic.Int64 // see Ceiling
 }
 
 // lockName is the store lock that serialises key changes across processes.
@@ -114,11 +116,24 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Ceiling = mayfly.KeyLifetimeCeiling
 	}
 	s := &Service{cfg: cfg}
+	s.ceiling.Store(int64(cfg.Ceiling))
 	s.snap.Store(&snapshot{rings: map[string]*mayfly.Ring{}, public: map[string]*publicKey{}, signers: map[string][]*Signer{}})
 	if err := s.Maintain(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Ceiling is the longest any key may sign now.
+func (s *Service) Ceiling() time.Duration { return time.Duration(s.ceiling.Load()) }
+
+// SetCeiling changes the ceiling. A lower one shortens the windows of keys
+// that sign for longer at the next Maintain; a higher one lengthens those
+// of keys made from then on.
+func (s *Service) SetCeiling(d time.Duration) {
+	if old := time.Duration(s.ceiling.Swap(int64(d))); old != d {
+		s.cfg.Log.Warn("key lifetime ceiling changed", "from", old, "to", d)
+	}
 }
 
 var ringName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -169,9 +184,9 @@ func (s *Service) checkLifetime(d time.Duration) error {
 	if d < mayfly.MinKeyLifetime {
 		return mayfly.Errorf(mayfly.Invalid, "key lifetime %s is below the minimum of %s", d, mayfly.MinKeyLifetime)
 	}
-	if d > s.cfg.Ceiling {
+	if c := s.Ceiling(); d > c {
 		return mayfly.Errorf(mayfly.Invalid, "key lifetime %s exceeds the ceiling of %s (%s); long-lived signing keys are what this service exists to prevent",
-			d, s.cfg.Ceiling, days(s.cfg.Ceiling))
+			d, c, days(c))
 	}
 	return nil
 }
@@ -532,7 +547,7 @@ func keyEntry(action mayfly.Action, k *mayfly.Key) mayfly.AuditEntry {
 // lifetime is the ring's lifetime, cut to the ceiling in force now, so that
 // lowering the ceiling shortens rings made under an override.
 func (s *Service) lifetime(r *mayfly.Ring) time.Duration {
-	return min(r.Lifetime, s.cfg.Ceiling)
+	return min(r.Lifetime, s.Ceiling())
 }
 
 // schedule decides, for one ring at now, which keys change their window and
@@ -706,7 +721,7 @@ func (s *Service) signer(ctx context.Context, old *snapshot, k *mayfly.Key) (*Si
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", k.KID, err)
 	}
-	return newSigner(k, priv.(crypto.Signer), s.cfg.Ceiling, s.cfg.Rand)
+	return newSigner(k, priv.(crypto.Signer), s.Ceiling(), s.cfg.Rand)
 }
 
 // Signer returns the key that signs for ring now. If the schedule has fallen

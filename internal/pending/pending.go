@@ -19,6 +19,10 @@
 //   - A request for what already waits (the same kind and subject) returns
 //     the waiting one: an identity provider retries, and a retry must not
 //     queue the change twice.
+//   - A change that needs a second person waits for one once two people
+//     hold admin credentials. Until then it is carried out at once, and
+//     recorded as unapproved: listed by the doctor until a second person
+//     approves it afterwards.
 package pending
 
 import (
@@ -39,9 +43,13 @@ import (
 type Config struct {
 	Store mayfly.PendingStore
 	Audit mayfly.Updater
-	Clock mayfly.Clock
-	Rand  io.Reader
-	Log   *slog.Logger
+	// Identity makes the credentials and custody records that need a
+	// second person, and says who holds admin credentials: with fewer
+	// than two people, no second person can approve.
+	Identity *identity.Service
+	Clock    mayfly.Clock
+	Rand     io.Reader
+	Log      *slog.Logger
 }
 
 // Handler carries out an approved action, as the approver in ctx, and says
@@ -64,12 +72,16 @@ type Service struct {
 	kinds map[mayfly.PendingKind]Kind
 }
 
-// New returns a Service that knows no kinds yet (see Register).
+// New returns a Service that knows how to carry out the changes it asks a
+// second person for; other kinds are registered (see Register).
 func New(cfg Config) *Service {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	return &Service{cfg: cfg, kinds: map[mayfly.PendingKind]Kind{}}
+	s := &Service{cfg: cfg, kinds: map[mayfly.PendingKind]Kind{}}
+	s.Register(mayfly.PendingAdminCredential, Kind{TwoPerson: true, Handle: s.createCredential})
+	s.Register(mayfly.PendingRootCustody, Kind{TwoPerson: true, Handle: s.grantRootCustody})
+	return s
 }
 
 // Register says how actions of kind k are carried out. The services that
@@ -97,6 +109,11 @@ type Request struct {
 	Subject string
 	Params  map[string]string
 	Why     string
+	// Requester is the person asking, if not the owner of the credential
+	// in ctx: the operator, for what the server's flags ask at start.
+	Requester string
+	// Material is what carrying it out needs and no one may read.
+	Material []byte
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -115,28 +132,68 @@ func (s *Service) Request(ctx context.Context, r Request) (a *mayfly.PendingActi
 	if len(waiting) > 0 {
 		return waiting[0], false, nil
 	}
-	b := make([]byte, 10)
-	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
-		return nil, false, mayfly.E("pending.Request", err)
-	}
-	a = &mayfly.PendingAction{ID: "pa_" + idEncoding.EncodeToString(b), Kind: r.Kind, Subject: r.Subject, Params: r.Params, Why: r.Why,
-		RequestedBy: audit.Actor(ctx), RequestedAt: s.cfg.Clock.Now().UTC(), Status: mayfly.Pending}
-	if c := identity.Caller(ctx); c != nil {
-		a.Requester = c.OwnerID
-	}
-	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
-		if err := s.cfg.Store.CreatePending(tx, a); err != nil {
-			return err
-		}
-		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionPendingRequested, Principal: principalOf(a),
-			Details: details(a, map[string]string{"why": a.Why})})
-		return err
-	})
-	if err != nil {
+	if a, err = s.record(ctx, r, mayfly.Pending, mayfly.ActionPendingRequested); err != nil {
 		return nil, false, err
 	}
 	s.cfg.Log.Warn("an action waits for an administrator's decision", "pending", a.ID, "kind", a.Kind, "subject", a.Subject, "why", a.Why)
 	return a, true, nil
+}
+
+// TwoPerson asks for a change that needs a second person's approval. With
+// two or more people holding admin credentials it waits for one (see
+// Request); with fewer it is carried out now, as the caller in ctx, and
+// recorded as unapproved. carried says which.
+func (s *Service) TwoPerson(ctx context.Context, r Request) (a *mayfly.PendingAction, carried bool, err error) {
+	kind, err := s.kind(r.Kind)
+	if err != nil {
+		return nil, false, err
+	}
+	if !kind.TwoPerson {
+		return nil, false, mayfly.Errorf(mayfly.Internal, "pending action kind %q does not take a second person", r.Kind)
+	}
+	people, err := s.cfg.Identity.AdminPeople(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(people) >= 2 {
+		a, _, err = s.Request(ctx, r)
+		return a, false, err
+	}
+	r.Why += fmt.Sprintf("; carried out without a second person's approval, as %d person(s) held an admin credential", len(people))
+	// Recorded before it is carried out: a crash in between leaves an
+	// unapproved action not done, which the doctor lists and an approval
+	// carries out, never a change without its record.
+	if a, err = s.record(ctx, r, mayfly.Unapproved, mayfly.ActionPendingUnapproved); err != nil {
+		return nil, false, err
+	}
+	s.cfg.Log.Warn("a change that needs two people was made by one", "pending", a.ID, "kind", a.Kind, "subject", a.Subject, "people", len(people))
+	a, err = s.carryOut(ctx, a, kind)
+	return a, err == nil, err
+}
+
+// record stores a new action in status, with its entry.
+func (s *Service) record(ctx context.Context, r Request, status mayfly.PendingStatus, action mayfly.Action) (*mayfly.PendingAction, error) {
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return nil, mayfly.E("pending.Request", err)
+	}
+	a := &mayfly.PendingAction{ID: "pa_" + idEncoding.EncodeToString(b), Kind: r.Kind, Subject: r.Subject, Params: r.Params, Why: r.Why,
+		RequestedBy: audit.Actor(ctx), Requester: r.Requester, RequestedAt: s.cfg.Clock.Now().UTC(), Status: status, Material: r.Material}
+	if c := identity.Caller(ctx); c != nil && a.Requester == "" {
+		a.Requester = c.OwnerID
+	}
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		if err := s.cfg.Store.CreatePending(tx, a); err != nil {
+			return err
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: action, Principal: principalOf(a),
+			Details: details(a, map[string]string{"why": a.Why, "requester": a.Requester})})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // principalOf is the principal an action concerns, for the audit index.
@@ -178,23 +235,28 @@ func (s *Service) List(ctx context.Context, f mayfly.PendingFilter) ([]*mayfly.P
 }
 
 // Approve approves the action id names as the caller in ctx, and carries
-// it out. An action approved before whose carrying out did not finish is
-// carried out again.
+// it out if it is not done. An action approved before whose carrying out
+// did not finish is carried out again; one carried out unapproved is
+// approved afterwards.
 func (s *Service) Approve(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
 	a, kind, err := s.decidable(ctx, id, reason)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case a.Status == mayfly.Approved && !a.DoneAt.IsZero():
-		return a, nil
-	case a.Status == mayfly.Approved:
-		// Decided already: carried out again, as whoever asks.
-	default:
+	if a.Status != mayfly.Approved { // decided already: carried out again, as whoever asks
 		if a, err = s.decide(ctx, a, mayfly.Approved, reason); err != nil {
 			return nil, err
 		}
 	}
+	if !a.DoneAt.IsZero() {
+		return a, nil
+	}
+	return s.carryOut(ctx, a, kind)
+}
+
+// carryOut runs a's handler as the caller in ctx, and records what came of
+// it.
+func (s *Service) carryOut(ctx context.Context, a *mayfly.PendingAction, kind Kind) (*mayfly.PendingAction, error) {
 	result, herr := kind.Handle(ctx, a)
 	if herr != nil {
 		result = "failed: " + mayfly.ErrorMessage(herr)
@@ -208,7 +270,7 @@ func (s *Service) Approve(ctx context.Context, id, reason string) (*mayfly.Pendi
 	if herr != nil {
 		action = mayfly.ActionPendingFailed
 	}
-	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.cfg.Store.UpdatePending(tx, &done); err != nil {
 			return err
 		}
@@ -217,8 +279,8 @@ func (s *Service) Approve(ctx context.Context, id, reason string) (*mayfly.Pendi
 		return err
 	})
 	if herr != nil {
-		return &done, mayfly.Errorf(mayfly.ErrorCode(herr), "pending action %s is approved, but carrying it out failed: %s; approve it again to retry",
-			a.ID, mayfly.ErrorMessage(herr))
+		return &done, mayfly.Errorf(mayfly.ErrorCode(herr), "pending action %s is %s, but carrying it out failed: %s; approve it to retry",
+			a.ID, a.Status, mayfly.ErrorMessage(herr))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pending action %s was carried out, but recording that failed: %w", a.ID, err)
@@ -232,7 +294,10 @@ func (s *Service) Reject(ctx context.Context, id, reason string) (*mayfly.Pendin
 	if err != nil {
 		return nil, err
 	}
-	if a.Status != mayfly.Pending {
+	switch {
+	case a.Status == mayfly.Unapproved && !a.DoneAt.IsZero():
+		return nil, mayfly.Errorf(mayfly.Conflict, "pending action %s was carried out already, without a second person; undo it by hand if it was wrong", a.ID)
+	case a.Status != mayfly.Pending && a.Status != mayfly.Unapproved:
 		return nil, mayfly.Errorf(mayfly.Conflict, "pending action %s is already %s", a.ID, a.Status)
 	}
 	return s.decide(ctx, a, mayfly.Rejected, reason)

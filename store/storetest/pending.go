@@ -29,6 +29,7 @@ func fullPending(id string, at time.Time) *mayfly.PendingAction {
 		RequestedBy: "adm-scim", Requester: "prn-hr", RequestedAt: at.Add(fine).In(zone),
 		Status: mayfly.Approved, DecidedBy: "adm-ops", Decider: "prn-ops", DecidedAt: at.Add(time.Minute + fine),
 		Reason: "confirmed with HR", DoneAt: at.Add(time.Minute + 2*fine), Result: "offboarded",
+		Material: []byte{0, 1, 2, 0xff},
 	}
 }
 
@@ -51,6 +52,7 @@ func diffPending(got, want *mayfly.PendingAction) diff {
 	d.eq("Reason", got.Reason, want.Reason)
 	d.time("DoneAt", got.DoneAt, want.DoneAt)
 	d.eq("Result", got.Result, want.Result)
+	d.bytes("Material", got.Material, want.Material)
 	if got.Version != want.Version {
 		d.add("Version", got.Version, want.Version)
 	}
@@ -136,6 +138,7 @@ func testPendingUpdate(t *testing.T, s PendingStore) {
 	// What the request was is never changed.
 	moved := next
 	moved.Kind, moved.Subject, moved.RequestedBy, moved.Requester, moved.RequestedAt = mayfly.PendingOffboard, "prn-z", "adm-x", "prn-x", t0.Add(time.Hour)
+	moved.Material = []byte("other")
 	moved.DoneAt, moved.Result = t0.Add(2*time.Minute), "done"
 	must(t, "UpdatePending (request fields)", do(t, s, s.UpdatePending, &moved))
 	want := next

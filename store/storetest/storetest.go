@@ -55,8 +55,8 @@
 //     also for a SET the stream does not hold. PendingSETs with a limit of
 //     0 or less returns every due SET. After DeleteSSFStream, a stream
 //     made again under the same id starts with an empty queue.
-//   - A pending action's Params round-trip, an empty map reading back as
-//     nil; PendingActions lists the oldest request first.
+//   - A pending action's Params and Material round-trip, empty ones
+//     reading back as nil; PendingActions lists the oldest request first.
 //   - A transaction is all or nothing across concerns; a savepoint rolled
 //     back undoes only what came after it, and the transaction goes on; a
 //     change notice is delivered once its transaction commits, never

@@ -14,7 +14,7 @@ import (
 // them from the store each time.
 
 const pendingCols = `id, kind, subject, params, why, requested_by, requester, requested_at,
-	status, decided_by, decider, decided_at, reason, done_at, result, version`
+	status, decided_by, decider, decided_at, reason, done_at, result, material, version`
 
 func encodeParams(m map[string]string) string {
 	if len(m) == 0 {
@@ -24,12 +24,20 @@ func encodeParams(m map[string]string) string {
 	return string(b)
 }
 
+// bytesOrEmpty keeps nil out of a NOT NULL column.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 func scanPending(row Row) (*mayfly.PendingAction, error) {
 	var p mayfly.PendingAction
 	var params string
 	var requested, decided, done sql.NullInt64
 	if err := row.Scan(&p.ID, &p.Kind, &p.Subject, &params, &p.Why, &p.RequestedBy, &p.Requester, &requested,
-		&p.Status, &p.DecidedBy, &p.Decider, &decided, &p.Reason, &done, &p.Result, &p.Version); err != nil {
+		&p.Status, &p.DecidedBy, &p.Decider, &decided, &p.Reason, &done, &p.Result, &p.Material, &p.Version); err != nil {
 		return nil, err
 	}
 	p.RequestedAt, p.DecidedAt, p.DoneAt = FromNanos(requested), FromNanos(decided), FromNanos(done)
@@ -38,6 +46,9 @@ func scanPending(row Row) (*mayfly.PendingAction, error) {
 	}
 	if len(p.Params) == 0 {
 		p.Params = nil
+	}
+	if len(p.Material) == 0 {
+		p.Material = nil
 	}
 	return &p, nil
 }
@@ -48,9 +59,9 @@ func (s *Store) CreatePending(tx mayfly.Tx, p *mayfly.PendingAction) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.conn.Exec(t.ctx, `INSERT INTO pending_actions (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+	_, err = t.conn.Exec(t.ctx, `INSERT INTO pending_actions (`+pendingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 		p.ID, string(p.Kind), p.Subject, encodeParams(p.Params), p.Why, p.RequestedBy, p.Requester, Nanos(p.RequestedAt),
-		string(p.Status), p.DecidedBy, p.Decider, Nanos(p.DecidedAt), p.Reason, Nanos(p.DoneAt), p.Result)
+		string(p.Status), p.DecidedBy, p.Decider, Nanos(p.DecidedAt), p.Reason, Nanos(p.DoneAt), p.Result, bytesOrEmpty(p.Material))
 	if err != nil {
 		return s.err(op, err)
 	}

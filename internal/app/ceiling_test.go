@@ -75,11 +75,5 @@ func TestCeilingNeedsSecondPerson(t *testing.T) {
 	if got := env.App.Keys.Ceiling(); got != mayfly.KeyLifetimeCeiling {
 		t.Errorf("a start at the default: ceiling %s; want %s", got, mayfly.KeyLifetimeCeiling)
 	}
-	problems, err := apptest.AuditCoverage(env.Admin(), env.App.Store())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	apptest.CheckAuditCoverage(t, env.App.Store())
 }

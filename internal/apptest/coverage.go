@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -57,6 +58,18 @@ func AuditCoverage(ctx context.Context, st mayfly.Store) ([]string, error) {
 		return nil, err
 	}
 	return c.problems, nil
+}
+
+// CheckAuditCoverage fails t with each problem AuditCoverage finds in st.
+func CheckAuditCoverage(t testing.TB, st mayfly.Store) {
+	t.Helper()
+	problems, err := AuditCoverage(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
 }
 
 type coverage struct {

@@ -1,7 +1,6 @@
 package offboard_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -56,13 +55,7 @@ func newLeaver(t *testing.T, opts ...apptest.Option) *leaver {
 // entry, or an entry twice.
 func coverage(t *testing.T, env *apptest.Env) {
 	t.Helper()
-	problems, err := apptest.AuditCoverage(context.Background(), env.App.Store())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	apptest.CheckAuditCoverage(t, env.App.Store())
 }
 
 // TestReport: each report line cites the audit entry of its own action,

@@ -122,11 +122,5 @@ func TestApprovalRetried(t *testing.T) {
 	if _, _, err := p.Request(w.alice, pending.Request{Kind: "no.such.kind", Subject: "x"}); mayfly.ErrorCode(err) != mayfly.Internal {
 		t.Errorf("a request of an unknown kind: %v; want an internal error", err)
 	}
-	problems, err := apptest.AuditCoverage(context.Background(), w.env.App.Store())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	apptest.CheckAuditCoverage(t, w.env.App.Store())
 }

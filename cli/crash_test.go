@@ -509,6 +509,22 @@ func mixedLoad(t *testing.T, admin *client.Client, base string, round int, kill 
 			if _, err := admin.GrantCustody(ctx, api.CustodyRequest{Principal: p.ID, Ring: "default", Kind: mayfly.CustodyGranted, Reason: "crash test"}); !alive(err) {
 				return
 			}
+			// A service and its client, which the suspension holds too; an
+			// admin credential, which needs a second person, made unapproved.
+			svc, err := admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: fmt.Sprintf("s-%d-%d", round, i), Kind: mayfly.Service, Owner: p.ID})
+			if !alive(err) {
+				return
+			}
+			if err == nil {
+				if _, err := admin.CreateClient(ctx, api.ClientRequest{Name: "svc", Owner: svc.ID}); !alive(err) {
+					return
+				}
+			}
+			if _, err := admin.CreateCredential(ctx, api.CredentialRequest{Name: "c", Owner: p.ID}); !alive(err) {
+				return
+			} else if err == nil {
+				ack()
+			}
 			if _, err := admin.Suspend(ctx, p.ID, "crash test"); !alive(err) {
 				return
 			} else if err == nil {

@@ -31,7 +31,7 @@ const (
 	// without one while fewer than two people held admin credentials.
 	FindingUnapproved FindingKind = "unapproved-change"
 	// FindingAwaitingDecision is a pending action no administrator has
-	// decided yet.
+	// decided yet, or one approved but not carried out.
 	FindingAwaitingDecision FindingKind = "awaiting-decision"
 )
 

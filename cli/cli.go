@@ -96,7 +96,7 @@ func init() {
 			{name: "list", summary: "list clients", run: clientList},
 			{name: "show", summary: "show a client: CLIENT_ID", run: clientShow},
 			{name: "revoke", summary: "revoke a client and all its tokens: CLIENT_ID [--reason R]", run: clientRevoke},
-			{name: "rotate-secret", summary: "give a client a new secret, shown once: CLIENT_ID [--reason R]", run: clientRotateSecret},
+			{name: "rotate-secret", summary: "give a client a new secret, shown once (to an admin credential only): CLIENT_ID [--reason R]", run: clientRotateSecret},
 		}},
 		{name: "key", summary: "manage signing keys and key rings", sub: []*command{
 			{name: "list", summary: "list signing keys [--ring R]", run: keyList},

@@ -25,12 +25,7 @@ func TestPendingCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Human("bob")
-	bobCred, err := srv.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "bob laptop", Owner: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob := map[string]string{"MAYFLY_ADDR": srv.URL, "MAYFLY_TOKEN": bobCred.Token}
+	bob := map[string]string{"MAYFLY_ADDR": srv.URL, "MAYFLY_TOKEN": srv.Administrator("bob").Token}
 	scim := func(method, body string) int {
 		req, err := http.NewRequest(method, srv.URL+api.SCIMPath+"/Users/"+op.ID, strings.NewReader(body))
 		if err != nil {

@@ -173,6 +173,10 @@ func clientRotateSecret(ctx context.Context, args []string, env Env) error {
 	}
 	return a.print(env, cc, func(w io.Writer) {
 		clientFields(w, cc.Client)
+		if cc.Secret == "" {
+			fmt.Fprintln(w, "\nThe secret is replaced, and shown to no one: only an admin credential is shown one. Tokens got with the old secret are no longer accepted; an administrator rotates it again to hand the client a usable one.")
+			return
+		}
 		fields(w, "client_secret", cc.Secret)
 		fmt.Fprintln(w, "\nThe secret is shown once and cannot be recovered. Tokens got with the old secret are no longer accepted.")
 	})

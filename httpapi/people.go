@@ -13,7 +13,7 @@ import (
 
 func (s *Server) peopleRoutes() {
 	s.admin("POST /v1/principals/{ref}/suspend", responding, s.suspendPrincipal)
-	s.admin("POST /v1/principals/{ref}/reactivate", responding, s.reactivatePrincipal)
+	s.admin("POST /v1/principals/{ref}/reactivate", adminOnly, s.reactivatePrincipal)
 	s.admin("POST /v1/principals/{ref}/offboard", responding, s.offboardPrincipal)
 	s.admin("GET /v1/principals/{ref}/offboardings", reading, s.listOffboardings)
 	s.admin("POST /v1/custody", adminOnly, s.grantCustody)

@@ -45,7 +45,7 @@ var roleMatrix = map[string][]mayfly.Role{
 	"GET /v1/tokens":                        {aud, resp},
 	"POST /v1/tokens/{jti}/revoke":          {resp},
 	"POST /v1/principals/{ref}/suspend":     {resp},
-	"POST /v1/principals/{ref}/reactivate":  {resp},
+	"POST /v1/principals/{ref}/reactivate":  nil,
 	"POST /v1/principals/{ref}/offboard":    {resp},
 	"GET /v1/principals/{ref}/offboardings": {aud, resp},
 	"POST /v1/custody":                      nil,

@@ -250,8 +250,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
+	s.Pending = pending.New(pending.Config{Store: st, Audit: s.Audit, Identity: s.Identity, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	s.Offboard = offboard.New(offboard.Config{Store: st, Identity: s.Identity, Keys: s.Keys, Revoker: s.Revoker, Audit: s.Audit,
-		RootKey: s.root, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AfterStep: cfg.AfterOffboardStep})
+		RootKey: s.root, Requests: s.Pending, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AfterStep: cfg.AfterOffboardStep})
 	// An offboarding that cannot finish now must not keep the server down:
 	// the background schedule tries again.
 	if err := s.Offboard.Resume(ctx); err != nil {
@@ -265,7 +266,6 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
 		Sealer: sealer, CanSeal: s.root.canSeal})
 	s.Identity.OnReactivated(s.SSF.Reactivated)
-	s.Pending = pending.New(pending.Config{Store: st, Audit: s.Audit, Identity: s.Identity, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log})
 	s.registerPending()
 	if err := s.raiseCeiling(ctx); err != nil {
 		return nil, err

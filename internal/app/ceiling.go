@@ -15,13 +15,13 @@ import (
 // ceiling approved, for every replica; a process runs at the lower of the
 // two.
 
-// ceilingSetting keeps the highest key lifetime ceiling approved.
-const ceilingSetting = "keys.ceiling"
+// CeilingSetting keeps the highest key lifetime ceiling approved.
+const CeilingSetting = "keys.ceiling"
 
 // approvedCeiling is the highest ceiling approved so far: the default if
 // none above it was.
 func approvedCeiling(ctx context.Context, st mayfly.SettingStore) (time.Duration, error) {
-	b, err := st.Setting(ctx, ceilingSetting)
+	b, err := st.Setting(ctx, CeilingSetting)
 	if mayfly.ErrorCode(err) == mayfly.NotFound {
 		return mayfly.KeyLifetimeCeiling, nil
 	}
@@ -30,7 +30,7 @@ func approvedCeiling(ctx context.Context, st mayfly.SettingStore) (time.Duration
 	}
 	d, err := time.ParseDuration(string(b))
 	if err != nil {
-		return 0, fmt.Errorf("setting %s: %w", ceilingSetting, err)
+		return 0, fmt.Errorf("setting %s: %w", CeilingSetting, err)
 	}
 	return max(d, mayfly.KeyLifetimeCeiling), nil
 }
@@ -80,7 +80,7 @@ func (s *App) setCeiling(ctx context.Context, a *mayfly.PendingAction) (string, 
 	}
 	if d > approved {
 		err = s.Audit.Update(ctx, func(tx mayfly.Tx) error {
-			if err := s.store.ReplaceSetting(tx, ceilingSetting, []byte(d.String())); err != nil {
+			if err := s.store.ReplaceSetting(tx, CeilingSetting, []byte(d.String())); err != nil {
 				return err
 			}
 			_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionConfigOverride, Details: map[string]string{

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/app"
 )
 
 // AuditCoverage checks a store against its audit log: every change the
@@ -30,12 +32,14 @@ import (
 //     principal.offboarded, client.secret_rotated or client.transferred,
 //     on its subject; a suspension's hold, the principal.suspended entry
 //     that numbers it; its lift, the principal.reactivated entry that
-//     numbers it, or the handing over of its subject;
+//     numbers it, or the entry of its subject's handing over that cites it;
 //   - an offboarding run: each report line cites an entry of its action,
 //     and a finished run has one offboarding.finished entry;
 //   - a pending action: one pending.requested or pending.unapproved entry,
 //     one pending.approved or pending.rejected once decided, one
-//     pending.done once done.
+//     pending.done once done, a pending.failed entry if it failed since;
+//   - the approved key lifetime ceiling: the config.override entry of the
+//     approval that set it.
 func AuditCoverage(ctx context.Context, st mayfly.Store) ([]string, error) {
 	recs, err := st.AuditEntries(ctx, mayfly.AuditFilter{})
 	if err != nil {
@@ -229,7 +233,7 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 				if e.Action == mayfly.ActionPrincipalReactivated {
 					return named(e)
 				}
-				return principal(e) || client(e)
+				return (principal(e) || client(e)) && e.Details["lifted_seq"] == strconv.FormatInt(r.Seq, 10)
 			}, mayfly.ActionPrincipalReactivated, mayfly.ActionPrincipalTransferred, mayfly.ActionClientTransferred, mayfly.ActionClientSecretRotated)
 		case mayfly.RevokeNotBefore:
 			c.some(what, func(e mayfly.AuditEntry) bool { return principal(e) || client(e) },
@@ -262,7 +266,17 @@ func (c *coverage) pending(ctx context.Context, st mayfly.Store) error {
 		}
 		if !a.DoneAt.IsZero() {
 			c.once(mayfly.ActionPendingDone, what, match)
+		} else if strings.HasPrefix(a.Result, "failed: ") {
+			c.some(what+" (failed)", match, mayfly.ActionPendingFailed)
 		}
+	}
+	// The key lifetime ceiling a second person approved.
+	if v, err := st.Setting(ctx, app.CeilingSetting); err == nil {
+		c.some("setting "+app.CeilingSetting+" "+string(v), func(e mayfly.AuditEntry) bool {
+			return e.Details["setting"] == "key-lifetime-ceiling" && e.Details["value"] == string(v) && e.Details["pending"] != ""
+		}, mayfly.ActionConfigOverride)
+	} else if mayfly.ErrorCode(err) != mayfly.NotFound {
+		return err
 	}
 	return nil
 }

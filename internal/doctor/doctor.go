@@ -15,7 +15,8 @@
 //   - unapproved-change: a change that needs a second person, made without
 //     one while fewer than two people held admin credentials, and not
 //     approved since;
-//   - awaiting-decision: a pending action no administrator has decided.
+//   - awaiting-decision: a pending action no administrator has decided, or
+//     one approved but not carried out.
 //
 // # Invariants
 //
@@ -267,12 +268,22 @@ func (s *Service) decisions(ctx context.Context, st *state) ([]mayfly.Finding, e
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingUnapproved, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
 				Message: fmt.Sprintf("%s %s was made by %s without a second person's approval: have someone else review it and run `mayfly pending approve %s`",
 					a.Kind, a.Subject, a.RequestedBy, a.ID)})
+		case a.Status == mayfly.Approved && a.DoneAt.IsZero():
+			out = append(out, mayfly.Finding{Kind: mayfly.FindingAwaitingDecision, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
+				Message: fmt.Sprintf("%s %s was approved by %s but not carried out (%s): `mayfly pending approve %s` tries again", a.Kind, a.Subject, a.DecidedBy, dashed(a.Result), a.ID)})
 		case a.Status == mayfly.Pending:
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingAwaitingDecision, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
 				Message: fmt.Sprintf("%s %s, asked by %s, waits for a decision (%s): `mayfly pending approve|reject %s`", a.Kind, a.Subject, a.RequestedBy, a.Why, a.ID)})
 		}
 	}
 	return out, nil
+}
+
+func dashed(s string) string {
+	if s == "" {
+		return "no outcome recorded"
+	}
+	return s
 }
 
 // materialGrace is how long a key's material may outlast its signing

@@ -149,7 +149,15 @@ func (s *Service) Create(ctx context.Context, spec PrincipalSpec) (*mayfly.Princ
 		return nil, mayfly.InvalidField("kind", "principal kind %q is not human or service", kind)
 	}
 	if owner != "" {
-		o, err := s.Principal(ctx, owner)
+		// Read and created under the lock a suspension takes, so that a
+		// service made as its owner is suspended is either held by the
+		// suspension or refused by it.
+		unlock, err := s.cfg.Locks.Lock(ctx, StatusLock)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		o, err := s.Fresh(ctx, owner)
 		if err != nil {
 			return nil, err
 		}
@@ -314,6 +322,11 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	case p.Status == status:
 		return p, nil
 	}
+	if status == mayfly.Suspended {
+		if err := s.Guard(ctx, p, false); err != nil {
+			return nil, err
+		}
+	}
 	r, err := s.reach(ctx, p)
 	if err != nil {
 		return nil, err
@@ -400,9 +413,10 @@ func (s *Service) SetStatus(ctx context.Context, ref string, status mayfly.Princ
 	return &next, nil
 }
 
-// StatusLock is the lock every change of what a suspension holds takes:
-// suspension, reactivation, and offboarding's handing over of what a
-// person owned.
+// StatusLock is the lock every change of what a suspension holds, or of
+// who can still administer, takes: suspension, reactivation, making a
+// service or client, offboarding's first step and its handing over of what
+// a person owned, and a non-administrator's revocation of a credential.
 const StatusLock = "principal-status"
 
 // reach is what a principal's suspension stops, as the store has it: the
@@ -529,7 +543,14 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	if spec.Owner == "" {
 		return nil, "", mayfly.InvalidField("owner", "a client needs an owner")
 	}
-	owner, err := s.Principal(ctx, spec.Owner)
+	// As for a service (see Create): a client made as its owner, or its
+	// owner's owner, is suspended is held or refused.
+	unlock, err := s.cfg.Locks.Lock(ctx, StatusLock)
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	owner, err := s.Fresh(ctx, spec.Owner)
 	if err != nil {
 		return nil, "", err
 	}
@@ -537,7 +558,7 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 		return nil, "", mayfly.InvalidField("owner", "owner %q is %s", owner.Name, owner.Status)
 	}
 	if owner.OwnerID != "" {
-		if o, err := s.Principal(ctx, owner.OwnerID); err != nil {
+		if o, err := s.Fresh(ctx, owner.OwnerID); err != nil {
 			return nil, "", err
 		} else if o.Status != mayfly.Active {
 			return nil, "", mayfly.InvalidField("owner", "owner %q belongs to %q, who is %s", owner.Name, o.Name, o.Status)
@@ -631,10 +652,14 @@ func (s *Service) shown(ctx context.Context, tx mayfly.Tx, clientID string) erro
 // on the client, so tokens got with the old secret stop being accepted.
 // With show, the new secret is returned (once) and its custody recorded
 // against the caller; without, nobody learns it, and the owner must rotate
-// again to get one.
+// again to get one. Only an admin credential is shown a secret: a
+// responder contains, and a secret would let it act as the client.
 func (s *Service) RotateClientSecret(ctx context.Context, id, reason string, show bool) (*mayfly.Client, string, error) {
 	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
 		return nil, "", err
+	}
+	if c := Caller(ctx); c != nil && c.Role != mayfly.RoleAdmin {
+		show = false
 	}
 	c, err := s.fresh(ctx, id)
 	if err != nil {
@@ -1013,9 +1038,38 @@ func (s *Service) SaveCredential(ctx context.Context, a *mayfly.AdminCredential,
 	return nil
 }
 
-// AdminPeople lists the people who hold a working admin credential of role
-// admin: not revoked, and theirs while they are active. A credential that
-// belongs to no one is no one's.
+// Holders lists the people who can present a credential: the person it
+// belongs to, and everyone recorded as shown its token, such as whoever
+// made it for them. Custody records are never removed, so the list only
+// grows.
+func (s *Service) Holders(ctx context.Context, credentialID string) ([]string, error) {
+	creds, err := s.cfg.Store.AdminCredentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var holders []string
+	for _, a := range creds {
+		if a.ID == credentialID && a.OwnerID != "" {
+			holders = append(holders, a.OwnerID)
+		}
+	}
+	shown, err := s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{Asset: mayfly.AssetCredential, AssetID: credentialID})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range shown {
+		if !slices.Contains(holders, c.PrincipalID) {
+			holders = append(holders, c.PrincipalID)
+		}
+	}
+	return holders, nil
+}
+
+// AdminPeople lists the people who each hold a working admin credential of
+// role admin that no one else was shown: not revoked, theirs while they
+// are active, and not one that whoever made it for them could present as
+// well. A person handed a credential becomes one of these by making one
+// for themselves with it and revoking the one they were handed.
 func (s *Service) AdminPeople(ctx context.Context) ([]string, error) {
 	creds, err := s.cfg.Store.AdminCredentials(ctx)
 	if err != nil {
@@ -1030,7 +1084,14 @@ func (s *Service) AdminPeople(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.Status == mayfly.Active {
+		if p.Status != mayfly.Active {
+			continue
+		}
+		holders, err := s.Holders(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(holders) == 1 {
 			people = append(people, p.ID)
 		}
 	}
@@ -1066,40 +1127,82 @@ func (s *Service) Indispensable(ctx context.Context, p *mayfly.Principal, offboa
 			seen[c.AssetID] = true
 		}
 	}
-	creds, err := s.cfg.Store.AdminCredentials(ctx)
-	if err != nil {
+	lost, left, err := s.admins(ctx, func(a *mayfly.AdminCredential) bool { return a.OwnerID == p.ID || seen[a.ID] })
+	if err != nil || lost == 0 || left > 0 {
 		return "", err
 	}
-	lost := 0
+	return fmt.Sprintf("no working admin credential would be left without %s", p.Name), nil
+}
+
+// admins counts the working admin credentials of role admin that a change
+// takes away (lost says which) and those it leaves.
+func (s *Service) admins(ctx context.Context, lost func(*mayfly.AdminCredential) bool) (taken, left int, err error) {
+	creds, err := s.cfg.Store.AdminCredentials(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	for _, a := range creds {
 		if a.Role != mayfly.RoleAdmin || !a.RevokedAt.IsZero() {
 			continue
 		}
-		if a.OwnerID == p.ID || seen[a.ID] {
-			lost++
+		if lost(a) {
+			taken++
 			continue
 		}
 		if a.OwnerID != "" {
 			owner, err := s.Fresh(ctx, a.OwnerID)
 			if err != nil {
-				return "", err
+				return 0, 0, err
 			}
 			if owner.Status != mayfly.Active {
 				continue
 			}
 		}
-		return "", nil // one that still works
+		left++
 	}
-	if lost == 0 {
-		return "", nil // there was none to lose
+	return taken, left, nil
+}
+
+// OpGuard marks the error Guard refuses with: a caller that may ask an
+// administrator instead (SCIM) recognises it.
+const OpGuard = "identity.Guard"
+
+// Guard refuses, to a caller other than an admin credential, to suspend
+// or (with offboard) offboard p if that would take away the means to
+// administer the service (see Indispensable). Suspension runs it under
+// StatusLock, and so must anyone else, so that two such changes at once
+// cannot each leave the other's credential as the last one.
+func (s *Service) Guard(ctx context.Context, p *mayfly.Principal, offboard bool) error {
+	if c := Caller(ctx); c == nil || c.Role == mayfly.RoleAdmin {
+		return nil // the service's own workflows, or an administrator who means it
 	}
-	return fmt.Sprintf("no working admin credential would be left without %s", p.Name), nil
+	why, err := s.Indispensable(ctx, p, offboard)
+	if err != nil || why == "" {
+		return err
+	}
+	return &mayfly.Error{Op: OpGuard, Code: mayfly.PermissionDenied, Msg: why + "; only an administrator may take that away"}
 }
 
 // RevokeAdminCredential withdraws an admin or SCIM credential.
 func (s *Service) RevokeAdminCredential(ctx context.Context, id, reason string) error {
 	if err := mayfly.CheckText("reason", reason, mayfly.MaxReason); err != nil {
 		return err
+	}
+	// Only an administrator may revoke the last working admin credential:
+	// a responder contains, and must not lock the administrators out.
+	if c := Caller(ctx); c != nil && c.Role != mayfly.RoleAdmin {
+		unlock, err := s.cfg.Locks.Lock(ctx, StatusLock)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		lost, left, err := s.admins(ctx, func(a *mayfly.AdminCredential) bool { return a.ID == id })
+		if err != nil {
+			return err
+		}
+		if lost > 0 && left == 0 {
+			return mayfly.Errorf(mayfly.PermissionDenied, "credential %s is the last working admin credential; only an administrator may revoke it", id)
+		}
 	}
 	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.cfg.Store.RevokeAdminCredential(tx, id, s.cfg.Clock.Now().UTC()); err != nil {

@@ -77,12 +77,24 @@ type Config struct {
 	Revoker  *revoke.Service
 	Audit    Audit
 	RootKey  RootKey // nil: the root key cannot be rotated here, and offboarding says so
+	// Requests, if set, holds what people asked for that waits for a
+	// decision: a departing person's requests are withdrawn.
+	Requests Requests
 	Clock    mayfly.Clock
 	Rand     io.Reader
 	Log      *slog.Logger
 	// AfterStep, if set, runs after each step is saved; tests stop a run
 	// there to prove it resumes.
 	AfterStep func(step string) error
+}
+
+// Requests are the changes people asked for that wait for someone's
+// decision (package pending).
+type Requests interface {
+	// Outstanding lists what person asked for that is not carried out.
+	Outstanding(ctx context.Context, person string) ([]*mayfly.PendingAction, error)
+	// Withdraw saves an action, in tx, as rejected for reason.
+	Withdraw(tx mayfly.Tx, a *mayfly.PendingAction, reason string) error
 }
 
 // Audit is the audit log as offboarding uses it: the unit of work its steps

@@ -75,6 +75,17 @@ func (w *work) act(action mayfly.Action, subject, detail string, e mayfly.AuditE
 	w.lines = append(w.lines, line{action: mayfly.OffboardAction{Step: w.step, Action: action, Subject: subject, Detail: detail}, entry: e})
 }
 
+// cite adds key to the detail of the entry of this step's queued line
+// about subject, a principal or client.
+func (w *work) cite(subject, key, value string) {
+	for i := range w.lines {
+		if e := &w.lines[i].entry; !w.lines[i].written && (e.Client == subject || (e.Client == "" && e.Principal == subject)) {
+			e.Details[key] = value
+			return
+		}
+	}
+}
+
 // acted queues a report line whose audit entry the transaction already
 // holds, at idx.
 func (w *work) acted(action mayfly.Action, subject, detail string, idx uint64) {
@@ -121,9 +132,22 @@ func (w *work) commit(ctx context.Context, write func(tx mayfly.Tx) error) error
 // clients before the cutoff is rejected, and the principal is revoked.
 func (w *work) status(ctx context.Context) error {
 	cfg := w.s.cfg
+	// Read and changed under the lock suspensions take: an offboarding
+	// someone other than an administrator asks for (SCIM) must not take
+	// away the last means to administer, even with another at once.
+	unlock, err := cfg.Store.Lock(ctx, identity.StatusLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	p, err := cfg.Identity.Fresh(ctx, w.o.PrincipalID)
 	if err != nil {
 		return err
+	}
+	if p.Status != mayfly.Offboarded {
+		if err := cfg.Identity.Guard(ctx, p, true); err != nil {
+			return err
+		}
 	}
 	var revs []*mayfly.Revocation
 	if !cfg.Revoker.Revoked(mayfly.RevokePrincipal, p.ID) {
@@ -160,11 +184,8 @@ func offboarded(p *mayfly.Principal, now time.Time) *mayfly.Principal {
 // credential of theirs, is revoked, or handed to TransferTo.
 func (w *work) credentials(ctx context.Context) error {
 	cfg := w.s.cfg
-	principals, err := cfg.Store.Principals(ctx)
-	if err != nil {
-		return err
-	}
-	if w.o.TransferTo != "" {
+	handOver := w.o.TransferTo != ""
+	if handOver {
 		// Handing over lifts the holds the person's suspension placed;
 		// no status change may read or write them meanwhile.
 		unlock, err := cfg.Store.Lock(ctx, identity.StatusLock)
@@ -175,6 +196,22 @@ func (w *work) credentials(ctx context.Context) error {
 		if err := cfg.Revoker.Refresh(ctx); err != nil { // what other processes held
 			return err
 		}
+		// The one taking over was active when the run began; if they are
+		// not now, nothing is handed to them, and what they would have
+		// had is revoked instead.
+		to, err := cfg.Identity.Fresh(ctx, w.o.TransferTo)
+		if err != nil {
+			return err
+		}
+		if to.Status != mayfly.Active {
+			handOver = false
+			w.act(mayfly.ActionPrincipalOffboarded, w.o.PrincipalID, fmt.Sprintf("nothing handed over: %s, who was to take over, is %s; revoked instead", to.Name, to.Status),
+				mayfly.AuditEntry{Principal: w.o.PrincipalID, Details: map[string]string{"transfer_to": to.ID, "transfer_to_status": string(to.Status)}})
+		}
+	}
+	principals, err := cfg.Store.Principals(ctx)
+	if err != nil {
+		return err
 	}
 	owners := map[string]bool{w.o.PrincipalID: true} // the person and their services
 	var services []*mayfly.Principal
@@ -199,7 +236,7 @@ func (w *work) credentials(ctx context.Context) error {
 		return err
 	}
 	var write []func(tx mayfly.Tx) error
-	if w.o.TransferTo == "" {
+	if !handOver {
 		write = w.revokeAll(owned, services)
 	} else {
 		write = w.transferAll(owned, services)
@@ -212,6 +249,26 @@ func (w *work) credentials(ctx context.Context) error {
 	}
 	now := cfg.Clock.Now().UTC()
 	write = append(write, func(tx mayfly.Tx) error { return cfg.Identity.RevokeCredentials(tx, ids, now) })
+	// What they asked for and is not done is withdrawn: a credential they
+	// were shown the token of must not come to work after they left.
+	if cfg.Requests != nil {
+		asked, err := cfg.Requests.Outstanding(ctx, w.o.PrincipalID)
+		if err != nil {
+			return err
+		}
+		for _, pa := range asked {
+			w.act(mayfly.ActionPendingRejected, pa.ID, string(pa.Kind)+" "+pa.Subject+", which the person asked for, withdrawn",
+				mayfly.AuditEntry{Principal: w.o.PrincipalID, Details: map[string]string{"pending": pa.ID, "kind": string(pa.Kind), "subject": pa.Subject}})
+		}
+		write = append(write, func(tx mayfly.Tx) error {
+			for _, pa := range asked {
+				if err := cfg.Requests.Withdraw(tx, pa, "the person who asked for it was offboarded"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	err = w.commit(ctx, all(write))
 	if err != nil {
 		w.unstage()
@@ -340,6 +397,11 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 		func(tx mayfly.Tx) error {
 			if err := cfg.Revoker.Revoke(tx, resume...); err != nil {
 				return err
+			}
+			// Each lift is cited, by its number, in the entry of what
+			// changed hands.
+			for _, r := range resume {
+				w.cite(r.Subject, "lifted_seq", fmt.Sprint(r.Seq))
 			}
 			for _, p := range moved {
 				if err := cfg.Identity.SavePrincipal(tx, p); err != nil {

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/mayflyhq/mayfly"
@@ -150,6 +151,17 @@ func (s *Service) TwoPerson(ctx context.Context, r Request) (a *mayfly.PendingAc
 	}
 	if !kind.TwoPerson {
 		return nil, false, mayfly.Errorf(mayfly.Internal, "pending action kind %q does not take a second person", r.Kind)
+	}
+	// Someone must answer for the request, or a second person's approval
+	// would be no one's check on anyone.
+	asking := []string{r.Requester}
+	if r.Requester == "" {
+		if asking, err = s.cfg.Identity.Holders(ctx, audit.Actor(ctx)); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(asking) == 0 {
+		return nil, false, mayfly.Errorf(mayfly.PermissionDenied, "%s needs a second person's approval, and this credential belongs to no one: ask with a credential of your own", r.Kind)
 	}
 	people, err := s.cfg.Identity.AdminPeople(ctx)
 	if err != nil {
@@ -322,16 +334,66 @@ func (s *Service) decidable(ctx context.Context, id, reason string) (*mayfly.Pen
 	if a.Status == mayfly.Approved {
 		return a, kind, nil
 	}
-	c := identity.Caller(ctx)
-	switch {
-	case audit.Actor(ctx) == a.RequestedBy:
+	if audit.Actor(ctx) == a.RequestedBy {
 		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s was requested with this credential; someone else must decide it", a.ID)
-	case c != nil && c.OwnerID != "" && c.OwnerID == a.Requester:
-		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s was requested by %s, whose credential this also is; someone else must decide it", a.ID, a.Requester)
-	case kind.TwoPerson && (c == nil || c.OwnerID == ""):
+	}
+	// Who could present the deciding credential, and who could have
+	// asked: a token someone was shown is theirs to use as well.
+	deciders, err := s.cfg.Identity.Holders(ctx, audit.Actor(ctx))
+	if err != nil {
+		return nil, Kind{}, err
+	}
+	requesters, err := s.requesters(ctx, a)
+	if err != nil {
+		return nil, Kind{}, err
+	}
+	for _, p := range deciders {
+		switch {
+		case slices.Contains(requesters, p):
+			return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s was asked for by %s, who can present this credential too; someone else must decide it", a.ID, s.name(ctx, p))
+		case p == beneficiary(a):
+			return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s concerns %s, who can present this credential; someone else must decide it", a.ID, s.name(ctx, p))
+		}
+	}
+	if kind.TwoPerson && len(deciders) == 0 {
 		return nil, Kind{}, mayfly.Errorf(mayfly.PermissionDenied, "pending action %s needs a second person, and this credential belongs to no one: decide it with a credential of your own", a.ID)
 	}
 	return a, kind, nil
+}
+
+// name names a principal for a message, by its ID if it cannot be read.
+func (s *Service) name(ctx context.Context, id string) string {
+	if p, err := s.cfg.Identity.Principal(ctx, id); err == nil {
+		return p.Name
+	}
+	return id
+}
+
+// requesters are the people who could have asked for a: the person named
+// as asking, and everyone who can present the credential it was asked
+// with.
+func (s *Service) requesters(ctx context.Context, a *mayfly.PendingAction) ([]string, error) {
+	people, err := s.cfg.Identity.Holders(ctx, a.RequestedBy)
+	if err != nil {
+		return nil, err
+	}
+	if a.Requester != "" && !slices.Contains(people, a.Requester) {
+		people = append(people, a.Requester)
+	}
+	return people, nil
+}
+
+// beneficiary is the person an action is about, who may not decide it:
+// whom it suspends, offboards or grants custody, or who would own the
+// credential it makes.
+func beneficiary(a *mayfly.PendingAction) string {
+	switch a.Kind {
+	case mayfly.PendingSuspend, mayfly.PendingOffboard, mayfly.PendingRootCustody:
+		return a.Subject
+	case mayfly.PendingAdminCredential:
+		return a.Params["owner"]
+	}
+	return ""
 }
 
 // decide records the caller's decision on a waiting action.

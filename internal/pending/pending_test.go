@@ -33,8 +33,10 @@ func newWorld(t *testing.T, twoPerson bool) *world {
 		w.handled++
 		return "changed " + a.Subject, nil
 	}})
+	// Made by the service itself, as the bootstrap credential is: no one
+	// else was shown them, so each is its owner's alone.
 	cred := func(name, owner string) context.Context {
-		a, _, err := env.App.Identity.NewCredential(env.Admin(), identity.CredentialSpec{Name: name, Role: mayfly.RoleAdmin, Owner: owner})
+		a, _, err := env.App.Identity.NewCredential(context.Background(), identity.CredentialSpec{Name: name, Role: mayfly.RoleAdmin, Owner: owner})
 		if err != nil {
 			t.Fatal(err)
 		}

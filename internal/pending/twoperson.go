@@ -14,11 +14,14 @@ import (
 // The third, raising the key lifetime ceiling, is asked for by the
 // server's start (package app).
 
-// NewCredential makes a credential. One of role admin needs a second
-// person: its token is returned now, to the caller alone, and works once
-// the credential exists, when a second person has approved it (or at
-// once, unapproved, while fewer than two people hold admin credentials).
-// The waiting action keeps the token's hash, never the token.
+// NewCredential makes a credential. One of role admin for someone else
+// needs a second person: its token is returned now, to the caller alone,
+// and works once the credential exists, when a second person has approved
+// it (or at once, unapproved, while fewer than two people hold admin
+// credentials). The waiting action keeps the token's hash, never the
+// token. An administrator making one for themselves needs no one: it
+// gives no one a power they did not have, and it is how a person handed
+// a credential replaces it with one only they have seen.
 func (s *Service) NewCredential(ctx context.Context, spec identity.CredentialSpec) (*mayfly.AdminCredential, string, *mayfly.PendingAction, error) {
 	if spec.Role != "" && spec.Role != mayfly.RoleAdmin {
 		a, secret, err := s.cfg.Identity.NewCredential(ctx, spec)
@@ -27,6 +30,9 @@ func (s *Service) NewCredential(ctx context.Context, spec identity.CredentialSpe
 	a, secret, err := s.cfg.Identity.PrepareCredential(ctx, spec)
 	if err != nil {
 		return nil, "", nil, err
+	}
+	if c := identity.Caller(ctx); c != nil && c.Role == mayfly.RoleAdmin && c.OwnerID != "" && c.OwnerID == a.OwnerID {
+		return a, secret, nil, s.cfg.Identity.SaveCredential(ctx, a, c.OwnerID, c.ID)
 	}
 	pa, _, err := s.TwoPerson(ctx, Request{Kind: mayfly.PendingAdminCredential, Subject: a.ID,
 		Params: map[string]string{"name": a.Name, "role": string(a.Role), "owner": a.OwnerID},
@@ -49,6 +55,17 @@ func (s *Service) createCredential(ctx context.Context, pa *mayfly.PendingAction
 	}
 	if slices.ContainsFunc(creds, func(a *mayfly.AdminCredential) bool { return a.ID == pa.Subject }) {
 		return "credential " + pa.Subject + " exists already", nil
+	}
+	// Its token was shown to whoever asked: it must not come to work for
+	// someone who has left since.
+	if pa.Requester != "" {
+		p, err := s.cfg.Identity.Fresh(ctx, pa.Requester)
+		if err != nil {
+			return "", err
+		}
+		if p.Status != mayfly.Active {
+			return "", mayfly.Errorf(mayfly.Conflict, "%s, who asked for credential %s and was shown its token, is %s; ask again for someone active", p.Name, pa.Subject, p.Status)
+		}
 	}
 	a := &mayfly.AdminCredential{ID: pa.Subject, Name: pa.Params["name"], Role: mayfly.Role(pa.Params["role"]), OwnerID: pa.Params["owner"],
 		Hash: pa.Material, CreatedAt: s.cfg.Clock.Now().UTC()}
@@ -117,4 +134,28 @@ func (s *Service) rootCustody(ctx context.Context, pa *mayfly.PendingAction) (*m
 		}
 	}
 	return nil, nil
+}
+
+// Outstanding lists what person asked for that is not carried out: what
+// waits for a decision, and what was decided but not done.
+func (s *Service) Outstanding(ctx context.Context, person string) ([]*mayfly.PendingAction, error) {
+	acts, err := s.cfg.Store.PendingActions(ctx, mayfly.PendingFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []*mayfly.PendingAction
+	for _, a := range acts {
+		if a.Requester == person && a.DoneAt.IsZero() && a.Status != mayfly.Rejected {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Withdraw saves a, in tx, as rejected by the service for reason: for a
+// workflow that withdraws it with other changes and records the entry.
+func (s *Service) Withdraw(tx mayfly.Tx, a *mayfly.PendingAction, reason string) error {
+	next := *a
+	next.Status, next.DecidedBy, next.Decider, next.DecidedAt, next.Reason = mayfly.Rejected, "mayfly", "", s.cfg.Clock.Now().UTC(), reason
+	return s.cfg.Store.UpdatePending(tx, &next)
 }

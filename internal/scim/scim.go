@@ -29,6 +29,7 @@ package scim
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -176,7 +177,7 @@ func (s *Service) Apply(ctx context.Context, caller *mayfly.AdminCredential, p *
 	case mayfly.Offboarded:
 		_, err = s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: "deactivated " + reason})
 	}
-	return err
+	return s.guarded(ctx, p, target, "deactivated "+reason, err)
 }
 
 func (s *Service) setAttributes(ctx context.Context, p *mayfly.Principal, in Person) error {
@@ -256,16 +257,43 @@ func (s *Service) Delete(ctx context.Context, caller *mayfly.AdminCredential, p 
 		}
 	}
 	_, err := s.cfg.Offboard.Offboard(ctx, p.ID, offboard.Options{Reason: reason})
-	return err
+	return s.guarded(ctx, p, mayfly.Offboarded, reason, err)
 }
 
 // guard refuses to suspend or offboard p, and has an administrator decide
 // instead, if losing p would take away the means to administer Mayfly.
+// It looks before anything changes; the change itself checks again under
+// the lock that orders such changes (identity.Guard), and guarded turns
+// its refusal into the same answer.
 func (s *Service) guard(ctx context.Context, p *mayfly.Principal, target mayfly.PrincipalStatus, reason string) error {
 	why, err := s.cfg.Identity.Indispensable(ctx, p, target == mayfly.Offboarded)
 	if err != nil || why == "" {
 		return err
 	}
+	return s.askAdmin(ctx, p, target, reason, why)
+}
+
+// guarded is err, unless it is identity.Guard's refusal of a change made
+// at the same time as another: then an administrator is asked, as guard
+// does.
+func (s *Service) guarded(ctx context.Context, p *mayfly.Principal, target mayfly.PrincipalStatus, reason string, err error) error {
+	var me *mayfly.Error
+	if !errors.As(err, &me) || me.Op != identity.OpGuard {
+		return err
+	}
+	why, err := s.cfg.Identity.Indispensable(ctx, p, target == mayfly.Offboarded)
+	if err != nil {
+		return err
+	}
+	if why == "" {
+		why = me.Msg
+	}
+	return s.askAdmin(ctx, p, target, reason, why)
+}
+
+// askAdmin records the change as waiting for an administrator, and refuses
+// it for now.
+func (s *Service) askAdmin(ctx context.Context, p *mayfly.Principal, target mayfly.PrincipalStatus, reason, why string) error {
 	kind, verb := mayfly.PendingSuspend, "suspending"
 	if target == mayfly.Offboarded {
 		kind, verb = mayfly.PendingOffboard, "offboarding"

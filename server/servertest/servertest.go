@@ -50,6 +50,7 @@ type Env struct {
 	Token  string // the bootstrap admin credential
 	Log    *LogBuffer
 	http   *httptest.Server
+	admins []*client.Client // made by Administrator, in order
 }
 
 // Option adjusts the server configuration.
@@ -237,4 +238,42 @@ func (e *Env) Active(tok, id, secret string) bool {
 		e.t.Fatalf("introspect: no active field: %s", r.Body)
 	}
 	return active
+}
+
+// Administrator gives a person, made if need be, an admin credential only
+// they have seen, as a new administrator gets one: handed a credential by the
+// operator, they make their own with it and revoke the one they were
+// handed, which the operator could present too. It returns a client that
+// uses their own.
+func (e *Env) Administrator(name string) *client.Client {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.Admin.Principal(ctx, name); mayfly.ErrorCode(err) == mayfly.NotFound {
+		e.Human(name)
+	}
+	handed, err := e.Admin.CreateCredential(ctx, api.CredentialRequest{Name: name + " (handed)", Owner: name})
+	if err != nil {
+		e.t.Fatalf("admin credential for %s: %v", name, err)
+	}
+	if handed.Pending != nil && handed.Pending.Status == mayfly.Pending {
+		// Two people hold admin credentials: the first administrator made
+		// here approves, as a second person.
+		if len(e.admins) == 0 {
+			e.t.Fatalf("admin credential for %s waits for a second person, and none was made here", name)
+		}
+		if _, err := e.admins[0].Approve(ctx, handed.Pending.ID, "new administrator"); err != nil {
+			e.t.Fatalf("approving %s's credential: %v", name, err)
+		}
+	}
+	c := client.New(e.URL, handed.Token)
+	own, err := c.CreateCredential(ctx, api.CredentialRequest{Name: name, Owner: name})
+	if err != nil {
+		e.t.Fatalf("%s's own admin credential: %v", name, err)
+	}
+	if err := c.RevokeCredential(ctx, handed.ID, "replaced by one only "+name+" has seen"); err != nil {
+		e.t.Fatalf("revoking %s's handed credential: %v", name, err)
+	}
+	admin := client.New(e.URL, own.Token)
+	e.admins = append(e.admins, admin)
+	return admin
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 type File struct {
@@ -275,7 +277,8 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// ES256Sign makes a compact JWS with an ECDSA P-256 key.
+// ES256Sign makes a compact JWS with an ECDSA P-256 key, with a low S as
+// Mayfly signs.
 func ES256Sign(t *testing.T, k *ecdsa.PrivateKey, header map[string]any, payload []byte) string {
 	t.Helper()
 	input := base64.RawURLEncoding.EncodeToString(mustMarshal(t, header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
@@ -287,5 +290,6 @@ func ES256Sign(t *testing.T, k *ecdsa.PrivateKey, header map[string]any, payload
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
+	canon.LowS(sig)
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

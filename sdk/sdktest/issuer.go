@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // The identities the fake's tokens name by default, and the credentials its
@@ -277,6 +278,7 @@ func (k *signingKey) signature(input []byte) ([]byte, error) {
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
+	canon.LowS(sig) // as Mayfly signs: verifiers accept no other
 	return sig, nil
 }
 

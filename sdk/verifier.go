@@ -35,6 +35,11 @@
 //
 //   - it is at most MaxTokenSize bytes, in JWS compact serialization, with
 //     exactly one signature and no "crit" or "b64" header;
+//   - it is in the one canonical form package canon defines: base64url
+//     without padding, stray bits or any other character (whitespace
+//     included), JSON without duplicate member names (nor names alike but
+//     for case), and an ES256 signature with a low S. A token therefore
+//     has one spelling, and the cache below holds each token once;
 //   - its alg is ES256, RS256 or EdDSA, and is the algorithm of the key its
 //     kid names in the issuer's key set (jku, x5u, jwk and x5c headers are
 //     never used to find a key);
@@ -95,6 +100,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // Limits and defaults.
@@ -358,6 +364,9 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	if raw == "" {
 		return nil, refuse(Malformed, "empty")
 	}
+	if err := canon.Check(raw); err != nil {
+		return nil, &Error{Reason: Malformed, Err: err}
+	}
 	jws, err := jose.ParseSignedCompact(raw, allowed)
 	if err != nil {
 		var alg *jose.ErrUnexpectedSignatureAlgorithm
@@ -370,11 +379,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 		return nil, refuse(Malformed, "not exactly one signature")
 	}
 	h := jws.Signatures[0].Header
-	for _, name := range []jose.HeaderKey{"crit", "b64"} {
-		if _, ok := h.ExtraHeaders[name]; ok {
-			return nil, refuse(Malformed, fmt.Sprintf("header %q is not accepted", name))
-		}
-	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, refuse(BadType, fmt.Sprintf("typ %q", typ))
@@ -389,6 +393,9 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	payload, err := jws.Verify(k.pub)
 	if err != nil {
 		return nil, &Error{Reason: BadSignature, Detail: "kid " + h.KeyID, Err: err}
+	}
+	if err := canon.CheckSignature(h.Algorithm, jws.Signatures[0].Signature); err != nil {
+		return nil, &Error{Reason: Malformed, Detail: "kid " + h.KeyID, Err: err}
 	}
 	var rc rawClaims
 	if err := json.Unmarshal(payload, &rc); err != nil {

@@ -88,7 +88,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,6 +98,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
@@ -397,8 +397,11 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	if err := canon.CheckSignature(h.Algorithm, jws.Signatures[0].Signature); err != nil {
 		return nil, &Error{Reason: Malformed, Detail: "kid " + h.KeyID, Err: err}
 	}
+	// go-jose's JSON, as Mayfly's own verifier reads claims: names match
+	// fields in their exact case (JWT names are case-sensitive), where
+	// encoding/json would take "Client_ID" for client_id.
 	var rc rawClaims
-	if err := json.Unmarshal(payload, &rc); err != nil {
+	if err := josejson.Unmarshal(payload, &rc); err != nil {
 		return nil, &Error{Reason: Malformed, Detail: "claims", Err: err}
 	}
 	switch {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/batch"
@@ -292,8 +293,11 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	if err := canon.CheckSignature(h.Algorithm, sig.Signature); err != nil {
 		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: %v", err)
 	}
+	// go-jose's JSON, as the SDK's verifier reads claims too: names match
+	// fields in their exact case (JWT names are case-sensitive), so that
+	// "Client_ID" is not client_id here and client_id there.
 	var cl Claims
-	if err := json.Unmarshal(payload, &cl); err != nil {
+	if err := josejson.Unmarshal(payload, &cl); err != nil {
 		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: claims: %v", err)
 	}
 	now := s.cfg.Clock.Now().Unix()

@@ -46,7 +46,8 @@
 //   - its signature verifies under that key;
 //   - its typ is "at+jwt" or "application/at+jwt" (RFC 9068), in any case;
 //   - iss is the configured issuer and aud contains the configured audience;
-//   - exp, iat, jti and client_id are present, and exp - iat is at most
+//   - exp, iat, jti and client_id are present, exp, nbf and iat are whole
+//     seconds (as Mayfly writes them), and exp - iat is at most
 //     MaxLifetime;
 //   - now is before exp, with no leeway; nbf and iat are not later than now
 //     plus Config.Leeway (30 s by default), which absorbs clock skew between
@@ -345,18 +346,20 @@ func (v *Verifier) feedErr(now time.Time) *Error {
 // them refuses "none" and every HMAC algorithm before any key is chosen.
 var allowed = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
 
-// rawClaims is the token's payload as it is signed.
+// rawClaims is the token's payload as it is signed. Times are whole
+// seconds, as Mayfly writes them and its own verifier reads them: a
+// fraction or an exponent is refused, not rounded.
 type rawClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"`
-	Audience  jwt.Audience     `json:"aud"`
-	Expiry    *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	ID        string           `json:"jti"`
-	ClientID  string           `json:"client_id"`
-	Scope     string           `json:"scope"`
-	Principal string           `json:"principal"`
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  jwt.Audience `json:"aud"`
+	Expiry    *int64       `json:"exp"`
+	NotBefore *int64       `json:"nbf"`
+	IssuedAt  *int64       `json:"iat"`
+	ID        string       `json:"jti"`
+	ClientID  string       `json:"client_id"`
+	Scope     string       `json:"scope"`
+	Principal string       `json:"principal"`
 }
 
 // verify checks a token not seen before, of at most MaxTokenSize bytes.
@@ -411,11 +414,11 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 		return nil, refuse(MissingClaim, "exp, iat, jti and client_id are required")
 	}
 	e := &entry{claims: Claims{Issuer: rc.Issuer, Subject: rc.Subject, Audience: rc.Audience,
-		Expiry: rc.Expiry.Time(), IssuedAt: rc.IssuedAt.Time(), ID: rc.ID, ClientID: rc.ClientID,
+		Expiry: time.Unix(*rc.Expiry, 0), IssuedAt: time.Unix(*rc.IssuedAt, 0), ID: rc.ID, ClientID: rc.ClientID,
 		Scope: rc.Scope, Principal: rc.Principal, KeyID: h.KeyID}, key: k}
 	c := &e.claims
 	if rc.NotBefore != nil {
-		c.NotBefore = rc.NotBefore.Time()
+		c.NotBefore = time.Unix(*rc.NotBefore, 0)
 	}
 	switch {
 	case !c.hasAudience(v.cfg.Audience):

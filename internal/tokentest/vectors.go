@@ -179,11 +179,14 @@ func (e *Env) Assemble(t *testing.T, f *File, v Vector) string {
 	header := e.resolve(t, f.Base.Header, v.Header, headerFn)
 	claim := func(s string) any {
 		if rest, ok := strings.CutPrefix(s, "now"); ok {
-			n, err := strconv.ParseInt(cmpOr(rest, "0"), 10, 64)
+			if n, err := strconv.ParseInt(cmpOr(rest, "0"), 10, 64); err == nil {
+				return e.Now.Unix() + n
+			}
+			f, err := strconv.ParseFloat(rest, 64)
 			if err != nil {
 				t.Fatalf("Vector %q: time %q", v.Name, s)
 			}
-			return e.Now.Unix() + n
+			return float64(e.Now.Unix()) + f
 		}
 		if s == "$jti" {
 			return e.JTI()

@@ -18,11 +18,12 @@
 //     it is the one encoding of its bytes;
 //   - the header and the payload are each one JSON object in which no
 //     object, at any depth, has two members of the same name, nor two whose
-//     names differ only in case as encoding/json matches names to struct
-//     fields. RFC 7515 section 5.2 and RFC 7519 section 4 let a parser
-//     refuse duplicate names; encoding/json keeps the last of them and
-//     matches "Client_ID" to client_id, so a parser that keeps the first,
-//     or minds case, would read another token from the same bytes;
+//     names differ only in case (Unicode simple case folding, as
+//     bytes.EqualFold compares, and as encoding/json matches names to
+//     struct fields). RFC 7515 section 5.2 and RFC 7519 section 4 let a
+//     parser refuse duplicate names; encoding/json keeps the last of them
+//     and matches "Client_ID" to client_id, so a parser that keeps the
+//     first, or minds case, would read another token from the same bytes;
 //   - the header has no "crit" and no "b64" member, whatever its value:
 //     Mayfly signs neither, and b64 would have the signature cover other
 //     bytes than the claims read;
@@ -114,7 +115,7 @@ func Check(token string) error {
 }
 
 // members checks that doc is one JSON object in which no object names two
-// members alike (see alike). In a header, the outer object may
+// members alike (see distinct). In a header, the outer object may
 // name neither crit nor b64.
 //
 // It is on the path of every verification, so it reads doc in place:
@@ -219,14 +220,15 @@ func stringEnd(doc []byte, i int) int {
 	return i
 }
 
-// distinct checks that no two of one object's names are alike. Objects
-// of up to 32 members, as every Mayfly token's are, are compared pair by
-// pair; a larger one through a map of its folded names.
+// distinct checks that no two of one object's names are alike: equal
+// but for case, as bytes.EqualFold compares them. Objects of up to 32
+// members, as every Mayfly token's are, are compared pair by pair; a
+// larger one through a map of its folded names.
 func distinct(names []span, text func(span) []byte) error {
 	if len(names) <= 32 {
 		for i, a := range names {
 			for _, b := range names[:i] {
-				if alike(text(a), text(b)) {
+				if bytes.EqualFold(text(a), text(b)) {
 					return refuse("one object has members %q and %q", string(text(b)), string(text(a)))
 				}
 			}
@@ -244,43 +246,25 @@ func distinct(names []span, text func(span) []byte) error {
 	return nil
 }
 
-// fold returns name's runes folded as alike folds them.
+// fold maps a name to one string for all the names bytes.EqualFold holds
+// equal to it: each rune to the smallest rune of its case folding orbit
+// (so "ſ", U+017F, and "s" both become "S", and the Kelvin sign, U+212A,
+// and "k" both "K"). encoding/json folds names so to match them to struct
+// fields.
 func fold(name []byte) string {
 	out := make([]byte, 0, len(name))
-	for len(name) > 0 {
-		r, n := foldRune(name)
+	for _, r := range string(name) {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				r = next // the orbit wrapped round to its smallest
+				break
+			}
+			r = next
+		}
 		out = utf8.AppendRune(out, r)
-		name = name[n:]
 	}
 	return string(out)
-}
-
-// alike reports whether two names are one to encoding/json, which folds
-// them to match names to struct fields: ASCII letters in upper case, any
-// other rune r as unicode.ToUpper(unicode.ToLower(r)). So "Client_ID" is
-// alike "client_id", "ſ" (U+017F) alike "s" and "K" (U+212A, the Kelvin
-// sign) alike "k". Names are valid UTF-8 here.
-func alike(a, b []byte) bool {
-	for len(a) > 0 && len(b) > 0 {
-		ra, na := foldRune(a)
-		rb, nb := foldRune(b)
-		if ra != rb {
-			return false
-		}
-		a, b = a[na:], b[nb:]
-	}
-	return len(a) == 0 && len(b) == 0
-}
-
-func foldRune(b []byte) (rune, int) {
-	if c := b[0]; c < utf8.RuneSelf {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		return rune(c), 1
-	}
-	r, n := utf8.DecodeRune(b)
-	return unicode.ToUpper(unicode.ToLower(r)), n
 }
 
 // p256N is n, the order of P-256's group, and halfN is n/2 rounded down.

@@ -88,6 +88,8 @@ func TestCheck(t *testing.T) {
 		{"the same name in different objects", compact(header, `{"a":{"a":{"a":1}},"b":[{"a":1},{"a":1}]}`, sig), true},
 		{"a huge number", compact(header, `{"n":1e99999}`, sig), true},
 		{"names alike but for a letter", compact(header, `{"client_id":1,"client_ix":2}`, sig), true},
+		// ı (U+0131) is a letter of its own to case folding, not an i.
+		{"a dotless i", compact(header, `{"client_id":"a","client_ıd":"b"}`, sig), true},
 
 		{"no dots", strings.ReplaceAll(good, ".", ""), false},
 		{"one dot", p[0] + "." + p[1], false},
@@ -125,7 +127,6 @@ func TestCheck(t *testing.T) {
 		{"a duplicate claim", compact(header, `{"client_id":"a","exp":1,"client_id":"b"}`, sig), false},
 		{"a case variant claim", compact(header, `{"client_id":"a","Client_ID":"b"}`, sig), false},
 		{"an escaped duplicate", compact(header, `{"client_id":"a","\u0063lient_id":"b"}`, sig), false},
-		{"a dotless i", compact(header, `{"client_id":"a","client_ıd":"b"}`, sig), false},
 		{"a long s", compact(header, `{"scope":"a","ſcope":"b"}`, sig), false},
 		{"a Kelvin sign", compact(`{"alg":"ES256","kid":"k1","\u212aid":"k2"}`, payload, sig), false},
 		{"invalid UTF-8 twice", compact(header, "{\"\xff\":1,\"\xfe\":2}", sig), false},
@@ -300,12 +301,12 @@ func FuzzCheck(f *testing.F) {
 			if err := json.Unmarshal(b, &m); err != nil || m == nil {
 				t.Fatalf("part %d %q accepted, not a JSON object: %v", i, b, err)
 			}
-			folded := map[string]bool{}
-			for name := range m {
-				folded[strings.ToUpper(strings.ToLower(name))] = true
-			}
-			if len(folded) != len(m) {
-				t.Fatalf("part %d %q accepted with names alike but for case", i, b)
+			for a := range m {
+				for b := range m {
+					if a != b && strings.EqualFold(a, b) {
+						t.Fatalf("part %d accepted with names %q and %q", i, a, b)
+					}
+				}
 			}
 			if _, ok := m["crit"]; ok && i == 0 {
 				t.Fatalf("header %q accepted with crit", b)

@@ -1,7 +1,9 @@
 // Package sdktest is a fake Mayfly issuer for the tests of services that
 // verify tokens with package sdk, and for the sdk's own tests: an httptest
 // server with discovery, a JWKS, and the revocation stream, that mints
-// tokens and revokes them on request.
+// tokens and revokes them on request. It signs as Mayfly does, ES256 with a
+// low S, so its tokens are in the canonical form the verifier requires
+// (package canon); SignRaw signs whatever header and payload it is given.
 //
 // # What it serves
 //

@@ -34,6 +34,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -388,7 +389,12 @@ func advSign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid, typ string
 	if err != nil {
 		t.Fatalf("sign: %v", err)
 	}
-	return raw
+	if alg != jose.ES256 {
+		return raw
+	}
+	// With a low S, as Mayfly signs, so that a forgery is refused for what
+	// the case changes and not for its spelling.
+	return advTamper(t, raw, 2, func(sig []byte) []byte { canon.LowS(sig); return sig })
 }
 
 func advB64JSON(t *testing.T, v any) string {

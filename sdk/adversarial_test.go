@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly/sdk"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 func b64json(t testing.TB, v any) string {
@@ -253,7 +254,19 @@ func TestAdversarialTokens(t *testing.T) {
 		{"two parts", func() string { return parts[0] + "." + parts[1] }, sdk.Malformed},
 		{"four parts", func() string { return good + ".x" }, sdk.Malformed},
 		{"truncated in the payload", func() string { return good[:len(parts[0])+10] }, sdk.Malformed},
-		{"truncated signature", func() string { return good[:len(good)-4] }, sdk.BadSignature},
+		{"truncated signature", func() string {
+			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+			return parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig[:60])
+		}, sdk.BadSignature},
+		// Cut within a base64 quantum, the last character keeps bits of
+		// the bytes cut off, as a rule (15 in 16).
+		{"truncated signature, cut anywhere", func() string {
+			for n := 1; ; n++ {
+				if cut := good[:len(good)-n]; canon.Check(cut) != nil {
+					return cut
+				}
+			}
+		}, sdk.Malformed},
 		{"signature of another token", func() string {
 			other := strings.Split(e.iss.Token(nil), ".")
 			return parts[0] + "." + parts[1] + "." + other[2]

@@ -1,9 +1,13 @@
 package sdk_test
 
 import (
+	"crypto/elliptic"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/sdk"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpora in testdata/fuzz")
@@ -56,6 +61,18 @@ func FuzzVerify(f *testing.F) {
 		case c.KeyID != e.iss.KeyID():
 			t.Fatalf("accepted kid %q", c.KeyID)
 		}
+		// One spelling per token: what passed is in canonical form, its
+		// ES256 signature low.
+		if err := canon.Check(raw); err != nil {
+			t.Fatalf("accepted %q: %v", raw, err)
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(raw[strings.LastIndexByte(raw, '.')+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := canon.CheckSignature("ES256", sig); err != nil {
+			t.Fatalf("accepted %q: %v", raw, err)
+		}
 	})
 }
 
@@ -66,6 +83,37 @@ func verifySeeds(t testing.TB, e *env) []string {
 	h := func(header map[string]any) string { return e.iss.TokenWithHeader(header, nil) }
 	good := a(nil)
 	p := strings.Split(good, ".")
+	// raw signs a header and claims written by hand, names repeated.
+	raw := func(header, claims string) string {
+		c, err := json.Marshal(e.iss.Claims(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := `{"alg":"ES256","kid":"` + e.iss.KeyID() + `","typ":"at+jwt"` + header + `}`
+		return e.iss.SignRaw([]byte(h), append(c[:len(c)-1], claims+"}"...))
+	}
+	// edit changes part i of good.
+	edit := func(i int, fn func(string) string) string {
+		q := slices.Clone(p)
+		q[i] = fn(q[i])
+		return strings.Join(q, ".")
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	strayBits := func(s string) string {
+		return s[:len(s)-1] + string(alphabet[strings.IndexByte(alphabet, s[len(s)-1])|1])
+	}
+	middle := func(text string) func(string) string {
+		return func(s string) string { return s[:len(s)/2] + text + s[len(s)/2:] }
+	}
+	highS := edit(2, func(s string) string {
+		sig, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := elliptic.P256().Params().N
+		new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])).FillBytes(sig[32:])
+		return base64.RawURLEncoding.EncodeToString(sig)
+	})
 	return []string{
 		good,
 		a(map[string]any{"aud": []string{"https://a.example", "https://service.example"}}),
@@ -88,6 +136,19 @@ func verifySeeds(t testing.TB, e *env) []string {
 		"...",
 		"eyJhbGciOiJFUzI1NiJ9.e30.",
 		strings.Repeat("A", sdk.MaxTokenSize+1),
+		// Other spellings of a good token, and tokens that name a member
+		// twice or write a time with a fraction: none may pass.
+		highS,
+		edit(0, strayBits), edit(1, strayBits), edit(2, strayBits),
+		edit(0, middle("\n")), edit(1, middle("\n")), edit(2, middle("\r\n")), good + "\n", " " + good, good + "==",
+		raw(`,"kid":"`+e.iss.KeyID()+`"`, ""),
+		raw(`,"KID":"other"`, ""),
+		raw(`,"crit":null`, ""),
+		raw(`,"b64":null`, ""),
+		raw("", `,"Client_ID":"mfc_other"`),
+		raw("", `,"client_id":"mfc_other"`),
+		raw("", `,"cnf":{"jkt":"a","jkt":"b"}`),
+		a(map[string]any{"exp": float64(e.clock.Now().Unix()) + 60.5}),
 	}
 }
 

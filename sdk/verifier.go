@@ -35,13 +35,19 @@
 //
 //   - it is at most MaxTokenSize bytes, in JWS compact serialization, with
 //     exactly one signature and no "crit" or "b64" header;
+//   - it is in the one canonical form package canon defines: base64url
+//     without padding, stray bits or any other character (whitespace
+//     included), JSON without duplicate member names (nor names alike but
+//     for case), and an ES256 signature with a low S. A token therefore
+//     has one spelling, and the cache below holds each token once;
 //   - its alg is ES256, RS256 or EdDSA, and is the algorithm of the key its
 //     kid names in the issuer's key set (jku, x5u, jwk and x5c headers are
 //     never used to find a key);
 //   - its signature verifies under that key;
 //   - its typ is "at+jwt" or "application/at+jwt" (RFC 9068), in any case;
 //   - iss is the configured issuer and aud contains the configured audience;
-//   - exp, iat, jti and client_id are present, and exp - iat is at most
+//   - exp, iat, jti and client_id are present, exp, nbf and iat are whole
+//     seconds (as Mayfly writes them), and exp - iat is at most
 //     MaxLifetime;
 //   - now is before exp, with no leeway; nbf and iat are not later than now
 //     plus Config.Leeway (30 s by default), which absorbs clock skew between
@@ -83,7 +89,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,7 +99,9 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // Limits and defaults.
@@ -339,24 +346,29 @@ func (v *Verifier) feedErr(now time.Time) *Error {
 // them refuses "none" and every HMAC algorithm before any key is chosen.
 var allowed = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.EdDSA}
 
-// rawClaims is the token's payload as it is signed.
+// rawClaims is the token's payload as it is signed. Times are whole
+// seconds, as Mayfly writes them and its own verifier reads them: a
+// fraction or an exponent is refused, not rounded.
 type rawClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"`
-	Audience  jwt.Audience     `json:"aud"`
-	Expiry    *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	ID        string           `json:"jti"`
-	ClientID  string           `json:"client_id"`
-	Scope     string           `json:"scope"`
-	Principal string           `json:"principal"`
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  jwt.Audience `json:"aud"`
+	Expiry    *int64       `json:"exp"`
+	NotBefore *int64       `json:"nbf"`
+	IssuedAt  *int64       `json:"iat"`
+	ID        string       `json:"jti"`
+	ClientID  string       `json:"client_id"`
+	Scope     string       `json:"scope"`
+	Principal string       `json:"principal"`
 }
 
 // verify checks a token not seen before, of at most MaxTokenSize bytes.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entry, *Error) {
 	if raw == "" {
 		return nil, refuse(Malformed, "empty")
+	}
+	if err := canon.Check(raw); err != nil {
+		return nil, &Error{Reason: Malformed, Err: err}
 	}
 	jws, err := jose.ParseSignedCompact(raw, allowed)
 	if err != nil {
@@ -370,11 +382,6 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 		return nil, refuse(Malformed, "not exactly one signature")
 	}
 	h := jws.Signatures[0].Header
-	for _, name := range []jose.HeaderKey{"crit", "b64"} {
-		if _, ok := h.ExtraHeaders[name]; ok {
-			return nil, refuse(Malformed, fmt.Sprintf("header %q is not accepted", name))
-		}
-	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, refuse(BadType, fmt.Sprintf("typ %q", typ))
@@ -390,8 +397,14 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	if err != nil {
 		return nil, &Error{Reason: BadSignature, Detail: "kid " + h.KeyID, Err: err}
 	}
+	if err := canon.CheckSignature(h.Algorithm, jws.Signatures[0].Signature); err != nil {
+		return nil, &Error{Reason: Malformed, Detail: "kid " + h.KeyID, Err: err}
+	}
+	// go-jose's JSON, as Mayfly's own verifier reads claims: names match
+	// fields in their exact case (JWT names are case-sensitive), where
+	// encoding/json would take "Client_ID" for client_id.
 	var rc rawClaims
-	if err := json.Unmarshal(payload, &rc); err != nil {
+	if err := josejson.Unmarshal(payload, &rc); err != nil {
 		return nil, &Error{Reason: Malformed, Detail: "claims", Err: err}
 	}
 	switch {
@@ -401,11 +414,11 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 		return nil, refuse(MissingClaim, "exp, iat, jti and client_id are required")
 	}
 	e := &entry{claims: Claims{Issuer: rc.Issuer, Subject: rc.Subject, Audience: rc.Audience,
-		Expiry: rc.Expiry.Time(), IssuedAt: rc.IssuedAt.Time(), ID: rc.ID, ClientID: rc.ClientID,
+		Expiry: time.Unix(*rc.Expiry, 0), IssuedAt: time.Unix(*rc.IssuedAt, 0), ID: rc.ID, ClientID: rc.ClientID,
 		Scope: rc.Scope, Principal: rc.Principal, KeyID: h.KeyID}, key: k}
 	c := &e.claims
 	if rc.NotBefore != nil {
-		c.NotBefore = rc.NotBefore.Time()
+		c.NotBefore = time.Unix(*rc.NotBefore, 0)
 	}
 	switch {
 	case !c.hasAudience(v.cfg.Audience):

@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,7 +215,9 @@ func TestTimes(t *testing.T) {
 		{"no nbf", map[string]any{"nbf": nil}, ""},
 		{"iat within leeway", map[string]any{"iat": start.Add(30 * time.Second)}, ""},
 		{"iat beyond leeway", map[string]any{"iat": start.Add(31 * time.Second)}, sdk.NotYetValid},
-		{"fractional exp", map[string]any{"exp": float64(start.Unix()) + 60.5}, ""},
+		// Whole seconds, as Mayfly writes them and its own verifier reads them.
+		{"fractional exp", map[string]any{"exp": float64(start.Unix()) + 60.5}, sdk.Malformed},
+		{"exp in exponent form", map[string]any{"exp": json.Number(fmt.Sprintf("%de0", start.Unix()+60))}, sdk.Malformed},
 		{"lifetime of an hour", map[string]any{"iat": start.Add(-time.Minute), "exp": start.Add(59 * time.Minute)}, ""},
 		{"lifetime over an hour", map[string]any{"iat": start.Add(-time.Minute), "exp": start.Add(59*time.Minute + time.Second)}, sdk.TooLong},
 		{"exp a string", map[string]any{"exp": "tomorrow"}, sdk.Malformed},

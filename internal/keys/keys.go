@@ -12,6 +12,8 @@
 //   - Private key material exists only sealed in the store and as a
 //     crypto.Signer inside this package; it is destroyed once the key is
 //     retired or revoked. No method returns it.
+//   - Every token signed is in the canonical form of package sdk/canon; an
+//     ES256 signature has a low S, through a crypto.Signer too.
 package keys
 
 import (

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // Signer signs access tokens with one key during the key's window. It holds
@@ -165,8 +166,20 @@ func signs(alg mayfly.Alg, pub crypto.PublicKey) error {
 }
 
 // signature signs the JWS signing input as RFC 7518 section 3 says for the
-// key's algorithm.
+// key's algorithm. An ES256 signature leaves with a low S (see
+// package canon): crypto/ecdsa, like most signers, makes S > n/2 as often
+// as not, and verifiers accept only the low one of the two valid
+// signatures, so that a token has one spelling.
 func (s *Signer) signature(input []byte) ([]byte, error) {
+	sig, err := s.keySignature(input)
+	if err == nil && s.alg == mayfly.ES256 {
+		canon.LowS(sig)
+	}
+	return sig, err
+}
+
+// keySignature is the signature as the key makes it.
+func (s *Signer) keySignature(input []byte) ([]byte, error) {
 	switch priv := s.key.(type) {
 	case *ecdsa.PrivateKey: // ES256: R and S, each 32 bytes big-endian
 		h := sha256.Sum256(input)

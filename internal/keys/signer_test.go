@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/asn1"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/big"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // TestHeldSignerStopsAtRotateAndRevoke: token.Issue takes a Signer and signs
@@ -332,5 +334,38 @@ func BenchmarkSign(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestES256SignsLowS: every ES256 token has a low S, through the fast path
+// and through crypto.Signer, and is in canonical form. crypto/ecdsa makes
+// a high S half the time, so 200 tokens by each path would hold about 100
+// high ones if the Signer did not make them low.
+func TestES256SignsLowS(t *testing.T) {
+	priv := signerKeys(t)[mayfly.ES256]
+	for _, path := range []struct {
+		name string
+		key  crypto.Signer
+	}{{"fast", priv}, {"crypto.Signer", &opaqueKey{key: priv}}} {
+		t.Run(path.name, func(t *testing.T) {
+			sg := newTestSigner(t, mayfly.ES256, path.key)
+			for i := range 200 {
+				raw, err := sg.Sign(fmt.Appendf(nil, `{"n":%d}`, i), signerNow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				verifyToken(t, raw, mayfly.ES256, priv.Public())
+				if err := canon.Check(raw); err != nil {
+					t.Fatalf("#%d: %v", i, err)
+				}
+				sig, err := base64.RawURLEncoding.DecodeString(raw[strings.LastIndexByte(raw, '.')+1:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := canon.CheckSignature("ES256", sig); err != nil {
+					t.Fatalf("#%d: %v\ntoken: %s", i, err, raw)
+				}
+			}
+		})
 	}
 }

@@ -23,9 +23,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	mrand "math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,8 +73,9 @@ type fuzzEnv struct {
 	svc *token.Service
 
 	// issued maps the jti of every token the service issued and did not
-	// revoke to the claims it put in it.
+	// revoke to the claims it put in it, and raw to the token itself.
 	issued map[string]token.Claims
+	raw    map[string]string
 	edTok  string // issued on the deterministic EdDSA ring
 	edTok2 string
 	esTok  string // issued on an ES256 ring: valid only in this process
@@ -119,7 +122,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	})
 	tb.Cleanup(svc.Close) // runs before the log closes
 
-	e := &fuzzEnv{svc: svc, issued: map[string]token.Claims{}}
+	e := &fuzzEnv{svc: svc, issued: map[string]token.Claims{}, raw: map[string]string{}}
 	_, err = ks.CreateRing(ctx, "fuzz", mayfly.EdDSA, mayfly.DefaultKeyLifetime, nil)
 	must(err)
 	owner, err := ids.CreatePrincipal(ctx, "owner", mayfly.Human, "")
@@ -142,7 +145,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		must(err)
 		var cl token.Claims
 		must(parsed.UnsafeClaimsWithoutVerification(&cl))
-		e.issued[cl.ID] = cl
+		e.issued[cl.ID], e.raw[cl.ID] = cl, raw
 	}
 	e.edTok = issue(c, token.Request{Scope: "read"})
 	e.edTok2 = issue(c, token.Request{Scope: "read write", Audience: []string{"https://other.example", "https://api.example"}})
@@ -315,6 +318,21 @@ func FuzzVerify(f *testing.F) {
 		fuzzSign(f, jose.EdDSA, strangerEd, kid, "at+jwt", claims),
 		fuzzSign(f, jose.EdDSA, strangerEd, "unknown", "at+jwt", claims),
 		strings.Repeat("A", token.MaxTokenSize+1),
+		// Other spellings of genuine tokens, and tokens that say something
+		// twice: none may pass.
+		fuzzHighS(f, e.esTok),
+		fuzzEd25519SPlusL(f, e.edTok),
+		e.edTok + "\n",
+		"\t" + e.edTok,
+		e.edTok + "==",
+		fuzzHeader(f, e.edTok, map[string]any{"alg": "EdDSA", "kid": kid, "typ": "at+jwt", "crit": nil}),
+		fuzzSegment(f, e.edTok, 0, func(b []byte) []byte { return append(b[:len(b)-1], []byte(`,"kid":"`+kid+`"}`)...) }),
+		fuzzSegment(f, e.edTok, 0, func(b []byte) []byte { return append(b[:len(b)-1], []byte(`,"KID":"`+kid+`"}`)...) }),
+		fuzzSegment(f, e.edTok, 1, func(b []byte) []byte { return append(b[:len(b)-1], []byte(`,"Client_ID":"mfc_other"}`)...) }),
+		fuzzSegment(f, e.edTok, 1, func(b []byte) []byte { return append(b[:len(b)-1], []byte(`,"cnf":{"jkt":"a","jkt":"b"}}`)...) }),
+	}
+	for i := range 3 {
+		seeds = append(seeds, fuzzStrayBits(f, e.edTok, i), fuzzInsert(e.edTok, i, "\n"), fuzzInsert(e.esTok, i, "\r\n"))
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -344,7 +362,55 @@ func FuzzVerify(f *testing.F) {
 		if !reflect.DeepEqual(*cl, want) {
 			t.Fatalf("Verify(%q) returned claims %+v, want the issued %+v", raw, *cl, want)
 		}
+		if raw != e.raw[cl.ID] {
+			t.Fatalf("Verify accepted %q, another spelling of the issued %q", raw, e.raw[cl.ID])
+		}
 	})
+}
+
+// fuzzHighS turns an ES256 token's signature (R, S) into (R, n-S), which
+// verifies as well.
+func fuzzHighS(tb testing.TB, raw string) string {
+	tb.Helper()
+	return fuzzSegment(tb, raw, 2, func(sig []byte) []byte {
+		n := elliptic.P256().Params().N
+		s := new(big.Int).SetBytes(sig[32:])
+		s.Sub(n, s).FillBytes(sig[32:])
+		return sig
+	})
+}
+
+// fuzzEd25519SPlusL adds the group order L to an EdDSA signature's S, kept
+// little-endian in its last 32 bytes: the same S modulo L.
+func fuzzEd25519SPlusL(tb testing.TB, raw string) string {
+	tb.Helper()
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	return fuzzSegment(tb, raw, 2, func(sig []byte) []byte {
+		s := slices.Clone(sig[32:])
+		slices.Reverse(s)
+		new(big.Int).Add(new(big.Int).SetBytes(s), l).FillBytes(s)
+		slices.Reverse(s)
+		copy(sig[32:], s)
+		return sig
+	})
+}
+
+// fuzzStrayBits sets bits beyond the last byte in segment i's last
+// character, if the segment has any.
+func fuzzStrayBits(tb testing.TB, raw string, i int) string {
+	tb.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	parts := strings.Split(raw, ".")
+	p := parts[i]
+	parts[i] = p[:len(p)-1] + string(alphabet[strings.IndexByte(alphabet, p[len(p)-1])|1])
+	return strings.Join(parts, ".")
+}
+
+// fuzzInsert puts text in the middle of segment i.
+func fuzzInsert(raw string, i int, text string) string {
+	parts := strings.Split(raw, ".")
+	parts[i] = parts[i][:len(parts[i])/2] + text + parts[i][len(parts[i])/2:]
+	return strings.Join(parts, ".")
 }
 
 func FuzzAuthenticateAssertion(f *testing.F) {

@@ -8,6 +8,9 @@
 //     retiring key of the right algorithm, its typ is at+jwt, iss matches,
 //     it is inside [nbf, exp), and neither its jti, kid, client nor the
 //     client's owner is revoked.
+//   - A token is active only in the one canonical form of package
+//     sdk/canon, which the SDK's verifier requires too: the string a
+//     verifier accepted is the token, and no other string passes for it.
 package token
 
 import (
@@ -25,12 +28,14 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/revoke"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // Config configures a Service.
@@ -257,23 +262,22 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token too large")
 	}
-	tok, err := jwt.ParseSigned(raw, accepted)
+	// One spelling per token: the form is checked before anything is
+	// parsed, and the signature's, once it has verified.
+	if err := canon.Check(raw); err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: %v", err)
+	}
+	jws, err := jose.ParseSignedCompact(raw, accepted)
 	if err != nil {
 		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: %v", err)
 	}
-	if len(tok.Headers) != 1 {
+	if len(jws.Signatures) != 1 {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token must have one signature")
 	}
-	h := tok.Headers[0]
+	sig := jws.Signatures[0]
+	h := sig.Header
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token typ %q is not at+jwt", typ)
-	}
-	// Mayfly signs neither: a token carrying one was not made here, and
-	// b64 would have the signature cover other bytes than the claims read.
-	for _, name := range []jose.HeaderKey{"crit", "b64"} {
-		if _, ok := h.ExtraHeaders[name]; ok {
-			return nil, mayfly.Errorf(mayfly.Invalid, "token carries a %s header", name)
-		}
 	}
 	key, pub, ok := s.cfg.Keys.VerificationKey(h.KeyID)
 	if !ok || s.cfg.Revoker.Revoked(mayfly.RevokeKey, h.KeyID) {
@@ -282,9 +286,19 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	if h.Algorithm != string(key.Alg) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token alg %s does not match key alg %s", h.Algorithm, key.Alg)
 	}
-	var cl Claims
-	if err := tok.Claims(pub, &cl); err != nil {
+	payload, err := jws.Verify(pub)
+	if err != nil {
 		return nil, mayfly.Errorf(mayfly.Invalid, "bad signature: %v", err)
+	}
+	if err := canon.CheckSignature(h.Algorithm, sig.Signature); err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: %v", err)
+	}
+	// go-jose's JSON, as the SDK's verifier reads claims too: names match
+	// fields in their exact case (JWT names are case-sensitive), so that
+	// "Client_ID" is not client_id here and client_id there.
+	var cl Claims
+	if err := josejson.Unmarshal(payload, &cl); err != nil {
+		return nil, mayfly.Errorf(mayfly.Invalid, "malformed token: claims: %v", err)
 	}
 	now := s.cfg.Clock.Now().Unix()
 	switch {

@@ -7,6 +7,7 @@ package token_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,8 +28,8 @@ const vectorsFile = "../../testdata/verify_vectors.json"
 
 // serverVectorEnv starts a Mayfly whose keys the test holds, as someone
 // with the root key file and the database would: a ring whose first key
-// is past its retirement, and a ring whose current key began signing 600 s
-// ago, with its next key.
+// is past its retirement, a ring whose current key began signing 600 s
+// ago, with its next key, and an EdDSA ring.
 func serverVectorEnv(t *testing.T) (*apptest.Env, *tokentest.Env) {
 	t.Helper()
 	ctx := context.Background()
@@ -43,7 +44,7 @@ func serverVectorEnv(t *testing.T) (*apptest.Env, *tokentest.Env) {
 		t.Fatal(err)
 	}
 	// held unseals the key of ring in state, as a holder of the root key can.
-	held := func(ring string, state mayfly.KeyState) (string, *ecdsa.PrivateKey) {
+	held := func(ring string, state mayfly.KeyState) (string, crypto.Signer) {
 		t.Helper()
 		for _, k := range ks.Keys(ring) {
 			if k.State(env.Clock.Now()) != state {
@@ -57,13 +58,13 @@ func serverVectorEnv(t *testing.T) (*apptest.Env, *tokentest.Env) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return k.KID, priv.(*ecdsa.PrivateKey)
+			return k.KID, priv.(crypto.Signer)
 		}
 		t.Fatalf("ring %s has no %s key", ring, state)
 		return "", nil
 	}
 
-	priv := map[string]*ecdsa.PrivateKey{}
+	priv := map[string]crypto.Signer{}
 	kids := map[string]string{}
 	if _, err := ks.CreateRing(ctx, "vectors-old", mayfly.ES256, mayfly.MinKeyLifetime, nil); err != nil {
 		t.Fatal(err)
@@ -81,6 +82,10 @@ func serverVectorEnv(t *testing.T) (*apptest.Env, *tokentest.Env) {
 	}
 	kids["current"], priv["current"] = held("vectors", mayfly.KeyActive)
 	kids["next"], priv["next"] = held("vectors", mayfly.KeyNext)
+	if _, err := ks.CreateRing(ctx, "vectors-ed", mayfly.EdDSA, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	kids["eddsa"], priv["eddsa"] = held("vectors-ed", mayfly.KeyActive)
 	env.Clock.Advance(600 * time.Second)
 	if err := ks.Maintain(ctx); err != nil {
 		t.Fatal(err)
@@ -108,8 +113,8 @@ func serverVectorEnv(t *testing.T) (*apptest.Env, *tokentest.Env) {
 			return jti
 		},
 		KIDs: kids,
-		Sign: func(key string, header map[string]any, payload []byte) string {
-			return tokentest.ES256Sign(t, priv[key], header, payload)
+		Sign: func(key string, header, payload []byte) string {
+			return tokentest.SignWith(t, priv[key], header, payload)
 		},
 		PublicDER: spki,
 	}

@@ -6,18 +6,25 @@ package tokentest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"maps"
+	"math/big"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 type File struct {
@@ -45,6 +52,37 @@ type Vector struct {
 	Note          string         `json:"note"`
 	ServerError   string         `json:"server_error"`
 	SDKReason     string         `json:"sdk_reason"`
+
+	// HeaderMembers and ClaimsMembers are members written after the
+	// header's or the claims' own, each a name and a value kept as the file
+	// spells them, so that a name may repeat one before it, differ from it
+	// only in case, or hold an escape. A string value is resolved as the
+	// header's or the claims' strings are.
+	HeaderMembers [][2]json.RawMessage `json:"header_members"`
+	ClaimsMembers [][2]json.RawMessage `json:"claims_members"`
+	// Indent writes the header's or the claims' JSON indented, one member
+	// a line, before it is signed: "header" or "claims".
+	Indent string `json:"indent"`
+	// Edit changes the text of the finished token.
+	Edit *Edit `json:"edit"`
+}
+
+// Edit is a change to a signed compact token's text, such as anyone who
+// holds the token can make without the key.
+type Edit struct {
+	// Op is one of
+	//   - high-s: the ES256 signature (R, S) becomes (R, n-S) if S is low,
+	//     the other signature of the same token that verifies;
+	//   - ed25519-s-plus-l: the EdDSA signature's S becomes S + L, L the
+	//     group order: the same value modulo L, not canonical (RFC 8032);
+	//   - pad: "=" padding on Part, as base64url with padding writes it;
+	//   - stray-bits: the bits of Part's last character beyond its bytes,
+	//     zero in canonical base64url, set;
+	//   - insert: Text inserted in the middle of Part, or before or after
+	//     the token (Part start or end).
+	Op   string `json:"op"`
+	Part string `json:"part"` // header, payload or signature; start or end for insert
+	Text string `json:"text"`
 }
 
 // Load reads the vectors at path and checks that each says what it needs
@@ -76,10 +114,29 @@ func Load(t *testing.T, path string) *File {
 			t.Fatalf("Vector %q: a rejection needs server_error", v.Name)
 		case v.Expect == "reject" && v.Only != "server" && v.SDKReason == "":
 			t.Fatalf("Vector %q: a rejection needs sdk_reason", v.Name)
+		case v.Indent != "" && v.Indent != "header" && v.Indent != "claims":
+			t.Fatalf("Vector %q: indent %q, want header or claims", v.Name, v.Indent)
+		case v.Edit != nil && cmpOr(v.Serialization, "compact") != "compact":
+			t.Fatalf("Vector %q: an edit applies to the compact serialization only", v.Name)
+		case v.Edit != nil && !validEdit(*v.Edit):
+			t.Fatalf("Vector %q: edit %+v", v.Name, *v.Edit)
 		}
 		seen[v.Name] = true
 	}
 	return &f
+}
+
+func validEdit(e Edit) bool {
+	part := slices.Contains([]string{"header", "payload", "signature"}, e.Part)
+	switch e.Op {
+	case "high-s", "ed25519-s-plus-l":
+		return e.Part == "" && e.Text == ""
+	case "pad", "stray-bits":
+		return part && e.Text == ""
+	case "insert":
+		return (part || e.Part == "start" || e.Part == "end") && e.Text != ""
+	}
+	return false
 }
 
 // Env is what a verifier's environment gives the assembly of tokens.
@@ -88,10 +145,10 @@ type Env struct {
 	Issuer   string
 	Audience string
 	JTI      func() string
-	KIDs     map[string]string // kid choice (current, retired, next) to kid
-	// Sign makes a compact JWS of header and payload with the private key
-	// of a kid choice, or of the stranger key.
-	Sign      func(key string, header map[string]any, payload []byte) string
+	KIDs     map[string]string // kid choice (current, retired, next, eddsa) to kid
+	// Sign makes a compact JWS of header and payload, the JSON exactly as
+	// given, with the private key of a kid choice, or of the stranger key.
+	Sign      func(key string, header, payload []byte) string
 	PublicDER []byte // the current key's SubjectPublicKeyInfo
 }
 
@@ -107,7 +164,7 @@ func (e *Env) Assemble(t *testing.T, f *File, v Vector) string {
 	} else if kid != "unknown" {
 		t.Fatalf("Vector %q: no key %q in this environment", v.Name, kid)
 	}
-	header := e.resolve(t, f.Base.Header, v.Header, func(s string) any {
+	headerFn := func(s string) any {
 		switch s {
 		case "$kid":
 			if kid == "unknown" {
@@ -118,14 +175,18 @@ func (e *Env) Assemble(t *testing.T, f *File, v Vector) string {
 			return "ES256"
 		}
 		return s
-	})
+	}
+	header := e.resolve(t, f.Base.Header, v.Header, headerFn)
 	claim := func(s string) any {
 		if rest, ok := strings.CutPrefix(s, "now"); ok {
-			n, err := strconv.ParseInt(cmpOr(rest, "0"), 10, 64)
+			if n, err := strconv.ParseInt(cmpOr(rest, "0"), 10, 64); err == nil {
+				return e.Now.Unix() + n
+			}
+			f, err := strconv.ParseFloat(rest, 64)
 			if err != nil {
 				t.Fatalf("Vector %q: time %q", v.Name, s)
 			}
-			return e.Now.Unix() + n
+			return float64(e.Now.Unix()) + f
 		}
 		if s == "$jti" {
 			return e.JTI()
@@ -140,21 +201,36 @@ func (e *Env) Assemble(t *testing.T, f *File, v Vector) string {
 	if v.Tamper == "" {
 		signed = claims
 	}
-
-	token := func(pad int) string {
-		sc, c := signed, claims
-		if pad > 0 {
-			sc, c = maps.Clone(sc), maps.Clone(c)
-			sc["pad"], c["pad"] = strings.Repeat("x", pad), strings.Repeat("x", pad)
-		}
-		raw := e.signed(t, v, key, header, mustMarshal(t, sc))
+	// plain is the token before any edit, its claims padded with a pad
+	// claim of claimsPad characters, its header with a pad member of
+	// headerPad.
+	plain := func(claimsPad, headerPad int) string {
+		h := e.object(t, v, header, headerPad, v.HeaderMembers, v.Indent == "header", headerFn)
+		sc := e.object(t, v, signed, claimsPad, v.ClaimsMembers, v.Indent == "claims", claim)
+		raw := e.signed(t, v, key, h, sc)
 		if v.Tamper != "" {
 			parts := strings.Split(raw, ".")
-			parts[1] = base64.RawURLEncoding.EncodeToString(mustMarshal(t, c))
+			parts[1] = base64.RawURLEncoding.EncodeToString(e.object(t, v, claims, claimsPad, v.ClaimsMembers, v.Indent == "claims", claim))
 			raw = strings.Join(parts, ".")
 		}
-		return e.serialize(t, v, raw, header, mustMarshal(t, sc))
+		return e.serialize(t, v, raw, header, h, sc)
 	}
+	// An edit to a part's last character needs a part whose length is not
+	// a multiple of 3 bytes; a pad member of one character makes one.
+	headerPad, claimsPad := 0, 0
+	if ed := v.Edit; ed != nil && (ed.Op == "pad" || ed.Op == "stray-bits") && ed.Part != "signature" {
+		i := map[string]int{"header": 0, "payload": 1}[ed.Part]
+		aligned := func() bool { return len(strings.Split(plain(claimsPad, headerPad), ".")[i])%4 == 0 }
+		if aligned() && i == 0 {
+			headerPad = 1
+		} else if aligned() {
+			claimsPad = 1
+		}
+		if aligned() || (claimsPad > 0 && (v.MinBytes > 0 || v.MaxBytes > 0)) {
+			t.Fatalf("Vector %q: cannot give the %s a last character to edit", v.Name, ed.Part)
+		}
+	}
+	token := func(pad int) string { return e.edit(t, v, plain(max(pad, claimsPad), headerPad)) }
 	switch {
 	case v.MinBytes > 0: // the least padding that reaches MinBytes
 		lo, hi := 0, v.MinBytes
@@ -184,6 +260,40 @@ func (e *Env) Assemble(t *testing.T, f *File, v Vector) string {
 		t.Fatalf("Vector %q: the token is longer than %d bytes even unpadded", v.Name, v.MaxBytes)
 	}
 	return token(0)
+}
+
+// object writes a header or claims as JSON: obj, then a pad member of pad
+// characters if pad > 0, then the vector's members, indented if asked.
+func (e *Env) object(t *testing.T, v Vector, obj map[string]any, pad int, members [][2]json.RawMessage, indent bool, fn func(string) any) []byte {
+	t.Helper()
+	if pad > 0 {
+		obj = maps.Clone(obj)
+		obj["pad"] = strings.Repeat("x", pad)
+	}
+	b := mustMarshal(t, obj)
+	for _, m := range members {
+		value := m[1]
+		var s string
+		if json.Unmarshal(value, &s) == nil {
+			value = mustMarshal(t, fn(s))
+		}
+		if !json.Valid(m[0]) || m[0][0] != '"' || !json.Valid(value) {
+			t.Fatalf("Vector %q: member %s: %s is not a JSON name and value", v.Name, m[0], m[1])
+		}
+		b = b[:len(b)-1]
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(append(append(append(b, m[0]...), ':'), value...), '}')
+	}
+	if indent {
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		b = out.Bytes()
+	}
+	return b
 }
 
 // resolve lays over on base (nil removes a field) and resolves every string
@@ -217,10 +327,10 @@ func (e *Env) resolve(t *testing.T, base, over map[string]any, fn func(string) a
 	return out
 }
 
-// signed signs header and payload as the Vector says.
-func (e *Env) signed(t *testing.T, v Vector, key string, header map[string]any, payload []byte) string {
+// signed signs header and payload, JSON as written, as the Vector says.
+func (e *Env) signed(t *testing.T, v Vector, key string, header, payload []byte) string {
 	t.Helper()
-	input := base64.RawURLEncoding.EncodeToString(mustMarshal(t, header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
 	switch cmpOr(v.Sign, "key") {
 	case "key":
 		return e.Sign(key, header, payload)
@@ -237,8 +347,9 @@ func (e *Env) signed(t *testing.T, v Vector, key string, header map[string]any, 
 	return ""
 }
 
-// serialize puts a compact token into the Vector's serialization.
-func (e *Env) serialize(t *testing.T, v Vector, raw string, header map[string]any, payload []byte) string {
+// serialize puts a compact token into the Vector's serialization; header
+// is the header resolved, headerJSON and payload the bytes signed.
+func (e *Env) serialize(t *testing.T, v Vector, raw string, header map[string]any, headerJSON, payload []byte) string {
 	t.Helper()
 	p := strings.Split(raw, ".")
 	switch cmpOr(v.Serialization, "compact") {
@@ -251,12 +362,80 @@ func (e *Env) serialize(t *testing.T, v Vector, raw string, header map[string]an
 	case "general-json-two-signatures":
 		h := maps.Clone(header)
 		h["kid"] = "stranger"
-		q := strings.Split(e.Sign("stranger", h, payload), ".")
+		q := strings.Split(e.Sign("stranger", mustMarshal(t, h), payload), ".")
 		return string(mustMarshal(t, map[string]any{"payload": p[1], "signatures": []map[string]string{
 			{"protected": p[0], "signature": p[2]}, {"protected": q[0], "signature": q[2]}}}))
 	}
 	t.Fatalf("Vector %q: serialization %q", v.Name, v.Serialization)
 	return ""
+}
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+var (
+	// p256N is the order of P-256; ed25519L, of Ed25519's group.
+	p256N    = elliptic.P256().Params().N
+	ed25519L = func() *big.Int {
+		l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+		return l
+	}()
+)
+
+// edit makes the Vector's edit to a compact token.
+func (e *Env) edit(t *testing.T, v Vector, raw string) string {
+	t.Helper()
+	ed := v.Edit
+	if ed == nil {
+		return raw
+	}
+	p := strings.Split(raw, ".")
+	i := slices.Index([]string{"header", "payload", "signature"}, ed.Part)
+	sig, err := base64.RawURLEncoding.DecodeString(p[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch ed.Op {
+	case "high-s":
+		if len(sig) != 64 {
+			t.Fatalf("Vector %q: high-s: a signature of %d bytes is not ES256", v.Name, len(sig))
+		}
+		s := new(big.Int).SetBytes(sig[32:])
+		if s.Cmp(new(big.Int).Rsh(p256N, 1)) <= 0 {
+			s.Sub(p256N, s).FillBytes(sig[32:])
+		}
+		p[2] = base64.RawURLEncoding.EncodeToString(sig)
+	case "ed25519-s-plus-l":
+		if len(sig) != 64 {
+			t.Fatalf("Vector %q: ed25519-s-plus-l: a signature of %d bytes is not EdDSA", v.Name, len(sig))
+		}
+		le := slices.Clone(sig[32:]) // S is little-endian
+		slices.Reverse(le)
+		s := new(big.Int).Add(new(big.Int).SetBytes(le), ed25519L)
+		s.FillBytes(le)
+		slices.Reverse(le)
+		copy(sig[32:], le)
+		p[2] = base64.RawURLEncoding.EncodeToString(sig)
+	case "pad":
+		for len(p[i])%4 != 0 {
+			p[i] += "="
+		}
+	case "stray-bits":
+		last := strings.IndexByte(alphabet, p[i][len(p[i])-1])
+		p[i] = p[i][:len(p[i])-1] + string(alphabet[last|1])
+	case "insert":
+		switch ed.Part {
+		case "start":
+			return ed.Text + raw
+		case "end":
+			return raw + ed.Text
+		}
+		p[i] = p[i][:len(p[i])/2] + ed.Text + p[i][len(p[i])/2:]
+	}
+	out := strings.Join(p, ".")
+	if out == raw {
+		t.Fatalf("Vector %q: the edit changed nothing", v.Name)
+	}
+	return out
 }
 
 func mustMarshal(t *testing.T, v any) []byte {
@@ -275,17 +454,28 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// ES256Sign makes a compact JWS with an ECDSA P-256 key.
-func ES256Sign(t *testing.T, k *ecdsa.PrivateKey, header map[string]any, payload []byte) string {
+// SignWith makes a compact JWS of header and payload, JSON as written,
+// with an ECDSA P-256 key (ES256, with a low S as Mayfly signs) or an
+// Ed25519 key (EdDSA).
+func SignWith(t *testing.T, k crypto.Signer, header, payload []byte) string {
 	t.Helper()
-	input := base64.RawURLEncoding.EncodeToString(mustMarshal(t, header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
-	sum := sha256.Sum256([]byte(input))
-	r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
-	if err != nil {
-		t.Fatal(err)
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	var sig []byte
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		sum := sha256.Sum256([]byte(input))
+		r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig = make([]byte, 64)
+		r.FillBytes(sig[:32])
+		s.FillBytes(sig[32:])
+		canon.LowS(sig)
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(k, []byte(input))
+	default:
+		t.Fatalf("tokentest: cannot sign with a %T", k)
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

@@ -1,7 +1,9 @@
 // Package sdktest is a fake Mayfly issuer for the tests of services that
 // verify tokens with package sdk, and for the sdk's own tests: an httptest
 // server with discovery, a JWKS, and the revocation stream, that mints
-// tokens and revokes them on request.
+// tokens and revokes them on request. It signs as Mayfly does, ES256 with a
+// low S, so its tokens are in the canonical form the verifier requires
+// (package canon); SignRaw signs whatever header and payload it is given.
 //
 // # What it serves
 //
@@ -50,6 +52,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // The identities the fake's tokens name by default, and the credentials its
@@ -235,7 +238,17 @@ func (is *Issuer) Sign(header map[string]any, payload []byte) string {
 	if err != nil {
 		is.fail("header: %v", err)
 	}
-	input := base64.RawURLEncoding.EncodeToString(hb) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	return is.SignRaw(hb, payload)
+}
+
+// SignRaw signs a header and a payload, byte for byte as given, with the
+// current key: for tokens whose header no map makes, such as one that
+// names a member twice.
+func (is *Issuer) SignRaw(header, payload []byte) string {
+	is.mu.Lock()
+	k := is.keys[len(is.keys)-1]
+	is.mu.Unlock()
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
 	sig, err := k.signature([]byte(input))
 	if err != nil {
 		is.fail("signing: %v", err)
@@ -277,6 +290,7 @@ func (k *signingKey) signature(input []byte) ([]byte, error) {
 	sig := make([]byte, 64)
 	r.FillBytes(sig[:32])
 	s.FillBytes(sig[32:])
+	canon.LowS(sig) // as Mayfly signs: verifiers accept no other
 	return sig, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/seal"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // Stolen is a copy of a ring's signing key, taken as someone with the root
@@ -63,7 +64,8 @@ func (e *Env) Steal(ring string) *Stolen {
 }
 
 // Forge mints, offline and now by the test clock, a token such as Mayfly
-// would issue to client, whose owner is principal, for aud.
+// would issue to client, whose owner is principal, for aud: in canonical
+// form, its signature's S made low as Mayfly makes it.
 func (s *Stolen) Forge(client, principal, aud string) string {
 	e := s.env
 	e.t.Helper()
@@ -88,5 +90,11 @@ func (s *Stolen) Forge(client, principal, aud string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tok
+	cut := strings.LastIndexByte(tok, '.') + 1
+	sigBytes, err := base64.RawURLEncoding.DecodeString(tok[cut:])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	canon.LowS(sigBytes)
+	return tok[:cut] + base64.RawURLEncoding.EncodeToString(sigBytes)
 }

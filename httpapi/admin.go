@@ -34,11 +34,16 @@ func (s *Server) admin(pattern string, h adminHandler) {
 	})
 }
 
-// login authenticates a bearer admin or SCIM credential that must have
-// role, else it is refused with denied; records the login; and returns the
-// request carrying the credential as the caller, for the records.
+// login authenticates a bearer admin or SCIM credential, under the
+// lockout, that must have role, else it is refused with denied; records
+// the login; and returns the request carrying the credential as the
+// caller, for the records.
 func (s *Server) login(r *http.Request, bearer string, role mayfly.Role, denied string) (*mayfly.AdminCredential, *http.Request, error) {
-	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+	var a *mayfly.AdminCredential
+	err := s.guardAdmin(r, func() (err error) {
+		a, err = s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		return err
+	})
 	if err != nil {
 		return nil, r, err
 	}
@@ -53,10 +58,10 @@ func (s *Server) login(r *http.Request, bearer string, role mayfly.Role, denied 
 
 func (s *Server) adminRoutes() {
 	s.admin("POST /v1/principals", s.createPrincipal)
-	s.admin("GET /v1/principals", s.listPrincipals)
+	s.admin("GET /v1/principals", s.expensive("principal list", s.listPrincipals))
 	s.admin("GET /v1/principals/{ref}", s.showPrincipal)
 	s.admin("POST /v1/clients", s.createClient)
-	s.admin("GET /v1/clients", s.listClients)
+	s.admin("GET /v1/clients", s.expensive("client list", s.listClients))
 	s.admin("GET /v1/clients/{id}", s.showClient)
 	s.admin("POST /v1/clients/{id}/revoke", s.revokeClient)
 	s.admin("POST /v1/rings", s.createRing)
@@ -66,7 +71,7 @@ func (s *Server) adminRoutes() {
 	s.admin("GET /v1/keys", s.listKeys)
 	s.admin("GET /v1/keys/{kid}", s.showKey)
 	s.admin("POST /v1/keys/{kid}/revoke", s.revokeKey)
-	s.admin("GET /v1/tokens", s.listTokens)
+	s.admin("GET /v1/tokens", s.expensive("token list", s.listTokens))
 	s.admin("POST /v1/tokens/{jti}/revoke", s.revokeToken)
 	s.peopleRoutes()
 }

@@ -9,12 +9,12 @@ import (
 )
 
 func (s *Server) auditRoutes() {
-	s.admin("GET /v1/audit", s.auditSearch)
+	s.admin("GET /v1/audit", s.expensive("audit search", s.auditSearch))
 	s.admin("GET /v1/audit/{index}", s.auditShow)
-	s.admin("POST /v1/audit/verify", noBody(s.auditVerify))
+	s.admin("POST /v1/audit/verify", noBody(s.expensive("audit verification", s.auditVerify)))
 	s.admin("GET /v1/audit/proof/{index}", s.auditProof)
 	s.admin("GET /v1/audit/consistency", s.auditConsistency)
-	s.admin("GET /v1/audit/export", s.auditExport)
+	s.admin("GET /v1/audit/export", s.expensive("audit export", s.auditExport))
 	s.admin("GET /v1/audit/checkpoint", s.auditCheckpoint)
 	s.admin("GET /v1/audit/key", s.auditKey)
 	s.admin("POST /v1/audit/key/rotate", noBody(s.auditRotateKey))

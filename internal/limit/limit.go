@@ -1,7 +1,8 @@
 // Package limit holds what keeps one caller from wearing the service down:
 // lockouts that back off a client ID or a source address after failed
 // authentications, and a bound on how many expensive requests (RSA
-// signatures, audit exports and verifications) run at once.
+// signatures, audit exports and verifications, admin reads whose cost
+// grows with the store) run at once.
 //
 // # Lockouts
 //

@@ -2,6 +2,8 @@
 // a fixed number of concurrent clients and reports tokens per second and
 // latency percentiles. Issuance records are always on: a token is counted
 // only once its record is durable, because the server answers only then.
+// With -endpoint introspect it drives introspection instead: the client
+// introspects one of its own tokens.
 //
 // Against a running server:
 //
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,15 +52,21 @@ func main() {
 		warm    = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
+		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf); err != nil {
+	if *ep != "token" && *ep != "introspect" {
+		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
+		os.Exit(2)
+	}
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, *spray); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf string) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if self {
@@ -102,7 +111,17 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
-	body := "grant_type=client_credentials"
+	if err := sprayFailures(hc, bases[0], spray); err != nil {
+		return err
+	}
+	path, body := api.TokenPath, "grant_type=client_credentials"
+	if ep == "introspect" {
+		tok, err := benchkit.Token(hc, bases[0], id, secret)
+		if err != nil {
+			return err
+		}
+		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
+	}
 
 	var measuring atomic.Bool
 	var errs atomic.Int64
@@ -113,7 +132,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	var start, end time.Time
 	startOnce := sync.Once{}
 	for w := range conc {
-		endpoint := bases[w%len(bases)] + api.TokenPath
+		endpoint := bases[w%len(bases)] + path
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
@@ -148,9 +167,47 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	slices.Sort(all)
 	elapsed := end.Sub(start).Seconds()
 	pct := func(p float64) time.Duration { return benchkit.Percentile(all, p) }
-	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s tokens=%d errors=%d\n", alg, len(bases), conc, dur, len(all), errs.Load())
-	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
+	what := "tokens"
+	if ep == "introspect" {
+		what = "introspections"
+	}
+	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, len(bases), conc, dur, what, len(all), errs.Load())
+	fmt.Printf("%s/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", what, float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
+}
+
+// sprayFailures fails client authentication n times, each time for a
+// client ID of its own, so that the server's lockout table holds up to n
+// client IDs when the run starts, as during a spray.
+func sprayFailures(hc *http.Client, base string, n int) error {
+	var next atomic.Int64
+	errc := make(chan error, 16)
+	for range 16 {
+		go func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(fmt.Sprintf("mfc_spray%08d", i), "mfs_wrong")
+				resp, err := hc.Do(req)
+				if err != nil {
+					errc <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 401 {
+					errc <- fmt.Errorf("spray: status %d, want 401", resp.StatusCode)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	var err error
+	for range 16 {
+		err = cmp.Or(err, <-errc)
+	}
+	return err
 }
 
 // setup makes a ring, an owner and a client for the run.

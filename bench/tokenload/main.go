@@ -53,6 +53,8 @@ func main() {
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
 		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
+		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
 		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
@@ -60,13 +62,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
 		os.Exit(2)
 	}
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, *spray); err != nil {
+	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray int) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if self {
@@ -79,7 +82,11 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		errc := make(chan error, 1)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		go func() {
-			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(_ *server.Server, addr string) { ready <- "http://" + addr })
+			cfg := server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}
+			if spray.n > 0 {
+				cfg.Limits.Address.Failures = spray.n + 1 // the spray comes from one address
+			}
+			errc <- server.Run(ctx, cfg, func(_ *server.Server, addr string) { ready <- "http://" + addr })
 		}()
 		select {
 		case base = <-ready:
@@ -111,7 +118,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
-	if err := sprayFailures(hc, bases[0], spray); err != nil {
+	if err := spray.run(hc, bases[0]); err != nil {
 		return err
 	}
 	path, body := api.TokenPath, "grant_type=client_credentials"
@@ -176,18 +183,29 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	return nil
 }
 
-// sprayFailures fails client authentication n times, each time for a
-// client ID of its own, so that the server's lockout table holds up to n
-// client IDs when the run starts, as during a spray.
-func sprayFailures(hc *http.Client, base string, n int) error {
+// sprayer fails client authentication n times, each time for a client
+// ID of its own (numbered from from), and with xff from an address of its
+// own too, so that the server's lockout tables hold up to n keys when the
+// run starts, as during a spray.
+type sprayer struct {
+	from, n int
+	xff     bool
+}
+
+func (sp sprayer) run(hc *http.Client, base string) error {
 	var next atomic.Int64
+	next.Store(int64(sp.from))
+	end := int64(sp.from + sp.n)
 	errc := make(chan error, 16)
 	for range 16 {
 		go func() {
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+			for i := next.Add(1) - 1; i < end; i = next.Add(1) - 1 {
 				req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader("grant_type=client_credentials"))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(fmt.Sprintf("mfc_spray%08d", i), "mfs_wrong")
+				if sp.xff {
+					req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+				}
 				resp, err := hc.Do(req)
 				if err != nil {
 					errc <- err

@@ -98,13 +98,6 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 			return err
 		}
 		admin = strings.TrimSpace(string(tok))
-		if cpuProf != "" {
-			stop, err := profile(cpuProf)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
 	}
 	if base == "" {
 		return errors.New("give -url and -admin-token, or -self")
@@ -128,6 +121,13 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 			return err
 		}
 		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
+	}
+	if self && cpuProf != "" { // the run and its warm-up, not the setup or the spray
+		stop, err := profile(cpuProf)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	var measuring atomic.Bool

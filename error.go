@@ -3,6 +3,7 @@ package mayfly
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for callers and transports.
@@ -28,6 +29,7 @@ var (
 	ErrUnauthenticated  = &Error{Code: Unauthenticated}
 	ErrPermissionDenied = &Error{Code: PermissionDenied}
 	ErrUnavailable      = &Error{Code: Unavailable}
+	ErrRateLimited      = &Error{Code: RateLimited}
 )
 
 // Error is Mayfly's one error type. Msg is safe to show a client; Err is the
@@ -38,6 +40,10 @@ type Error struct {
 	Msg   string
 	Field string // the input at fault, if one is: "scope", "audience", ...
 	Err   error
+	// RetryAfter, on a RateLimited or Unavailable error, is how long the
+	// caller should wait before trying again; transports pass it on (HTTP
+	// as Retry-After).
+	RetryAfter time.Duration
 }
 
 // Errorf returns an *Error with a client-safe message.
@@ -94,6 +100,16 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return Internal
+}
+
+// RetryAfter returns how long err asks its caller to wait before trying
+// again, or 0 when it does not say.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorMessage returns the part of err that may be shown to a client.

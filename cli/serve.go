@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/mayflyhq/mayfly/server"
 )
@@ -31,6 +32,17 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.BoolVar(&cfg.SSFAllowHTTP, "ssf-allow-http", false, "development only: let Shared Signals push streams deliver to http:// and internal addresses")
 	var proxies list
 	f.Var(&proxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For gives the client address (comma-separated)")
+	lim := server.DefaultLimits()
+	lockout := true
+	f.BoolVar(&lockout, "lockout", true, "back client IDs and source addresses off after failed authentications (--lockout=false turns that off)")
+	f.IntVar(&lim.Client.Failures, "lockout-client-failures", lim.Client.Failures, "consecutive failed authentications of a client ID that start its backoff (1 s, doubling)")
+	f.DurationVar(&lim.Client.Max, "lockout-client-max", lim.Client.Max, "longest backoff of a client ID")
+	f.IntVar(&lim.Address.Failures, "lockout-address-failures", lim.Address.Failures, "consecutive failed client authentications from a source address that start its backoff")
+	f.DurationVar(&lim.Address.Max, "lockout-address-max", lim.Address.Max, "longest backoff of a source address")
+	f.IntVar(&lim.Admin.Failures, "lockout-admin-failures", lim.Admin.Failures, "consecutive failed admin or SCIM credentials from a source address that start its backoff")
+	f.DurationVar(&lim.Admin.Max, "lockout-admin-max", lim.Admin.Max, "longest backoff of a source address for admin and SCIM credentials")
+	f.IntVar(&lim.Expensive, "max-expensive", lim.Expensive, "most expensive requests at once: RSA signatures, audit exports and verifications, admin lists that grow with the store")
+	f.DurationVar(&lim.ExpensiveWait, "expensive-wait", lim.ExpensiveWait, "how long an expensive request beyond --max-expensive waits before it is refused with 503")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")
 	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
@@ -50,6 +62,29 @@ func serve(ctx context.Context, args []string, env Env) error {
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
 	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"lockout-client-failures", lim.Client.Failures}, {"lockout-address-failures", lim.Address.Failures}, {"lockout-admin-failures", lim.Admin.Failures}, {"max-expensive", lim.Expensive}} {
+		if n.v < 1 {
+			return usagef("--%s %d: must be at least 1 (--lockout=false turns lockouts off)", n.flag, n.v)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"lockout-client-max", lim.Client.Max}, {"lockout-address-max", lim.Address.Max}, {"lockout-admin-max", lim.Admin.Max}} {
+		if d.v < time.Second {
+			return usagef("--%s %s: must be at least 1s", d.flag, d.v)
+		}
+	}
+	if lim.ExpensiveWait <= 0 {
+		return usagef("--expensive-wait %s: must be positive", lim.ExpensiveWait)
+	}
+	// How long failures are remembered follows from the longest backoff.
+	lim.Client.Forget, lim.Address.Forget, lim.Admin.Forget = 0, 0, 0
+	lim.Off = !lockout
+	cfg.Limits = lim
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return usagef("--log-level %q is not debug, info, warn or error", level)

@@ -97,6 +97,15 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"unknown config key", []string{"--config", bad}, "no-such-flag"},
 		{"bad log level", []string{"--log-level", "loud"}, "log-level"},
 		{"bad proxy CIDR", []string{"--trusted-proxies", "10.0.0.0/8,lan"}, "trusted-proxies"},
+		{"zero client failures", []string{"--lockout-client-failures", "0"}, "--lockout-client-failures 0: must be at least 1"},
+		{"negative address failures", []string{"--lockout-address-failures", "-3"}, "--lockout-address-failures -3: must be at least 1"},
+		{"zero admin failures", []string{"--lockout-admin-failures", "0"}, "--lockout-admin-failures 0: must be at least 1"},
+		{"sub-second client backoff", []string{"--lockout-client-max", "500ms"}, "--lockout-client-max 500ms: must be at least 1s"},
+		{"negative address backoff", []string{"--lockout-address-max", "-1m"}, "--lockout-address-max -1m0s: must be at least 1s"},
+		{"zero admin backoff", []string{"--lockout-admin-max", "0s"}, "--lockout-admin-max 0s: must be at least 1s"},
+		{"no expensive requests", []string{"--max-expensive", "0"}, "--max-expensive 0: must be at least 1"},
+		{"no wait for expensive requests", []string{"--expensive-wait", "0s"}, "--expensive-wait 0s: must be positive"},
+		{"bad lockout switch", []string{"--lockout=maybe"}, "lockout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,5 +116,67 @@ func TestServeRefusesBadConfig(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want failure mentioning %q", code, errb.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestServeLimitFlags: the limits' flags reach the server.
+func TestServeLimitFlags(t *testing.T) {
+	dir := t.TempDir()
+	u := serve(t, nil, "--data", dir, "--lockout-admin-failures", "1", "--max-expensive", "3")
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, bearer string) *http.Response {
+		req, _ := http.NewRequest("GET", u+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// One failure starts a backoff of one second. The server's clock is
+	// the wall clock: a machine that stalls a whole second between two
+	// requests would see the backoff over, so it tries a few times.
+	locked := false
+	for range 10 {
+		if st := get("/v1/principals", "mfa_wrong").StatusCode; st != 401 {
+			t.Fatalf("a wrong credential: %d, want 401", st)
+		}
+		resp := get("/v1/principals", strings.TrimSpace(string(tok)))
+		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "1" {
+			locked = true
+			break
+		}
+	}
+	if !locked {
+		t.Errorf("--lockout-admin-failures 1: one wrong credential never backed the address off")
+	}
+	resp, err := http.Get(u + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nmayfly_expensive_limit 3\n") {
+		t.Errorf("--max-expensive 3 is not the bound the server reports")
+	}
+
+	dir = t.TempDir()
+	u = serve(t, map[string]string{"MAYFLY_LOCKOUT": "false"}, "--data", dir)
+	tok, err = os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		if st := get("/v1/principals", "mfa_wrong").StatusCode; st != 401 {
+			t.Fatalf("a wrong credential with MAYFLY_LOCKOUT=false: %d, want 401", st)
+		}
+	}
+	if st := get("/v1/principals", strings.TrimSpace(string(tok))).StatusCode; st != 200 {
+		t.Errorf("the right credential with MAYFLY_LOCKOUT=false: %d, want 200", st)
 	}
 }

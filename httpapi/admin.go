@@ -36,12 +36,16 @@ func (s *Server) admin(pattern string, who access, h adminHandler) {
 	})
 }
 
-// login authenticates a bearer admin or SCIM credential whose role must
-// be one allowed, else it is refused with what denied says; records the
-// login; and returns the request carrying the credential as the caller,
-// for the records.
+// login authenticates a bearer admin or SCIM credential, under the
+// lockout, whose role must be one allowed, else it is refused with what
+// denied says; records the login; and returns the request carrying the
+// credential as the caller, for the records.
 func (s *Server) login(r *http.Request, bearer string, allowed func(mayfly.Role) bool, denied func(mayfly.Role) string) (*mayfly.AdminCredential, *http.Request, error) {
-	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+	var a *mayfly.AdminCredential
+	err := s.guardAdmin(r, func() (err error) {
+		a, err = s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+		return err
+	})
 	if err != nil {
 		return nil, r, err
 	}
@@ -56,10 +60,10 @@ func (s *Server) login(r *http.Request, bearer string, allowed func(mayfly.Role)
 
 func (s *Server) adminRoutes() {
 	s.admin("POST /v1/principals", adminOnly, s.createPrincipal)
-	s.admin("GET /v1/principals", reading, s.listPrincipals)
+	s.admin("GET /v1/principals", reading, s.expensive("principal list", s.listPrincipals))
 	s.admin("GET /v1/principals/{ref}", reading, s.showPrincipal)
 	s.admin("POST /v1/clients", adminOnly, s.createClient)
-	s.admin("GET /v1/clients", reading, s.listClients)
+	s.admin("GET /v1/clients", reading, s.expensive("client list", s.listClients))
 	s.admin("GET /v1/clients/{id}", reading, s.showClient)
 	s.admin("POST /v1/clients/{id}/revoke", responding, s.revokeClient)
 	s.admin("POST /v1/rings", ringAdmin, s.createRing)
@@ -69,7 +73,7 @@ func (s *Server) adminRoutes() {
 	s.admin("GET /v1/keys", keyReading, s.listKeys)
 	s.admin("GET /v1/keys/{kid}", keyReading, s.showKey)
 	s.admin("POST /v1/keys/{kid}/revoke", keyRevoking, s.revokeKey)
-	s.admin("GET /v1/tokens", reading, s.listTokens)
+	s.admin("GET /v1/tokens", reading, s.expensive("token list", s.listTokens))
 	s.admin("POST /v1/tokens/{jti}/revoke", responding, s.revokeToken)
 	s.peopleRoutes()
 }

@@ -52,9 +52,9 @@ type advFixture struct {
 	beta, betaSecret string
 }
 
-func newAdvFixture(t *testing.T) *advFixture {
+func newAdvFixture(t *testing.T, opts ...servertest.Option) *advFixture {
 	t.Helper()
-	env := servertest.New(t)
+	env := servertest.New(t, opts...)
 	f := &advFixture{Env: env, t: t}
 	f.owner = env.Human("alice")
 	a, as := env.NewClient(api.ClientRequest{
@@ -163,7 +163,7 @@ func advForm(kv ...string) string {
 }
 
 func TestTokenEndpointRejectsHostileRequests(t *testing.T) {
-	f := newAdvFixture(t)
+	f := newAdvFixture(t, servertest.NoLockout) // one bad credential after another: see limit_test.go
 	good := advBasic(f.alpha, f.alphaSecret)
 	cc := "grant_type=client_credentials"
 	huge := cc + "&scope=" + strings.Repeat("a", httpapi.MaxBodySize)
@@ -447,7 +447,7 @@ func advWith(m map[string]any, kv ...any) map[string]any {
 }
 
 func TestPrivateKeyJWT(t *testing.T) {
-	f := newAdvFixture(t)
+	f := newAdvFixture(t, servertest.NoLockout) // one bad credential after another: see limit_test.go
 	c := f.newJWTClient("jwt-client")
 	other := f.newJWTClient("other-jwt-client")
 	now := f.Clock.Now()
@@ -1073,7 +1073,7 @@ func TestRevocationCannotReachOtherClients(t *testing.T) {
 // --- admin API ---
 
 func TestAdminAPIRefusesBadCredentials(t *testing.T) {
-	f := newAdvFixture(t)
+	f := newAdvFixture(t, servertest.NoLockout) // one bad credential after another: see limit_test.go
 	tok := f.IssueToken(f.alpha, f.alphaSecret, nil)
 	for _, tc := range []struct{ name, auth string }{
 		{"none", ""},

@@ -9,12 +9,12 @@ import (
 )
 
 func (s *Server) auditRoutes() {
-	s.admin("GET /v1/audit", reading, s.auditSearch)
+	s.admin("GET /v1/audit", reading, s.expensive("audit search", s.auditSearch))
 	s.admin("GET /v1/audit/{index}", reading, s.auditShow)
-	s.admin("POST /v1/audit/verify", reading, noBody(s.auditVerify))
+	s.admin("POST /v1/audit/verify", reading, noBody(s.expensive("audit verification", s.auditVerify)))
 	s.admin("GET /v1/audit/proof/{index}", reading, s.auditProof)
 	s.admin("GET /v1/audit/consistency", reading, s.auditConsistency)
-	s.admin("GET /v1/audit/export", reading, s.auditExport)
+	s.admin("GET /v1/audit/export", reading, s.expensive("audit export", s.auditExport))
 	s.admin("GET /v1/audit/checkpoint", reading, s.auditCheckpoint)
 	s.admin("GET /v1/audit/key", reading, s.auditKey)
 	s.admin("POST /v1/audit/key/rotate", adminOnly, noBody(s.auditRotateKey))

@@ -13,7 +13,7 @@ import (
 // The inventory and policy report.
 
 func (s *Server) doctorRoutes() {
-	s.admin("GET /v1/doctor", reading, s.doctor)
+	s.admin("GET /v1/doctor", reading, s.expensive("doctor report", s.doctor))
 }
 
 func (s *Server) doctor(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {

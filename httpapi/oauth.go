@@ -86,6 +86,8 @@ func oauthCode(err error) (string, int) {
 		return "invalid_request", http.StatusBadRequest
 	case mayfly.Unavailable:
 		return "temporarily_unavailable", http.StatusServiceUnavailable
+	case mayfly.RateLimited: // see limit.go for why this code
+		return "temporarily_unavailable", http.StatusTooManyRequests
 	}
 	return "server_error", http.StatusInternalServerError
 }
@@ -98,6 +100,7 @@ func (s *Server) oauthFail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mayfly"`)
 	}
 	w.Header().Set("Pragma", "no-cache")
+	retryAfter(w, st, err)
 	writeJSON(w, st, oauthError{Error: code, Description: mayfly.ErrorMessage(err)})
 }
 
@@ -218,13 +221,18 @@ func (s *Server) client(r *http.Request, check func(url.Values) error) (url.Valu
 }
 
 // authenticateClient authenticates the client whose credentials are in r's
-// Authorization header or in its form f.
+// Authorization header or in its form f, under the lockouts.
 func (s *Server) authenticateClient(r *http.Request, f url.Values) (*token.Authenticated, error) {
 	cr, err := credentials(r, f)
-	if err != nil {
-		return nil, err
-	}
-	return s.cfg.Token.Authenticate(r.Context(), cr)
+	var c *token.Authenticated
+	err = s.guardClient(r, cr.Claimed(), func() error {
+		if err != nil {
+			return err
+		}
+		c, err = s.cfg.Token.Authenticate(r.Context(), cr)
+		return err
+	})
+	return c, err
 }
 
 // grantType refuses a token request for a grant other than client_credentials.
@@ -288,19 +296,50 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// authenticate checks who sent r to pattern: a client, by its credentials
-// in the Authorization header or in the form f, or a bearer admin
-// credential of a role who allows.
+// authenticate checks who sent r to pattern, under the lockouts: a
+// client, by its credentials in the Authorization header or in the form f,
+// or a bearer admin credential of a role who allows.
 func (s *Server) authenticate(r *http.Request, f url.Values, pattern string, who access) error {
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		_, err := s.authenticateClient(r, f)
 		return err
 	}
-	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
-	switch {
-	case err != nil:
+	var a *mayfly.AdminCredential
+	err := s.guardAdmin(r, func() (err error) {
+		a, err = s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
 		return err
+	})
+	if err != nil {
+		return err
+	}
+	return mayCall(a, pattern, who)
+}
+
+// reauthenticate checks again the credentials of a request that
+// authenticate admitted, as a long-lived stream does. It runs outside the
+// lockouts, which are for guessing: a stream must not end because others
+// failed from its address.
+func (s *Server) reauthenticate(r *http.Request, pattern string, who access) error {
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		cr, err := credentials(r, url.Values{})
+		if err == nil {
+			_, err = s.cfg.Token.Authenticate(r.Context(), cr)
+		}
+		return err
+	}
+	a, err := s.cfg.Identity.AuthenticateAdmin(r.Context(), bearer)
+	if err != nil {
+		return err
+	}
+	return mayCall(a, pattern, who)
+}
+
+// mayCall says whether the bearer credential a may call pattern, a route
+// that clients call too.
+func mayCall(a *mayfly.AdminCredential, pattern string, who access) error {
+	switch {
 	case a.Role == mayfly.RoleSCIM: // no credential here at all
 		return mayfly.Errorf(mayfly.Unauthenticated, "only a client or an admin credential may do this")
 	case !who.allows(a.Role):

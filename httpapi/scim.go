@@ -156,6 +156,7 @@ func (s *Server) scimError(w http.ResponseWriter, r *http.Request, err error) {
 	if st == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 	}
+	retryAfter(w, st, err)
 	writeSCIM(w, st, api.SCIMError{Schemas: []string{api.SCIMErrorSchema}, Status: strconv.Itoa(st), SCIMType: typ, Detail: mayfly.ErrorMessage(err)})
 }
 

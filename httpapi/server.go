@@ -29,6 +29,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
 	"github.com/mayflyhq/mayfly/internal/revoke"
@@ -66,6 +67,9 @@ type Config struct {
 	SCIM *scim.Service
 	// Pending holds what waits for an administrator's decision.
 	Pending *pending.Service
+	// Limits are the lockouts after failed authentications and the bound
+	// on expensive requests; nil limits nothing.
+	Limits *limit.Limits
 }
 
 // Server is Mayfly's HTTP handler.
@@ -81,6 +85,9 @@ type Server struct {
 
 // New returns a Server with every route registered.
 func New(cfg Config) *Server {
+	if cfg.Limits == nil {
+		cfg.Limits = &limit.Limits{}
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mayfly_token_requests_total", Help: "Token endpoint requests by outcome (OAuth error code or ok).",
@@ -90,6 +97,7 @@ func New(cfg Config) *Server {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	}, []string{"route"})
 	cfg.Registry.MustRegister(s.issued, s.latency)
+	s.limitMetrics()
 
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -149,6 +157,7 @@ func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == mayfly.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 	}
+	retryAfter(w, status[code], err)
 	writeJSON(w, status[code], body)
 }
 

@@ -118,6 +118,7 @@ func (s *Server) ssfAuthError(w http.ResponseWriter, r *http.Request, err error)
 		challenge += `, error="insufficient_scope", scope="` + api.SSFScope + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
+	retryAfter(w, status[code], err)
 	writeJSON(w, status[code], api.ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)})
 }
 

@@ -144,7 +144,7 @@ func ssfOps(id, ack string) []ssfOp {
 // revoked, for someone else or without the ssf scope, as RFC 6750 asks,
 // and changes nothing.
 func TestSSFManagementRefusesBadCredentials(t *testing.T) {
-	f := newSSFAdv(t)
+	f := newSSFAdv(t, servertest.NoLockout) // one bad credential after another: see limit_test.go
 	ctx := t.Context()
 
 	// Credentials that must have gone bad by the time they are used.
@@ -507,30 +507,31 @@ func TestSSFManagementRefusesBadInput(t *testing.T) {
 }
 
 // TestSSFVerificationRateLimit: a second verification within the minimum
-// interval is refused with 429, by the transmitter's clock.
+// interval is refused with 429 and a Retry-After of the time left, by the
+// transmitter's clock.
 func TestSSFVerificationRateLimit(t *testing.T) {
 	f := newSSFAdv(t)
 	tok := f.aliceToken()
 	id := f.create(tok, `{}`)
 	other := f.create(tok, `{}`)
-	verify := func(id string) int {
-		return f.send("POST", api.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q,"state":"s"}`, id)).Status
+	verify := func(id string) *servertest.Response {
+		return f.send("POST", api.SSFVerifyPath, "Bearer "+tok, fmt.Sprintf(`{"stream_id":%q,"state":"s"}`, id))
 	}
-	if got := verify(id); got != 204 {
+	if got := verify(id).Status; got != 204 {
 		t.Fatalf("first verification: %d, want 204", got)
 	}
-	if got := verify(id); got != http.StatusTooManyRequests {
-		t.Errorf("second verification at once: %d, want 429", got)
+	if r := verify(id); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "5" {
+		t.Errorf("second verification at once: %d, Retry-After %q; want 429, 5", r.Status, r.Header.Get("Retry-After"))
 	}
-	if got := verify(other); got != 204 {
+	if got := verify(other).Status; got != 204 {
 		t.Errorf("another stream's verification: %d, want 204: the limit is per stream", got)
 	}
 	f.Clock.Advance(4 * time.Second)
-	if got := verify(id); got != http.StatusTooManyRequests {
-		t.Errorf("after 4 s: %d, want 429", got)
+	if r := verify(id); r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "1" {
+		t.Errorf("after 4 s: %d, Retry-After %q; want 429, 1", r.Status, r.Header.Get("Retry-After"))
 	}
 	f.Clock.Advance(time.Second)
-	if got := verify(id); got != 204 {
+	if got := verify(id).Status; got != 204 {
 		t.Errorf("after 5 s: %d, want 204", got)
 	}
 	// One verification event per accepted request.

@@ -109,7 +109,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			// Credentials are checked again at every heartbeat: a stream
 			// whose client or admin credential was revoked since it
 			// connected ends, and its verifier fails closed.
-			if s.authenticate(r, url.Values{}, streamRoute, reading) != nil {
+			if s.reauthenticate(r, streamRoute, reading) != nil {
 				return
 			}
 			if send("", "heartbeat", api.StreamStatus{Seq: cursor, Time: s.cfg.Clock.Now().UTC()}) != nil || flush() != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -53,7 +54,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	api := httpapi.New(httpapi.Config{
 		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Audit: a.Audit, Offboard: a.Offboard,
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
-		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies,
+		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 	})
 	return &Server{App: a, api: api}, nil
 }
@@ -70,6 +71,10 @@ func OpenStore(ctx context.Context, dsn string) (st mayfly.Store, replicated boo
 // Migrate applies the pending migrations of the store dsn names and returns
 // the versions it applied.
 func Migrate(ctx context.Context, dsn string) ([]int, error) { return app.Migrate(ctx, dsn) }
+
+// DefaultLimits are the lockouts and the bound on expensive requests that
+// a zero Config.Limits means.
+func DefaultLimits() limit.Config { return app.DefaultLimits() }
 
 // Redact hides passwords in a store URL, for logs and errors.
 func Redact(dsn string) string { return app.Redact(dsn) }

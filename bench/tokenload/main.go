@@ -2,6 +2,8 @@
 // a fixed number of concurrent clients and reports tokens per second and
 // latency percentiles. Issuance records are always on: a token is counted
 // only once its record is durable, because the server answers only then.
+// With -endpoint introspect it drives introspection instead: the client
+// introspects one of its own tokens.
 //
 // Against a running server:
 //
@@ -17,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,15 +52,24 @@ func main() {
 		warm    = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
+		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
+		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
+		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf); err != nil {
+	if *ep != "token" && *ep != "introspect" {
+		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
+		os.Exit(2)
+	}
+	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf string) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if self {
@@ -70,7 +82,11 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		errc := make(chan error, 1)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		go func() {
-			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(_ *server.Server, addr string) { ready <- "http://" + addr })
+			cfg := server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}
+			if spray.n > 0 {
+				cfg.Limits.Address.Failures = spray.n + 1 // the spray comes from one address
+			}
+			errc <- server.Run(ctx, cfg, func(_ *server.Server, addr string) { ready <- "http://" + addr })
 		}()
 		select {
 		case base = <-ready:
@@ -82,13 +98,6 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 			return err
 		}
 		admin = strings.TrimSpace(string(tok))
-		if cpuProf != "" {
-			stop, err := profile(cpuProf)
-			if err != nil {
-				return err
-			}
-			defer stop()
-		}
 	}
 	if base == "" {
 		return errors.New("give -url and -admin-token, or -self")
@@ -102,7 +111,24 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
-	body := "grant_type=client_credentials"
+	if err := spray.run(hc, bases[0]); err != nil {
+		return err
+	}
+	path, body := api.TokenPath, "grant_type=client_credentials"
+	if ep == "introspect" {
+		tok, err := benchkit.Token(hc, bases[0], id, secret)
+		if err != nil {
+			return err
+		}
+		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
+	}
+	if self && cpuProf != "" { // the run and its warm-up, not the setup or the spray
+		stop, err := profile(cpuProf)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	var measuring atomic.Bool
 	var errs atomic.Int64
@@ -113,7 +139,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	var start, end time.Time
 	startOnce := sync.Once{}
 	for w := range conc {
-		endpoint := bases[w%len(bases)] + api.TokenPath
+		endpoint := bases[w%len(bases)] + path
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
@@ -148,9 +174,58 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	slices.Sort(all)
 	elapsed := end.Sub(start).Seconds()
 	pct := func(p float64) time.Duration { return benchkit.Percentile(all, p) }
-	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s tokens=%d errors=%d\n", alg, len(bases), conc, dur, len(all), errs.Load())
-	fmt.Printf("tokens/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
+	what := "tokens"
+	if ep == "introspect" {
+		what = "introspections"
+	}
+	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, len(bases), conc, dur, what, len(all), errs.Load())
+	fmt.Printf("%s/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", what, float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
+}
+
+// sprayer fails client authentication n times, each time for a client
+// ID of its own (numbered from from), and with xff from an address of its
+// own too, so that the server's lockout tables hold up to n keys when the
+// run starts, as during a spray.
+type sprayer struct {
+	from, n int
+	xff     bool
+}
+
+func (sp sprayer) run(hc *http.Client, base string) error {
+	var next atomic.Int64
+	next.Store(int64(sp.from))
+	end := int64(sp.from + sp.n)
+	errc := make(chan error, 16)
+	for range 16 {
+		go func() {
+			for i := next.Add(1) - 1; i < end; i = next.Add(1) - 1 {
+				req, _ := http.NewRequest("POST", base+api.TokenPath, strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(fmt.Sprintf("mfc_spray%08d", i), "mfs_wrong")
+				if sp.xff {
+					req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					errc <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 401 {
+					errc <- fmt.Errorf("spray: status %d, want 401", resp.StatusCode)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	var err error
+	for range 16 {
+		err = cmp.Or(err, <-errc)
+	}
+	return err
 }
 
 // setup makes a ring, an owner and a client for the run.

@@ -39,6 +39,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
 	"github.com/mayflyhq/mayfly/internal/revoke"
@@ -74,6 +75,9 @@ type Config struct {
 	// SCIMDeactivate is what an identity provider's deactivation (SCIM
 	// active=false) does: "suspend" (the default) or "offboard".
 	SCIMDeactivate string
+	// Limits are the lockouts after failed authentications and the bound
+	// on expensive requests; zero values mean their defaults.
+	Limits limit.Config
 
 	Clock mayfly.Clock
 	Rand  io.Reader
@@ -104,6 +108,7 @@ type App struct {
 	SCIM     *scim.Service
 	Pending  *pending.Service
 	Doctor   *doctor.Service
+	Limits   *limit.Limits
 	root     *rootKey
 	// operatorID is the person running this process (Config.Operator).
 	operatorID string
@@ -148,6 +153,9 @@ func (cfg *Config) Defaults() error {
 	} else if cfg.SCIMDeactivate != "suspend" && cfg.SCIMDeactivate != "offboard" {
 		return fmt.Errorf("SCIM deactivation %q is not suspend or offboard", cfg.SCIMDeactivate)
 	}
+	if err := cfg.Limits.Defaults(); err != nil {
+		return err
+	}
 	switch c := cfg.KeyLifetimeCeiling; {
 	case c == 0:
 		cfg.KeyLifetimeCeiling = mayfly.KeyLifetimeCeiling
@@ -159,6 +167,13 @@ func (cfg *Config) Defaults() error {
 		return fmt.Errorf("key lifetime ceiling %s exceeds the default ceiling of %s (30 days); pass --allow-long-key-lifetime to override", c, mayfly.KeyLifetimeCeiling)
 	}
 	return nil
+}
+
+// DefaultLimits are the limits a zero Config.Limits means.
+func DefaultLimits() limit.Config {
+	var c limit.Config
+	c.Defaults()
+	return c
 }
 
 // New opens the store and assembles the services. Issuer must be set.
@@ -202,6 +217,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		return nil, err
 	}
 	s := &App{cfg: cfg, store: st}
+	if s.Limits, err = limit.New(cfg.Limits, cfg.Clock, cfg.Log); err != nil {
+		return nil, err
+	}
 	origin, err := auditOrigin(ctx, st, cfg.Issuer)
 	if err != nil {
 		return nil, err
@@ -261,6 +279,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	s.Token = token.New(token.Config{
 		Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + api.TokenPath, Store: st, Keys: s.Keys,
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
+		Expensive: s.Limits.Expensive,
 	})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,

@@ -87,6 +87,9 @@ func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io
 // KID is the key's ID.
 func (s *Signer) KID() string { return s.kid }
 
+// Alg is the key's algorithm.
+func (s *Signer) Alg() mayfly.Alg { return s.alg }
+
 // String names the signer without its material.
 func (s *Signer) String() string { return "keys.Signer(" + s.kid + ")" }
 

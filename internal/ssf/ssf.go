@@ -803,7 +803,8 @@ func (s *Service) Verify(ctx context.Context, c Caller, id, state string) error 
 	last, ok := s.verified[id]
 	if ok && now.Sub(last) < MinVerificationInterval {
 		s.mu.Unlock()
-		return mayfly.Errorf(mayfly.RateLimited, "verification was requested less than %s ago", MinVerificationInterval)
+		return &mayfly.Error{Code: mayfly.RateLimited, RetryAfter: MinVerificationInterval - now.Sub(last),
+			Msg: fmt.Sprintf("verification was requested less than %s ago", MinVerificationInterval)}
 	}
 	s.verified[id] = now
 	s.mu.Unlock()

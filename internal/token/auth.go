@@ -2,7 +2,9 @@ package token
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -33,6 +35,32 @@ type Credentials struct {
 	Secret        string // client_secret_basic or client_secret_post
 	Assertion     string // private_key_jwt
 	AssertionType string
+}
+
+// Claimed is the client the credentials claim to be, before anything is
+// checked: the client_id, else the subject of a client assertion, read
+// without verifying it. It keys the lockouts after failed authentication;
+// nothing may trust it.
+func (cr Credentials) Claimed() string {
+	if cr.ClientID != "" || cr.Assertion == "" {
+		return cr.ClientID
+	}
+	_, rest, ok := strings.Cut(cr.Assertion, ".")
+	payload, _, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || len(payload) > MaxTokenSize {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var cl struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(b, &cl) != nil {
+		return ""
+	}
+	return cl.Sub
 }
 
 var errBadClient = mayfly.Errorf(mayfly.Unauthenticated, "client authentication failed")

@@ -34,6 +34,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
@@ -50,6 +51,9 @@ type Config struct {
 	Clock         mayfly.Clock
 	Rand          io.Reader
 	Log           *slog.Logger
+	// Expensive bounds how many RSA signatures are made at once (each
+	// costs about as much CPU as twenty ES256 ones); nil bounds none.
+	Expensive *limit.Gate
 }
 
 // Service issues, introspects and revokes access tokens.
@@ -171,6 +175,12 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		payload, err := json.Marshal(cl)
 		if err != nil {
 			return "", mayfly.E("token.Issue", err)
+		}
+		if sg.Alg() == mayfly.RS256 {
+			if err := s.cfg.Expensive.Acquire(ctx, "RSA signature"); err != nil {
+				return "", err
+			}
+			defer s.cfg.Expensive.Release()
 		}
 		return sg.Sign(payload, now)
 	})

@@ -56,6 +56,11 @@ type Env struct {
 // Option adjusts the server configuration.
 type Option func(*server.Config)
 
+// NoLockout turns off the lockouts after failed authentications, for
+// tests that send many bad credentials in a row to see how each is
+// answered.
+func NoLockout(c *server.Config) { c.Limits.Off = true }
+
 // New starts a Mayfly for the test and stops it when the test ends.
 func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()

@@ -79,10 +79,10 @@ func (s *Server) guardAdmin(r *http.Request, auth func() error) error {
 // expensive runs h within the bound on expensive requests: the admin
 // requests whose cost grows with the store. On a store of 3,000 people,
 // 3,000 clients and 20,000 tokens (BenchmarkAdminReads) an audit export
-// took about 2 s, a verification 0.1 s, an audit search or token list of
-// 10,000 rows 55-90 ms, the client or principal list or the doctor report
-// 12-25 ms; a lookup of one thing stays under half a millisecond, and is
-// not bounded.
+// took about 3 s, a verification 0.13 s, an audit search or token list of
+// 10,000 rows 55-95 ms, the client or principal list or the doctor report
+// 12-24 ms; a lookup of one thing stays under a millisecond, and is not
+// bounded.
 func (s *Server) expensive(what string, h adminHandler) adminHandler {
 	return func(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 		g := s.cfg.Limits.Expensive

@@ -52,7 +52,7 @@ type Config struct {
 	Rand          io.Reader
 	Log           *slog.Logger
 	// Expensive bounds how many RSA signatures are made at once (each
-	// costs about as much CPU as twenty ES256 ones); nil bounds none.
+	// issues a token at about a ninth of ES256's rate); nil bounds none.
 	Expensive *limit.Gate
 }
 

@@ -8,26 +8,14 @@
 # Usage: bench/compare.sh BASE [rounds] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/pg.sh
-if [ "${MAYFLY_TEST_STORE:-}" = postgres ] && [ -z "${MAYFLY_TEST_POSTGRES:-}" ]; then pg_start; fi
+. bench/side-by-side.sh
 base=${1:?usage: bench/compare.sh BASE [rounds] [seconds]}; rounds=${2:-3}; secs=${3:-10}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	git worktree remove --force "$tmp/base" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-git worktree add --detach "$tmp/base" "$base" >/dev/null 2>&1
+side_by_side "$base"
 for tree in base head; do
 	src=.; [ "$tree" = base ] && src=$tmp/base
 	(cd "$src" && go build -o "$tmp/$tree-mayfly" ./cmd/mayfly && go build -o "$tmp/$tree-tokenload" ./bench/tokenload &&
 		go test -c -o "$tmp/$tree-audit.test" ./internal/audit && go test -c -o "$tmp/$tree-offboard.test" ./internal/offboard)
 done
-ticks=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 
 echo "=== store: ${MAYFLY_TEST_STORE:-sqlite}"
 echo "=== token endpoint: ES256, 64 connections, ${secs}s after a 2s warm-up"

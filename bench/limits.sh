@@ -13,24 +13,12 @@
 # Usage: bench/limits.sh BASE [rounds] [seconds] [spray]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/pg.sh
-if [ "${MAYFLY_TEST_STORE:-}" = postgres ] && [ -z "${MAYFLY_TEST_POSTGRES:-}" ]; then pg_start; fi
+. bench/side-by-side.sh
 base=${1:?usage: bench/limits.sh BASE [rounds] [seconds] [spray]}; rounds=${2:-3}; secs=${3:-10}; spray=${4:-20000}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	git worktree remove --force "$tmp/base" >/dev/null 2>&1 || true
-	rm -rf "$tmp"
-	pg_stop
-}
-trap cleanup EXIT
-git worktree add --detach "$tmp/base" "$base" >/dev/null 2>&1
+side_by_side "$base"
 (cd "$tmp/base" && go build -o "$tmp/base-mayfly" ./cmd/mayfly)
 go build -o "$tmp/head-mayfly" ./cmd/mayfly
 go build -o "$tmp/tokenload" ./bench/tokenload
-ticks=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 n=0
 
 # measure ROUND ENDPOINT VARIANT: one server, one run.

@@ -75,7 +75,6 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // command is a leaf that runs or a group of subcommands. The tree below
 // is the one source of the dispatch, the help, shell completion and the
 // README's check of its own examples.
-
 type command struct {
 	name string
 	// args is what the usage line shows between the command and

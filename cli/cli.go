@@ -75,6 +75,20 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // command is a leaf that runs or a group of subcommands. The tree below
 // is the one source of the dispatch, the help, shell completion and the
 // README's check of its own examples.
+//
+// Why by hand and not spf13/cobra, measured when help, completion and
+// version were added: the hand-written part (dispatch, help, flag errors,
+// completion scripts for three shells, version) is about 580 lines of
+// code. Cobra would replace perhaps 400 of them (dispatch, help,
+// completion), but every command would still need its definition, its
+// flags would move out of its function into a cobra.Command, and keeping
+// what users' scripts rely on would take hooks on every command: pflag
+// reads -ttl as -t -t -l, so the single-dash long flags Go's flag package
+// accepts would break; cobra prints "Error:" and the usage on a bad flag,
+// where ours is one line with exit 2; a group named alone exits 0 in
+// cobra and 2 here. About 250 lines saved, for two more modules (cobra,
+// pflag) and 390 KB on a 29.2 MB binary, is not worth changing flag
+// spellings and exit codes people have scripted against.
 type command struct {
 	name string
 	// args is what the usage line shows between the command and

@@ -115,6 +115,7 @@ func init() {
 		scimCommands(),
 		ssfCommands(),
 		pendingCommands(),
+		{name: "healthcheck", summary: "exit 0 if the server answers /healthz with 200, 1 if not [--url URL]", run: healthcheck},
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 		{name: "version", summary: "print the version", run: func(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintln(env.Stdout, "mayfly", Version)

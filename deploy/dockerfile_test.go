@@ -148,6 +148,18 @@ func TestDockerfile(t *testing.T) {
 	if env["MAYFLY_DATA"] == "" || !slices.Contains(execForm(t, volume, volume.args), env["MAYFLY_DATA"]) {
 		t.Errorf("Dockerfile: VOLUME %s, MAYFLY_DATA %q; want the data directory to be the volume", volume.args, env["MAYFLY_DATA"])
 	}
+	// The volume starts as the image's directory: it must be the user's.
+	owned := false
+	for _, in := range final.all("COPY") {
+		f := strings.Fields(in.args)
+		dst := strings.TrimSuffix(f[len(f)-1], "/")
+		if slices.Contains(f, "--chown="+user) && (dst == env["MAYFLY_DATA"] || dst == filepath.Dir(env["MAYFLY_DATA"])) {
+			owned = true
+		}
+	}
+	if !owned {
+		t.Errorf("Dockerfile: no COPY --chown=%s makes the data directory %s the user's", user, env["MAYFLY_DATA"])
+	}
 	_, port, err := net.SplitHostPort(env["MAYFLY_ADDR"])
 	if err != nil || last("EXPOSE").args != port {
 		t.Errorf("Dockerfile: EXPOSE %s, MAYFLY_ADDR %q; want the port serve listens on exposed", last("EXPOSE").args, env["MAYFLY_ADDR"])

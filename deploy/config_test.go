@@ -1,6 +1,7 @@
 // Package deploy_test checks the files an operator deploys Mayfly with
-// (the example configuration, the container image, the systemd unit)
-// against the code they configure, so that neither drifts from the other.
+// (the example configuration, the static build, the container image, the
+// systemd unit) against the code they configure, so that neither drifts
+// from the other.
 // The Kubernetes manifests are checked by their own module in kubernetes/.
 package deploy_test
 
@@ -35,8 +36,8 @@ var (
 
 // setting is one flag the example configures, and the comment above it.
 type setting struct {
-	name, line, doc string
-	n               int // line number
+	name, doc string
+	n         int // line number
 }
 
 func readExample(t *testing.T) []setting {
@@ -49,12 +50,12 @@ func readExample(t *testing.T) []setting {
 	var doc []string
 	for i, line := range strings.Split(string(b), "\n") {
 		if m := commented.FindStringSubmatch(line); m != nil {
-			out = append(out, setting{name: m[1], line: line, doc: strings.Join(doc, " "), n: i + 1})
+			out = append(out, setting{name: m[1], doc: strings.Join(doc, " "), n: i + 1})
 			doc = nil
 			continue
 		}
 		if m := active.FindStringSubmatch(line); m != nil {
-			out = append(out, setting{name: m[1], line: line, doc: strings.Join(doc, " "), n: i + 1})
+			out = append(out, setting{name: m[1], doc: strings.Join(doc, " "), n: i + 1})
 			doc = nil
 			continue
 		}

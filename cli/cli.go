@@ -137,6 +137,7 @@ func init() {
 		scimCommands(),
 		ssfCommands(),
 		pendingCommands(),
+		{name: "healthcheck", summary: "exit 0 if the server answers /healthz with 200, 1 if not [--url URL]", run: healthcheck},
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 	}
 	// Commands kept in their own files: principal lifecycle, offboarding,

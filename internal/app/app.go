@@ -119,6 +119,7 @@ type App struct {
 	watching  chan struct{}
 	stopSSF   context.CancelFunc
 	ssfDone   chan struct{}
+	ready     readiness
 }
 
 // Defaults fills in the defaults of what is not set, and refuses what is

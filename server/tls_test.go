@@ -231,7 +231,9 @@ func TestTLSRefusesBadFiles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			cfg := server.Config{DataDir: data, Addr: "127.0.0.1:0", TLSCert: tt.cert, TLSKey: tt.key, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			err := server.Run(t.Context(), cfg, func(*server.Server, string) { t.Errorf("served") })
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			err := server.Run(ctx, cfg, func(*server.Server, string) { t.Errorf("served"); stop() })
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Run: %v; want an error about %q", err, tt.want)
 			}

@@ -244,7 +244,8 @@ func TestTLSRefusesBadFiles(t *testing.T) {
 	}
 }
 
-// TestTLSVersions: TLS 1.2 and 1.3 are served, TLS 1.1 is refused.
+// TestTLSVersions: TLS 1.2 and 1.3 are served, TLS 1.1 is refused, and
+// HTTP/2 is offered.
 func TestTLSVersions(t *testing.T) {
 	ca := servertest.NewCA(t)
 	cfg := config(t, &servertest.LogBuffer{})
@@ -265,6 +266,14 @@ func TestTLSVersions(t *testing.T) {
 		if accepted := err == nil; accepted != v.accepted {
 			t.Errorf("%s: accepted %v (%v), want %v", v.name, accepted, err, v.accepted)
 		}
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.ConnectionState().NegotiatedProtocol; got != "h2" {
+		t.Errorf("ALPN chose %q, want h2", got)
 	}
 }
 

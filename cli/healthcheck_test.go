@@ -1,9 +1,12 @@
 package cli_test
 
 import (
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +47,7 @@ func TestHealthcheck(t *testing.T) {
 		{"unhealthy", 503, nil, []string{"--url", srv.URL + "/healthz"}, 1, "/healthz", "503"},
 		{"serve address", 200, map[string]string{"MAYFLY_ADDR": "127.0.0.1:" + port}, nil, 0, "/healthz", ""},
 		{"wildcard address", 200, map[string]string{"MAYFLY_ADDR": "0.0.0.0:" + port}, nil, 0, "/healthz", ""},
+		{"ops address first", 200, map[string]string{"MAYFLY_OPS_ADDR": "127.0.0.1:" + port, "MAYFLY_ADDR": closed}, nil, 0, "/healthz", ""},
 		{"admin URL", 200, map[string]string{"MAYFLY_ADDR": srv.URL + "/"}, nil, 0, "/healthz", ""},
 		{"nothing listening", 200, nil, []string{"--url", "http://" + closed + "/healthz"}, 1, "", "refused"},
 		{"not a URL", 200, nil, []string{"--url", "127.0.0.1:8740"}, 2, "", "not an http"},
@@ -68,5 +72,41 @@ func TestHealthcheck(t *testing.T) {
 				t.Errorf("stderr %q; want it to mention %q", r.stderr, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestHealthcheckTLS: with MAYFLY_TLS_CERT set, as serve --tls-cert reads
+// it, the check speaks HTTPS to MAYFLY_ADDR and trusts exactly the
+// certificate in that file, under the name it carries.
+func TestHealthcheckTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	dir := t.TempDir()
+	write := func(name string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	served := write("served.pem", srv.Certificate().Raw)
+	if r := run(map[string]string{"MAYFLY_ADDR": "0.0.0.0:" + port, "MAYFLY_TLS_CERT": served}, "healthcheck"); r.code != 0 {
+		t.Fatalf("exit %d, stderr %q; want 0 over https", r.code, r.stderr)
+	}
+	// A file holding no certificate fails, and so does plain HTTP.
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(map[string]string{"MAYFLY_ADDR": "127.0.0.1:" + port, "MAYFLY_TLS_CERT": bad}, "healthcheck"); r.code != 1 || !strings.Contains(r.stderr, "no PEM certificate") {
+		t.Errorf("a cert file with no certificate: exit %d, stderr %q; want 1 naming it", r.code, r.stderr)
+	}
+	if r := run(map[string]string{"MAYFLY_ADDR": "127.0.0.1:" + port}, "healthcheck"); r.code != 1 {
+		t.Errorf("plain http to a TLS server: exit %d, stderr %q; want 1", r.code, r.stderr)
 	}
 }

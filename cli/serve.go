@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mayflyhq/mayfly/server"
@@ -22,7 +24,10 @@ func serve(ctx context.Context, args []string, env Env) error {
 	var level, format, config string
 	f.StringVar(&cfg.DataDir, "data", "mayfly-data", "data directory")
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8740", "listen address")
-	f.StringVar(&cfg.Issuer, "issuer", "", "issuer URL (default http://ADDR)")
+	f.StringVar(&cfg.Issuer, "issuer", "", "issuer URL (default http://ADDR, or https://HOST:PORT with --tls-cert)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS on --addr (needs --tls-key; reread on SIGHUP and when it changes)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.StringVar(&cfg.OpsAddr, "ops-addr", "", "listen address for /metrics, /healthz and /readyz over plain HTTP; /metrics then leaves --addr")
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key); replicas sharing a store share it")
 	f.StringVar(&cfg.Store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
 	f.StringVar(&cfg.Operator, "operator", "operator", "the person running the server with the root key file: recorded as its custodian")
@@ -54,6 +59,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}
 	if err := fill(f.FlagSet, env, config); err != nil {
 		return err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return usagef("--tls-cert and --tls-key go together: give both files, or neither")
 	}
 	for _, c := range proxies {
 		p, err := netip.ParsePrefix(c)
@@ -104,10 +112,20 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	if cfg.TLSCert != "" {
+		// SIGHUP rereads the certificate rather than ending the server.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		cfg.TLSReload = hup
+	}
 	return server.Run(ctx, cfg, func(s *server.Server, addr string) {
-		fmt.Fprintf(env.Stderr, "mayfly: serving at http://%s\n", addr)
-		if cfg.Issuer != "" && cfg.Issuer != "http://"+addr {
-			fmt.Fprintf(env.Stderr, "mayfly: issuer %s\n", cfg.Issuer)
+		fmt.Fprintf(env.Stderr, "mayfly: serving at %s\n", s.URL)
+		if issuer := s.Config().Issuer; issuer != s.URL {
+			fmt.Fprintf(env.Stderr, "mayfly: issuer %s\n", issuer)
+		}
+		if s.OpsURL != "" {
+			fmt.Fprintf(env.Stderr, "mayfly: ops endpoints at %s\n", s.OpsURL)
 		}
 		if s.AdminTokenFile != "" {
 			fmt.Fprintf(env.Stderr, "mayfly: first start: the admin credential is in %s (mode 0600)\n", s.AdminTokenFile)

@@ -106,6 +106,9 @@ func TestServeRefusesBadConfig(t *testing.T) {
 		{"no expensive requests", []string{"--max-expensive", "0"}, "--max-expensive 0: must be at least 1"},
 		{"no wait for expensive requests", []string{"--expensive-wait", "0s"}, "--expensive-wait 0s: must be positive"},
 		{"bad lockout switch", []string{"--lockout=maybe"}, "lockout"},
+		{"TLS certificate without key", []string{"--tls-cert", "cert.pem"}, "--tls-cert and --tls-key go together"},
+		{"TLS key without certificate", []string{"--tls-key", "key.pem"}, "--tls-cert and --tls-key go together"},
+		{"missing TLS files", []string{"--tls-cert", filepath.Join(base, "none.pem"), "--tls-key", filepath.Join(base, "none.key")}, "none.pem: no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

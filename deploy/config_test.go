@@ -23,12 +23,6 @@ import (
 
 const exampleConfig = "mayfly.example.conf"
 
-// notYet are flags documented in the example ahead of the serve flag set
-// that will have them. While serve lacks one, the example may name it and
-// the loader is not shown it; once serve has it, it is checked like any
-// other. Empty this list once they exist.
-var notYet = []string{"tls-cert", "tls-key", "ops-addr"}
-
 var (
 	commented = regexp.MustCompile(`^# ([a-z][a-z0-9-]*) = (.*)$`)
 	active    = regexp.MustCompile(`^([a-z][a-z0-9-]*)\s*=`)
@@ -125,8 +119,7 @@ func TestExampleConfig(t *testing.T) {
 			t.Errorf("%s:%d: %s is set again (first at line %d)", exampleConfig, s.n, s.name, prev.n)
 		}
 		got[s.name] = s
-		pending := slices.Contains(notYet, s.name) && !slices.Contains(flags, s.name)
-		if !slices.Contains(flags, s.name) && !pending {
+		if !slices.Contains(flags, s.name) {
 			t.Errorf("%s:%d: %s is not a flag of mayfly serve", exampleConfig, s.n, s.name)
 		}
 		if !strings.Contains(s.doc, "--"+s.name+":") || !strings.Contains(s.doc, "Default:") {
@@ -149,12 +142,12 @@ func TestExampleConfig(t *testing.T) {
 }
 
 // uncommented is the example with every setting uncommented, but those
-// named in drop and those serve does not have yet.
+// named in drop.
 func uncommented(text string, flags, drop []string) string {
 	var lines []string
 	for _, line := range strings.Split(text, "\n") {
 		if m := commented.FindStringSubmatch(line); m != nil {
-			if slices.Contains(drop, m[1]) || (slices.Contains(notYet, m[1]) && !slices.Contains(flags, m[1])) {
+			if slices.Contains(drop, m[1]) {
 				continue
 			}
 			line = strings.TrimPrefix(line, "# ")

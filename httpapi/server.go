@@ -1,8 +1,9 @@
 // Package httpapi serves Mayfly over HTTP: the OAuth2 endpoints (token,
 // introspection, revocation, discovery, JWKS), the admin API the CLI uses,
-// health and metrics. It is the only package that knows HTTP statuses. The
-// bodies it reads and writes, and the paths it serves them at, are package
-// api's, which clients import instead of this one.
+// health, readiness and metrics, the last three also on an ops handler of
+// their own. It is the only package that knows HTTP statuses. The bodies it
+// reads and writes, and the paths it serves them at, are package api's,
+// which clients import instead of this one.
 //
 // # Invariants
 //
@@ -14,6 +15,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -70,6 +72,12 @@ type Config struct {
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; nil limits nothing.
 	Limits *limit.Limits
+	// Ready reports whether the server can do its work, for /readyz; its
+	// error's message is shown to the caller. Nil is always ready.
+	Ready func(context.Context) error
+	// SeparateOps serves /metrics only from Ops, the handler of a
+	// listener of its own, and not from the API's.
+	SeparateOps bool
 }
 
 // Server is Mayfly's HTTP handler.
@@ -78,7 +86,8 @@ type Server struct {
 	closing   chan struct{} // closed by Shutdown
 	closeOnce sync.Once
 	mux       *http.ServeMux
-	routes    []Route // who may call what (see Routes)
+	ops       *http.ServeMux // what Ops serves
+	routes    []Route        // who may call what (see Routes)
 	issued    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 }
@@ -99,11 +108,21 @@ func New(cfg Config) *Server {
 	cfg.Registry.MustRegister(s.issued, s.latency)
 	s.limitMetrics()
 
-	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
+	// /healthz and /readyz answer on both listeners: a load balancer
+	// in front of the API may probe them too.
+	metrics := promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
+	s.handle("GET "+api.HealthzPath, healthz)
+	s.handle("GET "+api.ReadyzPath, s.readyz)
+	if !cfg.SeparateOps {
+		s.mux.Handle("GET "+api.MetricsPath, metrics)
+	}
+	s.ops = http.NewServeMux()
+	s.ops.HandleFunc("GET "+api.HealthzPath, healthz)
+	s.ops.HandleFunc("GET "+api.ReadyzPath, s.readyz)
+	s.ops.Handle("GET "+api.MetricsPath, metrics)
+	s.ops.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s on the ops listener", r.Method, r.URL.Path))
 	})
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	s.oauthRoutes()
 	s.adminRoutes()
 	s.auditRoutes()
@@ -116,6 +135,42 @@ func New(cfg Config) *Server {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return s
+}
+
+// Ops is the handler of the ops listener: /healthz, /readyz and /metrics.
+func (s *Server) Ops() http.Handler { return s.ops }
+
+// Starting is the ops listener's handler while the server starts: alive,
+// not yet ready, and no metrics yet.
+func Starting() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+api.HealthzPath, healthz)
+	mux.HandleFunc("GET "+api.ReadyzPath, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, api.Readiness{Reason: "starting"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: mayfly.Unavailable, Message: "the server is starting"})
+	})
+	return mux
+}
+
+// healthz is the liveness check: the process answers.
+func healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz is the readiness check: 503 with the reason while the server
+// cannot do its work.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, api.Readiness{Reason: mayfly.ErrorMessage(err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, api.Readiness{Ready: true})
 }
 
 // ServeHTTP implements http.Handler.

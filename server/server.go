@@ -1,7 +1,9 @@
 // Package server serves an assembled Mayfly (internal/app) over HTTP: it
 // puts the HTTP API in front of the services, listens, runs the background
 // schedule, and serves until told to stop. Run is what `mayfly serve`
-// calls, and what end-to-end tests call too.
+// calls, and what end-to-end tests call too. Given a certificate it serves
+// HTTPS itself; given an ops address, it serves /metrics, /healthz and
+// /readyz there, on a listener of their own.
 //
 // # Invariants
 //
@@ -9,6 +11,11 @@
 // credential, written only to files of mode 0600. Configuration that
 // raises the key lifetime ceiling is refused unless explicitly overridden,
 // and the override is logged as a warning on every start.
+//
+// A certificate that does not load refuses the start before anything is
+// created. Once serving, a certificate and key are served only as a pair
+// that loads: a replacement that does not (half written, mismatched,
+// expired) leaves the one in use in place.
 //
 // # Replicas
 //
@@ -20,9 +27,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -40,6 +49,9 @@ type Config = app.Config
 type Server struct {
 	*app.App
 	api *httpapi.Server
+	// URL is where Run serves the API (http:// or https:// and the
+	// address it listens on), and OpsURL the ops listener, if any.
+	URL, OpsURL string
 }
 
 // New assembles Mayfly and its HTTP API. Issuer must be set.
@@ -55,12 +67,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Audit: a.Audit, Offboard: a.Offboard,
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
+		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
 	})
 	return &Server{App: a, api: api}, nil
 }
 
 // Handler is the HTTP API.
 func (s *Server) Handler() http.Handler { return s.api }
+
+// OpsHandler serves /healthz, /readyz and /metrics, for the ops listener.
+func (s *Server) OpsHandler() http.Handler { return s.api.Ops() }
 
 // OpenStore opens the store that dsn names and applies its pending
 // migrations. replicated reports whether other processes may share it.
@@ -79,37 +95,81 @@ func DefaultLimits() limit.Config { return app.DefaultLimits() }
 // Redact hides passwords in a store URL, for logs and errors.
 func Redact(dsn string) string { return app.Redact(dsn) }
 
-// Run serves on cfg.Addr until ctx ends. ready, if not nil, is called with
-// the address it listens on once the server accepts connections.
+// Run serves on cfg.Addr until ctx ends, over TLS if cfg.TLSCert is set,
+// and the ops endpoints on cfg.OpsAddr if that is set. ready, if not nil,
+// is called once the server accepts connections, with the address of the
+// API's listener.
+//
+// What can be refused without creating anything is checked first: a
+// certificate that does not load, or an address in use, leaves no data
+// directory, root key or store behind.
 func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) error {
 	if err := cfg.Defaults(); err != nil {
 		return err
+	}
+	var cert *certificate
+	if cfg.TLSCert != "" {
+		var err error
+		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey, cfg.Clock, cfg.Log); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	errc := make(chan error, 2)
+	var ops *http.Server
+	var opsHandler atomic.Pointer[http.Handler]
+	if cfg.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("ops listener: %w", err)
+		}
+		// Alive, and not ready, while the server starts: a start that
+		// waits for the store is not mistaken for a dead process.
+		starting := httpapi.Starting()
+		opsHandler.Store(&starting)
+		ops = newHTTPServer(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*opsHandler.Load()).ServeHTTP(w, r)
+		}))
+		defer ops.Close()
+		go func() { errc <- ops.Serve(opsLn) }()
+		cfg.OpsAddr = opsLn.Addr().String()
+	}
 	if cfg.Issuer == "" {
-		cfg.Issuer = "http://" + ln.Addr().String()
+		cfg.Issuer = defaultIssuer(cfg.Addr, ln.Addr().String(), cert != nil)
 	}
 	s, err := New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	hs := &http.Server{
-		Handler: s.api, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
-	}
+	hs := newHTTPServer(cfg, s.api)
 	hs.RegisterOnShutdown(s.api.Shutdown) // revocation streams would hold Shutdown up
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.URL = "http://" + ln.Addr().String()
+	if cert != nil {
+		s.URL = "https://" + ln.Addr().String()
+		hs.TLSConfig = cert.config()
+		go cert.watch(ctx, cfg.TLSCheckEvery, cfg.TLSReload)
+	}
+	if ops != nil {
+		s.OpsURL = "http://" + cfg.OpsAddr
+		h := s.OpsHandler()
+		opsHandler.Store(&h)
+	}
 	go s.Run(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	cfg.Log.Info("mayfly serving", "issuer", cfg.Issuer, "data", cfg.DataDir, "store", Redact(cfg.Store))
+	go func() {
+		if cert != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	cfg.Log.Info("mayfly serving", "issuer", cfg.Issuer, "data", cfg.DataDir, "store", Redact(cfg.Store), "tls", cert != nil, "ops", s.OpsURL)
 	if ready != nil {
 		ready(s, ln.Addr().String())
 	}
@@ -120,5 +180,34 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	}
 	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelShut()
+	if ops != nil {
+		defer ops.Shutdown(shut)
+	}
 	return hs.Shutdown(shut)
+}
+
+// newHTTPServer is an http.Server for h with the timeouts every listener
+// has.
+func newHTTPServer(cfg Config, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+	}
+}
+
+// defaultIssuer is the issuer of a server not told one: http:// and the
+// address it listens on, or with TLS, https:// and the host that addr
+// names (a certificate names hosts, not what they resolve to) with the
+// port it listens on.
+func defaultIssuer(addr, listening string, tls bool) string {
+	if !tls {
+		return "http://" + listening
+	}
+	host, _, err := net.SplitHostPort(addr)
+	lhost, port, _ := net.SplitHostPort(listening)
+	if err != nil || host == "" {
+		host = lhost
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }

@@ -51,13 +51,13 @@ import (
 	"github.com/mayflyhq/mayfly/store/sqlite"
 )
 
-// Config configures Mayfly. Zero values mean the defaults. Addr,
-// TrustedProxies and StreamHeartbeat are the HTTP server's, which shares
-// this configuration.
+// Config configures Mayfly. Zero values mean the defaults. Addr, the TLS
+// and ops settings, TrustedProxies and StreamHeartbeat are the HTTP
+// server's, which shares this configuration.
 type Config struct {
 	DataDir     string // default ./mayfly-data
 	Addr        string // default 127.0.0.1:8740
-	Issuer      string // default http://ADDR
+	Issuer      string // default http://ADDR, or https://HOST:PORT with TLS
 	RootKeyFile string // default DATA/root.key
 	// Store is where state lives: a postgres:// URL, or a SQLite file path
 	// (optionally prefixed sqlite:). Default DATA/mayfly.db.
@@ -78,6 +78,21 @@ type Config struct {
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; zero values mean their defaults.
 	Limits limit.Config
+
+	// TLSCert and TLSKey are PEM files of a certificate chain and its
+	// private key: with both the server serves HTTPS, and reads them
+	// again when their contents change and on each receive from
+	// TLSReload.
+	TLSCert, TLSKey string
+	// TLSReload, if not nil, makes the server read TLSCert and TLSKey
+	// again at once (serve sends SIGHUP here).
+	TLSReload <-chan os.Signal
+	// TLSCheckEvery is how often TLSCert and TLSKey are checked for a
+	// change; zero means every 10 s.
+	TLSCheckEvery time.Duration
+	// OpsAddr, if set, is a second listener, plain HTTP, for /metrics,
+	// /healthz and /readyz; the API's listener then serves no /metrics.
+	OpsAddr string
 
 	Clock mayfly.Clock
 	Rand  io.Reader
@@ -119,6 +134,7 @@ type App struct {
 	watching  chan struct{}
 	stopSSF   context.CancelFunc
 	ssfDone   chan struct{}
+	ready     readiness
 }
 
 // Defaults fills in the defaults of what is not set, and refuses what is
@@ -129,6 +145,12 @@ func (cfg *Config) Defaults() error {
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8740"
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("TLS needs both a certificate file and its key file (--tls-cert and --tls-key), or neither")
+	}
+	if cfg.TLSCheckEvery <= 0 {
+		cfg.TLSCheckEvery = 10 * time.Second
 	}
 	if cfg.RootKeyFile == "" {
 		cfg.RootKeyFile = filepath.Join(cfg.DataDir, "root.key")

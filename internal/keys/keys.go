@@ -780,6 +780,21 @@ func (snap *snapshot) signing(ring string, now time.Time, rv *revoke.Service) *S
 	return nil
 }
 
+// Unsigned returns the rings, by name, in which no key can sign now: a
+// token for them would wait for the schedule to catch up first, or fail.
+// None is the normal state.
+func (s *Service) Unsigned() []string {
+	snap, now := s.snap.Load(), s.cfg.Clock.Now()
+	var out []string
+	for name := range snap.rings {
+		if snap.signing(name, now, s.cfg.Revoker) == nil {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // NextChange returns when the next key changes state, so the caller knows
 // when to run Maintain again.
 func (s *Service) NextChange() time.Time {

@@ -3,7 +3,8 @@
 // moves by hand. With MAYFLY_TEST_STORE=postgres, every server stores its
 // state in a fresh schema of the PostgreSQL that MAYFLY_TEST_POSTGRES names
 // instead, so the same tests run on both backends. It is internal/apptest
-// with the HTTP API in front.
+// with the HTTP API in front. CA issues certificates for tests of a server
+// that serves TLS itself.
 package servertest
 
 import (

@@ -112,12 +112,27 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if env.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+	// SIGHUP rereads the certificate; it never ends the server, since
+	// `systemctl reload` sends it and systemd would not restart a server
+	// that a SIGHUP ended.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if cfg.TLSCert != "" {
-		// SIGHUP rereads the certificate rather than ending the server.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		cfg.TLSReload = hup
+	} else {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					cfg.Log.Info("SIGHUP: nothing to reload without --tls-cert")
+				case <-done:
+					return
+				}
+			}
+		}()
 	}
 	return server.Run(ctx, cfg, func(s *server.Server, addr string) {
 		fmt.Fprintf(env.Stderr, "mayfly: serving at %s\n", s.URL)

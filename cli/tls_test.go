@@ -68,32 +68,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
 		args += " --store " + storeURL(t, data)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN="+args)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	out := &lines{}
-	serving := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			out.add(sc.Text())
-			if strings.HasPrefix(sc.Text(), "mayfly: ops endpoints at ") {
-				close(serving)
-			}
-		}
-	}()
-	select {
-	case <-serving:
-	case <-time.After(patience):
-		t.Fatalf("server did not start:\n%s", out)
-	}
+	cmd, out := startServe(t, args, "mayfly: ops endpoints at ")
 	line, _ := out.find("mayfly: serving at ")
 	base := strings.TrimPrefix(line, "mayfly: serving at ")
 	line, _ = out.find("mayfly: ops endpoints at ")
@@ -187,4 +162,65 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", c.url, resp.StatusCode, c.want)
 		}
 	}
+}
+
+// TestServePlainSIGHUP: without TLS, SIGHUP (what `systemctl reload`
+// sends) is logged and the server goes on serving; it used to end it.
+func TestServePlainSIGHUP(t *testing.T) {
+	data := t.TempDir()
+	args := fmt.Sprintf("serve --addr 127.0.0.1:0 --data %s", data)
+	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
+		args += " --store " + storeURL(t, data)
+	}
+	cmd, out := startServe(t, args, "mayfly: serving at ")
+	line, _ := out.find("mayfly: serving at ")
+	base := strings.TrimPrefix(line, "mayfly: serving at ")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SIGHUP logged", func() bool {
+		_, ok := out.find("nothing to reload")
+		return ok
+	})
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v\n%s", err, out)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("after SIGHUP: /healthz %d", resp.StatusCode)
+	}
+}
+
+// startServe runs "mayfly ARGS" as a process and waits for the stderr line
+// that begins with ready; the process is killed when the test ends.
+func startServe(t *testing.T, args, ready string) (*exec.Cmd, *lines) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN="+args)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := &lines{}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			out.add(sc.Text())
+			if strings.HasPrefix(sc.Text(), ready) {
+				close(started)
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(patience):
+		t.Fatalf("server did not start:\n%s", out)
+	}
+	return cmd, out
 }

@@ -118,7 +118,5 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 		return err
 	case <-ctx.Done():
 	}
-	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancelShut()
-	return hs.Shutdown(shut)
+	return s.shutdown(ctx, hs, cfg.Log)
 }

@@ -172,6 +172,31 @@ func (s *Service) startPush(ctx context.Context, st *mayfly.SSFStream) {
 	}()
 }
 
+// Pushing is how many streams this process is pushing to now.
+func (s *Service) Pushing() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pushing)
+}
+
+// Queued counts the SETs every stream holds undelivered. They are in the
+// store: a restart pushes them, or hands them to the next poll.
+func (s *Service) Queued(ctx context.Context) (int, error) {
+	streams, err := s.cfg.Store.SSFStreams(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range streams {
+		q, err := s.cfg.Store.SSFQueueLength(ctx, st.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += q
+	}
+	return n, nil
+}
+
 // waitPushes waits until no push is under way.
 func (s *Service) waitPushes() {
 	s.mu.Lock()

@@ -140,86 +140,6 @@ var braces = regexp.MustCompile(`[{}]`)
 // emptyField is a name/value line without a value, where "-" belongs.
 var emptyField = regexp.MustCompile(`(?m)^[a-z_ ]+:[ \t]*$`)
 
-// writing are the commands that change something; every other command
-// only reads, and TestReadOutputIsForPeople runs it.
-var writing = []string{"serve", "migrate", "version", "create", "suspend", "reactivate", "revoke", "rotate-secret", "rotate",
-	"rotate-key", "grant", "offboard", "status", "delete", "approve", "reject"}
-
-// TestReadOutputIsForPeople runs every read command over a populated
-// server and checks that its text holds no Go value dumps (and that the
-// commands that always print JSON print valid JSON without them).
-func TestReadOutputIsForPeople(t *testing.T) {
-	w := populate(t)
-	reads := []struct {
-		args    []string
-		code    int
-		isJSON  bool // the command prints JSON whatever is asked
-		nonzero string
-	}{
-		{args: []string{"principal", "list"}},
-		{args: []string{"principal", "show", "billing"}},
-		{args: []string{"client", "list"}},
-		{args: []string{"client", "show", w.ids["client"]}},
-		{args: []string{"key", "list"}},
-		{args: []string{"key", "ring", "list"}},
-		{args: []string{"token", "list"}},
-		{args: []string{"audit", "tail", "-n", "1000"}},
-		{args: []string{"audit", "search", "--limit", "1000"}},
-		{args: []string{"audit", "show", "0"}, isJSON: true},
-		{args: []string{"audit", "verify"}},
-		{args: []string{"audit", "proof", "1"}, isJSON: true},
-		{args: []string{"audit", "consistency", "2", "5"}, isJSON: true},
-		{args: []string{"audit", "export"}, isJSON: true},
-		{args: []string{"audit", "verify-bundle", w.bundle, "--log-key", w.logKey}},
-		{args: []string{"audit", "key"}},
-		{args: []string{"custody", "show", "alice"}},
-		{args: []string{"custody", "show", "--ring", "default"}},
-		{args: []string{"credential", "list"}},
-		{args: []string{"doctor"}, code: 1},
-		{args: []string{"ssf", "list"}},
-		{args: []string{"ssf", "show", w.ids["stream"]}},
-		{args: []string{"pending", "list", "--status", "all"}},
-		{args: []string{"pending", "show", w.ids["pending"]}},
-	}
-	covered := map[string]bool{}
-	for _, rd := range reads {
-		name := strings.Join(rd.args[:min(len(rd.args), 2)], " ")
-		if rd.args[0] == "key" && rd.args[1] == "ring" {
-			name = strings.Join(rd.args[:3], " ")
-		}
-		covered[name] = true
-		t.Run(strings.Join(rd.args, " "), func(t *testing.T) {
-			r := run(w.env, rd.args...)
-			if r.code != rd.code {
-				t.Fatalf("exit %d, want %d: %s", r.code, rd.code, r.stderr)
-			}
-			if strings.TrimSpace(r.stdout) == "" {
-				t.Fatalf("printed nothing")
-			}
-			if m := goDump.FindString(r.stdout + r.stderr); m != "" {
-				t.Errorf("output holds %q, a Go value dump:\n%s%s", m, r.stdout, r.stderr)
-			}
-			if rd.isJSON {
-				if !json.Valid([]byte(r.stdout)) {
-					t.Errorf("not valid JSON:\n%s", r.stdout)
-				}
-			} else if m := braces.FindString(r.stdout); m != "" {
-				t.Errorf("text output holds %q:\n%s", m, r.stdout)
-			} else if m := emptyField.FindString(r.stdout); m != "" {
-				t.Errorf("text output has a field without a value, %q:\n%s", m, r.stdout)
-			}
-		})
-	}
-	for _, leaf := range cli.Leaves() {
-		if slices.Contains(writing, leaf[len(leaf)-1]) {
-			continue
-		}
-		if name := strings.Join(leaf, " "); !covered[name] {
-			t.Errorf("%s is not run here: a read command, or one missing from the list of those that write", name)
-		}
-	}
-}
-
 // TestTamperedBundleSaysWhy: a bundle whose entry was altered fails to
 // verify, and the error shows the roots in base64, not as Go byte slices.
 func TestTamperedBundleSaysWhy(t *testing.T) {
@@ -355,12 +275,28 @@ func columnStarts(header string) []int {
 	return out
 }
 
-// TestEveryCommandPrintsJSON: every command in the command table that
-// prints something takes --json and prints valid JSON; where it shows what
-// an API route answers, it prints that answer whole, not a subset.
-func TestEveryCommandPrintsJSON(t *testing.T) {
+// call is one command of the scenario that runs every command.
+type call struct {
+	args []string
+	code int
+	// path is the API route whose answer the command prints, if any;
+	// reverse, if its list is printed in reverse.
+	path    string
+	reverse bool
+	// save keeps what the output holds for later calls: variable ->
+	// member path of the JSON output (such as "keys.1.kid"), or a
+	// regular expression on the text output whose group is the value.
+	save, saveText map[string]string
+	env            map[string]string // instead of the operator's
+}
+
+// scenario is a populated server, and a run of every command in the
+// command table but serve and version over it, reads first, each with
+// what it needs. Arguments of the form $NAME are vars (which calls with
+// save add to).
+func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 	ctx := t.Context()
-	w := populate(t)
+	w = populate(t)
 	// Two actions waiting for a second person: SCIM may not suspend or
 	// offboard the operator alone.
 	scimCred, err := w.srv.Admin.CreateCredential(ctx, api.CredentialRequest{Name: "okta", Role: mayfly.RoleSCIM})
@@ -389,7 +325,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"CLIENT": w.ids["client"], "STREAM": w.ids["stream"], "PENDING": w.ids["pending"],
+	vars = map[string]string{"CLIENT": w.ids["client"], "STREAM": w.ids["stream"], "PENDING": w.ids["pending"],
 		"BUNDLE": w.bundle, "LOGKEY": w.logKey, "DATA": t.TempDir()}
 	for _, p := range pending {
 		vars[string(p.Kind)] = p.ID
@@ -415,18 +351,7 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	}
 	alice := map[string]string{"MAYFLY_ADDR": w.srv.URL, "MAYFLY_TOKEN": own.Token}
 
-	calls := []struct {
-		args []string
-		code int
-		// path is the API route whose answer the command prints, if
-		// any; reverse, if its list is printed in reverse.
-		path    string
-		reverse bool
-		// save keeps members of the output as variables for later calls:
-		// variable -> member path, such as "keys.1.kid".
-		save map[string]string
-		env  map[string]string // instead of the operator's
-	}{
+	calls = []call{
 		{args: []string{"principal", "list"}, path: "/v1/principals"},
 		{args: []string{"principal", "show", "alice"}, path: "/v1/principals/alice"},
 		{args: []string{"client", "list"}, path: "/v1/clients"},
@@ -454,16 +379,16 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		{args: []string{"principal", "create", "dave", "--kind", "human"}},
 		{args: []string{"principal", "suspend", "dave", "--reason", "on leave"}},
 		{args: []string{"principal", "reactivate", "dave", "--reason", "back"}},
-		{args: []string{"client", "create", "tool", "--owner", "dave"}, save: map[string]string{"TOOL": "client_id"}},
+		{args: []string{"client", "create", "tool", "--owner", "dave"}, save: map[string]string{"TOOL": "client_id"}, saveText: map[string]string{"TOOL": `(?m)^client_id: +(\S+)$`}},
 		{args: []string{"client", "rotate-secret", "$TOOL"}},
 		{args: []string{"client", "revoke", "$TOOL"}},
-		{args: []string{"key", "ring", "create", "fresh"}, save: map[string]string{"FRESHKID": "keys.1.kid"}},
+		{args: []string{"key", "ring", "create", "fresh"}, save: map[string]string{"FRESHKID": "keys.1.kid"}, saveText: map[string]string{"FRESHKID": `(?m)^(\S+) +fresh +ES256 +next `}},
 		{args: []string{"key", "rotate", "default"}},
 		{args: []string{"key", "revoke", "--", "$FRESHKID"}},
 		{args: []string{"token", "revoke", "$JTI"}},
 		{args: []string{"offboard", "dave", "--reason", "left"}},
 		{args: []string{"custody", "grant", "alice", "--ring", "default", "--reason", "on call"}},
-		{args: []string{"credential", "create", "ci", "--role", "auditor"}, save: map[string]string{"CI": "id"}},
+		{args: []string{"credential", "create", "ci", "--role", "auditor"}, save: map[string]string{"CI": "id"}, saveText: map[string]string{"CI": `(?m)^id: +(\S+)$`}},
 		{args: []string{"credential", "revoke", "$CI"}},
 		{args: []string{"scim", "token", "create", "--name", "idp"}},
 		{args: []string{"ssf", "status", "$STREAM", "paused"}},
@@ -473,6 +398,14 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		{args: []string{"pending", "reject", "$" + string(mayfly.PendingOffboard)}, env: alice},
 		{args: []string{"pending", "approve", "$" + string(mayfly.PendingSuspend)}, env: alice},
 	}
+	return w, calls, vars
+}
+
+// play runs the scenario's calls, with --json if asked, and hands each one
+// that exits as it should, with its arguments expanded and what it
+// printed, to check.
+func (w *world) play(t *testing.T, calls []call, vars map[string]string, asJSON bool, check func(c call, args []string, r result)) {
+	t.Helper()
 	expand := func(s string) string {
 		if v, ok := strings.CutPrefix(s, "$"); ok {
 			if x, ok := vars[v]; ok {
@@ -491,33 +424,105 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		for _, a := range c.args {
 			args = append(args, expand(a))
 		}
+		c.path = expand(c.path)
 		covered[leafOf(c.args)] = true
 		env := w.env
 		if c.env != nil {
 			env = c.env
 		}
-		r := run(env, append(args, "--json")...)
-		name := strings.Join(c.args, " ")
-		if r.code != c.code {
-			t.Errorf("%s --json: exit %d, want %d: %s", name, r.code, c.code, r.stderr)
-			continue
+		if asJSON {
+			args = append(args, "--json")
 		}
-		var got any
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-			t.Errorf("%s --json: not JSON (%v):\n%s", name, err, r.stdout)
+		r := run(env, args...)
+		if r.code != c.code {
+			t.Errorf("%s: exit %d, want %d: %s", strings.Join(args, " "), r.code, c.code, r.stderr)
 			continue
 		}
 		for v, member := range c.save {
+			if !asJSON {
+				break
+			}
+			var got any
+			json.Unmarshal([]byte(r.stdout), &got)
 			x, _ := lookup(got, member).(string)
 			if x == "" {
-				t.Fatalf("%s --json: no %s in %s", name, member, r.stdout)
+				t.Fatalf("%s: no %s in %s", strings.Join(args, " "), member, r.stdout)
 			}
 			vars[v] = x
 		}
-		if c.path == "" {
+		for v, pattern := range c.saveText {
+			if asJSON {
+				break
+			}
+			m := regexp.MustCompile(pattern).FindStringSubmatch(r.stdout)
+			if m == nil {
+				t.Fatalf("%s: nothing matches %s in\n%s", strings.Join(args, " "), pattern, r.stdout)
+			}
+			vars[v] = m[1]
+		}
+		check(c, args, r)
+	}
+	for _, leaf := range cli.Leaves() {
+		name := strings.Join(leaf, " ")
+		switch name {
+		case "serve": // runs the server; what it prints is its log
+			continue
+		case "version": // prints the build's version, no API object
 			continue
 		}
-		req, err := http.NewRequest("GET", w.srv.URL+expand(c.path), nil)
+		if !covered[name] {
+			t.Errorf("%s is not run here", name)
+		}
+	}
+}
+
+// alwaysJSON are the commands that print JSON whatever is asked: what
+// they show is best read whole.
+var alwaysJSON = []string{"audit show", "audit proof", "audit consistency", "audit export"}
+
+// TestOutputIsForPeople runs every command over a populated server and
+// checks that its text holds no Go value dumps, no braces and no field
+// without a value (and that those that always print JSON print valid
+// JSON without dumps).
+func TestOutputIsForPeople(t *testing.T) {
+	w, calls, vars := scenario(t)
+	w.play(t, calls, vars, false, func(c call, args []string, r result) {
+		name := strings.Join(args, " ")
+		if strings.TrimSpace(r.stdout) == "" {
+			t.Errorf("%s printed nothing", name)
+		}
+		if m := goDump.FindString(r.stdout + r.stderr); m != "" {
+			t.Errorf("%s: output holds %q, a Go value dump:\n%s%s", name, m, r.stdout, r.stderr)
+		}
+		switch {
+		case slices.Contains(alwaysJSON, leafOf(c.args)):
+			if !json.Valid([]byte(r.stdout)) {
+				t.Errorf("%s: not valid JSON:\n%s", name, r.stdout)
+			}
+		case braces.MatchString(r.stdout):
+			t.Errorf("%s: text output holds %q:\n%s", name, braces.FindString(r.stdout), r.stdout)
+		case emptyField.MatchString(r.stdout):
+			t.Errorf("%s: text output has a field without a value, %q:\n%s", name, emptyField.FindString(r.stdout), r.stdout)
+		}
+	})
+}
+
+// TestEveryCommandPrintsJSON: every command in the command table that
+// prints something takes --json and prints valid JSON; where it shows what
+// an API route answers, it prints that answer whole, not a subset.
+func TestEveryCommandPrintsJSON(t *testing.T) {
+	w, calls, vars := scenario(t)
+	w.play(t, calls, vars, true, func(c call, args []string, r result) {
+		name := strings.Join(args, " ")
+		var got any
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Errorf("%s: not JSON (%v):\n%s", name, err, r.stdout)
+			return
+		}
+		if c.path == "" {
+			return
+		}
+		req, err := http.NewRequest("GET", w.srv.URL+c.path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -533,21 +538,9 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)
 		if string(gb) != string(wb) {
-			t.Errorf("%s --json prints\n%s\nwhile GET %s answers\n%s", name, gb, c.path, wb)
+			t.Errorf("%s prints\n%s\nwhile GET %s answers\n%s", name, gb, c.path, wb)
 		}
-	}
-	for _, leaf := range cli.Leaves() {
-		name := strings.Join(leaf, " ")
-		switch name {
-		case "serve": // runs the server; what it prints is its log
-			continue
-		case "version": // prints the build's version, no API object
-			continue
-		}
-		if !covered[name] {
-			t.Errorf("%s is not run with --json here", name)
-		}
-	}
+	})
 }
 
 // leafOf is the command an argument list runs: the words before the

@@ -213,9 +213,16 @@ func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 
 func (s *Server) keyViews(ring string) []api.KeyView {
 	now := s.cfg.Clock.Now()
-	reasons := s.cfg.Revoker.Reasons(mayfly.RevokeKey)
+	ks := s.cfg.Keys.Keys(ring)
+	var reasons map[string]string // read only if needed: it walks every revocation
+	for _, k := range ks {
+		if k.State(now) == mayfly.KeyRevoked {
+			reasons = s.cfg.Revoker.Reasons(mayfly.RevokeKey)
+			break
+		}
+	}
 	out := []api.KeyView{}
-	for _, k := range s.cfg.Keys.Keys(ring) {
+	for _, k := range ks {
 		out = append(out, keyView(k, now, reasons))
 	}
 	return out
@@ -298,7 +305,12 @@ func (s *Server) showKey(w http.ResponseWriter, r *http.Request, a *mayfly.Admin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, keyView(k, s.cfg.Clock.Now(), s.cfg.Revoker.Reasons(mayfly.RevokeKey)))
+	now := s.cfg.Clock.Now()
+	var reasons map[string]string
+	if k.State(now) == mayfly.KeyRevoked {
+		reasons = s.cfg.Revoker.Reasons(mayfly.RevokeKey)
+	}
+	writeJSON(w, http.StatusOK, keyView(k, now, reasons))
 	return nil
 }
 

@@ -257,9 +257,47 @@ func TestTablesAlign(t *testing.T) {
 			}
 		}
 	}
-	if r := run(w.env, "client", "list"); !strings.Contains(r.stdout, unicodeClient) || utf8.RuneCountInString(unicodeClient) == len(unicodeClient) {
-		t.Errorf("client list lacks the client named %q:\n%s", unicodeClient, r.stdout)
+	// The cells after a name beyond ASCII, which has more bytes than
+	// runes, are where their headers are, and are names.
+	if utf8.RuneCountInString(unicodeClient) == len(unicodeClient) {
+		t.Fatalf("%q is ASCII", unicodeClient)
 	}
+	for _, tt := range []struct {
+		args              []string
+		column, row, want string
+	}{
+		{[]string{"client", "list"}, "OWNER", unicodeClient, "billing (" + w.ids["billing"] + ")"},
+		{[]string{"token", "list"}, "PRINCIPAL", unicodeClient, "billing (" + w.ids["billing"] + ")"},
+		{[]string{"token", "list"}, "CLIENT", unicodeClient, unicodeClient + " (" + w.ids["client"] + ")"},
+	} {
+		r := run(w.env, tt.args...)
+		if got := cellAt(r.stdout, tt.column, tt.row); got != tt.want {
+			t.Errorf("%s: column %s of the row of %s is %q, want %q:\n%s", strings.Join(tt.args, " "), tt.column, tt.row, got, tt.want, r.stdout)
+		}
+	}
+}
+
+// cellAt returns the cell of table under the header column, in the first
+// row that holds row.
+func cellAt(table, column, row string) string {
+	lines := strings.Split(table, "\n")
+	starts := columnStarts(lines[0])
+	header := []rune(lines[0])
+	for i, s := range starts {
+		end := len(header)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		if strings.TrimSpace(string(header[s:end])) != column {
+			continue
+		}
+		for _, l := range lines[1:] {
+			if rs := []rune(l); strings.Contains(l, row) && s < len(rs) {
+				return strings.TrimSpace(string(rs[s:min(end, len(rs))]))
+			}
+		}
+	}
+	return ""
 }
 
 // columnStarts returns the rune index of each column of a header: a

@@ -81,6 +81,7 @@ const (
 	client    = "client"    // the typed API client
 	command   = "command"   // cli, cmd/mayfly
 	bench     = "bench"     // load generators, outside the product
+	deploy    = "deploy"    // deploy/: tests of the files an operator deploys with
 )
 
 // layerOf places a package directory; "" means it has no place, which is
@@ -106,6 +107,8 @@ func layerOf(dir string) string {
 		return command
 	case top == "bench":
 		return bench
+	case top == "deploy":
+		return deploy
 	}
 	return ""
 }
@@ -122,6 +125,7 @@ var mayImport = map[string][]string{
 	client:    {domain, library},
 	command:   {domain, library, client, assembly, command},
 	bench:     {domain, library, transport, assembly, client, bench},
+	deploy:    {},
 }
 
 // mayImportInternal is the one package of the module's internal/ a layer

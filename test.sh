@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: every package on SQLite, the PostgreSQL conformance
 # and multi-replica tests, and then every server-level test again with
-# PostgreSQL as the store. Arguments go to `go test` (such as -race, -run).
+# PostgreSQL as the store; last, the Kubernetes manifests' tests, a module
+# of their own in deploy/kubernetes. Arguments go to `go test` (such as
+# -race, -run).
 #
 # Unless MAYFLY_TEST_POSTGRES names a database, a throwaway PostgreSQL is
 # started for the run and removed after it. If none can be started, the
@@ -9,6 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/pg.sh
+
+kubernetes() {
+	echo "--- go test in deploy/kubernetes (its own module)"
+	(cd deploy/kubernetes && go test "$@" ./...)
+}
 
 if [ -z "${MAYFLY_TEST_POSTGRES:-}" ] && ! pg_start; then
 	if [ "${CI:-}" = true ]; then
@@ -18,10 +25,13 @@ if [ -z "${MAYFLY_TEST_POSTGRES:-}" ] && ! pg_start; then
 	echo "################################################################" >&2
 	echo "# test: PostgreSQL TESTS SKIPPED: no PostgreSQL could be started #" >&2
 	echo "################################################################" >&2
-	exec go test "$@" ./...
+	go test "$@" ./...
+	kubernetes "$@"
+	exit 0
 fi
 
 echo "--- go test ./... (SQLite; PostgreSQL for the store and replica tests)"
 go test "$@" ./...
 echo "--- go test ./... with MAYFLY_TEST_STORE=postgres (every server on PostgreSQL)"
 MAYFLY_TEST_STORE=postgres go test "$@" ./...
+kubernetes "$@"

@@ -18,14 +18,14 @@ import (
 
 func auditCommands() *command {
 	return &command{name: "audit", summary: "read and verify the tamper-evident audit log", sub: []*command{
-		{name: "tail", summary: "show the newest entries [-n N]", run: auditTail},
-		{name: "show", summary: "show one entry: INDEX", run: auditShow},
-		{name: "search", summary: "find entries [--action A] [--principal P] [--client C] [--kid K] [--since T] [--until T] [--limit N]", run: auditSearch},
+		{name: "tail", summary: "show the newest entries, oldest first", run: auditTail},
+		{name: "show", args: "INDEX", summary: "show one entry", run: auditShow},
+		{name: "search", summary: "find entries, oldest first", run: auditSearch},
 		{name: "verify", summary: "recompute the log and check every entry and checkpoint", run: auditVerify},
-		{name: "proof", summary: "inclusion proof of an entry in the latest checkpoint: INDEX", run: auditProof},
-		{name: "consistency", summary: "consistency proof between tree sizes: OLD NEW", run: auditConsistency},
-		{name: "export", summary: "write a self-contained, verifiable bundle to stdout [--from T] [--to T]", run: auditExport},
-		{name: "verify-bundle", summary: "verify a bundle offline: FILE --log-key KEY", run: auditVerifyBundle},
+		{name: "proof", args: "INDEX", summary: "inclusion proof of an entry in the latest checkpoint", run: auditProof},
+		{name: "consistency", args: "OLD NEW", summary: "consistency proof between tree sizes", run: auditConsistency},
+		{name: "export", summary: "write a self-contained, verifiable bundle to stdout", run: auditExport},
+		{name: "verify-bundle", args: "FILE --log-key KEY", summary: "verify a bundle offline, with no server", run: auditVerifyBundle},
 		{name: "key", summary: "print the log's public key (signed-note verifier key)", run: auditKey},
 		{name: "rotate-key", summary: "replace the log key; the next checkpoint is signed by both", run: auditRotateKey},
 	}}
@@ -43,7 +43,7 @@ func auditTable(w io.Writer, items []api.AuditItem) {
 func auditTail(ctx context.Context, args []string, env Env) error {
 	var n int
 	_, a, c, err := admin("audit tail", args, env, 0, "no arguments", func(f *flags) {
-		f.IntVar(&n, "n", 20, "how many entries")
+		f.CountVar(&n, "n", 20, "how many entries")
 	})
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func auditSearch(ctx context.Context, args []string, env Env) error {
 		f.StringVar(&flt.KID, "kid", "", "only entries about this key")
 		f.Var(instant{&flt.Since}, "since", "only entries at or after: RFC 3339 time, Unix seconds or a duration ago")
 		f.Var(instant{&flt.Until}, "until", "only entries before (same forms)")
-		f.IntVar(&flt.Limit, "limit", 100, "at most this many, oldest first")
+		f.CountVar(&flt.Limit, "limit", 100, "at most this many, oldest first")
 	})
 	if err != nil {
 		return err

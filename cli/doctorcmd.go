@@ -17,12 +17,14 @@ func doctor(ctx context.Context, args []string, env Env) error {
 	var maxAge time.Duration
 	var idleDays int
 	_, a, c, err := admin("doctor", args, env, 0, "no arguments", func(f *flags) {
-		f.Func("max-secret-age", "report client secrets older than this, in days (90d) or as a duration (2160h) (default 90d)", func(s string) error {
+		f.Func("max-secret-age", "report client secrets older than this `age`, in days (90d) or as a duration (2160h) (default 90d)", func(s string) error {
 			var err error
-			maxAge, err = mayfly.ParseAge(s)
+			if maxAge, err = mayfly.ParseAge(s); err != nil && !strings.HasSuffix(s, "d") {
+				return errors.New(durationForm + ", or days such as 90d")
+			}
 			return err
 		})
-		f.IntVar(&idleDays, "idle-days", 0, fmt.Sprintf("report custodians not seen for this many days (default %d)", mayfly.DefaultIdleDays))
+		f.CountVar(&idleDays, "idle-days", 0, fmt.Sprintf("report custodians not seen for this many days (default %d)", mayfly.DefaultIdleDays))
 	})
 	if err != nil {
 		return err

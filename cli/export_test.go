@@ -14,6 +14,6 @@ func Leaves() [][]string {
 			walk(c.sub, path)
 		}
 	}
-	walk(commands, nil)
+	walk(root.sub, nil)
 	return out
 }

@@ -13,10 +13,10 @@ import (
 
 func pendingCommands() *command {
 	return &command{name: "pending", summary: "changes waiting for an administrator's decision", sub: []*command{
-		{name: "list", summary: "list pending actions [--status pending|approved|rejected|all]", run: pendingList},
-		{name: "show", summary: "show a pending action: ID", run: pendingShow},
-		{name: "approve", summary: "approve a pending action, which is then carried out: ID [--reason R]", run: pendingApprove},
-		{name: "reject", summary: "reject a pending action; nothing changes: ID [--reason R]", run: pendingReject},
+		{name: "list", summary: "list pending actions", run: pendingList},
+		{name: "show", args: "ID", summary: "show a pending action", run: pendingShow},
+		{name: "approve", args: "ID", summary: "approve a pending action, which is then carried out", run: pendingApprove},
+		{name: "reject", args: "ID", summary: "reject a pending action; nothing changes", run: pendingReject},
 	}}
 }
 

@@ -12,15 +12,15 @@ import (
 
 func peopleCommands() []*command {
 	return []*command{
-		{name: "offboard", summary: "offboard a person: revoke what they own, replace what they saw: PERSON [--reason R] [--transfer-to PRINCIPAL]", run: offboardCmd},
+		{name: "offboard", args: "PERSON", summary: "offboard a person: revoke what they own, replace what they saw", run: offboardCmd},
 		{name: "custody", summary: "who had custody of keys and secrets", sub: []*command{
-			{name: "grant", summary: "record custody: PRINCIPAL (--ring R | --root-key | --client ID) --reason R [--kind admin|break_glass|granted|...]", run: custodyGrant},
-			{name: "show", summary: "show custody: PRINCIPAL, or --ring R", run: custodyShow},
+			{name: "grant", args: "PRINCIPAL (--ring R | --root-key | --client ID) --reason R", summary: "record who had custody of a ring, the root key or a client's secret", run: custodyGrant},
+			{name: "show", args: "PRINCIPAL | --ring R", summary: "show what a principal had custody of, or who had custody of a ring", run: custodyShow},
 		}},
 		{name: "credential", summary: "manage admin and SCIM credentials", sub: []*command{
-			{name: "create", summary: "create a credential, shown once: NAME [--owner PERSON] [--role admin|ring-admin|responder|auditor|scim]", run: credentialCreate},
+			{name: "create", args: "NAME", summary: "create a credential; its token is shown once", run: credentialCreate},
 			{name: "list", summary: "list credentials", run: credentialList},
-			{name: "revoke", summary: "revoke a credential: ID [--reason R]", run: credentialRevoke},
+			{name: "revoke", args: "ID", summary: "revoke a credential", run: credentialRevoke},
 		}},
 	}
 }

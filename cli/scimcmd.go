@@ -12,7 +12,7 @@ import (
 func scimCommands() *command {
 	return &command{name: "scim", summary: "SCIM provisioning", sub: []*command{
 		{name: "token", summary: "credentials for identity providers", sub: []*command{
-			{name: "create", summary: "create a SCIM credential for an identity provider, shown once: [--name NAME] [--owner PERSON]", run: scimTokenCreate},
+			{name: "create", summary: "create a SCIM credential for an identity provider; its token is shown once", run: scimTokenCreate},
 		}},
 	}}
 }

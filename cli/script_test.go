@@ -5,7 +5,9 @@ package cli_test
 // standing in for cmd/mayfly (TestMain), so each line runs the CLI as a
 // separate process, as an operator would. The curl and jq lines of the
 // README run as in-process commands that do the same, so the scripts need
-// neither tool installed.
+// neither tool installed. Each shell block of the README names the
+// transcript that runs it, and TestReadmeWalkthroughs (readme_test.go)
+// checks that the block's mayfly and curl commands are the transcript's.
 //
 // Custom commands:
 //

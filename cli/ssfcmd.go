@@ -14,9 +14,9 @@ import (
 func ssfCommands() *command {
 	return &command{name: "ssf", summary: "Shared Signals streams to receivers", sub: []*command{
 		{name: "list", summary: "list every stream", run: ssfList},
-		{name: "show", summary: "show a stream's configuration and status: STREAM_ID", run: ssfShow},
-		{name: "status", summary: "set a stream's status: STREAM_ID enabled|paused|disabled [--reason R]", run: ssfSetStatus},
-		{name: "delete", summary: "delete a stream and the events it has queued: STREAM_ID", run: ssfDelete},
+		{name: "show", args: "STREAM_ID", summary: "show a stream's configuration and status", run: ssfShow},
+		{name: "status", args: "STREAM_ID enabled|paused|disabled", summary: "set a stream's status", run: ssfSetStatus},
+		{name: "delete", args: "STREAM_ID", summary: "delete a stream and the events it has queued", run: ssfDelete},
 	}}
 }
 

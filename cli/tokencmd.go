@@ -18,7 +18,7 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
 		f.Var(instant{&flt.Since}, "since", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
 		f.Var(instant{&flt.Until}, "until", "only tokens issued before (same forms as --since)")
-		f.IntVar(&flt.Limit, "limit", 100, "at most this many, newest first")
+		f.CountVar(&flt.Limit, "limit", 100, "at most this many, newest first")
 	})
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func (i instant) Set(v string) error {
 		*i.t = time.Now().Add(-d)
 		return nil
 	}
-	return errors.New("not an RFC 3339 time, Unix seconds or a duration")
+	return errors.New("expected an RFC 3339 time such as 2026-01-02T15:04:05Z, Unix seconds, or a duration ago such as 90s, 15m or 2h")
 }
 
 func tokenRevoke(ctx context.Context, args []string, env Env) error {

@@ -41,6 +41,9 @@ type Finding struct {
 	Subject string      `json:"subject"` // what to act on, such as "client mfc_..." or "ring default"
 	Message string      `json:"message"`
 	IDs     []string    `json:"ids"` // the IDs involved, the subject's first
+	// Names are the names of the principals, clients and credentials
+	// among IDs, by ID, for those who read the report.
+	Names map[string]string `json:"names,omitempty"`
 }
 
 // DoctorReport is the outcome of one run of the inventory and policy report.

@@ -96,6 +96,12 @@ type IdentityStore interface {
 	// already is.
 	RevokeAdminCredential(tx Tx, id string, at time.Time) error
 
+	// Names returns the names of the principals, clients and admin
+	// credentials whose IDs are among ids, keyed by ID; an ID of none of
+	// them is left out. Any number of IDs takes a bounded number of
+	// queries, not one per ID.
+	Names(ctx context.Context, ids []string) (map[string]string, error)
+
 	// AddCustody records custody and sets c.ID. Records are never changed.
 	AddCustody(tx Tx, c *Custody) error
 	// Custody returns the matching records, oldest first.

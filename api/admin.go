@@ -27,7 +27,8 @@ type ClientRequest struct {
 // CreatedClient is the one response that carries a client secret.
 type CreatedClient struct {
 	*mayfly.Client
-	Secret string `json:"client_secret,omitempty"`
+	OwnerName string `json:"owner_name,omitempty"` // see ClientView
+	Secret    string `json:"client_secret,omitempty"`
 }
 
 // DecisionRequest approves or rejects a pending action, with an optional
@@ -59,4 +60,7 @@ type KeyView struct {
 	mayfly.Key
 	State    mayfly.KeyState `json:"state"`
 	Material string          `json:"material"` // "sealed" or "destroyed"
+	// RevokedReason is why a revoked key was revoked, as its revocation
+	// says.
+	RevokedReason string `json:"revoked_reason,omitempty"`
 }

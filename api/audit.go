@@ -2,10 +2,16 @@ package api
 
 import "github.com/mayflyhq/mayfly"
 
-// AuditItem is an audit entry as the API shows it.
+// AuditItem is an audit entry as the API shows it. The names of the
+// entry's actor, principal and client are looked up when it is read (see
+// names.go): they are not part of the entry, which is what the log
+// hashes, and a name changed since shows as it is now.
 type AuditItem struct {
-	Entry    mayfly.AuditEntry `json:"entry"`
-	LeafHash []byte            `json:"leaf_hash"`
+	Entry         mayfly.AuditEntry `json:"entry"`
+	LeafHash      []byte            `json:"leaf_hash"`
+	ActorName     string            `json:"actor_name,omitempty"`
+	PrincipalName string            `json:"principal_name,omitempty"`
+	ClientName    string            `json:"client_name,omitempty"`
 }
 
 // InclusionProof is an entry's RFC 6962 inclusion proof against a checkpoint.

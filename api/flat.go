@@ -27,8 +27,9 @@ func merge(a, b any) ([]byte, error) {
 
 func (c CreatedClient) MarshalJSON() ([]byte, error) {
 	return merge(c.Client, struct {
-		Secret string `json:"client_secret,omitempty"`
-	}{c.Secret})
+		OwnerName string `json:"owner_name,omitempty"`
+		Secret    string `json:"client_secret,omitempty"`
+	}{c.OwnerName, c.Secret})
 }
 
 func (c *CreatedClient) UnmarshalJSON(b []byte) error {
@@ -37,10 +38,11 @@ func (c *CreatedClient) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var v struct {
-		Secret string `json:"client_secret"`
+		OwnerName string `json:"owner_name"`
+		Secret    string `json:"client_secret"`
 	}
 	err := json.Unmarshal(b, &v)
-	c.Secret = v.Secret
+	c.OwnerName, c.Secret = v.OwnerName, v.Secret
 	return err
 }
 

@@ -29,7 +29,8 @@ type CredentialRequest struct {
 // CreatedCredential is the one response that carries a credential's token.
 type CreatedCredential struct {
 	*mayfly.AdminCredential
-	Token string `json:"token"`
+	OwnerName string `json:"owner_name,omitempty"` // see CredentialView
+	Token     string `json:"token"`
 	// Pending, for a credential of role admin, is the action that waits
 	// for a second person (the answer is then 202 Accepted, and the token
 	// works once it is approved), or that recorded its creation without
@@ -42,5 +43,10 @@ type CreatedCredential struct {
 // Accepted, without a record), or that recorded the grant without one.
 type GrantedCustody struct {
 	*mayfly.Custody
-	Pending *mayfly.PendingAction `json:"pending,omitempty"`
+	// The names of the record's principal, actor and asset (see
+	// CustodyView).
+	PrincipalName string                `json:"principal_name,omitempty"`
+	ActorName     string                `json:"actor_name,omitempty"`
+	AssetName     string                `json:"asset_name,omitempty"`
+	Pending       *mayfly.PendingAction `json:"pending,omitempty"`
 }

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ type Report struct {
 	Origin  string `json:"origin"`
 	Size    uint64 `json:"checkpoint_size"`
 	Entries int    `json:"entries_verified"`
+	// Root is the root hash the checkpoint commits to, which every
+	// entry's proof led to; base64 in JSON, as in the checkpoint's note.
+	Root []byte `json:"root_hash"`
 }
 
 // Verify checks a bundle offline against the log's public key (signed-note
@@ -88,10 +92,22 @@ func Verify(raw []byte, vkey string) (*Report, error) {
 			return nil, err
 		}
 		if err := proof.VerifyInclusion(hasher, be.Entry.Index, size, hasher.HashLeaf(body), be.Proof, root); err != nil {
-			return nil, fmt.Errorf("entry %d (index %d): not in the checkpointed log: %v", i, be.Entry.Index, err)
+			return nil, fmt.Errorf("entry %d (index %d): not in the checkpointed log: %s", i, be.Entry.Index, proofError(err))
 		}
 	}
-	return &Report{Origin: b.Origin, Size: size, Entries: len(b.Entries)}, nil
+	return &Report{Origin: b.Origin, Size: size, Entries: len(b.Entries), Root: root}, nil
+}
+
+// proofError says why a proof failed. The merkle package prints the roots
+// of a mismatch as Go byte slices, on lines of their own; they are shown
+// here in base64, as the checkpoint writes its root.
+func proofError(err error) string {
+	var m proof.RootMismatchError
+	if errors.As(err, &m) {
+		return fmt.Sprintf("its proof leads to root %s, but the checkpoint's root is %s",
+			base64.StdEncoding.EncodeToString(m.CalculatedRoot), base64.StdEncoding.EncodeToString(m.ExpectedRoot))
+	}
+	return err.Error()
 }
 
 // OpenCheckpoint verifies a C2SP signed-note checkpoint of the log named

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,10 +32,11 @@ func auditCommands() *command {
 }
 
 func auditTable(w io.Writer, items []api.AuditItem) {
-	fmt.Fprintln(w, "INDEX\tTIME\tACTION\tACTOR\tPRINCIPAL\tCLIENT\tKID\tRING")
+	row(w, "INDEX", "TIME", "ACTION", "ACTOR", "PRINCIPAL", "CLIENT", "KID", "RING")
 	for _, it := range items {
 		e := it.Entry
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Index, stamp(e.Time), e.Action, e.Actor, dash(e.Principal), dash(e.Client), dash(e.KID), dash(e.Ring))
+		row(w, strconv.FormatUint(e.Index, 10), stamp(e.Time), string(e.Action), label(it.ActorName, e.Actor), label(it.PrincipalName, e.Principal),
+			label(it.ClientName, e.Client), dash(e.KID), dash(e.Ring))
 	}
 }
 
@@ -213,6 +215,7 @@ func auditVerifyBundle(ctx context.Context, args []string, env Env) error {
 		return printJSON(env, rep)
 	}
 	fmt.Fprintf(env.Stdout, "ok: %d entries verified against a checkpoint of %d entries signed by %s\n", rep.Entries, rep.Size, rep.Origin)
+	fmt.Fprintf(env.Stdout, "root hash: %s\n", base64.StdEncoding.EncodeToString(rep.Root))
 	return nil
 }
 

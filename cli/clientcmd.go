@@ -44,7 +44,7 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		clientFields(w, cc.Client)
+		clientFields(w, cc.Client, cc.OwnerName)
 		if cc.Secret != "" {
 			fields(w, "client_secret", cc.Secret)
 			fmt.Fprintln(w, "\nThe secret is shown once and cannot be recovered. Store it now.")
@@ -52,8 +52,8 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-func clientFields(w io.Writer, c *mayfly.Client) {
-	fields(w, "client_id", c.ID, "name", c.Name, "owner", c.OwnerID, "scopes", join(c.Scopes), "audiences", join(c.Audiences),
+func clientFields(w io.Writer, c *mayfly.Client, ownerName string) {
+	fields(w, "client_id", c.ID, "name", cell(c.Name), "owner", label(ownerName, c.OwnerID), "scopes", join(c.Scopes), "audiences", join(c.Audiences),
 		"token_ttl", c.TokenTTL.String(), "ring", c.Ring, "auth", join(c.AuthMethods()), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
 }
 
@@ -67,9 +67,9 @@ func clientList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cs, func(w io.Writer) {
-		fmt.Fprintln(w, "CLIENT_ID\tNAME\tOWNER\tRING\tREVOKED")
+		row(w, "CLIENT_ID", "NAME", "OWNER", "RING", "REVOKED")
 		for _, cl := range cs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.Name, cl.OwnerID, cl.Ring, stamp(cl.RevokedAt))
+			row(w, cl.ID, cl.Name, label(cl.OwnerName, cl.OwnerID), cl.Ring, stamp(cl.RevokedAt))
 		}
 	})
 }
@@ -83,7 +83,7 @@ func clientShow(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	return a.print(env, cl, func(w io.Writer) { clientFields(w, cl) })
+	return a.print(env, cl, func(w io.Writer) { clientFields(w, cl.Client, cl.OwnerName) })
 }
 
 func clientRevoke(ctx context.Context, args []string, env Env) error {
@@ -103,8 +103,8 @@ func reasonFlag(reason *string) func(*flags) {
 	return func(f *flags) { f.StringVar(reason, "reason", "", "why, for the record") }
 }
 
-func revocationText(r *mayfly.Revocation) func(io.Writer) {
+func revocationText(r *api.RevocationView) func(io.Writer) {
 	return func(w io.Writer) {
-		fmt.Fprintf(w, "revoked %s %s (revocation %d, %s)\n", r.Kind, r.Subject, r.Seq, stamp(r.At))
+		fmt.Fprintf(w, "revoked %s %s (revocation %d, %s)\n", r.Kind, label(r.SubjectName, r.Subject), r.Seq, stamp(r.At))
 	}
 }

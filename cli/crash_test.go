@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,11 +31,15 @@ import (
 )
 
 // TestMain lets the test binary stand in for the mayfly binary, so a test
-// can run the server as a separate process and kill it, and so the
-// transcripts in testdata/script can run the mayfly command.
+// can run the server as a separate process, signal it and kill it, and so
+// the transcripts in testdata/script can run the mayfly command.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("MAYFLY_TEST_MAIN"); args != "" {
-		os.Exit(cli.Run(context.Background(), strings.Fields(args), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+		// As cmd/mayfly does: SIGINT and SIGTERM stop it gracefully.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Run(ctx, strings.Fields(args), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
+		stop()
+		os.Exit(code)
 	}
 	testscript.Main(m, map[string]func(){"mayfly": mayflyMain})
 }

@@ -46,8 +46,8 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("findings: exit %d, stderr %q; want 1 and \"mayfly: 2 findings\"", r.code, r.stderr)
 	}
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "KIND") ||
-		!strings.HasPrefix(lines[1], "owner-not-active  client mfc_") || !strings.Contains(lines[2], "alice is suspended") {
-		t.Errorf("table:\n%s\nwant a header and two owner-not-active lines", r.stdout)
+		!strings.HasPrefix(lines[1], "owner-not-active  client ") || !strings.Contains(lines[1], " (mfc_") || !strings.Contains(lines[2], "alice is suspended") {
+		t.Errorf("table:\n%s\nwant a header and two owner-not-active lines naming the clients", r.stdout)
 	}
 	r = run(env, "doctor", "--json")
 	if rep := report(r); r.code != 1 || rep.Total != 2 || len(rep.Findings) != 2 || rep.Findings[0].Kind != mayfly.FindingOwnerNotActive {

@@ -53,8 +53,18 @@ func findingsTable(w io.Writer, rep *mayfly.DoctorReport) {
 		fmt.Fprintln(w, "no findings")
 		return
 	}
-	fmt.Fprintln(w, "KIND\tSUBJECT\tMESSAGE")
+	row(w, "KIND", "SUBJECT", "MESSAGE")
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", f.Kind, f.Subject, f.Message)
+		row(w, string(f.Kind), findingSubject(f), f.Message)
 	}
+}
+
+// findingSubject is a finding's subject, "client mfc_...", with the name
+// of the ID in it: "client billing-api (mfc_...)".
+func findingSubject(f mayfly.Finding) string {
+	what, id, ok := strings.Cut(f.Subject, " ")
+	if !ok || f.Names[id] == "" {
+		return f.Subject
+	}
+	return what + " " + label(f.Names[id], id)
 }

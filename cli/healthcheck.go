@@ -20,6 +20,7 @@ import (
 func healthcheck(ctx context.Context, args []string, env Env) error {
 	f := newFlags("healthcheck", env)
 	var target string
+	jsonOut := f.Bool("json", false, "print JSON")
 	f.StringVar(&target, "url", "", "URL to get (default /healthz at MAYFLY_OPS_ADDR, else at MAYFLY_ADDR or 127.0.0.1:8740 over https if MAYFLY_TLS_CERT is set; a wildcard host as loopback)")
 	if err := f.parse(args); err != nil {
 		return err
@@ -65,6 +66,12 @@ func healthcheck(ctx context.Context, args []string, env Env) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: %s: %s", u, resp.Status)
+	}
+	if *jsonOut {
+		return printJSON(env, struct {
+			URL    string `json:"url"`
+			Status int    `json:"status"`
+		}{u.String(), resp.StatusCode})
 	}
 	fmt.Fprintf(env.Stdout, "%s: %s\n", u, resp.Status)
 	return nil

@@ -25,12 +25,29 @@ func keyList(ctx context.Context, args []string, env Env) error {
 	return a.print(env, ks, func(w io.Writer) { keyTable(w, ks) })
 }
 
+// keyTable lists keys with what their state makes of their schedule: a
+// revoked key's signing window no longer says anything, so it shows when
+// and why it was revoked instead.
 func keyTable(w io.Writer, ks []api.KeyView) {
-	fmt.Fprintln(w, "KID\tRING\tALG\tSTATE\tSIGNS FROM\tSIGNS UNTIL\tPUBLISHED UNTIL\tMATERIAL")
+	row(w, "KID", "RING", "ALG", "STATE", "MATERIAL", "SCHEDULE")
 	for _, k := range ks {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Ring, k.Alg, k.State,
-			stamp(k.ActivateAt), stamp(k.DeactivateAt), stamp(k.RetireAt), k.Material)
+		row(w, k.KID, k.Ring, string(k.Alg), string(k.State), k.Material, schedule(k))
 	}
+}
+
+func schedule(k api.KeyView) string {
+	switch k.State {
+	case mayfly.KeyRevoked:
+		if k.RevokedReason != "" {
+			return "revoked at " + stamp(k.RevokedAt) + ": " + k.RevokedReason
+		}
+		return "revoked at " + stamp(k.RevokedAt)
+	case mayfly.KeyRetiring:
+		return fmt.Sprintf("signed from %s until %s, published until %s", stamp(k.ActivateAt), stamp(k.DeactivateAt), stamp(k.RetireAt))
+	case mayfly.KeyRetired:
+		return fmt.Sprintf("signed from %s until %s, unpublished since %s", stamp(k.ActivateAt), stamp(k.DeactivateAt), stamp(k.RetireAt))
+	}
+	return fmt.Sprintf("signs from %s until %s, published until %s", stamp(k.ActivateAt), stamp(k.DeactivateAt), stamp(k.RetireAt))
 }
 
 func keyRotate(ctx context.Context, args []string, env Env) error {
@@ -85,7 +102,7 @@ func ringList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, rs, func(w io.Writer) {
-		fmt.Fprintln(w, "RING\tALG\tLIFETIME\tACTIVE KID\tNEXT KID")
+		row(w, "RING", "ALG", "LIFETIME", "ACTIVE KID", "NEXT KID")
 		for _, r := range rs {
 			active, next := "-", "-"
 			for _, k := range r.Keys {
@@ -96,7 +113,7 @@ func ringList(ctx context.Context, args []string, env Env) error {
 					next = k.KID
 				}
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Alg, r.Lifetime, active, next)
+			row(w, r.Name, string(r.Alg), r.Lifetime.String(), active, next)
 		}
 	})
 }

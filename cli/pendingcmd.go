@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 )
 
 func pendingCommands() *command {
@@ -41,9 +42,9 @@ func pendingList(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintln(w, "Nothing is waiting for a decision.")
 			return
 		}
-		fmt.Fprintln(w, "ID\tSTATUS\tKIND\tSUBJECT\tREQUESTED\tBY\tWHY")
+		row(w, "ID", "STATUS", "KIND", "SUBJECT", "REQUESTED", "BY", "WHY")
 		for _, p := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Status, p.Kind, p.Subject, stamp(p.RequestedAt), p.RequestedBy, p.Why)
+			row(w, p.ID, string(p.Status), string(p.Kind), label(p.SubjectName, p.Subject), stamp(p.RequestedAt), label(p.RequestedByName, p.RequestedBy), p.Why)
 		}
 	})
 }
@@ -87,12 +88,12 @@ func pendingDecide(ctx context.Context, name string, args []string, env Env, app
 	return a.print(env, p, func(w io.Writer) { pendingFields(w, p) })
 }
 
-func pendingFields(w io.Writer, p *mayfly.PendingAction) {
-	fields(w, "id", p.ID, "kind", string(p.Kind), "subject", p.Subject, "status", string(p.Status), "why", p.Why,
-		"requested_by", p.RequestedBy, "requester", dash(p.Requester), "requested", stamp(p.RequestedAt),
-		"decided_by", dash(p.DecidedBy), "decided", stamp(p.DecidedAt), "reason", dash(p.Reason),
-		"done", stamp(p.DoneAt), "result", dash(p.Result))
+func pendingFields(w io.Writer, p *api.PendingView) {
+	fields(w, "id", p.ID, "kind", string(p.Kind), "subject", label(p.SubjectName, p.Subject), "status", string(p.Status), "why", cell(p.Why),
+		"requested_by", label(p.RequestedByName, p.RequestedBy), "requester", label(p.RequesterName, p.Requester), "requested", stamp(p.RequestedAt),
+		"decided_by", label(p.DecidedByName, p.DecidedBy), "decider", label(p.DeciderName, p.Decider), "decided", stamp(p.DecidedAt),
+		"reason", cell(dash(p.Reason)), "done", stamp(p.DoneAt), "result", cell(dash(p.Result)))
 	for _, k := range slices.Sorted(maps.Keys(p.Params)) {
-		fields(w, "param "+k, p.Params[k])
+		fields(w, "param "+cell(k), cell(p.Params[k]))
 	}
 }

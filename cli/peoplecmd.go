@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
@@ -68,16 +69,17 @@ func offboardCmd(ctx context.Context, args []string, env Env) error {
 
 // offboardReport prints a run's report: every action, when, and the audit
 // entry that records it.
-func offboardReport(w io.Writer, o *mayfly.Offboarding) {
-	fields(w, "offboarding", o.ID, "principal", o.PrincipalID, "reason", dash(o.Reason), "transfer_to", dash(o.TransferTo),
+func offboardReport(w io.Writer, o *api.OffboardingView) {
+	fields(w, "offboarding", o.ID, "principal", label(o.PrincipalName, o.PrincipalID), "reason", cell(dash(o.Reason)),
+		"transfer_to", label(o.TransferToName, o.TransferTo), "by", label(o.ActorName, o.Actor),
 		"started", stamp(o.StartedAt), "finished", stamp(o.FinishedAt))
 	fmt.Fprintln(w)
 	if len(o.Actions) <= 1 {
 		fmt.Fprintln(w, "Nothing new was needed: everything was already revoked or replaced.")
 	}
-	fmt.Fprintln(w, "TIME\tSTEP\tACTION\tSUBJECT\tAUDIT\tDETAIL")
+	row(w, "TIME", "STEP", "ACTION", "SUBJECT", "AUDIT", "DETAIL")
 	for _, ac := range o.Actions {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", stamp(ac.At), ac.Step, ac.Action, ac.Subject, ac.Audit, dash(ac.Detail))
+		row(w, stamp(ac.At), ac.Step, string(ac.Action), label(ac.SubjectName, ac.Subject), strconv.FormatUint(ac.Audit, 10), dash(ac.Detail))
 	}
 }
 
@@ -104,7 +106,7 @@ func custodyGrant(ctx context.Context, args []string, env Env) error {
 	}
 	return a.print(env, cu, func(w io.Writer) {
 		if cu.Custody != nil {
-			custodyTable(w, []*mayfly.Custody{cu.Custody})
+			custodyTable(w, []*api.CustodyView{{Custody: *cu.Custody, PrincipalName: cu.PrincipalName, ActorName: cu.ActorName, AssetName: cu.AssetName}})
 		}
 		pendingNote(w, cu.Pending, "the custody is recorded")
 	})
@@ -154,10 +156,10 @@ func custodyShow(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-func custodyTable(w io.Writer, cs []*mayfly.Custody) {
-	fmt.Fprintln(w, "PRINCIPAL\tASSET\tID\tKIND\tSINCE\tBY\tREASON")
+func custodyTable(w io.Writer, cs []*api.CustodyView) {
+	row(w, "PRINCIPAL", "ASSET", "ID", "KIND", "SINCE", "BY", "REASON")
 	for _, c := range cs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.PrincipalID, c.Asset, c.AssetID, c.Kind, stamp(c.At), c.Actor, dash(c.Reason))
+		row(w, label(c.PrincipalName, c.PrincipalID), string(c.Asset), label(c.AssetName, c.AssetID), string(c.Kind), stamp(c.At), label(c.ActorName, c.Actor), dash(c.Reason))
 	}
 }
 
@@ -172,7 +174,7 @@ func clientRotateSecret(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		clientFields(w, cc.Client)
+		clientFields(w, cc.Client, cc.OwnerName)
 		if cc.Secret == "" {
 			fmt.Fprintln(w, "\nThe secret is replaced, and shown to no one: only an admin credential is shown one. Tokens got with the old secret are no longer accepted; an administrator rotates it again to hand the client a usable one.")
 			return
@@ -198,15 +200,15 @@ func credentialCreate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		credentialFields(w, cc.AdminCredential)
+		credentialFields(w, cc.AdminCredential, cc.OwnerName)
 		fields(w, "token", cc.Token)
 		fmt.Fprintln(w, "\nThe token is shown once and cannot be recovered. Store it now.")
 		pendingNote(w, cc.Pending, "the token works")
 	})
 }
 
-func credentialFields(w io.Writer, c *mayfly.AdminCredential) {
-	fields(w, "id", c.ID, "name", c.Name, "role", string(c.Role), "owner", dash(c.OwnerID), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
+func credentialFields(w io.Writer, c *mayfly.AdminCredential, ownerName string) {
+	fields(w, "id", c.ID, "name", cell(c.Name), "role", string(c.Role), "owner", label(ownerName, c.OwnerID), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
 }
 
 func credentialList(ctx context.Context, args []string, env Env) error {
@@ -219,9 +221,9 @@ func credentialList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cs, func(w io.Writer) {
-		fmt.Fprintln(w, "ID\tNAME\tROLE\tOWNER\tCREATED\tREVOKED")
+		row(w, "ID", "NAME", "ROLE", "OWNER", "CREATED", "REVOKED")
 		for _, cr := range cs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", cr.ID, cr.Name, cr.Role, dash(cr.OwnerID), stamp(cr.CreatedAt), stamp(cr.RevokedAt))
+			row(w, cr.ID, cr.Name, string(cr.Role), label(cr.OwnerName, cr.OwnerID), stamp(cr.CreatedAt), stamp(cr.RevokedAt))
 		}
 	})
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/mayflyhq/mayfly"
@@ -28,8 +27,8 @@ func principalCreate(ctx context.Context, args []string, env Env) error {
 	return a.print(env, p, func(w io.Writer) { principalFields(w, p) })
 }
 
-func principalFields(w io.Writer, p *mayfly.Principal) {
-	fields(w, "id", p.ID, "name", p.Name, "kind", string(p.Kind), "status", string(p.Status), "owner", dash(p.OwnerID), "created", stamp(p.CreatedAt))
+func principalFields(w io.Writer, p *api.PrincipalView) {
+	fields(w, "id", p.ID, "name", cell(p.Name), "kind", string(p.Kind), "status", string(p.Status), "owner", label(p.OwnerName, p.OwnerID), "created", stamp(p.CreatedAt))
 }
 
 func principalList(ctx context.Context, args []string, env Env) error {
@@ -42,9 +41,9 @@ func principalList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, ps, func(w io.Writer) {
-		fmt.Fprintln(w, "ID\tNAME\tKIND\tSTATUS\tOWNER")
+		row(w, "ID", "NAME", "KIND", "STATUS", "OWNER")
 		for _, p := range ps {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.Kind, p.Status, dash(p.OwnerID))
+			row(w, p.ID, p.Name, string(p.Kind), string(p.Status), label(p.OwnerName, p.OwnerID))
 		}
 	})
 }

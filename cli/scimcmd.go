@@ -34,7 +34,7 @@ func scimTokenCreate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		credentialFields(w, cc.AdminCredential)
+		credentialFields(w, cc.AdminCredential, cc.OwnerName)
 		fields(w, "scim_url", c.BaseURL+api.SCIMPath, "token", cc.Token)
 		fmt.Fprintln(w, "\nThe token is shown once and cannot be recovered: enter it and the SCIM URL in the identity provider now.")
 		fmt.Fprintln(w, "It works only for SCIM provisioning.")

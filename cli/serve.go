@@ -153,7 +153,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 func migrate(ctx context.Context, args []string, env Env) error {
 	f := newFlags("migrate", env)
 	var data, store, config string
+	var jsonOut bool
 	f.StringVar(&data, "data", "mayfly-data", "data directory, for the default SQLite store")
+	f.BoolVar(&jsonOut, "json", false, "print JSON")
 	f.StringVar(&store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
 	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
 	if err := f.parse(args); err != nil {
@@ -174,6 +176,12 @@ func migrate(ctx context.Context, args []string, env Env) error {
 	applied, err := server.Migrate(ctx, store)
 	if err != nil {
 		return err
+	}
+	if jsonOut {
+		return printJSON(env, struct {
+			Store   string `json:"store"`
+			Applied []int  `json:"applied"`
+		}{server.Redact(store), append([]int{}, applied...)})
 	}
 	if len(applied) == 0 {
 		fmt.Fprintf(env.Stdout, "%s: schema up to date\n", server.Redact(store))

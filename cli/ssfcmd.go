@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
@@ -31,9 +30,9 @@ func ssfList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, sts, func(w io.Writer) {
-		fmt.Fprintln(w, "STREAM_ID\tAUD\tDELIVERY\tENDPOINT")
+		row(w, "STREAM_ID", "AUD", "DELIVERY", "ENDPOINT")
 		for _, st := range sts {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", st.StreamID, st.Aud, deliveryName(st.Delivery.Method), st.Delivery.EndpointURL)
+			row(w, st.StreamID, st.Aud, deliveryName(st.Delivery.Method), dash(st.Delivery.EndpointURL))
 		}
 	})
 }
@@ -68,8 +67,8 @@ func ssfShow(ctx context.Context, args []string, env Env) error {
 	}{*st, status.Status, status.Reason}
 	return a.print(env, out, func(w io.Writer) {
 		fields(w, "stream_id", st.StreamID, "aud", st.Aud, "delivery", deliveryName(st.Delivery.Method),
-			"endpoint_url", st.Delivery.EndpointURL, "events", strings.Join(st.EventsDelivered, " "),
-			"description", st.Description, "status", string(status.Status), "reason", status.Reason)
+			"endpoint_url", dash(st.Delivery.EndpointURL), "events", join(st.EventsDelivered),
+			"description", cell(dash(st.Description)), "status", string(status.Status), "reason", cell(dash(status.Reason)))
 	})
 }
 
@@ -84,7 +83,7 @@ func ssfSetStatus(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, st, func(w io.Writer) {
-		fields(w, "stream_id", st.StreamID, "status", string(st.Status), "reason", st.Reason)
+		fields(w, "stream_id", st.StreamID, "status", string(st.Status), "reason", cell(dash(st.Reason)))
 	})
 }
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -29,9 +28,9 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, recs, func(w io.Writer) {
-		fmt.Fprintln(w, "JTI\tCLIENT\tPRINCIPAL\tKID\tISSUED\tEXPIRES\tSOURCE")
+		row(w, "JTI", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
 		for _, r := range recs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.JTI, r.ClientID, r.PrincipalID, r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+			row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
 		}
 	})
 }

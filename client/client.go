@@ -79,20 +79,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 func esc(s string) string { return url.PathEscape(s) }
 
 // CreatePrincipal creates a principal.
-func (c *Client) CreatePrincipal(ctx context.Context, req api.PrincipalRequest) (*mayfly.Principal, error) {
-	var p mayfly.Principal
+func (c *Client) CreatePrincipal(ctx context.Context, req api.PrincipalRequest) (*api.PrincipalView, error) {
+	var p api.PrincipalView
 	return &p, c.do(ctx, "POST", "/v1/principals", req, &p)
 }
 
 // Principals lists principals.
-func (c *Client) Principals(ctx context.Context) ([]*mayfly.Principal, error) {
-	var ps []*mayfly.Principal
+func (c *Client) Principals(ctx context.Context) ([]*api.PrincipalView, error) {
+	var ps []*api.PrincipalView
 	return ps, c.do(ctx, "GET", "/v1/principals", nil, &ps)
 }
 
 // Principal shows one principal by ID or name.
-func (c *Client) Principal(ctx context.Context, ref string) (*mayfly.Principal, error) {
-	var p mayfly.Principal
+func (c *Client) Principal(ctx context.Context, ref string) (*api.PrincipalView, error) {
+	var p api.PrincipalView
 	return &p, c.do(ctx, "GET", "/v1/principals/"+esc(ref), nil, &p)
 }
 
@@ -103,20 +103,20 @@ func (c *Client) CreateClient(ctx context.Context, req api.ClientRequest) (*api.
 }
 
 // Clients lists clients.
-func (c *Client) Clients(ctx context.Context) ([]*mayfly.Client, error) {
-	var cs []*mayfly.Client
+func (c *Client) Clients(ctx context.Context) ([]*api.ClientView, error) {
+	var cs []*api.ClientView
 	return cs, c.do(ctx, "GET", "/v1/clients", nil, &cs)
 }
 
 // ClientByID shows one client.
-func (c *Client) ClientByID(ctx context.Context, id string) (*mayfly.Client, error) {
-	var cl mayfly.Client
+func (c *Client) ClientByID(ctx context.Context, id string) (*api.ClientView, error) {
+	var cl api.ClientView
 	return &cl, c.do(ctx, "GET", "/v1/clients/"+esc(id), nil, &cl)
 }
 
 // RevokeClient revokes a client and every token it holds.
-func (c *Client) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
-	var r mayfly.Revocation
+func (c *Client) RevokeClient(ctx context.Context, id, reason string) (*api.RevocationView, error) {
+	var r api.RevocationView
 	return &r, c.do(ctx, "POST", "/v1/clients/"+esc(id)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
@@ -149,13 +149,13 @@ func (c *Client) Keys(ctx context.Context, ring string) ([]api.KeyView, error) {
 }
 
 // RevokeKey revokes a signing key.
-func (c *Client) RevokeKey(ctx context.Context, kid, reason string) (*mayfly.Revocation, error) {
-	var r mayfly.Revocation
+func (c *Client) RevokeKey(ctx context.Context, kid, reason string) (*api.RevocationView, error) {
+	var r api.RevocationView
 	return &r, c.do(ctx, "POST", "/v1/keys/"+esc(kid)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
 // Tokens lists issuance records.
-func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error) {
+func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]api.IssuanceView, error) {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -174,13 +174,13 @@ func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
 	}
-	var recs []mayfly.Issuance
+	var recs []api.IssuanceView
 	return recs, c.do(ctx, "GET", "/v1/tokens?"+q.Encode(), nil, &recs)
 }
 
 // RevokeToken revokes one token by its jti.
-func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*mayfly.Revocation, error) {
-	var r mayfly.Revocation
+func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*api.RevocationView, error) {
+	var r api.RevocationView
 	return &r, c.do(ctx, "POST", "/v1/tokens/"+esc(jti)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
@@ -261,26 +261,26 @@ func (c *Client) AuditRotateKey(ctx context.Context) (*api.LogKey, error) {
 }
 
 // Suspend suspends a principal; Reactivate makes it active again.
-func (c *Client) Suspend(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
-	var p mayfly.Principal
+func (c *Client) Suspend(ctx context.Context, ref, reason string) (*api.PrincipalView, error) {
+	var p api.PrincipalView
 	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/suspend", api.RevokeRequest{Reason: reason}, &p)
 }
 
 // Reactivate makes a suspended principal active again.
-func (c *Client) Reactivate(ctx context.Context, ref, reason string) (*mayfly.Principal, error) {
-	var p mayfly.Principal
+func (c *Client) Reactivate(ctx context.Context, ref, reason string) (*api.PrincipalView, error) {
+	var p api.PrincipalView
 	return &p, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/reactivate", api.RevokeRequest{Reason: reason}, &p)
 }
 
 // Offboard runs the offboarding workflow for a person and returns its report.
-func (c *Client) Offboard(ctx context.Context, ref string, req api.OffboardRequest) (*mayfly.Offboarding, error) {
-	var o mayfly.Offboarding
+func (c *Client) Offboard(ctx context.Context, ref string, req api.OffboardRequest) (*api.OffboardingView, error) {
+	var o api.OffboardingView
 	return &o, c.do(ctx, "POST", "/v1/principals/"+esc(ref)+"/offboard", req, &o)
 }
 
 // Offboardings lists a principal's offboarding runs.
-func (c *Client) Offboardings(ctx context.Context, ref string) ([]*mayfly.Offboarding, error) {
-	var out []*mayfly.Offboarding
+func (c *Client) Offboardings(ctx context.Context, ref string) ([]*api.OffboardingView, error) {
+	var out []*api.OffboardingView
 	return out, c.do(ctx, "GET", "/v1/principals/"+esc(ref)+"/offboardings", nil, &out)
 }
 
@@ -292,7 +292,7 @@ func (c *Client) GrantCustody(ctx context.Context, req api.CustodyRequest) (*api
 }
 
 // Custody lists custody records: of a principal, of a ring, or both.
-func (c *Client) Custody(ctx context.Context, principal, ring string) ([]*mayfly.Custody, error) {
+func (c *Client) Custody(ctx context.Context, principal, ring string) ([]*api.CustodyView, error) {
 	q := url.Values{}
 	if principal != "" {
 		q.Set("principal", principal)
@@ -300,7 +300,7 @@ func (c *Client) Custody(ctx context.Context, principal, ring string) ([]*mayfly
 	if ring != "" {
 		q.Set("ring", ring)
 	}
-	var out []*mayfly.Custody
+	var out []*api.CustodyView
 	return out, c.do(ctx, "GET", "/v1/custody?"+q.Encode(), nil, &out)
 }
 
@@ -317,8 +317,8 @@ func (c *Client) CreateCredential(ctx context.Context, req api.CredentialRequest
 }
 
 // Credentials lists admin and SCIM credentials.
-func (c *Client) Credentials(ctx context.Context) ([]*mayfly.AdminCredential, error) {
-	var out []*mayfly.AdminCredential
+func (c *Client) Credentials(ctx context.Context) ([]*api.CredentialView, error) {
+	var out []*api.CredentialView
 	return out, c.do(ctx, "GET", "/v1/credentials", nil, &out)
 }
 
@@ -358,8 +358,8 @@ func (c *Client) DeleteSSFStream(ctx context.Context, id string) error {
 
 // PendingActions lists pending actions, oldest first; status, if not
 // empty, selects those in it.
-func (c *Client) PendingActions(ctx context.Context, status mayfly.PendingStatus) ([]*mayfly.PendingAction, error) {
-	var out []*mayfly.PendingAction
+func (c *Client) PendingActions(ctx context.Context, status mayfly.PendingStatus) ([]*api.PendingView, error) {
+	var out []*api.PendingView
 	path := "/v1/pending"
 	if status != "" {
 		path += "?status=" + url.QueryEscape(string(status))
@@ -368,19 +368,19 @@ func (c *Client) PendingActions(ctx context.Context, status mayfly.PendingStatus
 }
 
 // PendingAction returns one pending action.
-func (c *Client) PendingAction(ctx context.Context, id string) (*mayfly.PendingAction, error) {
-	var out mayfly.PendingAction
+func (c *Client) PendingAction(ctx context.Context, id string) (*api.PendingView, error) {
+	var out api.PendingView
 	return &out, c.do(ctx, "GET", "/v1/pending/"+esc(id), nil, &out)
 }
 
 // Approve approves a pending action, which the server then carries out.
-func (c *Client) Approve(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
-	var out mayfly.PendingAction
+func (c *Client) Approve(ctx context.Context, id, reason string) (*api.PendingView, error) {
+	var out api.PendingView
 	return &out, c.do(ctx, "POST", "/v1/pending/"+esc(id)+"/approve", api.DecisionRequest{Reason: reason}, &out)
 }
 
 // Reject rejects a pending action.
-func (c *Client) Reject(ctx context.Context, id, reason string) (*mayfly.PendingAction, error) {
-	var out mayfly.PendingAction
+func (c *Client) Reject(ctx context.Context, id, reason string) (*api.PendingView, error) {
+	var out api.PendingView
 	return &out, c.do(ctx, "POST", "/v1/pending/"+esc(id)+"/reject", api.DecisionRequest{Reason: reason}, &out)
 }

@@ -87,7 +87,11 @@ func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request, a *mayf
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, p)
+	v, err := one(s.principalViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 
@@ -96,7 +100,11 @@ func (s *Server) listPrincipals(w http.ResponseWriter, r *http.Request, a *mayfl
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(ps))
+	vs, err := s.principalViews(r.Context(), ps...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -105,7 +113,11 @@ func (s *Server) showPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	v, err := one(s.principalViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -124,7 +136,11 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, api.CreatedClient{Client: c, Secret: secret})
+	v, err := s.createdClient(r.Context(), c, secret)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 
@@ -144,7 +160,11 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(cs))
+	vs, err := s.clientViews(r.Context(), cs...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -153,7 +173,11 @@ func (s *Server) showClient(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	v, err := one(s.clientViews(r.Context(), c))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -179,23 +203,40 @@ func (s *Server) revokeClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rev)
+	v, err := s.revocationView(r.Context(), rev)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
 func (s *Server) keyViews(ring string) []api.KeyView {
 	now := s.cfg.Clock.Now()
+	ks := s.cfg.Keys.Keys(ring)
+	var reasons map[string]string // read only if needed: it walks every revocation
+	for _, k := range ks {
+		if k.State(now) == mayfly.KeyRevoked {
+			reasons = s.cfg.Revoker.Reasons(mayfly.RevokeKey)
+			break
+		}
+	}
 	out := []api.KeyView{}
-	for _, k := range s.cfg.Keys.Keys(ring) {
-		out = append(out, keyView(k, now))
+	for _, k := range ks {
+		out = append(out, keyView(k, now, reasons))
 	}
 	return out
 }
 
-func keyView(k *mayfly.Key, now time.Time) api.KeyView {
+// keyView is k as the API shows it; reasons are the revoked keys' reasons
+// by kid.
+func keyView(k *mayfly.Key, now time.Time, reasons map[string]string) api.KeyView {
 	v := api.KeyView{Key: *k, State: k.State(now), Material: "sealed"}
 	if len(k.Sealed) == 0 {
 		v.Material = "destroyed"
+	}
+	if v.State == mayfly.KeyRevoked {
+		v.RevokedReason = reasons[k.KID]
 	}
 	return v
 }
@@ -264,7 +305,12 @@ func (s *Server) showKey(w http.ResponseWriter, r *http.Request, a *mayfly.Admin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, keyView(k, s.cfg.Clock.Now()))
+	now := s.cfg.Clock.Now()
+	var reasons map[string]string
+	if k.State(now) == mayfly.KeyRevoked {
+		reasons = s.cfg.Revoker.Reasons(mayfly.RevokeKey)
+	}
+	writeJSON(w, http.StatusOK, keyView(k, now, reasons))
 	return nil
 }
 
@@ -277,7 +323,11 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rev)
+	v, err := s.revocationView(r.Context(), rev)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -300,7 +350,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, a *mayfly.Ad
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(recs))
+	vs, err := s.issuanceViews(r.Context(), recs)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -328,7 +382,11 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rev)
+	v, err := s.revocationView(r.Context(), rev)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

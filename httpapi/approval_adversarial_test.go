@@ -241,7 +241,7 @@ func TestServiceMadeDuringSuspension(t *testing.T) {
 	for run := range 5 {
 		env := servertest.New(t)
 		alice := env.Human("alice")
-		made := make(chan *mayfly.Principal, 1)
+		made := make(chan *api.PrincipalView, 1)
 		go func() {
 			p, err := env.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "svc", Kind: mayfly.Service, Owner: alice})
 			if err != nil {

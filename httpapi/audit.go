@@ -54,9 +54,9 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	out := []api.AuditItem{}
-	for _, rec := range recs {
-		out = append(out, api.AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
+	out, err := s.auditItems(r.Context(), recs)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -83,7 +83,11 @@ func (s *Server) auditShow(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.AuditItem{Entry: rec.Entry, LeafHash: rec.LeafHash})
+	it, err := one(s.auditItems(r.Context(), []mayfly.AuditRecord{*rec}))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, it)
 	return nil
 }
 

@@ -261,7 +261,7 @@ func TestTransfer(t *testing.T) {
 	if tok := in.env.IssueToken(in.devClient, cc.Secret, nil); !in.active(tok) {
 		t.Errorf("the transferred client does not work for its new owner")
 	}
-	if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool {
+	if !slices.ContainsFunc(o.Actions, func(a api.OffboardActionView) bool {
 		return a.Action == mayfly.ActionClientTransferred && a.Subject == in.devClient
 	}) {
 		t.Errorf("report lacks the transfer: %+v", o.Actions)
@@ -342,7 +342,7 @@ func TestRootKeyCustodian(t *testing.T) {
 		}
 	}
 	for _, action := range []mayfly.Action{mayfly.ActionRootKeyRotated, mayfly.ActionAuditKeyReplaced} {
-		if !slices.ContainsFunc(o.Actions, func(a mayfly.OffboardAction) bool { return a.Action == action }) {
+		if !slices.ContainsFunc(o.Actions, func(a api.OffboardActionView) bool { return a.Action == action }) {
 			t.Errorf("report lacks %s: %+v", action, o.Actions)
 		}
 	}
@@ -432,7 +432,7 @@ func TestIncidentSCIM(t *testing.T) {
 	if err != nil || len(runs) != 1 || !runs[0].Finished() {
 		t.Fatalf("offboarding runs after SCIM DELETE: %+v, %v", runs, err)
 	}
-	if !slices.ContainsFunc(runs[0].Actions, func(a mayfly.OffboardAction) bool { return a.Action == mayfly.ActionRingRekeyed }) {
+	if !slices.ContainsFunc(runs[0].Actions, func(a api.OffboardActionView) bool { return a.Action == mayfly.ActionRingRekeyed }) {
 		t.Errorf("the SCIM offboarding did not rekey the ring dev administered: %+v", runs[0].Actions)
 	}
 }

@@ -23,7 +23,11 @@ func (s *Server) listPending(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(list))
+	vs, err := s.pendingViews(r.Context(), list...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -32,7 +36,11 @@ func (s *Server) showPending(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	v, err := one(s.pendingViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -56,7 +64,11 @@ func (s *Server) approvePending(w http.ResponseWriter, r *http.Request, a *mayfl
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	v, err := one(s.pendingViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -69,6 +81,10 @@ func (s *Server) rejectPending(w http.ResponseWriter, r *http.Request, a *mayfly
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	v, err := one(s.pendingViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }

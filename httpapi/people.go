@@ -41,7 +41,11 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, p)
+	v, err := one(s.principalViews(r.Context(), p))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -56,7 +60,11 @@ func (s *Server) offboardPrincipal(w http.ResponseWriter, r *http.Request, a *ma
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, o)
+	v, err := one(s.offboardingViews(r.Context(), o))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -69,7 +77,11 @@ func (s *Server) listOffboardings(w http.ResponseWriter, r *http.Request, a *may
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(runs))
+	vs, err := s.offboardingViews(r.Context(), runs...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -89,11 +101,18 @@ func (s *Server) grantCustody(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
+	out := api.GrantedCustody{Custody: c, Pending: pa}
 	st := http.StatusCreated
 	if c == nil {
 		st = http.StatusAccepted // waits for a second person
+	} else {
+		v, err := one(s.custodyViews(r.Context(), []*mayfly.Custody{c}))
+		if err != nil {
+			return err
+		}
+		out.PrincipalName, out.ActorName, out.AssetName = v.PrincipalName, v.ActorName, v.AssetName
 	}
-	writeJSON(w, st, api.GrantedCustody{Custody: c, Pending: pa})
+	writeJSON(w, st, out)
 	return nil
 }
 
@@ -128,7 +147,11 @@ func (s *Server) listCustody(w http.ResponseWriter, r *http.Request, a *mayfly.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(cs))
+	vs, err := s.custodyViews(r.Context(), cs)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 
@@ -141,7 +164,11 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, api.CreatedClient{Client: c, Secret: secret})
+	v, err := s.createdClient(r.Context(), c, secret)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
@@ -158,7 +185,11 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *may
 	if pa != nil && pa.Status == mayfly.Pending {
 		st = http.StatusAccepted // the token works once a second person approves
 	}
-	writeJSON(w, st, api.CreatedCredential{AdminCredential: c, Token: token, Pending: pa})
+	names, err := s.names(r.Context(), c.OwnerID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, st, api.CreatedCredential{AdminCredential: c, OwnerName: names[c.OwnerID], Token: token, Pending: pa})
 	return nil
 }
 
@@ -167,7 +198,11 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, a *mayf
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, nonNil(cs))
+	vs, err := s.credentialViews(r.Context(), cs...)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
 	return nil
 }
 

@@ -120,7 +120,7 @@ func (e *scimEnv) principal(id string) *mayfly.Principal {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return p
+	return &p.Principal
 }
 
 // list runs a query on /Users and decodes the ListResponse.

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -90,6 +91,20 @@ type Server struct {
 	routes    []Route        // who may call what (see Routes)
 	issued    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	// What is being served, for the shutdown's log (see Open).
+	requests, streams, polls atomic.Int64
+}
+
+// Open is what a Server is serving at a moment.
+type Open struct {
+	Requests int64 // every request under way, streams and polls included
+	Streams  int64 // revocation streams
+	Polls    int64 // Shared Signals long polls
+}
+
+// Open says what s is serving now.
+func (s *Server) Open() Open {
+	return Open{Requests: s.requests.Load(), Streams: s.streams.Load(), Polls: s.polls.Load()}
 }
 
 // New returns a Server with every route registered.
@@ -175,6 +190,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	defer s.requests.Add(-1)
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
 	s.mux.ServeHTTP(w, r)
 }

@@ -323,6 +323,10 @@ func (s *Server) pollSSF(w http.ResponseWriter, r *http.Request, c ssf.Caller) e
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.SSF.PollWait() + 10*time.Second))
 	}
 	// A long poll ends when the server shuts down, not after it.
+	if !req.ReturnImmediately {
+		s.polls.Add(1)
+		defer s.polls.Add(-1)
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {

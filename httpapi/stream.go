@@ -55,6 +55,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // proxies must not hold events back
 	w.WriteHeader(http.StatusOK)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	bw := bufio.NewWriterSize(w, 4096)
 	fmt.Fprintf(bw, "retry: 1000\n\n")
 	send := func(id, event string, v any) error {

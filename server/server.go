@@ -178,12 +178,14 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 		return err
 	case <-ctx.Done():
 	}
-	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancelShut()
 	if ops != nil {
-		defer ops.Shutdown(shut)
+		defer func() {
+			wait, cancel := context.WithTimeout(context.Background(), shutdownWait)
+			defer cancel()
+			ops.Shutdown(wait)
+		}()
 	}
-	return hs.Shutdown(shut)
+	return s.shutdown(ctx, hs, cfg.Log)
 }
 
 // newHTTPServer is an http.Server for h with the timeouts every listener

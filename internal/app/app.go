@@ -135,6 +135,10 @@ type App struct {
 	stopSSF   context.CancelFunc
 	ssfDone   chan struct{}
 	ready     readiness
+
+	closeOnce sync.Once
+	drained   Drained
+	closeErr  error
 }
 
 // Defaults fills in the defaults of what is not set, and refuses what is
@@ -572,13 +576,40 @@ func (s *App) Maintain(ctx context.Context) error {
 
 // Close flushes pending writes and closes the store.
 func (s *App) Close() error {
-	s.stopSSF()
-	<-s.ssfDone
-	s.stopWatch()
-	<-s.watching
-	s.Token.Close()
-	s.Audit.Close()
-	return s.store.Close()
+	_, err := s.Shutdown(context.Background())
+	return err
+}
+
+// Drained is what closing finished, for the shutdown's log.
+type Drained struct {
+	// Pushes are the Shared Signals pushes that were under way, waited
+	// for.
+	Pushes int
+	// Queued are the Shared Signals events left undelivered. They are in
+	// the store, and go out after the next start; -1 if they could not
+	// be counted.
+	Queued int
+}
+
+// Shutdown is Close, saying what it finished. It closes once: a second
+// call returns what the first did.
+func (s *App) Shutdown(ctx context.Context) (Drained, error) {
+	s.closeOnce.Do(func() {
+		s.drained.Pushes = s.SSF.Pushing()
+		s.stopSSF()
+		<-s.ssfDone // the pushes under way end
+		s.stopWatch()
+		<-s.watching
+		var err error
+		if s.drained.Queued, err = s.SSF.Queued(ctx); err != nil {
+			s.drained.Queued = -1
+			s.cfg.Log.Warn("counting the Shared Signals events left queued failed", "err", err)
+		}
+		s.Token.Close()
+		s.Audit.Close()
+		s.closeErr = s.store.Close()
+	})
+	return s.drained, s.closeErr
 }
 
 // auditOrigin is the log's name in its checkpoints and key: fixed at first

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrClosed is returned by Add after Close.
@@ -23,6 +24,7 @@ type Committer[T any] struct {
 	closed  bool
 	kick    chan struct{}
 	done    chan struct{}
+	written atomic.Int64 // items made durable
 }
 
 type result struct {
@@ -93,7 +95,9 @@ func (c *Committer[T]) run() {
 			closed := c.closed
 			c.mu.Unlock()
 			if len(items) > 0 {
-				r.err = c.flush(context.Background(), items)
+				if r.err = c.flush(context.Background(), items); r.err == nil {
+					c.written.Add(int64(len(items)))
+				}
 			}
 			close(r.done)
 			if len(items) == 0 {
@@ -105,6 +109,9 @@ func (c *Committer[T]) run() {
 		}
 	}
 }
+
+// Written is how many items have been made durable.
+func (c *Committer[T]) Written() int64 { return c.written.Load() }
 
 // Close flushes what is queued and stops the writer.
 func (c *Committer[T]) Close() {

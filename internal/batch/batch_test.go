@@ -377,3 +377,29 @@ func addRecovering(c *Committer[int], v int) (err error) {
 	}()
 	return c.Add(context.Background(), v)
 }
+
+// TestWritten counts the items made durable, and not those whose flush
+// failed.
+func TestWritten(t *testing.T) {
+	fail := errors.New("disk full")
+	c := New(func(_ context.Context, items []int) error {
+		if slices.Contains(items, 0) {
+			return fail
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if err := c.AddAll(ctx, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(ctx, 0); !errors.Is(err, fail) {
+		t.Fatalf("Add(0): %v, want the flush's error", err)
+	}
+	if err := c.Add(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := c.Written(); got != 4 {
+		t.Errorf("Written() = %d, want 4: three, then one, and not the one that failed", got)
+	}
+}

@@ -106,6 +106,8 @@ type state struct {
 	clients    []*mayfly.Client
 	creds      []*mayfly.AdminCredential
 	custody    []*mayfly.Custody
+	// names are the names of principals, clients and credentials by ID.
+	names map[string]string
 }
 
 func (s *Service) load(ctx context.Context) (*state, error) {
@@ -126,6 +128,16 @@ func (s *Service) load(ctx context.Context) (*state, error) {
 	}
 	if st.custody, err = s.cfg.Store.Custody(ctx, mayfly.CustodyFilter{}); err != nil {
 		return nil, mayfly.E(op, err)
+	}
+	st.names = map[string]string{}
+	for _, p := range ps {
+		st.names[p.ID] = p.Name
+	}
+	for _, c := range st.clients {
+		st.names[c.ID] = c.Name
+	}
+	for _, a := range st.creds {
+		st.names[a.ID] = a.Name
 	}
 	return st, nil
 }
@@ -157,6 +169,9 @@ func (s *Service) Report(ctx context.Context, opt Options) (*mayfly.DoctorReport
 		return nil, mayfly.E("doctor.Report", err)
 	}
 	found = append(found, decisions...)
+	for i := range found {
+		found[i].Names = st.namesOf(found[i].IDs)
+	}
 	sortFindings(found)
 	if found == nil {
 		found = []mayfly.Finding{} // an empty list, not null, for scripts reading the JSON
@@ -185,6 +200,29 @@ func (st *state) name(id string) string {
 		return p.Name
 	}
 	return id
+}
+
+// label shows an ID in a message with its name first, "alice (prn_...)",
+// or alone if it names nothing known.
+func (st *state) label(id string) string {
+	if n, ok := st.names[id]; ok && n != id {
+		return n + " (" + id + ")"
+	}
+	return id
+}
+
+// namesOf returns the names of the IDs that have one, or nil.
+func (st *state) namesOf(ids []string) map[string]string {
+	var out map[string]string
+	for _, id := range ids {
+		if n, ok := st.names[id]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[id] = n
+		}
+	}
+	return out
 }
 
 // status says where a principal stands, for messages.
@@ -267,13 +305,13 @@ func (s *Service) decisions(ctx context.Context, st *state) ([]mayfly.Finding, e
 		case a.Status == mayfly.Unapproved:
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingUnapproved, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
 				Message: fmt.Sprintf("%s %s was made by %s without a second person's approval: have someone else review it and run `mayfly pending approve %s`",
-					a.Kind, a.Subject, a.RequestedBy, a.ID)})
+					a.Kind, st.label(a.Subject), st.label(a.RequestedBy), a.ID)})
 		case a.Status == mayfly.Approved && a.DoneAt.IsZero():
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingAwaitingDecision, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
-				Message: fmt.Sprintf("%s %s was approved by %s but not carried out (%s): `mayfly pending approve %s` tries again", a.Kind, a.Subject, a.DecidedBy, dashed(a.Result), a.ID)})
+				Message: fmt.Sprintf("%s %s was approved by %s but not carried out (%s): `mayfly pending approve %s` tries again", a.Kind, st.label(a.Subject), st.label(a.DecidedBy), dashed(a.Result), a.ID)})
 		case a.Status == mayfly.Pending:
 			out = append(out, mayfly.Finding{Kind: mayfly.FindingAwaitingDecision, Subject: "pending " + a.ID, IDs: []string{a.ID, a.Subject},
-				Message: fmt.Sprintf("%s %s, asked by %s, waits for a decision (%s): `mayfly pending approve|reject %s`", a.Kind, a.Subject, a.RequestedBy, a.Why, a.ID)})
+				Message: fmt.Sprintf("%s %s, asked by %s, waits for a decision (%s): `mayfly pending approve|reject %s`", a.Kind, st.label(a.Subject), st.label(a.RequestedBy), a.Why, a.ID)})
 		}
 	}
 	return out, nil
@@ -499,7 +537,8 @@ func (c *custody) add(r *mayfly.Custody) {
 	}
 }
 
-func (c *custody) String() string {
+// describe says what c holds; label shows a client's ID.
+func (c *custody) describe(label func(string) string) string {
 	var parts []string
 	for _, r := range c.rings {
 		parts = append(parts, "ring "+r)
@@ -509,7 +548,7 @@ func (c *custody) String() string {
 	}
 	switch n := len(c.secrets); {
 	case n == 1:
-		parts = append(parts, "the secret of client "+c.secrets[0])
+		parts = append(parts, "the secret of client "+label(c.secrets[0]))
 	case n > 1:
 		parts = append(parts, fmt.Sprintf("the secrets of %d clients", n))
 	}
@@ -546,7 +585,7 @@ func (s *Service) idleCustodians(ctx context.Context, st *state, days int) ([]ma
 		p := st.principals[id]
 		out = append(out, mayfly.Finding{Kind: mayfly.FindingCustodianIdle, Subject: "principal " + p.Name, IDs: []string{p.ID},
 			Message: fmt.Sprintf("%s has custody of %s but has not been seen in %d days (no admin action, no token for a client they own): confirm they still need it, or offboard them",
-				p.Name, h, days)})
+				p.Name, h.describe(st.label), days)})
 	}
 	return out, nil
 }

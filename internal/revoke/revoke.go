@@ -187,6 +187,21 @@ func (s *Service) Revoked(kind mayfly.RevocationKind, subject string) bool {
 	return ok
 }
 
+// Reasons returns the reasons of the revocations of kind that still
+// matter, by subject: the latest where a subject was revoked twice. A
+// revocation without a reason is left out.
+func (s *Service) Reasons(kind mayfly.RevocationKind) map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[string]string{}
+	for _, r := range s.feed {
+		if r.Kind == kind && r.Reason != "" {
+			out[r.Subject] = r.Reason
+		}
+	}
+	return out
+}
+
 // Suspended reports whether a suspension holds every token of subject, a
 // principal or client.
 func (s *Service) Suspended(subject string) bool {

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -168,6 +172,31 @@ func (s *Service) startPush(ctx context.Context, st *mayfly.SSFStream) {
 	}()
 }
 
+// Pushing is how many streams this process is pushing to now.
+func (s *Service) Pushing() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pushing)
+}
+
+// Queued counts the SETs every stream holds undelivered. They are in the
+// store: a restart pushes them, or hands them to the next poll.
+func (s *Service) Queued(ctx context.Context) (int, error) {
+	streams, err := s.cfg.Store.SSFStreams(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range streams {
+		q, err := s.cfg.Store.SSFQueueLength(ctx, st.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += q
+	}
+	return n, nil
+}
+
 // waitPushes waits until no push is under way.
 func (s *Service) waitPushes() {
 	s.mu.Lock()
@@ -273,66 +302,79 @@ func (s *Service) push(ctx context.Context, st *mayfly.SSFStream) {
 		if q.NextAttempt.After(now) || time.Now().After(budget) {
 			return
 		}
-		done, retry := true, false
+		var f *failure
 		if wanted(st, q) {
-			done, retry = s.pushOne(ctx, st, q)
+			f = s.pushOne(ctx, st, q)
 		} else {
 			s.stats.Dropped.Add(1)
 		}
-		if done {
+		if f == nil {
 			if _, err := s.cfg.Store.AckSETs(ctx, st.ID, []string{q.JTI}); err != nil {
 				s.cfg.Log.Error("acknowledging a delivered SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
 				return
 			}
 			continue
 		}
-		if retry {
-			s.stats.Retried.Add(1)
-			wait := min(time.Second<<min(q.Attempts, 20), maxBackoff)
-			if err := s.cfg.Store.DeferSET(ctx, st.ID, q.JTI, q.Attempts+1, s.cfg.Clock.Now().Add(wait)); err != nil {
-				s.cfg.Log.Error("deferring a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
-			}
+		s.stats.Retried.Add(1)
+		wait := min(time.Second<<min(q.Attempts, 20), maxBackoff)
+		next := s.cfg.Clock.Now().Add(wait)
+		// One line per failed attempt: what went wrong, which attempt it
+		// was, and when the next one comes.
+		attrs := append([]any{"stream", st.ID, "jti", q.JTI, "host", endpointHost(st), "attempt", q.Attempts + 1}, f.attrs...)
+		s.cfg.Log.Log(ctx, f.level, f.msg, append(attrs, "retry_in", wait, "retry_at", next.UTC().Format(time.RFC3339))...)
+		if err := s.cfg.Store.DeferSET(ctx, st.ID, q.JTI, q.Attempts+1, next); err != nil {
+			s.cfg.Log.Error("deferring a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
 		}
 		return
 	}
 }
 
-// pushOne POSTs one SET (RFC 8935 section 2). done means it leaves the
-// queue: accepted, or refused for good with a 400.
-func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.QueuedSET) (done, retry bool) {
+// failure is why a push did not go through and will be tried again, for
+// the log line that says so.
+type failure struct {
+	level slog.Level
+	msg   string
+	attrs []any
+}
+
+// pushFailed is a delivery that failed on the receiver's side or on the
+// way to it: a warning, as the receiver, not Mayfly, has to act.
+func pushFailed(attrs ...any) *failure {
+	return &failure{level: slog.LevelWarn, msg: "pushing a SET failed; will retry", attrs: attrs}
+}
+
+// pushOne POSTs one SET (RFC 8935 section 2). It returns nil if the SET
+// leaves the queue, accepted or refused for good with a 400, and why not
+// otherwise.
+func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.QueuedSET) *failure {
 	raw, err := s.sign(ctx, q.Claims)
 	if err != nil {
-		s.cfg.Log.Error("signing a SET failed", "stream", st.ID, "jti", q.JTI, "err", err)
-		return false, true
+		return &failure{slog.LevelError, "signing a SET failed; will retry", []any{"err", err}}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.EndpointURL, strings.NewReader(raw))
 	if err != nil { // the error would quote the URL
-		s.cfg.Log.Error("a push stream's endpoint is unusable", "stream", st.ID, "host", endpointHost(st))
-		return false, true
+		return &failure{slog.LevelError, "a push stream's endpoint is unusable; will retry", nil}
 	}
 	req.Header.Set("Content-Type", "application/secevent+jwt")
 	req.Header.Set("Accept", "application/json")
 	h, err := s.header(st)
 	if err != nil {
-		s.cfg.Log.Error("a push stream's authorization header cannot be used", "stream", st.ID, "err", err)
-		return false, true
+		return &failure{slog.LevelError, "a push stream's authorization header cannot be used; will retry", []any{"err", err}}
 	}
 	if h != "" {
 		req.Header.Set("Authorization", h)
 	}
+	secrets := pushSecrets(st, h)
 	resp, err := s.client(st).Do(req)
 	if err != nil {
-		// The error names the URL, which may carry a receiver's token in
-		// its query: log the host only.
-		s.cfg.Log.Warn("pushing a SET failed; will retry", "stream", st.ID, "host", endpointHost(st), "attempts", q.Attempts+1)
-		return false, true
+		return pushFailed("err", transportError(err, secrets))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		s.stats.Delivered.Add(1)
-		return true, false
+		return nil
 	case resp.StatusCode == http.StatusBadRequest:
 		var e struct {
 			Err         string `json:"err"`
@@ -344,16 +386,63 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 		// recover, and its backlog must not go with one answer each.
 		if e.Err == "invalid_request" || e.Err == "invalid_issuer" || e.Err == "invalid_audience" {
 			s.cfg.Log.Warn("the receiver refused a SET; it will not be sent again", "stream", st.ID, "jti", q.JTI,
-				"err", e.Err, "description", truncate(e.Description, 256))
+				"err", e.Err, "description", snippet([]byte(e.Description), secrets))
 			s.stats.Refused.Add(1)
-			return true, false
+			return nil
 		}
-		s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st),
-			"status", resp.StatusCode, "err", truncate(e.Err, 64), "description", truncate(e.Description, 256), "attempts", q.Attempts+1)
-		return false, true
 	}
-	s.cfg.Log.Warn("the receiver did not accept a SET; will retry", "stream", st.ID, "host", endpointHost(st), "status", resp.StatusCode, "attempts", q.Attempts+1)
-	return false, true
+	return pushFailed("status", resp.StatusCode, "body", snippet(body, secrets))
+}
+
+// maxSnippet bounds how much of a receiver's answer a log line quotes.
+const maxSnippet = 256
+
+// pushSecrets are what a push to st carries that the log must not: the
+// authorization header and its credential, and the endpoint URL's query
+// and user information, which may hold a receiver's token. A receiver may
+// echo any of them back in an error.
+func pushSecrets(st *mayfly.SSFStream, header string) []string {
+	out := []string{header}
+	if _, cred, ok := strings.Cut(header, " "); ok {
+		out = append(out, strings.TrimSpace(cred))
+	}
+	if u, err := url.Parse(st.EndpointURL); err == nil {
+		out = append(out, u.RawQuery)
+		if u.User != nil {
+			out = append(out, u.User.String())
+			if p, ok := u.User.Password(); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	// The longest first, so that a secret inside another goes with it.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// snippet is the start of a receiver's answer, for the log: secrets
+// redacted, control characters and runs of space made one space, invalid
+// UTF-8 replaced, at most maxSnippet bytes.
+func snippet(body []byte, secrets []string) string {
+	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	return truncate(s, maxSnippet)
+}
+
+// transportError says why a push did not reach the receiver or had no
+// answer, without the request's URL, which the HTTP client's errors
+// quote in full.
+func transportError(err error, secrets []string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return snippet([]byte(err.Error()), secrets)
 }
 
 // sign signs SET claims with the default ring's current key.

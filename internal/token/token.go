@@ -108,6 +108,9 @@ func digest(recs []mayfly.Issuance) map[string]string {
 // Close waits for queued issuance records to be written.
 func (s *Service) Close() { s.recorder.Close() }
 
+// Recorded is how many issuance records this service has made durable.
+func (s *Service) Recorded() int64 { return s.recorder.Written() }
+
 // Claims are an RFC 9068 access token's claims.
 type Claims struct {
 	Issuer    string       `json:"iss"`

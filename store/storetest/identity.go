@@ -42,6 +42,7 @@ func Identity(t *testing.T, open func(t *testing.T) IdentityStore) {
 		{"AdminCredentials/Revoke", testAdminRevoke},
 		{"Custody", testCustody},
 		{"Custody/UnknownPrincipal", testCustodyUnknownPrincipal},
+		{"Names", testNames},
 	})
 }
 
@@ -809,5 +810,35 @@ func SuspensionBackfilled(t *testing.T, s mayfly.IdentityStore, at time.Time) {
 	b, err := s.Principal(ctx, "b")
 	if err != nil || b.SuspendedBy != "" || !b.SuspendedAt.IsZero() {
 		t.Errorf("active principal after the migration: %+v, %v; want no suspension recorded", b, err)
+	}
+}
+
+// testNames: principals, clients and admin credentials are named by ID in
+// one call, IDs of nothing are left out, and more IDs than one query takes
+// are all answered.
+func testNames(t *testing.T, s IdentityStore) {
+	ctx := t.Context()
+	w := seedIdentity(t, s)
+	cred := &mayfly.AdminCredential{ID: "adm-ops", Name: "Zoë's laptop", Hash: []byte("names hash"), CreatedAt: t0}
+	must(t, "CreateAdminCredential", do(t, s, s.CreateAdminCredential, cred))
+	got, err := s.Names(ctx, nil)
+	must(t, "Names(nil)", err)
+	if len(got) != 0 {
+		t.Errorf("Names(nil): got %v, want none", got)
+	}
+	ids := []string{w.alice.ID, w.cA.ID, "prn-nobody", cred.ID, w.svc.ID, w.alice.ID, "", "mayfly"}
+	// Enough unknown IDs in front that the known ones fall past the
+	// first few hundred.
+	var many []string
+	for i := range 450 {
+		many = append(many, fmt.Sprintf("prn-unknown-%d", i))
+	}
+	for _, in := range [][]string{ids, append(many, ids...)} {
+		got, err := s.Names(ctx, in)
+		must(t, "Names", err)
+		want := map[string]string{w.alice.ID: "alice", w.svc.ID: "billing", w.cA.ID: w.cA.Name, cred.ID: "Zoë's laptop"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Names of %d IDs: got %v, want %v", len(in), got, want)
+		}
 	}
 }

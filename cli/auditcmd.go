@@ -120,7 +120,7 @@ func auditVerify(ctx context.Context, args []string, env Env) error {
 	}
 	if err := a.print(env, rep, func(w io.Writer) {
 		if rep.OK {
-			fmt.Fprintf(w, "ok: %d entries and %d checkpoints verify\n", rep.Entries, rep.Checkpoints)
+			fmt.Fprintf(w, "ok: %s and %s verify\n", plural(rep.Entries, "entry", "entries"), plural(rep.Checkpoints, "checkpoint", "checkpoints"))
 		}
 	}); err != nil {
 		return err
@@ -241,4 +241,12 @@ func auditRotateKey(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, k, func(w io.Writer) { fmt.Fprintln(w, k.VerifierKey) })
+}
+
+// plural is n and the noun in the number n calls for.
+func plural[N ~int | ~int64 | ~uint64](n N, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -15,36 +15,37 @@ func (s *Server) names(ctx context.Context, ids ...string) (map[string]string, e
 	return s.cfg.Identity.Names(ctx, ids...)
 }
 
-func (s *Server) principalViews(ctx context.Context, ps ...*mayfly.Principal) ([]api.PrincipalView, error) {
-	ids := make([]string, 0, len(ps))
-	for _, p := range ps {
-		ids = append(ids, p.OwnerID)
+// named makes the view of each item: ids adds the IDs an item shows to a
+// list, their names are looked up in one call, and view makes the item's
+// view with them.
+func named[T, V any](s *Server, ctx context.Context, items []T, ids func([]string, T) []string, view func(T, map[string]string) V) ([]V, error) {
+	var all []string
+	for _, it := range items {
+		all = ids(all, it)
 	}
-	names, err := s.names(ctx, ids...)
+	names, err := s.names(ctx, all...)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]api.PrincipalView, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, api.PrincipalView{Principal: *p, OwnerName: names[p.OwnerID]})
+	out := make([]V, 0, len(items))
+	for _, it := range items {
+		out = append(out, view(it, names))
 	}
 	return out, nil
 }
 
+func (s *Server) principalViews(ctx context.Context, ps ...*mayfly.Principal) ([]api.PrincipalView, error) {
+	return named(s, ctx, ps, func(ids []string, p *mayfly.Principal) []string { return append(ids, p.OwnerID) },
+		func(p *mayfly.Principal, n map[string]string) api.PrincipalView {
+			return api.PrincipalView{Principal: *p, OwnerName: n[p.OwnerID]}
+		})
+}
+
 func (s *Server) clientViews(ctx context.Context, cs ...*mayfly.Client) ([]api.ClientView, error) {
-	ids := make([]string, 0, len(cs))
-	for _, c := range cs {
-		ids = append(ids, c.OwnerID)
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.ClientView, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, api.ClientView{Client: c, OwnerName: names[c.OwnerID]})
-	}
-	return out, nil
+	return named(s, ctx, cs, func(ids []string, c *mayfly.Client) []string { return append(ids, c.OwnerID) },
+		func(c *mayfly.Client, n map[string]string) api.ClientView {
+			return api.ClientView{Client: c, OwnerName: n[c.OwnerID]}
+		})
 }
 
 // createdClient is a client with its owner's name and, once, its secret.
@@ -57,19 +58,10 @@ func (s *Server) createdClient(ctx context.Context, c *mayfly.Client, secret str
 }
 
 func (s *Server) credentialViews(ctx context.Context, cs ...*mayfly.AdminCredential) ([]api.CredentialView, error) {
-	ids := make([]string, 0, len(cs))
-	for _, c := range cs {
-		ids = append(ids, c.OwnerID)
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.CredentialView, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, api.CredentialView{AdminCredential: *c, OwnerName: names[c.OwnerID]})
-	}
-	return out, nil
+	return named(s, ctx, cs, func(ids []string, c *mayfly.AdminCredential) []string { return append(ids, c.OwnerID) },
+		func(c *mayfly.AdminCredential, n map[string]string) api.CredentialView {
+			return api.CredentialView{AdminCredential: *c, OwnerName: n[c.OwnerID]}
+		})
 }
 
 // revocationView names what a revocation revoked, when that is a client or
@@ -87,39 +79,21 @@ func (s *Server) revocationView(ctx context.Context, r *mayfly.Revocation) (*api
 }
 
 func (s *Server) issuanceViews(ctx context.Context, recs []mayfly.Issuance) ([]api.IssuanceView, error) {
-	ids := make([]string, 0, 2*len(recs))
-	for _, r := range recs {
-		ids = append(ids, r.ClientID, r.PrincipalID)
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.IssuanceView, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, api.IssuanceView{Issuance: r, ClientName: names[r.ClientID], PrincipalName: names[r.PrincipalID]})
-	}
-	return out, nil
+	return named(s, ctx, recs, func(ids []string, r mayfly.Issuance) []string { return append(ids, r.ClientID, r.PrincipalID) },
+		func(r mayfly.Issuance, n map[string]string) api.IssuanceView {
+			return api.IssuanceView{Issuance: r, ClientName: n[r.ClientID], PrincipalName: n[r.PrincipalID]}
+		})
 }
 
 // auditItems names each entry's actor, principal and client as they are
 // now: the entries themselves are hashed into the log and never change.
 func (s *Server) auditItems(ctx context.Context, recs []mayfly.AuditRecord) ([]api.AuditItem, error) {
-	ids := make([]string, 0, 3*len(recs))
-	for _, rec := range recs {
-		ids = append(ids, rec.Entry.Actor, rec.Entry.Principal, rec.Entry.Client)
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.AuditItem, 0, len(recs))
-	for _, rec := range recs {
+	return named(s, ctx, recs, func(ids []string, rec mayfly.AuditRecord) []string {
+		return append(ids, rec.Entry.Actor, rec.Entry.Principal, rec.Entry.Client)
+	}, func(rec mayfly.AuditRecord, n map[string]string) api.AuditItem {
 		e := rec.Entry
-		out = append(out, api.AuditItem{Entry: e, LeafHash: rec.LeafHash,
-			ActorName: names[e.Actor], PrincipalName: names[e.Principal], ClientName: names[e.Client]})
-	}
-	return out, nil
+		return api.AuditItem{Entry: e, LeafHash: rec.LeafHash, ActorName: n[e.Actor], PrincipalName: n[e.Principal], ClientName: n[e.Client]}
+	})
 }
 
 // custodyAssetID is the ID a custody record's asset has, if it has one
@@ -133,60 +107,37 @@ func custodyAssetID(c *mayfly.Custody) string {
 }
 
 func (s *Server) custodyViews(ctx context.Context, cs []*mayfly.Custody) ([]api.CustodyView, error) {
-	ids := make([]string, 0, 3*len(cs))
-	for _, c := range cs {
-		ids = append(ids, c.PrincipalID, c.Actor, custodyAssetID(c))
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.CustodyView, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, api.CustodyView{Custody: *c, PrincipalName: names[c.PrincipalID], ActorName: names[c.Actor], AssetName: names[custodyAssetID(c)]})
-	}
-	return out, nil
+	return named(s, ctx, cs, func(ids []string, c *mayfly.Custody) []string {
+		return append(ids, c.PrincipalID, c.Actor, custodyAssetID(c))
+	}, func(c *mayfly.Custody, n map[string]string) api.CustodyView {
+		return api.CustodyView{Custody: *c, PrincipalName: n[c.PrincipalID], ActorName: n[c.Actor], AssetName: n[custodyAssetID(c)]}
+	})
 }
 
 func (s *Server) offboardingViews(ctx context.Context, runs ...*mayfly.Offboarding) ([]api.OffboardingView, error) {
-	var ids []string
-	for _, o := range runs {
+	return named(s, ctx, runs, func(ids []string, o *mayfly.Offboarding) []string {
 		ids = append(ids, o.PrincipalID, o.TransferTo, o.Actor)
 		for _, ac := range o.Actions {
 			ids = append(ids, ac.Subject)
 		}
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.OffboardingView, 0, len(runs))
-	for _, o := range runs {
-		v := api.OffboardingView{Offboarding: *o, PrincipalName: names[o.PrincipalID], TransferToName: names[o.TransferTo],
-			ActorName: names[o.Actor], Actions: make([]api.OffboardActionView, 0, len(o.Actions))}
+		return ids
+	}, func(o *mayfly.Offboarding, n map[string]string) api.OffboardingView {
+		v := api.OffboardingView{Offboarding: *o, PrincipalName: n[o.PrincipalID], TransferToName: n[o.TransferTo],
+			ActorName: n[o.Actor], Actions: make([]api.OffboardActionView, 0, len(o.Actions))}
 		for _, ac := range o.Actions {
-			v.Actions = append(v.Actions, api.OffboardActionView{OffboardAction: ac, SubjectName: names[ac.Subject]})
+			v.Actions = append(v.Actions, api.OffboardActionView{OffboardAction: ac, SubjectName: n[ac.Subject]})
 		}
-		out = append(out, v)
-	}
-	return out, nil
+		return v
+	})
 }
 
 func (s *Server) pendingViews(ctx context.Context, ps ...*mayfly.PendingAction) ([]api.PendingView, error) {
-	ids := make([]string, 0, 5*len(ps))
-	for _, p := range ps {
-		ids = append(ids, p.Subject, p.RequestedBy, p.Requester, p.DecidedBy, p.Decider)
-	}
-	names, err := s.names(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.PendingView, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, api.PendingView{PendingAction: *p, SubjectName: names[p.Subject], RequestedByName: names[p.RequestedBy],
-			RequesterName: names[p.Requester], DecidedByName: names[p.DecidedBy], DeciderName: names[p.Decider]})
-	}
-	return out, nil
+	return named(s, ctx, ps, func(ids []string, p *mayfly.PendingAction) []string {
+		return append(ids, p.Subject, p.RequestedBy, p.Requester, p.DecidedBy, p.Decider)
+	}, func(p *mayfly.PendingAction, n map[string]string) api.PendingView {
+		return api.PendingView{PendingAction: *p, SubjectName: n[p.Subject], RequestedByName: n[p.RequestedBy],
+			RequesterName: n[p.Requester], DecidedByName: n[p.DecidedBy], DeciderName: n[p.Decider]}
+	})
 }
 
 // one returns the only view of a list of one, for the handlers that show

@@ -197,16 +197,7 @@ func adminToken(t *testing.T, dir string) string {
 // it serves. If it exits first, the error holds what it printed.
 func serveProcess(t *testing.T, args string) (*exec.Cmd, string, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN=serve --addr 127.0.0.1:0 --log-level warn "+args)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd, stderr := spawn(t, "serve --addr 127.0.0.1:0 --log-level warn "+args)
 	var out []string
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {

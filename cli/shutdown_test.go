@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,16 +26,7 @@ func TestServeLogsShutdown(t *testing.T) {
 	if os.Getenv("MAYFLY_TEST_STORE") == "postgres" {
 		args += " --store " + storeURL(t, dir)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN="+args)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd, stderr := spawn(t, args)
 	// Every line the process writes to stderr, in order; closed at its end.
 	lines := make(chan string, 1024)
 	go func() {

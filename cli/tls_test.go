@@ -196,16 +196,7 @@ func TestServePlainSIGHUP(t *testing.T) {
 // that begins with ready; the process is killed when the test ends.
 func startServe(t *testing.T, args, ready string) (*exec.Cmd, *lines) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN="+args)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cmd, stderr := spawn(t, args)
 	out := &lines{}
 	started := make(chan struct{})
 	go func() {
@@ -223,4 +214,21 @@ func startServe(t *testing.T, args, ready string) (*exec.Cmd, *lines) {
 		t.Fatalf("server did not start:\n%s", out)
 	}
 	return cmd, out
+}
+
+// spawn runs "mayfly ARGS" as a child process (this test binary stands in
+// for cmd/mayfly), killed when the test ends, and returns its stderr.
+func spawn(t *testing.T, args string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MAYFLY_TEST_MAIN="+args)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, stderr
 }

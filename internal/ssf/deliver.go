@@ -397,20 +397,40 @@ func (s *Service) pushOne(ctx context.Context, st *mayfly.SSFStream, q mayfly.Qu
 // maxSnippet bounds how much of a receiver's answer a log line quotes.
 const maxSnippet = 256
 
+// minSecret is the shortest part of an endpoint URL taken for a secret:
+// shorter ones ("v1", "ssf") are words, and redacting them would garble
+// the log, not protect it.
+const minSecret = 6
+
 // pushSecrets are what a push to st carries that the log must not: the
-// authorization header and its credential, and the endpoint URL's query
-// and user information, which may hold a receiver's token. A receiver may
-// echo any of them back in an error.
+// authorization header and its credential, and the endpoint URL's path,
+// query and user information, each part of them raw and unescaped, since
+// webhook URLs carry tokens in any of them. A receiver may echo any of
+// them back in an error ("Cannot POST /hooks/T/B/SECRET").
 func pushSecrets(st *mayfly.SSFStream, header string) []string {
 	out := []string{header}
 	if _, cred, ok := strings.Cut(header, " "); ok {
 		out = append(out, strings.TrimSpace(cred))
 	}
 	if u, err := url.Parse(st.EndpointURL); err == nil {
-		out = append(out, u.RawQuery)
+		parts := []string{u.RawQuery, u.Path, u.EscapedPath()}
+		parts = append(parts, strings.Split(u.EscapedPath(), "/")...)
+		parts = append(parts, strings.Split(u.Path, "/")...)
+		for _, vs := range u.Query() {
+			parts = append(parts, vs...)
+		}
+		for _, kv := range strings.Split(u.RawQuery, "&") {
+			_, v, _ := strings.Cut(kv, "=")
+			parts = append(parts, v)
+		}
 		if u.User != nil {
-			out = append(out, u.User.String())
+			parts = append(parts, u.User.String(), u.User.Username())
 			if p, ok := u.User.Password(); ok {
+				parts = append(parts, p)
+			}
+		}
+		for _, p := range parts {
+			if len(p) >= minSecret {
 				out = append(out, p)
 			}
 		}

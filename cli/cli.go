@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/mayflyhq/mayfly"
@@ -33,6 +35,20 @@ type Env struct {
 	// parsing it: help and completion learn a command's flags this way,
 	// so they show exactly the flags the command parses.
 	describe func(*flags)
+}
+
+// Main runs the command line args as the mayfly binary does and returns
+// the exit code: the first SIGINT or SIGTERM stops the command gracefully
+// (serve drains and logs its shutdown); a second one ends the process at
+// once, for a shutdown that hangs on an unreachable store.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the next signal gets the default action
+	}()
+	return Run(ctx, args, Env{Stdout: os.Stdout, Stderr: os.Stderr})
 }
 
 // Run runs the command line args (without the program name) and returns the exit code.

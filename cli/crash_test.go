@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,11 +34,7 @@ import (
 // the transcripts in testdata/script can run the mayfly command.
 func TestMain(m *testing.M) {
 	if args := os.Getenv("MAYFLY_TEST_MAIN"); args != "" {
-		// As cmd/mayfly does: SIGINT and SIGTERM stop it gracefully.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Run(ctx, strings.Fields(args), cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-		stop()
-		os.Exit(code)
+		os.Exit(cli.Main(strings.Fields(args)))
 	}
 	testscript.Main(m, map[string]func(){"mayfly": mayflyMain})
 }

@@ -28,17 +28,14 @@ package cli_test
 //	                     each file's permission bits are MODE (octal)
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,10 +46,7 @@ import (
 
 // mayflyMain is cmd/mayfly's main, for the scripts' mayfly command.
 func mayflyMain() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	stop()
-	os.Exit(code)
+	os.Exit(cli.Main(os.Args[1:]))
 }
 
 // scriptState is what one script's custom commands share.

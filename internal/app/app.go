@@ -580,6 +580,9 @@ func (s *App) Close() error {
 	return err
 }
 
+// queuedWait bounds the count of queued Shared Signals events at shutdown.
+const queuedWait = 3 * time.Second
+
 // Drained is what closing finished, for the shutdown's log.
 type Drained struct {
 	// Pushes are the Shared Signals pushes that were under way, waited
@@ -600,13 +603,18 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		<-s.ssfDone // the pushes under way end
 		s.stopWatch()
 		<-s.watching
+		// What was acknowledged is written first; the count after is
+		// only for the log, and bounded, so a store that stopped
+		// answering cannot hold the shutdown.
+		s.Token.Close()
+		s.Audit.Close()
+		count, cancel := context.WithTimeout(ctx, queuedWait)
 		var err error
-		if s.drained.Queued, err = s.SSF.Queued(ctx); err != nil {
+		if s.drained.Queued, err = s.SSF.Queued(count); err != nil {
 			s.drained.Queued = -1
 			s.cfg.Log.Warn("counting the Shared Signals events left queued failed", "err", err)
 		}
-		s.Token.Close()
-		s.Audit.Close()
+		cancel()
 		s.closeErr = s.store.Close()
 	})
 	return s.drained, s.closeErr

@@ -31,6 +31,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -140,6 +142,11 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = defaultIssuer(cfg.Addr, ln.Addr().String(), cert != nil)
+		if u, err := url.Parse(cfg.Issuer); err == nil && cert != nil {
+			if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.IsUnspecified() {
+				cfg.Log.Warn("the default issuer names no host a certificate can: set --issuer to the URL clients use", "issuer", cfg.Issuer)
+			}
+		}
 	}
 	s, err := New(ctx, cfg)
 	if err != nil {

@@ -142,10 +142,8 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = defaultIssuer(cfg.Addr, ln.Addr().String(), cert != nil)
-		if u, err := url.Parse(cfg.Issuer); err == nil && cert != nil {
-			if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.IsUnspecified() {
-				cfg.Log.Warn("the default issuer names no host a certificate can: set --issuer to the URL clients use", "issuer", cfg.Issuer)
-			}
+		if cert != nil && hostless(cfg.Issuer) {
+			cfg.Log.Warn("the default issuer names no host a certificate can: set --issuer to the URL clients use", "issuer", cfg.Issuer)
 		}
 	}
 	s, err := New(ctx, cfg)
@@ -203,6 +201,17 @@ func newHTTPServer(cfg Config, h http.Handler) *http.Server {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
+}
+
+// hostless says whether issuer's host is a wildcard address, which no
+// client can reach and no certificate names.
+func hostless(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsUnspecified()
 }
 
 // defaultIssuer is the issuer of a server not told one: http:// and the

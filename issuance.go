@@ -10,7 +10,11 @@ import (
 // Issuance is the record every minted token leaves behind. A token is handed
 // out only after its record is durable.
 type Issuance struct {
-	JTI         string    `json:"jti"`
+	JTI string `json:"jti"`
+	// Digest names the token by what was signed (canon.Digest in package
+	// sdk/canon): services compute it from the token they saw. Empty for
+	// records made before Mayfly kept it.
+	Digest      string    `json:"digest"`
 	KID         string    `json:"kid"`
 	ClientID    string    `json:"client_id"`
 	PrincipalID string    `json:"principal_id"`
@@ -25,6 +29,7 @@ type IssuanceFilter struct {
 	ClientID string
 	KID      string
 	JTI      string
+	Digest   string
 	Since    time.Time
 	Until    time.Time
 	Limit    int // at most this many, newest first

@@ -49,4 +49,7 @@ type Introspection struct {
 	Iss       string   `json:"iss,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	Principal string   `json:"principal,omitempty"`
+	// Digest is a Mayfly extension: the token's digest (canon.Digest in
+	// package sdk/canon), as its issuance record holds it.
+	Digest string `json:"digest,omitempty"`
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 func tokenList(ctx context.Context, args []string, env Env) error {
@@ -16,6 +19,7 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		f.StringVar(&flt.ClientID, "client", "", "only tokens of this client")
 		f.StringVar(&flt.KID, "kid", "", "only tokens signed by this key")
 		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
+		f.Var(digest{&flt.Digest}, "digest", "only the token with this digest (22 characters, as services compute it)")
 		f.Var(instant{&flt.Since}, "since", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
 		f.Var(instant{&flt.Until}, "until", "only tokens issued before (same forms as --since)")
 		f.CountVar(&flt.Limit, "limit", 100, "at most this many, newest first")
@@ -33,6 +37,26 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 			row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
 		}
 	})
+}
+
+// digest is a token digest flag, checked before it is sent.
+type digest struct{ d *string }
+
+func (d digest) String() string {
+	if d.d == nil {
+		return ""
+	}
+	return *d.d
+}
+
+func (digest) Type() string { return "string" }
+
+func (d digest) Set(v string) error {
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(v); err != nil || len(v) != canon.DigestLen || len(b) != 16 {
+		return fmt.Errorf("expected a token digest: %d base64url characters, as canon.Digest makes", canon.DigestLen)
+	}
+	*d.d = v
+	return nil
 }
 
 // instant is a time flag: an RFC 3339 time, Unix seconds, or a duration

@@ -165,6 +165,7 @@ func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]api.Iss
 	set("client", f.ClientID)
 	set("kid", f.KID)
 	set("jti", f.JTI)
+	set("digest", f.Digest)
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.Format(time.RFC3339))
 	}

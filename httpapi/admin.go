@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 // adminHandler is an admin API handler; it returns errors for the one mapping.
@@ -333,7 +335,10 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	q := r.URL.Query()
-	f := mayfly.IssuanceFilter{ClientID: q.Get("client"), KID: q.Get("kid"), JTI: q.Get("jti")}
+	f := mayfly.IssuanceFilter{ClientID: q.Get("client"), KID: q.Get("kid"), JTI: q.Get("jti"), Digest: q.Get("digest")}
+	if d := f.Digest; d != "" && !isDigest(d) {
+		return mayfly.InvalidField("digest", "digest is not a token digest: %d base64url characters, as canon.Digest makes", canon.DigestLen)
+	}
 	var err error
 	if f.Since, err = timeParam(q.Get("since")); err != nil {
 		return mayfly.InvalidField("since", "since: %v", err)
@@ -395,4 +400,11 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// isDigest reports whether d is a token digest as canon.Digest writes it:
+// 128 bits in unpadded base64url, with no stray bits.
+func isDigest(d string) bool {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(d)
+	return err == nil && len(d) == canon.DigestLen && len(b) == 16
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
 func (s *Server) oauthRoutes() {
@@ -290,7 +291,9 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := api.Introspection{}
 	if cl := s.cfg.Token.Introspect(r.Context(), raw); cl != nil {
-		resp = api.Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
+		// An active token is in canonical form, so it has a digest.
+		dg, _ := canon.Digest(raw)
+		resp = api.Introspection{Digest: dg, Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
 			Nbf: cl.NotBefore, Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, JTI: cl.ID, Principal: cl.Principal}
 	}
 	writeJSON(w, http.StatusOK, resp)

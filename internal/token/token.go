@@ -84,8 +84,10 @@ func (s *Service) record(ctx context.Context, recs []mayfly.Issuance) error {
 
 // digest commits an audit entry to a batch of issuance records: the SHA-256
 // of one line per record, "jti kid client_id principal_id source_ip iat exp
-// user_agent" separated by tabs, the user agent quoted as Go quotes strings,
-// times in Unix seconds, each line ending in a newline.
+// user_agent digest" separated by tabs, the user agent quoted as Go quotes
+// strings, times in Unix seconds, digest the token's (canon.Digest), each
+// line ending in a newline. Entries made before records kept the token's
+// digest have lines without it.
 func digest(recs []mayfly.Issuance) map[string]string {
 	h := sha256.New()
 	var b []byte
@@ -99,6 +101,7 @@ func digest(recs []mayfly.Issuance) map[string]string {
 		b = strconv.AppendInt(b, r.ExpiresAt.Unix(), 10)
 		b = append(b, '\t')
 		b = strconv.AppendQuote(b, r.UserAgent)
+		b = append(append(b, '\t'), r.Digest...)
 		h.Write(append(b, '\n'))
 	}
 	return map[string]string{"count": strconv.Itoa(len(recs)), "sha256": hex.EncodeToString(h.Sum(nil)),
@@ -190,8 +193,14 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 	if err != nil {
 		return nil, err
 	}
+	// Of the exact string handed out, so that the record names the token
+	// as every service that computes canon.Digest from it does.
+	dg, err := canon.Digest(raw)
+	if err != nil {
+		return nil, mayfly.E("token.Issue", err)
+	}
 	rec := mayfly.Issuance{
-		JTI: cl.ID, KID: signer.KID(), ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: req.SourceIP,
+		JTI: cl.ID, Digest: dg, KID: signer.KID(), ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: req.SourceIP,
 		UserAgent: truncate(req.UserAgent, 256), IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.Expiry, 0),
 	}
 	if err := s.recorder.Add(ctx, rec); err != nil {

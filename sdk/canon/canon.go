@@ -39,6 +39,14 @@
 // Check tests everything but the last rule, before a token is parsed;
 // CheckSignature tests the last, once the signature has verified, so that a
 // stranger's signature is refused as a bad signature whatever its S.
+//
+// # The digest
+//
+// Digest names a token by what was signed: a hash of its decoded header
+// and payload, the same for every spelling of them, so that a service can
+// tell Mayfly which token it saw, and a re-encoded genuine token is never
+// taken for another one. The server records the digest of every token it
+// issues with this same function.
 package canon
 
 import (

@@ -58,3 +58,62 @@ func TestSuspensionBackfill(t *testing.T) {
 	defer s.Close()
 	storetest.SuspensionBackfilled(t, s, at)
 }
+
+// TestIssuanceDigestMigration: an issuance record from before records kept
+// a token's digest reads back with an empty one once migrated.
+func TestIssuanceDigestMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.Migrations(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.Version >= 8 {
+			break
+		}
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, 0)`, m.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iat := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	jti := "0123456789abcdefghijklmnop"
+	for _, q := range oldRefs {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := db.Exec(oldIssuance, jti, iat.Unix(), iat.Add(time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.IssuanceWithoutDigest(t, s, jti, iat)
+}
+
+// oldRefs and oldIssuance write one issuance record, and what it refers
+// to, with the schema of migration 7; oldIssuance takes jti, iat and exp.
+var oldRefs = []string{
+	`INSERT INTO principals (id, name, kind, status, created_at) VALUES ('prn_a', 'a', 'human', 'active', 1)`,
+	`INSERT INTO rings (name, alg, lifetime, created_at) VALUES ('r', 'ES256', 1, 1)`,
+	`INSERT INTO keys (kid, ring, alg, public, created_at, activate_at, deactivate_at, retire_at) VALUES ('kid_a', 'r', 'ES256', X'00', 1, 1, 1, 1)`,
+	`INSERT INTO clients (id, name, owner_id, scopes, audiences, token_ttl, ring, created_at) VALUES ('mfc_a', 'a', 'prn_a', '', '', 1, 'r', 1)`,
+}
+
+const oldIssuance = `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp)
+	SELECT ?, (SELECT ref FROM keys WHERE kid = 'kid_a'), (SELECT ref FROM clients WHERE id = 'mfc_a'),
+		(SELECT ref FROM principals WHERE id = 'prn_a'), '10.0.0.1', 'agent/1', ?, ?`

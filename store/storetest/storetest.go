@@ -480,6 +480,7 @@ func diffKey(got, want *mayfly.Key) diff {
 func diffIssuance(got, want *mayfly.Issuance) diff {
 	var d diff
 	d.eq("JTI", got.JTI, want.JTI)
+	d.eq("Digest", got.Digest, want.Digest)
 	d.eq("KID", got.KID, want.KID)
 	d.eq("ClientID", got.ClientID, want.ClientID)
 	d.eq("PrincipalID", got.PrincipalID, want.PrincipalID)

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,8 +33,10 @@ func issuance(t *testing.T, at time.Time, kid string, c *mayfly.Client, ip strin
 	if err != nil {
 		t.Fatalf("NewJTI: %v", err)
 	}
+	var d [16]byte
+	rand.Read(d[:])
 	iat := at.Truncate(time.Second)
-	return mayfly.Issuance{JTI: jti, KID: kid, ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: ip,
+	return mayfly.Issuance{JTI: jti, Digest: base64.RawURLEncoding.EncodeToString(d[:]), KID: kid, ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: ip,
 		UserAgent: "agent/" + ip, IssuedAt: iat, ExpiresAt: iat.Add(c.TokenTTL)}
 }
 
@@ -44,6 +48,7 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 	r3 := issuance(t, t0.Add(4250*time.Millisecond), w.kB.KID, w.cA, "2001:db8::3")
 	r4 := issuance(t, t0.Add(6900*time.Millisecond), w.kB.KID, w.cA, "10.0.0.4")
 	r4.UserAgent = ""
+	r4.Digest = "" // as a record made before digests were kept
 	must(t, "RecordIssuances", do(t, s, s.RecordIssuances, []mayfly.Issuance{r1, r2}))
 	must(t, "RecordIssuances", do(t, s, s.RecordIssuances, []mayfly.Issuance{r3, r4}))
 
@@ -62,6 +67,11 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 		{"jti", mayfly.IssuanceFilter{JTI: r3.JTI}, []mayfly.Issuance{r3}},
 		{"jti of another client", mayfly.IssuanceFilter{JTI: r3.JTI, ClientID: w.cB.ID}, nil},
 		{"unknown jti", mayfly.IssuanceFilter{JTI: "0000000000000000000000000z"}, nil},
+		{"digest", mayfly.IssuanceFilter{Digest: r2.Digest}, []mayfly.Issuance{r2}},
+		{"digest of another client", mayfly.IssuanceFilter{Digest: r2.Digest, ClientID: w.cA.ID}, nil},
+		{"digest and jti of one token", mayfly.IssuanceFilter{Digest: r3.Digest, JTI: r3.JTI}, []mayfly.Issuance{r3}},
+		{"digest of one token, jti of another", mayfly.IssuanceFilter{Digest: r3.Digest, JTI: r1.JTI}, nil},
+		{"unknown digest", mayfly.IssuanceFilter{Digest: "AAAAAAAAAAAAAAAAAAAAAA"}, nil},
 		{"since", mayfly.IssuanceFilter{Since: at(3 * time.Second)}, []mayfly.Issuance{r4, r3}},
 		{"until", mayfly.IssuanceFilter{Until: at(3 * time.Second)}, []mayfly.Issuance{r2, r1}},
 		{"since and until", mayfly.IssuanceFilter{Since: at(time.Second), Until: at(5 * time.Second)}, []mayfly.Issuance{r3, r2}},
@@ -96,7 +106,7 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 
 func fmtFilter(f mayfly.IssuanceFilter) string {
 	var parts []string
-	for _, kv := range [][2]string{{"ClientID", f.ClientID}, {"KID", f.KID}, {"JTI", f.JTI}} {
+	for _, kv := range [][2]string{{"ClientID", f.ClientID}, {"KID", f.KID}, {"JTI", f.JTI}, {"Digest", f.Digest}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+":"+kv[1])
 		}
@@ -250,5 +260,31 @@ func testIssuancesInTransaction(t *testing.T, s TokenStore) {
 		if got, err := s.Issuances(ctx, f); err != nil || len(got) != 1 {
 			t.Errorf("Issuances(%s): %v, %v; want one record", fmtFilter(f), jtis(got), err)
 		}
+	}
+}
+
+// IssuanceWithoutDigest: a record made before issuance records kept a
+// token's digest, with jti, key kid_a, client mfc_a and principal prn_a,
+// reads back whole, with an empty digest, and is found by its jti but by
+// no digest. The backend's test writes it with the schema of that time,
+// then opens the store, which migrates it.
+func IssuanceWithoutDigest(t *testing.T, s mayfly.TokenStore, jti string, iat time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	want := mayfly.Issuance{JTI: jti, KID: "kid_a", ClientID: "mfc_a", PrincipalID: "prn_a", SourceIP: "10.0.0.1",
+		UserAgent: "agent/1", IssuedAt: iat, ExpiresAt: iat.Add(time.Hour)}
+	got, err := s.Issuances(ctx, mayfly.IssuanceFilter{JTI: jti})
+	must(t, "Issuances", err)
+	if len(got) != 1 {
+		t.Fatalf("Issuances(jti %s) after the migration: got %v, want the one old record", jti, jtis(got))
+	}
+	diffIssuance(&got[0], &want).report(t, "old record after the migration")
+	if b, err := json.Marshal(got[0]); err != nil || !strings.Contains(string(b), `"digest":""`) {
+		t.Errorf("old record as JSON: %s, %v; want an empty digest member", b, err)
+	}
+	got, err = s.Issuances(ctx, mayfly.IssuanceFilter{Digest: "AAAAAAAAAAAAAAAAAAAAAA"})
+	must(t, "Issuances", err)
+	if len(got) != 0 {
+		t.Errorf("Issuances(a digest) after the migration: got %v, want none", jtis(got))
 	}
 }

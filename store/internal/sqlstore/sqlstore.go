@@ -62,6 +62,10 @@ type Config struct {
 	// named name, held until the transaction ends. Nil where a transaction
 	// excludes every other writer already (SQLite).
 	XactLock func(name string) (query string, args []any)
+	// SkipLocked ends a SELECT that locks the rows it picks and passes over
+	// those another transaction holds (PostgreSQL: FOR UPDATE SKIP LOCKED);
+	// "" where a transaction excludes every other writer already (SQLite).
+	SkipLocked string
 	// BeforeCommit, if set, runs in a transaction just before its COMMIT
 	// with the changes the transaction made, if any (PostgreSQL: NOTIFY,
 	// delivered if and only if the transaction commits).

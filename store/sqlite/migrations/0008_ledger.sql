@@ -4,7 +4,10 @@
 -- and refusal counts, and the services and source addresses seen, each a
 -- JSON array of at most a bound of the least values, with *_more set (1)
 -- if there were more. The token's claims are kept beside each bucket.
--- Keys are ordered width first, as buckets are locked in that order.
+-- Keys are ordered width first, as buckets are locked in that order. A
+-- rowid table, not WITHOUT ROWID: there a bitmap over about 1 KB spills
+-- into overflow pages of its own, which more than doubles the size of
+-- hour and day buckets.
 CREATE TABLE ledger_buckets (
 	width         INTEGER NOT NULL,
 	start         INTEGER NOT NULL,
@@ -23,7 +26,7 @@ CREATE TABLE ledger_buckets (
 	sources       TEXT NOT NULL,
 	sources_more  BOOLEAN NOT NULL,
 	PRIMARY KEY (width, start, jti, digest, namespace)
-) WITHOUT ROWID;
+);
 CREATE INDEX ledger_buckets_token ON ledger_buckets(jti, digest, start);
 CREATE INDEX ledger_buckets_start ON ledger_buckets(start);
 

@@ -23,6 +23,9 @@
 //     nanoseconds (NULL for the zero time), lists of strings as JSON arrays,
 //     an offboarding run's steps and report as JSON, and the integer
 //     references issuance rows hold instead of IDs.
+//   - The access ledger: merges that unite bitmaps under the upsert's row
+//     lock, compaction that claims buckets by deleting them, and the one
+//     defensive decoder of record bitmaps (DecodeRecords).
 //
 // # Invariants
 //

@@ -28,7 +28,7 @@ func openStore(t *testing.T) *sqlite.Store {
 	return st
 }
 
-func TestNewRefuses(t *testing.T) {
+func TestLedgerNewRefuses(t *testing.T) {
 	st := openStore(t)
 	tests := []struct {
 		name string
@@ -53,7 +53,7 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
-func TestCutoff(t *testing.T) {
+func TestLedgerCutoff(t *testing.T) {
 	s, err := ledger.New(ledger.Config{Store: openStore(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +110,10 @@ func shape(t *testing.T, st *sqlite.Store) (widths map[time.Duration]int, record
 	return widths, all.GetCardinality(), requests
 }
 
-// TestMaintain: as the clock moves on, minutes roll into hours and hours
+// TestLedgerMaintain: as the clock moves on, minutes roll into hours and hours
 // into days, nothing is lost on the way, and retention deletes it all in
 // the end.
-func TestMaintain(t *testing.T) {
+func TestLedgerMaintain(t *testing.T) {
 	st := openStore(t)
 	start := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
 	seed(t, st, start, 3*60) // three hours of minutes
@@ -181,9 +181,9 @@ func (c *cutting) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff tim
 	return c.Store.CompactLedger(tx, from, to, cutoff, limit)
 }
 
-// TestMaintainCancelled: a Maintain cut short keeps what it committed,
+// TestLedgerMaintainCancelled: a Maintain cut short keeps what it committed,
 // and the next one finishes the work without counting anything twice.
-func TestMaintainCancelled(t *testing.T) {
+func TestLedgerMaintainCancelled(t *testing.T) {
 	st := openStore(t)
 	start := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
 	seed(t, st, start, 60)

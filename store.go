@@ -249,6 +249,40 @@ type PendingStore interface {
 	UpdatePending(tx Tx, p *PendingAction) error
 }
 
+// LedgerStore keeps the access ledger: ledger buckets and gaps. Its
+// writes record no state change the audit log holds; they take a Tx so
+// that a batch is all or none.
+type LedgerStore interface {
+	// MergeLedger adds each delta to the bucket of its key, creating it if
+	// missing: records are united, counts added, services and sources
+	// united within their bounds (BoundedUnion). A token's claims already
+	// stored are kept. Deltas may share a key. Merges of one bucket from
+	// transactions in any process sharing the store lose nothing. A delta
+	// that breaks LedgerBucket's invariants, or whose records do not
+	// decode, is Invalid, and tx must not commit.
+	MergeLedger(tx Tx, deltas []LedgerBucket) error
+	// LedgerBuckets returns the matching buckets, ordered by start, then
+	// width, token and namespace. A stored bitmap that does not decode is
+	// an error, never a panic.
+	LedgerBuckets(ctx context.Context, f LedgerFilter) ([]LedgerBucket, error)
+	// CompactLedger rolls up to limit buckets of width from that end at or
+	// before cutoff into the buckets of width to that hold them, merging
+	// as MergeLedger does, and deletes them; it returns how many it rolled.
+	// to must be a multiple of from. A bucket is rolled by one transaction
+	// only, the one that deletes it: if tx does not commit nothing moved,
+	// and transactions compacting at once, in any process, roll each
+	// bucket once.
+	CompactLedger(tx Tx, from, to time.Duration, cutoff time.Time, limit int) (int, error)
+	// PruneLedger deletes the buckets and gaps that end at or before
+	// before, and returns how many buckets it deleted.
+	PruneLedger(tx Tx, before time.Time) (int, error)
+	// RecordLedgerGaps stores gaps, and sets their IDs.
+	RecordLedgerGaps(tx Tx, gaps []*LedgerGap) error
+	// LedgerGaps returns the gaps that overlap [from, to), by start; a zero
+	// bound is no bound.
+	LedgerGaps(ctx context.Context, from, to time.Time) ([]*LedgerGap, error)
+}
+
 // Coordinator coordinates the processes that share a store.
 type Coordinator interface {
 	// Lock takes the named lock and returns the function that releases it.
@@ -276,6 +310,7 @@ type Store interface {
 	SettingStore
 	SSFStore
 	PendingStore
+	LedgerStore
 	Coordinator
 	TxStore
 	Close() error

@@ -15,3 +15,11 @@ func BenchmarkRecordIssuances(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkMergeLedger(b *testing.B) {
+	for _, into := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tokens=1000/ids=10/into=%v", into), func(b *testing.B) {
+			storetest.BenchMergeLedger(b, open(b, pgtest.DSN(b)), 1000, 10, into)
+		})
+	}
+}

@@ -240,3 +240,41 @@ func TestOneProcess(t *testing.T) {
 	closeStore(t, s)
 	closeStore(t, open(t, path))
 }
+
+// The ledger's suites on their own, so that -run Ledger finds them, with
+// the checks that need two handles or the database itself.
+
+func TestLedger(t *testing.T) {
+	storetest.Ledger(t, func(t *testing.T) storetest.LedgerStore {
+		return open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+	})
+}
+
+func TestLedgerShared(t *testing.T) {
+	storetest.LedgerShared(t, func(t *testing.T) (storetest.LedgerStore, storetest.LedgerStore) {
+		// One process holds a SQLite database: its goroutines share one
+		// handle.
+		s := open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+		t.Cleanup(func() { closeStore(t, s) })
+		return s, s
+	})
+}
+
+func TestLedgerDamaged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	s := open(t, path)
+	defer closeStore(t, s)
+	storetest.LedgerDamaged(t, s, func(t *testing.T, records []byte) {
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`UPDATE ledger_buckets SET records = ?`, records); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

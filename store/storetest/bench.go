@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
 )
 
@@ -39,4 +41,83 @@ func BenchRecordIssuances(b *testing.B, s TokenStore, batch int) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchMergeLedger measures MergeLedger of batches of tokens deltas, each
+// reading ids scattered record IDs, a batch to a transaction, on s, a new
+// and empty store. With into, every batch merges into the buckets the
+// first made (union and write back); otherwise each makes new buckets.
+func BenchMergeLedger(b *testing.B, s LedgerStore, tokens, ids int, into bool) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := make([]mayfly.LedgerBucket, tokens)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		at := start.Add(time.Duration(i) * time.Minute)
+		if into {
+			at = start
+		}
+		for j := range batch {
+			rb := roaring64.New()
+			for range ids {
+				rb.Add(rng.Uint64N(1 << 36))
+			}
+			recs, _ := rb.ToPortableBytes()
+			batch[j] = mayfly.LedgerBucket{Start: at, Width: time.Minute, Namespace: "customer", Records: recs, Requests: int64(ids),
+				Token:    mayfly.LedgerToken{JTI: fmt.Sprintf("jti-%06d", j), Digest: fmt.Sprintf("digest-%016d", j), KID: "k", ClientID: "c"},
+				Services: []string{"orders"}, Sources: []string{"10.0.0.1"}}
+		}
+		b.StartTimer()
+		if err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return s.MergeLedger(tx, batch) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*tokens*ids)/b.Elapsed().Seconds(), "record-reads/s")
+}
+
+// LedgerWorkload returns an hour of ledger deltas holding reads
+// record-reads, as services report them a minute at a time: tokens live 5
+// minutes, 200 at a time, each from one of 50 clients; a request reads 1
+// to 20 records of 10 million, most of them from a hot tenth (a Zipf-like
+// skew); a token reads a few hundred records in its life.
+func LedgerWorkload(reads int) [][]mayfly.LedgerBucket {
+	rng := rand.New(rand.NewPCG(3, 4))
+	zipf := rand.NewZipf(rng, 1.1, 1, 10_000_000-1)
+	start := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	perMinute := reads / 60
+	var out [][]mayfly.LedgerBucket
+	for m := range 60 {
+		at := start.Add(time.Duration(m) * time.Minute)
+		byToken := map[int]*roaring64.Bitmap{}
+		requests := map[int]int64{}
+		for n := 0; n < perMinute; {
+			// Tokens of this minute: 200 live, a fifth replaced each minute.
+			tok := m/5*200 + rng.IntN(200)
+			k := 1 + rng.IntN(20)
+			if byToken[tok] == nil {
+				byToken[tok] = roaring64.New()
+			}
+			for range k {
+				id := zipf.Uint64()
+				if rng.IntN(10) < 3 { // the rest are spread evenly
+					id = rng.Uint64N(10_000_000)
+				}
+				byToken[tok].Add(id)
+			}
+			requests[tok]++
+			n += k
+		}
+		var batch []mayfly.LedgerBucket
+		for tok, rb := range byToken {
+			recs, _ := rb.ToPortableBytes()
+			batch = append(batch, mayfly.LedgerBucket{Start: at, Width: time.Minute, Namespace: "customer", Records: recs,
+				Requests: requests[tok], Services: []string{"orders"}, Sources: []string{fmt.Sprintf("10.0.%d.%d", tok%50, tok%7)},
+				Token: mayfly.LedgerToken{JTI: fmt.Sprintf("01jz%022d", tok), Digest: fmt.Sprintf("%022d", tok*7919),
+					KID: "kid-2031-01", ClientID: fmt.Sprintf("cli-%02d", tok%50), PrincipalID: fmt.Sprintf("prn-%02d", tok%50), Subject: fmt.Sprintf("svc-%02d", tok%50)}})
+		}
+		out = append(out, batch)
+	}
+	return out
 }

@@ -1,10 +1,10 @@
 // Package storetest owns the conformance suites for the storage contract:
 // the behaviour every storage backend must show, checked only through the
 // interfaces of store.go. There is one suite per interface (Identity, Keys,
-// Tokens, Revocations, Offboardings, Audit, Settings, SSF, Pending,
-// Coordination) and
-// one for the unit of work across them (Tx); CoordinationShared and TxShared
-// check what two handles on one database, as two processes have, must see.
+// Tokens, Revocations, Offboardings, Audit, Settings, SSF, Pending, Ledger,
+// Coordination) and one for the unit of work across them (Tx);
+// CoordinationShared, TxShared and LedgerShared check what two handles on
+// one database, as two processes have, must see.
 // Each suite takes a function that opens a new, empty store, typed as the
 // interface it checks plus what its fixtures write through. A backend's own
 // tests call Run and, if several processes may share its database,
@@ -57,6 +57,9 @@
 //     made again under the same id starts with an empty queue.
 //   - A pending action's Params and Material round-trip, empty ones
 //     reading back as nil; PendingActions lists the oldest request first.
+//   - A ledger bucket's records round-trip as a set, whatever bytes
+//     encoded it: a store may re-encode a bitmap. Services and Sources
+//     read back as nil when empty. A ledger gap's times keep a microsecond.
 //   - A transaction is all or nothing across concerns; a savepoint rolled
 //     back undoes only what came after it, and the transaction goes on; a
 //     change notice is delivered once its transaction commits, never
@@ -145,6 +148,7 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 	t.Run("Settings", func(t *testing.T) { Settings(t, func(t *testing.T) SettingStore { return open(t) }) })
 	t.Run("SSF", func(t *testing.T) { SSF(t, func(t *testing.T) SSFStore { return open(t) }) })
 	t.Run("Pending", func(t *testing.T) { Pending(t, func(t *testing.T) PendingStore { return open(t) }) })
+	t.Run("Ledger", func(t *testing.T) { Ledger(t, func(t *testing.T) LedgerStore { return open(t) }) })
 	t.Run("Coordination", func(t *testing.T) { Coordination(t, open) })
 	t.Run("Tx", func(t *testing.T) { Tx(t, open) })
 }
@@ -156,6 +160,13 @@ func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store
 	t.Helper()
 	t.Run("Coordination", func(t *testing.T) { CoordinationShared(t, open) })
 	t.Run("Tx", func(t *testing.T) { TxShared(t, open) })
+	t.Run("Ledger", func(t *testing.T) {
+		LedgerShared(t, func(t *testing.T) (LedgerStore, LedgerStore) {
+			a, b := open(t)
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b
+		})
+	})
 }
 
 // test is one case of a suite on stores of type S.

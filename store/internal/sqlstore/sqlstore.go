@@ -23,6 +23,9 @@
 //     nanoseconds (NULL for the zero time), lists of strings as JSON arrays,
 //     an offboarding run's steps and report as JSON, and the integer
 //     references issuance rows hold instead of IDs.
+//   - The access ledger: merges that unite bitmaps under the upsert's row
+//     lock, compaction that claims buckets by deleting them, and the one
+//     defensive decoder of record bitmaps (DecodeRecords).
 //
 // # Invariants
 //
@@ -62,6 +65,10 @@ type Config struct {
 	// named name, held until the transaction ends. Nil where a transaction
 	// excludes every other writer already (SQLite).
 	XactLock func(name string) (query string, args []any)
+	// SkipLocked ends a SELECT that locks the rows it picks and passes over
+	// those another transaction holds (PostgreSQL: FOR UPDATE SKIP LOCKED);
+	// "" where a transaction excludes every other writer already (SQLite).
+	SkipLocked string
 	// BeforeCommit, if set, runs in a transaction just before its COMMIT
 	// with the changes the transaction made, if any (PostgreSQL: NOTIFY,
 	// delivered if and only if the transaction commits).

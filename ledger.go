@@ -1,0 +1,170 @@
+package mayfly
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The access ledger records what each token read: per time bucket, token
+// and namespace, the set of record IDs read, never the records themselves.
+// Services report the requests they accepted or refused; the ledger adds
+// each report to its buckets, and rolls buckets into wider ones as they
+// age.
+
+// LedgerToken is the token a request presented: its key (JTI and Digest)
+// and what the token says of itself. A token's claims are the same in
+// every report of it, so the first stored are kept.
+type LedgerToken struct {
+	JTI    string `json:"jti"`
+	Digest string `json:"digest"` // the token's digest: which exact token string
+	// What the token names, "" where it names nothing.
+	KID         string `json:"kid,omitempty"`
+	ClientID    string `json:"client_id,omitempty"`
+	PrincipalID string `json:"principal_id,omitempty"`
+	Subject     string `json:"sub,omitempty"`
+}
+
+// LedgerBucket is what one token did in one namespace during one time
+// bucket, or a delta to add to it. Its key is (Start, Width, Token.JTI,
+// Token.Digest, Namespace).
+//
+// Invariants: Width is a positive whole number of seconds and Start a
+// multiple of it since the Unix epoch, so buckets of one width never
+// overlap; Records is a roaring64 bitmap in its portable serialization
+// (at most LedgerMaxRecordsBytes); Services and Sources are sorted,
+// distinct and hold at most LedgerMaxServices and LedgerMaxSources values,
+// the least ones, with ServicesMore and SourcesMore set if more were seen.
+// Keeping the least values, not the first, makes merging order-free: any
+// order of the same merges gives the same bucket.
+type LedgerBucket struct {
+	Start time.Time     `json:"start"`
+	Width time.Duration `json:"width"`
+	Token LedgerToken   `json:"token"`
+	// Namespace names the kind of record, such as "customer"; "" holds the
+	// requests that read no record, refusals among them.
+	Namespace string `json:"namespace"`
+	Records   []byte `json:"records"`
+	// Requests counts the accepted requests of this token that read in
+	// this namespace; Refusals those refused.
+	Requests int64 `json:"requests"`
+	Refusals int64 `json:"refusals"`
+	// Services that reported, and the source addresses the requests came
+	// from, as text.
+	Services     []string `json:"services,omitempty"`
+	ServicesMore bool     `json:"services_more,omitempty"`
+	Sources      []string `json:"sources,omitempty"`
+	SourcesMore  bool     `json:"sources_more,omitempty"`
+}
+
+// Bounds of a ledger bucket.
+const (
+	LedgerMaxServices = 16
+	LedgerMaxSources  = 32
+	// LedgerMaxRecordsBytes bounds a serialized bitmap: 64 MiB holds over
+	// 30 million scattered IDs, and any number of dense ones.
+	LedgerMaxRecordsBytes = 64 << 20
+	// LedgerMaxWidth bounds a bucket's width, so that the buckets that
+	// overlap a time are found among those that start near it.
+	LedgerMaxWidth = 366 * 24 * time.Hour
+	// LedgerMaxName bounds a namespace, service, source, jti or digest.
+	LedgerMaxName = 256
+)
+
+// End is when the bucket ends.
+func (b *LedgerBucket) End() time.Time { return b.Start.Add(b.Width) }
+
+// Check reports, as an Invalid error, what breaks the bucket's invariants,
+// but for the content of Records, which only a bitmap decoder can check.
+func (b *LedgerBucket) Check() error {
+	switch {
+	case b.Width <= 0 || b.Width%time.Second != 0 || b.Width > LedgerMaxWidth:
+		return InvalidField("width", "a ledger bucket's width must be a whole number of seconds up to %v, not %v", LedgerMaxWidth, b.Width)
+	case b.Start.UnixNano()%int64(b.Width) != 0:
+		return InvalidField("start", "a ledger bucket of width %v must start at a multiple of it, not %s", b.Width, b.Start.UTC().Format(time.RFC3339Nano))
+	case b.Token.JTI == "" && b.Token.Digest == "":
+		return InvalidField("token", "a ledger bucket needs a token's jti or digest")
+	case b.Requests < 0 || b.Refusals < 0:
+		return InvalidField("requests", "a ledger bucket's counts cannot be negative")
+	case len(b.Records) > LedgerMaxRecordsBytes:
+		return InvalidField("records", "a ledger bucket's records are %d bytes, more than %d", len(b.Records), LedgerMaxRecordsBytes)
+	case len(b.Services) > LedgerMaxServices || len(b.Sources) > LedgerMaxSources:
+		return InvalidField("services", "a ledger bucket holds at most %d services and %d sources", LedgerMaxServices, LedgerMaxSources)
+	}
+	for _, f := range []struct{ field, v string }{{"jti", b.Token.JTI}, {"digest", b.Token.Digest}, {"kid", b.Token.KID},
+		{"client_id", b.Token.ClientID}, {"principal_id", b.Token.PrincipalID}, {"sub", b.Token.Subject}, {"namespace", b.Namespace}} {
+		if len(f.v) > LedgerMaxName {
+			return InvalidField(f.field, "%s is longer than %d bytes", f.field, LedgerMaxName)
+		}
+	}
+	for _, set := range []struct {
+		field string
+		vs    []string
+	}{{"services", b.Services}, {"sources", b.Sources}} {
+		for _, v := range set.vs {
+			if v == "" || len(v) > LedgerMaxName {
+				return InvalidField(set.field, "a ledger bucket's %s must be 1 to %d bytes each", set.field, LedgerMaxName)
+			}
+		}
+	}
+	return nil
+}
+
+// SameLedgerBucket reports whether a and b have the same key.
+func SameLedgerBucket(a, b *LedgerBucket) bool { return CompareLedgerBuckets(a, b) == 0 }
+
+// CompareLedgerBuckets orders buckets by key: width, then start, token and
+// namespace. Stores take buckets' locks in this order, so that merges and
+// compactions running at once never wait on each other in a cycle.
+func CompareLedgerBuckets(a, b *LedgerBucket) int {
+	return cmp.Or(cmp.Compare(a.Width, b.Width), a.Start.Compare(b.Start), strings.Compare(a.Token.JTI, b.Token.JTI),
+		strings.Compare(a.Token.Digest, b.Token.Digest), strings.Compare(a.Namespace, b.Namespace))
+}
+
+// BoundedUnion returns the least max values of the union of a and b,
+// sorted and distinct, and whether the union held more; a and b need not
+// be sorted. It is how a bucket's Services and Sources merge.
+func BoundedUnion(a, b []string, max int) (union []string, more bool) {
+	union = slices.Concat(a, b)
+	slices.Sort(union)
+	union = slices.Compact(union)
+	if len(union) > max {
+		return union[:max:max], true
+	}
+	return union, false
+}
+
+// LedgerFilter selects ledger buckets. Zero fields match everything.
+type LedgerFilter struct {
+	JTI       string
+	Digest    string
+	Namespace string
+	Width     time.Duration
+	// From and To select the buckets that overlap [From, To).
+	From, To time.Time
+	Limit    int // at most this many
+}
+
+// LedgerGap records reports a service dropped, rather than let the ledger
+// look complete where it is not.
+type LedgerGap struct {
+	ID      int64     `json:"id"` // set by the store
+	Service string    `json:"service"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Dropped int64     `json:"dropped"` // reports dropped between From and To
+}
+
+// Check reports, as an Invalid error, what is wrong with g.
+func (g *LedgerGap) Check() error {
+	switch {
+	case g.Service == "" || len(g.Service) > LedgerMaxName:
+		return InvalidField("service", "a ledger gap names its service, in 1 to %d bytes", LedgerMaxName)
+	case g.From.IsZero() || g.To.Before(g.From):
+		return InvalidField("to", "a ledger gap needs a start, and an end not before it")
+	case g.Dropped < 0:
+		return InvalidField("dropped", "a ledger gap cannot drop a negative number of reports")
+	}
+	return nil
+}

@@ -1,0 +1,410 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/mayflyhq/mayfly"
+)
+
+// The access ledger. A merge is one upsert per chunk of buckets, in key
+// order, that adds the counts in SQL and returns each bucket's stored
+// records and sets; the union of those with the delta is written back
+// only where it differs. The upsert locks each bucket (PostgreSQL: the
+// row; SQLite: the one writer) until the transaction ends, so a merge
+// never writes back a union made from a stale read, and taking locks in
+// key order (mayfly.CompareLedgerBuckets) keeps concurrent merges and
+// compactions from deadlocking.
+
+const ledgerCols = `width, start, jti, digest, namespace, kid, client_id, principal_id, subject,
+	records, requests, refusals, services, services_more, sources, sources_more`
+
+// ledgerChunk is how many buckets one statement carries: 16 arguments each,
+// well under both databases' limits.
+const ledgerChunk = 256
+
+// ledgerDelta is a normalised delta: its records decoded.
+type ledgerDelta struct {
+	b   mayfly.LedgerBucket
+	set *roaring64.Bitmap
+}
+
+func (s *Store) MergeLedger(tx mayfly.Tx, deltas []mayfly.LedgerBucket) error {
+	const op = "MergeLedger"
+	t, err := TxOf(s, tx, op)
+	if err != nil || len(deltas) == 0 {
+		return err
+	}
+	ds, err := normaliseDeltas(deltas)
+	if err != nil {
+		return s.opErr(op, err)
+	}
+	return s.opErr(op, s.mergeLedger(t, ds))
+}
+
+// opErr gives err the operation op, keeping a mayfly error's code.
+func (s *Store) opErr(op string, err error) error {
+	if e, ok := err.(*mayfly.Error); ok && e.Op == "" {
+		e.Op = s.cfg.Name + "." + op
+		return e
+	}
+	return s.err(op, err)
+}
+
+// normaliseDeltas checks deltas, decodes their records, joins those of one
+// key, and sorts them by key.
+func normaliseDeltas(deltas []mayfly.LedgerBucket) ([]*ledgerDelta, error) {
+	out := make([]*ledgerDelta, 0, len(deltas))
+	for i := range deltas {
+		d := deltas[i]
+		if err := d.Check(); err != nil {
+			return nil, err
+		}
+		set, err := DecodeRecords(d.Records)
+		if err != nil {
+			return nil, &mayfly.Error{Code: mayfly.Invalid, Field: "records", Msg: "a ledger bucket's records do not decode", Err: err}
+		}
+		d.Services, d.ServicesMore = boundedUnion(d.Services, nil, d.ServicesMore, false, mayfly.LedgerMaxServices)
+		d.Sources, d.SourcesMore = boundedUnion(d.Sources, nil, d.SourcesMore, false, mayfly.LedgerMaxSources)
+		out = append(out, &ledgerDelta{b: d, set: set})
+	}
+	slices.SortStableFunc(out, func(a, b *ledgerDelta) int { return mayfly.CompareLedgerBuckets(&a.b, &b.b) })
+	joined := out[:0]
+	for _, d := range out {
+		if n := len(joined); n > 0 && mayfly.SameLedgerBucket(&joined[n-1].b, &d.b) {
+			joined[n-1].add(d)
+			continue
+		}
+		joined = append(joined, d)
+	}
+	for _, d := range joined {
+		var err error
+		if d.b.Records, err = EncodeRecords(d.set); err != nil {
+			return nil, err
+		}
+	}
+	return joined, nil
+}
+
+// add adds o, a delta of the same key, to d; d's token claims win.
+func (d *ledgerDelta) add(o *ledgerDelta) {
+	d.set.Or(o.set)
+	d.b.Requests += o.b.Requests
+	d.b.Refusals += o.b.Refusals
+	d.b.Services, d.b.ServicesMore = boundedUnion(d.b.Services, o.b.Services, d.b.ServicesMore, o.b.ServicesMore, mayfly.LedgerMaxServices)
+	d.b.Sources, d.b.SourcesMore = boundedUnion(d.b.Sources, o.b.Sources, d.b.SourcesMore, o.b.SourcesMore, mayfly.LedgerMaxSources)
+	for _, c := range []struct {
+		dst *string
+		src string
+	}{{&d.b.Token.KID, o.b.Token.KID}, {&d.b.Token.ClientID, o.b.Token.ClientID},
+		{&d.b.Token.PrincipalID, o.b.Token.PrincipalID}, {&d.b.Token.Subject, o.b.Token.Subject}} {
+		if *c.dst == "" {
+			*c.dst = c.src
+		}
+	}
+}
+
+func boundedUnion(a, b []string, aMore, bMore bool, max int) ([]string, bool) {
+	u, more := mayfly.BoundedUnion(a, b, max)
+	return u, more || aMore || bMore
+}
+
+// ledgerKey is a bucket's key as stored.
+type ledgerKey struct {
+	width, start           int64
+	jti, digest, namespace string
+}
+
+func keyOf(b *mayfly.LedgerBucket) ledgerKey {
+	return ledgerKey{int64(b.Width / time.Second), b.Start.Unix(), b.Token.JTI, b.Token.Digest, b.Namespace}
+}
+
+// mergeLedger merges normalised deltas, sorted by key, in t.
+func (s *Store) mergeLedger(t *Tx, ds []*ledgerDelta) error {
+	for chunk := range slices.Chunk(ds, ledgerChunk) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO ledger_buckets (` + ledgerCols + `) VALUES `)
+		args := make([]any, 0, 16*len(chunk))
+		byKey := make(map[ledgerKey]*ledgerDelta, len(chunk))
+		for i, d := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			b := &d.b
+			k := keyOf(b)
+			byKey[k] = d
+			args = append(args, k.width, k.start, k.jti, k.digest, k.namespace, b.Token.KID, b.Token.ClientID, b.Token.PrincipalID,
+				b.Token.Subject, b.Records, b.Requests, b.Refusals, encodeList(b.Services), b.ServicesMore, encodeList(b.Sources), b.SourcesMore)
+		}
+		q.WriteString(` ON CONFLICT (width, start, jti, digest, namespace) DO UPDATE SET
+			requests = ledger_buckets.requests + excluded.requests,
+			refusals = ledger_buckets.refusals + excluded.refusals`)
+		for _, c := range []string{"kid", "client_id", "principal_id", "subject"} {
+			fmt.Fprintf(&q, `, %[1]s = CASE WHEN ledger_buckets.%[1]s = '' THEN excluded.%[1]s ELSE ledger_buckets.%[1]s END`, c)
+		}
+		q.WriteString(` RETURNING width, start, jti, digest, namespace, records, services, services_more, sources, sources_more`)
+
+		type stored struct {
+			k                      ledgerKey
+			records                []byte
+			services, sources      string
+			servicesMore, srcsMore bool
+		}
+		rows, err := queryAll(t.ctx, t.conn, func(row Row) (stored, error) {
+			var r stored
+			err := row.Scan(&r.k.width, &r.k.start, &r.k.jti, &r.k.digest, &r.k.namespace, &r.records, &r.services, &r.servicesMore, &r.sources, &r.srcsMore)
+			return r, err
+		}, q.String(), args...)
+		if err != nil {
+			return err
+		}
+		if len(rows) != len(chunk) {
+			return fmt.Errorf("merging %d ledger buckets returned %d", len(chunk), len(rows))
+		}
+		// Write back the unions that differ from what is stored; a new
+		// bucket holds its delta already.
+		slices.SortFunc(rows, func(a, b stored) int { return compareKeys(a.k, b.k) })
+		upd := &Batch{}
+		for _, r := range rows {
+			d := byKey[r.k]
+			if d == nil {
+				return fmt.Errorf("merging ledger buckets returned a bucket not merged: %v", r.k)
+			}
+			set, err := DecodeRecords(r.records)
+			if err != nil {
+				return fmt.Errorf("ledger bucket %v: %w", r.k, err)
+			}
+			services, err1 := decodeList(r.services)
+			sources, err2 := decodeList(r.sources)
+			if err := errors.Join(err1, err2); err != nil {
+				return fmt.Errorf("ledger bucket %v: stored sets: %w", r.k, err)
+			}
+			before := set.GetCardinality()
+			set.Or(d.set)
+			newServices, servicesMore := boundedUnion(services, d.b.Services, r.servicesMore, d.b.ServicesMore, mayfly.LedgerMaxServices)
+			newSources, sourcesMore := boundedUnion(sources, d.b.Sources, r.srcsMore, d.b.SourcesMore, mayfly.LedgerMaxSources)
+			if set.GetCardinality() == before && slices.Equal(newServices, services) && slices.Equal(newSources, sources) &&
+				servicesMore == r.servicesMore && sourcesMore == r.srcsMore {
+				continue
+			}
+			records, err := EncodeRecords(set)
+			if err != nil {
+				return err
+			}
+			upd.Exec(nil, `UPDATE ledger_buckets SET records = ?, services = ?, services_more = ?, sources = ?, sources_more = ?
+				WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
+				records, encodeList(newServices), servicesMore, encodeList(newSources), sourcesMore, r.k.width, r.k.start, r.k.jti, r.k.digest, r.k.namespace)
+		}
+		if err := t.conn.SendBatch(t.ctx, upd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compareKeys(a, b ledgerKey) int {
+	switch {
+	case a.width != b.width:
+		return cmpInt(a.width, b.width)
+	case a.start != b.start:
+		return cmpInt(a.start, b.start)
+	case a.jti != b.jti:
+		return strings.Compare(a.jti, b.jti)
+	case a.digest != b.digest:
+		return strings.Compare(a.digest, b.digest)
+	}
+	return strings.Compare(a.namespace, b.namespace)
+}
+
+func cmpInt(a, b int64) int {
+	if a < b {
+		return -1
+	}
+	return 1
+}
+
+func scanLedger(row Row) (mayfly.LedgerBucket, error) {
+	var b mayfly.LedgerBucket
+	var width, start int64
+	var services, sources string
+	if err := row.Scan(&width, &start, &b.Token.JTI, &b.Token.Digest, &b.Namespace, &b.Token.KID, &b.Token.ClientID,
+		&b.Token.PrincipalID, &b.Token.Subject, &b.Records, &b.Requests, &b.Refusals, &services, &b.ServicesMore, &sources, &b.SourcesMore); err != nil {
+		return b, err
+	}
+	b.Width, b.Start = time.Duration(width)*time.Second, time.Unix(start, 0).UTC()
+	var err1, err2 error
+	b.Services, err1 = decodeList(services)
+	b.Sources, err2 = decodeList(sources)
+	if err := errors.Join(err1, err2); err != nil {
+		return b, fmt.Errorf("ledger bucket %v: stored sets: %w", keyOf(&b), err)
+	}
+	// A bitmap the store cannot decode is damage to report now, not to
+	// hand on.
+	if _, err := DecodeRecords(b.Records); err != nil {
+		return b, fmt.Errorf("ledger bucket %v: %w", keyOf(&b), err)
+	}
+	return b, nil
+}
+
+func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]mayfly.LedgerBucket, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"jti", f.JTI}, {"digest", f.Digest}, {"namespace", f.Namespace}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.Width > 0 {
+		where, args = append(where, "width = ?"), append(args, int64(f.Width/time.Second))
+	}
+	if !f.From.IsZero() {
+		// With a bound on start an index can use: no bucket is wider
+		// than LedgerMaxWidth.
+		from := f.From.Unix() // start + width > From, in whole seconds
+		where, args = append(where, "start + width > ?", "start > ?"), append(args, from, from-int64(mayfly.LedgerMaxWidth/time.Second))
+	}
+	if !f.To.IsZero() {
+		to := f.To.Unix()
+		if f.To.Nanosecond() != 0 {
+			to++ // a bucket starting within To's second overlaps it
+		}
+		where, args = append(where, "start < ?"), append(args, to)
+	}
+	q := `SELECT ` + ledgerCols + ` FROM ledger_buckets`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY start, width, jti, digest, namespace`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
+	return all, s.err("LedgerBuckets", err)
+}
+
+func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int) (int, error) {
+	const op = "CompactLedger"
+	t, err := TxOf(s, tx, op)
+	if err != nil {
+		return 0, err
+	}
+	if from <= 0 || from%time.Second != 0 || to <= from || to%from != 0 {
+		return 0, &mayfly.Error{Op: s.cfg.Name + "." + op, Code: mayfly.Invalid, Field: "width",
+			Msg: fmt.Sprintf("cannot compact buckets of %v into %v: widths are whole seconds, the second a multiple of the first", from, to)}
+	}
+	if limit <= 0 {
+		return 0, nil
+	}
+	// Deleting the buckets is what claims them: a transaction compacting
+	// at once deletes others, or none (PostgreSQL skips the rows another
+	// holds; SQLite has one writer), so no bucket is rolled twice.
+	fromSecs := int64(from / time.Second)
+	old, err := queryAll(t.ctx, t.conn, scanLedger, `DELETE FROM ledger_buckets WHERE (width, start, jti, digest, namespace) IN (
+		SELECT width, start, jti, digest, namespace FROM ledger_buckets WHERE width = ? AND start <= ?
+		ORDER BY width, start, jti, digest, namespace LIMIT ?`+s.cfg.SkipLocked+`)
+		RETURNING `+ledgerCols, fromSecs, cutoff.Unix()-fromSecs, limit)
+	if err != nil {
+		return 0, s.err(op, err)
+	}
+	if len(old) == 0 {
+		return 0, nil
+	}
+	deltas := make([]mayfly.LedgerBucket, len(old))
+	toSecs := int64(to / time.Second)
+	for i, b := range old {
+		b.Width = to
+		b.Start = time.Unix(floorDiv(b.Start.Unix(), toSecs)*toSecs, 0).UTC()
+		deltas[i] = b
+	}
+	ds, err := normaliseDeltas(deltas)
+	if err != nil {
+		return 0, s.opErr(op, err)
+	}
+	if err := s.mergeLedger(t, ds); err != nil {
+		return 0, s.opErr(op, err)
+	}
+	return len(old), nil
+}
+
+// floorDiv is a / b rounded down, for times before the epoch too.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func (s *Store) PruneLedger(tx mayfly.Tx, before time.Time) (int, error) {
+	const op = "PruneLedger"
+	t, err := TxOf(s, tx, op)
+	if err != nil {
+		return 0, err
+	}
+	secs := before.Unix() // a bucket ends on a whole second
+	n, err := t.conn.Exec(t.ctx, `DELETE FROM ledger_buckets WHERE start < ? AND start + width <= ?`, secs, secs)
+	if err != nil {
+		return 0, s.err(op, err)
+	}
+	if _, err := t.conn.Exec(t.ctx, `DELETE FROM ledger_gaps WHERE to_time <= ?`, before.UnixNano()); err != nil {
+		return 0, s.err(op, err)
+	}
+	return int(n), nil
+}
+
+func (s *Store) RecordLedgerGaps(tx mayfly.Tx, gaps []*mayfly.LedgerGap) error {
+	const op = "RecordLedgerGaps"
+	t, err := TxOf(s, tx, op)
+	if err != nil || len(gaps) == 0 {
+		return err
+	}
+	for _, g := range gaps {
+		if err := g.Check(); err != nil {
+			return s.opErr(op, err)
+		}
+	}
+	ids := make([]int64, len(gaps))
+	b := &Batch{}
+	for i, g := range gaps {
+		b.QueryRow(func(row Row) error { return row.Scan(&ids[i]) },
+			`INSERT INTO ledger_gaps (service, from_time, to_time, dropped) VALUES (?, ?, ?, ?) RETURNING id`,
+			g.Service, g.From.UnixNano(), g.To.UnixNano(), g.Dropped)
+	}
+	if err := t.conn.SendBatch(t.ctx, b); err != nil {
+		return s.err(op, err)
+	}
+	for i, g := range gaps {
+		g.ID = ids[i]
+	}
+	return nil
+}
+
+func (s *Store) LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.LedgerGap, error) {
+	var where []string
+	var args []any
+	if !from.IsZero() {
+		where, args = append(where, "to_time > ?"), append(args, from.UnixNano())
+	}
+	if !to.IsZero() {
+		where, args = append(where, "from_time < ?"), append(args, to.UnixNano())
+	}
+	q := `SELECT id, service, from_time, to_time, dropped FROM ledger_gaps`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	all, err := queryAll(ctx, s.cfg.Read, func(row Row) (*mayfly.LedgerGap, error) {
+		var g mayfly.LedgerGap
+		var f, u int64
+		err := row.Scan(&g.ID, &g.Service, &f, &u, &g.Dropped)
+		g.From, g.To = time.Unix(0, f).UTC(), time.Unix(0, u).UTC()
+		return &g, err
+	}, q+` ORDER BY from_time, id`, args...)
+	return all, s.err("LedgerGaps", err)
+}

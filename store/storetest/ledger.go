@@ -1,0 +1,613 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/mayflyhq/mayfly"
+)
+
+// LedgerStore is the store the Ledger suites run on.
+type LedgerStore interface {
+	mayfly.LedgerStore
+	mayfly.TxStore
+}
+
+// Ledger runs the suite of mayfly.LedgerStore.
+func Ledger(t *testing.T, open func(t *testing.T) LedgerStore) {
+	t.Helper()
+	run(t, open, []test[LedgerStore]{
+		{"RoundTrip", testLedgerRoundTrip},
+		{"MergeUnites", testLedgerMergeUnites},
+		{"BoundedSets", testLedgerBoundedSets},
+		{"Filter", testLedgerFilter},
+		{"Invalid", testLedgerInvalid},
+		{"Compact", testLedgerCompact},
+		{"CompactInterrupted", testLedgerCompactInterrupted},
+		{"Prune", testLedgerPrune},
+		{"Gaps", testLedgerGaps},
+	})
+}
+
+// LedgerShared runs the checks of the Ledger suite that need two handles on
+// one database, as two processes (replicas) have. A backend that one
+// process holds alone (SQLite) passes one handle twice: the checks then
+// show that goroutines sharing it lose nothing.
+func LedgerShared(t *testing.T, open func(t *testing.T) (LedgerStore, LedgerStore)) {
+	t.Helper()
+	for _, tt := range []struct {
+		name string
+		fn   func(t *testing.T, a, b LedgerStore)
+	}{
+		{"ConcurrentMerges", testLedgerConcurrentMerges},
+		{"ConcurrentCompactions", testLedgerConcurrentCompactions},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := open(t)
+			tt.fn(t, a, b)
+		})
+	}
+}
+
+// LedgerDamaged checks that a stored bitmap that does not decode is an
+// error, never a panic, for every method that reads it. damage overwrites
+// the records of every stored bucket with the bytes it is given, through
+// the backend's own means.
+func LedgerDamaged(t *testing.T, s LedgerStore, damage func(t *testing.T, records []byte)) {
+	t.Helper()
+	for _, bad := range [][]byte{{1, 2, 3}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, append(records(1, 2), 0)} {
+		t.Run(fmt.Sprintf("%x", bad), func(t *testing.T) {
+			b := bucket("jti-damaged", t0.Truncate(time.Minute), time.Minute, "customer", 1, 2, 3)
+			must(t, "MergeLedger", merge(t, s, b))
+			damage(t, bad)
+			if got, err := s.LedgerBuckets(t.Context(), mayfly.LedgerFilter{}); err == nil {
+				t.Errorf("LedgerBuckets of a damaged bitmap: got %d buckets and no error, want an error", len(got))
+			}
+			if err := merge(t, s, b); err == nil {
+				t.Errorf("MergeLedger into a damaged bitmap: no error, want one")
+			}
+			err := commit(t, s, func(tx mayfly.Tx) error {
+				_, err := s.CompactLedger(tx, time.Minute, time.Hour, t0.Add(24*time.Hour), 100)
+				return err
+			})
+			if err == nil {
+				t.Errorf("CompactLedger of a damaged bitmap: no error, want one")
+			}
+			if _, err := prune(t, s, t0.Add(24*time.Hour)); err != nil {
+				t.Errorf("PruneLedger, which reads no bitmap: %v", err)
+			}
+		})
+	}
+}
+
+// Fixtures.
+
+// records serializes a set of record IDs.
+func records(ids ...uint64) []byte {
+	rb := roaring64.BitmapOf(ids...)
+	b, err := rb.ToPortableBytes()
+	if err != nil {
+		panic(err) // an in-memory bitmap always serializes
+	}
+	return b
+}
+
+// ids decodes a bucket's records.
+func ids(t *testing.T, b []byte) []uint64 {
+	t.Helper()
+	rb := roaring64.New()
+	if err := rb.UnmarshalBinary(b); err != nil {
+		t.Fatalf("records do not decode: %v", err)
+	}
+	return rb.ToArray()
+}
+
+// big is above 2^32: record IDs are 64-bit.
+const big = uint64(1)<<40 + 7
+
+func bucket(jti string, start time.Time, width time.Duration, ns string, recs ...uint64) mayfly.LedgerBucket {
+	return mayfly.LedgerBucket{
+		Start: start, Width: width, Namespace: ns,
+		Token:    mayfly.LedgerToken{JTI: jti, Digest: "dg-" + jti},
+		Records:  records(recs...),
+		Requests: 1,
+	}
+}
+
+func merge(t *testing.T, s LedgerStore, bs ...mayfly.LedgerBucket) error {
+	return commit(t, s, func(tx mayfly.Tx) error { return s.MergeLedger(tx, bs) })
+}
+
+func prune(t *testing.T, s LedgerStore, before time.Time) (n int, err error) {
+	err = commit(t, s, func(tx mayfly.Tx) error {
+		n, err = s.PruneLedger(tx, before)
+		return err
+	})
+	return n, err
+}
+
+func compact(t *testing.T, s LedgerStore, from, to time.Duration, cutoff time.Time, limit int) int {
+	t.Helper()
+	var n int
+	must(t, "CompactLedger", commit(t, s, func(tx mayfly.Tx) error {
+		var err error
+		n, err = s.CompactLedger(tx, from, to, cutoff, limit)
+		return err
+	}))
+	return n
+}
+
+func buckets(t *testing.T, s LedgerStore, f mayfly.LedgerFilter) []mayfly.LedgerBucket {
+	t.Helper()
+	got, err := s.LedgerBuckets(t.Context(), f)
+	if err != nil {
+		t.Fatalf("LedgerBuckets(%+v): %v", f, err)
+	}
+	return got
+}
+
+// totals sums what the stored buckets hold: the union of records by
+// namespace, and the counts.
+type totals struct {
+	records            map[string][]uint64
+	requests, refusals int64
+}
+
+func totalsOf(t *testing.T, bs []mayfly.LedgerBucket) totals {
+	t.Helper()
+	sets := map[string]*roaring64.Bitmap{}
+	var tot totals
+	for _, b := range bs {
+		rb := roaring64.New()
+		if err := rb.UnmarshalBinary(b.Records); err != nil {
+			t.Fatalf("records do not decode: %v", err)
+		}
+		key := b.Token.JTI + "/" + b.Namespace
+		if sets[key] == nil {
+			sets[key] = roaring64.New()
+		}
+		sets[key].Or(rb)
+		tot.requests += b.Requests
+		tot.refusals += b.Refusals
+	}
+	tot.records = map[string][]uint64{}
+	for k, rb := range sets {
+		tot.records[k] = rb.ToArray()
+	}
+	return tot
+}
+
+func (a totals) equal(b totals) bool {
+	if a.requests != b.requests || a.refusals != b.refusals || len(a.records) != len(b.records) {
+		return false
+	}
+	for k, v := range a.records {
+		if !slices.Equal(v, b.records[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func diffBucket(t *testing.T, got, want mayfly.LedgerBucket) diff {
+	t.Helper()
+	var d diff
+	d.time("Start", got.Start, want.Start)
+	if got.Width != want.Width {
+		d.add("Width", got.Width, want.Width)
+	}
+	if got.Token != want.Token {
+		d.add("Token", fmt.Sprintf("%+v", got.Token), fmt.Sprintf("%+v", want.Token))
+	}
+	d.eq("Namespace", got.Namespace, want.Namespace)
+	if g, w := ids(t, got.Records), ids(t, want.Records); !slices.Equal(g, w) {
+		d.add("Records", g, w)
+	}
+	if got.Requests != want.Requests || got.Refusals != want.Refusals {
+		d.add("Requests, Refusals", fmt.Sprint(got.Requests, got.Refusals), fmt.Sprint(want.Requests, want.Refusals))
+	}
+	d.strings("Services", got.Services, want.Services)
+	d.strings("Sources", got.Sources, want.Sources)
+	if got.ServicesMore != want.ServicesMore || got.SourcesMore != want.SourcesMore {
+		d.add("ServicesMore, SourcesMore", fmt.Sprint(got.ServicesMore, got.SourcesMore), fmt.Sprint(want.ServicesMore, want.SourcesMore))
+	}
+	return d
+}
+
+// Tests.
+
+func testLedgerRoundTrip(t *testing.T, s LedgerStore) {
+	want := mayfly.LedgerBucket{
+		Start: t0.Truncate(time.Minute).In(zone), Width: time.Minute, Namespace: "customer",
+		Token:    mayfly.LedgerToken{JTI: "jti-1", Digest: "dg-1", KID: "kid-a", ClientID: "cli-a", PrincipalID: "prn-svc", Subject: "svc"},
+		Records:  records(0, 1, 7, 1<<32-1, 1<<32, big, ^uint64(0)),
+		Requests: 3, Refusals: 2,
+		Services: []string{"billing", "orders"}, Sources: []string{"10.0.0.1", "2001:db8::1"},
+	}
+	must(t, "MergeLedger", merge(t, s, want))
+	got := buckets(t, s, mayfly.LedgerFilter{})
+	if len(got) != 1 {
+		t.Fatalf("LedgerBuckets: got %d buckets, want 1", len(got))
+	}
+	diffBucket(t, got[0], want).report(t, "bucket")
+}
+
+func testLedgerMergeUnites(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(time.Minute)
+	a := bucket("jti-1", start, time.Minute, "customer", 1, 2, big)
+	a.Token.KID, a.Services, a.Sources = "kid-a", []string{"orders"}, []string{"10.0.0.1"}
+	b := bucket("jti-1", start, time.Minute, "customer", 2, 3, big+1)
+	b.Token.KID, b.Token.Subject, b.Refusals = "kid-other", "svc", 4
+	b.Services, b.Sources = []string{"billing", "orders"}, []string{"10.0.0.2"}
+	// The same key twice in one batch, and once more in another.
+	c := bucket("jti-1", start, time.Minute, "customer", 4)
+	must(t, "MergeLedger", merge(t, s, a, c))
+	must(t, "MergeLedger", merge(t, s, b))
+	// A bucket already holding the delta changes only its counts.
+	must(t, "MergeLedger", merge(t, s, c))
+	got := buckets(t, s, mayfly.LedgerFilter{})
+	if len(got) != 1 {
+		t.Fatalf("LedgerBuckets: got %d buckets, want 1", len(got))
+	}
+	want := mayfly.LedgerBucket{
+		Start: start, Width: time.Minute, Namespace: "customer",
+		Token:    mayfly.LedgerToken{JTI: "jti-1", Digest: "dg-jti-1", KID: "kid-a", Subject: "svc"},
+		Records:  records(1, 2, 3, 4, big, big+1),
+		Requests: 4, Refusals: 4,
+		Services: []string{"billing", "orders"}, Sources: []string{"10.0.0.1", "10.0.0.2"},
+	}
+	diffBucket(t, got[0], want).report(t, "merged bucket")
+}
+
+func testLedgerBoundedSets(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(time.Minute)
+	var deltas []mayfly.LedgerBucket
+	var all []string
+	for i := range mayfly.LedgerMaxServices + 3 {
+		d := bucket("jti-1", start, time.Minute, "customer", uint64(i))
+		svc := fmt.Sprintf("svc-%02d", mayfly.LedgerMaxServices+3-i) // greatest first
+		d.Services, d.Sources = []string{svc}, []string{"10.0.0.1"}
+		deltas, all = append(deltas, d), append(all, svc)
+	}
+	// One batch each, as a service reporting over time would.
+	for _, d := range deltas {
+		must(t, "MergeLedger", merge(t, s, d))
+	}
+	got := buckets(t, s, mayfly.LedgerFilter{})
+	if len(got) != 1 {
+		t.Fatalf("LedgerBuckets: got %d buckets, want 1", len(got))
+	}
+	slices.Sort(all)
+	if want := all[:mayfly.LedgerMaxServices]; !slices.Equal(got[0].Services, want) || !got[0].ServicesMore {
+		t.Errorf("Services: got %q (more %v), want the least %d, %q (more true)", got[0].Services, got[0].ServicesMore, len(want), want)
+	}
+	if !slices.Equal(got[0].Sources, []string{"10.0.0.1"}) || got[0].SourcesMore {
+		t.Errorf("Sources: got %q (more %v), want [10.0.0.1] (more false)", got[0].Sources, got[0].SourcesMore)
+	}
+	if n := len(ids(t, got[0].Records)); n != len(deltas) {
+		t.Errorf("Records: got %d IDs, want %d", n, len(deltas))
+	}
+}
+
+func testLedgerFilter(t *testing.T, s LedgerStore) {
+	m := t0.Truncate(time.Hour)
+	must(t, "MergeLedger", merge(t, s,
+		bucket("jti-1", m, time.Minute, "customer", 1),
+		bucket("jti-1", m.Add(time.Minute), time.Minute, "order", 2),
+		bucket("jti-2", m.Add(time.Minute), time.Minute, "customer", 3),
+		bucket("jti-2", m, time.Hour, "customer", 4),
+		bucket("jti-1", m.Add(2*time.Hour), time.Minute, "customer", 5),
+	))
+	// rec names a bucket by the one record it holds.
+	rec := func(bs []mayfly.LedgerBucket) []uint64 {
+		var out []uint64
+		for _, b := range bs {
+			out = append(out, ids(t, b.Records)...)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    mayfly.LedgerFilter
+		want []uint64 // ordered by start, then width, token and namespace
+	}{
+		{"all", mayfly.LedgerFilter{}, []uint64{1, 4, 2, 3, 5}},
+		{"jti", mayfly.LedgerFilter{JTI: "jti-1"}, []uint64{1, 2, 5}},
+		{"digest", mayfly.LedgerFilter{Digest: "dg-jti-2"}, []uint64{4, 3}},
+		{"namespace", mayfly.LedgerFilter{Namespace: "customer"}, []uint64{1, 4, 3, 5}},
+		{"width", mayfly.LedgerFilter{Width: time.Hour}, []uint64{4}},
+		{"from the second minute", mayfly.LedgerFilter{From: m.Add(time.Minute)}, []uint64{4, 2, 3, 5}},
+		{"from within the first minute", mayfly.LedgerFilter{From: m.Add(time.Minute - time.Nanosecond)}, []uint64{1, 4, 2, 3, 5}},
+		{"to the second minute", mayfly.LedgerFilter{To: m.Add(time.Minute)}, []uint64{1, 4}},
+		{"to within the second minute", mayfly.LedgerFilter{To: m.Add(time.Minute + fine)}, []uint64{1, 4, 2, 3}},
+		{"after the hour", mayfly.LedgerFilter{From: m.Add(time.Hour)}, []uint64{5}},
+		{"limit", mayfly.LedgerFilter{Limit: 2}, []uint64{1, 4}},
+	}
+	for _, tt := range tests {
+		if got := rec(buckets(t, s, tt.f)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got records %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func testLedgerInvalid(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(time.Minute)
+	good := bucket("jti-1", start, time.Minute, "customer", 1)
+	tests := []struct {
+		name   string
+		change func(b *mayfly.LedgerBucket)
+	}{
+		{"no width", func(b *mayfly.LedgerBucket) { b.Width = 0 }},
+		{"a fraction of a second wide", func(b *mayfly.LedgerBucket) { b.Width = time.Minute + time.Millisecond }},
+		{"unaligned start", func(b *mayfly.LedgerBucket) { b.Start = b.Start.Add(time.Second) }},
+		{"no token", func(b *mayfly.LedgerBucket) { b.Token = mayfly.LedgerToken{} }},
+		{"negative count", func(b *mayfly.LedgerBucket) { b.Requests = -1 }},
+		{"truncated records", func(b *mayfly.LedgerBucket) { b.Records = b.Records[:len(b.Records)-1] }},
+		{"trailing bytes", func(b *mayfly.LedgerBucket) { b.Records = append(b.Records, 0) }},
+		{"garbage records", func(b *mayfly.LedgerBucket) { b.Records = []byte("not a bitmap at all") }},
+		{"too many services", func(b *mayfly.LedgerBucket) { b.Services = make([]string, mayfly.LedgerMaxServices+1) }},
+		{"empty source", func(b *mayfly.LedgerBucket) { b.Sources = []string{""} }},
+	}
+	for _, tt := range tests {
+		bad := good
+		bad.Records = slices.Clone(good.Records)
+		tt.change(&bad)
+		// Beside a good delta: the batch is all or none.
+		wantErr(t, tt.name, merge(t, s, good, bad), mayfly.ErrInvalid)
+	}
+	if got := buckets(t, s, mayfly.LedgerFilter{}); len(got) != 0 {
+		t.Errorf("after invalid batches: got %d buckets, want none", len(got))
+	}
+	err := commit(t, s, func(tx mayfly.Tx) error {
+		_, err := s.CompactLedger(tx, time.Hour, time.Minute, t0, 10)
+		return err
+	})
+	wantErr(t, "CompactLedger into a narrower width", err, mayfly.ErrInvalid)
+	err = commit(t, s, func(tx mayfly.Tx) error {
+		return s.RecordLedgerGaps(tx, []*mayfly.LedgerGap{{Service: "", From: t0, To: t0}})
+	})
+	wantErr(t, "RecordLedgerGaps without a service", err, mayfly.ErrInvalid)
+}
+
+// minutes returns deltas over the two hours from t0's hour: for each
+// minute, tokens jti-0..2 read in two namespaces, IDs above and below 2^32.
+func minutes(start time.Time) []mayfly.LedgerBucket {
+	var out []mayfly.LedgerBucket
+	for m := range 120 {
+		for tok := range 3 {
+			for _, ns := range []string{"customer", "order"} {
+				b := bucket(fmt.Sprintf("jti-%d", tok), start.Add(time.Duration(m)*time.Minute), time.Minute, ns,
+					uint64(m), uint64(m+tok), big+uint64(m%7))
+				b.Refusals = int64(m % 2)
+				b.Services = []string{fmt.Sprintf("svc-%d", m%3)}
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+func testLedgerCompact(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(time.Hour)
+	deltas := minutes(start)
+	must(t, "MergeLedger", merge(t, s, deltas...))
+	before := totalsOf(t, buckets(t, s, mayfly.LedgerFilter{}))
+	// Up to 90 minutes in: the first hour whole, half of the second.
+	cutoff := start.Add(90 * time.Minute)
+	rolled := 0
+	for {
+		n := compact(t, s, time.Minute, time.Hour, cutoff, 100) // in chunks
+		if n == 0 {
+			break
+		}
+		rolled += n
+	}
+	if want := 90 * 3 * 2; rolled != want {
+		t.Errorf("rolled %d buckets, want %d", rolled, want)
+	}
+	after := buckets(t, s, mayfly.LedgerFilter{})
+	if got := totalsOf(t, after); !got.equal(before) {
+		t.Errorf("after compaction: totals %+v, want %+v", got, before)
+	}
+	hours := buckets(t, s, mayfly.LedgerFilter{Width: time.Hour})
+	if len(hours) != 2*3*2 {
+		t.Fatalf("got %d hour buckets, want %d", len(hours), 2*3*2)
+	}
+	if h := hours[0]; !h.Start.Equal(start) || h.Requests != 60 || h.Refusals != 30 ||
+		!slices.Equal(h.Services, []string{"svc-0", "svc-1", "svc-2"}) || len(ids(t, h.Records)) != 60+7 {
+		t.Errorf("first hour bucket: start %v, %d requests, %d refusals, services %q, %d IDs; want %v, 60, 30, 3 services, 67 IDs",
+			h.Start, h.Requests, h.Refusals, h.Services, len(ids(t, h.Records)), start)
+	}
+	if got := len(buckets(t, s, mayfly.LedgerFilter{Width: time.Minute})); got != 30*3*2 {
+		t.Errorf("got %d minute buckets left, want %d", got, 30*3*2)
+	}
+	// Again: nothing is left to roll, and nothing changes.
+	if n := compact(t, s, time.Minute, time.Hour, cutoff, 1000); n != 0 {
+		t.Errorf("compacting again rolled %d buckets, want 0", n)
+	}
+	if got := totalsOf(t, buckets(t, s, mayfly.LedgerFilter{})); !got.equal(before) {
+		t.Errorf("after compacting again: totals %+v, want %+v", got, before)
+	}
+	// And on into days.
+	compact(t, s, time.Minute, time.Hour, start.Add(3*time.Hour), 1000)
+	compact(t, s, time.Hour, 24*time.Hour, start.Add(48*time.Hour), 1000)
+	if got := buckets(t, s, mayfly.LedgerFilter{}); len(got) != 3*2 || got[0].Width != 24*time.Hour || !totalsOf(t, got).equal(before) {
+		t.Errorf("after compacting into days: %d buckets, the first %v wide; want 6 day buckets with the same totals", len(got), got[0].Width)
+	}
+}
+
+func testLedgerCompactInterrupted(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(time.Hour)
+	must(t, "MergeLedger", merge(t, s, minutes(start)...))
+	before := buckets(t, s, mayfly.LedgerFilter{})
+	stop := errors.New("stopped")
+	err := commit(t, s, func(tx mayfly.Tx) error {
+		if n, err := s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 1000); err != nil || n == 0 {
+			return fmt.Errorf("CompactLedger rolled %d: %v", n, err)
+		}
+		return stop // as a crash would, before the commit
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("interrupted compaction: %v", err)
+	}
+	after := buckets(t, s, mayfly.LedgerFilter{})
+	if len(after) != len(before) || !totalsOf(t, after).equal(totalsOf(t, before)) {
+		t.Fatalf("after an interrupted compaction: %d buckets, want the %d there were", len(after), len(before))
+	}
+	compact(t, s, time.Minute, time.Hour, start.Add(2*time.Hour), 1000)
+	if got := buckets(t, s, mayfly.LedgerFilter{}); len(got) != 3*2*2 || !totalsOf(t, got).equal(totalsOf(t, before)) {
+		t.Errorf("compacting after the interruption: %d buckets, want 12 with the same totals", len(got))
+	}
+}
+
+func testLedgerPrune(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(24 * time.Hour)
+	must(t, "MergeLedger", merge(t, s,
+		bucket("jti-1", start, 24*time.Hour, "customer", 1),
+		bucket("jti-1", start.Add(23*time.Hour), time.Hour, "customer", 2),
+		bucket("jti-1", start.Add(24*time.Hour-time.Minute), time.Minute, "customer", 3),
+		bucket("jti-1", start.Add(24*time.Hour), time.Minute, "customer", 4),
+	))
+	must(t, "RecordLedgerGaps", commit(t, s, func(tx mayfly.Tx) error {
+		return s.RecordLedgerGaps(tx, []*mayfly.LedgerGap{
+			{Service: "orders", From: start, To: start.Add(24 * time.Hour), Dropped: 1},
+			{Service: "orders", From: start, To: start.Add(24*time.Hour + time.Second), Dropped: 2},
+		})
+	}))
+	// Everything ending at or before the end of the day goes.
+	n, err := prune(t, s, start.Add(24*time.Hour))
+	must(t, "PruneLedger", err)
+	if n != 3 {
+		t.Errorf("PruneLedger deleted %d buckets, want 3", n)
+	}
+	got := buckets(t, s, mayfly.LedgerFilter{})
+	if len(got) != 1 || !slices.Equal(ids(t, got[0].Records), []uint64{4}) {
+		t.Errorf("after PruneLedger: %d buckets, want only the one after the day", len(got))
+	}
+	gaps, err := s.LedgerGaps(t.Context(), time.Time{}, time.Time{})
+	must(t, "LedgerGaps", err)
+	if len(gaps) != 1 || gaps[0].Dropped != 2 {
+		t.Errorf("after PruneLedger: gaps %+v, want only the one ending after the day", gaps)
+	}
+}
+
+func testLedgerGaps(t *testing.T, s LedgerStore) {
+	gaps := []*mayfly.LedgerGap{
+		{Service: "orders", From: t0.Add(fine).In(zone), To: t0.Add(time.Minute + fine), Dropped: 12},
+		{Service: "billing", From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour), Dropped: 1 << 40},
+	}
+	must(t, "RecordLedgerGaps", commit(t, s, func(tx mayfly.Tx) error { return s.RecordLedgerGaps(tx, gaps) }))
+	if gaps[0].ID == 0 || gaps[1].ID == 0 || gaps[0].ID == gaps[1].ID {
+		t.Errorf("IDs: got %d and %d, want two distinct", gaps[0].ID, gaps[1].ID)
+	}
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     []*mayfly.LedgerGap
+	}{
+		{"all", time.Time{}, time.Time{}, gaps},
+		{"overlapping the first", t0.Add(time.Minute), t0.Add(time.Hour), gaps[:1]},
+		{"between them", t0.Add(time.Minute + fine), t0.Add(time.Hour), nil},
+		{"from the second", t0.Add(90 * time.Minute), time.Time{}, gaps[1:]},
+	}
+	for _, tt := range tests {
+		got, err := s.LedgerGaps(t.Context(), tt.from, tt.to)
+		must(t, "LedgerGaps", err)
+		diffList(t, tt.name, got, tt.want, func(got, want *mayfly.LedgerGap) diff {
+			var d diff
+			if got.ID != want.ID || got.Dropped != want.Dropped {
+				d.add("ID, Dropped", fmt.Sprint(got.ID, got.Dropped), fmt.Sprint(want.ID, want.Dropped))
+			}
+			d.eq("Service", got.Service, want.Service)
+			d.time("From", got.From, want.From)
+			d.time("To", got.To, want.To)
+			return d
+		})
+	}
+}
+
+// Two handles.
+
+// testLedgerConcurrentMerges: two handles merging into the same buckets at
+// once lose no record and no count.
+func testLedgerConcurrentMerges(t *testing.T, a, b LedgerStore) {
+	start := t0.Truncate(time.Minute)
+	const rounds, tokens = 15, 30 // 2 × 15 sources, within the bound
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for h, s := range []LedgerStore{a, b} {
+		wg.Go(func() {
+			for r := range rounds {
+				var batch []mayfly.LedgerBucket
+				for tok := range tokens {
+					// Both handles write every bucket; each round adds IDs
+					// of its own, from both ends of the ID space.
+					id := uint64(h*rounds + r)
+					d := bucket(fmt.Sprintf("jti-%02d", (tok+r)%tokens), start, time.Minute, "customer", id, big+id)
+					d.Sources = []string{fmt.Sprintf("10.0.%d.%d", h, r)}
+					batch = append(batch, d)
+				}
+				if err := merge(t, s, batch...); err != nil {
+					errs[h] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	must(t, "merge", errors.Join(errs...))
+	got := buckets(t, a, mayfly.LedgerFilter{})
+	if len(got) != tokens {
+		t.Fatalf("got %d buckets, want %d", len(got), tokens)
+	}
+	for _, g := range got {
+		if n := len(ids(t, g.Records)); n != 2*2*rounds || g.Requests != 2*rounds || len(g.Sources) != 2*rounds {
+			t.Errorf("%s: %d IDs, %d requests, %d sources; want %d, %d, %d", g.Token.JTI, n, g.Requests, len(g.Sources), 4*rounds, 2*rounds, 2*rounds)
+		}
+	}
+}
+
+// testLedgerConcurrentCompactions: two handles compacting at once, while a
+// third stream of merges goes on, roll each bucket once.
+func testLedgerConcurrentCompactions(t *testing.T, a, b LedgerStore) {
+	start := t0.Truncate(time.Hour)
+	must(t, "MergeLedger", merge(t, a, minutes(start)...))
+	before := totalsOf(t, buckets(t, a, mayfly.LedgerFilter{}))
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	rolled := make([]int, 2)
+	for h, s := range []LedgerStore{a, b} {
+		wg.Go(func() {
+			for {
+				var n int
+				err := commit(t, s, func(tx mayfly.Tx) error {
+					var err error
+					n, err = s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 50)
+					return err
+				})
+				if err != nil {
+					errs[h] = err
+					return
+				}
+				if n == 0 {
+					return
+				}
+				rolled[h] += n
+			}
+		})
+	}
+	wg.Wait()
+	must(t, "compact", errors.Join(errs...))
+	if got, want := rolled[0]+rolled[1], 120*3*2; got != want {
+		t.Errorf("rolled %d + %d buckets, want %d in all", rolled[0], rolled[1], want)
+	}
+	got := buckets(t, a, mayfly.LedgerFilter{})
+	if len(got) != 2*3*2 || !totalsOf(t, got).equal(before) {
+		t.Errorf("after compacting on two handles: %d buckets, want 12 with the same totals", len(got))
+	}
+}

@@ -16,33 +16,12 @@ import (
 func TestSuspensionBackfill(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := sqlstore.Migrations(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range all {
-		if m.Version >= 6 {
-			break
-		}
-		if _, err := conn.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 0)`, m.Version); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn := migratedBefore(t, ctx, dsn, 6)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8000, time.UTC)
 	if _, err := conn.Exec(ctx, `INSERT INTO principals (id, name, kind, status, created_at) VALUES ('prn_a', 'a', 'human', 'suspended', 1), ('prn_b', 'b', 'human', 'active', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = conn.Exec(ctx, `INSERT INTO audit_entries (idx, body, leaf_hash, time, action, principal, client, kid) VALUES
+	_, err := conn.Exec(ctx, `INSERT INTO audit_entries (idx, body, leaf_hash, time, action, principal, client, kid) VALUES
 		(0, convert_to('{"v":1,"index":0,"action":"principal.suspended","actor":"adm_old","principal":"prn_a"}', 'UTF8'), '\x00', 1, 'principal.suspended', 'prn_a', '', ''),
 		(1, convert_to('{"v":1,"index":1,"action":"principal.suspended","actor":"adm_scim","principal":"prn_a"}', 'UTF8'), '\x00', $1, 'principal.suspended', 'prn_a', '', ''),
 		(2, convert_to('{"v":1,"index":2,"action":"principal.suspended","actor":"adm_x","principal":"prn_b"}', 'UTF8'), '\x00', 3, 'principal.suspended', 'prn_b', '', '')`, at.UnixNano())
@@ -63,28 +42,7 @@ func TestSuspensionBackfill(t *testing.T) {
 func TestIssuanceDigestMigration(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := sqlstore.Migrations(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range all {
-		if m.Version >= 8 {
-			break
-		}
-		if _, err := conn.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 0)`, m.Version); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn := migratedBefore(t, ctx, dsn, 8)
 	iat := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	jti := "0123456789abcdefghijklmnop"
 	for _, q := range []string{
@@ -97,7 +55,7 @@ func TestIssuanceDigestMigration(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	_, err = conn.Exec(ctx, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp)
+	_, err := conn.Exec(ctx, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp)
 		SELECT $1, (SELECT ref FROM keys WHERE kid = 'kid_a'), (SELECT ref FROM clients WHERE id = 'mfc_a'),
 			(SELECT ref FROM principals WHERE id = 'prn_a'), '10.0.0.1', 'agent/1', $2, $3`, jti, iat.Unix(), iat.Add(time.Hour).Unix())
 	if err != nil {
@@ -110,4 +68,33 @@ func TestIssuanceDigestMigration(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.IssuanceWithoutDigest(t, s, jti, iat)
+}
+
+// migratedBefore is a connection to a database at dsn holding the
+// migrations before version, as one made by an older Mayfly would.
+func migratedBefore(t *testing.T, ctx context.Context, dsn string, version int) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := sqlstore.Migrations(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.Version >= version {
+			break
+		}
+		if _, err := conn.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 0)`, m.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
 }

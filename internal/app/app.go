@@ -107,6 +107,9 @@ type Config struct {
 	SSFMaxQueue int
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
+	// WrapStore, for tests, wraps the store before anything uses it: a
+	// test makes it slow or unresponsive.
+	WrapStore func(mayfly.Store) mayfly.Store
 }
 
 // App is an assembled Mayfly.
@@ -219,6 +222,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WrapStore != nil {
+		st = cfg.WrapStore(st)
+	}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -320,9 +326,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	s.watch()
 	ssfCtx, stopSSF := context.WithCancel(context.Background())
 	s.stopSSF, s.ssfDone = stopSSF, make(chan struct{})
+	transmitter := s.SSF
 	go func() {
 		defer close(s.ssfDone)
-		s.SSF.Run(ssfCtx)
+		transmitter.Run(ssfCtx)
 	}()
 	return s, nil
 }

@@ -48,7 +48,7 @@ func (s *App) Ready(ctx context.Context) error {
 	if done == nil {
 		done = make(chan struct{})
 		r.running = done
-		go s.refreshReady(done)
+		go s.refreshReady(context.WithoutCancel(ctx), done)
 	}
 	r.mu.Unlock()
 	select {
@@ -61,10 +61,11 @@ func (s *App) Ready(ctx context.Context) error {
 	return r.err
 }
 
-// refreshReady runs one check and keeps its answer, timed when it is
-// known, then closes done.
-func (s *App) refreshReady(done chan struct{}) {
-	err := s.checkReady(context.Background())
+// refreshReady runs one check under ctx, the context of the probe that
+// began it without its cancellation, keeps its answer, timed when it is
+// known, and closes done.
+func (s *App) refreshReady(ctx context.Context, done chan struct{}) {
+	err := s.checkReady(ctx)
 	r := &s.ready
 	r.mu.Lock()
 	switch {

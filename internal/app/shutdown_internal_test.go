@@ -5,18 +5,24 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/ssf"
 )
 
 // hungStore does not answer for the streams, as a query on a partitioned
 // PostgreSQL connection hangs until its context ends.
-type hungStore struct{ mayfly.Store }
+type hungStore struct {
+	mayfly.Store
+	hung atomic.Bool // once the shutdown begins
+}
 
-func (h hungStore) SSFStreams(ctx context.Context) ([]*mayfly.SSFStream, error) {
+func (h *hungStore) SSFStreams(ctx context.Context) ([]*mayfly.SSFStream, error) {
+	if !h.hung.Load() {
+		return h.Store.SSFStreams(ctx)
+	}
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -27,13 +33,14 @@ func (h hungStore) SSFStreams(ctx context.Context) ([]*mayfly.SSFStream, error) 
 // is unknown. Before, it waited as long as the query did.
 func TestShutdownBounded(t *testing.T) {
 	dir := t.TempDir()
+	hung := &hungStore{}
 	a, err := New(context.Background(), Config{DataDir: dir, Issuer: "https://mayfly.test",
-		Store: filepath.Join(dir, "m.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Store: filepath.Join(dir, "m.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WrapStore: func(st mayfly.Store) mayfly.Store { hung.Store = st; return hung }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.SSF = ssf.New(ssf.Config{Store: hungStore{a.store}, Revoker: a.Revoker, Identity: a.Identity, Keys: a.Keys, Audit: a.Audit,
-		Issuer: "https://mayfly.test", Clock: a.cfg.Clock, Rand: a.cfg.Rand, Log: a.cfg.Log})
+	hung.hung.Store(true)
 	done := make(chan Drained)
 	go func() {
 		d, _ := a.Shutdown(context.Background())

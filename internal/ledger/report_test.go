@@ -93,8 +93,9 @@ func TestLedgerParseReportsRefused(t *testing.T) {
 	tests := []struct {
 		name, line, member string
 	}{
-		{"not JSON", `{"time":`, "time"},
-		{"not JSON at all", `{"time" 1}`, "time"},
+		{"not JSON", `{"time":`, ""},
+		{"not JSON at all", `{"time" 1}`, ""},
+		{"member twice deeper", `{` + claims + `,"extra":[{"x":1,"x":2}]}`, "extra"},
 		{"not JSON after", `{` + claims + `,}`, ""},
 		{"not an object", `[1]`, ""},
 		{"two values", `{` + claims + `} {}`, ""},

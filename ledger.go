@@ -2,6 +2,10 @@ package mayfly
 
 import (
 	"cmp"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -168,3 +172,36 @@ func (g *LedgerGap) Check() error {
 	}
 	return nil
 }
+
+// LedgerReport is one request a service reports to the ledger: one line
+// of the JSON Lines a service posts (internal/ledger.ParseReports reads
+// them). It names the token either by the claims the service verified
+// (JTI and the rest) or by Token, the raw token, for Mayfly to verify.
+type LedgerReport struct {
+	Time     time.Time
+	Service  string
+	SourceIP netip.Addr
+	Method   string // "" if not reported
+	Route    string // the route pattern, "" if not reported
+	// Records maps each namespace the request read in to the record IDs
+	// it read there, each list sorted and distinct; nil if it read none.
+	Records map[string][]uint64
+	Refused bool // the service refused the request
+	// The claims the service verified; JTI is set if Token is not.
+	JTI, KID, Issuer, Subject, ClientID string
+	IssuedAt, Expires                   time.Time // zero if not reported
+	// Digest is the token's digest: as reported with the claims, or, for
+	// a report of Token, computed from it.
+	Digest string
+	Token  LedgerRawToken
+}
+
+// LedgerRawToken is a raw compact JWS a service reported. It is a bearer
+// credential, so it prints, formats and logs as "[token]", never itself.
+type LedgerRawToken string
+
+// Format prints "[token]" for every verb.
+func (LedgerRawToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "[token]") }
+
+// LogValue logs "[token]".
+func (LedgerRawToken) LogValue() slog.Value { return slog.StringValue("[token]") }

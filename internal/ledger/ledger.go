@@ -1,6 +1,7 @@
-// Package ledger owns the upkeep of the access ledger: as buckets age it
-// rolls them into wider ones (minutes into hours into days), and it
-// deletes what is past retention. Ingesting reports comes later.
+// Package ledger owns the access ledger's policy: it reads the reports
+// services post (ParseReports) and maps them to bucket deltas (Deltas);
+// as buckets age it rolls them into wider ones (minutes into hours into
+// days), and it deletes what is past retention.
 //
 // # Invariants
 //
@@ -13,6 +14,10 @@
 //     save for reports that arrive late.
 //   - Nothing older than the retention is kept, in any width, gaps
 //     included.
+//   - A batch of reports is accepted whole or refused whole, and a raw
+//     token in it never appears in an error or a log line. A batch
+//     ParseReports accepts always maps to deltas that pass
+//     LedgerBucket.Check.
 package ledger
 
 import (

@@ -1,0 +1,108 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/mayflyhq/mayfly"
+)
+
+// Deltas maps reports to the bucket deltas that add them to the ledger,
+// in buckets of width starting at multiples of it, sorted by key
+// (mayfly.CompareLedgerBuckets), one per bucket key.
+//
+// Following LedgerBucket: an accepted request counts once as a request in
+// each namespace it read in, its IDs joining that bucket's records; one
+// that read nothing counts as a request in the namespace "". A refused
+// request (which reads nothing) counts as a refusal in "". Every bucket a
+// report touches gains its service and source address.
+//
+// A report's token is keyed by its JTI and Digest; a report of a raw
+// token carries only the digest until it is verified, so its caller
+// verifies it, and sets the JTI and claims, first.
+func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.LedgerBucket, error) {
+	const op = "ledger.Deltas"
+	if width <= 0 || width%time.Second != 0 || width > mayfly.LedgerMaxWidth {
+		return nil, &mayfly.Error{Op: op, Code: mayfly.Invalid, Field: "width",
+			Msg: fmt.Sprintf("a bucket width is a whole number of seconds up to %v, not %v", mayfly.LedgerMaxWidth, width)}
+	}
+	type key struct {
+		start       int64
+		jti, digest string
+		namespace   string
+	}
+	type delta struct {
+		b   mayfly.LedgerBucket
+		ids *roaring64.Bitmap
+	}
+	deltas := map[key]*delta{}
+	add := func(r *mayfly.LedgerReport, ns string) *delta {
+		start := alignDown(r.Time, width)
+		k := key{start.UnixNano(), r.JTI, r.Digest, ns}
+		d := deltas[k]
+		if d == nil {
+			d = &delta{b: mayfly.LedgerBucket{
+				Start: start, Width: width, Namespace: ns,
+				// The first report of a token names its claims; they are
+				// the same in every report of it.
+				Token: mayfly.LedgerToken{JTI: r.JTI, Digest: r.Digest, KID: r.KID, ClientID: r.ClientID, Subject: r.Subject},
+			}}
+			deltas[k] = d
+		}
+		d.b.Services, d.b.ServicesMore = union(d.b.Services, d.b.ServicesMore, r.Service, mayfly.LedgerMaxServices)
+		d.b.Sources, d.b.SourcesMore = union(d.b.Sources, d.b.SourcesMore, r.SourceIP.String(), mayfly.LedgerMaxSources)
+		return d
+	}
+	for i := range reports {
+		r := &reports[i]
+		switch {
+		case r.Refused:
+			add(r, "").b.Refusals++
+		case len(r.Records) == 0:
+			add(r, "").b.Requests++
+		default:
+			for ns, ids := range r.Records {
+				d := add(r, ns)
+				d.b.Requests++
+				if d.ids == nil {
+					d.ids = roaring64.New()
+				}
+				d.ids.AddMany(ids)
+			}
+		}
+	}
+	out := make([]mayfly.LedgerBucket, 0, len(deltas))
+	for _, d := range deltas {
+		if d.ids != nil {
+			// As the stores encode records: runs compressed, then the
+			// portable serialization.
+			d.ids.RunOptimize()
+			b, err := d.ids.ToPortableBytes()
+			if err != nil {
+				return nil, mayfly.E(op, err)
+			}
+			d.b.Records = b
+		}
+		if err := d.b.Check(); err != nil {
+			if e, ok := err.(*mayfly.Error); ok {
+				e.Op = op
+			}
+			return nil, err
+		}
+		out = append(out, d.b)
+	}
+	slices.SortFunc(out, func(a, b mayfly.LedgerBucket) int { return mayfly.CompareLedgerBuckets(&a, &b) })
+	return out, nil
+}
+
+// union adds v to a bucket's bounded set, as mayfly.BoundedUnion merges
+// them; more stays set once set.
+func union(set []string, more bool, v string, max int) ([]string, bool) {
+	if _, found := slices.BinarySearch(set, v); found {
+		return set, more
+	}
+	u, m := mayfly.BoundedUnion(set, []string{v}, max)
+	return u, more || m
+}

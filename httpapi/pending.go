@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/mayflyhq/mayfly"
@@ -56,28 +57,21 @@ func decisionReason(r *http.Request) (string, error) {
 }
 
 func (s *Server) approvePending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
-	reason, err := decisionReason(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.cfg.Pending.Approve(r.Context(), r.PathValue("id"), reason)
-	if err != nil {
-		return err
-	}
-	v, err := one(s.pendingViews(r.Context(), p))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return s.decide(w, r, s.cfg.Pending.Approve)
 }
 
 func (s *Server) rejectPending(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
+	return s.decide(w, r, s.cfg.Pending.Reject)
+}
+
+// decide makes a decision on the pending action the path names, with the
+// request's reason, and answers with the action as it then stands.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, decision func(ctx context.Context, id, reason string) (*mayfly.PendingAction, error)) error {
 	reason, err := decisionReason(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.cfg.Pending.Reject(r.Context(), r.PathValue("id"), reason)
+	p, err := decision(r.Context(), r.PathValue("id"), reason)
 	if err != nil {
 		return err
 	}

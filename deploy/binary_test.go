@@ -84,27 +84,10 @@ func TestStaticBinary(t *testing.T) {
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "data"))
 	srv.Env = cleanEnv()
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Process.Kill()
-	var out strings.Builder
-	var addr string
-	sc := bufio.NewScanner(stderr)
-	for addr == "" && sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if a, ok := strings.CutPrefix(sc.Text(), "mayfly: serving at http://"); ok {
-			addr = a
-		}
-	}
+	addr, out := serving(t, srv)
 	if addr == "" {
-		t.Fatalf("serve did not say where it serves:\n%s", out.String())
+		t.Fatalf("serve did not say where it serves:\n%s", out)
 	}
-	go io.Copy(io.Discard, stderr)
 
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -142,4 +125,29 @@ func TestStaticBinary(t *testing.T) {
 	if code, out := healthcheck(); code != 1 {
 		t.Errorf("mayfly healthcheck after the server stopped: exit %d %q; want 1", code, out)
 	}
+}
+
+// serving starts srv, a mayfly serve, killed when the test ends, and
+// returns the host:port it says it serves at, or "" and what it wrote if
+// it ends first. The rest of its output is discarded.
+func serving(t *testing.T, srv *exec.Cmd) (addr, out string) {
+	t.Helper()
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	var b strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+		if a, ok := strings.CutPrefix(sc.Text(), "mayfly: serving at http://"); ok {
+			go io.Copy(io.Discard, stderr)
+			return a, b.String()
+		}
+	}
+	return "", b.String()
 }

@@ -1,10 +1,8 @@
 package deploy_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,27 +114,10 @@ func TestImageLayout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a bound, not a measurement
 	defer cancel()
 	srv := inImage(ctx, env, im.entry...)
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Process.Kill()
-	var out strings.Builder
-	var addr string
-	sc := bufio.NewScanner(stderr)
-	for addr == "" && sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if a, ok := strings.CutPrefix(sc.Text(), "mayfly: serving at http://"); ok {
-			addr = a
-		}
-	}
+	addr, out := serving(t, srv)
 	if addr == "" {
-		t.Fatalf("%q in the image's root as %d:%d did not serve:\n%s", im.entry, im.uid, im.gid, out.String())
+		t.Fatalf("%q in the image's root as %d:%d did not serve:\n%s", im.entry, im.uid, im.gid, out)
 	}
-	go io.Copy(io.Discard, stderr)
 
 	hc := inImage(ctx, append(append([]string{}, im.env...), "MAYFLY_ADDR="+addr), im.healthcheck...)
 	if b, err := hc.CombinedOutput(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,35 +77,11 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("serving at %q, want https://", base)
 	}
 
-	serial := func() *big.Int {
-		t.Helper()
-		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
-		if err != nil {
-			t.Fatalf("TLS: %v", err)
-		}
-		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].SerialNumber
-	}
-	if got := serial(); got.Cmp(first.Serial) != 0 {
+	if got := ca.Serial(t, addr); got.Cmp(first.Serial) != 0 {
 		t.Fatalf("serving %x, want %x", got, first.Serial)
 	}
-	old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	oldReader := bufio.NewReader(old)
-	oldGet := func() int {
-		t.Helper()
-		fmt.Fprintf(old, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-		resp, err := http.ReadResponse(oldReader, nil)
-		if err != nil {
-			t.Fatalf("request on the old connection: %v", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	old := ca.Keep(t, addr)
+	oldGet := old.Get
 	if code := oldGet(); code != 200 {
 		t.Fatalf("old connection: %d", code)
 	}
@@ -122,13 +97,13 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 		_, ok := out.find(`msg="TLS certificate reloaded"`, `why="signal hangup"`, fmt.Sprintf("serial=%x", second.Serial))
 		return ok
 	})
-	if got := serial(); got.Cmp(second.Serial) != 0 {
+	if got := ca.Serial(t, addr); got.Cmp(second.Serial) != 0 {
 		t.Errorf("after SIGHUP: serving %x, want %x", got, second.Serial)
 	}
 	if code := oldGet(); code != 200 {
 		t.Errorf("old connection after SIGHUP: %d", code)
 	}
-	if got := old.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(first.Serial) != 0 {
+	if got := old.Serial(); got.Cmp(first.Serial) != 0 {
 		t.Errorf("old connection's certificate %x, want the first, %x", got, first.Serial)
 	}
 
@@ -142,7 +117,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 		_, ok := out.find("still serving the previous one", `why="signal hangup"`, "private key does not match public key")
 		return ok
 	})
-	if got := serial(); got.Cmp(second.Serial) != 0 {
+	if got := ca.Serial(t, addr); got.Cmp(second.Serial) != 0 {
 		t.Errorf("after a bad replacement: serving %x, want %x", got, second.Serial)
 	}
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -76,18 +74,6 @@ func run(t *testing.T, cfg server.Config) *server.Server {
 
 // hostPort is the address a server URL names.
 func hostPort(u string) string { return u[strings.Index(u, "://")+3:] }
-
-// peerSerial makes a new TLS connection and returns the serial of the
-// certificate the server presented.
-func peerSerial(t *testing.T, ca *servertest.CA, addr string) *big.Int {
-	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
-	if err != nil {
-		t.Fatalf("TLS to %s: %v", addr, err)
-	}
-	defer c.Close()
-	return c.ConnectionState().PeerCertificates[0].SerialNumber
-}
 
 // waitFor polls cond until it holds, or fails the test after patience.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -311,39 +297,24 @@ func TestTLSReloadOnChange(t *testing.T) {
 	cfg.TLSCert, cfg.TLSKey = tlsFiles(t, first)
 	cfg.TLSCheckEvery = 20 * time.Millisecond
 	addr := hostPort(run(t, cfg).URL)
-	if got := peerSerial(t, ca, addr); got.Cmp(first.Serial) != 0 {
+	if got := ca.Serial(t, addr); got.Cmp(first.Serial) != 0 {
 		t.Fatalf("serving serial %x, want %x", got, first.Serial)
 	}
 
 	// A connection made now, kept open through the change.
-	old, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	oldReader := bufio.NewReader(old)
-	get := func() int {
-		t.Helper()
-		fmt.Fprintf(old, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", api.HealthzPath)
-		resp, err := http.ReadResponse(oldReader, nil)
-		if err != nil {
-			t.Fatalf("request on the old connection: %v", err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	old := ca.Keep(t, addr)
+	get := old.Get
 	if code := get(); code != 200 {
 		t.Fatalf("old connection: %d", code)
 	}
 
 	second := ca.Issue(t)
 	second.Write(t, cfg.TLSCert, cfg.TLSKey)
-	waitFor(t, "the new certificate to be served", func() bool { return peerSerial(t, ca, addr).Cmp(second.Serial) == 0 })
+	waitFor(t, "the new certificate to be served", func() bool { return ca.Serial(t, addr).Cmp(second.Serial) == 0 })
 	if code := get(); code != 200 {
 		t.Errorf("old connection after the change: %d", code)
 	}
-	if got := old.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(first.Serial) != 0 {
+	if got := old.Serial(); got.Cmp(first.Serial) != 0 {
 		t.Errorf("old connection's certificate %x, want the first, %x", got, first.Serial)
 	}
 	if !strings.Contains(logs.String(), fmt.Sprintf("serial=%x", second.Serial)) {
@@ -368,12 +339,12 @@ func TestTLSReloadOnChange(t *testing.T) {
 		waitFor(t, "a warning about "+b.name, func() bool {
 			return strings.Contains(logs.String(), b.reason) && strings.Contains(logs.String(), "still serving the previous one")
 		})
-		if got := peerSerial(t, ca, addr); got.Cmp(second.Serial) != 0 {
+		if got := ca.Serial(t, addr); got.Cmp(second.Serial) != 0 {
 			t.Errorf("after %s: serving %x, want the previous %x", b.name, got, second.Serial)
 		}
 	}
 
 	// A good pair again is taken.
 	third.Write(t, cfg.TLSCert, cfg.TLSKey)
-	waitFor(t, "the third certificate to be served", func() bool { return peerSerial(t, ca, addr).Cmp(third.Serial) == 0 })
+	waitFor(t, "the third certificate to be served", func() bool { return ca.Serial(t, addr).Cmp(third.Serial) == 0 })
 }

@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -131,3 +134,50 @@ func serial(t testing.TB) *big.Int {
 	}
 	return n
 }
+
+// Serial makes a new TLS connection to addr, trusting the CA, and returns
+// the serial of the certificate the server presented.
+func (ca *CA) Serial(t testing.TB, addr string) *big.Int {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", addr, err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber
+}
+
+// Kept is a TLS connection made before a certificate changes, kept open
+// until the test ends.
+type Kept struct {
+	t testing.TB
+	c *tls.Conn
+	r *bufio.Reader
+}
+
+// Keep opens a TLS connection to addr, trusting the CA.
+func (ca *CA) Keep(t testing.TB, addr string) *Kept {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &Kept{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+// Get GETs /healthz on the connection and returns the status.
+func (k *Kept) Get() int {
+	k.t.Helper()
+	fmt.Fprintf(k.c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		k.t.Fatalf("request on the kept connection: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Serial is the serial of the certificate the connection began with.
+func (k *Kept) Serial() *big.Int { return k.c.ConnectionState().PeerCertificates[0].SerialNumber }

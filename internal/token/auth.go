@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/identity"
@@ -57,7 +58,7 @@ func (cr Credentials) Claimed() string {
 	var cl struct {
 		Sub string `json:"sub"`
 	}
-	if json.Unmarshal(b, &cl) != nil {
+	if josejson.Unmarshal(b, &cl) != nil { // names matched exactly, as the verifier matches them
 		return ""
 	}
 	return cl.Sub

@@ -279,6 +279,9 @@ func fold(name []byte) string {
 var (
 	p256N = elliptic.P256().Params().N
 	halfN = new(big.Int).Rsh(p256N, 1)
+	// halfNBytes is n/2 as 32 big-endian bytes, to compare S with without
+	// allocating.
+	halfNBytes = [32]byte(halfN.FillBytes(make([]byte, 32)))
 )
 
 // CheckSignature reports whether sig, a signature that verified under alg,
@@ -291,7 +294,7 @@ func CheckSignature(alg string, sig []byte) error {
 	if len(sig) != 64 {
 		return refuse("an ES256 signature of %d bytes, not 64", len(sig))
 	}
-	if new(big.Int).SetBytes(sig[32:]).Cmp(halfN) > 0 {
+	if bytes.Compare(sig[32:], halfNBytes[:]) > 0 { // both big-endian, 32 bytes
 		return refuse("an ES256 signature with a high S: S > n/2")
 	}
 	return nil

@@ -74,6 +74,13 @@ func (s *App) setCeiling(ctx context.Context, a *mayfly.PendingAction) (string, 
 	if err != nil || d <= 0 || d > mayfly.KeyLifetimeOverrideLimit {
 		return "", mayfly.Errorf(mayfly.Invalid, "pending action %s asks for a ceiling of %q, which is not between 0 and %s", a.ID, a.Params["ceiling"], mayfly.KeyLifetimeOverrideLimit)
 	}
+	// Held across replicas from the read to the write, so that two raises
+	// carried out at once cannot lower each other.
+	unlock, err := s.store.Lock(ctx, CeilingSetting)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	approved, err := approvedCeiling(ctx, s.store)
 	if err != nil {
 		return "", err

@@ -194,7 +194,26 @@ type LedgerReport struct {
 	// a report of Token, computed from it.
 	Digest string
 	Token  LedgerRawToken
+	// Check is what Mayfly found of the token: for a report of Token, the
+	// ingest verifies its signature against Mayfly's keys (revoked and
+	// retired ones too), fills the claims above from it, and drops Token.
+	Check LedgerCheck
 }
+
+// LedgerCheck is what Mayfly found of a reported token's signature.
+type LedgerCheck string
+
+const (
+	// LedgerClaimed: the service reported the claims it verified; Mayfly
+	// saw no signature.
+	LedgerClaimed LedgerCheck = ""
+	// LedgerSigned: the token's signature verifies under a key of
+	// Mayfly's, whatever the key's state.
+	LedgerSigned LedgerCheck = "signed"
+	// LedgerUnsigned: the token names no key of Mayfly's, or its
+	// signature does not verify: Mayfly's keys did not sign it.
+	LedgerUnsigned LedgerCheck = "unsigned"
+)
 
 // LedgerRawToken is a raw compact JWS a service reported. It is a bearer
 // credential, so it prints, formats and logs as "[token]", never itself.

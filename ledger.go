@@ -224,3 +224,20 @@ func (LedgerRawToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "[t
 
 // LogValue logs "[token]".
 func (LedgerRawToken) LogValue() slog.Value { return slog.StringValue("[token]") }
+
+// LedgerHeartbeat is what a reporting service says of itself, with each
+// flush and at least every few seconds when it has nothing to report:
+// how far its revocation feed has got, and what it dropped.
+type LedgerHeartbeat struct {
+	Service string    `json:"service"`
+	Time    time.Time `json:"time"`
+	// RevocationSeq is the last revocation the service's verifier has
+	// applied, and RevocationAge how long ago its feed last delivered
+	// (a change or a keep-alive); zero if it follows no feed.
+	RevocationSeq int64         `json:"revocation_seq"`
+	RevocationAge time.Duration `json:"revocation_age"`
+	// Dropped counts the reports the service dropped since DroppedSince
+	// and did not report before; the ingest records them as a gap.
+	Dropped      int64     `json:"dropped,omitempty"`
+	DroppedSince time.Time `json:"dropped_since,omitzero"`
+}

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 
@@ -31,21 +30,8 @@ func decodeRecordBitmap(b64 []byte) (rb *roaring64.Bitmap, err error) {
 	if n == 0 {
 		return nil, bad("empty")
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			rb, err = nil, bad("does not decode")
-		}
-	}()
-	rb = roaring64.New()
-	r := bytes.NewReader(b)
-	if _, err := rb.ReadPortableFrom(r); err != nil {
-		return nil, bad("does not decode")
-	}
-	if r.Len() != 0 {
-		return nil, bad("%d bytes after its end", r.Len())
-	}
-	if err := rb.Validate(); err != nil {
-		return nil, bad("not valid")
+	if rb, err = decodeBitmap(b); err != nil {
+		return nil, bad("%v", err)
 	}
 	return rb, nil
 }

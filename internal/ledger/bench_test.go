@@ -226,3 +226,20 @@ type batchReport struct {
 	Digest   string              `json:"d,omitempty"`
 	Check    mayfly.LedgerCheck  `json:"c,omitempty"`
 }
+
+// BenchmarkLedgerDeltas maps parsed batches to minute bucket deltas: 1,000
+// tokens in one minute.
+func BenchmarkLedgerDeltas(b *testing.B) {
+	for _, c := range []struct{ lines, ids int }{{10_000, 10}, {1_000, 1_000}} {
+		b.Run(fmt.Sprintf("ids=%d", c.ids), func(b *testing.B) {
+			reps := benchReports(b, c.lines, c.ids)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Deltas(reps, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(c.lines*c.ids*b.N)/b.Elapsed().Seconds(), "record-reads/s")
+		})
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
-	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -157,89 +155,5 @@ func FuzzLedgerRecordBitmap(f *testing.F) {
 			t.Fatalf("IDs %v are not sorted and distinct", got)
 		}
 		agree(t, []byte(line), Limits{Line: 1 << 20, Records: limit})
-	})
-}
-
-// portableOf is what roaring64 writes of ids.
-func portableOf(ids []uint64) []byte {
-	rb := roaring64.BitmapOf(ids...)
-	rb.RunOptimize()
-	b, _ := rb.ToPortableBytes()
-	return b
-}
-
-// idsOf makes a sorted set of IDs from b: runs and gaps of sizes b says,
-// so that a fuzzer reaches every kind of container.
-func idsOf(b []byte) []uint64 {
-	var ids []uint64
-	var at uint64
-	for i := 0; i+1 < len(b); i += 2 {
-		gap, n := uint64(b[i]), int(b[i+1])
-		switch gap >> 6 {
-		case 1:
-			gap <<= 10
-		case 2:
-			gap <<= 30
-		case 3:
-			gap <<= 58
-		}
-		if n&0x80 != 0 {
-			n = (n & 0x7f) << 7 // a long run
-		}
-		if at+gap < at {
-			break
-		}
-		at += gap
-		for range n + 1 {
-			ids = append(ids, at)
-			if at == ^uint64(0) {
-				return ids
-			}
-			at++
-		}
-	}
-	return ids
-}
-
-func TestLedgerPortableBitmap(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	sets := map[string][]uint64{"empty": nil, "one": {7}, "max": {0, 1<<64 - 1}}
-	for _, n := range []int{10, 1000, 5000, 70000} {
-		for _, below := range []uint64{1 << 12, 1 << 16, 1 << 20, 1 << 36, 1<<64 - 1} {
-			ids := make([]uint64, n)
-			for i := range ids {
-				ids[i] = rng.Uint64N(below)
-			}
-			slices.Sort(ids)
-			sets[fmt.Sprintf("%d below %d", n, below)] = slices.Compact(ids)
-		}
-	}
-	var full []uint64
-	for i := range uint64(1<<16 + 10) {
-		full = append(full, 1<<32-5+i)
-	}
-	sets["a full container across buckets"] = full
-	var runs []uint64
-	for r := range uint64(40) {
-		for i := range uint64(r * 150) {
-			runs = append(runs, r<<16+r*100+i)
-		}
-	}
-	sets["runs of every size"] = runs
-	for _, k := range slices.Sorted(maps.Keys(sets)) {
-		if got, want := portableBitmap(sets[k]), portableOf(sets[k]); !bytes.Equal(got, want) {
-			t.Errorf("%s: %d bytes, want %d bytes as roaring writes them", k, len(got), len(want))
-		}
-	}
-}
-
-// FuzzLedgerPortableBitmap: portableBitmap writes what roaring64 writes.
-func FuzzLedgerPortableBitmap(f *testing.F) {
-	f.Add([]byte{0, 0, 1, 5, 0xc0, 0x90, 0x41, 0xff, 3, 3, 3, 3, 3, 3, 3, 3})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ids := idsOf(b)
-		if got, want := portableBitmap(ids), portableOf(ids); !bytes.Equal(got, want) {
-			t.Fatalf("%d IDs: got %x\nwant %x", len(ids), got, want)
-		}
 	})
 }

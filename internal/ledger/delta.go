@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // Deltas maps reports to the bucket deltas that add them to the ledger,
@@ -95,7 +96,7 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 				slices.Sort(d.ids)
 				d.ids = slices.Compact(d.ids)
 			}
-			d.b.Records = portableBitmap(d.ids)
+			d.b.Records = recordset.Encode(d.ids)
 		}
 		if err := d.b.Check(); err != nil {
 			if e, ok := err.(*mayfly.Error); ok {

@@ -2,11 +2,12 @@ package ledger
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // Deltas maps reports to the bucket deltas that add them to the ledger,
@@ -33,13 +34,9 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 		jti, digest string
 		namespace   string
 	}
-	type delta struct {
-		b   mayfly.LedgerBucket
-		ids *roaring64.Bitmap
-	}
 	deltas := map[key]*delta{}
-	add := func(r *mayfly.LedgerReport, ns string) *delta {
-		start := alignDown(r.Time, width)
+	var order []*delta
+	add := func(r *mayfly.LedgerReport, start time.Time, ns string) *delta {
 		k := key{start.UnixNano(), r.JTI, r.Digest, ns}
 		d := deltas[k]
 		if d == nil {
@@ -48,42 +45,58 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 				// The first report of a token names its claims; they are
 				// the same in every report of it.
 				Token: mayfly.LedgerToken{JTI: r.JTI, Digest: r.Digest, KID: r.KID, ClientID: r.ClientID, Subject: r.Subject},
-			}}
+			}, sorted: true}
 			deltas[k] = d
+			order = append(order, d)
 		}
-		d.b.Services, d.b.ServicesMore = union(d.b.Services, d.b.ServicesMore, r.Service, mayfly.LedgerMaxServices)
-		d.b.Sources, d.b.SourcesMore = union(d.b.Sources, d.b.SourcesMore, r.SourceIP.String(), mayfly.LedgerMaxSources)
+		// A batch's reports of one bucket mostly come from one service
+		// and a few addresses: compared as they are, made text and
+		// bounded once, at the end.
+		if r.Service != d.service || len(d.b.Services) == 0 {
+			d.service = r.Service
+			d.b.Services, d.b.ServicesMore = union(d.b.Services, d.b.ServicesMore, r.Service, mayfly.LedgerMaxServices)
+		}
+		if !slices.Contains(d.addrs, r.SourceIP) {
+			if len(d.addrs) == maxAddrs {
+				d.foldAddrs()
+			}
+			d.addrs = append(d.addrs, r.SourceIP)
+		}
 		return d
 	}
 	for i := range reports {
 		r := &reports[i]
+		start := alignDown(r.Time, width)
 		switch {
 		case r.Refused:
-			add(r, "").b.Refusals++
+			add(r, start, "").b.Refusals++
 		case len(r.Records) == 0:
-			add(r, "").b.Requests++
+			add(r, start, "").b.Requests++
 		default:
 			for ns, ids := range r.Records {
-				d := add(r, ns)
+				d := add(r, start, ns)
 				d.b.Requests++
-				if d.ids == nil {
-					d.ids = roaring64.New()
+				d.sorted = d.sorted && isSortedSet(ids) && (len(d.ids) == 0 || len(ids) == 0 || d.ids[len(d.ids)-1] < ids[0])
+				if len(d.ids) == 0 {
+					d.ids = slices.Clip(ids) // the next append copies
+				} else {
+					d.ids = append(d.ids, ids...)
 				}
-				d.ids.AddMany(ids)
 			}
 		}
 	}
 	out := make([]mayfly.LedgerBucket, 0, len(deltas))
-	for _, d := range deltas {
-		if d.ids != nil {
+	for _, d := range order {
+		d.foldAddrs()
+		if len(d.ids) > 0 {
 			// As the stores encode records: runs compressed, then the
 			// portable serialization.
-			d.ids.RunOptimize()
-			b, err := d.ids.ToPortableBytes()
-			if err != nil {
-				return nil, mayfly.E(op, err)
+			if !d.sorted {
+				d.ids = slices.Clone(d.ids) // perhaps a report's own
+				slices.Sort(d.ids)
+				d.ids = slices.Compact(d.ids)
 			}
-			d.b.Records = b
+			d.b.Records = recordset.Encode(d.ids)
 		}
 		if err := d.b.Check(); err != nil {
 			if e, ok := err.(*mayfly.Error); ok {
@@ -95,6 +108,34 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 	}
 	slices.SortFunc(out, func(a, b mayfly.LedgerBucket) int { return mayfly.CompareLedgerBuckets(&a, &b) })
 	return out, nil
+}
+
+// delta is a bucket delta being made.
+type delta struct {
+	b       mayfly.LedgerBucket
+	service string       // the last service added
+	addrs   []netip.Addr // distinct sources not yet in b.Sources
+	ids     []uint64
+	sorted  bool // ids are sorted and distinct, as each report's are
+}
+
+// maxAddrs is how many sources a delta keeps as addresses before it
+// makes them text and bounds them.
+const maxAddrs = 64
+
+// foldAddrs adds d's addresses to its bounded sources.
+func (d *delta) foldAddrs() {
+	if len(d.addrs) == 0 {
+		return
+	}
+	text := make([]string, len(d.addrs))
+	for i, a := range d.addrs {
+		text[i] = a.String()
+	}
+	var more bool
+	d.b.Sources, more = mayfly.BoundedUnion(d.b.Sources, text, mayfly.LedgerMaxSources)
+	d.b.SourcesMore = d.b.SourcesMore || more
+	d.addrs = d.addrs[:0]
 }
 
 // union adds v to a bucket's bounded set, as mayfly.BoundedUnion merges

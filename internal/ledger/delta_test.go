@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -220,4 +221,35 @@ func BenchmarkLedgerReports(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/batch")
+}
+
+// Deltas takes IDs in any order, and leaves the reports' own as they are.
+func TestLedgerDeltasIDs(t *testing.T) {
+	t0 := time.Date(2031, 5, 6, 7, 8, 0, 0, time.UTC)
+	a, b, c := []uint64{5, 3, 5}, []uint64{9, 10}, []uint64{1, 2}
+	rep := func(ids []uint64) mayfly.LedgerReport {
+		return mayfly.LedgerReport{Time: t0, Service: "s", SourceIP: netip.MustParseAddr("10.0.0.1"), JTI: "j", Records: map[string][]uint64{"a": ids}}
+	}
+	for _, tt := range []struct {
+		name string
+		in   [][]uint64
+		want []uint64
+	}{
+		{"unsorted", [][]uint64{a}, []uint64{3, 5}},
+		{"sorted, then unsorted", [][]uint64{b, a}, []uint64{3, 5, 9, 10}},
+		{"sorted, in order", [][]uint64{c, b}, []uint64{1, 2, 9, 10}},
+		{"sorted, out of order", [][]uint64{b, c}, []uint64{1, 2, 9, 10}},
+	} {
+		var reps []mayfly.LedgerReport
+		for _, ids := range tt.in {
+			reps = append(reps, rep(ids))
+		}
+		got, err := ledger.Deltas(reps, time.Minute)
+		if err != nil || len(got) != 1 || !slices.Equal(decode(t, got[0].Records), tt.want) || got[0].Requests != int64(len(tt.in)) {
+			t.Errorf("%s: got %+v, %v; want one bucket of %v", tt.name, got, err, tt.want)
+		}
+	}
+	if !slices.Equal(a, []uint64{5, 3, 5}) || !slices.Equal(b, []uint64{9, 10}) || !slices.Equal(c, []uint64{1, 2}) {
+		t.Errorf("the reports' IDs changed: %v %v %v", a, b, c)
+	}
 }

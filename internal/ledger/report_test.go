@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/sdk/canon"
@@ -228,3 +230,64 @@ func TestLedgerParseReportsReadError(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// Records given as a bitmap: the README's example, and what is refused.
+func TestLedgerParseReportBitmap(t *testing.T) {
+	line := func(recs string) string {
+		return `{"time":"2031-05-06T07:08:09Z","service":"s","source_ip":"10.0.0.1","jti":"j","records":{` + recs + `}}`
+	}
+	b64 := func(rb *roaring64.Bitmap) string {
+		rb.RunOptimize()
+		b, _ := rb.ToPortableBytes()
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	reps, err := ledger.ParseReports(strings.NewReader(line(`"customer":"AQAAAAAAAAAAAAAAOjAAAAEAAAAAAAEAEAAAABEAKgA=","order":[9]`)), ledger.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reps[0].Records; !slices.Equal(got["customer"], []uint64{17, 42}) || !slices.Equal(got["order"], []uint64{9}) || len(got) != 2 {
+		t.Errorf("got %v, want customer 17, 42 and order 9", got)
+	}
+	wide := roaring64.New()
+	wide.AddRange(1<<40, 1<<40+100_001) // 100,001 IDs in a few bytes
+	reps, err = ledger.ParseReports(strings.NewReader(line(`"a":"`+b64(roaring64.New())+`"`)), ledger.Limits{})
+	if err != nil || reps[0].Records != nil {
+		t.Errorf("an empty bitmap: got %v, %v; want no records", reps, err)
+	}
+	// Bitmaps hold many IDs in few bytes: the batch's are bounded as
+	// arrays would bound them, at half its bytes.
+	run := roaring64.New()
+	run.AddRange(0, 300)
+	two := line(`"a":"`+b64(run)+`"`) + "\n" + line(`"b":"`+b64(run)+`"`)
+	if _, err := ledger.ParseReports(strings.NewReader(two), ledger.Limits{Bytes: 1100}); !strings.Contains(mayfly.ErrorMessage(err), "line 2: records: the batch holds more than 550 record IDs") {
+		t.Errorf("600 IDs in %d bytes: got %v, want the batch refused at line 2", len(two), err)
+	}
+	if _, err := ledger.ParseReports(strings.NewReader(two), ledger.Limits{Bytes: 1200}); err != nil {
+		t.Errorf("600 IDs in a batch of up to 1200 bytes: %v", err)
+	}
+	at := roaring64.New()
+	at.AddRange(0, 99_999)
+	for _, tt := range []struct{ name, recs, msg string }{
+		{"not base64", `"a":"AQAA*AAA"`, "not base64"},
+		{"unpadded", `"a":"AQAAAAAAAAAAAAAAOjAAAAEAAAAAAAEAEAAAABEAKgA"`, "not base64"},
+		{"truncated", `"a":"AQAAAAAAAAAAAAAAOjAAAAEAAAAAAAEAEAAAABEA"`, "does not decode"},
+		{"trailing bytes", `"a":"` + base64.StdEncoding.EncodeToString(append(must(roaring64.BitmapOf(7).ToPortableBytes()), 0)) + `"`, "after its end"},
+		{"empty string", `"a":""`, "empty"},
+		{"too many IDs", `"a":"` + b64(wide) + `"`, "more than 100000 record IDs"},
+		{"too many together", `"a":"` + b64(at) + `","b":[1,2]`, "more than 100000 record IDs"},
+		{"refused", `"a":"AQAAAAAAAAAAAAAAOjAAAAEAAAAAAAEAEAAAABEAKgA="},"refused":true,"x":{`, "a refused request reads no record"},
+	} {
+		_, err := ledger.ParseReports(strings.NewReader(line(tt.recs)), ledger.Limits{})
+		var me *mayfly.Error
+		if !errors.As(err, &me) || me.Code != mayfly.Invalid || me.Field != "records" || !strings.Contains(me.Msg, tt.msg) {
+			t.Errorf("%s: got %v, want an Invalid error of records with %q", tt.name, err, tt.msg)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

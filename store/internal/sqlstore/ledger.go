@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,12 +11,13 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // The access ledger. A merge is one upsert per chunk of buckets, in key
 // order, that adds the counts in SQL and returns each bucket's stored
-// records and sets; the union of those with the delta is written back
-// only where it differs. The upsert locks each bucket (PostgreSQL: the
+// records and sets; the unions of those with the deltas that differ are
+// written back by a second upsert, one statement for the chunk. The upsert locks each bucket (PostgreSQL: the
 // row; SQLite: the one writer) until the transaction ends, so a merge
 // never writes back a union made from a stale read, and taking locks in
 // key order (mayfly.CompareLedgerBuckets) keeps concurrent merges and
@@ -31,7 +33,61 @@ const ledgerChunk = 256
 // ledgerDelta is a normalised delta: its records decoded.
 type ledgerDelta struct {
 	b   mayfly.LedgerBucket
-	set *roaring64.Bitmap
+	set ledgerRecords
+}
+
+// ledgerRecords are a bucket's records, decoded: as sorted IDs where
+// recordset reads them, which is most buckets and far cheaper for
+// scattered IDs (roaring64 allocates a container for nearly each), else
+// as a roaring64 bitmap (one recordset refuses, or of more than fastIDs).
+// Both encode to the same bytes.
+type ledgerRecords struct {
+	ids []uint64
+	rb  *roaring64.Bitmap // the records if not nil; ids are unused then
+}
+
+// fastIDs bounds the records kept as IDs: 8 MiB of them.
+const fastIDs = 1 << 20
+
+func decodeLedgerRecords(b []byte) (ledgerRecords, error) {
+	if len(b) <= mayfly.LedgerMaxRecordsBytes {
+		if ids, err := recordset.Decode(b, fastIDs); err == nil {
+			return ledgerRecords{ids: ids}, nil
+		}
+	}
+	rb, err := DecodeRecords(b)
+	return ledgerRecords{rb: rb}, err
+}
+
+func (r *ledgerRecords) bitmap() *roaring64.Bitmap {
+	if r.rb == nil {
+		r.rb = roaring64.New()
+		r.rb.AddMany(r.ids)
+		r.ids = nil
+	}
+	return r.rb
+}
+
+// union adds o to r, and reports whether that changed r.
+func (r *ledgerRecords) union(o ledgerRecords) bool {
+	if r.rb == nil && o.rb == nil {
+		n := len(r.ids)
+		r.ids = recordset.Union(r.ids, o.ids)
+		if len(r.ids) > fastIDs {
+			r.bitmap()
+		}
+		return len(r.ids) != n
+	}
+	before := r.bitmap().GetCardinality()
+	r.rb.Or(o.bitmap())
+	return r.rb.GetCardinality() != before
+}
+
+func (r *ledgerRecords) encode() ([]byte, error) {
+	if r.rb == nil {
+		return recordset.Encode(r.ids), nil
+	}
+	return EncodeRecords(r.rb)
 }
 
 func (s *Store) MergeLedger(tx mayfly.Tx, deltas []mayfly.LedgerBucket) error {
@@ -65,7 +121,7 @@ func normaliseDeltas(deltas []mayfly.LedgerBucket) ([]*ledgerDelta, error) {
 		if err := d.Check(); err != nil {
 			return nil, err
 		}
-		set, err := DecodeRecords(d.Records)
+		set, err := decodeLedgerRecords(d.Records)
 		if err != nil {
 			return nil, &mayfly.Error{Code: mayfly.Invalid, Field: "records", Msg: "a ledger bucket's records do not decode", Err: err}
 		}
@@ -84,7 +140,7 @@ func normaliseDeltas(deltas []mayfly.LedgerBucket) ([]*ledgerDelta, error) {
 	}
 	for _, d := range joined {
 		var err error
-		if d.b.Records, err = EncodeRecords(d.set); err != nil {
+		if d.b.Records, err = d.set.encode(); err != nil {
 			return nil, err
 		}
 	}
@@ -93,7 +149,7 @@ func normaliseDeltas(deltas []mayfly.LedgerBucket) ([]*ledgerDelta, error) {
 
 // add adds o, a delta of the same key, to d; d's token claims win.
 func (d *ledgerDelta) add(o *ledgerDelta) {
-	d.set.Or(o.set)
+	d.set.union(o.set)
 	d.b.Requests += o.b.Requests
 	d.b.Refusals += o.b.Refusals
 	d.b.Services, d.b.ServicesMore = boundedUnion(d.b.Services, o.b.Services, d.b.ServicesMore, o.b.ServicesMore, mayfly.LedgerMaxServices)
@@ -148,35 +204,31 @@ func (s *Store) mergeLedger(t *Tx, ds []*ledgerDelta) error {
 		for _, c := range []string{"kid", "client_id", "principal_id", "subject"} {
 			fmt.Fprintf(&q, `, %[1]s = CASE WHEN ledger_buckets.%[1]s = '' THEN excluded.%[1]s ELSE ledger_buckets.%[1]s END`, c)
 		}
-		q.WriteString(` RETURNING width, start, jti, digest, namespace, records, services, services_more, sources, sources_more`)
-
-		type stored struct {
-			k                      ledgerKey
-			records                []byte
-			services, sources      string
-			servicesMore, srcsMore bool
-		}
-		rows, err := queryAll(t.ctx, t.conn, func(row Row) (stored, error) {
-			var r stored
-			err := row.Scan(&r.k.width, &r.k.start, &r.k.jti, &r.k.digest, &r.k.namespace, &r.records, &r.services, &r.servicesMore, &r.sources, &r.srcsMore)
-			return r, err
-		}, q.String(), args...)
+		q.WriteString(` RETURNING ` + ledgerCols)
+		rows, err := queryAll(t.ctx, t.conn, scanStoredLedger, q.String(), args...)
 		if err != nil {
 			return err
 		}
 		if len(rows) != len(chunk) {
 			return fmt.Errorf("merging %d ledger buckets returned %d", len(chunk), len(rows))
 		}
-		// Write back the unions that differ from what is stored; a new
-		// bucket holds its delta already.
-		slices.SortFunc(rows, func(a, b stored) int { return compareKeys(a.k, b.k) })
-		upd := &Batch{}
+		// Write back the unions that differ from what is stored, all in
+		// one statement; a new bucket holds its delta already.
+		slices.SortFunc(rows, func(a, b storedLedger) int { return compareKeys(a.k, b.k) })
+		var (
+			back  strings.Builder
+			bargs []any
+		)
 		for _, r := range rows {
 			d := byKey[r.k]
 			if d == nil {
 				return fmt.Errorf("merging ledger buckets returned a bucket not merged: %v", r.k)
 			}
-			set, err := DecodeRecords(r.records)
+			if bytes.Equal(r.records, d.b.Records) && r.services == encodeList(d.b.Services) && r.sources == encodeList(d.b.Sources) &&
+				r.servicesMore == d.b.ServicesMore && r.sourcesMore == d.b.SourcesMore {
+				continue // a new bucket, or one the delta adds nothing to
+			}
+			set, err := decodeLedgerRecords(r.records)
 			if err != nil {
 				return fmt.Errorf("ledger bucket %v: %w", r.k, err)
 			}
@@ -185,27 +237,55 @@ func (s *Store) mergeLedger(t *Tx, ds []*ledgerDelta) error {
 			if err := errors.Join(err1, err2); err != nil {
 				return fmt.Errorf("ledger bucket %v: stored sets: %w", r.k, err)
 			}
-			before := set.GetCardinality()
-			set.Or(d.set)
+			grew := set.union(d.set)
 			newServices, servicesMore := boundedUnion(services, d.b.Services, r.servicesMore, d.b.ServicesMore, mayfly.LedgerMaxServices)
-			newSources, sourcesMore := boundedUnion(sources, d.b.Sources, r.srcsMore, d.b.SourcesMore, mayfly.LedgerMaxSources)
-			if set.GetCardinality() == before && slices.Equal(newServices, services) && slices.Equal(newSources, sources) &&
-				servicesMore == r.servicesMore && sourcesMore == r.srcsMore {
+			newSources, sourcesMore := boundedUnion(sources, d.b.Sources, r.sourcesMore, d.b.SourcesMore, mayfly.LedgerMaxSources)
+			if !grew && slices.Equal(newServices, services) && slices.Equal(newSources, sources) &&
+				servicesMore == r.servicesMore && sourcesMore == r.sourcesMore {
 				continue
 			}
-			records, err := EncodeRecords(set)
+			records, err := set.encode()
 			if err != nil {
 				return err
 			}
-			upd.Exec(nil, `UPDATE ledger_buckets SET records = ?, services = ?, services_more = ?, sources = ?, sources_more = ?
-				WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
-				records, encodeList(newServices), servicesMore, encodeList(newSources), sourcesMore, r.k.width, r.k.start, r.k.jti, r.k.digest, r.k.namespace)
+			if len(bargs) == 0 {
+				back.WriteString(`INSERT INTO ledger_buckets (` + ledgerCols + `) VALUES `)
+			} else {
+				back.WriteString(", ")
+			}
+			back.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			// The whole row, as stored but for the unions: the row is
+			// there, and locked, so only the update below happens.
+			bargs = append(bargs, r.k.width, r.k.start, r.k.jti, r.k.digest, r.k.namespace, r.kid, r.clientID, r.principalID,
+				r.subject, records, r.requests, r.refusals, encodeList(newServices), servicesMore, encodeList(newSources), sourcesMore)
 		}
-		if err := t.conn.SendBatch(t.ctx, upd); err != nil {
+		if len(bargs) == 0 {
+			continue
+		}
+		back.WriteString(` ON CONFLICT (width, start, jti, digest, namespace) DO UPDATE SET records = excluded.records,
+			services = excluded.services, services_more = excluded.services_more, sources = excluded.sources, sources_more = excluded.sources_more`)
+		if _, err := t.conn.Exec(t.ctx, back.String(), bargs...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// storedLedger is a bucket as a merge's upsert returns it.
+type storedLedger struct {
+	k                                   ledgerKey
+	kid, clientID, principalID, subject string
+	records                             []byte
+	requests, refusals                  int64
+	services, sources                   string
+	servicesMore, sourcesMore           bool
+}
+
+func scanStoredLedger(row Row) (storedLedger, error) {
+	var r storedLedger
+	err := row.Scan(&r.k.width, &r.k.start, &r.k.jti, &r.k.digest, &r.k.namespace, &r.kid, &r.clientID, &r.principalID, &r.subject,
+		&r.records, &r.requests, &r.refusals, &r.services, &r.servicesMore, &r.sources, &r.sourcesMore)
+	return r, err
 }
 
 func compareKeys(a, b ledgerKey) int {

@@ -111,6 +111,9 @@ type Config struct {
 	// LedgerRetention is how long the access ledger keeps what it
 	// records; zero means ledger.DefaultRetention (400 days).
 	LedgerRetention time.Duration
+	// WrapDetector, for tests, wraps what the ledger's ingest hands
+	// reports to (nil when nothing detects).
+	WrapDetector func(ledger.Detector) ledger.Detector
 	// WrapStore, for tests, wraps the store before anything uses it: a
 	// test makes it slow or unresponsive.
 	WrapStore func(mayfly.Store) mayfly.Store

@@ -19,7 +19,11 @@ func (s *App) startLedger(ctx context.Context, replicated bool) error {
 	if err != nil {
 		return err
 	}
-	cfg := ledger.IngestConfig{Store: s.store, Audit: s.Audit, Detector: s.detector(), Clock: s.cfg.Clock, Log: s.cfg.Log}
+	det := s.detector()
+	if s.cfg.WrapDetector != nil {
+		det = s.cfg.WrapDetector(det)
+	}
+	cfg := ledger.IngestConfig{Store: s.store, Audit: s.Audit, Detector: det, Clock: s.cfg.Clock, Log: s.cfg.Log}
 	if replicated {
 		cfg.RecoverEvery = ledgerRecoverEvery
 	}

@@ -68,7 +68,6 @@ type ledgerEnv struct {
 	ordersID      string
 	billingSecret string
 	billingClient *mayfly.Client
-	servicePrefix string
 }
 
 func newLedgerEnv(t *testing.T, opts ...servertest.Option) *ledgerEnv {

@@ -281,6 +281,27 @@ type LedgerStore interface {
 	// LedgerGaps returns the gaps that overlap [from, to), by start; a zero
 	// bound is no bound.
 	LedgerGaps(ctx context.Context, from, to time.Time) ([]*LedgerGap, error)
+
+	// The journal of accepted batches (LedgerBatch).
+
+	// AppendLedgerBatches adds batches to the journal, unseen, and sets
+	// their IDs.
+	AppendLedgerBatches(tx Tx, batches []*LedgerBatch) error
+	// LedgerJournal returns up to limit batches of the journal whose IDs
+	// are above after, by ID, bodies included.
+	LedgerJournal(ctx context.Context, after int64, limit int) ([]*LedgerBatch, error)
+	// ClaimLedgerBatches locks, until tx ends, those of the batches ids
+	// that are still in the journal (and, if unseen, not yet seen) and
+	// that no other transaction holds, passing over the rest; it returns
+	// their IDs in order. Transactions claiming at once, in any process
+	// sharing the store, never claim one batch both.
+	ClaimLedgerBatches(tx Tx, ids []int64, unseen bool) ([]int64, error)
+	// MarkLedgerBatchesSeen marks batches seen by detection.
+	MarkLedgerBatchesSeen(tx Tx, ids []int64) error
+	// DeleteLedgerBatches deletes batches from the journal.
+	DeleteLedgerBatches(tx Tx, ids []int64) error
+	// LedgerJournalDepth is how many batches the journal holds.
+	LedgerJournalDepth(ctx context.Context) (int, error)
 }
 
 // Coordinator coordinates the processes that share a store.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mayflyhq/mayfly"
@@ -388,6 +389,7 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		t.Fatalf("revoking the credential alice was handed: exit %d: %s", r.code, r.stderr)
 	}
 	alice := map[string]string{"MAYFLY_ADDR": w.srv.URL, "MAYFLY_TOKEN": own.Token}
+	ledgerReports(t, w)
 
 	calls = []call{
 		{args: []string{"principal", "list"}, path: "/v1/principals"},
@@ -413,6 +415,8 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		{args: []string{"ssf", "show", "$STREAM"}},
 		{args: []string{"pending", "list", "--status", "all"}, path: "/v1/pending"},
 		{args: []string{"pending", "show", "$PENDING"}, path: "/v1/pending/$PENDING"},
+		{args: []string{"ledger", "show"}, path: "/v1/ledger?limit=1000"},
+		{args: []string{"ledger", "gaps"}, path: "/v1/ledger/gaps"},
 
 		{args: []string{"principal", "create", "dave", "--kind", "human"}},
 		{args: []string{"principal", "suspend", "dave", "--reason", "on leave"}},
@@ -614,4 +618,37 @@ func lookup(v any, path string) any {
 		}
 	}
 	return v
+}
+
+// ledgerReports reports, as the admin, a request of billing's that read
+// two customers, and a heartbeat that dropped some, and waits until the
+// report is in the ledger.
+func ledgerReports(t *testing.T, w *world) {
+	t.Helper()
+	for _, r := range []struct{ path, ctype, body string }{
+		{api.LedgerEventsPath, "application/x-ndjson", `{"time":"2026-01-02T03:04:05Z","service":"billing","source_ip":"10.1.2.3","method":"GET","route":"/customers/{id}","records":{"customer":[17,42]},"jti":"jti-ledger","client_id":"cl_ledger"}`},
+		{api.LedgerHeartbeatPath, "application/json", `{"service":"billing","time":"2026-01-02T03:05:00Z","revocation_seq":0,"revocation_age_ms":0,"dropped":3,"dropped_since":"2026-01-02T03:04:00Z"}`},
+	} {
+		req, err := http.NewRequest("POST", w.srv.URL+r.path, strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+w.srv.Token)
+		req.Header.Set("Content-Type", r.ctype)
+		if resp := w.srv.Do(req); resp.Status >= 300 {
+			t.Fatalf("POST %s: %d %s", r.path, resp.Status, resp.Body)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := w.srv.Server.Store().LedgerJournalDepth(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ledger's journal holds %d batches after 20 s", n)
+		}
+	}
 }

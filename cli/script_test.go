@@ -28,6 +28,7 @@ package cli_test
 //	                     each file's permission bits are MODE (octal)
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,6 +76,7 @@ func TestScripts(t *testing.T) {
 			"jqvar":    cmdJqvar,
 			"freeport": cmdFreeport,
 			"waitfor":  cmdWaitfor,
+			"merged":   cmdMerged,
 			"perm":     cmdPerm,
 		},
 	})
@@ -231,6 +233,30 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("waitfor: %s did not answer 200 within 10 s (last: %v)", args[0], err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdMerged waits until the server's ledger journal is empty: every
+// report it acknowledged is in the ledger's buckets.
+func cmdMerged(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: merged")
+	}
+	st := state(ts)
+	if st.env == nil {
+		ts.Fatalf("merged: no server started")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := st.env.Server.Store().LedgerJournalDepth(context.Background())
+		ts.Check(err)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("merged: %d batches still in the journal after 30 s", n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -34,6 +34,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.DurationVar(&cfg.KeyLifetimeCeiling, "key-lifetime-ceiling", 0, "longest any signing key may sign (default 720h; more needs --allow-long-key-lifetime)")
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
 	f.StringVar(&cfg.SCIMDeactivate, "scim-deactivate", "suspend", "what an identity provider's SCIM deactivation does: suspend or offboard")
+	f.DurationVar(&cfg.LedgerRetention, "ledger-retention", server.DefaultLedgerRetention, "how long the access ledger keeps what services report (default 400 days)")
 	f.BoolVar(&cfg.SSFAllowHTTP, "ssf-allow-http", false, "development only: let Shared Signals push streams deliver to http:// and internal addresses")
 	var proxies list
 	f.Var(&proxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For gives the client address (comma-separated)")

@@ -32,6 +32,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
@@ -76,6 +77,12 @@ type Config struct {
 	// Ready reports whether the server can do its work, for /readyz; its
 	// error's message is shown to the caller. Nil is always ready.
 	Ready func(context.Context) error
+	// The access ledger: the ingest of reports, the check of the raw
+	// tokens they carry, and the store the admin routes read. A nil
+	// Ingest serves no ledger routes.
+	Ingest       *ledger.Ingest
+	TokenChecker *ledger.TokenChecker
+	LedgerStore  mayfly.LedgerStore
 	// SeparateOps serves /metrics only from Ops, the handler of a
 	// listener of its own, and not from the API's.
 	SeparateOps bool
@@ -91,6 +98,8 @@ type Server struct {
 	routes    []Route        // who may call what (see Routes)
 	issued    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	// ledgerRefused counts refused report batches and heartbeats.
+	ledgerRefused *prometheus.CounterVec
 	// What is being served, for the shutdown's log (see Open).
 	requests, streams, polls atomic.Int64
 }
@@ -146,6 +155,7 @@ func New(cfg Config) *Server {
 	s.ssfRoutes()
 	s.doctorRoutes()
 	s.pendingRoutes()
+	s.ledgerRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
@@ -192,7 +202,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	defer s.requests.Add(-1)
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodySize)
+	limit := int64(MaxBodySize)
+	if r.URL.Path == api.LedgerEventsPath {
+		limit = ledger.DefaultBatchBytes + 1 // the parser refuses the byte past its bound
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	s.mux.ServeHTTP(w, r)
 }
 

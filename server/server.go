@@ -39,6 +39,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -70,6 +71,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
+		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(),
 	})
 	return &Server{App: a, api: api}, nil
 }
@@ -229,3 +231,7 @@ func defaultIssuer(addr, listening string, tls bool) string {
 	}
 	return "https://" + net.JoinHostPort(host, port)
 }
+
+// DefaultLedgerRetention is how long the access ledger keeps what it
+// records unless configured otherwise.
+const DefaultLedgerRetention = ledger.DefaultRetention

@@ -39,6 +39,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
+	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
@@ -107,6 +108,12 @@ type Config struct {
 	SSFMaxQueue int
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
+	// LedgerRetention is how long the access ledger keeps what it
+	// records; zero means ledger.DefaultRetention (400 days).
+	LedgerRetention time.Duration
+	// WrapDetector, for tests, wraps what the ledger's ingest hands
+	// reports to (nil when nothing detects).
+	WrapDetector func(ledger.Detector) ledger.Detector
 	// WrapStore, for tests, wraps the store before anything uses it: a
 	// test makes it slow or unresponsive.
 	WrapStore func(mayfly.Store) mayfly.Store
@@ -127,7 +134,12 @@ type App struct {
 	Pending  *pending.Service
 	Doctor   *doctor.Service
 	Limits   *limit.Limits
-	root     *rootKey
+	// The access ledger: its upkeep, its ingest, and the check of the
+	// raw tokens services report.
+	Ledger       *ledger.Service
+	Ingest       *ledger.Ingest
+	TokenChecker *ledger.TokenChecker
+	root         *rootKey
 	// operatorID is the person running this process (Config.Operator).
 	operatorID string
 	// AdminTokenFile is set when this start created the bootstrap credential.
@@ -323,6 +335,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	}
 	s.SCIM = scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Pending: s.Pending, Deactivate: cfg.SCIMDeactivate})
 	s.Doctor = doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock})
+	if err := s.startLedger(ctx, replicated); err != nil {
+		return nil, err
+	}
 	s.watch()
 	ssfCtx, stopSSF := context.WithCancel(context.Background())
 	s.stopSSF, s.ssfDone = stopSSF, make(chan struct{})
@@ -578,7 +593,8 @@ func (s *App) Store() mayfly.Store { return s.store }
 // Maintain runs one round of the background schedule: rotation, pruning,
 // and any offboarding a failure left unfinished.
 func (s *App) Maintain(ctx context.Context) error {
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx))
+	_, ledgerErr := s.Ledger.Maintain(ctx)
+	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr)
 }
 
 // Close flushes pending writes and closes the store.
@@ -614,6 +630,7 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		// only for the log, and bounded, so a store that stopped
 		// answering cannot hold the shutdown.
 		s.Token.Close()
+		s.Ingest.Close() // before the audit log, which detection writes through
 		s.Audit.Close()
 		count, cancel := context.WithTimeout(ctx, queuedWait)
 		var err error

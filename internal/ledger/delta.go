@@ -24,57 +24,83 @@ import (
 // token carries only the digest until it is verified, so its caller
 // verifies it, and sets the JTI and claims, first.
 func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.LedgerBucket, error) {
-	const op = "ledger.Deltas"
+	a, err := NewAggregate(width)
+	if err != nil {
+		return nil, err
+	}
+	a.Add(reports)
+	return a.Deltas()
+}
+
+// Aggregate gathers the deltas of reports added over time, as Deltas maps
+// them: the ingest adds each batch as it arrives and merges the whole
+// once in a while. It keeps the reports' ID slices until Deltas.
+type Aggregate struct {
+	width  time.Duration
+	deltas map[aggKey]*delta
+	order  []*delta
+}
+
+type aggKey struct {
+	start       int64
+	jti, digest string
+	namespace   string
+}
+
+// NewAggregate returns an empty Aggregate of buckets of width.
+func NewAggregate(width time.Duration) (*Aggregate, error) {
 	if width <= 0 || width%time.Second != 0 || width > mayfly.LedgerMaxWidth {
-		return nil, &mayfly.Error{Op: op, Code: mayfly.Invalid, Field: "width",
+		return nil, &mayfly.Error{Op: "ledger.Deltas", Code: mayfly.Invalid, Field: "width",
 			Msg: fmt.Sprintf("a bucket width is a whole number of seconds up to %v, not %v", mayfly.LedgerMaxWidth, width)}
 	}
-	type key struct {
-		start       int64
-		jti, digest string
-		namespace   string
+	return &Aggregate{width: width, deltas: map[aggKey]*delta{}}, nil
+}
+
+// Len is how many buckets the aggregate holds.
+func (a *Aggregate) Len() int { return len(a.deltas) }
+
+func (a *Aggregate) add(r *mayfly.LedgerReport, start time.Time, ns string) *delta {
+	k := aggKey{start.UnixNano(), r.JTI, r.Digest, ns}
+	d := a.deltas[k]
+	if d == nil {
+		d = &delta{b: mayfly.LedgerBucket{
+			Start: start, Width: a.width, Namespace: ns,
+			// The first report of a token names its claims; they are
+			// the same in every report of it.
+			Token: mayfly.LedgerToken{JTI: r.JTI, Digest: r.Digest, KID: r.KID, ClientID: r.ClientID, Subject: r.Subject},
+		}, sorted: true}
+		a.deltas[k] = d
+		a.order = append(a.order, d)
 	}
-	deltas := map[key]*delta{}
-	var order []*delta
-	add := func(r *mayfly.LedgerReport, start time.Time, ns string) *delta {
-		k := key{start.UnixNano(), r.JTI, r.Digest, ns}
-		d := deltas[k]
-		if d == nil {
-			d = &delta{b: mayfly.LedgerBucket{
-				Start: start, Width: width, Namespace: ns,
-				// The first report of a token names its claims; they are
-				// the same in every report of it.
-				Token: mayfly.LedgerToken{JTI: r.JTI, Digest: r.Digest, KID: r.KID, ClientID: r.ClientID, Subject: r.Subject},
-			}, sorted: true}
-			deltas[k] = d
-			order = append(order, d)
-		}
-		// A batch's reports of one bucket mostly come from one service
-		// and a few addresses: compared as they are, made text and
-		// bounded once, at the end.
-		if r.Service != d.service || len(d.b.Services) == 0 {
-			d.service = r.Service
-			d.b.Services, d.b.ServicesMore = union(d.b.Services, d.b.ServicesMore, r.Service, mayfly.LedgerMaxServices)
-		}
-		if !slices.Contains(d.addrs, r.SourceIP) {
-			if len(d.addrs) == maxAddrs {
-				d.foldAddrs()
-			}
-			d.addrs = append(d.addrs, r.SourceIP)
-		}
-		return d
+	// A batch's reports of one bucket mostly come from one service
+	// and a few addresses: compared as they are, made text and
+	// bounded once, at the end.
+	if r.Service != d.service || len(d.b.Services) == 0 {
+		d.service = r.Service
+		d.b.Services, d.b.ServicesMore = union(d.b.Services, d.b.ServicesMore, r.Service, mayfly.LedgerMaxServices)
 	}
+	if !slices.Contains(d.addrs, r.SourceIP) {
+		if len(d.addrs) == maxAddrs {
+			d.foldAddrs()
+		}
+		d.addrs = append(d.addrs, r.SourceIP)
+	}
+	return d
+}
+
+// Add adds reports to the aggregate.
+func (a *Aggregate) Add(reports []mayfly.LedgerReport) {
 	for i := range reports {
 		r := &reports[i]
-		start := alignDown(r.Time, width)
+		start := alignDown(r.Time, a.width)
 		switch {
 		case r.Refused:
-			add(r, start, "").b.Refusals++
+			a.add(r, start, "").b.Refusals++
 		case len(r.Records) == 0:
-			add(r, start, "").b.Requests++
+			a.add(r, start, "").b.Requests++
 		default:
 			for ns, ids := range r.Records {
-				d := add(r, start, ns)
+				d := a.add(r, start, ns)
 				d.b.Requests++
 				d.sorted = d.sorted && isSortedSet(ids) && (len(d.ids) == 0 || len(ids) == 0 || d.ids[len(d.ids)-1] < ids[0])
 				if len(d.ids) == 0 {
@@ -85,9 +111,16 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 			}
 		}
 	}
-	out := make([]mayfly.LedgerBucket, 0, len(deltas))
-	for _, d := range order {
+}
+
+// Deltas returns the aggregate's deltas, sorted by key, one per bucket
+// key.
+func (a *Aggregate) Deltas() ([]mayfly.LedgerBucket, error) {
+	const op = "ledger.Deltas"
+	out := make([]mayfly.LedgerBucket, 0, len(a.deltas))
+	for _, d := range a.order {
 		d.foldAddrs()
+		b := d.b
 		if len(d.ids) > 0 {
 			// As the stores encode records: runs compressed, then the
 			// portable serialization.
@@ -95,16 +128,17 @@ func Deltas(reports []mayfly.LedgerReport, width time.Duration) ([]mayfly.Ledger
 				d.ids = slices.Clone(d.ids) // perhaps a report's own
 				slices.Sort(d.ids)
 				d.ids = slices.Compact(d.ids)
+				d.sorted = true
 			}
-			d.b.Records = recordset.Encode(d.ids)
+			b.Records = recordset.Encode(d.ids)
 		}
-		if err := d.b.Check(); err != nil {
+		if err := b.Check(); err != nil {
 			if e, ok := err.(*mayfly.Error); ok {
 				e.Op = op
 			}
 			return nil, err
 		}
-		out = append(out, d.b)
+		out = append(out, b)
 	}
 	slices.SortFunc(out, func(a, b mayfly.LedgerBucket) int { return mayfly.CompareLedgerBuckets(&a, &b) })
 	return out, nil

@@ -89,7 +89,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 		stores[i].Close()
 	}
 	got := migrations(t, dsn)
-	want := map[int]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1}
+	want := map[int]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("schema_migrations rows by version: got %v, want %v", got, want)
 	}
@@ -102,8 +102,8 @@ func TestMigrateIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
-	if fmt.Sprint(applied) != "[1 2 3 4 5 6 7 8 9]" {
-		t.Errorf("first Migrate applied %v, want [1 2 3 4 5 6 7 8 9]", applied)
+	if fmt.Sprint(applied) != "[1 2 3 4 5 6 7 8 9 10]" {
+		t.Errorf("first Migrate applied %v, want [1 2 3 4 5 6 7 8 9 10]", applied)
 	}
 	applied, err = postgres.Migrate(t.Context(), dsn)
 	if err != nil {
@@ -114,8 +114,8 @@ func TestMigrateIdempotent(t *testing.T) {
 	}
 	// A store opens the migrated schema without applying anything either.
 	open(t, dsn).Close()
-	if got := migrations(t, dsn); fmt.Sprint(got) != "map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1]" {
-		t.Errorf("schema_migrations rows by version after Open: got %v, want map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1]", got)
+	if got := migrations(t, dsn); fmt.Sprint(got) != "map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1]" {
+		t.Errorf("schema_migrations rows by version after Open: got %v, want map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1]", got)
 	}
 }
 
@@ -144,5 +144,13 @@ func TestLedgerDamaged(t *testing.T) {
 		if _, err := conn.Exec(t.Context(), `UPDATE ledger_buckets SET records = $1`, records); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+func TestLedgerJournal(t *testing.T) {
+	storetest.LedgerJournal(t, func(t *testing.T) storetest.LedgerStore { return open(t, pgtest.DSN(t)) })
+	storetest.LedgerJournalShared(t, func(t *testing.T) (storetest.LedgerStore, storetest.LedgerStore) {
+		dsn := pgtest.DSN(t)
+		return open(t, dsn), open(t, dsn)
 	})
 }

@@ -278,3 +278,14 @@ func TestLedgerDamaged(t *testing.T) {
 		}
 	})
 }
+
+func TestLedgerJournal(t *testing.T) {
+	storetest.LedgerJournal(t, func(t *testing.T) storetest.LedgerStore {
+		return open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+	})
+	storetest.LedgerJournalShared(t, func(t *testing.T) (storetest.LedgerStore, storetest.LedgerStore) {
+		s := open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+		t.Cleanup(func() { closeStore(t, s) })
+		return s, s
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -160,7 +161,19 @@ func validRule(r mayfly.Rule) bool {
 
 // Get returns an alert.
 func (s *Service) Get(ctx context.Context, id string) (*mayfly.Alert, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
 	return s.cfg.Store.Alert(ctx, id)
+}
+
+// checkID refuses what no alert ID can be before a store sees it: a
+// database may take a NUL or broken UTF-8 for an error of its own.
+func checkID(id string) error {
+	if len(id) > 64 || strings.ContainsRune(id, 0) || !utf8.ValidString(id) {
+		return mayfly.Errorf(mayfly.NotFound, "no alert %q", id)
+	}
+	return nil
 }
 
 // List returns the matching alerts, newest last-seen first.
@@ -228,6 +241,9 @@ func (s *Service) Contained(ctx context.Context, alertID, action string) error {
 // one transaction; if the alert changed in between (a firing, another
 // person), it reads it again and retries.
 func (s *Service) change(ctx context.Context, id, typ string, edit func(a *mayfly.Alert) (mayfly.AuditEntry, error)) (*mayfly.Alert, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		a, err := s.cfg.Store.Alert(ctx, id)
 		if err != nil {

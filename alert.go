@@ -123,6 +123,7 @@ type AlertFilter struct {
 	Subject  string
 	Since    time.Time // last seen at or after
 	AfterSeq int64     // changed after this Seq
+	BySeq    bool      // ordered by Seq, as when AfterSeq is set, even from 0
 	Limit    int       // at most this many
 }
 
@@ -134,10 +135,12 @@ type AlertStore interface {
 	// subject from transactions in any process never make two alerts.
 	RaiseAlert(tx Tx, s AlertSignal, id string, now time.Time) (a *Alert, created bool, err error)
 	Alert(ctx context.Context, id string) (*Alert, error)
-	// Alerts returns the matching alerts: by Seq when AfterSeq is set,
-	// oldest change first, else newest last-seen first.
+	// Alerts returns the matching alerts: by Seq when AfterSeq or BySeq
+	// is set, oldest change first, else newest last-seen first.
 	Alerts(ctx context.Context, f AlertFilter) ([]*Alert, error)
 	// UpdateAlert stores a's State, UpdatedAt, UpdatedBy, Note and Actions
-	// and gives it the next Seq.
+	// and gives it the next Seq. a.Seq is the Seq it was read at: if the
+	// alert changed since, UpdateAlert returns ErrConflict and stores
+	// nothing.
 	UpdateAlert(tx Tx, a *Alert) error
 }

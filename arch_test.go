@@ -154,6 +154,8 @@ var stdExceptions = map[[2]string]string{
 	// The Shared Signals transmitter pushes SETs to receivers: HTTP as a
 	// client, never the server's handlers.
 	{"internal/ssf", "net/http"}: "pushes SETs as an HTTP client",
+	// Alert webhooks go out to receivers the same way.
+	{"internal/alert", "net/http"}: "delivers signed alert webhooks as an HTTP client",
 }
 
 // violations checks one package's imports against the layers. testFiles

@@ -332,6 +332,7 @@ type Store interface {
 	SSFStore
 	PendingStore
 	LedgerStore
+	AlertStore
 	Coordinator
 	TxStore
 	Close() error
@@ -352,6 +353,9 @@ const (
 	// ChangeIdentity follows UpdatePrincipal, UpdateClient and
 	// RevokeAdminCredential.
 	ChangeIdentity Change = "identity"
+	// ChangeAlerts follows RaiseAlert and UpdateAlert: alert streams
+	// read what changed.
+	ChangeAlerts Change = "alerts"
 	// ChangeAll means anything may have changed: reload everything.
 	ChangeAll Change = "all"
 )

@@ -107,6 +107,20 @@ func populate(t *testing.T) *world {
 	w.ids["pending"] = str(list("pending", "list", "--status", "all")[0], "id")
 	w.offboard = cmd("offboard", "bob", "--reason", "left the company")
 	cmd("principal", "suspend", "carol", "--reason", "on leave")
+	// Alerts are raised as the detection engine raises them.
+	err := srv.Server.Audit.Update(t.Context(), func(tx mayfly.Tx) error {
+		as, err := srv.Server.Alerts.Raise(tx, []mayfly.AlertSignal{
+			{Rule: mayfly.RuleBulkRead, Subject: "client:" + w.ids["client"], Summary: "read 50000 records in 5 minutes",
+				Evidence: mayfly.AlertEvidence{Time: servertest.Epoch, Service: "orders", JTI: "jti-1", Observed: 50000, Limit: 1000, Detail: "above the ceiling"}},
+		})
+		if err == nil {
+			w.ids["alert"] = as[0].ID
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	body := strings.NewReader(`{"delivery": {"method": "` + mayfly.DeliveryPoll + `"}, "description": "the SIEM"}`)
 	req, err := http.NewRequest("POST", srv.URL+api.SSFConfigPath, body)
@@ -365,7 +379,7 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		t.Fatal(err)
 	}
 	vars = map[string]string{"CLIENT": w.ids["client"], "STREAM": w.ids["stream"], "PENDING": w.ids["pending"],
-		"BUNDLE": w.bundle, "LOGKEY": w.logKey, "DATA": t.TempDir()}
+		"BUNDLE": w.bundle, "LOGKEY": w.logKey, "ALERT": w.ids["alert"], "DATA": t.TempDir()}
 	for _, p := range pending {
 		vars[string(p.Kind)] = p.ID
 	}
@@ -417,6 +431,10 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		{args: []string{"pending", "show", "$PENDING"}, path: "/v1/pending/$PENDING"},
 		{args: []string{"ledger", "show"}, path: "/v1/ledger?limit=1000"},
 		{args: []string{"ledger", "gaps"}, path: "/v1/ledger/gaps"},
+		{args: []string{"alert", "list"}, path: "/v1/alerts?limit=100"},
+		{args: []string{"alert", "show", "$ALERT"}, path: "/v1/alerts/$ALERT"},
+		{args: []string{"alert", "ack", "$ALERT", "--note", "looking"}},
+		{args: []string{"alert", "resolve", "$ALERT"}},
 
 		{args: []string{"principal", "create", "dave", "--kind", "human"}},
 		{args: []string{"principal", "suspend", "dave", "--reason", "on leave"}},

@@ -36,6 +36,10 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.SCIMDeactivate, "scim-deactivate", "suspend", "what an identity provider's SCIM deactivation does: suspend or offboard")
 	f.DurationVar(&cfg.LedgerRetention, "ledger-retention", server.DefaultLedgerRetention, "how long the access ledger keeps what services report (default 400 days)")
 	f.BoolVar(&cfg.SSFAllowHTTP, "ssf-allow-http", false, "development only: let Shared Signals push streams deliver to http:// and internal addresses")
+	var hooks list
+	f.Var(&hooks, "alert-webhook", "URL that receives every alert change, signed per Standard Webhooks (repeatable, or comma-separated)")
+	f.StringVar(&cfg.AlertWebhookSecretFile, "alert-webhook-secret-file", "", "file holding the whsec_ secret that signs alert webhooks")
+	f.StringVar(&cfg.AlertOCSF, "alert-ocsf", "", "file that every alert change is appended to, as OCSF Detection Finding JSON Lines")
 	var proxies list
 	f.Var(&proxies, "trusted-proxies", "CIDRs of proxies whose X-Forwarded-For gives the client address (comma-separated)")
 	lim := server.DefaultLimits()
@@ -93,6 +97,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	// How long failures are remembered follows from the longest backoff.
 	lim.Client.Forget, lim.Address.Forget, lim.Admin.Forget = 0, 0, 0
 	lim.Off = !lockout
+	cfg.AlertWebhooks = hooks
 	cfg.Limits = lim
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -384,4 +385,42 @@ func (c *Client) Approve(ctx context.Context, id, reason string) (*api.PendingVi
 func (c *Client) Reject(ctx context.Context, id, reason string) (*api.PendingView, error) {
 	var out api.PendingView
 	return &out, c.do(ctx, "POST", "/v1/pending/"+esc(id)+"/reject", api.DecisionRequest{Reason: reason}, &out)
+}
+
+// Alerts lists the alerts f selects (its Rule, State, Subject and Limit),
+// newest last-seen first.
+func (c *Client) Alerts(ctx context.Context, f mayfly.AlertFilter) ([]*api.AlertView, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"rule": string(f.Rule), "state": string(f.State), "subject": f.Subject} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	path := api.AlertsPath
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out []*api.AlertView
+	return out, c.do(ctx, "GET", path, nil, &out)
+}
+
+// Alert returns one alert.
+func (c *Client) Alert(ctx context.Context, id string) (*api.AlertView, error) {
+	var out api.AlertView
+	return &out, c.do(ctx, "GET", api.AlertsPath+"/"+esc(id), nil, &out)
+}
+
+// AckAlert acknowledges an open alert, with an optional note.
+func (c *Client) AckAlert(ctx context.Context, id, note string) (*api.AlertView, error) {
+	var out api.AlertView
+	return &out, c.do(ctx, "POST", api.AlertsPath+"/"+esc(id)+"/ack", api.AlertNote{Note: note}, &out)
+}
+
+// ResolveAlert resolves an alert, with an optional note.
+func (c *Client) ResolveAlert(ctx context.Context, id, note string) (*api.AlertView, error) {
+	var out api.AlertView
+	return &out, c.do(ctx, "POST", api.AlertsPath+"/"+esc(id)+"/resolve", api.AlertNote{Note: note}, &out)
 }

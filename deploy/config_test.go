@@ -168,7 +168,7 @@ func TestExampleConfigStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	flags, _ := load(t, "")
-	places := []string{"data", "addr", "store", "root-key-file", "tls-cert", "tls-key", "ops-addr"}
+	places := []string{"data", "addr", "store", "root-key-file", "tls-cert", "tls-key", "ops-addr", "alert-webhook", "alert-webhook-secret-file", "alert-ocsf"}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "mayfly.conf")
 	if err := os.WriteFile(file, []byte(uncommented(string(b), flags, places)), 0o600); err != nil {

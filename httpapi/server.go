@@ -28,6 +28,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
@@ -71,6 +72,8 @@ type Config struct {
 	SCIM *scim.Service
 	// Pending holds what waits for an administrator's decision.
 	Pending *pending.Service
+	// Alerts keeps and changes alerts; nil serves no alert routes.
+	Alerts *alert.Service
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; nil limits nothing.
 	Limits *limit.Limits
@@ -156,6 +159,7 @@ func New(cfg Config) *Server {
 	s.doctorRoutes()
 	s.pendingRoutes()
 	s.ledgerRoutes()
+	s.alertRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -35,6 +35,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
@@ -104,6 +105,15 @@ type Config struct {
 	// SSFAllowHTTP lets Shared Signals push streams deliver to plain
 	// http:// endpoints; without it they must be https.
 	SSFAllowHTTP bool
+	// AlertWebhooks receive every alert change, signed with the
+	// whsec_ secret in AlertWebhookSecretFile; AlertOCSF, if set, is a
+	// file that gets each change as an OCSF Detection Finding line.
+	AlertWebhooks          []string
+	AlertWebhookSecretFile string
+	AlertOCSF              string
+	// AlertWebhookBackoff, for tests, overrides the first wait between
+	// webhook attempts (1 s).
+	AlertWebhookBackoff time.Duration
 	// SSFMaxQueue, for tests, overrides the most SETs a stream may hold.
 	SSFMaxQueue int
 	// AfterOffboardStep, for tests, runs after each offboarding step.
@@ -139,6 +149,7 @@ type App struct {
 	Ledger       *ledger.Service
 	Ingest       *ledger.Ingest
 	TokenChecker *ledger.TokenChecker
+	Alerts       *alert.Service
 	root         *rootKey
 	// operatorID is the person running this process (Config.Operator).
 	operatorID string
@@ -150,6 +161,8 @@ type App struct {
 	stopSSF   context.CancelFunc
 	ssfDone   chan struct{}
 	ready     readiness
+
+	stopAlerts func() // ends alert delivery
 
 	closeOnce sync.Once
 	drained   Drained
@@ -286,6 +299,14 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	if s.Revoker, err = revoke.New(ctx, st, cfg.Clock); err != nil {
 		return nil, err
 	}
+	if err := s.startAlerts(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.stopAlerts()
+		}
+	}()
 	// The ceiling runs at what the flag asks, but no higher than a second
 	// person approved (see raiseCeiling).
 	approved, err := approvedCeiling(ctx, st)
@@ -472,6 +493,7 @@ func (s *App) watch() {
 			return errors.Join(s.root.follow(ctx), s.Audit.ReloadKey(ctx), s.applyCeiling(ctx))
 		},
 		mayfly.ChangeIdentity: s.Identity.Forget,
+		mayfly.ChangeAlerts:   s.Alerts.Refresh,
 	}
 	var wg sync.WaitGroup
 	kick := map[mayfly.Change]chan struct{}{}
@@ -626,6 +648,7 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		<-s.ssfDone // the pushes under way end
 		s.stopWatch()
 		<-s.watching
+		s.stopAlerts()
 		// What was acknowledged is written first; the count after is
 		// only for the log, and bounded, so a store that stopped
 		// answering cannot hold the shutdown.

@@ -89,7 +89,7 @@ func TestMigrationsConcurrent(t *testing.T) {
 		stores[i].Close()
 	}
 	got := migrations(t, dsn)
-	want := map[int]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1}
+	want := map[int]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1, 11: 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("schema_migrations rows by version: got %v, want %v", got, want)
 	}
@@ -102,8 +102,8 @@ func TestMigrateIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
-	if fmt.Sprint(applied) != "[1 2 3 4 5 6 7 8 9 10]" {
-		t.Errorf("first Migrate applied %v, want [1 2 3 4 5 6 7 8 9 10]", applied)
+	if fmt.Sprint(applied) != "[1 2 3 4 5 6 7 8 9 10 11]" {
+		t.Errorf("first Migrate applied %v, want [1 2 3 4 5 6 7 8 9 10 11]", applied)
 	}
 	applied, err = postgres.Migrate(t.Context(), dsn)
 	if err != nil {
@@ -114,8 +114,8 @@ func TestMigrateIdempotent(t *testing.T) {
 	}
 	// A store opens the migrated schema without applying anything either.
 	open(t, dsn).Close()
-	if got := migrations(t, dsn); fmt.Sprint(got) != "map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1]" {
-		t.Errorf("schema_migrations rows by version after Open: got %v, want map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1]", got)
+	if got := migrations(t, dsn); fmt.Sprint(got) != "map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1 11:1]" {
+		t.Errorf("schema_migrations rows by version after Open: got %v, want map[1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1 11:1]", got)
 	}
 }
 
@@ -150,6 +150,19 @@ func TestLedgerDamaged(t *testing.T) {
 func TestLedgerJournal(t *testing.T) {
 	storetest.LedgerJournal(t, func(t *testing.T) storetest.LedgerStore { return open(t, pgtest.DSN(t)) })
 	storetest.LedgerJournalShared(t, func(t *testing.T) (storetest.LedgerStore, storetest.LedgerStore) {
+		dsn := pgtest.DSN(t)
+		return open(t, dsn), open(t, dsn)
+	})
+}
+
+// The alerts' suites on their own, so that -run Alerts finds them.
+
+func TestAlerts(t *testing.T) {
+	storetest.Alerts(t, func(t *testing.T) storetest.AlertStore { return open(t, pgtest.DSN(t)) })
+}
+
+func TestAlertsShared(t *testing.T) {
+	storetest.AlertsShared(t, func(t *testing.T) (storetest.AlertStore, storetest.AlertStore) {
 		dsn := pgtest.DSN(t)
 		return open(t, dsn), open(t, dsn)
 	})

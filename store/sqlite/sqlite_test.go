@@ -289,3 +289,19 @@ func TestLedgerJournal(t *testing.T) {
 		return s, s
 	})
 }
+
+// The alerts' suites on their own, so that -run Alerts finds them.
+
+func TestAlerts(t *testing.T) {
+	storetest.Alerts(t, func(t *testing.T) storetest.AlertStore {
+		return open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+	})
+}
+
+func TestAlertsShared(t *testing.T) {
+	storetest.AlertsShared(t, func(t *testing.T) (storetest.AlertStore, storetest.AlertStore) {
+		s := open(t, filepath.Join(t.TempDir(), "mayfly.db"))
+		t.Cleanup(func() { closeStore(t, s) })
+		return s, s
+	})
+}

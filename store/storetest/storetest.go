@@ -2,7 +2,7 @@
 // the behaviour every storage backend must show, checked only through the
 // interfaces of store.go. There is one suite per interface (Identity, Keys,
 // Tokens, Revocations, Offboardings, Audit, Settings, SSF, Pending, Ledger,
-// Coordination) and one for the unit of work across them (Tx);
+// Alerts, Coordination) and one for the unit of work across them (Tx);
 // CoordinationShared, TxShared and LedgerShared check what two handles on
 // one database, as two processes have, must see.
 // Each suite takes a function that opens a new, empty store, typed as the
@@ -149,6 +149,7 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 	t.Run("SSF", func(t *testing.T) { SSF(t, func(t *testing.T) SSFStore { return open(t) }) })
 	t.Run("Pending", func(t *testing.T) { Pending(t, func(t *testing.T) PendingStore { return open(t) }) })
 	t.Run("Ledger", func(t *testing.T) { Ledger(t, func(t *testing.T) LedgerStore { return open(t) }) })
+	t.Run("Alerts", func(t *testing.T) { Alerts(t, func(t *testing.T) AlertStore { return open(t) }) })
 	t.Run("Coordination", func(t *testing.T) { Coordination(t, open) })
 	t.Run("Tx", func(t *testing.T) { Tx(t, open) })
 }
@@ -162,6 +163,13 @@ func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store
 	t.Run("Tx", func(t *testing.T) { TxShared(t, open) })
 	t.Run("Ledger", func(t *testing.T) {
 		LedgerShared(t, func(t *testing.T) (LedgerStore, LedgerStore) {
+			a, b := open(t)
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b
+		})
+	})
+	t.Run("Alerts", func(t *testing.T) {
+		AlertsShared(t, func(t *testing.T) (AlertStore, AlertStore) {
 			a, b := open(t)
 			t.Cleanup(func() { a.Close(); b.Close() })
 			return a, b

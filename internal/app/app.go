@@ -36,6 +36,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -78,6 +79,8 @@ type Config struct {
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; zero values mean their defaults.
 	Limits limit.Config
+	// Detect holds the detection rules' thresholds and containment.
+	Detect detect.Config
 
 	// TLSCert and TLSKey are PEM files of a certificate chain and its
 	// private key: with both the server serves HTTPS, and reads them
@@ -127,6 +130,7 @@ type App struct {
 	Pending  *pending.Service
 	Doctor   *doctor.Service
 	Limits   *limit.Limits
+	detect   *detect.Engine // nil when nothing detects
 	root     *rootKey
 	// operatorID is the person running this process (Config.Operator).
 	operatorID string
@@ -183,6 +187,9 @@ func (cfg *Config) Defaults() error {
 		return fmt.Errorf("SCIM deactivation %q is not suspend or offboard", cfg.SCIMDeactivate)
 	}
 	if err := cfg.Limits.Defaults(); err != nil {
+		return err
+	}
+	if err := cfg.Detect.Defaults(); err != nil {
 		return err
 	}
 	switch c := cfg.KeyLifetimeCeiling; {
@@ -613,6 +620,9 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		// What was acknowledged is written first; the count after is
 		// only for the log, and bounded, so a store that stopped
 		// answering cannot hold the shutdown.
+		if s.detect != nil {
+			s.detect.Close() // containment under way finishes
+		}
 		s.Token.Close()
 		s.Audit.Close()
 		count, cancel := context.WithTimeout(ctx, queuedWait)

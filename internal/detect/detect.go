@@ -164,6 +164,7 @@ func (e *Engine) Detect(ctx context.Context, tx mayfly.Tx, reports []mayfly.Ledg
 			sigs = e.sharedSource(r, sigs)
 		}
 	}
+	sigs = e.flushBulk(sigs)
 	more, err := e.duePending(ctx, now)
 	if err != nil {
 		return err

@@ -237,6 +237,9 @@ func (e *Engine) raise(tx mayfly.Tx, sigs []signal, now time.Time) error {
 	}
 	alerts, err := e.deps.Raiser.Raise(tx, out)
 	if err != nil {
+		for _, s := range out {
+			delete(e.fired, string(s.Rule)+" "+s.Subject) // not raised: the next firing may be
+		}
 		return err
 	}
 	if len(alerts) != len(out) {

@@ -355,3 +355,42 @@ func (s *undigested) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]
 	}
 	return recs, err
 }
+
+// flaky fails its first Raise, as a store that blinked.
+type flaky struct {
+	*raiser
+	failed bool
+}
+
+func (f *flaky) Raise(tx mayfly.Tx, sigs []mayfly.AlertSignal) ([]*mayfly.Alert, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, mayfly.Errorf(mayfly.Unavailable, "the store blinked")
+	}
+	return f.raiser.Raise(tx, sigs)
+}
+
+// TestRaiseFailureFailsDetect: an alert that could not be raised fails
+// the transaction that carries its report, and is raised on the next
+// firing, not held back as a repeat.
+func TestRaiseFailureFailsDetect(t *testing.T) {
+	env := apptest.New(t)
+	r := &flaky{raiser: newRaiser()}
+	e, err := detect.New(detect.Config{}, detect.Deps{Raiser: r, Tokens: env.App.Store(), Identity: env.App.Identity, Keys: env.App.Keys,
+		Revoker: env.App.Revoker, Clock: env.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, env: env, raiser: r.raiser, engine: e, tokens: env.App.Store()}
+	tok := w.issue("")
+	forged := w.report(tok, "10.1.2.3", 1)
+	forged.Check = mayfly.LedgerUnsigned
+	err = env.App.Audit.Update(context.Background(), func(tx mayfly.Tx) error {
+		return e.Detect(context.Background(), tx, []mayfly.LedgerReport{forged})
+	})
+	if mayfly.ErrorCode(err) != mayfly.Unavailable {
+		t.Fatalf("Detect with a failing raiser: %v; want its error", err)
+	}
+	w.detect(forged)
+	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+forged.KID)
+}

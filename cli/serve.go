@@ -54,6 +54,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.DurationVar(&det.IssuanceGrace, "detect-issuance-grace", det.IssuanceGrace, "forged-token: how long a reported token without an issuance record is looked for again before the rule fires")
 	f.DurationVar(&det.RevocationGrace, "detect-revocation-grace", det.RevocationGrace, "revoked-in-use: how long after a revocation a verifier may still accept what it withdrew")
 	f.DurationVar(&det.BulkWindow, "detect-bulk-window", det.BulkWindow, "bulk-read: the sliding window distinct records are counted in")
+	f.DurationVar(&det.BulkLearning, "detect-bulk-learning", det.BulkLearning, "bulk-read: how long after a client, principal, subject or source is first seen only the ceiling holds, while its baseline is learned")
 	f.Float64Var(&det.BulkMultiple, "detect-bulk-multiple", det.BulkMultiple, "bulk-read: how many times its learned high-water mark a client, principal, subject or source may read in a window")
 	f.Int64Var(&det.BulkFloor, "detect-bulk-floor", det.BulkFloor, "bulk-read: distinct records in a window that never fire, whatever the baseline")
 	f.Int64Var(&det.BulkCeiling, "detect-bulk-ceiling", det.BulkCeiling, "bulk-read: distinct records in a window that always fire, whatever the baseline")

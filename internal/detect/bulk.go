@@ -31,8 +31,11 @@ type counter struct {
 	cur    int64 // the slice now filling, as a number since the epoch
 	ns     map[string]*nsCounter
 	count  int64 // distinct records in the window when last counted exactly
+	first  int64 // the slice it was first seen in
 	fired  int64 // the slice it last fired in
-	firing bool  // it fired in the window: its counts teach nothing
+	firing bool  // it fired in the window: it teaches no more than firedAt
+	// firedAt is the limit it passed as it fired.
+	firedAt int64
 	// high-water marks of the window's count, per day, over baseDays.
 	days  [baseDays]int64
 	marks [baseDays]int64
@@ -111,13 +114,20 @@ func (c *counter) exact() int64 {
 }
 
 // advance moves c to slice s: the count the window reached is learned,
-// unless it fired, and what left the window is dropped.
+// up to the limit it passed if it fired, and what left the window is
+// dropped. A window that fired teaches its limit: a legitimate growth
+// fires once and is learned, and an export does not raise the baseline
+// beyond what the one before allowed.
 func (c *counter) advance(s int64, width time.Duration) {
 	if s <= c.cur {
 		return // late reports count in the slice now filling
 	}
-	if !c.firing {
-		if n := c.exact(); n > 0 {
+	n := c.exact()
+	if c.firing {
+		n = min(n, c.firedAt)
+	}
+	{
+		if n > 0 {
 			day := c.cur * int64(width) / int64(24*time.Hour)
 			i := day % baseDays
 			if c.days[i] != day {
@@ -210,7 +220,7 @@ func (e *Engine) bulkRead(r *mayfly.LedgerReport, principal string, sigs []signa
 					continue // full of keys reading now: this one is not counted
 				}
 			}
-			c = &counter{cur: s, ns: map[string]*nsCounter{}, fired: -nSlices - 1}
+			c = &counter{cur: s, first: s, ns: map[string]*nsCounter{}, fired: -nSlices - 1}
 			b.keys[k] = c
 		}
 		if s > c.cur {
@@ -260,6 +270,9 @@ func (e *Engine) count(k string, c *counter, sigs []signal) []signal {
 		delete(c.staged, ns)
 	}
 	limit := min(max(int64(e.cfg.BulkMultiple*float64(c.baseline())), e.cfg.BulkFloor), e.cfg.BulkCeiling)
+	if time.Duration(s-c.first)*e.bulk.width < e.cfg.BulkLearning {
+		limit = e.cfg.BulkCeiling // learning: only the ceiling holds
+	}
 	var bound int64
 	for _, n := range c.ns {
 		bound += n.bound(s)
@@ -270,7 +283,7 @@ func (e *Engine) count(k string, c *counter, sigs []signal) []signal {
 	if c.count = c.exact(); c.count <= limit {
 		return sigs
 	}
-	c.fired, c.firing = s, true
+	c.fired, c.firing, c.firedAt = s, true, limit
 	width := e.bulk.width
 	ev := c.last
 	ev.From, ev.To = time.Unix(0, (s-nSlices+1)*int64(width)).UTC(), time.Unix(0, (s+1)*int64(width)).UTC()

@@ -25,8 +25,10 @@ type Config struct {
 	RevocationGrace time.Duration
 	// bulk-read: distinct records in BulkWindow above
 	// max(BulkMultiple × the learned high-water mark, BulkFloor), or above
+	// BulkCeiling; during a key's first BulkLearning, only above
 	// BulkCeiling.
 	BulkWindow   time.Duration
+	BulkLearning time.Duration
 	BulkMultiple float64
 	BulkFloor    int64
 	BulkCeiling  int64
@@ -51,6 +53,7 @@ func DefaultConfig() Config {
 		IssuanceGrace:   250 * time.Millisecond,
 		RevocationGrace: 5 * time.Second,
 		BulkWindow:      10 * time.Minute,
+		BulkLearning:    time.Hour,
 		BulkMultiple:    5,
 		BulkFloor:       10000,
 		BulkCeiling:     1000000,
@@ -74,6 +77,7 @@ func (c *Config) Defaults() error {
 	set(&c.IssuanceGrace, d.IssuanceGrace)
 	set(&c.RevocationGrace, d.RevocationGrace)
 	set(&c.BulkWindow, d.BulkWindow)
+	set(&c.BulkLearning, d.BulkLearning)
 	set(&c.Learning, d.Learning)
 	set(&c.SharedWindow, d.SharedWindow)
 	set(&c.StaleLag, d.StaleLag)
@@ -93,7 +97,7 @@ func (c *Config) Defaults() error {
 	for _, v := range []struct {
 		flag string
 		d    time.Duration
-	}{{"issuance-grace", c.IssuanceGrace}, {"revocation-grace", c.RevocationGrace}, {"bulk-window", c.BulkWindow},
+	}{{"issuance-grace", c.IssuanceGrace}, {"revocation-grace", c.RevocationGrace}, {"bulk-window", c.BulkWindow}, {"bulk-learning", c.BulkLearning},
 		{"learning", c.Learning}, {"shared-source-window", c.SharedWindow}, {"stale-lag", c.StaleLag}, {"stale-silence", c.StaleSilence}} {
 		if v.d < 0 {
 			return fmt.Errorf("--detect-%s %s: must be positive", v.flag, v.d)

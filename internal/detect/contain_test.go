@@ -64,7 +64,7 @@ func TestContainForgedTokenRevokesKey(t *testing.T) {
 }
 
 func TestContainOffByDefault(t *testing.T) {
-	w := newWorld(t, detect.Config{BulkFloor: 5})
+	w := newWorld(t, detect.Config{BulkFloor: 5, BulkCeiling: 5})
 	tok := w.issue("")
 	forged := w.report(tok, "10.1.2.3", 1, 2, 3, 4, 5, 6)
 	forged.Expires = forged.Expires.Add(time.Hour)
@@ -80,7 +80,7 @@ func TestContainOffByDefault(t *testing.T) {
 }
 
 func TestContainBulkReadSuspendsPrincipal(t *testing.T) {
-	cfg := detect.Config{BulkFloor: 5, Disable: detect.RuleSet{mayfly.RuleForgedToken}}
+	cfg := detect.Config{BulkFloor: 5, BulkCeiling: 5, Disable: detect.RuleSet{mayfly.RuleForgedToken}}
 	if err := cfg.Contain.Set("bulk-read=suspend-principal"); err != nil {
 		t.Fatal(err)
 	}

@@ -127,34 +127,70 @@ func TestBulkRead(t *testing.T) {
 }
 
 func TestBulkReadFloorAndCeiling(t *testing.T) {
-	cfg := detect.Config{BulkFloor: 1000, BulkCeiling: 3000, Disable: detect.RuleSet{mayfly.RuleForgedToken}}
+	cfg := detect.Config{BulkFloor: 1000, BulkCeiling: 3000, BulkLearning: time.Hour, Disable: detect.RuleSet{mayfly.RuleForgedToken}}
 	w := newWorld(t, cfg)
 	fresh := w.issue("")
-	// A client never seen before may read up to the floor.
-	bulk(w, fresh, "10.1.2.3", w.env.Clock.Now(), 0, 1000)
+	start := w.env.Clock.Now()
+	// While it is learned, a client may read up to the ceiling.
+	bulk(w, fresh, "10.1.2.3", start, 0, 3000)
 	quiet(t, w.raiser)
-	bulk(w, fresh, "10.1.2.3", w.env.Clock.Now(), 1000, 1)
+	bulk(w, fresh, "10.1.2.3", start.Add(time.Minute), 5000, 1)
 	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+fresh.client.ID)
 
-	// However high its baseline, the ceiling holds.
-	w2 := newWorld(t, detect.Config{BulkFloor: 1000, BulkCeiling: 3000, BulkMultiple: 100, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	// Learned, one that read little may read up to the floor.
+	w2 := newWorld(t, cfg)
 	tok := w2.issue("")
-	start := w2.env.Clock.Now()
-	bulk(w2, tok, "10.9.9.9", start, 0, 900)
-	bulk(w2, tok, "10.9.9.9", start.Add(11*time.Minute), 0, 900)
-	bulk(w2, tok, "10.9.9.9", start.Add(30*time.Minute), 10000, 3001)
+	bulk(w2, tok, "10.1.2.4", start, 0, 10)
+	later := start.Add(2 * time.Hour)
+	bulk(w2, tok, "10.1.2.4", later, 100, 1000)
+	quiet(t, w2.raiser)
+	bulk(w2, tok, "10.1.2.4", later, 5000, 1)
 	want(t, w2.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
+
+	// However high its baseline, the ceiling holds.
+	w3 := newWorld(t, detect.Config{BulkFloor: 1000, BulkCeiling: 3000, BulkMultiple: 100, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	tok3 := w3.issue("")
+	bulk(w3, tok3, "10.9.9.9", start, 0, 900)
+	bulk(w3, tok3, "10.9.9.9", start.Add(2*time.Hour), 0, 900)
+	bulk(w3, tok3, "10.9.9.9", start.Add(3*time.Hour), 10000, 3001)
+	want(t, w3.raiser, mayfly.RuleBulkRead, "client:"+tok3.client.ID)
 }
 
 func TestBulkReadSlides(t *testing.T) {
-	w := newWorld(t, detect.Config{BulkWindow: 10 * time.Minute, BulkFloor: 1000, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	w := newWorld(t, detect.Config{BulkWindow: 10 * time.Minute, BulkFloor: 1000, BulkMultiple: 1, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
 	tok := w.issue("")
 	start := w.env.Clock.Now()
-	// 900 records now, 900 others 11 minutes later: never 1000 within
+	bulk(w, tok, "10.1.2.3", start, 0, 1)
+	// 900 records, and 900 others 11 minutes later: never 1000 within
 	// ten minutes.
-	bulk(w, tok, "10.1.2.3", start, 0, 900)
-	bulk(w, tok, "10.1.2.3", start.Add(11*time.Minute), 5000, 900)
+	at := start.Add(2 * time.Hour)
+	bulk(w, tok, "10.1.2.3", at, 0, 900)
+	bulk(w, tok, "10.1.2.3", at.Add(11*time.Minute), 5000, 900)
 	quiet(t, w.raiser)
+	// 900 others 5 minutes after that: 1800 within ten minutes.
+	bulk(w, tok, "10.1.2.3", at.Add(16*time.Minute), 10000, 900)
+	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
+}
+
+func TestBulkReadLearnsFromFiring(t *testing.T) {
+	w := newWorld(t, detect.Config{BulkFloor: 100, BulkMultiple: 2, BulkLearning: time.Minute, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	tok := w.issue("")
+	start := w.env.Clock.Now()
+	bulk(w, tok, "10.1.2.3", start, 0, 1)
+	// A job that grew: it fires once, and teaches the limit it passed
+	// (100), not all it read.
+	bulk(w, tok, "10.1.2.3", start.Add(time.Hour), 0, 1000)
+	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
+	n := len(w.raiser.fired(mayfly.RuleBulkRead))
+	bulk(w, tok, "10.1.2.3", start.Add(2*time.Hour), 0, 200)
+	if got := len(w.raiser.fired(mayfly.RuleBulkRead)); got != n {
+		t.Errorf("fired at 2×100; want quiet")
+	}
+	w.env.Clock.Advance(2 * time.Second) // past the bound on repeats
+	bulk(w, tok, "10.1.2.3", start.Add(3*time.Hour), 1000, 401)
+	if got := len(w.raiser.fired(mayfly.RuleBulkRead)); got <= n {
+		t.Errorf("quiet at 401, above 2×200; want it to fire")
+	}
 }
 
 func TestNewNetwork(t *testing.T) {
@@ -254,7 +290,7 @@ func TestStaleVerifier(t *testing.T) {
 }
 
 func TestRefusedReportsReadNothing(t *testing.T) {
-	w := newWorld(t, detect.Config{BulkFloor: 5})
+	w := newWorld(t, detect.Config{BulkFloor: 5, BulkCeiling: 5})
 	tok := w.issue("")
 	r := w.report(tok, "10.1.2.3", 1, 2, 3, 4, 5, 6)
 	r.Refused, r.Digest = true, "AAAAAAAAAAAAAAAAAAAAAA"

@@ -53,6 +53,21 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.DurationVar(&lim.Admin.Max, "lockout-admin-max", lim.Admin.Max, "longest backoff of a source address for admin and SCIM credentials")
 	f.IntVar(&lim.Expensive, "max-expensive", lim.Expensive, "most expensive requests at once: RSA signatures, audit exports and verifications, admin lists that grow with the store")
 	f.DurationVar(&lim.ExpensiveWait, "expensive-wait", lim.ExpensiveWait, "how long an expensive request beyond --max-expensive waits before it is refused with 503")
+	det := server.DefaultDetect()
+	f.Var(&det.Disable, "detect-disable", "`RULES` that do not run, comma-separated: forged-token, revoked-in-use, bulk-read, new-network, shared-source, stale-verifier")
+	f.Var(&det.Contain, "detect-contain", "what a rule does besides alerting, `RULE=ACTION` pairs comma-separated: forged-token=revoke-key; revoked-in-use and bulk-read =suspend-principal or =revoke-client (default: alert only)")
+	f.DurationVar(&det.IssuanceGrace, "detect-issuance-grace", det.IssuanceGrace, "forged-token: how long a reported token without an issuance record is looked for again before the rule fires")
+	f.DurationVar(&det.RevocationGrace, "detect-revocation-grace", det.RevocationGrace, "revoked-in-use: how long after a revocation a verifier may still accept what it withdrew")
+	f.DurationVar(&det.BulkWindow, "detect-bulk-window", det.BulkWindow, "bulk-read: the sliding window distinct records are counted in")
+	f.DurationVar(&det.BulkLearning, "detect-bulk-learning", det.BulkLearning, "bulk-read: how long after a client, principal, subject or source is first seen only the ceiling holds, while its baseline is learned")
+	f.Float64Var(&det.BulkMultiple, "detect-bulk-multiple", det.BulkMultiple, "bulk-read: how many times its learned high-water mark a client, principal, subject or source may read in a window")
+	f.Int64Var(&det.BulkFloor, "detect-bulk-floor", det.BulkFloor, "bulk-read: distinct records in a window that never fire, whatever the baseline")
+	f.Int64Var(&det.BulkCeiling, "detect-bulk-ceiling", det.BulkCeiling, "bulk-read: distinct records in a window that always fire, whatever the baseline")
+	f.DurationVar(&det.Learning, "detect-learning", det.Learning, "new-network: how long after a client or principal is first seen its networks are learned")
+	f.DurationVar(&det.SharedWindow, "detect-shared-source-window", det.SharedWindow, "shared-source: the window clients and subjects are counted in per source address")
+	f.IntVar(&det.SharedMax, "detect-shared-source-max", det.SharedMax, "shared-source: the most clients, or subjects, one source address may present tokens of in a window")
+	f.DurationVar(&det.StaleLag, "detect-stale-lag", det.StaleLag, "stale-verifier: how far a service's revocation feed may lag, or be silent")
+	f.DurationVar(&det.StaleSilence, "detect-stale-silence", det.StaleSilence, "stale-verifier: how long a service that reported may then send nothing")
 	f.StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&format, "log-format", "text", "log format: text or json")
 	f.StringVar(&config, "config", "", "optional config file of 'flag = value' lines")
@@ -99,6 +114,10 @@ func serve(ctx context.Context, args []string, env Env) error {
 	lim.Off = !lockout
 	cfg.AlertWebhooks = hooks
 	cfg.Limits = lim
+	if err := det.Defaults(); err != nil {
+		return usagef("%v", err)
+	}
+	cfg.Detect = det
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return usagef("--log-level %q is not debug, info, warn or error", level)

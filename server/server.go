@@ -39,6 +39,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi"
 	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,6 +96,10 @@ func Migrate(ctx context.Context, dsn string) ([]int, error) { return app.Migrat
 // DefaultLimits are the lockouts and the bound on expensive requests that
 // a zero Config.Limits means.
 func DefaultLimits() limit.Config { return app.DefaultLimits() }
+
+// DefaultDetect are the detection rules' thresholds that a zero
+// Config.Detect means, and no containment.
+func DefaultDetect() detect.Config { return detect.DefaultConfig() }
 
 // Redact hides passwords in a store URL, for logs and errors.
 func Redact(dsn string) string { return app.Redact(dsn) }

@@ -37,6 +37,7 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -80,6 +81,8 @@ type Config struct {
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; zero values mean their defaults.
 	Limits limit.Config
+	// Detect holds the detection rules' thresholds and containment.
+	Detect detect.Config
 
 	// TLSCert and TLSKey are PEM files of a certificate chain and its
 	// private key: with both the server serves HTTPS, and reads them
@@ -150,6 +153,7 @@ type App struct {
 	Ingest       *ledger.Ingest
 	TokenChecker *ledger.TokenChecker
 	Alerts       *alert.Service
+	detect       *detect.Engine // nil when nothing detects
 	root         *rootKey
 	// operatorID is the person running this process (Config.Operator).
 	operatorID string
@@ -208,6 +212,9 @@ func (cfg *Config) Defaults() error {
 		return fmt.Errorf("SCIM deactivation %q is not suspend or offboard", cfg.SCIMDeactivate)
 	}
 	if err := cfg.Limits.Defaults(); err != nil {
+		return err
+	}
+	if err := cfg.Detect.Defaults(); err != nil {
 		return err
 	}
 	switch c := cfg.KeyLifetimeCeiling; {
@@ -652,6 +659,9 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		// What was acknowledged is written first; the count after is
 		// only for the log, and bounded, so a store that stopped
 		// answering cannot hold the shutdown.
+		if s.detect != nil {
+			s.detect.Close() // containment under way finishes
+		}
 		s.Token.Close()
 		s.Ingest.Close() // before the audit log, which detection writes through
 		s.Audit.Close()

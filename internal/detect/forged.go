@@ -1,0 +1,166 @@
+package detect
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+)
+
+// forgedState is what forged-token keeps: issuance records by jti, the
+// jtis known never issued, and the tokens whose record is looked for
+// again.
+type forgedState struct {
+	records map[string]*mayfly.Issuance // nil: looked for after the grace, never issued
+	pending map[string]*pendingToken
+}
+
+// pendingToken is a token reported before its issuance record was found.
+type pendingToken struct {
+	report    mayfly.LedgerReport // without its records
+	principal string
+	due       time.Time
+}
+
+func (f *forgedState) init() {
+	f.records = map[string]*mayfly.Issuance{}
+	f.pending = map[string]*pendingToken{}
+}
+
+// issuance returns jti's issuance record, or nil if there is none (yet).
+// Reports repeat a token many times: found records are kept.
+func (e *Engine) issuance(ctx context.Context, jti string) (*mayfly.Issuance, error) {
+	if jti == "" {
+		return nil, nil
+	}
+	if rec, ok := e.forged.records[jti]; ok {
+		return rec, nil
+	}
+	if _, ok := e.forged.pending[jti]; ok {
+		return nil, nil // looked for again when due
+	}
+	return e.lookup(ctx, jti)
+}
+
+// lookup reads jti's record from the store, and keeps it if found.
+func (e *Engine) lookup(ctx context.Context, jti string) (*mayfly.Issuance, error) {
+	recs, err := e.deps.Tokens.Issuances(ctx, mayfly.IssuanceFilter{JTI: jti, Limit: 1})
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	e.keep(jti, &recs[0])
+	return &recs[0], nil
+}
+
+func (e *Engine) keep(jti string, rec *mayfly.Issuance) {
+	if len(e.forged.records) >= maxCached {
+		// Forget an arbitrary tenth: a forgotten record is read again.
+		n := maxCached / 10
+		for k := range e.forged.records {
+			if n--; n < 0 {
+				break
+			}
+			delete(e.forged.records, k)
+		}
+	}
+	e.forged.records[jti] = rec
+}
+
+// forgedToken checks r's token against its issuance record.
+func (e *Engine) forgedToken(r *mayfly.LedgerReport, rec *mayfly.Issuance, principal string, now time.Time, sigs []signal) []signal {
+	switch {
+	case r.Check == mayfly.LedgerUnsigned:
+		// Mayfly's keys did not sign it: nothing of Mayfly's to revoke.
+		return append(sigs, e.forgedSignal(r, principal, "its signature is not by a key of Mayfly's", false))
+	case rec != nil:
+		if why := disagree(r, rec); why != "" {
+			return append(sigs, e.forgedSignal(r, principal, why, true))
+		}
+		return sigs
+	case r.JTI == "":
+		return append(sigs, e.forgedSignal(r, principal, "it has no jti", true))
+	}
+	if _, ok := e.forged.records[r.JTI]; ok {
+		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti", true))
+	}
+	if _, ok := e.forged.pending[r.JTI]; ok {
+		return sigs
+	}
+	if len(e.forged.pending) >= maxPending {
+		// Too many unknown tokens at once to wait on each: the store was
+		// just asked, and a record is durable before its token leaves.
+		e.keep(r.JTI, nil)
+		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti", true))
+	}
+	p := &pendingToken{report: *r, principal: principal, due: now.Add(e.cfg.IssuanceGrace)}
+	p.report.Records, p.report.Token = nil, ""
+	e.forged.pending[r.JTI] = p
+	return sigs
+}
+
+// duePending looks again for the records of pending tokens that are due,
+// and fires for those that still have none, or one they disagree with.
+func (e *Engine) duePending(ctx context.Context, now time.Time) ([]signal, error) {
+	var sigs []signal
+	for jti, p := range e.forged.pending {
+		if now.Before(p.due) {
+			continue
+		}
+		rec, err := e.lookup(ctx, jti)
+		if err != nil {
+			return nil, err
+		}
+		delete(e.forged.pending, jti)
+		if !e.on(mayfly.RuleForgedToken) {
+			continue
+		}
+		if rec == nil {
+			e.keep(jti, nil)
+			sigs = append(sigs, e.forgedSignal(&p.report, p.principal, "Mayfly never issued its jti", true))
+		} else if why := disagree(&p.report, rec); why != "" {
+			sigs = append(sigs, e.forgedSignal(&p.report, p.principal, why, true))
+		}
+	}
+	return sigs, nil
+}
+
+// disagree says what of the report's token disagrees with its issuance
+// record, "" if nothing does. What either side lacks is not compared: the
+// digest is missing from records made before Mayfly kept it.
+func disagree(r *mayfly.LedgerReport, rec *mayfly.Issuance) string {
+	var why []string
+	if r.Digest != "" && rec.Digest != "" && r.Digest != rec.Digest {
+		why = append(why, "digest")
+	}
+	if r.KID != "" && r.KID != rec.KID {
+		why = append(why, "kid")
+	}
+	if r.ClientID != "" && r.ClientID != rec.ClientID {
+		why = append(why, "client")
+	}
+	if !r.IssuedAt.IsZero() && r.IssuedAt.Unix() != rec.IssuedAt.Unix() {
+		why = append(why, "iat")
+	}
+	if !r.Expires.IsZero() && r.Expires.Unix() != rec.ExpiresAt.Unix() {
+		why = append(why, "exp")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return "its " + strings.Join(why, ", ") + " disagree with the issuance record of its jti"
+}
+
+func (e *Engine) forgedSignal(r *mayfly.LedgerReport, principal, why string, contain bool) signal {
+	subject := "kid:" + r.KID
+	if r.KID == "" {
+		subject = "jti:" + r.JTI
+	}
+	ev := evidence(r, principal)
+	ev.Detail = why
+	return signal{
+		AlertSignal: mayfly.AlertSignal{Rule: mayfly.RuleForgedToken, Subject: subject, Evidence: ev,
+			Summary: "service " + r.Service + " accepted a token Mayfly did not issue: " + why},
+		kid: r.KID, client: r.ClientID, principal: principal, contain: contain && r.KID != "",
+	}
+}

@@ -117,7 +117,7 @@ func (m *Middleware) serveReported(w http.ResponseWriter, r *http.Request, h htt
 			e = unverified(raw)
 		}
 		if e != nil {
-			m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r.Pattern, ip: m.rep.sourceIP(r), refused: true})
+			m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r.Pattern, ip: m.rep.sourceIP(r), refused: true}, nil)
 		}
 		m.refuse(w, r, err)
 		return
@@ -127,7 +127,7 @@ func (m *Middleware) serveReported(w http.ResponseWriter, r *http.Request, h htt
 	// Deferred, so that a handler that panics is reported with what it read.
 	defer func() {
 		// A ServeMux below the middleware sets r2.Pattern as it routes.
-		m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r2.Pattern, ip: m.rep.sourceIP(r), ids: st.finish()})
+		m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r2.Pattern, ip: m.rep.sourceIP(r)}, st.finish())
 	}()
 	h.ServeHTTP(w, r2)
 }

@@ -71,9 +71,9 @@ func (st *request) finish() *slab {
 }
 
 // slab holds one request's record IDs in one array, with the namespace of
-// each run of them. Slabs are pooled: a request that reads appends to one
-// and the flusher returns it once encoded, so that steady traffic
-// allocates none.
+// each run of them. Slabs are pooled: a request that reads appends to one,
+// which goes back to the pool, on the same goroutine, once the reporter
+// has copied it into its buffer; so steady traffic allocates none.
 type slab struct {
 	ids   []uint64
 	spans []span
@@ -140,7 +140,9 @@ type report struct {
 	route   string
 	ip      netip.Addr
 	refused bool
-	ids     *slab
+	// What it read: ids[0]:ids[1] of the buffer's IDs, spans[0]:spans[1]
+	// of its spans.
+	ids, spans [2]int
 }
 
 // unverified names a token the verifier refused before checking its
@@ -237,7 +239,7 @@ type encoder struct {
 // do not fit in one: each then holds a share of them, with the same
 // request's other members. It returns b unchanged and false if the
 // report cannot be sent (its jti is not text the ledger takes).
-func (enc *encoder) appendReport(b []byte, rep *report) ([]byte, bool) {
+func (enc *encoder) appendReport(b []byte, rep *report, s *slab) ([]byte, bool) {
 	e := rep.e
 	if e.claims.ID == "" || !fits(e.claims.ID, maxClaimText) {
 		return b, false
@@ -289,12 +291,11 @@ func (enc *encoder) appendReport(b []byte, rep *report) ([]byte, bool) {
 	}
 	enc.pre = pre
 	b = append(b, pre...)
-	if rep.ids.len() == 0 {
+	if s.len() == 0 {
 		return append(b, "}\n"...), true
 	}
 	// The records, a namespace at a time in the order first read; a new
 	// line, with the same members, where one grows past maxReportLine.
-	s := rep.ids
 	start := len(b) - len(pre)
 	b = append(b, `,"records":{`...)
 	first := true

@@ -109,8 +109,9 @@ type Reporter struct {
 
 	mu        sync.Mutex
 	buf       []report
-	spare     []report
-	ids       int // record IDs in buf
+	ids       []uint64 // the record IDs of buf's reports
+	spans     []span   // and their namespaces
+	spare     buffer   // the last flush's, to reuse
 	closed    bool
 	dropped   int64 // reports dropped and not yet told in a heartbeat
 	dropSince int64 // Clock time, Unix nanoseconds, of the first of them
@@ -218,19 +219,31 @@ func orDuration(d, def time.Duration) time.Duration {
 	return d
 }
 
-// add buffers rep, or drops and counts it. It never waits but for the
-// buffer's lock.
-func (r *Reporter) add(rep report) {
-	n := rep.ids.len()
+// buffer is what a flush takes from the Reporter at once.
+type buffer struct {
+	reports []report
+	ids     []uint64
+	spans   []span
+}
+
+// add buffers rep, with the reads in s, or drops and counts it. It never
+// waits but for the buffer's lock, and gives s back to the pool.
+func (r *Reporter) add(rep report, s *slab) {
+	defer putSlab(s)
+	n := s.len()
 	r.mu.Lock()
-	if r.closed || len(r.buf) >= r.cfg.MaxReports || r.ids+n > r.cfg.MaxRecords {
+	if r.closed || len(r.buf) >= r.cfg.MaxReports || len(r.ids)+n > r.cfg.MaxRecords {
 		r.dropLocked(1, rep.when)
 		r.mu.Unlock()
-		putSlab(rep.ids)
 		return
 	}
+	if n > 0 {
+		rep.ids = [2]int{len(r.ids), len(r.ids) + n}
+		rep.spans = [2]int{len(r.spans), len(r.spans) + len(s.spans)}
+		r.ids = append(r.ids, s.ids...)
+		r.spans = append(r.spans, s.spans...)
+	}
 	r.buf = append(r.buf, rep)
-	r.ids += n
 	wake := len(r.buf)%maxBatchLines == 0
 	r.mu.Unlock()
 	if wake {
@@ -336,10 +349,11 @@ func (r *Reporter) flush() error {
 		r.log.Warn("sdk: record IDs read in a namespace that is not 1 to 64 of a-z, 0-9, _ and - were not reported", "calls", n)
 	}
 	r.mu.Lock()
-	batch := r.buf
-	r.buf, r.spare = r.spare, nil
-	r.ids = 0
+	taken := buffer{r.buf, r.ids, r.spans}
+	r.buf, r.ids, r.spans = r.spare.reports, r.spare.ids, r.spare.spans
+	r.spare = buffer{}
 	r.mu.Unlock()
+	batch := taken.reports
 
 	var errs error
 	body, ends := r.body[:0], r.ends[:0]
@@ -352,8 +366,9 @@ func (r *Reporter) flush() error {
 	}
 	for i := range batch {
 		rep := &batch[i]
+		reads := slab{ids: taken.ids[rep.ids[0]:rep.ids[1]], spans: taken.spans[rep.spans[0]:rep.spans[1]]}
 		var ok bool
-		if body, ok = r.enc.appendReport(body, rep); !ok {
+		if body, ok = r.enc.appendReport(body, rep, &reads); !ok {
 			r.drop(1, rep.when)
 		} else {
 			for at := lastEnd(ends); at < len(body); { // an end per line appended
@@ -364,7 +379,6 @@ func (r *Reporter) flush() error {
 				first = rep.when
 			}
 		}
-		putSlab(rep.ids)
 		if len(ends) >= maxBatchLines || len(body) >= maxBatchBytes {
 			sendBatch()
 		}
@@ -374,8 +388,9 @@ func (r *Reporter) flush() error {
 		r.body, r.ends = body, ends
 	}
 	clear(batch)
+	clear(taken.spans)
 	r.mu.Lock()
-	r.spare = batch[:0]
+	r.spare = buffer{batch[:0], taken.ids[:0], taken.spans[:0]}
 	r.mu.Unlock()
 	return errs
 }

@@ -2,6 +2,11 @@ package sdk_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,3 +73,115 @@ func BenchmarkVerifyFirst(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReport is a request through the middleware whose handler reads
+// 100 records: without a Reporter ("off"), with one ("on"), and with one
+// whose flusher is held ("held"): its first post waits until the benchmark
+// ends, so that the request's own path is measured alone, without the
+// flusher's encoding and sending on the other core (its buffers grown
+// first, as steady traffic leaves them). The difference between
+// "held" and "off" is what reporting adds to a request; "on" also pays
+// for the flusher's share of the CPU. "dropped/op" shows that no report
+// was dropped, which would be cheaper than keeping it: run "held" with a
+// fixed -benchtime (200000x), as its buffer holds every report.
+func BenchmarkReport(b *testing.B) {
+	for _, parallel := range []bool{false, true} {
+		for _, mode := range []string{"off", "held", "on"} {
+			name := mode
+			if parallel {
+				name += "-parallel"
+			}
+			b.Run(name, func(b *testing.B) { benchReport(b, mode, parallel) })
+		}
+	}
+}
+
+func benchReport(b *testing.B, mode string, parallel bool) {
+	v, raw := benchVerifier(b, "ES256", 0)
+	var dropped atomic.Int64
+	var held atomic.Bool
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/ledger/heartbeat" {
+			var hb struct {
+				Dropped int64 `json:"dropped"`
+			}
+			json.NewDecoder(r.Body).Decode(&hb)
+			dropped.Add(hb.Dropped)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		for held.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, `{"accepted": 1}`)
+	}))
+	defer sink.Close()
+	m := sdk.NewMiddleware(v)
+	var rep *sdk.Reporter
+	if mode != "off" {
+		var err error
+		rep, err = sdk.NewReporter(v, sdk.ReporterConfig{Service: "orders", URL: sink.URL, MaxReports: 1 << 21, MaxRecords: 1 << 26})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m = m.WithReporter(rep)
+	}
+	ids := make([]uint64, 100)
+	for i := range ids {
+		ids[i] = 1<<40 + uint64(i)*977
+	}
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sdk.Read(r.Context(), "customer", ids...)
+	}))
+	r := httptest.NewRequest("GET", "/customers/1", nil)
+	r.RemoteAddr = "192.0.2.7:4711"
+	r.Header.Set("Authorization", "Bearer "+raw)
+	if mode == "held" {
+		// Grow both of the reporter's buffers to b.N reports first, as
+		// steady traffic would, then hold the flusher at its next post.
+		w := discardWriter{h: http.Header{}}
+		for range 2 {
+			held.Store(true)
+			for range b.N {
+				h.ServeHTTP(w, r)
+			}
+			held.Store(false)
+			if err := rep.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		held.Store(true)
+		b.ResetTimer()
+	}
+	b.ReportAllocs()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			w := discardWriter{h: http.Header{}}
+			for pb.Next() {
+				h.ServeHTTP(w, r)
+			}
+		})
+	} else {
+		// Not b.Loop: the warm-up above needs b.N before the loop.
+		w := discardWriter{h: http.Header{}}
+		for range b.N {
+			h.ServeHTTP(w, r)
+		}
+	}
+	b.StopTimer()
+	held.Store(false)
+	if rep != nil {
+		if err := rep.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(dropped.Load())/float64(b.N), "dropped/op")
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (w discardWriter) Header() http.Header         { return w.h }
+func (w discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w discardWriter) WriteHeader(int)             {}

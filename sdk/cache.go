@@ -12,6 +12,8 @@ type entry struct {
 	claims Claims
 	key    *key      // the key that verified it: still published?
 	issued time.Time // for not-before marks: see issueTime
+	// digest is canon.Digest of the token, computed once, for reports.
+	digest string
 }
 
 // cache holds verified tokens by their raw text, at most size of them.

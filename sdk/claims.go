@@ -48,8 +48,13 @@ type claimsKey struct{}
 
 // ClaimsFrom returns the claims the middleware put in a request's context.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*Claims)
-	return c, ok && c != nil
+	switch v := ctx.Value(claimsKey{}).(type) {
+	case *Claims:
+		return v, v != nil
+	case *request: // the middleware's, with a Reporter
+		return &v.claims, true
+	}
+	return nil, false
 }
 
 // WithClaims returns a context carrying c, as the middleware makes for the

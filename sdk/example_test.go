@@ -7,6 +7,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/sdk/sdktest"
@@ -108,4 +110,36 @@ func ExampleNewMiddleware() {
 	// 200 orders for prn_sdktest
 	// 403 Bearer realm="https://service.example", error="insufficient_scope", error_description="token lacks a required scope", scope="read"
 	// 401 Bearer realm="https://service.example", error="invalid_token", error_description="token is for another audience"
+}
+
+func ExampleReporter() {
+	ctx := context.Background()
+	v, err := sdk.New(ctx, sdk.Config{
+		Issuer:       "https://auth.example.com",
+		Audience:     "https://orders.example.com",
+		ClientID:     "mfc_orders", // the service's own client: it reports as itself
+		ClientSecret: os.Getenv("MAYFLY_CLIENT_SECRET"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer v.Close()
+	// Reports go to the verifier's issuer, as its client, unless
+	// ReporterConfig says otherwise.
+	rep, err := sdk.NewReporter(v, sdk.ReporterConfig{Service: "orders"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rep.Close(ctx) // sends what is buffered
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /customers/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		// ... read customer id and the orders 7 and 9 ...
+		sdk.Read(r.Context(), "customer", id)
+		sdk.Read(r.Context(), "order", 7, 9)
+	})
+	// Every request the middleware accepts or refuses is reported, with
+	// the route ServeMux matched and the records the handler read.
+	log.Fatal(http.ListenAndServe(":8080", sdk.NewMiddleware(v, "orders.read").WithReporter(rep).Handler(mux)))
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -11,6 +12,7 @@ type Middleware struct {
 	v      *Verifier
 	scopes []string
 	realm  string
+	rep    *Reporter // nil: no reports
 }
 
 // NewMiddleware returns a Middleware that verifies tokens with v and
@@ -18,6 +20,16 @@ type Middleware struct {
 // audience.
 func NewMiddleware(v *Verifier, scopes ...string) *Middleware {
 	return &Middleware{v: v, scopes: scopes, realm: v.cfg.Audience}
+}
+
+// WithReporter returns a copy of m whose Handler reports every request
+// it accepts or refuses to rep, with the records its handler read (see
+// Read). Requests without a token, or whose token names no jti, are not
+// reported: they name no token for the ledger to file them under.
+func (m *Middleware) WithReporter(rep *Reporter) *Middleware {
+	c := *m
+	c.rep = rep
+	return &c
 }
 
 // Check verifies the request's bearer token and returns its claims. Its
@@ -31,12 +43,19 @@ func (m *Middleware) Check(r *http.Request) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range m.scopes {
-		if !c.HasScope(s) {
-			return nil, refuse(InsufficientScope, "scope "+s+" is required")
-		}
+	if err := m.scopeErr(c); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+func (m *Middleware) scopeErr(c *Claims) *Error {
+	for _, s := range m.scopes {
+		if !c.HasScope(s) {
+			return refuse(InsufficientScope, "scope "+s+" is required")
+		}
+	}
+	return nil
 }
 
 // bearer returns the token of the request's one Authorization header.
@@ -66,29 +85,73 @@ func bearer(r *http.Request) (string, *Error) {
 // 401 with an RFC 6750 challenge, 400 for a malformed header, 403 for a
 // missing scope. The reason goes to the client; the detail to the log.
 func (m *Middleware) Handler(h http.Handler) http.Handler {
+	if m.rep != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serveReported(w, r, h) })
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := m.Check(r)
 		if err == nil {
 			h.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), c)))
 			return
 		}
-		reason := reasonOf(err)
-		m.v.log.Debug("sdk: request refused", "method", r.Method, "path", r.URL.Path, "err", err)
-		challenge := "Bearer realm=" + quote(m.realm)
-		status := http.StatusUnauthorized
-		if code := reason.Code(); code != "" {
-			challenge += ", error=" + quote(code) + ", error_description=" + quote(string(reason))
-			switch code {
-			case "invalid_request":
-				status = http.StatusBadRequest
-			case "insufficient_scope":
-				status = http.StatusForbidden
-				challenge += ", scope=" + quote(strings.Join(m.scopes, " "))
-			}
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-		http.Error(w, http.StatusText(status), status)
+		m.refuse(w, r, err)
 	})
+}
+
+// serveReported is Handler with a Reporter: Check, then a report of the
+// request, accepted or refused. The token's claims and digest come from
+// the verifier's cache entry, so a token seen before costs no hashing.
+func (m *Middleware) serveReported(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	raw, berr := bearer(r)
+	if berr != nil {
+		m.refuse(w, r, berr)
+		return
+	}
+	now := m.v.cfg.Clock()
+	e, err := m.v.lookup(r.Context(), raw, now)
+	if err == nil {
+		err = m.scopeErr(&e.claims)
+	}
+	if err != nil {
+		if e == nil {
+			e = unverified(raw)
+		}
+		if e != nil {
+			m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r.Pattern, ip: m.rep.sourceIP(r), refused: true}, nil)
+		}
+		m.refuse(w, r, err)
+		return
+	}
+	st := &request{claims: e.claims, e: e, rep: m.rep}
+	r2 := r.WithContext(context.WithValue(r.Context(), claimsKey{}, st))
+	// Deferred, so that a handler that panics is reported with what it read.
+	defer func() {
+		// A ServeMux below the middleware sets r2.Pattern as it routes.
+		m.rep.add(report{when: now.UnixNano(), e: e, method: r.Method, route: r2.Pattern, ip: m.rep.sourceIP(r)}, st.finish())
+	}()
+	h.ServeHTTP(w, r2)
+}
+
+// refuse answers a request the middleware refused: 401 with an RFC 6750
+// challenge, 400 for a malformed header, 403 for a missing scope. The
+// reason goes to the client; the detail to the log.
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	reason := reasonOf(err)
+	m.v.log.Debug("sdk: request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+	challenge := "Bearer realm=" + quote(m.realm)
+	status := http.StatusUnauthorized
+	if code := reason.Code(); code != "" {
+		challenge += ", error=" + quote(code) + ", error_description=" + quote(string(reason))
+		switch code {
+		case "invalid_request":
+			status = http.StatusBadRequest
+		case "insufficient_scope":
+			status = http.StatusForbidden
+			challenge += ", scope=" + quote(strings.Join(m.scopes, " "))
+		}
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	http.Error(w, http.StatusText(status), status)
 }
 
 // quote makes an RFC 9110 quoted-string, leaving out what RFC 6750 does

@@ -255,7 +255,19 @@ func (v *Verifier) Close() {
 // holder; the rest of it is for the log. ctx bounds a fetch of the key set
 // that an unknown kid may cause.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	now := v.cfg.Clock()
+	e, err := v.lookup(ctx, raw, v.cfg.Clock())
+	if err != nil {
+		return nil, err
+	}
+	c := e.claims
+	return &c, nil
+}
+
+// lookup is Verify, returning the verified token's cache entry, shared and
+// not to be modified. When it refuses a token whose signature verified
+// (revoked, expired, for another audience), it returns the entry too, so
+// that the refusal can be reported with the token's real claims.
+func (v *Verifier) lookup(ctx context.Context, raw string, now time.Time) (*entry, *Error) {
 	if err := v.feedErr(now); err != nil {
 		return nil, err
 	}
@@ -268,18 +280,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 			if err.Reason == Expired || err.Reason == Revoked {
 				v.cache.remove(raw)
 			}
-			return nil, err
+			return e, err
 		}
-		c := e.claims
-		return &c, nil
+		return e, nil
 	}
 	e, err := v.verify(ctx, raw, now)
 	if err != nil {
-		return nil, err
+		return e, err
 	}
 	v.cache.put(raw, e)
-	c := e.claims
-	return &c, nil
+	return e, nil
 }
 
 // Ready reports whether the revocation feed is current, so that Verify
@@ -362,7 +372,8 @@ type rawClaims struct {
 	Principal string       `json:"principal"`
 }
 
-// verify checks a token not seen before, of at most MaxTokenSize bytes.
+// verify checks a token not seen before, of at most MaxTokenSize bytes. If
+// it refuses a token whose signature verified, it returns its entry too.
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entry, *Error) {
 	if raw == "" {
 		return nil, refuse(Malformed, "empty")
@@ -416,21 +427,24 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	e := &entry{claims: Claims{Issuer: rc.Issuer, Subject: rc.Subject, Audience: rc.Audience,
 		Expiry: time.Unix(*rc.Expiry, 0), IssuedAt: time.Unix(*rc.IssuedAt, 0), ID: rc.ID, ClientID: rc.ClientID,
 		Scope: rc.Scope, Principal: rc.Principal, KeyID: h.KeyID}, key: k}
+	// canon.Check passed, so the token has a digest.
+	e.digest, _ = canon.Digest(raw)
 	c := &e.claims
 	if rc.NotBefore != nil {
 		c.NotBefore = time.Unix(*rc.NotBefore, 0)
 	}
+	// From here on the signature is good: a refusal returns the entry too.
 	switch {
 	case !c.hasAudience(v.cfg.Audience):
-		return nil, refuse(WrongAudience, fmt.Sprintf("aud %q does not contain %q", []string(rc.Audience), v.cfg.Audience))
+		return e, refuse(WrongAudience, fmt.Sprintf("aud %q does not contain %q", []string(rc.Audience), v.cfg.Audience))
 	case c.Expiry.Sub(c.IssuedAt) > MaxLifetime:
-		return nil, refuse(TooLong, fmt.Sprintf("exp - iat is %s", c.Expiry.Sub(c.IssuedAt)))
+		return e, refuse(TooLong, fmt.Sprintf("exp - iat is %s", c.Expiry.Sub(c.IssuedAt)))
 	case c.IssuedAt.After(now.Add(v.cfg.Leeway)):
-		return nil, refuse(NotYetValid, "iat is in the future")
+		return e, refuse(NotYetValid, "iat is in the future")
 	}
 	e.issued = issueTime(c.ID, c.IssuedAt)
 	if err := v.current(e, now); err != nil {
-		return nil, err
+		return e, err
 	}
 	return e, nil
 }

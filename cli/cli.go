@@ -153,6 +153,7 @@ func init() {
 		scimCommands(),
 		ssfCommands(),
 		pendingCommands(),
+		{name: "ledger", summary: "the access ledger: what each token read", sub: []*command{ledgerImportCommand()}},
 		{name: "healthcheck", summary: "exit 0 if the server answers /healthz with 200, 1 if not [--url URL]", run: healthcheck},
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
 	}

@@ -199,7 +199,7 @@ func TestLedgerImportDryRun(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("printed %d lines; want 3:\n%s", len(lines), out.String())
 	}
-	want := `{"method":"GET","records":{"customer":[1]},"route":"/customers","service":"orders","source_ip":"10.1.2.1","time":"2026-01-02T03:01:05Z","token":"[token]"}`
+	want := `{"time":"2026-01-02T03:01:05Z","service":"orders","source_ip":"10.1.2.1","method":"GET","route":"/customers","records":{"customer":[1]},"token":"[token]"}`
 	if lines[0] != want {
 		t.Errorf("got  %s\nwant %s", lines[0], want)
 	}

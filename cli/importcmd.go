@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/mayflyhq/mayfly"
@@ -155,18 +155,13 @@ func (imp *importer) run(ctx context.Context, r io.Reader, m *logMapping, skip i
 }
 
 // print writes a report for --dry-run, its token (a bearer credential)
-// replaced.
+// replaced. The token is last, and base64url and dots only, so its JSON
+// string ends at the next quote.
 func (imp *importer) print(rep []byte) error {
-	var v map[string]json.RawMessage
-	if err := json.Unmarshal(rep, &v); err != nil {
-		return err
-	}
-	if _, ok := v["token"]; ok {
-		v["token"] = json.RawMessage(`"[token]"`)
-		var err error
-		if rep, err = json.Marshal(v); err != nil {
-			return err
-		}
+	const member = `"token":"`
+	if i := bytes.Index(rep, []byte(member)); i >= 0 {
+		end := i + len(member) + bytes.IndexByte(rep[i+len(member):], '"')
+		rep = slices.Concat(rep[:i], []byte(member+"[token]"), rep[end:])
 	}
 	_, err := fmt.Fprintf(imp.out, "%s\n", rep)
 	return err

@@ -15,6 +15,7 @@ func ledgerCommands() *command {
 	return &command{name: "ledger", summary: "read the access ledger: which token read which records", sub: []*command{
 		{name: "show", summary: "list ledger buckets: per time bucket, token and namespace, the records read", run: ledgerShow},
 		{name: "gaps", summary: "list the reports services dropped, where the ledger is incomplete", run: ledgerGaps},
+		ledgerImportCommand(),
 	}}
 }
 

@@ -383,6 +383,13 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 	for _, p := range pending {
 		vars[string(p.Kind)] = p.ID
 	}
+	// An nginx access log of one request, for ledger import.
+	vars["ACCESSLOG"] = filepath.Join(vars["DATA"], "access.log")
+	line := `{"time_local":"02/Jan/2026:03:04:05 +0000","remote_addr":"203.0.113.9","request_method":"GET","uri":"/customers",` +
+		`"http_authorization":"Bearer eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiJqMSJ9.AAAA","customer_ids":[17,42]}` + "\n"
+	if err := os.WriteFile(vars["ACCESSLOG"], []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	recs, err := w.srv.Admin.Tokens(ctx, mayfly.IssuanceFilter{ClientID: w.ids["client"]})
 	if err != nil {
 		t.Fatal(err)
@@ -435,6 +442,9 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		{args: []string{"alert", "show", "$ALERT"}, path: "/v1/alerts/$ALERT"},
 		{args: []string{"alert", "ack", "$ALERT", "--note", "looking"}},
 		{args: []string{"alert", "resolve", "$ALERT"}},
+		// What it prints; posting is tested against a server of the
+		// contract in import_test.go.
+		{args: []string{"ledger", "import", "$ACCESSLOG", "--format", "jsonl", "--preset", "nginx", "--map", "records.customer=customer_ids", "--service", "billing", "--dry-run"}},
 
 		{args: []string{"principal", "create", "dave", "--kind", "human"}},
 		{args: []string{"principal", "suspend", "dave", "--reason", "on leave"}},
@@ -557,7 +567,7 @@ func TestOutputIsForPeople(t *testing.T) {
 			t.Errorf("%s: output holds %q, a Go value dump:\n%s%s", name, m, r.stdout, r.stderr)
 		}
 		switch {
-		case slices.Contains(alwaysJSON, leafOf(c.args)):
+		case slices.Contains(alwaysJSON, leafOf(c.args)) || slices.Contains(c.args, "--dry-run"): // reports, as JSON Lines
 			if !json.Valid([]byte(r.stdout)) {
 				t.Errorf("%s: not valid JSON:\n%s", name, r.stdout)
 			}

@@ -437,18 +437,7 @@ func (p *parser) unquote(q []byte, share bool) string {
 	if !share {
 		return string(body)
 	}
-	if s, ok := p.strs[string(body)]; ok {
-		return s
-	}
-	s := string(body)
-	if p.interned < maxInterned {
-		if p.strs == nil {
-			p.strs = map[string]string{}
-		}
-		p.strs[s] = s
-		p.interned++
-	}
-	return s
+	return p.unquoteName(body)
 }
 
 func isASCII(b []byte) bool {
@@ -825,7 +814,8 @@ func (d *decoder) records() (map[string][]uint64, *mayfly.Error) {
 	return recs, nil
 }
 
-// unquoteName is a namespace as a string, shared across lines.
+// unquoteName is a namespace, or another value lines repeat, as a string
+// shared across lines.
 func (p *parser) unquoteName(b []byte) string {
 	if s, ok := p.strs[string(b)]; ok {
 		return s

@@ -118,6 +118,11 @@ func (s *Server) reporter(r *http.Request) (*reporter, *http.Request, error) {
 	if err != nil {
 		return nil, r, fmt.Errorf("the owner of client %s: %w", cl.ID, err)
 	}
+	if owner.Kind != mayfly.Service {
+		// A report can raise alerts and, where configured, revoke a key:
+		// only a service, which verifies tokens, reports what it accepted.
+		return nil, r, mayfly.Errorf(mayfly.PermissionDenied, "client %s belongs to a %s, not a service: only a service's client posts ledger reports", cl.ID, owner.Kind)
+	}
 	return &reporter{service: owner, name: cl.ID}, r, nil
 }
 

@@ -186,6 +186,9 @@ func TestLedgerEventsAccepted(t *testing.T) {
 func TestLedgerEventsRefused(t *testing.T) {
 	e := newLedgerEnv(t)
 	good := line("orders", "jti-kept-not", 1)
+	// A person's own client reports in the person's name; only a
+	// service's client may report, as only a service verifies tokens.
+	person, personSecret := e.NewClient(api.ClientRequest{Name: "carol-cli", Owner: e.Human("carol")})
 	for _, tt := range []struct {
 		name         string
 		body         string
@@ -200,6 +203,7 @@ func TestLedgerEventsRefused(t *testing.T) {
 		{"wrong secret", good, e.orders.ID, "not-the-secret", 401, "invalid_client", ""},
 		{"another service's name", good + line("billing", "jti-kept-not", 2), e.orders.ID, e.ordersSecret, 403, "access_denied", "line 2"},
 		{"billing's client for orders", good, e.billingClient.ID, e.billingSecret, 403, "access_denied", "line 1"},
+		{"a person's client", line("carol", "jti-kept-not", 4), person.ID, personSecret, 403, "access_denied", "not a service"},
 		{"admin, no such service", line("nobody", "jti-kept-not", 3), "", e.Token, 400, "invalid_request", "line 1"},
 		{"too large", strings.Repeat(good, ledger.DefaultBatchBytes/len(good)+1), e.orders.ID, e.ordersSecret, 413, "invalid_request", "larger than"},
 	} {

@@ -45,6 +45,7 @@ type counter struct {
 	last                   mayfly.AlertEvidence
 	kid, client, principal string
 	source                 bool
+	genuine                bool // the latest report's token is one Mayfly issued
 }
 
 type nsCounter struct {
@@ -189,7 +190,7 @@ func (c *counter) add(ns string, ids []uint64) {
 // bulkRead stages what r read for its client, principal, subject and
 // source; flushBulk counts it, once per Detect: records added sorted and
 // together cost a fraction of what they cost one by one.
-func (e *Engine) bulkRead(r *mayfly.LedgerReport, principal string, sigs []signal) []signal {
+func (e *Engine) bulkRead(r *mayfly.LedgerReport, principal string, genuine bool, sigs []signal) []signal {
 	if len(r.Records) == 0 {
 		return sigs
 	}
@@ -244,7 +245,7 @@ func (e *Engine) bulkRead(r *mayfly.LedgerReport, principal string, sigs []signa
 			c.staged[ns] = append(c.staged[ns], ids...)
 		}
 		c.last = evidence(r, principal)
-		c.kid, c.client, c.principal, c.source = r.KID, r.ClientID, principal, i == 3
+		c.kid, c.client, c.principal, c.source, c.genuine = r.KID, r.ClientID, principal, i == 3, genuine
 	}
 	return sigs
 }
@@ -293,7 +294,8 @@ func (e *Engine) count(k string, c *counter, sigs []signal) []signal {
 		AlertSignal: mayfly.AlertSignal{Rule: mayfly.RuleBulkRead, Subject: k, Evidence: ev,
 			Summary: fmt.Sprintf("%s read %d distinct records in %s, more than its limit of %d", k, c.count, e.cfg.BulkWindow, ev.Limit)},
 		kid: c.kid, client: c.client, principal: c.principal,
-		// Containment acts on a token's owner: a source is no one's.
-		contain: !c.source,
+		// Containment acts on a token's owner: a source is no one's, and a
+		// forged token's is whom the forger named.
+		contain: !c.source && c.genuine,
 	})
 }

@@ -162,3 +162,51 @@ func TestContainmentFlag(t *testing.T) {
 		t.Error("an unknown rule was taken")
 	}
 }
+
+// TestContainOnlyGenuine: a forger names whose client its token is for.
+// Containment of revoked-in-use and bulk-read acts on that client and its
+// owner, so it must not act for a token Mayfly did not issue: the alerts
+// fire, and the person the forger named stays active.
+func TestContainOnlyGenuine(t *testing.T) {
+	cfg := detect.Config{RevocationGrace: time.Second, BulkFloor: 5, BulkCeiling: 5}
+	if err := cfg.Contain.Set("revoked-in-use=suspend-principal,bulk-read=suspend-principal"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, cfg)
+	victim := w.issue("")
+	copied := w.issue("") // its key is the one revoked as copied
+	if _, err := w.env.App.Keys.Revoke(w.env.Admin(), copied.rec.KID, "copied"); err != nil {
+		t.Fatal(err)
+	}
+	w.env.Clock.Advance(time.Minute)
+	for _, tc := range []struct {
+		name  string
+		forge func(r *mayfly.LedgerReport)
+	}{
+		{"never issued", func(r *mayfly.LedgerReport) {
+			r.JTI, _ = mayfly.NewJTI(w.env.Clock.Now(), strings.NewReader(strings.Repeat("y", 32)))
+		}},
+		{"unsigned", func(r *mayfly.LedgerReport) { r.Check = mayfly.LedgerUnsigned }},
+		{"other claims", func(r *mayfly.LedgerReport) { r.Expires = r.Expires.Add(time.Hour) }},
+	} {
+		// The victim's token, as a forger with the copied key spells it.
+		r := w.report(victim, "10.1.2.3", 1, 2, 3, 4, 5, 6)
+		r.KID = copied.rec.KID
+		if tc.name != "other claims" {
+			r.Digest = ""
+		}
+		tc.forge(&r)
+		w.env.Clock.Advance(2 * time.Second)
+		w.detect(r)
+	}
+	w.env.Clock.Advance(time.Second)
+	w.tick() // the token never issued is due
+	want(t, w.raiser, mayfly.RuleRevokedInUse, "kid:"+copied.rec.KID)
+	want(t, w.raiser, mayfly.RuleBulkRead, "principal:"+victim.principal)
+	if p, err := w.env.App.Identity.Principal(context.Background(), victim.principal); err != nil || p.Status != mayfly.Active {
+		t.Errorf("the principal the forger named: %v, %v; want active", err, p.Status)
+	}
+	if len(w.raiser.contained) != 0 {
+		t.Errorf("contained %v; want nothing", w.raiser.contained)
+	}
+}

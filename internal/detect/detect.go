@@ -66,9 +66,15 @@ const (
 	maxIdents   = 100000 // clients and principals whose networks are learned
 	maxSources  = 100000 // addresses whose tokens are counted
 	maxServices = 10000  // reporting services followed
+	maxFired    = 100000 // rules and subjects whose last firing is kept
 	// repeatEvery bounds how often one rule fires for one subject: an
 	// attack repeats, and each firing is a write to the alert.
 	repeatEvery = time.Second
+	// maxAhead is how far ahead of Mayfly's clock a report may be dated
+	// and still be counted by the rules that learn over time: one dated
+	// years ahead would hold its keys' windows there, and their rules
+	// quiet, until then.
+	maxAhead = time.Hour
 )
 
 // Engine runs the rules. It implements ledger.Detector.
@@ -148,14 +154,21 @@ func (e *Engine) Detect(ctx context.Context, tx mayfly.Tx, reports []mayfly.Ledg
 		} else if principal, err = e.owner(ctx, r.ClientID); err != nil {
 			return err
 		}
+		// Only a token Mayfly issued names its client and principal: a
+		// forger chooses them, and containment must not act on whom it
+		// chose.
+		genuine := rec != nil && r.Check != mayfly.LedgerUnsigned && disagree(r, rec) == ""
 		if e.on(mayfly.RuleForgedToken) {
 			sigs = e.forgedToken(r, rec, principal, now, sigs)
 		}
 		if e.on(mayfly.RuleRevokedInUse) {
-			sigs = e.revokedInUse(r, rec, principal, sigs)
+			sigs = e.revokedInUse(r, rec, principal, genuine, sigs)
+		}
+		if r.Time.After(now.Add(maxAhead)) {
+			continue // see maxAhead
 		}
 		if e.on(mayfly.RuleBulkRead) {
-			sigs = e.bulkRead(r, principal, sigs)
+			sigs = e.bulkRead(r, principal, genuine, sigs)
 		}
 		if e.on(mayfly.RuleNewNetwork) {
 			sigs = e.newNetwork(r, principal, sigs)
@@ -215,6 +228,20 @@ func (e *Engine) gc(now time.Time) {
 	e.bulk.prune()
 }
 
+// forgetFired forgets firings older than repeatEvery, and, if a flood of
+// subjects fired within it, all of them: a repeat is then raised again,
+// which the alert's deduplication absorbs.
+func (e *Engine) forgetFired(now time.Time) {
+	for k, t := range e.fired {
+		if now.Sub(t) >= repeatEvery || now.Sub(t) < 0 {
+			delete(e.fired, k)
+		}
+	}
+	if len(e.fired) >= maxFired {
+		clear(e.fired)
+	}
+}
+
 // raise raises sigs in tx, but repeats of a rule and subject within
 // repeatEvery, and queues containment for after the commit.
 func (e *Engine) raise(tx mayfly.Tx, sigs []signal, now time.Time) error {
@@ -227,6 +254,9 @@ func (e *Engine) raise(tx mayfly.Tx, sigs []signal, now time.Time) error {
 		k := string(s.Rule) + " " + s.Subject
 		if t, ok := e.fired[k]; ok && now.Sub(t) < repeatEvery && now.Sub(t) >= 0 {
 			continue
+		}
+		if len(e.fired) >= maxFired {
+			e.forgetFired(now)
 		}
 		e.fired[k] = now
 		out = append(out, s.AlertSignal)

@@ -121,6 +121,13 @@ func (w *world) detect(reports ...mayfly.LedgerReport) {
 	w.engine.Close() // containment under way finishes
 }
 
+// until moves Mayfly's clock on to t, if it is behind.
+func (w *world) until(t time.Time) {
+	if d := t.Sub(w.env.Clock.Now()); d > 0 {
+		w.env.Clock.Advance(d)
+	}
+}
+
 func (w *world) tick() {
 	w.t.Helper()
 	err := w.env.App.Audit.Update(context.Background(), func(tx mayfly.Tx) error {

@@ -73,8 +73,9 @@ func (rv *revocations) prune(now time.Time) {
 }
 
 // revokedInUse fires for a token accepted once its jti, key, client,
-// principal or subject had been withdrawn for longer than the grace.
-func (e *Engine) revokedInUse(r *mayfly.LedgerReport, rec *mayfly.Issuance, principal string, sigs []signal) []signal {
+// principal or subject had been withdrawn for longer than the grace. It
+// contains only for a genuine token: a forged one is forged-token's.
+func (e *Engine) revokedInUse(r *mayfly.LedgerReport, rec *mayfly.Issuance, principal string, genuine bool, sigs []signal) []signal {
 	rv := &e.revs
 	// Withdrawn by then, the propagation grace past.
 	by := r.Time.Add(-e.cfg.RevocationGrace)
@@ -94,7 +95,7 @@ func (e *Engine) revokedInUse(r *mayfly.LedgerReport, rec *mayfly.Issuance, prin
 		return append(sigs, signal{
 			AlertSignal: mayfly.AlertSignal{Rule: mayfly.RuleRevokedInUse, Subject: subject, Evidence: ev,
 				Summary: "service " + r.Service + " accepted a token whose " + what},
-			kid: r.KID, client: r.ClientID, principal: principal, contain: true,
+			kid: r.KID, client: r.ClientID, principal: principal, contain: genuine,
 		})
 	}
 	// Most of a person first: the incident is a departed person's tokens.

@@ -73,8 +73,10 @@ func TestRevokedInUseOtherTokensQuiet(t *testing.T) {
 	quiet(t, w.raiser)
 }
 
-// bulk reports ids read by tok at time at, in reports of 10.
+// bulk reports ids read by tok at time at, in reports of 10, Mayfly's
+// clock moved on to at as reports arrive.
 func bulk(w *world, tok issued, ip string, at time.Time, first, n uint64) {
+	w.until(at)
 	var rs []mayfly.LedgerReport
 	for id := first; id < first+n; id += 10 {
 		r := w.report(tok, ip)
@@ -196,9 +198,11 @@ func TestBulkReadLearnsFromFiring(t *testing.T) {
 func TestNewNetwork(t *testing.T) {
 	w := newWorld(t, detect.Config{Learning: time.Hour, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
 	tok := w.issue("")
+	start := w.env.Clock.Now()
 	at := func(d time.Duration, ip string) mayfly.LedgerReport {
+		w.until(start.Add(d))
 		r := w.report(tok, ip, 1)
-		r.Time = w.env.Clock.Now().Add(d)
+		r.Time = start.Add(d)
 		return r
 	}
 	w.detect(at(0, "192.0.2.10"), at(time.Minute, "2001:db8:1::1"), at(2*time.Minute, "::ffff:198.51.100.7"))
@@ -296,4 +300,28 @@ func TestRefusedReportsReadNothing(t *testing.T) {
 	r.Refused, r.Digest = true, "AAAAAAAAAAAAAAAAAAAAAA"
 	w.detect(r)
 	quiet(t, w.raiser)
+}
+
+// TestFarFutureReport: a report dated years ahead of Mayfly's clock, from
+// a service whose clock is wrong or that lies, must not hold the windows of
+// the client it names: bulk-read fires again in a later window, and
+// new-network's learning ends.
+func TestFarFutureReport(t *testing.T) {
+	w := newWorld(t, detect.Config{BulkFloor: 100, BulkCeiling: 100, Learning: time.Hour, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	tok := w.issue("")
+	start := w.env.Clock.Now()
+	ahead := w.report(tok, "192.0.2.1", 1)
+	ahead.Time = time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.detect(ahead)
+	w.detect(w.report(tok, "192.0.2.1", 1))
+	bulk(w, tok, "192.0.2.1", start.Add(time.Minute), 1000, 150)
+	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
+	n := len(w.raiser.fired(mayfly.RuleBulkRead))
+	bulk(w, tok, "192.0.2.1", start.Add(2*time.Hour), 5000, 150)
+	if got := len(w.raiser.fired(mayfly.RuleBulkRead)); got <= n {
+		t.Errorf("bulk-read quiet on an export a window later; want it to fire")
+	}
+	late := w.report(tok, "198.51.100.7", 1)
+	w.detect(late)
+	want(t, w.raiser, mayfly.RuleNewNetwork, "client:"+tok.client.ID)
 }

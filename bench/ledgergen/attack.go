@@ -73,8 +73,11 @@ func (g *Generator) plan() ([]step, error) {
 				return nil, err
 			}
 			forged := tok
-			forged.Raw, forged.Expires, forged.Digest = "", tok.Expires.Add(30*24*time.Hour), g.randomDigest()
-			a.Must = []Expect{{mayfly.RuleForgedToken, subjects(tok, "jti", "kid", "client", "principal", "sub")}}
+			forged.Expires, forged.Digest = tok.Expires.Add(30*24*time.Hour), g.randomDigest()
+			if forged, err = g.forge(forged); err != nil {
+				return nil, err
+			}
+			a.Must = []Expect{{mayfly.RuleForgedToken, append(subjects(forged, "jti", "kid"), subjects(tok, "kid", "client", "principal", "sub")...)}}
 			a.May = []Expect{{mayfly.RuleNewNetwork, subjects(tok, "client", "principal")}}
 			return &Event{Time: at, Attack: a.Name, Report: report(at, callee, host(forgerNet, 7), "GET", "/customers/{id}", forged, g.records())}, nil
 		})
@@ -90,8 +93,11 @@ func (g *Generator) plan() ([]step, error) {
 				return nil, err
 			}
 			forged := tok
-			forged.Raw, forged.JTI, forged.Digest = "", g.randomJTI(), g.randomDigest()
-			a.Must = []Expect{{mayfly.RuleForgedToken, append(subjects(forged, "jti"), subjects(tok, "kid", "client", "principal", "sub")...)}}
+			forged.JTI, forged.Digest = g.randomJTI(), g.randomDigest()
+			if forged, err = g.forge(forged); err != nil {
+				return nil, err
+			}
+			a.Must = []Expect{{mayfly.RuleForgedToken, append(subjects(forged, "jti", "kid"), subjects(tok, "kid", "client", "principal", "sub")...)}}
 			a.May = []Expect{{mayfly.RuleNewNetwork, subjects(tok, "client", "principal")}}
 			return &Event{Time: at, Attack: a.Name, Report: report(at, callee, host(forgerNet, 8), "GET", "/customers/{id}", forged, g.records())}, nil
 		})

@@ -62,6 +62,17 @@ type Tokens interface {
 	Token(holder string, t time.Time) (Token, error)
 }
 
+// Forger is a Tokens that can also forge, as a thief with a copy of a
+// signing key of Mayfly's can. Forge returns a token with claims' claims
+// (its JTI, Issuer, Subject, ClientID, IssuedAt and Expires, and what
+// else the genuine token it copies holds), signed with that key: Raw and
+// Digest are the forgery's, and KID names the key. Where the Tokens does
+// not forge, a forgery is reported by its claims, with a digest no token
+// has.
+type Forger interface {
+	Forge(claims Token) (Token, error)
+}
+
 // Person is the holder whose client belongs to a person who is offboarded
 // during the week.
 const Person = "dana"
@@ -333,6 +344,21 @@ func (g *Generator) Run(emit func(Event) error) ([]Attack, error) {
 		}
 	}
 	return g.attacks, nil
+}
+
+// forge returns forged signed by the Tokens' Forger if it has one, and
+// forged, reported by its claims, if not.
+func (g *Generator) forge(forged Token) (Token, error) {
+	f, ok := g.tokens.(Forger)
+	if !ok {
+		forged.Raw = ""
+		return forged, nil
+	}
+	tok, err := f.Forge(forged)
+	if err != nil {
+		return Token{}, fmt.Errorf("forging a token of %s: %w", forged.ClientID, err)
+	}
+	return tok, nil
 }
 
 // randomJTI is a jti Mayfly never issued.

@@ -1,9 +1,11 @@
 package ledgergen
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,8 @@ import (
 // minted supplies real tokens, minted by a Mayfly on loopback whose clock
 // it moves to each token's time: every service a principal and a client,
 // and Person a human with a client of her own. It is the harness the
-// ingest test feeds the workload through.
+// ingest test feeds the workload through. It forges as well (Forger),
+// with the signing key taken from the store as a thief would take it.
 type minted struct {
 	t       testing.TB
 	env     *servertest.Env
@@ -25,12 +28,12 @@ type minted struct {
 	owners  map[string]string    // holder -> principal ID
 }
 
-func newMinted(t testing.TB, env *servertest.Env, services int) *minted {
+func newMinted(t testing.TB, env *servertest.Env, services int, ttl string) *minted {
 	m := &minted{t: t, env: env, clients: map[string][2]string{}, owners: map[string]string{}}
 	ctx := context.Background()
 	ops := env.Human("ops")
 	add := func(holder, owner string) {
-		c, secret := env.NewClient(api.ClientRequest{Name: holder, Owner: owner, TokenTTL: "15m"})
+		c, secret := env.NewClient(api.ClientRequest{Name: holder, Owner: owner, TokenTTL: ttl})
 		m.clients[holder], m.owners[holder] = [2]string{c.ID, secret}, owner
 	}
 	for i := range services {
@@ -80,6 +83,35 @@ func (m *minted) Token(holder string, at time.Time) (Token, error) {
 		Digest: digest, Raw: raw}, nil
 }
 
+// Forge signs claims with the ring's active key, stolen from the store:
+// the genuine token's claims, but for those the forger changed.
+func (m *minted) Forge(claims Token) (Token, error) {
+	parts := strings.Split(claims.Raw, ".")
+	if len(parts) != 3 {
+		return Token{}, errors.New("no genuine token to copy")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return Token{}, err
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	c := map[string]any{}
+	if err := d.Decode(&c); err != nil {
+		return Token{}, err
+	}
+	c["jti"], c["iss"], c["sub"], c["client_id"] = claims.JTI, claims.Issuer, claims.Subject, claims.ClientID
+	c["iat"], c["exp"] = claims.IssuedAt.Unix(), claims.Expires.Unix()
+	stolen := m.env.Steal("default")
+	raw := stolen.Sign(c)
+	digest, err := canon.Digest(raw)
+	if err != nil {
+		return Token{}, err
+	}
+	claims.KID, claims.Raw, claims.Digest = stolen.KID, raw, digest
+	return claims, nil
+}
+
 // act does an Action to Mayfly at its time.
 func (m *minted) act(a *Action) {
 	if d := a.Time.Sub(m.env.Clock.Now()); d > 0 {
@@ -95,13 +127,14 @@ func (m *minted) act(a *Action) {
 
 // TestMintedWorkload runs a short workload on tokens Mayfly minted: each
 // report's token has its issuance record with the same digest, but the
-// forged ones'; the person's token is refused after the offboarding.
+// forged ones', which are signed and have none; the person's token is refused after the offboarding.
 func TestMintedWorkload(t *testing.T) {
 	env := servertest.New(t)
-	m := newMinted(t, env, 20)
+	m := newMinted(t, env, 20, "15m")
 	cfg := Config{Seed: 7, Start: servertest.Epoch.Truncate(time.Hour).Add(time.Hour), Duration: 14 * time.Hour, Learning: 2 * time.Hour, PeakPerMinute: 0.02}
 	var personToken string
 	seen := map[string]string{} // jti -> digest, of benign reports
+	forged := map[string]bool{} // digests of forgeries
 	attacks, err := New(cfg, m).Run(func(ev Event) error {
 		if ev.Action != nil {
 			m.act(ev.Action)
@@ -109,14 +142,15 @@ func TestMintedWorkload(t *testing.T) {
 		}
 		r := ev.Report
 		if r.Token == "" {
-			if ev.Attack == "" {
-				t.Fatalf("a benign report without its token: %+v", r)
-			}
-			return nil
+			t.Fatalf("a report without its token: %+v", r)
 		}
 		d, err := canon.Digest(string(r.Token))
 		if err != nil {
 			return err
+		}
+		if ev.Attack == AttackForgedReuse || ev.Attack == AttackForgedNew {
+			forged[d] = true
+			return nil
 		}
 		if ev.Attack == AttackOffboarded && personToken == "" {
 			personToken = string(r.Token)
@@ -135,6 +169,14 @@ func TestMintedWorkload(t *testing.T) {
 	}
 	if len(attacks) != 6 {
 		t.Errorf("%d attacks; want 6", len(attacks))
+	}
+	if len(forged) != 2 {
+		t.Errorf("%d forged tokens reported; want 2", len(forged))
+	}
+	for d := range forged {
+		if recs, err := env.Admin.Tokens(context.Background(), mayfly.IssuanceFilter{Digest: d}); err != nil || len(recs) != 0 {
+			t.Errorf("issuance records of the forgery's digest %s: %v, %v; want none", d, recs, err)
+		}
 	}
 	n := 0
 	for d := range seen {

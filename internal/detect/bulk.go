@@ -39,6 +39,10 @@ type counter struct {
 	// high-water marks of the window's count, per day, over baseDays.
 	days  [baseDays]int64
 	marks [baseDays]int64
+	// held are the counts of the windows that end in the last nSlices
+	// slices, not learned yet: they overlap the window being judged, and
+	// an export read over several slices must not raise its own limit.
+	held [nSlices]struct{ slice, n int64 }
 	// staged holds what this Detect read, per namespace, to count at its
 	// end; last is the latest report of them, for the evidence.
 	staged                 map[string][]uint64
@@ -89,6 +93,9 @@ func (b *bulkState) prune() {
 		if c.cur > newest-nSlices || len(c.staged) > 0 {
 			continue
 		}
+		// Quiet for a window: what it holds no longer overlaps what it
+		// will read.
+		c.learnHeld(c.cur, b.width)
 		if c.baseline() == 0 {
 			delete(b.keys, k)
 		} else {
@@ -115,10 +122,11 @@ func (c *counter) exact() int64 {
 }
 
 // advance moves c to slice s: the count the window reached is learned,
-// up to the limit it passed if it fired, and what left the window is
-// dropped. A window that fired teaches its limit: a legitimate growth
-// fires once and is learned, and an export does not raise the baseline
-// beyond what the one before allowed.
+// up to the limit it passed if it fired, once no window it overlaps is
+// judged any more; and what left the window is dropped. A window that
+// fired teaches its limit: a legitimate growth fires once and is learned,
+// and an export does not raise the baseline beyond what the one before
+// allowed.
 func (c *counter) advance(s int64, width time.Duration) {
 	if s <= c.cur {
 		return // late reports count in the slice now filling
@@ -127,14 +135,12 @@ func (c *counter) advance(s int64, width time.Duration) {
 	if c.firing {
 		n = min(n, c.firedAt)
 	}
-	{
-		if n > 0 {
-			day := c.cur * int64(width) / int64(24*time.Hour)
-			i := day % baseDays
-			if c.days[i] != day {
-				c.days[i], c.marks[i] = day, 0
-			}
-			c.marks[i] = max(c.marks[i], n)
+	c.learnHeld(s-nSlices, width)
+	if n > 0 {
+		if c.cur <= s-nSlices {
+			c.learn(c.cur, n, width)
+		} else {
+			c.held[slot(c.cur)] = struct{ slice, n int64 }{c.cur, n}
 		}
 	}
 	// Marks of days that left the week are forgotten.
@@ -168,6 +174,26 @@ func (c *counter) advance(s int64, width time.Duration) {
 		c.firing = false
 	}
 	c.cur = s
+}
+
+// learnHeld learns the held counts of windows that end by slice upTo.
+func (c *counter) learnHeld(upTo int64, width time.Duration) {
+	for i, h := range c.held {
+		if h.n > 0 && h.slice <= upTo {
+			c.learn(h.slice, h.n, width)
+			c.held[i].n = 0
+		}
+	}
+}
+
+// learn raises the high-water mark of the day of slice s to n.
+func (c *counter) learn(s, n int64, width time.Duration) {
+	day := s * int64(width) / int64(24*time.Hour)
+	i := day % baseDays
+	if c.days[i] != day {
+		c.days[i], c.marks[i] = day, 0
+	}
+	c.marks[i] = max(c.marks[i], n)
 }
 
 // add adds ids read in namespace ns to the slice filling. It sorts ids.

@@ -174,6 +174,27 @@ func TestBulkReadSlides(t *testing.T) {
 	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
 }
 
+// An export spread over the window, a little each minute, is judged
+// against what was read before it, not against its own first minutes.
+func TestBulkReadSpreadExport(t *testing.T) {
+	w := newWorld(t, detect.Config{BulkWindow: 10 * time.Minute, BulkFloor: 1000, BulkMultiple: 5, BulkLearning: time.Minute,
+		Disable: detect.RuleSet{mayfly.RuleForgedToken, mayfly.RuleNewNetwork}})
+	tok := w.issue("")
+	start := w.env.Clock.Now()
+	for i := range 12 {
+		bulk(w, tok, "10.1.2.3", start.Add(time.Duration(i)*5*time.Minute), uint64(i%2)*20, 20)
+	}
+	quiet(t, w.raiser)
+	// 300 new records a minute: 1200 within four minutes, above the
+	// floor; its baseline was 40.
+	at := start.Add(2 * time.Hour)
+	for i := range 30 {
+		bulk(w, tok, "10.1.2.3", at.Add(time.Duration(i)*time.Minute), 10000+uint64(i)*300, 300)
+	}
+	want(t, w.raiser, mayfly.RuleBulkRead, "client:"+tok.client.ID)
+	want(t, w.raiser, mayfly.RuleBulkRead, "source:10.1.2.3")
+}
+
 func TestBulkReadLearnsFromFiring(t *testing.T) {
 	w := newWorld(t, detect.Config{BulkFloor: 100, BulkMultiple: 2, BulkLearning: time.Minute, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
 	tok := w.issue("")

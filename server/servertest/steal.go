@@ -64,16 +64,10 @@ func (e *Env) Steal(ring string) *Stolen {
 }
 
 // Forge mints, offline and now by the test clock, a token such as Mayfly
-// would issue to client, whose owner is principal, for aud: in canonical
-// form, its signature's S made low as Mayfly makes it.
+// would issue to client, whose owner is principal, for aud.
 func (s *Stolen) Forge(client, principal, aud string) string {
 	e := s.env
 	e.t.Helper()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: s.Key, KeyID: s.KID}},
-		(&jose.SignerOptions{}).WithType("at+jwt"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	now := e.Clock.Now()
 	jti, err := mayfly.NewJTI(now, rand.Reader)
 	if err != nil {
@@ -85,6 +79,21 @@ func (s *Stolen) Forge(client, principal, aud string) string {
 	}
 	if principal != "" {
 		claims["principal"] = principal
+	}
+	return s.Sign(claims)
+}
+
+// Sign signs claims, whatever they are, as Mayfly signs a token: in
+// canonical form, its signature's S made low as Mayfly makes it. It is
+// for forgeries Forge does not make, such as a real jti with a later
+// expiry.
+func (s *Stolen) Sign(claims map[string]any) string {
+	e := s.env
+	e.t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: s.Key, KeyID: s.KID}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	tok, err := jwt.Signed(sig).Claims(claims).Serialize()
 	if err != nil {

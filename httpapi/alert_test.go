@@ -305,6 +305,64 @@ func TestAlertStreamReplicas(t *testing.T) {
 	}
 }
 
+// TestAlertFromAnotherReplica: a forged token reported to one replica
+// raises forged-token, which another replica sharing the PostgreSQL store
+// shows on its stream and in its list.
+func TestAlertFromAnotherReplica(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	// No heartbeat comes to wake the stream: only the change notice can.
+	shared := func(c *server.Config) { c.Store = dsn; c.StreamHeartbeat = time.Hour }
+	a := servertest.Start(t, dir, servertest.NewClock(servertest.Epoch), shared)
+	b := servertest.Start(t, dir, servertest.NewClock(servertest.Epoch), shared)
+	ctx := t.Context()
+	svc, err := a.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "orders", Kind: mayfly.Service, Owner: a.Human("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, secret := a.NewClient(api.ClientRequest{Name: "orders-client", Owner: svc.ID})
+	stolen := a.Steal("default")
+	forgedTok := stolen.Forge(c.ID, "", "api")
+
+	s := alertStreamOf(t, b.URL, b.Token, "")
+	body := fmt.Sprintf(`{"time":%q,"service":"orders","source_ip":"10.1.2.3","method":"GET","route":"/customers","records":{"customer":[17]},"token":%q}`+"\n",
+		a.Clock.Now().Format(time.RFC3339), forgedTok)
+	req, _ := http.NewRequest("POST", a.URL+api.LedgerEventsPath, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.SetBasicAuth(c.ID, secret)
+	if r := a.Do(req); r.Status != http.StatusOK {
+		t.Fatalf("posting the report to replica a: %d %s", r.Status, r.Body)
+	}
+	// Replica a detects, and looks for the token's issuance record again
+	// once the issuance grace has passed by its clock, which moves here
+	// with real time. The bound is no timing assertion.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var got mayfly.Alert
+	for deadline := time.After(30 * time.Second); got.ID == ""; {
+		select {
+		case ev := <-s.events:
+			if ev.alert.Rule == mayfly.RuleForgedToken {
+				got = ev.alert
+			}
+		case <-tick.C:
+			a.Clock.Advance(50 * time.Millisecond)
+		case <-deadline:
+			t.Fatal("no forged-token alert on replica b's stream after 30 s")
+		}
+	}
+	if got.Subject != "kid:"+stolen.KID || got.State != mayfly.AlertOpen || len(got.Evidence) == 0 || got.Evidence[0].JTI != jtiFromToken(t, forgedTok) {
+		t.Errorf("replica b's stream: %+v; want forged-token on kid:%s with the report as evidence", got, stolen.KID)
+	}
+	list, err := b.Admin.Alerts(ctx, mayfly.AlertFilter{Rule: mayfly.RuleForgedToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != got.ID || list[0].Subject != "kid:"+stolen.KID {
+		t.Errorf("replica b's GET /v1/alerts: %+v; want %s", list, got.ID)
+	}
+}
+
 // verify checks a Standard Webhooks signature, written from the
 // specification rather than with the sender's code.
 func verify(secret string, h http.Header, body []byte) error {

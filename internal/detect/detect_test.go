@@ -315,12 +315,22 @@ func TestForgedTokenNeverIssued(t *testing.T) {
 	tok := w.issue("")
 	r := w.report(tok, "10.1.2.3", 1)
 	r.JTI, _ = mayfly.NewJTI(w.env.Clock.Now(), strings.NewReader(strings.Repeat("x", 32)))
+	if due := w.engine.Due(); !due.IsZero() {
+		t.Errorf("Due before any report: %v; want zero", due)
+	}
 	w.detect(r)
 	w.tick()
 	quiet(t, w.raiser) // not yet: its record may be on its way
+	// Due tells the ingest when to tick: the grace after the report.
+	if due, at := w.engine.Due(), w.env.Clock.Now().Add(2*time.Second); !due.Equal(at) {
+		t.Errorf("Due with a token waiting: %v; want %v", due, at)
+	}
 	w.env.Clock.Advance(2 * time.Second)
 	w.tick()
 	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+r.KID)
+	if due := w.engine.Due(); !due.IsZero() {
+		t.Errorf("Due once the token fired: %v; want zero", due)
+	}
 	if ev := w.raiser.signals[0].Evidence; ev.JTI != r.JTI || ev.Detail != "Mayfly never issued its jti" {
 		t.Errorf("evidence %+v", ev)
 	}

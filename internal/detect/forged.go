@@ -14,6 +14,7 @@ import (
 type forgedState struct {
 	records map[string]*mayfly.Issuance // nil: looked for after the grace, never issued
 	pending map[string]*pendingToken
+	due     time.Time // the earliest of pending's, zero if none
 }
 
 // pendingToken is a token reported before its issuance record was found.
@@ -96,19 +97,37 @@ func (e *Engine) forgedToken(r *mayfly.LedgerReport, rec *mayfly.Issuance, princ
 	p := &pendingToken{report: *r, principal: principal, due: now.Add(e.cfg.IssuanceGrace)}
 	p.report.Records, p.report.Token = nil, ""
 	e.forged.pending[r.JTI] = p
+	if e.forged.due.IsZero() || p.due.Before(e.forged.due) {
+		e.forged.due = p.due
+	}
 	return sigs
+}
+
+// Due is when the first token waiting for its issuance record is to be
+// looked for again, zero if none waits: the ingest calls Tick then, so
+// that forged-token fires a grace after the report, not at the next
+// second's tick.
+func (e *Engine) Due() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.forged.due
 }
 
 // duePending looks again for the records of pending tokens that are due,
 // and fires for those that still have none, or one they disagree with.
 func (e *Engine) duePending(ctx context.Context, now time.Time) ([]signal, error) {
 	var sigs []signal
+	e.forged.due = time.Time{}
 	for jti, p := range e.forged.pending {
 		if now.Before(p.due) {
+			if e.forged.due.IsZero() || p.due.Before(e.forged.due) {
+				e.forged.due = p.due
+			}
 			continue
 		}
 		rec, err := e.lookup(ctx, jti)
 		if err != nil {
+			e.forged.due = p.due // due still: the next tick looks again
 			return nil, err
 		}
 		delete(e.forged.pending, jti)

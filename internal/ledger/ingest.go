@@ -80,6 +80,7 @@ type Ingest struct {
 
 	detectQ queue // committed, to be detected
 	mergeQ  queue // seen, to be merged
+	dueKick chan struct{}
 
 	stop    context.CancelFunc
 	ctx     context.Context
@@ -160,7 +161,7 @@ func NewIngest(cfg IngestConfig) (*Ingest, error) {
 	if _, err := NewAggregate(cfg.Width); err != nil {
 		return nil, err
 	}
-	in := &Ingest{cfg: cfg, detectQ: newQueue(), mergeQ: newQueue()}
+	in := &Ingest{cfg: cfg, detectQ: newQueue(), mergeQ: newQueue(), dueKick: make(chan struct{}, 1)}
 	in.committer = batch.New(in.append)
 	return in, nil
 }
@@ -416,6 +417,7 @@ func (in *Ingest) detect(ps []*pending) error {
 		return err
 	}
 	in.metrics.Detected.Add(int64(len(ps)))
+	in.kickTick()
 	in.mergeQ.put(ps...)
 	return nil
 }
@@ -527,21 +529,66 @@ func (m *merger) flush(ctx context.Context) error {
 	return nil
 }
 
-// tickLoop calls the Detector's Tick about once a second.
+// dueDetector is a Detector with work due at a time of its own, such as
+// a token to look for again once a grace has passed.
+type dueDetector interface {
+	// Due is when Tick has work, by the ingest's clock; zero: none.
+	Due() time.Time
+}
+
+// Tick spacing: every second, and sooner when the Detector has work due,
+// but never closer than minTick, so that work that stays due (a store
+// that fails) cannot spin.
+const (
+	tickEvery = time.Second
+	minTick   = 20 * time.Millisecond
+)
+
+// tickLoop calls the Detector's Tick about once a second, and when its
+// work is due: a second's wait there would be most of the time from a
+// report to its alert.
 func (in *Ingest) tickLoop() {
 	defer in.wg.Done()
-	t := time.NewTicker(time.Second)
+	dd, _ := in.cfg.Detector.(dueDetector)
+	t := time.NewTimer(tickEvery)
 	defer t.Stop()
+	last := time.Now() // of the last tick, real time
 	for {
 		select {
 		case <-in.ctx.Done():
 			return
+		case <-in.dueKick:
 		case <-t.C:
 		}
+		now := time.Now()
+		wait := last.Add(tickEvery).Sub(now)
+		if dd != nil {
+			if due := dd.Due(); !due.IsZero() {
+				wait = min(wait, max(due.Sub(in.cfg.Clock.Now()), last.Add(minTick).Sub(now)))
+			}
+		}
+		if wait > 0 {
+			t.Reset(wait)
+			continue
+		}
+		last = now
+		t.Reset(tickEvery)
 		err := in.cfg.Audit.Update(in.ctx, func(tx mayfly.Tx) error { return in.cfg.Detector.Tick(in.ctx, tx, in.cfg.Clock.Now()) })
 		if err != nil && in.ctx.Err() == nil {
 			in.cfg.Log.Error("ledger detection tick failed", "err", err)
 		}
+		if dd != nil && !dd.Due().IsZero() {
+			in.kickTick() // to wait for what is still due
+		}
+	}
+}
+
+// kickTick has the tick loop look again at when the Detector's work is
+// due.
+func (in *Ingest) kickTick() {
+	select {
+	case in.dueKick <- struct{}{}:
+	default:
 	}
 }
 

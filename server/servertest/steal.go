@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,37 +31,47 @@ type Stolen struct {
 // Steal unseals ring's active signing key.
 func (e *Env) Steal(ring string) *Stolen {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.Dir, "root.key"))
+	kid, key, err := StealKey(context.Background(), e.Dir, e.Server.Store(), ring, e.Clock.Now())
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	return &Stolen{KID: kid, Key: key, env: e}
+}
+
+// StealKey is Steal for a program, such as a benchmark, that runs Mayfly
+// on data directory dir and store st itself: it unseals the key of ring
+// active at now, and returns its kid and the key.
+func StealKey(ctx context.Context, dir string, st mayfly.Store, ring string, now time.Time) (string, crypto.Signer, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "root.key"))
+	if err != nil {
+		return "", nil, err
 	}
 	root, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil {
-		e.t.Fatal(err)
+		return "", nil, err
 	}
 	s, err := seal.New(root)
 	if err != nil {
-		e.t.Fatal(err)
+		return "", nil, err
 	}
-	keys, err := e.Server.Store().Keys(context.Background())
+	keys, err := st.Keys(ctx)
 	if err != nil {
-		e.t.Fatal(err)
+		return "", nil, err
 	}
 	for _, k := range keys {
-		if k.Ring == ring && k.State(e.Clock.Now()) == mayfly.KeyActive {
+		if k.Ring == ring && k.State(now) == mayfly.KeyActive {
 			der, err := s.Open(k.Sealed, []byte("mayfly signing key "+k.KID))
 			if err != nil {
-				e.t.Fatal(err)
+				return "", nil, err
 			}
 			priv, err := x509.ParsePKCS8PrivateKey(der)
 			if err != nil {
-				e.t.Fatal(err)
+				return "", nil, err
 			}
-			return &Stolen{KID: k.KID, Key: priv.(crypto.Signer), env: e}
+			return k.KID, priv.(crypto.Signer), nil
 		}
 	}
-	e.t.Fatalf("no active key in ring %q", ring)
-	return nil
+	return "", nil, fmt.Errorf("no active key in ring %q", ring)
 }
 
 // Forge mints, offline and now by the test clock, a token such as Mayfly

@@ -19,6 +19,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
@@ -106,7 +107,10 @@ func TestCheckTokens(t *testing.T) {
 	// The genuine header on an unknown kid.
 	unknownKID := b64(t, map[string]any{"alg": string(k.Alg), "typ": "at+jwt", "kid": "no-such-kid"}) + "." + parts[1] + "." + parts[2]
 
-	for _, tc := range []struct {
+	// Twice over: the second time the genuine token is remembered as
+	// verified, and nothing that shares its signature or kid may pass
+	// for it.
+	cases := []struct {
 		name, token string
 		want        mayfly.LedgerCheck
 		claims      bool // the genuine claims are read
@@ -121,8 +125,10 @@ func TestCheckTokens(t *testing.T) {
 		{"unknown kid", unknownKID, mayfly.LedgerUnsigned, true},
 		{"two parts", parts[0] + "." + parts[1], mayfly.LedgerUnsigned, false},
 		{"payload not JSON", parts[0] + ".bm90IGpzb24." + parts[2], mayfly.LedgerUnsigned, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	}
+	for i := range 2 * len(cases) {
+		tc := cases[i%len(cases)]
+		t.Run(fmt.Sprintf("%s/%d", tc.name, i/len(cases)+1), func(t *testing.T) {
 			rs := []mayfly.LedgerReport{{Token: mayfly.LedgerRawToken(tc.token)}}
 			env.App.TokenChecker.CheckTokens(rs)
 			r := rs[0]
@@ -142,6 +148,46 @@ func TestCheckTokens(t *testing.T) {
 	d, err := canon.Digest(padded(t, genuine.AccessToken))
 	if err != nil || d != recs[0].Digest {
 		t.Errorf("digest of the padded token %q, %v; want %q", d, err, recs[0].Digest)
+	}
+}
+
+// keyCounter counts the key lookups a TokenChecker makes.
+type keyCounter struct {
+	ledger.KeyFinder
+	n int
+}
+
+func (k *keyCounter) Key(kid string) (*mayfly.Key, error) {
+	k.n++
+	return k.KeyFinder.Key(kid)
+}
+
+// TestCheckTokensRemembers: a token verified once is not verified again,
+// in either spelling; a token that failed is checked each time.
+func TestCheckTokensRemembers(t *testing.T) {
+	env := apptest.New(t)
+	c, _ := env.NewClient(identity.ClientSpec{Name: "remember-svc", Owner: env.Human("remember")})
+	genuine := env.Issue(c).AccessToken
+	keys := &keyCounter{KeyFinder: env.App.Keys}
+	checker := ledger.NewTokenChecker(keys)
+	parts := strings.Split(genuine, ".")
+	unknown := b64(t, map[string]any{"alg": "ES256", "kid": "no-such-kid"}) + "." + parts[1] + "." + parts[2]
+	for i, tc := range []struct {
+		token   string
+		want    mayfly.LedgerCheck
+		lookups int // in all, after this check
+	}{
+		{genuine, mayfly.LedgerSigned, 1},
+		{genuine, mayfly.LedgerSigned, 1},
+		{padded(t, genuine), mayfly.LedgerSigned, 1},
+		{unknown, mayfly.LedgerUnsigned, 2},
+		{unknown, mayfly.LedgerUnsigned, 3},
+	} {
+		rs := []mayfly.LedgerReport{{Token: mayfly.LedgerRawToken(tc.token)}}
+		checker.CheckTokens(rs)
+		if rs[0].Check != tc.want || keys.n != tc.lookups {
+			t.Errorf("check %d: %q after %d key lookups; want %q after %d", i, rs[0].Check, keys.n, tc.want, tc.lookups)
+		}
 	}
 }
 

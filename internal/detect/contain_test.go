@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -208,5 +209,72 @@ func TestContainOnlyGenuine(t *testing.T) {
 	}
 	if len(w.raiser.contained) != 0 {
 		t.Errorf("contained %v; want nothing", w.raiser.contained)
+	}
+}
+
+// revoked reports whether kid is revoked.
+func revoked(t *testing.T, w *world, kid string) bool {
+	t.Helper()
+	k, err := w.env.App.Keys.Key(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !k.RevokedAt.IsZero()
+}
+
+// TestContainNotHeldBackByUnsigned: a rule fires at most once a second
+// for a subject, but an unsigned report naming a key (which may not
+// revoke it) does not hold back the signed forgery that does.
+func TestContainNotHeldBackByUnsigned(t *testing.T) {
+	cfg := detect.Config{}
+	if err := cfg.Contain.Set("forged-token=revoke-key"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, cfg)
+	tok := w.issue("")
+	unsigned := w.report(tok, "10.1.2.3", 1)
+	unsigned.Check = mayfly.LedgerUnsigned
+	w.detect(unsigned)
+	if revoked(t, w, tok.rec.KID) {
+		t.Fatal("an unsigned token revoked the key it names")
+	}
+	forged := w.report(tok, "10.1.2.3", 1)
+	forged.Expires = forged.Expires.Add(time.Hour)
+	w.detect(forged) // within the same second
+	if !revoked(t, w, tok.rec.KID) {
+		t.Error("the signed forgery right after an unsigned report did not revoke the key")
+	}
+}
+
+// TestContainWaitsWhenFlooded: with more unknown tokens at once than can
+// wait out the issuance grace, the ones beyond alert at once but do not
+// revoke: a lagging replica may not see a genuine token's record yet. The
+// held ones revoke when their grace has passed.
+func TestContainWaitsWhenFlooded(t *testing.T) {
+	cfg := detect.Config{}
+	if err := cfg.Contain.Set("forged-token=revoke-key"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, cfg)
+	tok := w.issue("")
+	reports := make([]mayfly.LedgerReport, detect.MaxPending+1)
+	for i := range reports {
+		r := w.report(tok, "10.1.2.3")
+		jti, err := mayfly.NewJTI(w.env.Clock.Now(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.JTI, r.Digest = jti, ""
+		reports[i] = r
+	}
+	w.detect(reports...)
+	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+tok.rec.KID)
+	if revoked(t, w, tok.rec.KID) {
+		t.Fatal("a token judged without the grace revoked its key")
+	}
+	w.env.Clock.Advance(time.Second)
+	w.tick()
+	if !revoked(t, w, tok.rec.KID) {
+		t.Error("the held tokens, never issued, did not revoke the key after the grace")
 	}
 }

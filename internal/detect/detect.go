@@ -131,6 +131,18 @@ type signal struct {
 	contain bool
 }
 
+// key is what repeats of a firing within repeatEvery share. A firing that
+// may contain is apart from one that may not: an unsigned report naming a
+// key must not hold back, for a second at a time, the signed forgery that
+// would revoke it.
+func (s *signal) key() string {
+	k := string(s.Rule) + " " + s.Subject
+	if s.contain {
+		k += " contain"
+	}
+	return k
+}
+
 // Detect runs the rules over reports.
 func (e *Engine) Detect(ctx context.Context, tx mayfly.Tx, reports []mayfly.LedgerReport) error {
 	e.mu.Lock()
@@ -171,7 +183,7 @@ func (e *Engine) Detect(ctx context.Context, tx mayfly.Tx, reports []mayfly.Ledg
 			sigs = e.bulkRead(r, principal, genuine, sigs)
 		}
 		if e.on(mayfly.RuleNewNetwork) {
-			sigs = e.newNetwork(r, principal, sigs)
+			sigs = e.newNetwork(r, principal, genuine, sigs)
 		}
 		if e.on(mayfly.RuleSharedSource) {
 			sigs = e.sharedSource(r, sigs)
@@ -251,7 +263,7 @@ func (e *Engine) raise(tx mayfly.Tx, sigs []signal, now time.Time) error {
 	out := make([]mayfly.AlertSignal, 0, len(sigs))
 	kept := sigs[:0:0]
 	for _, s := range sigs {
-		k := string(s.Rule) + " " + s.Subject
+		k := s.key()
 		if t, ok := e.fired[k]; ok && now.Sub(t) < repeatEvery && now.Sub(t) >= 0 {
 			continue
 		}
@@ -267,8 +279,8 @@ func (e *Engine) raise(tx mayfly.Tx, sigs []signal, now time.Time) error {
 	}
 	alerts, err := e.deps.Raiser.Raise(tx, out)
 	if err != nil {
-		for _, s := range out {
-			delete(e.fired, string(s.Rule)+" "+s.Subject) // not raised: the next firing may be
+		for _, s := range kept {
+			delete(e.fired, s.key()) // not raised: the next firing may be
 		}
 		return err
 	}

@@ -90,9 +90,11 @@ func (e *Engine) forgedToken(r *mayfly.LedgerReport, rec *mayfly.Issuance, princ
 	}
 	if len(e.forged.pending) >= maxPending {
 		// Too many unknown tokens at once to wait on each: the store was
-		// just asked, and a record is durable before its token leaves.
+		// just asked, and a record is durable before its token leaves,
+		// but a replica's reads may lag. It alerts, and containment waits
+		// for the tokens held, whose grace has passed when they fire.
 		e.keep(r.JTI, nil)
-		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti", true))
+		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti (judged without the grace: too many unknown tokens at once)", false))
 	}
 	p := &pendingToken{report: *r, principal: principal, due: now.Add(e.cfg.IssuanceGrace)}
 	p.report.Records, p.report.Token = nil, ""

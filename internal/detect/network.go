@@ -33,8 +33,11 @@ func network(a netip.Addr) (netip.Prefix, bool) {
 }
 
 // newNetwork learns where r's client and principal come from during their
-// learning period, and fires on a network new after it.
-func (e *Engine) newNetwork(r *mayfly.LedgerReport, principal string, sigs []signal) []signal {
+// learning period, and fires on a network new after it. Only a token
+// Mayfly issued starts the learning of a client or principal: a forger
+// chooses the names, and made-up ones must not fill the table of the
+// learned (forged-token fires for them).
+func (e *Engine) newNetwork(r *mayfly.LedgerReport, principal string, genuine bool, sigs []signal) []signal {
 	net, ok := network(r.SourceIP)
 	if !ok {
 		return sigs
@@ -45,7 +48,7 @@ func (e *Engine) newNetwork(r *mayfly.LedgerReport, principal string, sigs []sig
 		}
 		l := e.nets.idents[k]
 		if l == nil {
-			if len(e.nets.idents) >= maxIdents {
+			if !genuine || len(e.nets.idents) >= maxIdents {
 				continue // full: a client first seen now is not learned
 			}
 			l = &learned{first: r.Time, nets: map[netip.Prefix]struct{}{}}

@@ -346,3 +346,26 @@ func TestFarFutureReport(t *testing.T) {
 	w.detect(late)
 	want(t, w.raiser, mayfly.RuleNewNetwork, "client:"+tok.client.ID)
 }
+
+// TestNewNetworkLearnsOnlyIssued: tokens Mayfly never issued name clients
+// a forger made up; such a client is never learned (forged-token is the
+// alert for it), so made-up names cannot fill the table of the learned.
+func TestNewNetworkLearnsOnlyIssued(t *testing.T) {
+	w := newWorld(t, detect.Config{Learning: time.Hour, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
+	tok := w.issue("")
+	start := w.env.Clock.Now()
+	at := func(d time.Duration, ip string) mayfly.LedgerReport {
+		w.until(start.Add(d))
+		r := w.report(tok, ip, 1)
+		r.Time = start.Add(d)
+		r.JTI, r.Digest, r.ClientID = "made-up-"+ip, "", "mfc_made-up"
+		return r
+	}
+	w.detect(at(0, "192.0.2.10"))
+	w.detect(at(2*time.Hour, "203.0.113.1"))
+	for _, s := range w.raiser.fired(mayfly.RuleNewNetwork) {
+		if s == "client:mfc_made-up" {
+			t.Errorf("new-network fired for a client only forged tokens named: %+v", w.raiser.signals)
+		}
+	}
+}

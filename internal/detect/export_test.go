@@ -1,0 +1,4 @@
+package detect
+
+// MaxPending is how many tokens may wait for their issuance record at once.
+const MaxPending = maxPending

@@ -310,6 +310,30 @@ func TestForgedTokenIssuanceLag(t *testing.T) {
 	quiet(t, w.raiser)
 }
 
+// TestForgedTokenSpellingsWhileHeld: while a token waits for its record,
+// another token under the same jti (a forger's, with a later expiry) is
+// held too and compared when due, not passed over for the first.
+func TestForgedTokenSpellingsWhileHeld(t *testing.T) {
+	env := apptest.New(t)
+	ts := &tokens{TokenStore: env.App.Store(), hidden: map[string]bool{}}
+	w := &world{t: t, env: env, raiser: newRaiser(), tokens: ts}
+	w.start(detect.Config{IssuanceGrace: 2 * time.Second})
+	tok := w.issue("")
+	ts.hidden[tok.rec.JTI] = true
+	forged := w.report(tok, "10.1.2.3", 2)
+	forged.Expires, forged.Digest = forged.Expires.Add(30*24*time.Hour), ""
+	w.detect(w.report(tok, "10.1.2.3", 1), forged)
+	w.tick()
+	quiet(t, w.raiser)
+	ts.show(tok.rec.JTI)
+	w.env.Clock.Advance(3 * time.Second)
+	w.tick()
+	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+tok.rec.KID)
+	if n, d := len(w.raiser.signals), w.raiser.signals[0].Evidence.Detail; n != 1 || !strings.Contains(d, "exp") {
+		t.Errorf("%d firings, the first for %q; want one, for its exp", n, d)
+	}
+}
+
 func TestForgedTokenNeverIssued(t *testing.T) {
 	w := newWorld(t, detect.Config{IssuanceGrace: 2 * time.Second})
 	tok := w.issue("")

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,11 +18,27 @@ type forgedState struct {
 	due     time.Time // the earliest of pending's, zero if none
 }
 
-// pendingToken is a token reported before its issuance record was found.
+// pendingToken is a token reported before its issuance record was found:
+// each spelling of it reported while it waits (other claims under the
+// same jti), each compared with the record when due.
 type pendingToken struct {
+	spellings []spelling
+	due       time.Time
+}
+
+type spelling struct {
 	report    mayfly.LedgerReport // without its records
 	principal string
-	due       time.Time
+}
+
+// maxSpellings bounds the spellings of one jti held: beyond them, the jti
+// is a forger's at once.
+const maxSpellings = 4
+
+// sameToken reports whether a and b state the same token to forged-token.
+func sameToken(a, b *mayfly.LedgerReport) bool {
+	return a.Digest == b.Digest && a.KID == b.KID && a.ClientID == b.ClientID && a.Check == b.Check &&
+		a.IssuedAt.Equal(b.IssuedAt) && a.Expires.Equal(b.Expires)
 }
 
 func (f *forgedState) init() {
@@ -85,8 +102,19 @@ func (e *Engine) forgedToken(r *mayfly.LedgerReport, rec *mayfly.Issuance, princ
 	if _, ok := e.forged.records[r.JTI]; ok {
 		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti", true))
 	}
-	if _, ok := e.forged.pending[r.JTI]; ok {
-		return sigs
+	if p, ok := e.forged.pending[r.JTI]; ok {
+		for i := range p.spellings {
+			if sameToken(&p.spellings[i].report, r) {
+				return sigs
+			}
+		}
+		if len(p.spellings) < maxSpellings {
+			p.spellings = append(p.spellings, hold(r, principal))
+			return sigs
+		}
+		// More tokens under one jti than Mayfly ever issues (one): which
+		// are forged is known only when the record is.
+		return append(sigs, e.forgedSignal(r, principal, "its jti was reported with more than "+strconv.Itoa(maxSpellings)+" sets of claims", false))
 	}
 	if len(e.forged.pending) >= maxPending {
 		// Too many unknown tokens at once to wait on each: the store was
@@ -96,13 +124,19 @@ func (e *Engine) forgedToken(r *mayfly.LedgerReport, rec *mayfly.Issuance, princ
 		e.keep(r.JTI, nil)
 		return append(sigs, e.forgedSignal(r, principal, "Mayfly never issued its jti (judged without the grace: too many unknown tokens at once)", false))
 	}
-	p := &pendingToken{report: *r, principal: principal, due: now.Add(e.cfg.IssuanceGrace)}
-	p.report.Records, p.report.Token = nil, ""
+	p := &pendingToken{spellings: []spelling{hold(r, principal)}, due: now.Add(e.cfg.IssuanceGrace)}
 	e.forged.pending[r.JTI] = p
 	if e.forged.due.IsZero() || p.due.Before(e.forged.due) {
 		e.forged.due = p.due
 	}
 	return sigs
+}
+
+// hold is what a pending token keeps of a report.
+func hold(r *mayfly.LedgerReport, principal string) spelling {
+	s := spelling{report: *r, principal: principal}
+	s.report.Records, s.report.Token = nil, ""
+	return s
 }
 
 // Due is when the first token waiting for its issuance record is to be
@@ -138,9 +172,14 @@ func (e *Engine) duePending(ctx context.Context, now time.Time) ([]signal, error
 		}
 		if rec == nil {
 			e.keep(jti, nil)
-			sigs = append(sigs, e.forgedSignal(&p.report, p.principal, "Mayfly never issued its jti", true))
-		} else if why := disagree(&p.report, rec); why != "" {
-			sigs = append(sigs, e.forgedSignal(&p.report, p.principal, why, true))
+		}
+		for i := range p.spellings {
+			sp := &p.spellings[i]
+			if rec == nil {
+				sigs = append(sigs, e.forgedSignal(&sp.report, sp.principal, "Mayfly never issued its jti", true))
+			} else if why := disagree(&sp.report, rec); why != "" {
+				sigs = append(sigs, e.forgedSignal(&sp.report, sp.principal, why, true))
+			}
 		}
 	}
 	return sigs, nil

@@ -258,7 +258,13 @@ func TestForgedTokenSameJTIOtherClaims(t *testing.T) {
 			r := w.report(tok, "10.1.2.3", 7)
 			tc.change(&r)
 			w.detect(r)
-			want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+r.KID)
+			// A kid that is not Mayfly's makes the alert the accepting
+			// service's: see TestForgedTokenKIDNotMayflys.
+			subject := "kid:" + r.KID
+			if tc.name == "kid" {
+				subject = "service:" + r.Service
+			}
+			want(t, w.raiser, mayfly.RuleForgedToken, subject)
 			ev := w.raiser.signals[0].Evidence
 			if ev.JTI != tok.rec.JTI || !strings.Contains(ev.Detail, tc.name) {
 				t.Errorf("evidence %+v; want the jti and %q in its detail", ev, tc.name)
@@ -331,6 +337,31 @@ func TestForgedTokenSpellingsWhileHeld(t *testing.T) {
 	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+tok.rec.KID)
 	if n, d := len(w.raiser.signals), w.raiser.signals[0].Evidence.Detail; n != 1 || !strings.Contains(d, "exp") {
 		t.Errorf("%d firings, the first for %q; want one, for its exp", n, d)
+	}
+}
+
+// TestForgedTokenKIDNotMayflys: a token under a kid Mayfly never had is
+// the accepting service's alert, one however many kids a reporter makes
+// up, and contains nothing.
+func TestForgedTokenKIDNotMayflys(t *testing.T) {
+	cfg := detect.Config{}
+	if err := cfg.Contain.Set("forged-token=revoke-key"); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, cfg)
+	tok := w.issue("")
+	for i := range 3 {
+		r := w.report(tok, "10.1.2.3", 1)
+		r.KID, r.JTI = fmt.Sprintf("made-up-%d", i), fmt.Sprintf("made-up-jti-%d", i)
+		r.Check = mayfly.LedgerUnsigned
+		w.env.Clock.Advance(2 * time.Second)
+		w.detect(r)
+	}
+	if got := w.raiser.fired(mayfly.RuleForgedToken); len(got) != 3 || got[0] != "service:orders" || got[2] != "service:orders" {
+		t.Errorf("forged-token fired for %q; want service:orders three times", got)
+	}
+	if len(w.raiser.contained) != 0 {
+		t.Errorf("contained %v; want nothing", w.raiser.contained)
 	}
 }
 

@@ -211,16 +211,21 @@ func disagree(r *mayfly.LedgerReport, rec *mayfly.Issuance) string {
 	return "its " + strings.Join(why, ", ") + " disagree with the issuance record of its jti"
 }
 
+// forgedSignal fires for r's token. The alert is about the key if it is
+// one of Mayfly's; otherwise about the service that accepted the token (a
+// verifier trusting a key that is not Mayfly's), since a kid or jti a
+// reporter makes up would open a new alert each.
 func (e *Engine) forgedSignal(r *mayfly.LedgerReport, principal, why string, contain bool) signal {
 	subject := "kid:" + r.KID
-	if r.KID == "" {
-		subject = "jti:" + r.JTI
+	if _, err := e.deps.Keys.Key(r.KID); r.KID == "" || err != nil {
+		subject, contain = "service:"+r.Service, false
+		why += "; its kid " + strconv.Quote(r.KID) + " is not a key of Mayfly's"
 	}
 	ev := evidence(r, principal)
 	ev.Detail = why
 	return signal{
 		AlertSignal: mayfly.AlertSignal{Rule: mayfly.RuleForgedToken, Subject: subject, Evidence: ev,
 			Summary: "service " + r.Service + " accepted a token Mayfly did not issue: " + why},
-		kid: r.KID, client: r.ClientID, principal: principal, contain: contain && r.KID != "",
+		kid: r.KID, client: r.ClientID, principal: principal, contain: contain,
 	}
 }

@@ -291,7 +291,10 @@ func TestStaleVerifier(t *testing.T) {
 	w.heartbeat(mayfly.LedgerHeartbeat{Service: "orders", Time: now, RevocationSeq: seq, RevocationAge: time.Second})
 	w.heartbeat(mayfly.LedgerHeartbeat{Service: "billing", Time: now.Add(5 * time.Second), RevocationSeq: seq - 1})
 	w.heartbeat(mayfly.LedgerHeartbeat{Service: "nofeed", Time: now.Add(time.Hour)})
+	// A clock an hour ahead of Mayfly's makes no lag.
+	w.heartbeat(mayfly.LedgerHeartbeat{Service: "skewed", Time: now.Add(time.Hour), RevocationSeq: seq - 1, RevocationAge: time.Millisecond})
 	quiet(t, w.raiser)
+	w.env.Clock.Advance(11 * time.Second)
 	w.heartbeat(mayfly.LedgerHeartbeat{Service: "billing", Time: now.Add(11 * time.Second), RevocationSeq: seq - 1, RevocationAge: time.Millisecond})
 	want(t, w.raiser, mayfly.RuleStaleVerifier, "service:billing")
 	w.heartbeat(mayfly.LedgerHeartbeat{Service: "orders", Time: now, RevocationSeq: seq, RevocationAge: 11 * time.Second})

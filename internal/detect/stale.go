@@ -43,8 +43,10 @@ func (e *Engine) staleFeed(hb mayfly.LedgerHeartbeat, now time.Time) []signal {
 	if v == nil || (hb.RevocationSeq == 0 && hb.RevocationAge == 0) {
 		return nil // it follows no feed
 	}
+	// When the service says it sent the heartbeat, but never after it
+	// came: a clock ahead of Mayfly's must not make a lag of its own.
 	at := hb.Time
-	if at.IsZero() {
+	if at.IsZero() || at.After(now) {
 		at = now
 	}
 	var why string

@@ -659,11 +659,14 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		// What was acknowledged is written first; the count after is
 		// only for the log, and bounded, so a store that stopped
 		// answering cannot hold the shutdown.
+		// The ingest first, so that no detection starts containment after
+		// the wait for it; both before the audit log, which they write
+		// through.
+		s.Ingest.Close()
 		if s.detect != nil {
 			s.detect.Close() // containment under way finishes
 		}
 		s.Token.Close()
-		s.Ingest.Close() // before the audit log, which detection writes through
 		s.Audit.Close()
 		count, cancel := context.WithTimeout(ctx, queuedWait)
 		var err error

@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -39,6 +40,7 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/server"
 )
 
@@ -54,15 +56,17 @@ func main() {
 		lines   = flag.Int("lines", 1000, "reports in each batch")
 		tokens  = flag.Int("tokens", 1000, "distinct tokens the reports name")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
+		disable detect.RuleSet
 	)
+	flag.Var(&disable, "disable", "with -self: detection rules that do not run (names separated by commas), to see what they cost")
 	flag.Parse()
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *ids, *lines, *tokens, *cpuProf); err != nil {
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *ids, *lines, *tokens, *cpuProf, disable); err != nil {
 		fmt.Fprintln(os.Stderr, "ledgerload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, lines, tokens int, cpuProf string) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, lines, tokens int, cpuProf string, disable detect.RuleSet) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var srv *server.Server
@@ -76,7 +80,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, 
 		errc := make(chan error, 1)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		go func() {
-			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log}, func(s *server.Server, addr string) {
+			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log, Detect: detect.Config{Disable: disable}}, func(s *server.Server, addr string) {
 				srv = s
 				ready <- "http://" + addr
 			})
@@ -145,7 +149,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, 
 			for n := 0; time.Now().Before(deadline); n++ {
 				k := (w + n*conc) % len(bodies)
 				body := bodies[k]
-				req, _ := http.NewRequest("POST", base+api.LedgerEventsPath, strings.NewReader(string(body)))
+				req, _ := http.NewRequest("POST", base+api.LedgerEventsPath, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-ndjson")
 				req.SetBasicAuth(url.QueryEscape(cc.Client.ID), url.QueryEscape(cc.Secret))
 				t0 := time.Now()

@@ -242,4 +242,18 @@ func BenchmarkLedgerDeltas(b *testing.B) {
 			b.ReportMetric(float64(c.lines*c.ids*b.N)/b.Elapsed().Seconds(), "record-reads/s")
 		})
 	}
+	// As the ingest gathers a window's batches: 10 reports a bucket.
+	b.Run("ids=1000/10-a-bucket", func(b *testing.B) {
+		reps := benchReports(b, 1_000, 1_000)
+		for i := range reps {
+			reps[i].JTI = reps[i%100].JTI
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Deltas(reps, time.Minute); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(1_000*1_000*b.N)/b.Elapsed().Seconds(), "record-reads/s")
+	})
 }

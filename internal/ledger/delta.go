@@ -68,7 +68,7 @@ func (a *Aggregate) add(r *mayfly.LedgerReport, start time.Time, ns string) *del
 			// The first report of a token names its claims; they are
 			// the same in every report of it.
 			Token: mayfly.LedgerToken{JTI: r.JTI, Digest: r.Digest, KID: r.KID, ClientID: r.ClientID, Subject: r.Subject},
-		}, sorted: true}
+		}, sorted: true, runsSorted: true}
 		a.deltas[k] = d
 		a.order = append(a.order, d)
 	}
@@ -102,10 +102,16 @@ func (a *Aggregate) Add(reports []mayfly.LedgerReport) {
 			for ns, ids := range r.Records {
 				d := a.add(r, start, ns)
 				d.b.Requests++
-				d.sorted = d.sorted && isSortedSet(ids) && (len(d.ids) == 0 || len(ids) == 0 || d.ids[len(d.ids)-1] < ids[0])
+				if len(ids) == 0 {
+					continue
+				}
+				set := isSortedSet(ids)
+				d.sorted = d.sorted && set && (len(d.ids) == 0 || d.ids[len(d.ids)-1] < ids[0])
+				d.runsSorted = d.runsSorted && set
 				if len(d.ids) == 0 {
 					d.ids = slices.Clip(ids) // the next append copies
 				} else {
+					d.runs = append(d.runs, len(d.ids))
 					d.ids = append(d.ids, ids...)
 				}
 			}
@@ -125,10 +131,16 @@ func (a *Aggregate) Deltas() ([]mayfly.LedgerBucket, error) {
 			// As the stores encode records: runs compressed, then the
 			// portable serialization.
 			if !d.sorted {
-				d.ids = slices.Clone(d.ids) // perhaps a report's own
-				slices.Sort(d.ids)
+				if d.runsSorted {
+					// Each report's IDs come sorted: merging them is
+					// a few linear passes where a sort is n log n.
+					d.ids = mergeRuns(d.ids, d.runs)
+				} else {
+					d.ids = slices.Clone(d.ids) // perhaps a report's own
+					slices.Sort(d.ids)
+				}
 				d.ids = slices.Compact(d.ids)
-				d.sorted = true
+				d.sorted, d.runs = true, nil
 			}
 			b.Records = recordset.Encode(d.ids)
 		}
@@ -151,6 +163,54 @@ type delta struct {
 	addrs   []netip.Addr // distinct sources not yet in b.Sources
 	ids     []uint64
 	sorted  bool // ids are sorted and distinct, as each report's are
+	// runs are where each report's IDs after the first start in ids;
+	// runsSorted says each report's are sorted and distinct.
+	runs       []int
+	runsSorted bool
+}
+
+// mergeRuns returns ids, whose sorted runs start at 0 and at each of
+// runs, merged into one sorted slice (duplicates kept): adjacent runs are
+// merged pairwise until one is left. ids is the aggregate's own copy (a
+// run was appended to it) and serves as one of the two buffers.
+func mergeRuns(ids []uint64, runs []int) []uint64 {
+	bounds := make([]int, 0, len(runs)+2)
+	bounds = append(append(append(bounds, 0), runs...), len(ids))
+	src, dst := ids, make([]uint64, len(ids))
+	for len(bounds) > 2 {
+		next := bounds[:1]
+		for i := 0; i+1 < len(bounds); i += 2 {
+			lo := bounds[i]
+			if i+2 >= len(bounds) { // an odd run out: carried over
+				copy(dst[lo:], src[lo:bounds[i+1]])
+				next = append(next, bounds[i+1])
+				continue
+			}
+			mid, hi := bounds[i+1], bounds[i+2]
+			merge(dst[lo:hi], src[lo:mid], src[mid:hi])
+			next = append(next, hi)
+		}
+		bounds = next
+		src, dst = dst, src
+	}
+	return src
+}
+
+// merge writes sorted a and b into out, sorted; len(out) = len(a)+len(b).
+func merge(out, a, b []uint64) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] <= b[j] {
+			out[k] = a[i]
+			i++
+		} else {
+			out[k] = b[j]
+			j++
+		}
+		k++
+	}
+	k += copy(out[k:], a[i:])
+	copy(out[k:], b[j:])
 }
 
 // maxAddrs is how many sources a delta keeps as addresses before it

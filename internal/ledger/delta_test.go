@@ -239,6 +239,9 @@ func TestLedgerDeltasIDs(t *testing.T) {
 		{"sorted, then unsorted", [][]uint64{b, a}, []uint64{3, 5, 9, 10}},
 		{"sorted, in order", [][]uint64{c, b}, []uint64{1, 2, 9, 10}},
 		{"sorted, out of order", [][]uint64{b, c}, []uint64{1, 2, 9, 10}},
+		{"sorted, overlapping, odd count", [][]uint64{{4, 8}, {1, 8, 20}, {2, 3}, {}, {3, 9}}, []uint64{1, 2, 3, 4, 8, 9, 20}},
+		{"sorted, overlapping, even count", [][]uint64{{7}, {1, 7}, {0, 9}, {7, 8}}, []uint64{0, 1, 7, 8, 9}},
+		{"sorted, then unsorted, then sorted", [][]uint64{{4, 8}, {2, 1}, {0, 9}}, []uint64{0, 1, 2, 4, 8, 9}},
 	} {
 		var reps []mayfly.LedgerReport
 		for _, ids := range tt.in {
@@ -251,5 +254,32 @@ func TestLedgerDeltasIDs(t *testing.T) {
 	}
 	if !slices.Equal(a, []uint64{5, 3, 5}) || !slices.Equal(b, []uint64{9, 10}) || !slices.Equal(c, []uint64{1, 2}) {
 		t.Errorf("the reports' IDs changed: %v %v %v", a, b, c)
+	}
+}
+
+// TestLedgerDeltasRuns merges many reports of one bucket, each sorted,
+// as a sort of all their IDs would.
+func TestLedgerDeltasRuns(t *testing.T) {
+	t0 := time.Date(2031, 5, 6, 7, 8, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{2, 3, 7, 64, 65} {
+		var reps []mayfly.LedgerReport
+		var all []uint64
+		for range n {
+			ids := make([]uint64, rng.IntN(50))
+			for i := range ids {
+				ids[i] = rng.Uint64N(500)
+			}
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
+			all = append(all, ids...)
+			reps = append(reps, mayfly.LedgerReport{Time: t0, Service: "s", SourceIP: netip.MustParseAddr("10.0.0.1"), JTI: "j", Records: map[string][]uint64{"a": ids}})
+		}
+		slices.Sort(all)
+		all = slices.Compact(all)
+		got, err := ledger.Deltas(reps, time.Minute)
+		if err != nil || len(got) != 1 || !slices.Equal(decode(t, got[0].Records), all) {
+			t.Errorf("%d reports: got %+v, %v; want one bucket of %v", n, got, err, all)
+		}
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // BenchRecordIssuances measures RecordIssuances of batch records at a
@@ -120,4 +122,74 @@ func LedgerWorkload(reads int) [][]mayfly.LedgerBucket {
 		out = append(out, batch)
 	}
 	return out
+}
+
+// LedgerScale is a day of ledger traffic of a given size and density, for
+// measuring the ledger's size where it counts (a billion record-reads)
+// rather than extrapolating from a small sample.
+type LedgerScale struct {
+	Reads   int64  // record-reads in the day
+	Live    int    // tokens live at once; each lives 5 minutes
+	Records uint64 // records in the one namespace
+	Clients int    // clients the tokens belong to
+}
+
+// Buckets calls fn with the workload's deltas in buckets of width (a
+// divisor of a day, at least a minute), one call per bucket time, in
+// order, as the ingest would have merged them. A request reads 1 to 20
+// records, 70% of them drawn from a Zipf distribution (s = 1.1) over the
+// records, the rest evenly; it names one of the tokens then live.
+func (w LedgerScale) Buckets(width time.Duration, fn func([]mayfly.LedgerBucket) error) error {
+	rng := rand.New(rand.NewPCG(5, 6))
+	zipf := rand.NewZipf(rng, 1.1, 1, w.Records-1)
+	// Zipf draws cost ~100 ns each: a billion of them come from a table
+	// of 2^24, picked evenly, whose values follow the same law.
+	hot := make([]uint64, 1<<24)
+	for i := range hot {
+		hot[i] = zipf.Uint64()
+	}
+	start := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	minutes := int(24 * time.Hour / time.Minute)
+	perMinute := w.Reads / int64(minutes)
+	per := int(width / time.Minute)
+	byToken := map[int][]uint64{}
+	requests := map[int]int64{}
+	for m := range minutes {
+		for n := int64(0); n < perMinute; {
+			// The tokens of this minute: Live at once, a fifth replaced
+			// each minute.
+			tok := m/5*w.Live + rng.IntN(w.Live)
+			k := 1 + rng.IntN(20)
+			ids := byToken[tok]
+			for range k {
+				id := hot[rng.IntN(len(hot))]
+				if rng.IntN(10) < 3 {
+					id = rng.Uint64N(w.Records)
+				}
+				ids = append(ids, id)
+			}
+			byToken[tok] = ids
+			requests[tok]++
+			n += int64(k)
+		}
+		if (m+1)%per != 0 {
+			continue
+		}
+		at := start.Add(time.Duration(m+1-per) * time.Minute)
+		batch := make([]mayfly.LedgerBucket, 0, len(byToken))
+		for tok, ids := range byToken {
+			slices.Sort(ids)
+			c := w.Clients
+			batch = append(batch, mayfly.LedgerBucket{Start: at, Width: width, Namespace: "customer", Records: recordset.Encode(slices.Compact(ids)),
+				Requests: requests[tok], Services: []string{fmt.Sprintf("svc-%02d", tok%c%20)}, Sources: []string{fmt.Sprintf("10.0.%d.%d", tok%c, tok%7)},
+				Token: mayfly.LedgerToken{JTI: fmt.Sprintf("01jz%022d", tok), Digest: fmt.Sprintf("%022d", tok*7919),
+					KID: "kid-2031-01", ClientID: fmt.Sprintf("cli-%04d", tok%c), PrincipalID: fmt.Sprintf("prn-%04d", tok%c), Subject: fmt.Sprintf("svc-%04d", tok%c)}})
+		}
+		clear(byToken)
+		clear(requests)
+		if err := fn(batch); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -97,6 +97,14 @@ func Migrate(ctx context.Context, dsn string) ([]int, error) { return app.Migrat
 // a zero Config.Limits means.
 func DefaultLimits() limit.Config { return app.DefaultLimits() }
 
+// DetectConfig configures the detection rules (Config.Detect), and
+// RuleSet names some of them, as a flag: for programs that build a server
+// but cannot import its internals.
+type (
+	DetectConfig = detect.Config
+	RuleSet      = detect.RuleSet
+)
+
 // DefaultDetect are the detection rules' thresholds that a zero
 // Config.Detect means, and no containment.
 func DefaultDetect() detect.Config { return detect.DefaultConfig() }

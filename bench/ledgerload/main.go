@@ -40,7 +40,6 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/bench/internal/benchkit"
 	"github.com/mayflyhq/mayfly/client"
-	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/server"
 )
 
@@ -56,7 +55,7 @@ func main() {
 		lines   = flag.Int("lines", 1000, "reports in each batch")
 		tokens  = flag.Int("tokens", 1000, "distinct tokens the reports name")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
-		disable detect.RuleSet
+		disable server.RuleSet
 	)
 	flag.Var(&disable, "disable", "with -self: detection rules that do not run (names separated by commas), to see what they cost")
 	flag.Parse()
@@ -66,7 +65,7 @@ func main() {
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, lines, tokens int, cpuProf string, disable detect.RuleSet) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, lines, tokens int, cpuProf string, disable server.RuleSet) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var srv *server.Server
@@ -80,7 +79,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, ids, 
 		errc := make(chan error, 1)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
 		go func() {
-			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log, Detect: detect.Config{Disable: disable}}, func(s *server.Server, addr string) {
+			errc <- server.Run(ctx, server.Config{DataDir: dir, Addr: "127.0.0.1:0", Log: log, Detect: server.DetectConfig{Disable: disable}}, func(s *server.Server, addr string) {
 				srv = s
 				ready <- "http://" + addr
 			})

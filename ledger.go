@@ -2,6 +2,9 @@ package mayfly
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,9 +33,32 @@ type LedgerToken struct {
 	Subject     string `json:"sub,omitempty"`
 }
 
+// RolledUp is the token that stands for every token of t's credential
+// (its key, client, principal and subject) in a roll-up bucket: no JTI,
+// and for Digest a digest of the credential, which no token's digest can
+// equal.
+func (t LedgerToken) RolledUp() LedgerToken {
+	h := sha256.New()
+	for _, v := range []string{t.KID, t.ClientID, t.PrincipalID, t.Subject} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(v))))
+		h.Write([]byte(v))
+	}
+	return LedgerToken{Digest: LedgerRollUpPrefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16]),
+		KID: t.KID, ClientID: t.ClientID, PrincipalID: t.PrincipalID, Subject: t.Subject}
+}
+
+// LedgerRollUpPrefix begins the digest of a roll-up bucket's token.
+const LedgerRollUpPrefix = "credential:"
+
+// IsRollUp reports whether t stands for a credential's tokens, not one.
+func (t LedgerToken) IsRollUp() bool {
+	return t.JTI == "" && strings.HasPrefix(t.Digest, LedgerRollUpPrefix)
+}
+
 // LedgerBucket is what one token did in one namespace during one time
 // bucket, or a delta to add to it. Its key is (Start, Width, Token.JTI,
-// Token.Digest, Namespace).
+// Token.Digest, Namespace). A roll-up bucket is what all the tokens of
+// one credential did; its Token is their RolledUp token.
 //
 // Invariants: Width is a positive whole number of seconds and Start a
 // multiple of it since the Unix epoch, so buckets of one width never
@@ -144,7 +170,9 @@ type LedgerFilter struct {
 	JTI       string
 	Digest    string
 	Namespace string
-	Width     time.Duration
+	// What the tokens name; these match roll-up buckets too.
+	KID, ClientID, PrincipalID, Subject string
+	Width                               time.Duration
 	// From and To select the buckets that overlap [From, To).
 	From, To time.Time
 	Limit    int // at most this many

@@ -268,11 +268,15 @@ type LedgerStore interface {
 	// CompactLedger rolls up to limit buckets of width from that end at or
 	// before cutoff into the buckets of width to that hold them, merging
 	// as MergeLedger does, and deletes them; it returns how many it rolled.
-	// to must be a multiple of from. A bucket is rolled by one transaction
-	// only, the one that deletes it: if tx does not commit nothing moved,
-	// and transactions compacting at once, in any process, roll each
-	// bucket once.
-	CompactLedger(tx Tx, from, to time.Duration, cutoff time.Time, limit int) (int, error)
+	// to must be a multiple of from. With byCredential, the bucket of a
+	// token Mayfly issued (an issuance record has its jti and, where both
+	// name one, its digest) rolls into the roll-up bucket of its
+	// credential (LedgerToken.RolledUp), so that one credential's tokens
+	// share a bucket; any other bucket, such as a forged token's, rolls
+	// into its own token's, as it does without byCredential. A bucket is rolled by one transaction only, the one that
+	// deletes it: if tx does not commit nothing moved, and transactions
+	// compacting at once, in any process, roll each bucket once.
+	CompactLedger(tx Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error)
 	// PruneLedger deletes the buckets and gaps that end at or before
 	// before, and returns how many buckets it deleted.
 	PruneLedger(tx Tx, before time.Time) (int, error)

@@ -24,6 +24,10 @@ func ledgerShow(ctx context.Context, args []string, env Env) error {
 	_, a, c, err := admin("ledger show", args, env, 0, "no arguments", func(f *flags) {
 		f.StringVar(&flt.JTI, "jti", "", "only buckets of the token with this jti")
 		f.Var(digest{&flt.Digest}, "digest", "only buckets of the token with this digest")
+		f.StringVar(&flt.KID, "kid", "", "only buckets of tokens signed by this key")
+		f.StringVar(&flt.ClientID, "client", "", "only buckets of tokens of this client")
+		f.StringVar(&flt.PrincipalID, "principal", "", "only buckets of tokens of this principal")
+		f.StringVar(&flt.Subject, "sub", "", "only buckets of tokens with this subject")
 		f.StringVar(&flt.Namespace, "namespace", "", "only reads in this namespace, such as customer")
 		f.Var(instant{&flt.From}, "from", "only buckets that end after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
 		f.Var(instant{&flt.To}, "to", "only buckets that start before (same forms as --from)")
@@ -43,7 +47,11 @@ func ledgerShow(ctx context.Context, args []string, env Env) error {
 			if len(b.Records) > 0 && len(b.Records) <= 10 {
 				records = strings.Trim(fmt.Sprint(b.Records), "[]")
 			}
-			row(w, stamp(b.Start), stamp(b.End), b.Token.JTI, b.Token.ClientID, b.Namespace, records, fmt.Sprint(b.Requests),
+			jti := b.Token.JTI
+			if b.Token.IsRollUp() {
+				jti = "(credential)"
+			}
+			row(w, stamp(b.Start), stamp(b.End), jti, b.Token.ClientID, b.Namespace, records, fmt.Sprint(b.Requests),
 				fmt.Sprint(b.Refusals), more(b.Services, b.ServicesMore), more(b.Sources, b.SourcesMore))
 		}
 	})

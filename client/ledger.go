@@ -13,7 +13,8 @@ import (
 // LedgerBuckets lists the access ledger's buckets that f selects.
 func (c *Client) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]api.LedgerBucketView, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"jti": f.JTI, "digest": f.Digest, "namespace": f.Namespace} {
+	for k, v := range map[string]string{"jti": f.JTI, "digest": f.Digest, "namespace": f.Namespace,
+		"kid": f.KID, "client_id": f.ClientID, "principal_id": f.PrincipalID, "sub": f.Subject} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -235,7 +235,8 @@ func (s *Server) ledgerHeartbeat(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) ledgerBuckets(w http.ResponseWriter, r *http.Request, _ *mayfly.AdminCredential) error {
 	q := r.URL.Query()
-	f := mayfly.LedgerFilter{JTI: q.Get("jti"), Digest: q.Get("digest"), Namespace: q.Get("namespace"), Limit: 1000}
+	f := mayfly.LedgerFilter{JTI: q.Get("jti"), Digest: q.Get("digest"), Namespace: q.Get("namespace"), KID: q.Get("kid"),
+		ClientID: q.Get("client_id"), PrincipalID: q.Get("principal_id"), Subject: q.Get("sub"), Limit: 1000}
 	var err error
 	if f.From, err = timeParam(q.Get("from")); err != nil {
 		return err

@@ -124,6 +124,9 @@ type Config struct {
 	// LedgerRetention is how long the access ledger keeps what it
 	// records; zero means ledger.DefaultRetention (400 days).
 	LedgerRetention time.Duration
+	// LedgerByToken keeps which token read what for the whole retention;
+	// else day buckets are kept per credential (ledger.Config.ByCredential).
+	LedgerByToken bool
 	// WrapDetector, for tests, wraps what the ledger's ingest hands
 	// reports to (nil when nothing detects).
 	WrapDetector func(ledger.Detector) ledger.Detector

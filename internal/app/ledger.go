@@ -15,7 +15,11 @@ const ledgerRecoverEvery = time.Minute
 // the ingest: what the journal holds from before is recovered first.
 func (s *App) startLedger(ctx context.Context, replicated bool) error {
 	var err error
-	s.Ledger, err = ledger.New(ledger.Config{Store: s.store, Retention: s.cfg.LedgerRetention, Clock: s.cfg.Clock, Log: s.cfg.Log})
+	lc := ledger.Config{Store: s.store, Retention: s.cfg.LedgerRetention, Clock: s.cfg.Clock, Log: s.cfg.Log}
+	if s.cfg.LedgerByToken {
+		lc.ByCredential = -1
+	}
+	s.Ledger, err = ledger.New(lc)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Package ledger owns the access ledger's policy: it reads the reports
 // services post (ParseReports) and maps them to bucket deltas (Deltas);
 // as buckets age it rolls them into wider ones (minutes into hours into
-// days), and it deletes what is past retention.
+// days, each day a credential's rather than a token's), and it deletes
+// what is past retention.
 //
 // # Invariants
 //
@@ -24,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -46,6 +48,15 @@ type Config struct {
 	// into Widths[i+1]; one fewer than Widths. Default: 2 hours for
 	// minutes, 2 days for hours.
 	RollAfter []time.Duration
+	// ByCredential is the width from which buckets keep what each
+	// credential (key, client, principal and subject) did rather than
+	// each token: buckets rolling into it, or wider, roll into their
+	// credential's roll-up bucket (mayfly.LedgerToken.RolledUp). A
+	// credential's tokens read much the same records, so their union costs
+	// a fraction of their bitmaps apart; which token read what is kept
+	// until then. One of Widths but the first. Default: the widest of
+	// several Widths (a day); negative: never.
+	ByCredential time.Duration
 	// Retention is how long the ledger keeps what it records. Default: 400
 	// days, a year with room to look back across it.
 	Retention time.Duration
@@ -77,6 +88,9 @@ func New(cfg Config) (*Service, error) {
 		if cfg.RollAfter == nil {
 			cfg.RollAfter = DefaultRollAfter
 		}
+	}
+	if cfg.ByCredential == 0 && len(cfg.Widths) > 1 {
+		cfg.ByCredential = cfg.Widths[len(cfg.Widths)-1]
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
@@ -115,6 +129,9 @@ func New(cfg Config) (*Service, error) {
 			return nil, invalid("widths", "bucket width %v is not a larger multiple of %v", w, cfg.Widths[i-1])
 		}
 	}
+	if cfg.ByCredential > 0 && !slices.Contains(cfg.Widths[1:], cfg.ByCredential) {
+		return nil, invalid("by_credential", "buckets can roll up by credential only into one of the wider widths %v, not %v", cfg.Widths[1:], cfg.ByCredential)
+	}
 	for i, d := range cfg.RollAfter {
 		if d < 0 {
 			return nil, invalid("roll_after", "buckets of %v cannot roll before they end (%v)", cfg.Widths[i], d)
@@ -146,7 +163,7 @@ func (s *Service) Maintain(ctx context.Context) (Report, error) {
 			var n int
 			err := mayfly.Transact(ctx, s.cfg.Store, func(tx mayfly.Tx) error {
 				var err error
-				n, err = s.cfg.Store.CompactLedger(tx, from, to, cutoff, s.cfg.Batch)
+				n, err = s.cfg.Store.CompactLedger(tx, from, to, cutoff, s.cfg.Batch, s.cfg.ByCredential > 0 && to >= s.cfg.ByCredential)
 				return err
 			})
 			if err != nil {

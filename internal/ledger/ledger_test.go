@@ -12,6 +12,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/store/sqlite"
+	"github.com/mayflyhq/mayfly/store/storetest"
 )
 
 type clock struct{ now time.Time }
@@ -41,6 +42,8 @@ func TestLedgerNewRefuses(t *testing.T) {
 		{"too wide", ledger.Config{Widths: []time.Duration{2 * mayfly.LedgerMaxWidth}}},
 		{"negative roll-after", ledger.Config{Widths: []time.Duration{time.Minute, time.Hour}, RollAfter: []time.Duration{-time.Hour}}},
 		{"negative retention", ledger.Config{Retention: -time.Hour}},
+		{"by credential from no width", ledger.Config{ByCredential: 2 * time.Hour}},
+		{"by credential from the narrowest", ledger.Config{ByCredential: time.Minute}},
 	}
 	for _, tt := range tests {
 		tt.cfg.Store = st
@@ -79,7 +82,7 @@ func seed(t *testing.T, st *sqlite.Store, start time.Time, minutes int) {
 		b, _ := roaring64.BitmapOf(uint64(m), 1<<40+uint64(m)).ToPortableBytes()
 		deltas = append(deltas, mayfly.LedgerBucket{
 			Start: start.Add(time.Duration(m) * time.Minute), Width: time.Minute, Namespace: "customer",
-			Token: mayfly.LedgerToken{JTI: "jti-1", Digest: "dg-1"}, Records: b, Requests: 1,
+			Token: mayfly.LedgerToken{JTI: "jti-1", Digest: "dg-jti-1"}, Records: b, Requests: 1,
 		})
 	}
 	err := mayfly.Transact(t.Context(), st, func(tx mayfly.Tx) error { return st.MergeLedger(tx, deltas) })
@@ -117,6 +120,7 @@ func TestLedgerMaintain(t *testing.T) {
 	st := openStore(t)
 	start := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
 	seed(t, st, start, 3*60) // three hours of minutes
+	storetest.IssueTokens(t, st, start, "kid-1", []string{"client-1"}, "jti-1")
 	clk := &clock{start.Add(4*time.Hour + 30*time.Minute)}
 	s, err := ledger.New(ledger.Config{Store: st, Clock: clk, Batch: 7, Retention: 30 * 24 * time.Hour})
 	if err != nil {
@@ -155,6 +159,10 @@ func TestLedgerMaintain(t *testing.T) {
 			t.Errorf("step %d: buckets by width %v, %d records, %d requests; want %v, 360, 180", i, widths, records, requests, step.want)
 		}
 	}
+	// The day is the token's credential's, by default.
+	if bs, err := st.LedgerBuckets(t.Context(), mayfly.LedgerFilter{}); err != nil || len(bs) != 1 || !bs[0].Token.IsRollUp() {
+		t.Errorf("the day bucket: %+v, %v; want one roll-up bucket", bs, err)
+	}
 	// Past retention, nothing is left.
 	clk.now = start.Add(31 * 24 * time.Hour)
 	rep, err := s.Maintain(t.Context())
@@ -166,6 +174,24 @@ func TestLedgerMaintain(t *testing.T) {
 	}
 }
 
+func TestLedgerMaintainByToken(t *testing.T) {
+	st := openStore(t)
+	start := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
+	seed(t, st, start, 3*60)
+	storetest.IssueTokens(t, st, start, "kid-1", []string{"client-1"}, "jti-1")
+	s, err := ledger.New(ledger.Config{Store: st, Clock: &clock{start.Add(72 * time.Hour)}, ByCredential: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Maintain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := st.LedgerBuckets(t.Context(), mayfly.LedgerFilter{})
+	if err != nil || len(bs) != 1 || bs[0].Width != 24*time.Hour || bs[0].Token.JTI != "jti-1" {
+		t.Errorf("with ByCredential -1, the day bucket: %+v, %v; want jti-1's", bs, err)
+	}
+}
+
 // cutting is a store that ends a context at its third compaction, as a
 // shutdown in the middle of Maintain would.
 type cutting struct {
@@ -174,11 +200,11 @@ type cutting struct {
 	cancel func()
 }
 
-func (c *cutting) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int) (int, error) {
+func (c *cutting) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error) {
 	if c.calls++; c.calls == 3 {
 		c.cancel()
 	}
-	return c.Store.CompactLedger(tx, from, to, cutoff, limit)
+	return c.Store.CompactLedger(tx, from, to, cutoff, limit, byCredential)
 }
 
 // TestLedgerMaintainCancelled: a Maintain cut short keeps what it committed,

@@ -30,7 +30,8 @@ func BenchmarkMergeLedger(b *testing.B) {
 
 // BenchmarkLedgerBillion is store/sqlite's on PostgreSQL, for its densest
 // workload: a day of a billion record-reads by 200 live tokens of a
-// million records, merged into minutes, then compacted to hours; the
+// million records, merged into minutes, then compacted to hours, then to
+// days by credential; the
 // table's size with its indexes and TOAST, after VACUUM FULL.
 func BenchmarkLedgerBillion(b *testing.B) {
 	ctx := context.Background()
@@ -38,6 +39,9 @@ func BenchmarkLedgerBillion(b *testing.B) {
 	for range b.N {
 		dsn := pgtest.DSN(b)
 		s := open(b, dsn)
+		if err := w.Issue(ctx, s); err != nil {
+			b.Fatal(err)
+		}
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			b.Fatal(err)
@@ -69,7 +73,7 @@ func BenchmarkLedgerBillion(b *testing.B) {
 		for {
 			var n int
 			err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) (err error) {
-				n, err = s.CompactLedger(tx, time.Minute, time.Hour, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), 10_000)
+				n, err = s.CompactLedger(tx, time.Minute, time.Hour, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), 10_000, false)
 				return err
 			})
 			if err != nil {
@@ -80,6 +84,20 @@ func BenchmarkLedgerBillion(b *testing.B) {
 			}
 		}
 		b.ReportMetric(size(), "MiB/G-reads(hours)")
+		for {
+			var n int
+			err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) (err error) {
+				n, err = s.CompactLedger(tx, time.Hour, 24*time.Hour, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), 10_000, true)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+		b.ReportMetric(size(), "MiB/G-reads(days)")
 		conn.Close(ctx)
 	}
 }

@@ -64,7 +64,7 @@ func BenchmarkLedgerSize(b *testing.B) {
 		}
 		minutes := pagesInUse(b, s) - base
 		err = mayfly.Transact(context.Background(), s, func(tx mayfly.Tx) error {
-			_, err := s.CompactLedger(tx, time.Minute, time.Hour, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), buckets)
+			_, err := s.CompactLedger(tx, time.Minute, time.Hour, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), buckets, false)
 			return err
 		})
 		if err != nil {
@@ -141,6 +141,9 @@ func ledgerBillion(b *testing.B, w storetest.LedgerScale, width time.Duration) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	if err := w.Issue(ctx, s); err != nil {
+		b.Fatal(err)
+	}
 	base := pagesInUse(b, s)
 	per := func(bytes int64) float64 { return float64(bytes) / float64(w.Reads) * 1e9 / (1 << 20) }
 	buckets := 0
@@ -171,7 +174,7 @@ func ledgerBillion(b *testing.B, w storetest.LedgerScale, width time.Duration) {
 		for {
 			var n int
 			err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) (err error) {
-				n, err = s.CompactLedger(tx, from, to, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), 10_000)
+				n, err = s.CompactLedger(tx, from, to, time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC), 10_000, to == 24*time.Hour)
 				return err
 			})
 			if err != nil {

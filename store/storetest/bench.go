@@ -134,6 +134,47 @@ type LedgerScale struct {
 	Clients int    // clients the tokens belong to
 }
 
+// Issue records the issuance of every token of the workload in s, as
+// Mayfly would have, so that they roll up by credential.
+func (w LedgerScale) Issue(ctx context.Context, s TokenStore) error {
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error {
+		errs := []error{
+			s.CreateRing(tx, &mayfly.Ring{Name: "r", Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}),
+			s.SaveKeys(tx, []*mayfly.Key{{KID: "kid-2031-01", Ring: "r", Alg: mayfly.ES256, Public: []byte{1}, CreatedAt: now,
+				ActivateAt: now, DeactivateAt: now, RetireAt: now}}),
+		}
+		for c := range w.Clients {
+			p := fmt.Sprintf("prn-%04d", c)
+			errs = append(errs, s.CreatePrincipal(tx, &mayfly.Principal{ID: p, Name: p, Kind: mayfly.Service, Status: mayfly.Active, CreatedAt: now}),
+				s.CreateClient(tx, &mayfly.Client{ID: fmt.Sprintf("cli-%04d", c), Name: fmt.Sprintf("cli-%04d", c), OwnerID: p, Ring: "r", CreatedAt: now}))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return err
+	}
+	tokens := int(24*time.Hour/time.Minute) / 5 * w.Live
+	for lo := 0; lo < tokens; lo += 10_000 {
+		recs := make([]mayfly.Issuance, 0, 10_000)
+		for tok := lo; tok < min(lo+10_000, tokens); tok++ {
+			t := w.token(tok)
+			recs = append(recs, mayfly.Issuance{JTI: t.JTI, Digest: t.Digest, KID: t.KID, ClientID: t.ClientID, PrincipalID: t.PrincipalID,
+				SourceIP: "10.0.0.1", IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)})
+		}
+		if err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return s.RecordIssuances(tx, recs) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w LedgerScale) token(tok int) mayfly.LedgerToken {
+	c := tok % w.Clients
+	return mayfly.LedgerToken{JTI: fmt.Sprintf("01jz%022d", tok), Digest: fmt.Sprintf("%022d", tok*7919),
+		KID: "kid-2031-01", ClientID: fmt.Sprintf("cli-%04d", c), PrincipalID: fmt.Sprintf("prn-%04d", c), Subject: fmt.Sprintf("svc-%04d", c)}
+}
+
 // Buckets calls fn with the workload's deltas in buckets of width (a
 // divisor of a day, at least a minute), one call per bucket time, in
 // order, as the ingest would have merged them. A request reads 1 to 20
@@ -182,8 +223,7 @@ func (w LedgerScale) Buckets(width time.Duration, fn func([]mayfly.LedgerBucket)
 			c := w.Clients
 			batch = append(batch, mayfly.LedgerBucket{Start: at, Width: width, Namespace: "customer", Records: recordset.Encode(slices.Compact(ids)),
 				Requests: requests[tok], Services: []string{fmt.Sprintf("svc-%02d", tok%c%20)}, Sources: []string{fmt.Sprintf("10.0.%d.%d", tok%c, tok%7)},
-				Token: mayfly.LedgerToken{JTI: fmt.Sprintf("01jz%022d", tok), Digest: fmt.Sprintf("%022d", tok*7919),
-					KID: "kid-2031-01", ClientID: fmt.Sprintf("cli-%04d", tok%c), PrincipalID: fmt.Sprintf("prn-%04d", tok%c), Subject: fmt.Sprintf("svc-%04d", tok%c)}})
+				Token: w.token(tok)})
 		}
 		clear(byToken)
 		clear(requests)

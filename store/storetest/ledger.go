@@ -29,6 +29,7 @@ func Ledger(t *testing.T, open func(t *testing.T) LedgerStore) {
 		{"Invalid", testLedgerInvalid},
 		{"Compact", testLedgerCompact},
 		{"CompactInterrupted", testLedgerCompactInterrupted},
+		{"RollUp", testLedgerRollUp},
 		{"Prune", testLedgerPrune},
 		{"Gaps", testLedgerGaps},
 	})
@@ -72,7 +73,7 @@ func LedgerDamaged(t *testing.T, s LedgerStore, damage func(t *testing.T, record
 				t.Errorf("MergeLedger into a damaged bitmap: no error, want one")
 			}
 			err := commit(t, s, func(tx mayfly.Tx) error {
-				_, err := s.CompactLedger(tx, time.Minute, time.Hour, t0.Add(24*time.Hour), 100)
+				_, err := s.CompactLedger(tx, time.Minute, time.Hour, t0.Add(24*time.Hour), 100, false)
 				return err
 			})
 			if err == nil {
@@ -133,10 +134,15 @@ func prune(t *testing.T, s LedgerStore, before time.Time) (n int, err error) {
 
 func compact(t *testing.T, s LedgerStore, from, to time.Duration, cutoff time.Time, limit int) int {
 	t.Helper()
+	return compactBy(t, s, from, to, cutoff, limit, false)
+}
+
+func compactBy(t *testing.T, s LedgerStore, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) int {
+	t.Helper()
 	var n int
 	must(t, "CompactLedger", commit(t, s, func(tx mayfly.Tx) error {
 		var err error
-		n, err = s.CompactLedger(tx, from, to, cutoff, limit)
+		n, err = s.CompactLedger(tx, from, to, cutoff, limit, byCredential)
 		return err
 	}))
 	return n
@@ -160,6 +166,17 @@ type totals struct {
 
 func totalsOf(t *testing.T, bs []mayfly.LedgerBucket) totals {
 	t.Helper()
+	return totalsBy(t, bs, func(tok mayfly.LedgerToken) string { return tok.JTI })
+}
+
+// credentialTotals is totalsOf by credential rather than token.
+func credentialTotals(t *testing.T, bs []mayfly.LedgerBucket) totals {
+	t.Helper()
+	return totalsBy(t, bs, func(tok mayfly.LedgerToken) string { return tok.RolledUp().Digest })
+}
+
+func totalsBy(t *testing.T, bs []mayfly.LedgerBucket, token func(mayfly.LedgerToken) string) totals {
+	t.Helper()
 	sets := map[string]*roaring64.Bitmap{}
 	var tot totals
 	for _, b := range bs {
@@ -167,7 +184,7 @@ func totalsOf(t *testing.T, bs []mayfly.LedgerBucket) totals {
 		if err := rb.UnmarshalBinary(b.Records); err != nil {
 			t.Fatalf("records do not decode: %v", err)
 		}
-		key := b.Token.JTI + "/" + b.Namespace
+		key := token(b.Token) + "/" + b.Namespace
 		if sets[key] == nil {
 			sets[key] = roaring64.New()
 		}
@@ -364,7 +381,7 @@ func testLedgerInvalid(t *testing.T, s LedgerStore) {
 		t.Errorf("after invalid batches: got %d buckets, want none", len(got))
 	}
 	err := commit(t, s, func(tx mayfly.Tx) error {
-		_, err := s.CompactLedger(tx, time.Hour, time.Minute, t0, 10)
+		_, err := s.CompactLedger(tx, time.Hour, time.Minute, t0, 10, false)
 		return err
 	})
 	wantErr(t, "CompactLedger into a narrower width", err, mayfly.ErrInvalid)
@@ -441,13 +458,134 @@ func testLedgerCompact(t *testing.T, s LedgerStore) {
 	}
 }
 
+// testLedgerRollUp rolls two credentials' tokens into days by credential:
+// each credential's tokens share a bucket, which holds all they did.
+func testLedgerRollUp(t *testing.T, s LedgerStore) {
+	start := t0.Truncate(24 * time.Hour)
+	type token struct {
+		jti, kid, client string
+		recs             []uint64
+	}
+	toks := []token{
+		{"jti-a1", "kid-1", "client-a", []uint64{1, 2, big}},
+		{"jti-a2", "kid-1", "client-a", []uint64{2, 3}},
+		{"jti-b1", "kid-1", "client-b", []uint64{4}},
+	}
+	IssueTokens(t, s, start, "kid-1", []string{"client-a", "client-b"}, "jti-a1", "jti-a2", "jti-a3", "jti-b1")
+	var deltas []mayfly.LedgerBucket
+	for i, tk := range toks {
+		for _, ns := range []string{"customer", "order"} {
+			b := bucket(tk.jti, start.Add(time.Duration(i)*time.Hour), time.Minute, ns, tk.recs...)
+			b.Token.KID, b.Token.ClientID, b.Token.PrincipalID, b.Token.Subject = tk.kid, tk.client, "person-1", tk.client
+			b.Sources = []string{fmt.Sprintf("192.0.2.%d", i)}
+			deltas = append(deltas, b)
+		}
+	}
+	// Tokens Mayfly never issued, claiming client-a: one under a jti it
+	// issued, with another digest, and one under a jti of its own.
+	forged := []mayfly.LedgerBucket{bucket("jti-a1", start, time.Minute, "customer", 77), bucket("jti-f1", start, time.Minute, "customer", 78)}
+	for i := range forged {
+		forged[i].Token.Digest = "dg-forged"
+		forged[i].Token.KID, forged[i].Token.ClientID, forged[i].Token.PrincipalID, forged[i].Token.Subject = "kid-1", "client-a", "person-1", "client-a"
+	}
+	must(t, "MergeLedger", merge(t, s, deltas...))
+	before := credentialTotals(t, buckets(t, s, mayfly.LedgerFilter{}))
+	must(t, "MergeLedger", merge(t, s, forged...))
+	compact(t, s, time.Minute, time.Hour, start.Add(24*time.Hour), 1000)
+	if n := compactBy(t, s, time.Hour, 24*time.Hour, start.Add(24*time.Hour), 1000, true); n != 3*2+2 {
+		t.Fatalf("rolled %d hour buckets by credential, want 8", n)
+	}
+	for _, f := range forged {
+		got := buckets(t, s, mayfly.LedgerFilter{JTI: f.Token.JTI, Digest: "dg-forged"})
+		if len(got) != 1 || got[0].Width != 24*time.Hour || got[0].Token.IsRollUp() || len(ids(t, got[0].Records)) != 1 {
+			t.Errorf("forged token %s after rolling by credential: %+v; want its own day bucket, its one record", f.Token.JTI, got)
+		}
+	}
+	days := buckets(t, s, mayfly.LedgerFilter{Width: 24 * time.Hour, Digest: ""})
+	days = slices.DeleteFunc(days, func(b mayfly.LedgerBucket) bool { return !b.Token.IsRollUp() })
+	if len(days) != 2*2 || !credentialTotals(t, days).equal(before) {
+		t.Fatalf("after rolling up: %d buckets, totals %+v; want 4 buckets (2 credentials, 2 namespaces), totals %+v",
+			len(days), credentialTotals(t, days), before)
+	}
+	for _, d := range days {
+		want := []uint64{4}
+		if d.Token.ClientID == "client-a" {
+			want = []uint64{1, 2, 3, big}
+		}
+		if !d.Token.IsRollUp() || d.Width != 24*time.Hour || d.Token.KID != "kid-1" || d.Token.PrincipalID != "person-1" ||
+			!slices.Equal(ids(t, d.Records), want) {
+			t.Errorf("roll-up bucket %+v: want a roll-up of kid-1, person-1, a day wide, records %v", d, want)
+		}
+		if d.Token.ClientID == "client-a" && (d.Requests != 2 || len(d.Sources) != 2) {
+			t.Errorf("client-a's %s roll-up: %d requests from %q, want 2 from its two tokens' sources", d.Namespace, d.Requests, d.Sources)
+		}
+	}
+	for _, tt := range []struct {
+		f    mayfly.LedgerFilter
+		want int
+	}{
+		{mayfly.LedgerFilter{KID: "kid-1"}, 4 + 2},
+		{mayfly.LedgerFilter{ClientID: "client-a"}, 2 + 2},
+		{mayfly.LedgerFilter{Subject: "client-b", Namespace: "order"}, 1},
+		{mayfly.LedgerFilter{PrincipalID: "person-2"}, 0},
+		{mayfly.LedgerFilter{JTI: "jti-a1", Digest: "dg-jti-a1"}, 0}, // which issued token read what is gone
+	} {
+		if got := len(buckets(t, s, tt.f)); got != tt.want {
+			t.Errorf("LedgerBuckets(%+v) after rolling up: %d buckets, want %d", tt.f, got, tt.want)
+		}
+	}
+	// A token's report that comes late joins its credential's roll-up;
+	// rolling a roll-up again keeps it its credential's.
+	late := bucket("jti-a3", start.Add(5*time.Hour), time.Hour, "customer", 9)
+	late.Token.KID, late.Token.ClientID, late.Token.PrincipalID, late.Token.Subject = "kid-1", "client-a", "person-1", "client-a"
+	must(t, "MergeLedger", merge(t, s, late))
+	compactBy(t, s, time.Hour, 24*time.Hour, start.Add(24*time.Hour), 1000, true)
+	compactBy(t, s, 24*time.Hour, 48*time.Hour, start.Add(48*time.Hour), 1000, true)
+	got := buckets(t, s, mayfly.LedgerFilter{ClientID: "client-a", Namespace: "customer", Digest: late.Token.RolledUp().Digest})
+	if len(got) != 1 || got[0].Width != 48*time.Hour || got[0].Requests != 3 || !slices.Equal(ids(t, got[0].Records), []uint64{1, 2, 3, 9, big}) {
+		t.Errorf("client-a's customer reads after a late report and a second roll-up: %+v; want one bucket of 2 days, 3 requests, records 1 2 3 9 big", got)
+	}
+}
+
+// IssueTokens records the issuance of tokens jtis by kid to clients (in
+// turn), each with digest "dg-" + jti, through the store's other
+// contracts, for tests of what the ledger does with tokens Mayfly issued.
+func IssueTokens(t *testing.T, s LedgerStore, now time.Time, kid string, clients []string, jtis ...string) {
+	t.Helper()
+	ts, ok := s.(interface {
+		mayfly.TokenStore
+		mayfly.IdentityStore
+		mayfly.KeyStore
+	})
+	if !ok {
+		t.Fatalf("%T keeps no issuance records", s)
+	}
+	must(t, "issuing", commit(t, s, func(tx mayfly.Tx) error {
+		errs := []error{
+			ts.CreateRing(tx, &mayfly.Ring{Name: "ring-" + kid, Alg: mayfly.ES256, Lifetime: time.Hour, CreatedAt: now}),
+			ts.SaveKeys(tx, []*mayfly.Key{{KID: kid, Ring: "ring-" + kid, Alg: mayfly.ES256, Public: []byte{1}, CreatedAt: now,
+				ActivateAt: now, DeactivateAt: now, RetireAt: now}}),
+			ts.CreatePrincipal(tx, &mayfly.Principal{ID: "person-1", Name: "person-1", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: now}),
+		}
+		for _, c := range clients {
+			errs = append(errs, ts.CreateClient(tx, &mayfly.Client{ID: c, Name: c, OwnerID: "person-1", Ring: "ring-" + kid, CreatedAt: now}))
+		}
+		recs := make([]mayfly.Issuance, len(jtis))
+		for i, j := range jtis {
+			recs[i] = mayfly.Issuance{JTI: j, Digest: "dg-" + j, KID: kid, ClientID: clients[i%len(clients)], PrincipalID: "person-1",
+				SourceIP: "127.0.0.1", IssuedAt: now, ExpiresAt: now.Add(time.Minute)}
+		}
+		return errors.Join(append(errs, ts.RecordIssuances(tx, recs))...)
+	}))
+}
+
 func testLedgerCompactInterrupted(t *testing.T, s LedgerStore) {
 	start := t0.Truncate(time.Hour)
 	must(t, "MergeLedger", merge(t, s, minutes(start)...))
 	before := buckets(t, s, mayfly.LedgerFilter{})
 	stop := errors.New("stopped")
 	err := commit(t, s, func(tx mayfly.Tx) error {
-		if n, err := s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 1000); err != nil || n == 0 {
+		if n, err := s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 1000, false); err != nil || n == 0 {
 			return fmt.Errorf("CompactLedger rolled %d: %v", n, err)
 		}
 		return stop // as a crash would, before the commit
@@ -587,7 +725,7 @@ func testLedgerConcurrentCompactions(t *testing.T, a, b LedgerStore) {
 				var n int
 				err := commit(t, s, func(tx mayfly.Tx) error {
 					var err error
-					n, err = s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 50)
+					n, err = s.CompactLedger(tx, time.Minute, time.Hour, start.Add(2*time.Hour), 50, false)
 					return err
 				})
 				if err != nil {

@@ -335,7 +335,8 @@ func scanLedger(row Row) (mayfly.LedgerBucket, error) {
 func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]mayfly.LedgerBucket, error) {
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, v string }{{"jti", f.JTI}, {"digest", f.Digest}, {"namespace", f.Namespace}} {
+	for _, c := range []struct{ col, v string }{{"jti", f.JTI}, {"digest", f.Digest}, {"namespace", f.Namespace},
+		{"kid", f.KID}, {"client_id", f.ClientID}, {"principal_id", f.PrincipalID}, {"subject", f.Subject}} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
@@ -369,7 +370,7 @@ func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]may
 	return all, s.err("LedgerBuckets", err)
 }
 
-func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int) (int, error) {
+func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error) {
 	const op = "CompactLedger"
 	t, err := TxOf(s, tx, op)
 	if err != nil {
@@ -396,11 +397,20 @@ func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.
 	if len(old) == 0 {
 		return 0, nil
 	}
+	var issued map[string][]string
+	if byCredential {
+		if issued, err = issuedDigests(t, old); err != nil {
+			return 0, s.err(op, err)
+		}
+	}
 	deltas := make([]mayfly.LedgerBucket, len(old))
 	toSecs := int64(to / time.Second)
 	for i, b := range old {
 		b.Width = to
 		b.Start = time.Unix(floorDiv(b.Start.Unix(), toSecs)*toSecs, 0).UTC()
+		if ds, ok := issued[b.Token.JTI]; ok && (b.Token.Digest == "" || slices.Contains(ds, b.Token.Digest) || slices.Contains(ds, "")) {
+			b.Token = b.Token.RolledUp()
+		}
 		deltas[i] = b
 	}
 	ds, err := normaliseDeltas(deltas)
@@ -411,6 +421,39 @@ func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.
 		return 0, s.opErr(op, err)
 	}
 	return len(old), nil
+}
+
+// issuedDigests returns, by jti, the digests of the issuance records of
+// the buckets' tokens: a token without one Mayfly never issued. A digest
+// is "" where Mayfly did not keep it, or the report named none; either
+// matches, as the jti is all there is to go on.
+func issuedDigests(t *Tx, bs []mayfly.LedgerBucket) (map[string][]string, error) {
+	jtis := make([]string, 0, len(bs))
+	for i := range bs {
+		if bs[i].Token.JTI != "" {
+			jtis = append(jtis, bs[i].Token.JTI)
+		}
+	}
+	slices.Sort(jtis)
+	out := map[string][]string{}
+	for chunk := range slices.Chunk(slices.Compact(jtis), 500) {
+		args := make([]any, len(chunk))
+		for i, j := range chunk {
+			args[i] = j
+		}
+		type rec struct{ jti, digest string }
+		recs, err := queryAll(t.ctx, t.conn, func(row Row) (rec, error) {
+			var r rec
+			return r, row.Scan(&r.jti, &r.digest)
+		}, `SELECT jti, digest FROM issuances WHERE jti IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			out[r.jti] = append(out[r.jti], r.digest)
+		}
+	}
+	return out, nil
 }
 
 // floorDiv is a / b rounded down, for times before the epoch too.

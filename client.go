@@ -23,11 +23,43 @@ type Client struct {
 	CreatedAt       time.Time       `json:"created_at"`
 	SecretRotatedAt time.Time       `json:"secret_rotated_at,omitzero"`
 	RevokedAt       time.Time       `json:"revoked_at,omitzero"`
+	// Exchange lists the subject namespaces (such as "customer") the
+	// client may exchange a subject token for an access token in (RFC
+	// 8693): a login service's. Empty: it may not exchange.
+	Exchange []string `json:"exchange,omitempty"`
+	// Refresh lets an exchange also return a refresh token, which rotates
+	// on each use; RefreshIdle and RefreshAbsolute bound its family (zero:
+	// DefaultRefreshIdle, DefaultRefreshAbsolute).
+	Refresh         bool          `json:"refresh,omitempty"`
+	RefreshIdle     time.Duration `json:"refresh_idle,omitempty"`
+	RefreshAbsolute time.Duration `json:"refresh_absolute,omitempty"`
+	// DPoP is DPoPRequired if every token request must carry a DPoP proof
+	// (RFC 9449), binding the tokens to its key.
+	DPoP DPoPMode `json:"dpop,omitempty"`
+	// Public marks a client with no credential of its own, such as a
+	// mobile app: it may only refresh, proving possession with DPoP.
+	Public bool `json:"public,omitempty"`
 	// Version counts changes of owner, secret and revocation; an update
 	// names the version it read, so that two updates cannot undo each
 	// other.
 	Version int64 `json:"version"`
 }
+
+// DPoPMode says whether a client's token requests must prove possession.
+type DPoPMode string
+
+const (
+	DPoPOptional DPoPMode = ""         // a proof binds the tokens if given
+	DPoPRequired DPoPMode = "required" // a request without a proof is refused
+)
+
+// Refresh token family lifetimes, unless a client sets its own.
+const (
+	DefaultRefreshIdle     = 14 * 24 * time.Hour
+	DefaultRefreshAbsolute = 90 * 24 * time.Hour
+	// MaxRefreshAbsolute bounds any family's lifetime.
+	MaxRefreshAbsolute = 400 * 24 * time.Hour
+)
 
 // Revoked reports whether the client was revoked.
 func (c *Client) Revoked() bool { return !c.RevokedAt.IsZero() }
@@ -40,6 +72,9 @@ func (c *Client) AuthMethods() []string {
 	}
 	if len(c.JWKS) > 0 {
 		m = append(m, "private_key_jwt")
+	}
+	if c.Public {
+		m = append(m, "none")
 	}
 	return m
 }

@@ -14,14 +14,23 @@ type Issuance struct {
 	// Digest names the token by what was signed (canon.Digest in package
 	// sdk/canon): services compute it from the token they saw. Empty for
 	// records made before Mayfly kept it.
-	Digest      string    `json:"digest"`
-	KID         string    `json:"kid"`
-	ClientID    string    `json:"client_id"`
-	PrincipalID string    `json:"principal_id"`
-	SourceIP    string    `json:"source_ip"`
-	UserAgent   string    `json:"user_agent,omitempty"`
-	IssuedAt    time.Time `json:"iat"`
-	ExpiresAt   time.Time `json:"exp"`
+	Digest      string `json:"digest"`
+	KID         string `json:"kid"`
+	ClientID    string `json:"client_id"`
+	PrincipalID string `json:"principal_id"`
+	// Subject is the token's sub where it is not the client: the customer
+	// of an exchanged or refreshed token, such as "customer:48213377".
+	// Actor is who acts for it (the act claim's sub): the client that
+	// exchanged. Both empty for a client's own token.
+	Subject string `json:"sub,omitempty"`
+	Actor   string `json:"act,omitempty"`
+	// SessionID is the refresh family the token came from (its sid
+	// claim), if any.
+	SessionID string    `json:"sid,omitempty"`
+	SourceIP  string    `json:"source_ip"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	IssuedAt  time.Time `json:"iat"`
+	ExpiresAt time.Time `json:"exp"`
 }
 
 // IssuanceFilter selects issuance records. Zero fields match everything.
@@ -30,6 +39,7 @@ type IssuanceFilter struct {
 	KID      string
 	JTI      string
 	Digest   string
+	Subject  string // the token's sub, such as "customer:48213377"
 	Since    time.Time
 	Until    time.Time
 	Limit    int // at most this many, newest first

@@ -21,6 +21,18 @@ const (
 	// minted while the subject was held, with copied key material, stay
 	// rejected.
 	RevokeResume RevocationKind = "resume"
+	// RevokeSubject is a not-before mark on a token subject (its sub),
+	// such as a customer: every access token for it issued before At, and
+	// every refresh family of it begun before At, is rejected. It is how a
+	// customer is logged out everywhere.
+	RevokeSubject RevocationKind = "sub"
+	// RevokeNamespace is a not-before mark on every subject of a namespace
+	// (Subject "customer" covers every sub "customer:..."): one event, not
+	// one per token, logs every customer out.
+	RevokeNamespace RevocationKind = "ns"
+	// RevokeSession revokes a refresh token family and every access token
+	// it produced (their sid claim).
+	RevokeSession RevocationKind = "sid"
 )
 
 // Revocation withdraws a token, client, key or principal. Revocations are

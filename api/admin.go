@@ -22,6 +22,13 @@ type ClientRequest struct {
 	TokenTTL  string          `json:"token_ttl,omitempty"`
 	Ring      string          `json:"ring,omitempty"`
 	JWKS      json.RawMessage `json:"jwks,omitempty"`
+	// What the client may do with customers' tokens (mayfly.Client).
+	Exchange        []string        `json:"exchange,omitempty"`
+	Refresh         bool            `json:"refresh,omitempty"`
+	RefreshIdle     string          `json:"refresh_idle,omitempty"` // a Go duration, such as 336h
+	RefreshAbsolute string          `json:"refresh_absolute,omitempty"`
+	DPoP            mayfly.DPoPMode `json:"dpop,omitempty"`
+	Public          bool            `json:"public,omitempty"`
 }
 
 // CreatedClient is the one response that carries a client secret.

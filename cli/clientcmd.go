@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 	var req api.ClientRequest
 	var scopes, auds list
 	var ttl time.Duration
-	var jwksFile string
+	var jwksFile, dpop string
+	var exchange list
+	var idle, absolute time.Duration
 	f, a, c, err := admin("client create", args, env, 1, "one NAME", func(f *flags) {
 		f.StringVar(&req.Owner, "owner", "", "owning principal (required)")
 		f.Var(&scopes, "scope", "a scope the client may request (repeat or comma-separate)")
@@ -23,6 +26,12 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 		f.DurationVar(&ttl, "ttl", 0, "access token lifetime (default 5m, at most 1h)")
 		f.StringVar(&req.Ring, "ring", "", "key ring that signs its tokens (default: default)")
 		f.StringVar(&jwksFile, "jwks", "", "file with the client's public JWK Set, for private_key_jwt instead of a secret")
+		f.Var(&exchange, "exchange", "a subject namespace, such as customer, whose subject tokens the client may exchange for access tokens (repeat or comma-separate)")
+		f.BoolVar(&req.Refresh, "refresh", false, "an exchange also returns a refresh token, which rotates on each use")
+		f.DurationVar(&idle, "refresh-idle", 0, "a refresh family ends unused this long (default 336h, 14 days)")
+		f.DurationVar(&absolute, "refresh-absolute", 0, "a refresh family ends this long after it began (default 2160h, 90 days)")
+		f.StringVar(&dpop, "dpop", "", "required: every token request must prove possession of a key (DPoP, RFC 9449)")
+		f.BoolVar(&req.Public, "public", false, "a public client, such as a mobile app: no secret; it may only refresh, with --dpop required")
 	})
 	if err != nil {
 		return err
@@ -30,7 +39,13 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 	if req.Owner == "" {
 		return usagef("client create needs --owner PRINCIPAL")
 	}
-	req.Name, req.Scopes, req.Audiences = f.pos[0], scopes, auds
+	req.Name, req.Scopes, req.Audiences, req.Exchange, req.DPoP = f.pos[0], scopes, auds, exchange, mayfly.DPoPMode(dpop)
+	if idle != 0 {
+		req.RefreshIdle = idle.String()
+	}
+	if absolute != 0 {
+		req.RefreshAbsolute = absolute.String()
+	}
 	if ttl != 0 {
 		req.TokenTTL = ttl.String()
 	}
@@ -55,6 +70,13 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 func clientFields(w io.Writer, c *mayfly.Client, ownerName string) {
 	fields(w, "client_id", c.ID, "name", cell(c.Name), "owner", label(ownerName, c.OwnerID), "scopes", join(c.Scopes), "audiences", join(c.Audiences),
 		"token_ttl", c.TokenTTL.String(), "ring", c.Ring, "auth", join(c.AuthMethods()), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
+	if len(c.Exchange) > 0 || c.Refresh || c.DPoP != "" {
+		refresh := "no"
+		if c.Refresh {
+			refresh = fmt.Sprintf("yes (idle %s, absolute %s)", cmp.Or(c.RefreshIdle, mayfly.DefaultRefreshIdle), cmp.Or(c.RefreshAbsolute, mayfly.DefaultRefreshAbsolute))
+		}
+		fields(w, "exchange", join(c.Exchange), "refresh", refresh, "dpop", cmp.Or(string(c.DPoP), "optional"))
+	}
 }
 
 func clientList(ctx context.Context, args []string, env Env) error {

@@ -132,8 +132,17 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	if err != nil {
 		return err
 	}
+	idle, err := duration("refresh_idle", req.RefreshIdle)
+	if err != nil {
+		return err
+	}
+	absolute, err := duration("refresh_absolute", req.RefreshAbsolute)
+	if err != nil {
+		return err
+	}
 	c, secret, err := s.cfg.Identity.CreateClient(r.Context(), identity.ClientSpec{
 		Name: req.Name, Owner: req.Owner, Scopes: req.Scopes, Audiences: req.Audiences, TokenTTL: ttl, Ring: req.Ring, JWKS: req.JWKS,
+		Exchange: req.Exchange, Refresh: req.Refresh, RefreshIdle: idle, RefreshAbsolute: absolute, DPoP: req.DPoP, Public: req.Public,
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,15 @@ type Claims struct {
 	Principal string
 	// KeyID is the kid of the issuer's key that signed the token.
 	KeyID string
+	// Actor is who acts for the subject (the act claim's sub, RFC 8693):
+	// the login service that exchanged for a customer's token; "" for a
+	// client's own token.
+	Actor string
+	// SessionID is the refresh family the token came from (sid), if any.
+	SessionID string
+	// JKT is the thumbprint of the key the token is bound to (cnf.jkt, RFC
+	// 9449); a request with such a token must carry a DPoP proof by it.
+	JKT string
 }
 
 // Scopes returns the token's scopes.

@@ -370,6 +370,13 @@ type rawClaims struct {
 	ClientID  string       `json:"client_id"`
 	Scope     string       `json:"scope"`
 	Principal string       `json:"principal"`
+	Act       *struct {
+		Subject string `json:"sub"`
+	} `json:"act"`
+	SID string `json:"sid"`
+	Cnf *struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // verify checks a token not seen before, of at most MaxTokenSize bytes. If
@@ -426,7 +433,13 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*entr
 	}
 	e := &entry{claims: Claims{Issuer: rc.Issuer, Subject: rc.Subject, Audience: rc.Audience,
 		Expiry: time.Unix(*rc.Expiry, 0), IssuedAt: time.Unix(*rc.IssuedAt, 0), ID: rc.ID, ClientID: rc.ClientID,
-		Scope: rc.Scope, Principal: rc.Principal, KeyID: h.KeyID}, key: k}
+		Scope: rc.Scope, Principal: rc.Principal, KeyID: h.KeyID, SessionID: rc.SID}, key: k}
+	if rc.Act != nil {
+		e.claims.Actor = rc.Act.Subject
+	}
+	if rc.Cnf != nil {
+		e.claims.JKT = rc.Cnf.JKT
+	}
 	// canon.Check passed, so the token has a digest.
 	e.digest, _ = canon.Digest(raw)
 	c := &e.claims

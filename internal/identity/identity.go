@@ -11,6 +11,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -523,7 +524,19 @@ type ClientSpec struct {
 	// JWKS, if set, holds public keys for private_key_jwt; the client then
 	// gets no secret.
 	JWKS []byte
+	// Exchange, Refresh, RefreshIdle, RefreshAbsolute, DPoP and Public as
+	// in mayfly.Client. A public client gets no secret and may have no
+	// JWKS.
+	Exchange                     []string
+	Refresh                      bool
+	RefreshIdle, RefreshAbsolute time.Duration
+	DPoP                         mayfly.DPoPMode
+	Public                       bool
 }
+
+// subjectNamespace is a namespace of token subjects: "customer" names
+// the subjects "customer:...".
+var subjectNamespace = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 var (
 	scopeToken = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 section 3.3
@@ -588,15 +601,22 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	if _, err := s.cfg.Keys.Ring(ring); err != nil {
 		return nil, "", err
 	}
+	if err := checkCustomerSpec(&spec); err != nil {
+		return nil, "", err
+	}
 	c := &mayfly.Client{
 		Name: name, OwnerID: owner.ID, Scopes: dedupe(spec.Scopes), Audiences: dedupe(spec.Audiences),
 		TokenTTL: ttl, Ring: ring, CreatedAt: s.cfg.Clock.Now().UTC(),
+		Exchange: dedupe(spec.Exchange), Refresh: spec.Refresh, RefreshIdle: spec.RefreshIdle, RefreshAbsolute: spec.RefreshAbsolute,
+		DPoP: spec.DPoP, Public: spec.Public,
 	}
 	if c.ID, err = s.newID("mfc_"); err != nil {
 		return nil, "", err
 	}
 	var secret string
-	if len(spec.JWKS) > 0 {
+	if spec.Public {
+		// No credential: nothing to hash or show.
+	} else if len(spec.JWKS) > 0 {
 		if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
 			return nil, "", err
 		}
@@ -626,6 +646,42 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	}
 	s.cfg.Log.Info("client created", "client_id", c.ID, "owner", owner.ID, "ring", ring)
 	return c, secret, nil
+}
+
+// checkCustomerSpec checks what a client may do with customers' tokens.
+func checkCustomerSpec(spec *ClientSpec) error {
+	for _, ns := range spec.Exchange {
+		if !subjectNamespace.MatchString(ns) {
+			return mayfly.InvalidField("exchange", "subject namespace %q must be 1-32 lowercase letters, digits, _ or -, beginning with a letter", ns)
+		}
+	}
+	switch {
+	case spec.DPoP != mayfly.DPoPOptional && spec.DPoP != mayfly.DPoPRequired:
+		return mayfly.InvalidField("dpop", "dpop is %q or empty, not %q", mayfly.DPoPRequired, spec.DPoP)
+	case spec.RefreshIdle < 0 || spec.RefreshAbsolute < 0:
+		return mayfly.InvalidField("refresh_idle", "refresh lifetimes cannot be negative")
+	case !spec.Refresh && (spec.RefreshIdle != 0 || spec.RefreshAbsolute != 0):
+		return mayfly.InvalidField("refresh_idle", "refresh lifetimes are for a client given refresh tokens")
+	case spec.RefreshAbsolute > mayfly.MaxRefreshAbsolute:
+		return mayfly.InvalidField("refresh_absolute", "a refresh family lives at most %s, not %s", mayfly.MaxRefreshAbsolute, spec.RefreshAbsolute)
+	case spec.RefreshIdle != 0 && spec.RefreshIdle < time.Minute:
+		return mayfly.InvalidField("refresh_idle", "a refresh family's idle lifetime is at least 1m, not %s", spec.RefreshIdle)
+	}
+	idle, absolute := cmp.Or(spec.RefreshIdle, mayfly.DefaultRefreshIdle), cmp.Or(spec.RefreshAbsolute, mayfly.DefaultRefreshAbsolute)
+	if spec.Refresh && idle > absolute {
+		return mayfly.InvalidField("refresh_idle", "a refresh family's idle lifetime %s is longer than its absolute lifetime %s", idle, absolute)
+	}
+	if spec.Public {
+		switch {
+		case len(spec.JWKS) > 0:
+			return mayfly.InvalidField("public", "a public client has no credential: no JWKS")
+		case spec.DPoP != mayfly.DPoPRequired:
+			return mayfly.InvalidField("public", "a public client must prove possession of its tokens (dpop %q)", mayfly.DPoPRequired)
+		case len(spec.Exchange) > 0:
+			return mayfly.InvalidField("public", "a public client cannot exchange subject tokens: it has no credential to do it with")
+		}
+	}
+	return nil
 }
 
 // Created records, in tx, that the caller's person created an asset: they

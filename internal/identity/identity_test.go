@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,4 +57,53 @@ func TestRevokeClientMarksClient(t *testing.T) {
 	if _, err := env.App.Identity.RevokeClient(ctx, c.ID, "again"); mayfly.ErrorCode(err) != mayfly.Conflict {
 		t.Errorf("revoking again: %v; want a conflict", err)
 	}
+}
+
+// TestCreateClientCustomerSettings: what a client may do with customers'
+// tokens is kept as given, and settings that cannot work are refused.
+func TestCreateClientCustomerSettings(t *testing.T) {
+	env := apptest.New(t)
+	ctx := env.Admin()
+	owner := env.Human("alice")
+	login, secret, err := env.App.Identity.CreateClient(ctx, identity.ClientSpec{Name: "login", Owner: owner, Exchange: []string{"customer", "customer"},
+		Refresh: true, RefreshIdle: 24 * time.Hour, RefreshAbsolute: 30 * 24 * time.Hour, DPoP: mayfly.DPoPRequired})
+	if err != nil || secret == "" {
+		t.Fatalf("login service client: %v (secret shown: %v)", err, secret != "")
+	}
+	app, secret, err := env.App.Identity.CreateClient(ctx, identity.ClientSpec{Name: "app", Owner: owner, Public: true, DPoP: mayfly.DPoPRequired})
+	if err != nil || secret != "" {
+		t.Fatalf("public client: %v, secret %q; want no secret", err, secret)
+	}
+	for _, want := range []*mayfly.Client{login, app} {
+		got, err := env.App.Store().Client(ctx, want.ID)
+		if err != nil || fmtClient(got) != fmtClient(want) {
+			t.Errorf("stored %s: %v, %v; want %v", want.Name, fmtClient(got), err, fmtClient(want))
+		}
+	}
+	if fmtClient(login) != "[customer] true 24h0m0s 720h0m0s required false [client_secret_basic client_secret_post]" ||
+		fmtClient(app) != "[] false 0s 0s required true [none]" {
+		t.Errorf("created: %s; %s", fmtClient(login), fmtClient(app))
+	}
+	for _, spec := range []identity.ClientSpec{
+		{Exchange: []string{"Customer"}},
+		{Exchange: []string{"customer:1"}},
+		{DPoP: "sometimes"},
+		{RefreshIdle: time.Hour},
+		{Refresh: true, RefreshIdle: time.Second},
+		{Refresh: true, RefreshIdle: 48 * time.Hour, RefreshAbsolute: 24 * time.Hour},
+		{Refresh: true, RefreshAbsolute: mayfly.MaxRefreshAbsolute + time.Hour},
+		{Refresh: true, RefreshIdle: -time.Hour},
+		{Public: true},
+		{Public: true, DPoP: mayfly.DPoPRequired, Exchange: []string{"customer"}},
+		{Public: true, DPoP: mayfly.DPoPRequired, JWKS: []byte(`{"keys":[]}`)},
+	} {
+		spec.Name, spec.Owner = "bad", owner
+		if _, _, err := env.App.Identity.CreateClient(ctx, spec); mayfly.ErrorCode(err) != mayfly.Invalid {
+			t.Errorf("CreateClient(%+v): %v; want Invalid", spec, err)
+		}
+	}
+}
+
+func fmtClient(c *mayfly.Client) string {
+	return fmt.Sprint(c.Exchange, " ", c.Refresh, " ", c.RefreshIdle, " ", c.RefreshAbsolute, " ", c.DPoP, " ", c.Public, " ", c.AuthMethods())
 }

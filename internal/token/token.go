@@ -128,6 +128,24 @@ type Claims struct {
 	// Principal is the principal accountable for the client, so verifiers
 	// can reject tokens of an offboarded owner without a lookup.
 	Principal string `json:"principal,omitempty"`
+	// Act names who acts for the subject (RFC 8693 section 4.1): the
+	// client that exchanged a subject token for this one.
+	Act *Actor `json:"act,omitempty"`
+	// SID is the refresh family the token came from.
+	SID string `json:"sid,omitempty"`
+	// Cnf binds the token to a DPoP key (RFC 9449 section 6.1).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Actor is an act claim.
+type Actor struct {
+	Subject string `json:"sub"`
+}
+
+// Confirmation is a cnf claim: the SHA-256 JWK thumbprint of the key a
+// DPoP-bound token is bound to.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // Request is a token request from an authenticated client.
@@ -141,10 +159,14 @@ type Request struct {
 // Token is an issued access token.
 type Token struct {
 	AccessToken string
-	ExpiresIn   int64
-	Scope       string
-	KID         string
-	JTI         string
+	// RefreshToken is set when the grant returns one; shown once.
+	RefreshToken string
+	// TokenType is "Bearer", or "DPoP" for a token bound to a key.
+	TokenType string
+	ExpiresIn int64
+	Scope     string
+	KID       string
+	JTI       string
 }
 
 // Issue mints an access token for an authenticated client.

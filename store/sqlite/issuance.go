@@ -10,10 +10,11 @@ import (
 // insertIssuances inserts issuance records a hundred rows a statement
 // instead of one statement a row (sqlstore.Config.InsertIssuances).
 func insertIssuances(t *sqlstore.Tx, recs []mayfly.Issuance, refs []sqlstore.IssuanceRefs) error {
-	return insertRows(t, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest) VALUES `, 9, len(recs),
+	return insertRows(t, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest, subject, actor, sid) VALUES `, 12, len(recs),
 		func(i int, args []any) []any {
 			r := recs[i]
-			return append(args, r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix(), r.Digest)
+			return append(args, r.JTI, refs[i].Key, refs[i].Client, refs[i].Principal, r.SourceIP, r.UserAgent, r.IssuedAt.Unix(), r.ExpiresAt.Unix(), r.Digest,
+				r.Subject, r.Actor, r.SessionID)
 		})
 }
 

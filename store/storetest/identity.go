@@ -292,6 +292,9 @@ func testClientRoundTrip(t *testing.T, s IdentityStore) {
 		CreatedAt:       t0.Add(fine).In(zone),
 		SecretRotatedAt: t0.Add(time.Hour + fine),
 		RevokedAt:       t0.Add(2*time.Hour + fine),
+		Exchange:        []string{"customer", "partner"},
+		Refresh:         true, RefreshIdle: 36*time.Hour + time.Second, RefreshAbsolute: 30 * 24 * time.Hour,
+		DPoP: mayfly.DPoPRequired, Public: true,
 	}
 	minimal := &mayfly.Client{
 		ID: "cli-min", Name: "minimal", OwnerID: w.alice.ID, Scopes: []string{"only"}, Audiences: []string{"https://api.example"},

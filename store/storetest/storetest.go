@@ -461,6 +461,14 @@ func diffClient(got, want *mayfly.Client) diff {
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.time("SecretRotatedAt", got.SecretRotatedAt, want.SecretRotatedAt)
 	d.time("RevokedAt", got.RevokedAt, want.RevokedAt)
+	d.strings("Exchange", got.Exchange, want.Exchange)
+	if got.Refresh != want.Refresh || got.RefreshIdle != want.RefreshIdle || got.RefreshAbsolute != want.RefreshAbsolute {
+		d.add("Refresh", fmt.Sprint(got.Refresh, got.RefreshIdle, got.RefreshAbsolute), fmt.Sprint(want.Refresh, want.RefreshIdle, want.RefreshAbsolute))
+	}
+	d.eq("DPoP", string(got.DPoP), string(want.DPoP))
+	if got.Public != want.Public {
+		d.add("Public", got.Public, want.Public)
+	}
 	if got.Version != want.Version {
 		d.add("Version", got.Version, want.Version)
 	}
@@ -503,6 +511,9 @@ func diffIssuance(got, want *mayfly.Issuance) diff {
 	d.eq("KID", got.KID, want.KID)
 	d.eq("ClientID", got.ClientID, want.ClientID)
 	d.eq("PrincipalID", got.PrincipalID, want.PrincipalID)
+	d.eq("Subject", got.Subject, want.Subject)
+	d.eq("Actor", got.Actor, want.Actor)
+	d.eq("SessionID", got.SessionID, want.SessionID)
 	d.eq("SourceIP", got.SourceIP, want.SourceIP)
 	d.eq("UserAgent", got.UserAgent, want.UserAgent)
 	d.time("IssuedAt", got.IssuedAt, want.IssuedAt)

@@ -48,7 +48,9 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 	r3 := issuance(t, t0.Add(4250*time.Millisecond), w.kB.KID, w.cA, "2001:db8::3")
 	r4 := issuance(t, t0.Add(6900*time.Millisecond), w.kB.KID, w.cA, "10.0.0.4")
 	r4.UserAgent = ""
-	r4.Digest = "" // as a record made before digests were kept
+	r4.Digest = ""                                                             // as a record made before digests were kept
+	r2.Subject, r2.Actor, r2.SessionID = "customer:48213377", w.cB.ID, "fam-1" // a customer's token, exchanged by cB
+	r3.Subject, r3.Actor = "customer:48213377", w.cA.ID
 	must(t, "RecordIssuances", do(t, s, s.RecordIssuances, []mayfly.Issuance{r1, r2}))
 	must(t, "RecordIssuances", do(t, s, s.RecordIssuances, []mayfly.Issuance{r3, r4}))
 
@@ -72,6 +74,11 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 		{"digest and jti of one token", mayfly.IssuanceFilter{Digest: r3.Digest, JTI: r3.JTI}, []mayfly.Issuance{r3}},
 		{"digest of one token, jti of another", mayfly.IssuanceFilter{Digest: r3.Digest, JTI: r1.JTI}, nil},
 		{"unknown digest", mayfly.IssuanceFilter{Digest: "AAAAAAAAAAAAAAAAAAAAAA"}, nil},
+		{"subject", mayfly.IssuanceFilter{Subject: "customer:48213377"}, []mayfly.Issuance{r3, r2}},
+		{"subject and client", mayfly.IssuanceFilter{Subject: "customer:48213377", ClientID: w.cB.ID}, []mayfly.Issuance{r2}},
+		{"subject and since", mayfly.IssuanceFilter{Subject: "customer:48213377", Since: at(3 * time.Second)}, []mayfly.Issuance{r3}},
+		{"unknown subject", mayfly.IssuanceFilter{Subject: "customer:1"}, nil},
+		{"a client's own token is no subject's", mayfly.IssuanceFilter{Subject: w.cA.ID}, nil},
 		{"since", mayfly.IssuanceFilter{Since: at(3 * time.Second)}, []mayfly.Issuance{r4, r3}},
 		{"until", mayfly.IssuanceFilter{Until: at(3 * time.Second)}, []mayfly.Issuance{r2, r1}},
 		{"since and until", mayfly.IssuanceFilter{Since: at(time.Second), Until: at(5 * time.Second)}, []mayfly.Issuance{r3, r2}},
@@ -106,7 +113,7 @@ func testIssuancesFilter(t *testing.T, s TokenStore) {
 
 func fmtFilter(f mayfly.IssuanceFilter) string {
 	var parts []string
-	for _, kv := range [][2]string{{"ClientID", f.ClientID}, {"KID", f.KID}, {"JTI", f.JTI}, {"Digest", f.Digest}} {
+	for _, kv := range [][2]string{{"ClientID", f.ClientID}, {"KID", f.KID}, {"JTI", f.JTI}, {"Digest", f.Digest}, {"Subject", f.Subject}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+":"+kv[1])
 		}

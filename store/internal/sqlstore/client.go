@@ -15,7 +15,7 @@ import (
 // writes scopes.
 
 const clientCols = `id, name, owner_id, scopes, audiences, token_ttl, ring, secret_hash, jwks, created_at,
-	secret_rotated_at, revoked_at, version`
+	secret_rotated_at, revoked_at, version, exchange, refresh, refresh_idle, refresh_absolute, dpop, public`
 
 func splitList(s string) []string {
 	if s == "" {
@@ -26,15 +26,16 @@ func splitList(s string) []string {
 
 func scanClient(row Row) (*mayfly.Client, error) {
 	var c mayfly.Client
-	var scopes, auds string
-	var ttl int64
+	var scopes, auds, exchange, dpop string
+	var ttl, idle, absolute int64
 	var jwks []byte
 	var created, rotated, revoked sql.NullInt64
 	if err := row.Scan(&c.ID, &c.Name, &c.OwnerID, &scopes, &auds, &ttl, &c.Ring, &c.SecretHash, &jwks,
-		&created, &rotated, &revoked, &c.Version); err != nil {
+		&created, &rotated, &revoked, &c.Version, &exchange, &c.Refresh, &idle, &absolute, &dpop, &c.Public); err != nil {
 		return nil, err
 	}
 	c.Scopes, c.Audiences, c.TokenTTL, c.JWKS = splitList(scopes), splitList(auds), time.Duration(ttl), jwks
+	c.Exchange, c.RefreshIdle, c.RefreshAbsolute, c.DPoP = splitList(exchange), time.Duration(idle), time.Duration(absolute), mayfly.DPoPMode(dpop)
 	c.CreatedAt, c.SecretRotatedAt, c.RevokedAt = FromNanos(created), FromNanos(rotated), FromNanos(revoked)
 	return &c, nil
 }
@@ -45,9 +46,10 @@ func (s *Store) CreateClient(tx mayfly.Tx, c *mayfly.Client) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.conn.Exec(t.ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+	_, err = t.conn.Exec(t.ctx, `INSERT INTO clients (`+clientCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.OwnerID, strings.Join(c.Scopes, " "), strings.Join(c.Audiences, " "), int64(c.TokenTTL), c.Ring,
-		c.SecretHash, []byte(c.JWKS), Nanos(c.CreatedAt), Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt))
+		c.SecretHash, []byte(c.JWKS), Nanos(c.CreatedAt), Nanos(c.SecretRotatedAt), Nanos(c.RevokedAt),
+		strings.Join(c.Exchange, " "), c.Refresh, int64(c.RefreshIdle), int64(c.RefreshAbsolute), string(c.DPoP), c.Public)
 	if err != nil {
 		return s.err(op, err)
 	}

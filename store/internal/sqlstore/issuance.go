@@ -126,6 +126,9 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 	if f.Digest != "" {
 		where, args = append(where, "i.digest = ?"), append(args, f.Digest)
 	}
+	if f.Subject != "" {
+		where, args = append(where, "i.subject = ?"), append(args, f.Subject)
+	}
 	// Token IDs begin with their issue time: a time range is a jti range,
 	// served by the jti index.
 	if !f.Since.IsZero() {
@@ -136,7 +139,7 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 		// kept here and decided by the jti, which has milliseconds.
 		where, args = append(where, "i.jti < ? AND i.iat <= ?"), append(args, mayfly.JTIBound(f.Until), f.Until.Unix())
 	}
-	q := `SELECT i.jti, i.digest, k.kid, c.id, p.id, i.source_ip, i.user_agent, i.iat, i.exp FROM issuances i
+	q := `SELECT i.jti, i.digest, k.kid, c.id, p.id, i.subject, i.actor, i.sid, i.source_ip, i.user_agent, i.iat, i.exp FROM issuances i
 		JOIN keys k ON k.ref = i.key_ref JOIN clients c ON c.ref = i.client_ref JOIN principals p ON p.ref = i.principal_ref`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -148,7 +151,7 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 	recs, err := queryAll(ctx, s.cfg.Read, func(row Row) (mayfly.Issuance, error) {
 		var r mayfly.Issuance
 		var iat, exp int64
-		err := row.Scan(&r.JTI, &r.Digest, &r.KID, &r.ClientID, &r.PrincipalID, &r.SourceIP, &r.UserAgent, &iat, &exp)
+		err := row.Scan(&r.JTI, &r.Digest, &r.KID, &r.ClientID, &r.PrincipalID, &r.Subject, &r.Actor, &r.SessionID, &r.SourceIP, &r.UserAgent, &iat, &exp)
 		r.IssuedAt, r.ExpiresAt = time.Unix(iat, 0).UTC(), time.Unix(exp, 0).UTC()
 		return r, err
 	}, q, args...)

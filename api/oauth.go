@@ -25,6 +25,7 @@ type Metadata struct {
 	IDTokenSigningAlgs               []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgs           []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported                  []string `json:"claims_supported"`
+	DPoPSigningAlgs                  []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // TokenResponse is a successful RFC 6749 section 5.1 response.
@@ -33,7 +34,19 @@ type TokenResponse struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int64  `json:"expires_in"`
 	Scope       string `json:"scope,omitempty"`
+	// RefreshToken is returned by grants that begin or continue a refresh
+	// family; IssuedTokenType by token exchange (RFC 8693 section 2.2.1).
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
+
+// Grant types beyond client_credentials, and RFC 8693's token types.
+const (
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	GrantRefreshToken  = "refresh_token"
+	TokenTypeJWT       = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"
+)
 
 // Introspection is an RFC 7662 response.
 type Introspection struct {

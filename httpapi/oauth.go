@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"mime"
@@ -236,10 +237,10 @@ func (s *Server) authenticateClient(r *http.Request, f url.Values) (*token.Authe
 	return c, err
 }
 
-// grantType refuses a token request for a grant other than client_credentials.
+// grantType refuses a token request for a grant Mayfly does not offer.
 func grantType(f url.Values) error {
 	switch gt := f.Get("grant_type"); gt {
-	case "client_credentials":
+	case "client_credentials", api.GrantTokenExchange, api.GrantRefreshToken:
 		return nil
 	case "":
 		return mayfly.InvalidField("", "grant_type is required")
@@ -254,15 +255,47 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.oauthFail(w, r, err)
 		return
 	}
-	aud := append(f["audience"], f["resource"]...)
-	tok, err := s.cfg.Token.Issue(r.Context(), c, token.Request{Scope: f.Get("scope"), Audience: aud, SourceIP: s.sourceIP(r), UserAgent: r.UserAgent()})
+	tok, err := s.grant(r, f, c)
 	if err != nil {
 		s.oauthFail(w, r, err)
 		return
 	}
 	s.issued.WithLabelValues("ok").Inc()
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, api.TokenResponse{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresIn: tok.ExpiresIn, Scope: tok.Scope})
+	resp := api.TokenResponse{AccessToken: tok.AccessToken, TokenType: cmp.Or(tok.TokenType, "Bearer"), ExpiresIn: tok.ExpiresIn, Scope: tok.Scope,
+		RefreshToken: tok.RefreshToken}
+	if f.Get("grant_type") == api.GrantTokenExchange {
+		resp.IssuedTokenType = api.TokenTypeAccess
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// grant answers an authenticated client's token request by its grant
+// type, which grantType vetted. A DPoP proof, if the request carries
+// one, binds what is issued to its key (jkt); a client that must prove
+// possession is refused without one, and a public client may only
+// refresh.
+func (s *Server) grant(r *http.Request, f url.Values, a *token.Authenticated) (*token.Token, error) {
+	jkt, err := s.dpopProof(r)
+	if err != nil {
+		return nil, err
+	}
+	c, gt := a.Client(), f.Get("grant_type")
+	switch {
+	case c.DPoP == mayfly.DPoPRequired && jkt == "":
+		return nil, errDPoPRequired
+	case c.Public && gt != api.GrantRefreshToken:
+		return nil, mayfly.Errorf(mayfly.PermissionDenied, "a public client may only refresh")
+	}
+	req := token.Request{Scope: f.Get("scope"), Audience: append(f["audience"], f["resource"]...), SourceIP: s.sourceIP(r),
+		UserAgent: r.UserAgent(), JKT: jkt}
+	switch gt {
+	case api.GrantTokenExchange:
+		return s.tokenExchange(r, f, a, req)
+	case api.GrantRefreshToken:
+		return s.refreshGrant(r, f, a, req)
+	}
+	return s.cfg.Token.Issue(r.Context(), a, req)
 }
 
 const introspectRoute = "POST " + api.IntrospectPath

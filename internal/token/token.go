@@ -15,6 +15,7 @@ package token
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -154,6 +155,12 @@ type Request struct {
 	Audience  []string // RFC 8707 resource / audience; empty means the client's default
 	SourceIP  string
 	UserAgent string
+	// Subject is the token's sub where it is not the client itself: a
+	// customer, such as "customer:48213377", whom Actor (a client ID, the
+	// act claim) acts for. SID names the refresh family the token comes
+	// from. JKT binds the token to a DPoP key (cnf.jkt). All optional; the
+	// grant that sets them has checked them.
+	Subject, Actor, SID, JKT string
 }
 
 // Token is an issued access token.
@@ -197,8 +204,14 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 			return "", mayfly.E("token.Issue", err)
 		}
 		cl = Claims{
-			Issuer: s.cfg.Issuer, Subject: c.ID, Audience: aud, Expiry: now.Add(c.TokenTTL).Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(),
-			ID: jti, ClientID: c.ID, Scope: scope, Principal: c.OwnerID,
+			Issuer: s.cfg.Issuer, Subject: cmp.Or(req.Subject, c.ID), Audience: aud, Expiry: now.Add(c.TokenTTL).Unix(), NotBefore: now.Unix(),
+			IssuedAt: now.Unix(), ID: jti, ClientID: c.ID, Scope: scope, Principal: c.OwnerID, SID: req.SID,
+		}
+		if req.Actor != "" {
+			cl.Act = &Actor{Subject: req.Actor}
+		}
+		if req.JKT != "" {
+			cl.Cnf = &Confirmation{JKT: req.JKT}
 		}
 		payload, err := json.Marshal(cl)
 		if err != nil {
@@ -222,13 +235,18 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		return nil, mayfly.E("token.Issue", err)
 	}
 	rec := mayfly.Issuance{
-		JTI: cl.ID, Digest: dg, KID: signer.KID(), ClientID: c.ID, PrincipalID: c.OwnerID, SourceIP: req.SourceIP,
+		JTI: cl.ID, Digest: dg, KID: signer.KID(), ClientID: c.ID, PrincipalID: c.OwnerID, Subject: req.Subject, Actor: req.Actor, SessionID: req.SID,
+		SourceIP:  req.SourceIP,
 		UserAgent: truncate(req.UserAgent, 256), IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.Expiry, 0),
 	}
 	if err := s.recorder.Add(ctx, rec); err != nil {
 		return nil, mayfly.E("token.Issue", err)
 	}
-	return &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID}, nil
+	tok := &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID, TokenType: "Bearer"}
+	if req.JKT != "" {
+		tok.TokenType = "DPoP"
+	}
+	return tok, nil
 }
 
 // recheck makes a client's checks again for a token issued later than

@@ -33,9 +33,11 @@ func NewDPoPKey(t testing.TB) *DPoPKey {
 // JWK is the public key as a JWK, as a proof's header carries it.
 func (k *DPoPKey) JWK() map[string]any {
 	b := func(n []byte) string { return base64.RawURLEncoding.EncodeToString(n) }
-	x, y := make([]byte, 32), make([]byte, 32)
-	k.Priv.X.FillBytes(x)
-	k.Priv.Y.FillBytes(y)
+	pt, err := k.Priv.PublicKey.Bytes() // 0x04, x, y
+	if err != nil {
+		panic(err)
+	}
+	x, y := pt[1:33], pt[33:]
 	return map[string]any{"kty": "EC", "crv": "P-256", "x": b(x), "y": b(y)}
 }
 
@@ -154,8 +156,10 @@ func (k *DPoPKey) ProofNone(t testing.TB, c ProofClaims) string {
 // PrivateJWK is k as a JWK with its private member d.
 func (k *DPoPKey) PrivateJWK() map[string]any {
 	j := k.JWK()
-	d := make([]byte, 32)
-	k.Priv.D.FillBytes(d)
+	d, err := k.Priv.Bytes()
+	if err != nil {
+		panic(err)
+	}
 	j["d"] = base64.RawURLEncoding.EncodeToString(d)
 	return j
 }

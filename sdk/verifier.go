@@ -66,6 +66,16 @@
 // 10 seconds (of Config.Clock) however many arrive, and one fetch at a time;
 // the key set is also refreshed in the background as its max-age says.
 //
+// # DPoP-bound tokens
+//
+// A token whose cnf.jkt names a key (RFC 9449) is bound to it: Claims.JKT
+// is the key's thumbprint. Verify checks the token alone; a middleware
+// made with WithDPoP also checks, for each request, the DPoP proof that
+// must come with it (package dpop: method, URL, age, replay, the token's
+// hash, and that the key is the token's). A bound token sent as a bearer
+// token is refused, by every middleware: copied out of a log or a proxy,
+// it is useless without the key.
+//
 // # Failing closed
 //
 // The revocation stream (GET {issuer}/v1/revocations/stream, Server-Sent

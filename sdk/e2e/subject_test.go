@@ -15,7 +15,7 @@ import (
 
 // customerToken mints an access token for subject sub with login acting
 // for it, as a token exchange by login would.
-func customerToken(t *testing.T, env *servertest.Env, login *mayfly.Client, sub string) string {
+func customerToken(t testing.TB, env *servertest.Env, login *mayfly.Client, sub string) string {
 	t.Helper()
 	ctx := context.Background()
 	c, err := env.Server.Identity.Client(ctx, login.ID)

@@ -53,7 +53,9 @@
 //     plus Config.Leeway (30 s by default), which absorbs clock skew between
 //     the issuer and this service without stretching a token's life;
 //   - neither its jti, client_id, kid nor principal is revoked, and it was not
-//     issued before a not-before mark on its client or principal. The issue
+//     issued before a not-before mark on its client or principal, on its
+//     subject (sub), or on the subject's namespace (the part of sub before
+//     its first colon: "customer" for "customer:42"). The issue
 //     time is the millisecond in a Mayfly jti when the jti agrees with iat,
 //     else iat.
 //

@@ -23,7 +23,8 @@
 //   - iat is at most Config.Window old and at most Config.Skew in the
 //     future, by Config.Clock;
 //   - for a request that presents an access token, ath is the base64url
-//     SHA-256 of that token;
+//     SHA-256 of that token, and the key is the one the token is bound
+//     to if Request.JKT names it;
 //   - the key's thumbprint and jti were not seen in an accepted proof
 //     within the window (see Replays).
 //
@@ -143,6 +144,10 @@ type Request struct {
 	// AccessToken is the token the request presents, if any; the proof's
 	// ath must then be its hash.
 	AccessToken string
+	// JKT, if not empty, is the thumbprint the proof's key must have: the
+	// cnf.jkt of the token it comes with. Checked before the proof is
+	// remembered, so that proofs by other keys take no memory.
+	JKT string
 }
 
 // Proof is what an accepted proof says.
@@ -316,7 +321,11 @@ func (c *Checker) parse(proof string, req Request) (*Proof, *Error) {
 	if err != nil {
 		return nil, &Error{Msg: "the jwk header has no thumbprint", Err: err}
 	}
-	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), ID: cl.ID, IssuedAt: iat, Nonce: cl.Nonce}, nil
+	jkt := base64.RawURLEncoding.EncodeToString(tp)
+	if req.JKT != "" && jkt != req.JKT {
+		return nil, refuse("the proof's key is not the one the token is bound to")
+	}
+	return &Proof{JKT: jkt, ID: cl.ID, IssuedAt: iat, Nonce: cl.Nonce}, nil
 }
 
 // remember records p's key and jti until its iat leaves the window, or

@@ -32,6 +32,9 @@ func (s *Server) dpopProof(r *http.Request) (jkt string, err error) {
 	if errors.Is(err, dpop.ErrFull) {
 		return "", &mayfly.Error{Code: mayfly.Unavailable, Msg: "too many DPoP proofs to check for replay now", RetryAfter: time.Second, Err: err}
 	}
+	if errors.Is(err, dpop.ErrKeyFull) {
+		return "", &mayfly.Error{Code: mayfly.RateLimited, Msg: "too many recent DPoP proofs by this key", RetryAfter: time.Second, Err: err}
+	}
 	if err != nil {
 		var de *dpop.Error
 		errors.As(err, &de)

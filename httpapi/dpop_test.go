@@ -227,3 +227,27 @@ func TestDPoPPublicClient(t *testing.T) {
 		t.Errorf("dpop_signing_alg_values_supported %v claims_supported %v", md.DPoPSigningAlgs, md.ClaimsSupported)
 	}
 }
+
+// TestDPoPBoundTokenNotABearerAtSSF: Mayfly's own stream management is a
+// resource server too: a DPoP-bound token with the ssf scope is refused
+// there as a bearer token (RFC 9449 section 7.1), or whoever copied it
+// could manage streams without its key. Its unbound twin is accepted.
+func TestDPoPBoundTokenNotABearerAtSSF(t *testing.T) {
+	env := servertest.New(t)
+	c, secret := env.NewClient(api.ClientRequest{Name: "receiver", Owner: env.Human("rita"), Scopes: []string{"ssf"}})
+	k := tokentest.NewDPoPKey(t)
+	proof := k.Proof(t, tokentest.ProofClaims{Method: "POST", URL: env.URL + api.TokenPath, IssuedAt: env.Clock.Now()})
+	r := tokenRequest(t, env, url.Values{"grant_type": {"client_credentials"}, "scope": {"ssf"}}, c.ID, secret, proof)
+	if r.Status != 200 || r.JSON()["token_type"] != "DPoP" {
+		t.Fatalf("bound token: status %d: %s", r.Status, r.Body)
+	}
+	bound := r.JSON()["access_token"].(string)
+	create := map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll}}
+	if r := rxCall(t, env, "POST", env.URL+api.SSFConfigPath, bound, create); r.Status != 401 {
+		t.Fatalf("a bound token as a bearer: status %d: %s; want 401", r.Status, r.Body)
+	}
+	unbound := env.IssueToken(c.ID, secret, nil)
+	if r := rxCall(t, env, "POST", env.URL+api.SSFConfigPath, unbound, create); r.Status != 201 {
+		t.Fatalf("an unbound token: status %d: %s; want 201", r.Status, r.Body)
+	}
+}

@@ -203,7 +203,7 @@ func BenchmarkMiddlewareDPoP(b *testing.B) {
 			if mode == "dpop" {
 				raw, scheme = e.iss.Token(map[string]any{"cnf": map[string]any{"jkt": k.JKT()}}), "DPoP "
 			}
-			m, err := sdk.NewMiddleware(e.v).WithDPoP(dpopBase, dpop.New(dpop.Config{Clock: e.clock.Now, ReplayCacheSize: b.N + 1}))
+			m, err := sdk.NewMiddleware(e.v).WithDPoP(dpopBase, dpop.New(dpop.Config{Clock: e.clock.Now, ReplayCacheSize: b.N + 1, ReplayPerKey: b.N + 1}))
 			if err != nil {
 				b.Fatal(err)
 			}

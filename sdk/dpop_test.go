@@ -166,3 +166,35 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// TestMiddlewareDPoPOtherKeysTakeNoMemory: whoever holds a bound token
+// but not its key signs proofs with keys of their own; the middleware
+// refuses them, and they must not take the replay memory that the
+// token's own key needs.
+func TestMiddlewareDPoPOtherKeysTakeNoMemory(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ready()
+	k := tokentest.NewDPoPKey(t)
+	bound := e.iss.Token(map[string]any{"cnf": map[string]any{"jkt": k.JKT()}})
+	m, err := sdk.NewMiddleware(e.v).WithDPoP(dpopBase, dpop.New(dpop.Config{Clock: e.clock.Now, ReplayCacheSize: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	call := func(key *tokentest.DPoPKey) int {
+		r := httptest.NewRequest("GET", "/orders/7", nil)
+		r.Header.Set("Authorization", "DPoP "+bound)
+		r.Header.Set("DPoP", key.Proof(t, tokentest.ProofClaims{Method: "GET", URL: dpopBase + "/orders/7", IssuedAt: e.clock.Now(), AccessToken: bound}))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for range 8 {
+		if got := call(tokentest.NewDPoPKey(t)); got != 401 {
+			t.Fatalf("a proof by another key: got %d, want 401", got)
+		}
+	}
+	if got := call(k); got != 200 {
+		t.Fatalf("the token's key after others' proofs: got %d, want 200", got)
+	}
+}

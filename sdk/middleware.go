@@ -104,7 +104,10 @@ func (m *Middleware) possession(r *http.Request, c *Claims, raw string, isDPoP b
 	if len(proofs) != 1 {
 		return refuse(BadProof, "not exactly one DPoP header")
 	}
-	p, err := m.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: m.base + requestPath(r), AccessToken: raw})
+	// The token's key is checked before the proof is remembered, so that
+	// whoever holds a copy of the token cannot fill the replay memory
+	// with proofs by keys of their own.
+	p, err := m.dpop.Check(proofs[0], dpop.Request{Method: r.Method, URL: m.base + requestPath(r), AccessToken: raw, JKT: c.JKT})
 	if err != nil {
 		return &Error{Reason: BadProof, Err: err}
 	}

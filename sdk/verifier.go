@@ -266,6 +266,10 @@ func (v *Verifier) Close() {
 // claims. Every error is an *Error whose Reason may be shown to the token's
 // holder; the rest of it is for the log. ctx bounds a fetch of the key set
 // that an unknown kid may cause.
+//
+// A DPoP-bound token (Claims.JKT not empty) passes Verify without its
+// proof: a caller other than a Middleware must refuse it, or check its
+// proof with package dpop (Request.JKT set to Claims.JKT).
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	e, err := v.lookup(ctx, raw, v.cfg.Clock())
 	if err != nil {

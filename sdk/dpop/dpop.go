@@ -23,7 +23,8 @@
 //   - iat is at most Config.Window old and at most Config.Skew in the
 //     future, by Config.Clock;
 //   - for a request that presents an access token, ath is the base64url
-//     SHA-256 of that token;
+//     SHA-256 of that token, and the key is the one the token is bound
+//     to if Request.JKT names it;
 //   - the key's thumbprint and jti were not seen in an accepted proof
 //     within the window (see Replays).
 //
@@ -35,8 +36,12 @@
 //
 // A Checker remembers the thumbprint and jti of every proof it accepted
 // until its iat leaves the window, in memory, at most Config.ReplayCacheSize
-// of them. When that many proofs are live it refuses new ones rather than
-// forget one: it fails closed. Each process (each replica of a service, or
+// of them, and at most Config.ReplayPerKey by any one key. When that many
+// proofs are live it refuses new ones rather than forget one: it fails
+// closed. The bound per key keeps one key from locking out all others;
+// whoever can get tokens bound to many keys can still fill the memory,
+// which is why a bound token's key is checked before its proof is
+// remembered (Request.JKT). Each process (each replica of a service, or
 // of Mayfly's server) keeps its own memory, so a proof replayed within the
 // window to another replica behind the same URL is not caught there. The
 // window bounds that: a proof is worth nothing after Window, and a proof
@@ -72,6 +77,7 @@ const (
 	DefaultWindow          = 60 * time.Second
 	DefaultSkew            = 10 * time.Second
 	DefaultReplayCacheSize = 250_000
+	DefaultReplayPerKey    = 4096
 
 	minRSABits = 2048
 	maxJTI     = 256
@@ -95,6 +101,10 @@ type Config struct {
 	// ReplayCacheSize bounds the proofs remembered for replay detection.
 	// Zero means DefaultReplayCacheSize.
 	ReplayCacheSize int
+	// ReplayPerKey bounds the proofs remembered for one key, so that one
+	// key cannot take all the memory and lock every other key out. Zero
+	// means DefaultReplayPerKey; never more than ReplayCacheSize.
+	ReplayPerKey int
 }
 
 // Checker checks proofs and remembers the ones it accepted. It is safe for
@@ -104,6 +114,9 @@ type Checker struct {
 
 	mu   sync.Mutex
 	seen map[[16]byte]struct{}
+	// perKey counts the entries of seen by key, under the first 16
+	// bytes of its thumbprint's hash.
+	perKey map[[16]byte]int
 	// queue holds what seen holds, in the order it was added, which is
 	// also the order it expires in.
 	queue []seenProof
@@ -111,8 +124,8 @@ type Checker struct {
 }
 
 type seenProof struct {
-	key   [16]byte
-	until time.Time
+	key, jkt [16]byte
+	until    time.Time
 }
 
 // New returns a Checker.
@@ -131,7 +144,11 @@ func New(cfg Config) *Checker {
 	if cfg.ReplayCacheSize <= 0 {
 		cfg.ReplayCacheSize = DefaultReplayCacheSize
 	}
-	return &Checker{cfg: cfg, seen: map[[16]byte]struct{}{}}
+	if cfg.ReplayPerKey <= 0 {
+		cfg.ReplayPerKey = DefaultReplayPerKey
+	}
+	cfg.ReplayPerKey = min(cfg.ReplayPerKey, cfg.ReplayCacheSize)
+	return &Checker{cfg: cfg, seen: map[[16]byte]struct{}{}, perKey: map[[16]byte]int{}}
 }
 
 // Request is what a proof must match.
@@ -143,6 +160,10 @@ type Request struct {
 	// AccessToken is the token the request presents, if any; the proof's
 	// ath must then be its hash.
 	AccessToken string
+	// JKT, if not empty, is the thumbprint the proof's key must have: the
+	// cnf.jkt of the token it comes with. Checked before the proof is
+	// remembered, so that proofs by other keys take no memory.
+	JKT string
 }
 
 // Proof is what an accepted proof says.
@@ -177,6 +198,10 @@ var ErrReplayed = errors.New("the proof was used before")
 // ErrFull is the cause of a refusal because too many proofs are live to
 // remember one more.
 var ErrFull = errors.New("too many proofs to remember")
+
+// ErrKeyFull is the cause of a refusal because too many proofs by the
+// same key are live to remember one more (Config.ReplayPerKey).
+var ErrKeyFull = errors.New("too many proofs by this key to remember")
 
 func refuse(format string, args ...any) *Error { return &Error{Msg: fmt.Sprintf(format, args...)} }
 
@@ -316,15 +341,21 @@ func (c *Checker) parse(proof string, req Request) (*Proof, *Error) {
 	if err != nil {
 		return nil, &Error{Msg: "the jwk header has no thumbprint", Err: err}
 	}
-	return &Proof{JKT: base64.RawURLEncoding.EncodeToString(tp), ID: cl.ID, IssuedAt: iat, Nonce: cl.Nonce}, nil
+	jkt := base64.RawURLEncoding.EncodeToString(tp)
+	if req.JKT != "" && jkt != req.JKT {
+		return nil, refuse("the proof's key is not the one the token is bound to")
+	}
+	return &Proof{JKT: jkt, ID: cl.ID, IssuedAt: iat, Nonce: cl.Nonce}, nil
 }
 
 // remember records p's key and jti until its iat leaves the window, or
 // refuses it if they are already recorded.
 func (c *Checker) remember(p *Proof) *Error {
 	h := sha256.Sum256([]byte(p.JKT + " " + p.ID))
-	var key [16]byte
+	var key, jkt [16]byte
 	copy(key[:], h[:])
+	h = sha256.Sum256([]byte(p.JKT))
+	copy(jkt[:], h[:])
 	now := c.cfg.Clock()
 	// Entries expire in the order they were added: the latest instant
 	// any proof accepted now can still be accepted.
@@ -332,7 +363,11 @@ func (c *Checker) remember(p *Proof) *Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.head < len(c.queue) && !c.queue[c.head].until.After(now) {
-		delete(c.seen, c.queue[c.head].key)
+		old := c.queue[c.head]
+		delete(c.seen, old.key)
+		if c.perKey[old.jkt]--; c.perKey[old.jkt] <= 0 {
+			delete(c.perKey, old.jkt)
+		}
 		c.queue[c.head] = seenProof{}
 		c.head++
 	}
@@ -346,11 +381,15 @@ func (c *Checker) remember(p *Proof) *Error {
 	if len(c.seen) >= c.cfg.ReplayCacheSize {
 		return &Error{Msg: "cannot check the proof for replay now", Err: ErrFull}
 	}
+	if c.perKey[jkt] >= c.cfg.ReplayPerKey {
+		return &Error{Msg: "too many recent proofs by this key", Err: ErrKeyFull}
+	}
 	c.seen[key] = struct{}{}
+	c.perKey[jkt]++
 	if n := len(c.queue); n > 0 && c.queue[n-1].until.After(until) {
 		until = c.queue[n-1].until // a clock that went back keeps the order
 	}
-	c.queue = append(c.queue, seenProof{key: key, until: until})
+	c.queue = append(c.queue, seenProof{key: key, jkt: jkt, until: until})
 	return nil
 }
 

@@ -135,6 +135,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		InsertAudit:     insertAudit,
 		AuditTime:       auditTime,
 	})
+	// The store has no clock of its own: the maintenance that prunes
+	// issuance records makes partitions by the service's.
+	if err := s.ensurePartitions(ctx, time.Now()); err != nil {
+		pool.Close()
+		return nil, mayfly.E("postgres.Open", err)
+	}
 	return s, nil
 }
 

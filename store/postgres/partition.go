@@ -36,6 +36,17 @@ var partitionRE = regexp.MustCompile(`^issuances_[0-9]{8}$`)
 
 func partitionName(d time.Time) string { return "issuances_" + d.UTC().Format("20060102") }
 
+// tableSQL finds a table of a schema ($1) by name ($2), saying whether it
+// is a partition, by reading pg_class under the statement's snapshot: the
+// name lookups of to_regclass may answer from a cache that a wait on an
+// advisory lock leaves stale. tableSQLArg is the same with ? placeholders.
+const (
+	tableSQL = `SELECT c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'`
+	tableSQLArg = `SELECT c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = ? AND c.relname = ? AND c.relkind = 'r'`
+)
+
 // partition is a day's table: attached, or detached on its way to being
 // dropped.
 type partition struct {
@@ -105,7 +116,7 @@ func (s *Store) makePartition(ctx context.Context, d time.Time) error {
 			return err
 		}
 		var made bool
-		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(d)).Scan(&made); err != nil || made {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (`+tableSQL+`)`, s.schema, partitionName(d)).Scan(&made); err != nil || made {
 			return err
 		}
 		// Made apart and attached, rather than CREATE ... PARTITION OF,
@@ -181,7 +192,7 @@ func (s *Store) dropPartition(ctx context.Context, up mayfly.Updater, p mayfly.I
 				return err
 			}
 			var attached bool
-			err := tx.QueryRow(ctx, `SELECT relispartition FROM pg_class WHERE oid = to_regclass($1)`, part.name).Scan(&attached)
+			err := tx.QueryRow(ctx, tableSQL, s.schema, part.name).Scan(&attached)
 			if errors.Is(err, pgx.ErrNoRows) || err == nil && !attached {
 				return nil // another replica detached it
 			}
@@ -192,7 +203,7 @@ func (s *Store) dropPartition(ctx context.Context, up mayfly.Updater, p mayfly.I
 			return err
 		})
 		if err != nil {
-			return mayfly.IssuancesPruned{}, err
+			return mayfly.IssuancesPruned{}, fmt.Errorf("detaching: %w", err)
 		}
 	}
 	sum := mayfly.NewIssuanceSum()
@@ -202,7 +213,7 @@ func (s *Store) dropPartition(ctx context.Context, up mayfly.Updater, p mayfly.I
 		return mayfly.IssuancesPruned{}, nil
 	}
 	if err != nil {
-		return mayfly.IssuancesPruned{}, err
+		return mayfly.IssuancesPruned{}, fmt.Errorf("summing: %w", err)
 	}
 	pruned := sum.Pruned(part.day)
 	dropped := false
@@ -216,7 +227,7 @@ func (s *Store) dropPartition(ctx context.Context, up mayfly.Updater, p mayfly.I
 			return err
 		}
 		var exists bool
-		if err := q.QueryRow(t.Context(), `SELECT to_regclass(?) IS NOT NULL`, part.name).Scan(&exists); err != nil || !exists {
+		if err := q.QueryRow(t.Context(), `SELECT EXISTS (`+tableSQLArg+`)`, s.schema, part.name).Scan(&exists); err != nil || !exists {
 			return err
 		}
 		if _, err := q.Exec(t.Context(), `DROP TABLE `+name); err != nil {
@@ -225,8 +236,11 @@ func (s *Store) dropPartition(ctx context.Context, up mayfly.Updater, p mayfly.I
 		dropped = true
 		return p.Record(tx, pruned)
 	})
-	if err != nil || !dropped {
-		return mayfly.IssuancesPruned{}, err
+	if err != nil {
+		return mayfly.IssuancesPruned{}, fmt.Errorf("dropping: %w", err)
+	}
+	if !dropped {
+		return mayfly.IssuancesPruned{}, nil
 	}
 	return pruned, nil
 }

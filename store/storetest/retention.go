@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,4 +215,58 @@ func sameIssuances(got, want []mayfly.Issuance) bool {
 	return slices.EqualFunc(got, want, func(a, b mayfly.Issuance) bool {
 		return a.JTI == b.JTI && a.Digest == b.Digest && a.Subject == b.Subject && a.IssuedAt.Equal(b.IssuedAt)
 	})
+}
+
+// IssuancesShared runs the checks of issuance retention on two handles of
+// one database, as replicas have.
+func IssuancesShared(t *testing.T, open func(t *testing.T) (TokenStore, TokenStore)) {
+	t.Helper()
+	t.Run("PruneConcurrent", func(t *testing.T) {
+		a, b := open(t)
+		testIssuancesPruneConcurrent(t, a, b)
+	})
+}
+
+// testIssuancesPruneConcurrent: replicas pruning at once delete and record
+// each record once between them.
+func testIssuancesPruneConcurrent(t *testing.T, a, b TokenStore) {
+	w := seed(t, a)
+	d0 := t0.Truncate(24 * time.Hour)
+	var recs []mayfly.Issuance
+	for i := range 40 {
+		recs = append(recs, issuance(t, d0.AddDate(0, 0, -5).Add(time.Duration(i)*3*time.Hour), w.kA.KID, w.cA, "10.0.0.1"))
+	}
+	must(t, "RecordIssuances", do(t, a, a.RecordIssuances, recs))
+	// Both make room for the days first, so that both drop days.
+	for _, s := range []TokenStore{a, b} {
+		pruneAll(t, s, &updater{s: s}, d0.AddDate(0, 0, -5), d0.AddDate(0, 0, -5), 3)
+	}
+	ups := []*updater{{s: a}, {s: b}}
+	steps := make([][]mayfly.IssuancesPruned, 2)
+	var wg sync.WaitGroup
+	for i, s := range []TokenStore{a, b} {
+		wg.Go(func() { steps[i] = pruneAll(t, s, ups[i], d0, d0, 3) })
+	}
+	wg.Wait()
+	var total int64
+	var all []mayfly.IssuancesPruned
+	for i := range steps {
+		if len(ups[i].entries) != len(steps[i]) {
+			t.Errorf("handle %d: %d steps, %d entries", i, len(steps[i]), len(ups[i].entries))
+		}
+		all = append(all, steps[i]...)
+	}
+	slices.SortFunc(all, func(x, y mayfly.IssuancesPruned) int { return strings.Compare(x.First, y.First) })
+	for i, p := range all {
+		total += p.Count
+		if p.Count > 0 && i > 0 && all[i-1].Count > 0 && all[i-1].Last >= p.First {
+			t.Errorf("two steps pruned overlapping records: %+v and %+v", all[i-1], p)
+		}
+	}
+	if total != int64(len(recs)) {
+		t.Errorf("pruned %d records between two handles, want each of the %d once", total, len(recs))
+	}
+	if got, err := a.Issuances(t.Context(), mayfly.IssuanceFilter{}); err != nil || len(got) != 0 {
+		t.Errorf("left after pruning everything: %d, %v", len(got), err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,20 @@ func TestIssuancePartitionMigration(t *testing.T) {
 	recs, err := s.Issuances(ctx, mayfly.IssuanceFilter{Subject: "customer:1", Limit: 2})
 	if err != nil || len(recs) != 2 || recs[0].JTI != jtis[2] || recs[1].JTI != jtis[1] {
 		t.Errorf("customer:1's newest two after the migration: %+v, %v", recs, err)
+	}
+	// Every index is made again, on the table and on each day's partition.
+	var parent, perDay string
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'issuances'),
+		(SELECT string_agg(indexdef, '; ' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'issuances_20250102')`).Scan(&parent, &perDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "issuances_client issuances_jti issuances_key issuances_subject"; parent != want {
+		t.Errorf("indexes of issuances: %q, want %q", parent, want)
+	}
+	if !strings.Contains(perDay, "(subject, jti) WHERE (subject <> ''::text)") || strings.Count(perDay, "CREATE INDEX") != 4 {
+		t.Errorf("indexes of a day's partition: %s", perDay)
 	}
 	// New records still number on from the old ones.
 	var seq int64

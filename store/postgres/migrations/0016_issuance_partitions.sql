@@ -6,37 +6,31 @@
 -- refused; the store moves such records into their day's partition when
 -- it makes it, which keeps the default empty.
 --
--- A partitioned table's unique indexes must hold the partition key, and
--- its identity columns need PostgreSQL 17: seq, which nothing reads,
--- keeps its numbers from a sequence, without an index. Every other index
--- is made on every partition. Existing records move in this transaction.
+-- The new table has the old one's columns and defaults, whatever earlier
+-- migrations added, and its indexes, made again on every partition once
+-- the records have moved (in this transaction). A partitioned table's
+-- unique indexes must hold the partition key, and its identity columns
+-- need PostgreSQL 17: seq, which nothing reads, keeps its numbers from a
+-- sequence, without an index.
+CREATE TEMPORARY TABLE issuance_indexes ON COMMIT DROP AS
+	SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+	FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	WHERE i.indrelid = 'issuances'::regclass AND NOT i.indisprimary;
+DO $$
+DECLARE
+	r RECORD;
+BEGIN
+	FOR r IN SELECT name FROM issuance_indexes LOOP
+		EXECUTE format('DROP INDEX %I', r.name);
+	END LOOP;
+END
+$$;
 ALTER TABLE issuances RENAME TO issuances_unpartitioned;
-ALTER INDEX issuances_jti RENAME TO issuances_unpartitioned_jti;
-ALTER INDEX issuances_client RENAME TO issuances_unpartitioned_client;
-ALTER INDEX issuances_key RENAME TO issuances_unpartitioned_key;
-ALTER INDEX issuances_subject RENAME TO issuances_unpartitioned_subject;
 
 CREATE SEQUENCE issuances_seq AS BIGINT;
-CREATE TABLE issuances (
-	seq           BIGINT NOT NULL DEFAULT nextval('issuances_seq'),
-	jti           TEXT COLLATE "C" NOT NULL,
-	key_ref       BIGINT NOT NULL,
-	client_ref    BIGINT NOT NULL,
-	principal_ref BIGINT NOT NULL,
-	source_ip     TEXT NOT NULL,
-	user_agent    TEXT NOT NULL,
-	iat           BIGINT NOT NULL,
-	exp           BIGINT NOT NULL,
-	digest        TEXT NOT NULL DEFAULT '',
-	subject       TEXT NOT NULL DEFAULT '',
-	actor         TEXT NOT NULL DEFAULT '',
-	sid           TEXT NOT NULL DEFAULT ''
-) PARTITION BY RANGE (iat);
+CREATE TABLE issuances (LIKE issuances_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (iat);
+ALTER TABLE issuances ALTER COLUMN seq SET DEFAULT nextval('issuances_seq');
 ALTER SEQUENCE issuances_seq OWNED BY issuances.seq;
-CREATE INDEX issuances_jti ON issuances(jti);
-CREATE INDEX issuances_client ON issuances(client_ref, jti);
-CREATE INDEX issuances_key ON issuances(key_ref, jti);
-CREATE INDEX issuances_subject ON issuances(subject, jti) WHERE subject <> '';
 
 DO $$
 DECLARE
@@ -50,8 +44,16 @@ END
 $$;
 CREATE TABLE issuances_default PARTITION OF issuances DEFAULT;
 
-INSERT INTO issuances (seq, jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest, subject, actor, sid)
-	SELECT seq, jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest, subject, actor, sid
-	FROM issuances_unpartitioned;
+INSERT INTO issuances SELECT * FROM issuances_unpartitioned;
 SELECT setval('issuances_seq', max(seq)) FROM issuances_unpartitioned HAVING count(*) > 0;
 DROP TABLE issuances_unpartitioned;
+
+DO $$
+DECLARE
+	r RECORD;
+BEGIN
+	FOR r IN SELECT def FROM issuance_indexes LOOP
+		EXECUTE r.def;
+	END LOOP;
+END
+$$;

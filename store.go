@@ -130,6 +130,19 @@ type TokenStore interface {
 	// whole seconds, as in the token.
 	RecordIssuances(tx Tx, recs []Issuance) error
 	Issuances(ctx context.Context, f IssuanceFilter) ([]Issuance, error)
+	// PruneIssuances takes one step of retention: it deletes records
+	// issued before p.Before, either one whole UTC day that ended by then
+	// (a store that keeps each day's records apart drops it), or at most
+	// p.Batch records, oldest first. It deletes in one transaction of up,
+	// in which it calls p.Record with what it deleted, so the deletion
+	// and its record commit together or not at all; it returns that, or
+	// the zero IssuancesPruned (and no transaction) once nothing is left
+	// before p.Before, a UTC midnight.
+	// Records are found by time through their jti, which begins with the
+	// issue time (NewJTI): one whose jti does not sort by time may outlive
+	// its day where records are deleted one by one. Replicas may prune at
+	// once: each record is deleted and recorded once.
+	PruneIssuances(ctx context.Context, up Updater, p IssuancePrune) (IssuancesPruned, error)
 	// UseAssertion records a client assertion's jti, and commits by itself;
 	// reusing one before exp returns an error matching ErrConflict.
 	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error

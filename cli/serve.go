@@ -35,6 +35,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.BoolVar(&cfg.AllowLongKeyLifetime, "allow-long-key-lifetime", false, "allow a key lifetime ceiling above 30 days")
 	f.StringVar(&cfg.SCIMDeactivate, "scim-deactivate", "suspend", "what an identity provider's SCIM deactivation does: suspend or offboard")
 	f.DurationVar(&cfg.LedgerRetention, "ledger-retention", server.DefaultLedgerRetention, "how long the access ledger keeps what services report (default 400 days)")
+	f.DurationVar(&cfg.IssuanceRetention, "issuance-retention", server.DefaultIssuanceRetention, "how long issuance records are kept (default 400 days; at least 168h); older days are deleted, each deletion in the audit log with a digest of what it held")
 	f.BoolVar(&cfg.LedgerByToken, "ledger-by-token", false, "keep which token read which records for the whole retention; by default buckets rolled into days keep each credential's (key, client, principal, subject) reads, not each token's")
 	f.BoolVar(&cfg.SSFAllowHTTP, "ssf-allow-http", false, "development only: let Shared Signals push streams deliver to http:// and internal addresses")
 	var hooks list

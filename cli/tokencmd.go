@@ -19,6 +19,7 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		f.StringVar(&flt.ClientID, "client", "", "only tokens of this client")
 		f.StringVar(&flt.KID, "kid", "", "only tokens signed by this key")
 		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
+		f.StringVar(&flt.Subject, "subject", "", "only tokens issued for this subject (sub), such as customer:48213377")
 		f.Var(digest{&flt.Digest}, "digest", "only the token with this digest (22 characters, as services compute it)")
 		f.Var(instant{&flt.Since}, "since", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
 		f.Var(instant{&flt.Until}, "until", "only tokens issued before (same forms as --since)")

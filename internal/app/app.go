@@ -124,6 +124,10 @@ type Config struct {
 	// LedgerRetention is how long the access ledger keeps what it
 	// records; zero means ledger.DefaultRetention (400 days).
 	LedgerRetention time.Duration
+	// IssuanceRetention is how long issuance records are kept; zero
+	// means token.DefaultIssuanceRetention (400 days), and below
+	// token.MinIssuanceRetention is refused.
+	IssuanceRetention time.Duration
 	// LedgerByToken keeps which token read what for the whole retention;
 	// else day buckets are kept per credential (ledger.Config.ByCredential).
 	LedgerByToken bool
@@ -162,6 +166,8 @@ type App struct {
 	operatorID string
 	// AdminTokenFile is set when this start created the bootstrap credential.
 	AdminTokenFile string
+
+	issuanceRetention *token.Retention // run by Maintain
 
 	stopWatch context.CancelFunc
 	watching  chan struct{}
@@ -367,6 +373,9 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	s.SCIM = scim.New(scim.Config{Identity: s.Identity, Offboard: s.Offboard, Pending: s.Pending, Deactivate: cfg.SCIMDeactivate})
 	s.Doctor = doctor.New(doctor.Config{Store: st, Keys: s.Keys, Clock: cfg.Clock})
 	if err := s.startLedger(ctx, replicated); err != nil {
+		return nil, err
+	}
+	if err := s.startIssuanceRetention(); err != nil {
 		return nil, err
 	}
 	s.watch()
@@ -626,7 +635,7 @@ func (s *App) Store() mayfly.Store { return s.store }
 // and any offboarding a failure left unfinished.
 func (s *App) Maintain(ctx context.Context) error {
 	_, ledgerErr := s.Ledger.Maintain(ctx)
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr)
+	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr, s.pruneIssuances(ctx))
 }
 
 // Close flushes pending writes and closes the store.

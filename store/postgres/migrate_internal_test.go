@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
 	"github.com/mayflyhq/mayfly/store/postgres/pgtest"
 	"github.com/mayflyhq/mayfly/store/storetest"
@@ -97,4 +101,82 @@ func migratedBefore(t *testing.T, ctx context.Context, dsn string, version int) 
 		}
 	}
 	return conn
+}
+
+// TestIssuancePartitionMigration: records made before issuance records
+// were kept by day move into their days' partitions, none in the default,
+// and are found by jti, subject and time as before.
+func TestIssuancePartitionMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn := migratedBefore(t, ctx, dsn, 16)
+	for _, q := range []string{
+		`INSERT INTO principals (id, name, kind, status, created_at) VALUES ('prn_a', 'a', 'human', 'active', 1)`,
+		`INSERT INTO rings (name, alg, lifetime, created_at) VALUES ('r', 'ES256', 1, 1)`,
+		`INSERT INTO keys (kid, ring, alg, public, created_at, activate_at, deactivate_at, retire_at) VALUES ('kid_a', 'r', 'ES256', '\x00', 1, 1, 1, 1)`,
+		`INSERT INTO clients (id, name, owner_id, scopes, audiences, token_ttl, ring, created_at) VALUES ('mfc_a', 'a', 'prn_a', '', '', 1, 'r', 1)`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	days := []time.Time{time.Date(2025, 1, 1, 23, 59, 59, 0, time.UTC), time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 2, 13, 0, 0, 0, time.UTC)}
+	var jtis []string
+	for i, at := range days {
+		jti, err := mayfly.NewJTI(at, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jtis = append(jtis, jti)
+		_, err = conn.Exec(ctx, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest, subject)
+			SELECT $1, (SELECT ref FROM keys WHERE kid = 'kid_a'), (SELECT ref FROM clients WHERE id = 'mfc_a'),
+				(SELECT ref FROM principals WHERE id = 'prn_a'), '10.0.0.1', 'agent/1', $2, $3, $4, 'customer:1'`, jti, at.Unix(), at.Add(time.Hour).Unix(), fmt.Sprint("dg-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for table, want := range map[string]int{"issuances_20250101": 1, "issuances_20250102": 2, "issuances_default": 0, "issuances": 3} {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if n != want {
+			t.Errorf("%s holds %d records, want %d", table, n, want)
+		}
+	}
+	for i, jti := range jtis {
+		recs, err := s.Issuances(ctx, mayfly.IssuanceFilter{JTI: jti})
+		if err != nil || len(recs) != 1 || !recs[0].IssuedAt.Equal(days[i]) || recs[0].Digest != fmt.Sprint("dg-", i) {
+			t.Errorf("jti %s after the migration: %+v, %v", jti, recs, err)
+		}
+	}
+	recs, err := s.Issuances(ctx, mayfly.IssuanceFilter{Subject: "customer:1", Limit: 2})
+	if err != nil || len(recs) != 2 || recs[0].JTI != jtis[2] || recs[1].JTI != jtis[1] {
+		t.Errorf("customer:1's newest two after the migration: %+v, %v", recs, err)
+	}
+	// Every index is made again, on the table and on each day's partition.
+	var parent, perDay string
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'issuances'),
+		(SELECT string_agg(indexdef, '; ' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'issuances_20250102')`).Scan(&parent, &perDay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "issuances_client issuances_jti issuances_key issuances_subject"; parent != want {
+		t.Errorf("indexes of issuances: %q, want %q", parent, want)
+	}
+	if !strings.Contains(perDay, "(subject, jti) WHERE (subject <> ''::text)") || strings.Count(perDay, "CREATE INDEX") != 4 {
+		t.Errorf("indexes of a day's partition: %s", perDay)
+	}
+	// New records still number on from the old ones.
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `SELECT nextval('issuances_seq')`).Scan(&seq); err != nil || seq != 4 {
+		t.Errorf("next seq: %d, %v; want 4", seq, err)
+	}
 }

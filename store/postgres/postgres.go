@@ -135,6 +135,17 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		InsertAudit:     insertAudit,
 		AuditTime:       auditTime,
 	})
+	// The store has no clock of its own: the maintenance that prunes
+	// issuance records makes partitions by the service's. A lock that a
+	// long query holds does not keep the store shut: records go to the
+	// default partition until maintenance makes their day's.
+	if err := s.ensurePartitions(ctx, time.Now()); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
+			pool.Close()
+			return nil, mayfly.E("postgres.Open", err)
+		}
+	}
 	return s, nil
 }
 

@@ -168,6 +168,13 @@ func RunShared(t *testing.T, open func(t *testing.T) (mayfly.Store, mayfly.Store
 			return a, b
 		})
 	})
+	t.Run("Issuances", func(t *testing.T) {
+		IssuancesShared(t, func(t *testing.T) (TokenStore, TokenStore) {
+			a, b := open(t)
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b
+		})
+	})
 	t.Run("Alerts", func(t *testing.T) {
 		AlertsShared(t, func(t *testing.T) (AlertStore, AlertStore) {
 			a, b := open(t)

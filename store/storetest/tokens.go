@@ -21,6 +21,7 @@ func Tokens(t *testing.T, open func(t *testing.T) TokenStore) {
 		{"Issuances/Filter", testIssuancesFilter},
 		{"Issuances/UnknownReference", testIssuancesUnknownReference},
 		{"Issuances/InTransaction", testIssuancesInTransaction},
+		{"Issuances/Prune", testIssuancesPrune},
 		{"UseAssertion", testUseAssertion},
 	})
 }

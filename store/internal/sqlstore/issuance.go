@@ -2,11 +2,15 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/mayflyhq/mayfly"
 )
 
@@ -122,12 +126,18 @@ func (s *Store) Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfl
 	}
 	if f.JTI != "" {
 		where, args = append(where, "i.jti = ?"), append(args, f.JTI)
+		// A store that keeps records by day looks in the jti's days only.
+		if lo, hi, ok := mayfly.JTIWindow(f.JTI); ok {
+			where, args = append(where, "i.iat BETWEEN ? AND ?"), append(args, lo, hi)
+		}
 	}
 	if f.Digest != "" {
 		where, args = append(where, "i.digest = ?"), append(args, f.Digest)
 	}
 	if f.Subject != "" {
-		where, args = append(where, "i.subject = ?"), append(args, f.Subject)
+		// The second condition lets a prepared (generic) plan use the
+		// subject index, which holds only records with a subject.
+		where, args = append(where, "i.subject = ? AND i.subject <> ''"), append(args, f.Subject)
 	}
 	// Token IDs begin with their issue time: a time range is a jti range,
 	// served by the jti index.
@@ -168,4 +178,58 @@ func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time
 func (s *Store) PruneAssertions(ctx context.Context, now time.Time) error {
 	_, err := s.cfg.Write.Exec(ctx, `DELETE FROM assertions WHERE exp <= ?`, now.UnixNano())
 	return s.err("PruneAssertions", err)
+}
+
+// PruneIssuances deletes, record by record, at most p.Batch issuance
+// records issued before p.Before (mayfly.TokenStore.PruneIssuances).
+func (s *Store) PruneIssuances(ctx context.Context, up mayfly.Updater, p mayfly.IssuancePrune) (mayfly.IssuancesPruned, error) {
+	pruned, err := s.PruneIssuanceRows(ctx, up, p, "issuances", "rowid")
+	return pruned, s.err("PruneIssuances", err)
+}
+
+// PruneIssuanceRows deletes at most p.Batch records of table issued before
+// p.Before, oldest first, in one transaction of up together with
+// p.Record's. rowID names a row of table. Records are found through the
+// jti index, so that finding nothing to delete is one index probe, made
+// before any transaction begins.
+func (s *Store) PruneIssuanceRows(ctx context.Context, up mayfly.Updater, p mayfly.IssuancePrune, table, rowID string) (mayfly.IssuancesPruned, error) {
+	if p.Batch <= 0 {
+		return mayfly.IssuancesPruned{}, &mayfly.Error{Code: mayfly.Invalid, Msg: "a batch of issuance records to prune must hold at least one"}
+	}
+	bound, before := mayfly.JTIBound(p.Before), p.Before.Unix()
+	var one int
+	err := s.cfg.Read.QueryRow(ctx, `SELECT 1 FROM `+table+` WHERE jti < ? AND iat < ? LIMIT 1`, bound, before).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return mayfly.IssuancesPruned{}, nil
+	}
+	if err != nil {
+		return mayfly.IssuancesPruned{}, err
+	}
+	var pruned mayfly.IssuancesPruned
+	err = up.Update(ctx, func(tx mayfly.Tx) error {
+		t, err := TxOf(s, tx, "PruneIssuances")
+		if err != nil {
+			return err
+		}
+		recs, err := queryAll(t.ctx, t.conn, func(row Row) (mayfly.Issuance, error) {
+			var r mayfly.Issuance
+			return r, row.Scan(&r.JTI, &r.Digest)
+		}, `DELETE FROM `+table+` WHERE `+rowID+` IN (SELECT `+rowID+` FROM `+table+` WHERE jti < ? AND iat < ? ORDER BY jti LIMIT ?) RETURNING jti, digest`,
+			bound, before, p.Batch)
+		if err != nil || len(recs) == 0 { // another replica pruned them
+			pruned = mayfly.IssuancesPruned{}
+			return err
+		}
+		slices.SortFunc(recs, mayfly.IssuanceLine)
+		sum := mayfly.NewIssuanceSum()
+		for _, r := range recs {
+			sum.Add(r.JTI, r.Digest)
+		}
+		pruned = sum.Pruned(time.Time{})
+		return p.Record(tx, pruned)
+	})
+	if err != nil {
+		return mayfly.IssuancesPruned{}, err
+	}
+	return pruned, nil
 }

@@ -435,22 +435,40 @@ func issuedDigests(t *Tx, bs []mayfly.LedgerBucket) (map[string][]string, error)
 		}
 	}
 	slices.Sort(jtis)
+	// Jtis that carry their issue time are looked up within their days,
+	// so that a store keeping records by day reads those days only; sorted,
+	// a chunk of them spans little time.
+	var timed, untimed []string
+	for _, j := range slices.Compact(jtis) {
+		if _, _, ok := mayfly.JTIWindow(j); ok {
+			timed = append(timed, j)
+		} else {
+			untimed = append(untimed, j)
+		}
+	}
 	out := map[string][]string{}
-	for chunk := range slices.Chunk(slices.Compact(jtis), 500) {
-		args := make([]any, len(chunk))
-		for i, j := range chunk {
-			args[i] = j
-		}
-		type rec struct{ jti, digest string }
-		recs, err := queryAll(t.ctx, t.conn, func(row Row) (rec, error) {
-			var r rec
-			return r, row.Scan(&r.jti, &r.digest)
-		}, `SELECT jti, digest FROM issuances WHERE jti IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			out[r.jti] = append(out[r.jti], r.digest)
+	for _, set := range [][]string{timed, untimed} {
+		for chunk := range slices.Chunk(set, 500) {
+			args := make([]any, len(chunk))
+			for i, j := range chunk {
+				args[i] = j
+			}
+			q := `SELECT jti, digest FROM issuances WHERE jti IN (?` + strings.Repeat(", ?", len(chunk)-1) + `)`
+			if lo, _, ok := mayfly.JTIWindow(chunk[0]); ok {
+				_, hi, _ := mayfly.JTIWindow(chunk[len(chunk)-1])
+				q, args = q+` AND iat BETWEEN ? AND ?`, append(args, lo, hi)
+			}
+			type rec struct{ jti, digest string }
+			recs, err := queryAll(t.ctx, t.conn, func(row Row) (rec, error) {
+				var r rec
+				return r, row.Scan(&r.jti, &r.digest)
+			}, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range recs {
+				out[r.jti] = append(out[r.jti], r.digest)
+			}
 		}
 	}
 	return out, nil

@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
@@ -19,6 +22,7 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		f.StringVar(&flt.ClientID, "client", "", "only tokens of this client")
 		f.StringVar(&flt.KID, "kid", "", "only tokens signed by this key")
 		f.StringVar(&flt.JTI, "jti", "", "only the token with this jti")
+		f.StringVar(&flt.Subject, "subject", "", "only tokens for this subject, such as customer:48213377 (exchanged or refreshed)")
 		f.Var(digest{&flt.Digest}, "digest", "only the token with this digest (22 characters, as services compute it)")
 		f.Var(instant{&flt.Since}, "since", "only tokens issued at or after: RFC 3339 time, Unix seconds, or a duration ago such as 1h")
 		f.Var(instant{&flt.Until}, "until", "only tokens issued before (same forms as --since)")
@@ -32,9 +36,19 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, recs, func(w io.Writer) {
-		row(w, "JTI", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
+		// A subject column only where a token has one: a client's own
+		// tokens' subject is the client.
+		if !slices.ContainsFunc(recs, func(r api.IssuanceView) bool { return r.Subject != "" }) {
+			row(w, "JTI", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
+			for _, r := range recs {
+				row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+			}
+			return
+		}
+		row(w, "JTI", "SUBJECT", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
 		for _, r := range recs {
-			row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+			row(w, r.JTI, cmp.Or(r.Subject, "-"), label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt),
+				stamp(r.ExpiresAt), r.SourceIP)
 		}
 	})
 }

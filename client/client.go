@@ -167,6 +167,7 @@ func (c *Client) Tokens(ctx context.Context, f mayfly.IssuanceFilter) ([]api.Iss
 	set("kid", f.KID)
 	set("jti", f.JTI)
 	set("digest", f.Digest)
+	set("subject", f.Subject)
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.Format(time.RFC3339))
 	}

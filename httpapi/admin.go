@@ -344,7 +344,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, a *mayfly.Adm
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {
 	q := r.URL.Query()
-	f := mayfly.IssuanceFilter{ClientID: q.Get("client"), KID: q.Get("kid"), JTI: q.Get("jti"), Digest: q.Get("digest")}
+	f := mayfly.IssuanceFilter{ClientID: q.Get("client"), KID: q.Get("kid"), JTI: q.Get("jti"), Digest: q.Get("digest"),
+		Subject: q.Get("subject")}
 	if d := f.Digest; d != "" && !isDigest(d) {
 		return mayfly.InvalidField("digest", "digest is not a token digest: %d base64url characters, as canon.Digest makes", canon.DigestLen)
 	}

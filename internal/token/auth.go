@@ -150,26 +150,10 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	if err != nil {
 		return nil, err
 	}
-	if len(c.JWKS) == 0 {
-		return nil, errBadClient
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
-		return nil, mayfly.E("token.authenticateAssertion", err)
-	}
-	h := tok.Headers[0]
 	var cl jwt.Claims
-	verified := false
-	for _, k := range set.Keys {
-		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
-			continue
-		}
-		if tok.Claims(k.Key, &cl) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if ok, err := clientSigned(c, tok, &cl); err != nil {
+		return nil, mayfly.E("token.authenticateAssertion", err)
+	} else if !ok {
 		return nil, errBadClient
 	}
 	now := s.cfg.Clock.Now()
@@ -199,4 +183,29 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 		return nil, err
 	}
 	return a, nil
+}
+
+// clientSigned verifies tok, a JWT with one signature in one of
+// assertionAlgs, under a key of c's registered JWKS, and decodes its
+// claims into dst (such as *jwt.Claims) if it does. It reports false if no
+// key of c's verifies it, or c has none; an error only if c's JWKS is
+// unreadable.
+func clientSigned(c *mayfly.Client, tok *jwt.JSONWebToken, dst ...any) (bool, error) {
+	if len(c.JWKS) == 0 || len(tok.Headers) != 1 {
+		return false, nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(c.JWKS, &set); err != nil {
+		return false, err
+	}
+	h := tok.Headers[0]
+	for _, k := range set.Keys {
+		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
+			continue
+		}
+		if tok.Claims(k.Key, dst...) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,5 +238,37 @@ func TestTokenExchangeRefused(t *testing.T) {
 	// A requested_token_type of access_token is what is issued.
 	if r := login.exchange(login.subjectToken(valid()), "requested_token_type", api.TokenTypeAccess); r.Status != http.StatusOK {
 		t.Errorf("requested access_token: got status %d (%s), want 200", r.Status, r.Body)
+	}
+}
+
+// One subject token presented by many requests at once is exchanged once:
+// uses of a jti committed together are told apart.
+func TestTokenExchangeConcurrentReplay(t *testing.T) {
+	f := newAdvFixture(t, servertest.NoLockout)
+	login := f.newExchanger("login", api.ClientRequest{Scopes: []string{"orders.read"}, Exchange: []string{"customer"}})
+	tok := login.subjectToken(login.subjectClaims("customer:7"))
+	const n = 16
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { statuses <- login.exchange(tok).Status })
+	}
+	wg.Wait()
+	close(statuses)
+	ok := 0
+	for st := range statuses {
+		switch st {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("got status %d, want 200 or 400", st)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("got %d exchanges of one subject token, want 1", ok)
+	}
+	if recs, err := f.Admin.Tokens(t.Context(), mayfly.IssuanceFilter{Subject: "customer:7"}); err != nil || len(recs) != 1 {
+		t.Errorf("got %d records for the subject (%v), want 1", len(recs), err)
 	}
 }

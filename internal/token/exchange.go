@@ -82,11 +82,12 @@ func (s *Service) Exchange(ctx context.Context, a *Authenticated, x Exchange, re
 	}
 	// Kept apart from the client's assertions' jtis: "exchange:" cannot
 	// begin a client ID.
-	if err := s.cfg.Store.UseAssertion(ctx, "exchange:"+c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second)); err != nil {
-		if mayfly.ErrorCode(err) == mayfly.Conflict {
-			return nil, mayfly.InvalidField("subject_token", "subject_token jti was already used")
-		}
+	used, err := s.useJTI(ctx, "exchange:"+c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second))
+	switch {
+	case err != nil:
 		return nil, err
+	case used:
+		return nil, mayfly.InvalidField("subject_token", "subject_token jti was already used")
 	}
 	req.Subject, req.Actor = cl.Subject, c.ID
 	var refresh string
@@ -119,7 +120,7 @@ func (s *Service) subjectToken(c *mayfly.Client, raw string) (*jwt.Claims, error
 		return nil, bad("is not a signed JWT with an accepted algorithm")
 	}
 	var cl jwt.Claims
-	ok, err := clientSigned(c, tok, &cl)
+	ok, err := s.clientSigned(c, tok, &cl)
 	if err != nil {
 		return nil, mayfly.E("token.Exchange", err)
 	}

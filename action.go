@@ -35,6 +35,9 @@ const (
 	ActionTokenRevoked   Action = "token.revoked"
 	ActionRootKeyRotated Action = "root_key.rotated"
 
+	ActionSubjectRevoked   Action = "subject.revoked"   // a not-before mark on one token subject
+	ActionNamespaceRevoked Action = "namespace.revoked" // a not-before mark on every subject of a namespace
+
 	ActionAuditKeyRotated  Action = "audit.key_rotated"
 	ActionAuditKeyReplaced Action = "audit.key_replaced"
 	ActionConfigOverride   Action = "config.override"

@@ -98,6 +98,10 @@ func (s *Server) ssfCaller(r *http.Request, pattern string, who access) (ssf.Cal
 	switch {
 	case cl == nil:
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "the access token is not active")
+	case cl.Cnf != nil:
+		// RFC 9449 section 7.1: a bound token is worth nothing without
+		// its key, and here nothing checks a proof.
+		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "the access token is bound to a DPoP key: stream management takes bearer tokens only")
 	case !slices.Contains(cl.Audience, s.cfg.Issuer):
 		return ssf.Caller{}, r, mayfly.Errorf(mayfly.Unauthenticated, "the access token is not for this transmitter: its audience must include %s", s.cfg.Issuer)
 	case !slices.Contains(strings.Fields(cl.Scope), api.SSFScope):

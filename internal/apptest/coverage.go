@@ -235,6 +235,10 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 				}
 				return (principal(e) || client(e)) && e.Details["lifted_seq"] == strconv.FormatInt(r.Seq, 10)
 			}, mayfly.ActionPrincipalReactivated, mayfly.ActionPrincipalTransferred, mayfly.ActionClientTransferred, mayfly.ActionClientSecretRotated)
+		case mayfly.RevokeSubject:
+			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["subject"] == r.Subject }, mayfly.ActionSubjectRevoked)
+		case mayfly.RevokeNamespace:
+			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["namespace"] == r.Subject }, mayfly.ActionNamespaceRevoked)
 		case mayfly.RevokeNotBefore:
 			c.some(what, func(e mayfly.AuditEntry) bool { return principal(e) || client(e) },
 				mayfly.ActionPrincipalSuspended, mayfly.ActionPrincipalOffboarded, mayfly.ActionClientSecretRotated, mayfly.ActionClientTransferred)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -54,6 +56,12 @@ func (x exchanger) subjectToken(claims map[string]any) string {
 // assertion, with the given parameters over the defaults.
 func (x exchanger) exchange(subjectToken string, kv ...string) *servertest.Response {
 	x.f.t.Helper()
+	return x.exchangeWith(nil, subjectToken, kv...)
+}
+
+// exchangeWith is exchange with these headers too.
+func (x exchanger) exchangeWith(h http.Header, subjectToken string, kv ...string) *servertest.Response {
+	x.f.t.Helper()
 	v := url.Values{"grant_type": {api.GrantTokenExchange}, "subject_token": {subjectToken}, "subject_token_type": {api.TokenTypeJWT},
 		"client_assertion_type": {token.AssertionType}, "client_assertion": {advSign(x.f.t, jose.ES256, x.key, x.kid, "", x.f.assertionClaims(x.advJWTClient))}}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -63,7 +71,15 @@ func (x exchanger) exchange(subjectToken string, kv ...string) *servertest.Respo
 			v.Set(kv[i], kv[i+1])
 		}
 	}
-	return x.f.PostForm(api.TokenPath, v, "", "")
+	req, err := http.NewRequest("POST", x.f.URL+api.TokenPath, strings.NewReader(v.Encode()))
+	if err != nil {
+		x.f.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", advFormType)
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	return x.f.Do(req)
 }
 
 func TestTokenExchange(t *testing.T) {
@@ -270,5 +286,41 @@ func TestTokenExchangeConcurrentReplay(t *testing.T) {
 	}
 	if recs, err := f.Admin.Tokens(t.Context(), mayfly.IssuanceFilter{Subject: "customer:7"}); err != nil || len(recs) != 1 {
 		t.Errorf("got %d records for the subject (%v), want 1", len(recs), err)
+	}
+}
+
+// An exchange with a DPoP proof binds the customer's token to the proof's
+// key, as client_credentials does; and a customer logged out everywhere
+// can log in again: the token exchanged after the mark is active, the one
+// before is not.
+func TestTokenExchangeDPoPAndLogout(t *testing.T) {
+	f := newAdvFixture(t)
+	login := f.newExchanger("login", api.ClientRequest{Scopes: []string{"orders.read"}, Exchange: []string{"customer"}})
+	k := tokentest.NewDPoPKey(t)
+	proof := k.Proof(t, tokentest.ProofClaims{Method: "POST", URL: f.URL + api.TokenPath, IssuedAt: f.Clock.Now()})
+	r := login.exchangeWith(http.Header{"Dpop": {proof}}, login.subjectToken(login.subjectClaims("customer:9")))
+	if r.Status != http.StatusOK || r.JSON()["token_type"] != "DPoP" || r.JSON()["issued_token_type"] != api.TokenTypeAccess {
+		t.Fatalf("exchange with a proof: status %d: %s; want 200, token_type DPoP", r.Status, r.Body)
+	}
+	bound := r.JSON()["access_token"].(string)
+	cl := f.Server.Token.Introspect(t.Context(), bound)
+	if cl == nil || cl.Cnf == nil || cl.Cnf.JKT != k.JKT() || cl.Subject != "customer:9" || cl.Act == nil || cl.Act.Subject != login.id {
+		t.Fatalf("the bound token's claims: %+v; want cnf.jkt %s, sub customer:9, act %s", cl, k.JKT(), login.id)
+	}
+
+	f.Clock.Advance(time.Second)
+	if _, err := f.Admin.RevokeSubject(t.Context(), "customer:9", "password changed"); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Second)
+	r = login.exchange(login.subjectToken(login.subjectClaims("customer:9")))
+	if r.Status != http.StatusOK {
+		t.Fatalf("exchange after the logout: status %d: %s", r.Status, r.Body)
+	}
+	if f.Server.Token.Introspect(t.Context(), r.JSON()["access_token"].(string)) == nil {
+		t.Errorf("the token exchanged after the logout is not active")
+	}
+	if f.Server.Token.Introspect(t.Context(), bound) != nil {
+		t.Errorf("the token exchanged before the logout is still active")
 	}
 }

@@ -123,6 +123,13 @@ type KeyStore interface {
 	DestroyKeyMaterial(tx Tx, kids []string) error
 }
 
+// AssertionUse is a use of a jti of a client's signed assertion (or, under
+// a key of its own, of its subject token), remembered until Exp.
+type AssertionUse struct {
+	ClientID, JTI string
+	Exp           time.Time
+}
+
 // TokenStore keeps what the token service records: an issuance record per
 // minted token, and the client assertions already used.
 type TokenStore interface {
@@ -146,6 +153,11 @@ type TokenStore interface {
 	// UseAssertion records a client assertion's jti, and commits by itself;
 	// reusing one before exp returns an error matching ErrConflict.
 	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
+	// UseAssertions records a batch of jtis in one commit, and commits by
+	// itself: used[i] reports that uses[i] was used already, before exp
+	// or earlier in the batch, and so was not recorded. An error records
+	// none.
+	UseAssertions(ctx context.Context, uses []AssertionUse) (used []bool, err error)
 	// PruneAssertions deletes the assertions expired at now, and commits
 	// by itself.
 	PruneAssertions(ctx context.Context, now time.Time) error

@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
@@ -33,9 +36,19 @@ func tokenList(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, recs, func(w io.Writer) {
-		row(w, "JTI", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
+		// A subject column only where a token has one: a client's own
+		// tokens' subject is the client.
+		if !slices.ContainsFunc(recs, func(r api.IssuanceView) bool { return r.Subject != "" }) {
+			row(w, "JTI", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
+			for _, r := range recs {
+				row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+			}
+			return
+		}
+		row(w, "JTI", "SUBJECT", "CLIENT", "PRINCIPAL", "KID", "ISSUED", "EXPIRES", "SOURCE")
 		for _, r := range recs {
-			row(w, r.JTI, label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt), stamp(r.ExpiresAt), r.SourceIP)
+			row(w, r.JTI, cmp.Or(r.Subject, "-"), label(r.ClientName, r.ClientID), label(r.PrincipalName, r.PrincipalID), r.KID, stamp(r.IssuedAt),
+				stamp(r.ExpiresAt), r.SourceIP)
 		}
 	})
 }

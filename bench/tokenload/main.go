@@ -3,7 +3,10 @@
 // latency percentiles. Issuance records are always on: a token is counted
 // only once its record is durable, because the server answers only then.
 // With -endpoint introspect it drives introspection instead: the client
-// introspects one of its own tokens.
+// introspects one of its own tokens. With -grant exchange it drives token
+// exchange (RFC 8693): a login service it registers, authenticated by
+// private_key_jwt, exchanges subject tokens it signed (with -subject-alg,
+// before the run) for a customer each.
 //
 // Against a running server:
 //
@@ -53,6 +56,9 @@ func main() {
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
 		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		grant   = flag.String("grant", "client_credentials", "with -endpoint token: client_credentials or exchange")
+		subAlg  = flag.String("subject-alg", "ES256", "with -grant exchange: the login service's key, ES256 or EdDSA")
+		presign = flag.Int("presign", 200000, "with -grant exchange: requests signed before the run; more are signed during it")
 		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
 		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
 		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
@@ -62,14 +68,26 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
 		os.Exit(2)
 	}
+	if *grant != "client_credentials" && (*grant != "exchange" || *ep != "token") {
+		fmt.Fprintln(os.Stderr, "tokenload: -grant is client_credentials or exchange, which drives the token endpoint")
+		os.Exit(2)
+	}
+	x := exchangeOpts{on: *grant == "exchange", alg: *subAlg, presign: *presign}
 	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp); err != nil {
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp, x); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer) error {
+// exchangeOpts are -grant exchange's settings.
+type exchangeOpts struct {
+	on      bool
+	alg     string
+	presign int
+}
+
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer, xo exchangeOpts) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if self {
@@ -106,9 +124,15 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	if err := benchkit.Loopback(bases...); err != nil {
 		return err
 	}
-	id, secret, err := setup(ctx, bases[0], admin, alg)
+	id, secret, ring, err := setup(ctx, bases[0], admin, alg)
 	if err != nil {
 		return err
+	}
+	var x *exchanger
+	if xo.on {
+		if x, err = setupExchange(ctx, bases[0], admin, ring, xo.alg, xo.presign); err != nil {
+			return err
+		}
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
 	if err := spray.run(hc, bases[0]); err != nil {
@@ -142,9 +166,15 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		endpoint := bases[w%len(bases)] + path
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
+				b := body
+				if x != nil {
+					b = x.Body()
+				}
+				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(b))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+				if x == nil {
+					req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+				}
 				t0 := time.Now()
 				resp, err := hc.Do(req)
 				ok := err == nil && resp.StatusCode == 200
@@ -178,7 +208,14 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	if ep == "introspect" {
 		what = "introspections"
 	}
-	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, len(bases), conc, dur, what, len(all), errs.Load())
+	grant := "client_credentials"
+	if x != nil {
+		grant = "exchange subject-alg=" + xo.alg
+	}
+	if ep == "introspect" {
+		grant = "-"
+	}
+	fmt.Printf("alg=%s grant=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, grant, len(bases), conc, dur, what, len(all), errs.Load())
 	fmt.Printf("%s/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", what, float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
 }
@@ -228,16 +265,17 @@ func (sp sprayer) run(hc *http.Client, base string) error {
 	return err
 }
 
-// setup makes a ring, an owner and a client for the run.
-func setup(ctx context.Context, base, admin, alg string) (string, string, error) {
+// setup makes a ring, an owner and a client for the run, and returns the
+// client's ID and secret and the ring's name.
+func setup(ctx context.Context, base, admin, alg string) (string, string, string, error) {
 	c := client.New(base, admin)
 	ring := fmt.Sprint("bench-", strings.ToLower(alg), "-", time.Now().UnixNano())
 	if _, err := c.CreateRing(ctx, api.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
-		return "", "", fmt.Errorf("create ring: %w", err)
+		return "", "", "", fmt.Errorf("create ring: %w", err)
 	}
 	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return cc.ID, cc.Secret, nil
+	return cc.ID, cc.Secret, ring, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
@@ -241,6 +242,39 @@ func TestForgedTokenQuietOnGenuine(t *testing.T) {
 	quiet(t, w.raiser)
 }
 
+// A customer's token, exchanged by a login service, has a sub that is not
+// its client: its reports are quiet, and one naming another customer
+// under its jti fires.
+func TestForgedTokenExchanged(t *testing.T) {
+	w := newWorld(t, detect.Config{})
+	c, _ := w.env.NewClient(identity.ClientSpec{Name: "login", Owner: w.env.Human("login-owner"), Exchange: []string{"customer"}})
+	a, err := w.env.App.Token.Admit(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issued as an exchange issues it, once the subject token checked out.
+	tok, err := w.env.App.Token.Issue(t.Context(), a, token.Request{Subject: "customer:48213377", Actor: c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := w.tokens.Issuances(t.Context(), mayfly.IssuanceFilter{Subject: "customer:48213377"})
+	if err != nil || len(recs) != 1 || recs[0].JTI != tok.JTI || recs[0].Actor != c.ID {
+		t.Fatalf("records for the customer: %+v, %v; want the token's, with actor %s", recs, err, c.ID)
+	}
+	genuine := issued{raw: tok.AccessToken, client: c, rec: recs[0]}
+	r := w.report(genuine, "10.1.2.3", 7)
+	r.Subject = "customer:48213377"
+	w.detect(r)
+	w.env.Clock.Advance(time.Second)
+	w.tick()
+	quiet(t, w.raiser)
+
+	other := r
+	other.Subject, other.Digest = "customer:1", ""
+	w.detect(other)
+	want(t, w.raiser, mayfly.RuleForgedToken, "kid:"+r.KID)
+}
+
 func TestForgedTokenSameJTIOtherClaims(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -251,6 +285,7 @@ func TestForgedTokenSameJTIOtherClaims(t *testing.T) {
 		{"iat", func(r *mayfly.LedgerReport) { r.IssuedAt = r.IssuedAt.Add(-time.Hour) }},
 		{"client", func(r *mayfly.LedgerReport) { r.ClientID = "cli_someone_else" }},
 		{"kid", func(r *mayfly.LedgerReport) { r.KID = "another-kid" }},
+		{"sub", func(r *mayfly.LedgerReport) { r.Subject = "customer:48213377" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, detect.Config{})

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"strconv"
 	"strings"
@@ -192,6 +193,11 @@ func disagree(r *mayfly.LedgerReport, rec *mayfly.Issuance) string {
 	var why []string
 	if r.Digest != "" && rec.Digest != "" && r.Digest != rec.Digest {
 		why = append(why, "digest")
+	}
+	// A client's own token's sub is the client; an exchanged one's, the
+	// customer it was issued for, with the client as its actor.
+	if r.Subject != "" && r.Subject != cmp.Or(rec.Subject, rec.ClientID) {
+		why = append(why, "sub")
 	}
 	if r.KID != "" && r.KID != rec.KID {
 		why = append(why, "kid")

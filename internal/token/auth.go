@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -174,26 +175,10 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	if err != nil {
 		return nil, err
 	}
-	if len(c.JWKS) == 0 {
-		return nil, errBadClient
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
-		return nil, mayfly.E("token.authenticateAssertion", err)
-	}
-	h := tok.Headers[0]
 	var cl jwt.Claims
-	verified := false
-	for _, k := range set.Keys {
-		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
-			continue
-		}
-		if tok.Claims(k.Key, &cl) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
+	if ok, err := s.clientSigned(c, tok, &cl); err != nil {
+		return nil, mayfly.E("token.authenticateAssertion", err)
+	} else if !ok {
 		return nil, errBadClient
 	}
 	now := s.cfg.Clock.Now()
@@ -216,11 +201,103 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	// Recorded only after the signature verified, so a forger cannot burn
 	// a client's jtis.
 	// Remembered a second past the last instant it is accepted.
-	if err := s.cfg.Store.UseAssertion(ctx, c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second)); err != nil {
-		if mayfly.ErrorCode(err) == mayfly.Conflict {
-			return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion jti was already used")
-		}
+	used, err := s.useJTI(ctx, c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second))
+	switch {
+	case err != nil:
 		return nil, err
+	case used:
+		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion jti was already used")
 	}
 	return a, nil
+}
+
+// jtiUse is a jti's use waiting for its batch; the batch sets used.
+type jtiUse struct {
+	mayfly.AssertionUse
+	used bool
+}
+
+// useJTI records that client used jti, which is remembered until exp,
+// and reports whether it was used already. Concurrent requests' uses
+// share one commit: with synchronous commits, one each would bound
+// private_key_jwt and token exchange to the disk's commit rate.
+func (s *Service) useJTI(ctx context.Context, client, jti string, exp time.Time) (used bool, err error) {
+	u := &jtiUse{AssertionUse: mayfly.AssertionUse{ClientID: client, JTI: jti, Exp: exp}}
+	if err := s.jtis.Add(ctx, u); err != nil {
+		return false, mayfly.E("token.useJTI", err)
+	}
+	return u.used, nil
+}
+
+// useJTIs is the batch's flush.
+func (s *Service) useJTIs(ctx context.Context, uses []*jtiUse) error {
+	vs := make([]mayfly.AssertionUse, len(uses))
+	for i, u := range uses {
+		vs[i] = u.AssertionUse
+	}
+	used, err := s.cfg.Store.UseAssertions(ctx, vs)
+	if err != nil {
+		return err
+	}
+	for i, u := range uses {
+		u.used = used[i]
+	}
+	return nil
+}
+
+// clientSigned verifies tok, a JWT with one signature in one of
+// assertionAlgs, under a key of c's registered JWKS, and decodes its
+// claims into dst (such as *jwt.Claims) if it does. It reports false if no
+// key of c's verifies it, or c has none; an error only if c's JWKS is
+// unreadable.
+func (s *Service) clientSigned(c *mayfly.Client, tok *jwt.JSONWebToken, dst ...any) (bool, error) {
+	if len(c.JWKS) == 0 || len(tok.Headers) != 1 {
+		return false, nil
+	}
+	set, err := s.keySets.get(c.JWKS)
+	if err != nil {
+		return false, err
+	}
+	h := tok.Headers[0]
+	for _, k := range set.Keys {
+		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
+			continue
+		}
+		if tok.Claims(k.Key, dst...) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// keySets keeps clients' JWKS parsed, by their JSON: a login service
+// presents two JWTs a request, and parsing its keys (an EC key's point is
+// checked to be on its curve) costs a good part of verifying them. A
+// client's new JWKS is other JSON, so nothing goes stale.
+type keySets struct {
+	mu   sync.Mutex
+	sets map[string]*jose.JSONWebKeySet
+}
+
+// maxKeySets bounds the sets kept; past it, they are dropped all at once.
+const maxKeySets = 1024
+
+func (ks *keySets) get(raw []byte) (*jose.JSONWebKeySet, error) {
+	ks.mu.Lock()
+	set := ks.sets[string(raw)]
+	ks.mu.Unlock()
+	if set != nil {
+		return set, nil
+	}
+	set = new(jose.JSONWebKeySet)
+	if err := json.Unmarshal(raw, set); err != nil {
+		return nil, err
+	}
+	ks.mu.Lock()
+	if ks.sets == nil || len(ks.sets) >= maxKeySets {
+		ks.sets = map[string]*jose.JSONWebKeySet{}
+	}
+	ks.sets[string(raw)] = set
+	ks.mu.Unlock()
+	return set, nil
 }

@@ -1,7 +1,8 @@
 package token_test
 
-// Fuzz targets for the two places the token service parses attacker input:
-// access tokens (Verify) and client assertions (Authenticate).
+// Fuzz targets for the places the token service parses attacker input:
+// access tokens (Verify), client assertions (Authenticate) and subject
+// tokens (Exchange).
 //
 // The service is assembled as internal/app does it, on SQLite in a
 // temporary directory, with a fixed clock and a seeded random source. The
@@ -36,6 +37,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -70,7 +72,9 @@ func (r *fuzzRand) Read(b []byte) (int, error) {
 }
 
 type fuzzEnv struct {
-	svc *token.Service
+	svc   *token.Service
+	ids   *identity.Service
+	owner string
 
 	// issued maps the jti of every token the service issued and did not
 	// revoke to the claims it put in it, and raw to the token itself.
@@ -85,6 +89,10 @@ type fuzzEnv struct {
 	jwtKey       ed25519.PrivateKey // its key, from a fixed seed
 	secretClient string
 	usedJTI      string // a jti jwtClient has already used
+
+	// exchanger may exchange in namespace customer, with jwtKey too; its
+	// subject token with usedJTI was exchanged once.
+	exchanger *token.Authenticated
 }
 
 func newFuzzEnv(tb testing.TB) *fuzzEnv {
@@ -122,11 +130,12 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	})
 	tb.Cleanup(svc.Close) // runs before the log closes
 
-	e := &fuzzEnv{svc: svc, issued: map[string]token.Claims{}, raw: map[string]string{}}
+	e := &fuzzEnv{svc: svc, ids: ids, issued: map[string]token.Claims{}, raw: map[string]string{}}
 	_, err = ks.CreateRing(ctx, "fuzz", mayfly.EdDSA, mayfly.DefaultKeyLifetime, nil)
 	must(err)
 	owner, err := ids.CreatePrincipal(ctx, "owner", mayfly.Human, "")
 	must(err)
+	e.owner = owner.ID
 	c, _, err := ids.CreateClient(ctx, identity.ClientSpec{Name: "fuzz", Owner: owner.ID, Scopes: []string{"read", "write"}, Audiences: []string{"https://api.example", "https://other.example"}, Ring: "fuzz"})
 	must(err)
 	e.secretClient = c.ID
@@ -171,6 +180,15 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		tb.Fatalf("control: valid assertion: got client %v, error %v; want client %s", got, err, e.jwtClient)
 	}
 
+	xc, _, err := ids.CreateClient(ctx, identity.ClientSpec{Name: "fuzz-exchange", Owner: owner.ID, Scopes: []string{"read"}, Ring: "fuzz", JWKS: jwks,
+		Exchange: []string{"customer"}})
+	must(err)
+	e.exchanger, err = svc.Admit(ctx, xc)
+	must(err)
+	if _, err := svc.Exchange(ctx, e.exchanger, e.exchange(tb, nil), token.Request{}, nil); err != nil {
+		tb.Fatalf("control: valid subject token: got error %v, want none", err)
+	}
+
 	// Last, because ECDSA keys do not come from the seeded source: an
 	// ES256 token that only this process can verify.
 	must(ks.EnsureRing(ctx, keys.DefaultRing))
@@ -179,6 +197,24 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	e.esTok = issue(ec, token.Request{})
 	record(e.esTok)
 	return e
+}
+
+// exchange is a token exchange of a subject token with valid claims for
+// the exchanger, changed by edit (a nil value deletes a claim).
+func (e *fuzzEnv) exchange(tb testing.TB, edit map[string]any) token.Exchange {
+	tb.Helper()
+	claims := map[string]any{
+		"iss": e.exchanger.Client().ID, "sub": "customer:48213377", "aud": fuzzIssuer, "jti": e.usedJTI,
+		"iat": fuzzNow.Unix(), "exp": fuzzNow.Add(2 * time.Minute).Unix(),
+	}
+	for k, v := range edit {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	return token.Exchange{SubjectToken: fuzzSign(tb, jose.EdDSA, e.jwtKey, fuzzKID, "", claims), SubjectTokenType: api.TokenTypeJWT}
 }
 
 // assertion signs valid claims for the JWT client, changed by edit (a nil
@@ -474,6 +510,59 @@ func FuzzAuthenticateAssertion(f *testing.F) {
 	})
 }
 
+func FuzzExchange(f *testing.F) {
+	e := newFuzzEnv(f)
+	ctx := context.Background()
+	_, strangerEd, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	used := e.exchange(f, nil).SubjectToken
+	valid := func(edit map[string]any) string {
+		if _, ok := edit["jti"]; !ok {
+			edit["jti"] = "fresh"
+		}
+		return e.exchange(f, edit).SubjectToken
+	}
+	pub := []byte(e.jwtKey.Public().(ed25519.PublicKey))
+	claims := map[string]any{"iss": e.exchanger.Client().ID, "sub": "customer:1", "aud": fuzzIssuer, "jti": "x", "iat": fuzzNow.Unix(),
+		"exp": fuzzNow.Add(time.Minute).Unix()}
+	claimsJSON, _ := json.Marshal(claims)
+	for _, tok := range []string{
+		used,
+		valid(map[string]any{"aud": fuzzEndpoint}),
+		valid(map[string]any{"exp": fuzzNow.Add(-time.Hour).Unix(), "iat": fuzzNow.Add(-2 * time.Hour).Unix()}),
+		valid(map[string]any{"exp": fuzzNow.Add(10 * time.Minute).Unix()}),
+		valid(map[string]any{"exp": nil}),
+		valid(map[string]any{"iat": nil}),
+		valid(map[string]any{"jti": nil}),
+		valid(map[string]any{"iss": e.jwtClient}),
+		valid(map[string]any{"sub": "48213377"}),
+		valid(map[string]any{"sub": "staff:1"}),
+		valid(map[string]any{"sub": "customer:"}),
+		valid(map[string]any{"sub": "Customer:1"}),
+		valid(map[string]any{"sub": "customer:a\u0000b"}),
+		fuzzSign(f, jose.EdDSA, strangerEd, fuzzKID, "", claims),
+		fuzzHS256(map[string]any{"alg": "HS256", "kid": fuzzKID}, claimsJSON, pub),
+		fuzzHeader(f, used, map[string]any{"alg": "none", "kid": fuzzKID}),
+		"", "a.b.c", "e30.e30.",
+	} {
+		f.Add(tok, api.TokenTypeJWT)
+	}
+	f.Add(used, api.TokenTypeAccess)
+
+	f.Fuzz(func(t *testing.T, subjectToken, subjectTokenType string) {
+		x := token.Exchange{SubjectToken: subjectToken, SubjectTokenType: subjectTokenType}
+		tok, err := e.svc.Exchange(ctx, e.exchanger, x, token.Request{}, nil)
+		if err == nil || tok != nil {
+			t.Fatalf("Exchange(%q, %q) got a token, error %v; want none and an error", subjectToken, subjectTokenType, err)
+		}
+		if !errors.Is(err, mayfly.ErrInvalid) && !errors.Is(err, mayfly.ErrPermissionDenied) {
+			t.Fatalf("got error %v (code %s), want one matching mayfly.ErrInvalid or mayfly.ErrPermissionDenied", err, mayfly.ErrorCode(err))
+		}
+	})
+}
+
 // TestFuzzEnvIsDeterministic guards the premise of the checked-in seeds:
 // two processes building the fuzz environment issue the same EdDSA tokens.
 func TestFuzzEnvIsDeterministic(t *testing.T) {
@@ -483,6 +572,7 @@ func TestFuzzEnvIsDeterministic(t *testing.T) {
 		{"second token", a.edTok2, b.edTok2},
 		{"client", a.jwtClient, b.jwtClient},
 		{"assertion", a.assertion(t, nil), b.assertion(t, nil)},
+		{"subject token", a.exchange(t, nil).SubjectToken, b.exchange(t, nil).SubjectToken},
 	} {
 		if tc.a != tc.b {
 			t.Errorf("%s: got %q, want %q", tc.name, tc.b, tc.a)

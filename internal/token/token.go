@@ -61,12 +61,17 @@ type Config struct {
 type Service struct {
 	cfg      Config
 	recorder *batch.Committer[mayfly.Issuance]
+	// jtis records the jtis of client assertions and subject tokens,
+	// those of concurrent requests in one commit.
+	jtis    *batch.Committer[*jtiUse]
+	keySets keySets
 }
 
 // New returns a Service. Close it to flush pending issuance records.
 func New(cfg Config) *Service {
 	s := &Service{cfg: cfg}
 	s.recorder = batch.New(s.record)
+	s.jtis = batch.New(s.useJTIs)
 	return s
 }
 
@@ -109,8 +114,11 @@ func digest(recs []mayfly.Issuance) map[string]string {
 		"first_jti": recs[0].JTI, "last_jti": recs[len(recs)-1].JTI}
 }
 
-// Close waits for queued issuance records to be written.
-func (s *Service) Close() { s.recorder.Close() }
+// Close waits for queued issuance records and jtis to be written.
+func (s *Service) Close() {
+	s.jtis.Close()
+	s.recorder.Close()
+}
 
 // Recorded is how many issuance records this service has made durable.
 func (s *Service) Recorded() int64 { return s.recorder.Written() }

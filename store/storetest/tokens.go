@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func Tokens(t *testing.T, open func(t *testing.T) TokenStore) {
 		{"Issuances/InTransaction", testIssuancesInTransaction},
 		{"Issuances/Prune", testIssuancesPrune},
 		{"UseAssertion", testUseAssertion},
+		{"UseAssertions", testUseAssertions},
 	})
 }
 
@@ -213,6 +215,45 @@ func testUseAssertion(t *testing.T, s TokenStore) {
 			continue
 		}
 		wantErr(t, fmt.Sprintf("%s: UseAssertion(%s, %s)", st.name, st.client, st.jti), err, st.want)
+	}
+}
+
+// testUseAssertions: a batch records every jti not used already, one used
+// earlier in the same batch included, and shares the table with
+// UseAssertion.
+func testUseAssertions(t *testing.T, s TokenStore) {
+	ctx := t.Context()
+	w := seed(t, s)
+	exp := t0.Add(time.Minute)
+	must(t, "UseAssertion", s.UseAssertion(ctx, w.cA.ID, "single", exp))
+	use := func(client, jti string, exp time.Time) mayfly.AssertionUse {
+		return mayfly.AssertionUse{ClientID: client, JTI: jti, Exp: exp}
+	}
+	batches := []struct {
+		name string
+		uses []mayfly.AssertionUse
+		want []bool
+	}{
+		{"fresh and used", []mayfly.AssertionUse{use(w.cA.ID, "b-1", exp), use(w.cA.ID, "single", exp), use(w.cB.ID, "single", exp), use("exchange:"+w.cA.ID, "single", exp)},
+			[]bool{false, true, false, false}},
+		{"twice in one batch", []mayfly.AssertionUse{use(w.cA.ID, "b-2", exp), use(w.cA.ID, "b-2", exp.Add(time.Hour)), use(w.cA.ID, "b-1", exp)},
+			[]bool{false, true, true}},
+		{"empty", nil, []bool{}},
+	}
+	for _, b := range batches {
+		used, err := s.UseAssertions(ctx, b.uses)
+		if err != nil {
+			t.Fatalf("%s: UseAssertions: %v", b.name, err)
+		}
+		if !slices.Equal(used, b.want) {
+			t.Errorf("%s: UseAssertions: got used %v, want %v", b.name, used, b.want)
+		}
+	}
+	// What a batch recorded, a single use finds used.
+	wantErr(t, "UseAssertion of a batch's jti", s.UseAssertion(ctx, w.cA.ID, "b-2", exp), mayfly.ErrConflict)
+	must(t, "PruneAssertions", s.PruneAssertions(ctx, exp.Add(time.Second)))
+	if used, err := s.UseAssertions(ctx, []mayfly.AssertionUse{use(w.cA.ID, "b-1", exp.Add(time.Hour))}); err != nil || len(used) != 1 || used[0] {
+		t.Errorf("after a prune past exp: got used %v, error %v; want [false]", used, err)
 	}
 }
 

@@ -175,6 +175,25 @@ func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time
 	return s.err("UseAssertion", err)
 }
 
+func (s *Store) UseAssertions(ctx context.Context, uses []mayfly.AssertionUse) ([]bool, error) {
+	used := make([]bool, len(uses))
+	err := s.inTx(ctx, func(q Querier) error {
+		for i, u := range uses {
+			n, err := q.Exec(ctx, `INSERT INTO assertions (client_id, jti, exp) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING`,
+				u.ClientID, u.JTI, u.Exp.UnixNano())
+			if err != nil {
+				return err
+			}
+			used[i] = n == 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.err("UseAssertions", err)
+	}
+	return used, nil
+}
+
 func (s *Store) PruneAssertions(ctx context.Context, now time.Time) error {
 	_, err := s.cfg.Write.Exec(ctx, `DELETE FROM assertions WHERE exp <= ?`, now.UnixNano())
 	return s.err("PruneAssertions", err)

@@ -19,7 +19,7 @@ var errDPoPRequired = &mayfly.Error{Code: mayfly.Invalid, Field: "dpop", Msg: "t
 // carries none. The proof is for POST to the token endpoint as clients
 // address it: the issuer's URL, which is the public one behind a proxy.
 // Its replay memory is this process's own (see package dpop).
-func (s *Server) dpopProof(r *http.Request) (jkt string, err error) {
+func (s *Server) dpopProof(r *http.Request, c *mayfly.Client) (jkt string, err error) {
 	hs := r.Header.Values("DPoP")
 	switch len(hs) {
 	case 0:
@@ -28,7 +28,11 @@ func (s *Server) dpopProof(r *http.Request) (jkt string, err error) {
 	default:
 		return "", mayfly.InvalidField("dpop", "more than one DPoP header")
 	}
-	p, err := s.dpop.Check(hs[0], dpop.Request{Method: r.Method, URL: s.cfg.Issuer + api.TokenPath})
+	checker := s.dpop
+	if c.Public {
+		checker = s.dpopPublic
+	}
+	p, err := checker.Check(hs[0], dpop.Request{Method: r.Method, URL: s.cfg.Issuer + api.TokenPath})
 	if errors.Is(err, dpop.ErrFull) {
 		return "", &mayfly.Error{Code: mayfly.Unavailable, Msg: "too many DPoP proofs to check for replay now", RetryAfter: time.Second, Err: err}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/tokentest"
+	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -249,5 +250,33 @@ func TestDPoPBoundTokenNotABearerAtSSF(t *testing.T) {
 	unbound := env.IssueToken(c.ID, secret, nil)
 	if r := rxCall(t, env, "POST", env.URL+api.SSFConfigPath, unbound, create); r.Status != 201 {
 		t.Fatalf("an unbound token: status %d: %s; want 201", r.Status, r.Body)
+	}
+}
+
+// TestDPoPPublicFloodSpares: anyone may name a public client, so a flood
+// of proofs under fresh keys in its name fills the replay memory kept for
+// public clients, not the one confidential clients' token requests need.
+func TestDPoPPublicFloodSpares(t *testing.T) {
+	env := servertest.New(t, servertest.NoLockout, func(c *server.Config) { c.DPoPReplayCacheSize = 3 })
+	owner := env.Human("alice")
+	aud := []string{"https://orders.example"}
+	app, _ := env.NewClient(api.ClientRequest{Owner: owner, Audiences: aud, Public: true, DPoP: mayfly.DPoPRequired, Refresh: true})
+	confidential, secret := env.NewClient(api.ClientRequest{Owner: owner, Audiences: aud, DPoP: mayfly.DPoPRequired})
+	proof := func() string {
+		return tokentest.NewDPoPKey(t).Proof(t, tokentest.ProofClaims{Method: "POST", URL: env.URL + api.TokenPath, IssuedAt: env.Clock.Now()})
+	}
+	flood := url.Values{"grant_type": {api.GrantRefreshToken}, "refresh_token": {"mfr_whatever"}, "client_id": {app.ID}}
+	full := false
+	for range 10 {
+		if r := tokenRequest(t, env, flood, "", "", proof()); r.Status == 503 {
+			full = true
+			break
+		}
+	}
+	if !full {
+		t.Fatal("proofs in a public client's name never filled their memory of 3")
+	}
+	if r := tokenRequest(t, env, clientCredentials, confidential.ID, secret, proof()); r.Status != 200 {
+		t.Errorf("a confidential client after the flood: status %d: %s; want a token", r.Status, r.Body)
 	}
 }

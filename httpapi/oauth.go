@@ -286,11 +286,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // possession is refused without one, and a public client may only
 // refresh.
 func (s *Server) grant(r *http.Request, f url.Values, a *token.Authenticated) (*token.Token, error) {
-	jkt, err := s.dpopProof(r)
+	c, gt := a.Client(), f.Get("grant_type")
+	jkt, err := s.dpopProof(r, c)
 	if err != nil {
 		return nil, err
 	}
-	c, gt := a.Client(), f.Get("grant_type")
 	switch {
 	case (c.DPoP == mayfly.DPoPRequired || c.Public) && jkt == "":
 		return nil, errDPoPRequired

@@ -90,6 +90,10 @@ type Config struct {
 	// SeparateOps serves /metrics only from Ops, the handler of a
 	// listener of its own, and not from the API's.
 	SeparateOps bool
+	// DPoPReplayCacheSize bounds the DPoP proofs the token endpoint
+	// remembers, of confidential and of public clients each; zero means
+	// dpop.DefaultReplayCacheSize.
+	DPoPReplayCacheSize int
 }
 
 // Server is Mayfly's HTTP handler.
@@ -101,8 +105,12 @@ type Server struct {
 	ops       *http.ServeMux // what Ops serves
 	routes    []Route        // who may call what (see Routes)
 	dpop      *dpop.Checker  // the token endpoint's DPoP proofs
-	issued    *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
+	// dpopPublic remembers public clients' proofs apart: anyone may name a
+	// public client, so a flood of proofs under fresh keys in its name
+	// fills this memory, not the one confidential clients need.
+	dpopPublic *dpop.Checker
+	issued     *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
 	// ledgerRefused counts refused report batches and heartbeats.
 	ledgerRefused *prometheus.CounterVec
 	// What is being served, for the shutdown's log (see Open).
@@ -126,7 +134,8 @@ func New(cfg Config) *Server {
 	if cfg.Limits == nil {
 		cfg.Limits = &limit.Limits{}
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}), dpop: dpop.New(dpop.Config{Clock: cfg.Clock.Now})}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}), dpop: dpop.New(dpop.Config{Clock: cfg.Clock.Now, ReplayCacheSize: cfg.DPoPReplayCacheSize}),
+		dpopPublic: dpop.New(dpop.Config{Clock: cfg.Clock.Now, ReplayCacheSize: cfg.DPoPReplayCacheSize})}
 	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mayfly_token_requests_total", Help: "Token endpoint requests by outcome (OAuth error code or ok).",
 	}, []string{"result"})

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Alerts: a.Alerts, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
-		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(),
+		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(), DPoPReplayCacheSize: cfg.DPoPReplayCacheSize,
 	})
 	return &Server{App: a, api: api}, nil
 }

@@ -119,6 +119,10 @@ type Config struct {
 	AlertWebhookBackoff time.Duration
 	// SSFMaxQueue, for tests, overrides the most SETs a stream may hold.
 	SSFMaxQueue int
+	// DPoPReplayCacheSize, for tests, overrides how many DPoP proofs the
+	// token endpoint remembers for replay detection, of each kind of
+	// client (dpop.Config.ReplayCacheSize).
+	DPoPReplayCacheSize int
 	// AfterOffboardStep, for tests, runs after each offboarding step.
 	AfterOffboardStep func(step string) error
 	// LedgerRetention is how long the access ledger keeps what it

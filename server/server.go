@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Audit: a.Audit, Offboard: a.Offboard,
+		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Refresh: a.Refresh, Audit: a.Audit, Offboard: a.Offboard,
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Alerts: a.Alerts, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",

@@ -380,6 +380,8 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token lacks jti or client_id")
 	case s.cfg.Revoker.Revoked(mayfly.RevokeToken, cl.ID):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token revoked")
+	case cl.SID != "" && s.cfg.Revoker.Revoked(mayfly.RevokeSession, cl.SID):
+		return nil, mayfly.Errorf(mayfly.Invalid, "token's session (sid) is revoked")
 	case issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.ClientID)) || issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.Principal)):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token was issued before its client's or principal's not-before mark")
 	case s.cfg.Revoker.Suspended(cl.ClientID) || (cl.Principal != "" && s.cfg.Revoker.Suspended(cl.Principal)):

@@ -19,14 +19,23 @@ func (s *Server) refreshGrant(r *http.Request, f url.Values, a *token.Authentica
 	case raw == "":
 		return nil, mayfly.InvalidField("", "refresh_token is required")
 	}
-	fam, next, err := s.cfg.Refresh.Rotate(r.Context(), a.Client(), raw, req.JKT, req.SourceIP)
+	// A request the token service will refuse must not retire the token.
+	if err := s.cfg.Token.Check(a, req); err != nil {
+		return nil, err
+	}
+	var tok *token.Token
+	// The access token is made while the rotation commits: the family
+	// names its subject and session before then.
+	fam, next, err := s.cfg.Refresh.Rotate(r.Context(), a.Client(), raw, req.JKT, req.SourceIP, func(fam *mayfly.RefreshFamily) (err error) {
+		req.Subject, req.Actor, req.SID = fam.Subject, a.Client().ID, fam.ID
+		tok, err = s.cfg.Token.Issue(r.Context(), a, req)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	req.Subject, req.Actor, req.SID = fam.Subject, a.Client().ID, fam.ID
-	tok, err := s.cfg.Token.Issue(r.Context(), a, req)
-	if err != nil {
-		return nil, err
+	if fam.ID != req.SID { // cannot happen: a token belongs to one family
+		return nil, mayfly.Errorf(mayfly.Internal, "refresh: the access token names another session")
 	}
 	tok.RefreshToken = next
 	return tok, nil

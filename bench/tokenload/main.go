@@ -3,7 +3,12 @@
 // latency percentiles. Issuance records are always on: a token is counted
 // only once its record is durable, because the server answers only then.
 // With -endpoint introspect it drives introspection instead: the client
-// introspects one of its own tokens.
+// introspects one of its own tokens. With -endpoint refresh it drives the
+// refresh_token grant: each connection holds a refresh token family of its
+// own, begun in the server as a token exchange begins one (so -self), and
+// presents the token the last answer gave it; a token counts once its
+// rotation and its access token's record are durable. A list, such as
+// -endpoint token,refresh, measures each in turn on the same server.
 //
 // Against a running server:
 //
@@ -21,6 +26,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,26 +58,30 @@ func main() {
 		warm    = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
-		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		ep      = flag.String("endpoint", "token", "what to drive: token, introspect or refresh (with -self), or several, comma-separated, in turn")
 		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
 		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
 		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
-	if *ep != "token" && *ep != "introspect" {
-		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
-		os.Exit(2)
+	eps := strings.Split(*ep, ",")
+	for _, e := range eps {
+		if e != "token" && e != "introspect" && (e != "refresh" || !*self) {
+			fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token, introspect or refresh (refresh needs -self)")
+			os.Exit(2)
+		}
 	}
 	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp); err != nil {
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, eps, sp); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf string, eps []string, spray sprayer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var srv *server.Server
 	if self {
 		dir, err := os.MkdirTemp("", "tokenload")
 		if err != nil {
@@ -86,7 +96,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 			if spray.n > 0 {
 				cfg.Limits.Address.Failures = spray.n + 1 // the spray comes from one address
 			}
-			errc <- server.Run(ctx, cfg, func(_ *server.Server, addr string) { ready <- "http://" + addr })
+			errc <- server.Run(ctx, cfg, func(s *server.Server, addr string) { srv = s; ready <- "http://" + addr })
 		}()
 		select {
 		case base = <-ready:
@@ -114,20 +124,44 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	if err := spray.run(hc, bases[0]); err != nil {
 		return err
 	}
-	path, body := api.TokenPath, "grant_type=client_credentials"
-	if ep == "introspect" {
-		tok, err := benchkit.Token(hc, bases[0], id, secret)
-		if err != nil {
-			return err
-		}
-		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
-	}
-	if self && cpuProf != "" { // the run and its warm-up, not the setup or the spray
+	if self && cpuProf != "" { // the runs and their warm-ups, not the setup or the spray
 		stop, err := profile(cpuProf)
 		if err != nil {
 			return err
 		}
 		defer stop()
+	}
+	for _, ep := range eps {
+		if err := measure(ctx, hc, srv, bases, id, secret, conc, dur, warm, alg, ep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure drives ep for warm, then for dur, and prints what it measured.
+func measure(ctx context.Context, hc *http.Client, srv *server.Server, bases []string, id, secret string, conc int, dur, warm time.Duration, alg, ep string) error {
+	path, body := api.TokenPath, "grant_type=client_credentials"
+	var refresh []string // each connection's refresh token
+	switch ep {
+	case "introspect":
+		tok, err := benchkit.Token(hc, bases[0], id, secret)
+		if err != nil {
+			return err
+		}
+		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
+	case "refresh":
+		full, err := srv.App.Identity.Client(ctx, id)
+		if err != nil {
+			return err
+		}
+		refresh = make([]string, conc)
+		for i := range refresh {
+			_, refresh[i], err = srv.App.Refresh.Begin(ctx, full, fmt.Sprintf("customer:%d", i), "", "127.0.0.1")
+			if err != nil {
+				return err
+			}
+		}
 	}
 
 	var measuring atomic.Bool
@@ -142,6 +176,10 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		endpoint := bases[w%len(bases)] + path
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
+				body := body
+				if refresh != nil {
+					body = "grant_type=refresh_token&refresh_token=" + refresh[w]
+				}
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
@@ -149,6 +187,11 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 				resp, err := hc.Do(req)
 				ok := err == nil && resp.StatusCode == 200
 				if err == nil {
+					if refresh != nil && ok {
+						var tr api.TokenResponse
+						ok = json.NewDecoder(resp.Body).Decode(&tr) == nil && tr.RefreshToken != ""
+						refresh[w] = cmp.Or(tr.RefreshToken, refresh[w])
+					}
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
@@ -175,10 +218,13 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	elapsed := end.Sub(start).Seconds()
 	pct := func(p float64) time.Duration { return benchkit.Percentile(all, p) }
 	what := "tokens"
-	if ep == "introspect" {
+	switch ep {
+	case "introspect":
 		what = "introspections"
+	case "refresh":
+		what = "refreshes"
 	}
-	fmt.Printf("alg=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, len(bases), conc, dur, what, len(all), errs.Load())
+	fmt.Printf("endpoint=%s alg=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", ep, alg, len(bases), conc, dur, what, len(all), errs.Load())
 	fmt.Printf("%s/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", what, float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
 }
@@ -228,14 +274,15 @@ func (sp sprayer) run(hc *http.Client, base string) error {
 	return err
 }
 
-// setup makes a ring, an owner and a client for the run.
+// setup makes a ring, an owner and a client, which may have refresh
+// tokens, for the run.
 func setup(ctx context.Context, base, admin, alg string) (string, string, error) {
 	c := client.New(base, admin)
 	ring := fmt.Sprint("bench-", strings.ToLower(alg), "-", time.Now().UnixNano())
 	if _, err := c.CreateRing(ctx, api.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
 		return "", "", fmt.Errorf("create ring: %w", err)
 	}
-	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
+	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring, Refresh: true})
 	if err != nil {
 		return "", "", err
 	}

@@ -239,11 +239,38 @@ var ErrReused = invalidGrant("the refresh token was already used; its session is
 // Rotate takes the refresh token raw from client c, with the DPoP key
 // jkt of the request's proof ("" without one), from source. It retires
 // the token and returns its family and the next token, shown once.
-func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string) (*mayfly.RefreshFamily, string, error) {
+//
+// issue, if not nil, makes the access token of the refresh: it is called
+// once the family's checks pass, on another goroutine, while the rotation
+// commits, so that the two commits can share a transaction of the audit
+// log; Rotate returns once both are done, with issue's error if it
+// failed. If the rotation then fails, what issue made must not be handed
+// out.
+func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue func(*mayfly.RefreshFamily) error) (*mayfly.RefreshFamily, string, error) {
 	if len(raw) != TokenLen {
 		return nil, "", invalidGrant("the refresh token is not valid")
 	}
-	hash := Hash(raw)
+	var issued chan error
+	fam, next, err := s.rotate(ctx, c, Hash(raw), jkt, source, func(f *mayfly.RefreshFamily) {
+		if issue != nil && issued == nil {
+			issued = make(chan error, 1)
+			go func() { issued <- issue(f) }()
+		}
+	})
+	if issued != nil {
+		if ierr := <-issued; err == nil {
+			err = ierr
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return fam, next, nil
+}
+
+// rotate is Rotate of the token whose hash is hash; checked is called
+// with the family each time its checks pass, before its rotation commits.
+func (s *Service) rotate(ctx context.Context, c *mayfly.Client, hash []byte, jkt, source string, checked func(*mayfly.RefreshFamily)) (*mayfly.RefreshFamily, string, error) {
 	// A lost compare-and-swap means another request used the family
 	// meanwhile: read it again and decide on what it did.
 	for range 3 {
@@ -276,6 +303,7 @@ func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source
 		idle, _ := Lifetimes(c)
 		r.IdleExpiresAt = now.Add(idle)
 		r.Next = &mayfly.RefreshToken{Hash: nextHash, FamilyID: fam.ID, Generation: fam.Current + 1, IssuedAt: now, Source: source}
+		checked(fam)
 		if err := s.committer.Add(context.WithoutCancel(ctx), &op{rot: r}); err != nil {
 			return nil, "", mayfly.E("refresh.Rotate", err)
 		}

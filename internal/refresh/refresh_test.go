@@ -53,9 +53,9 @@ func TestNotBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.Rotate(ctx, app, before, "", "192.0.2.1")
+	_, _, err = s.Rotate(ctx, app, before, "", "192.0.2.1", nil)
 	wantGrant(t, "a family begun before the mark", err)
-	if _, _, err := s.Rotate(ctx, app, after, "", "192.0.2.1"); err != nil {
+	if _, _, err := s.Rotate(ctx, app, after, "", "192.0.2.1", nil); err != nil {
 		t.Errorf("a family begun after the mark: %v", err)
 	}
 }
@@ -71,10 +71,10 @@ func TestDPoPBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, jkt := range []string{"", "jkt-thief"} {
-		_, _, err := s.Rotate(ctx, app, tok, jkt, "203.0.113.9")
+		_, _, err := s.Rotate(ctx, app, tok, jkt, "203.0.113.9", nil)
 		wantGrant(t, "proof by "+jkt, err)
 	}
-	got, next, err := s.Rotate(ctx, app, tok, "jkt-phone", "192.0.2.1")
+	got, next, err := s.Rotate(ctx, app, tok, "jkt-phone", "192.0.2.1", nil)
 	if err != nil || got.ID != fam.ID || got.JKT != "jkt-phone" || next == "" {
 		t.Fatalf("rotation with the bound key: %+v, %v", got, err)
 	}
@@ -88,7 +88,7 @@ func FuzzRotate(f *testing.F) {
 	}
 	s, _ := newService(f, nil)
 	f.Fuzz(func(t *testing.T, raw string) {
-		fam, tok, err := s.Rotate(context.Background(), app, raw, "", "192.0.2.1")
+		fam, tok, err := s.Rotate(context.Background(), app, raw, "", "192.0.2.1", nil)
 		if err == nil || fam != nil || tok != "" {
 			t.Fatalf("Rotate(%q): %v, %q, %v; want a refusal", raw, fam, tok, err)
 		}

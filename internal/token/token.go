@@ -249,6 +249,17 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 	return tok, nil
 }
 
+// Check refuses what Issue would refuse in req itself (its scope and
+// audiences), without making a token: for a grant that must not change
+// anything for a request Issue will refuse.
+func (s *Service) Check(a *Authenticated, req Request) error {
+	if _, err := grantScope(a.client, req.Scope); err != nil {
+		return err
+	}
+	_, err := s.grantAudience(a.client, req.Audience)
+	return err
+}
+
 // recheck makes a client's checks again for a token issued later than
 // they began: the client must be the one authenticated, unchanged, and
 // still usable.

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -59,7 +60,7 @@ func (s *Store) RefreshToken(ctx context.Context, hash []byte) (*mayfly.RefreshT
 	var tok *mayfly.RefreshToken
 	var fam *mayfly.RefreshFamily
 	// One round trip: the token's columns, then its family's.
-	row := s.cfg.Read.QueryRow(ctx, `SELECT t.hash, t.family_id, t.generation, t.issued_at, t.source, t.used_at, t.used_from, t.retired_at,
+	row := s.hotRow(ctx, `SELECT t.hash, t.family_id, t.generation, t.issued_at, t.source, t.used_at, t.used_from, t.retired_at,
 		f.id, f.client_id, f.subject, f.jkt, f.created_at, f.last_used, f.idle_expires_at, f.expires_at, f.current, f.revoked_at, f.reason
 		FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`, hash)
 	err := row.Scan(scanBoth(&tok, &fam)...)
@@ -93,6 +94,33 @@ func (d *nanosDest) Scan(v any) error {
 	return nil
 }
 
+// hotRow runs query, a fixed statement of a hot path, for one row: through
+// a statement prepared once where the driver does not cache statements
+// itself (database/sql; SQLite parsing a join costs as much as the rest
+// of a refresh), else as Read.QueryRow does.
+func (s *Store) hotRow(ctx context.Context, query string, args ...any) Row {
+	if a, ok := s.cfg.Read.(sqlAdapter); ok {
+		if db, ok := a.q.(*sql.DB); ok {
+			st, ok := s.stmts.Load(query)
+			if !ok {
+				prep, err := db.PrepareContext(ctx, query)
+				if err != nil {
+					return errRow{err}
+				}
+				if st, ok = s.stmts.LoadOrStore(query, prep); ok {
+					prep.Close() // another was first
+				}
+			}
+			return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+		}
+	}
+	return s.cfg.Read.QueryRow(ctx, query, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 func (s *Store) RefreshFamily(ctx context.Context, id string) (*mayfly.RefreshFamily, error) {
 	f, err := scanFamily(s.cfg.Read.QueryRow(ctx, `SELECT `+familyCols+` FROM refresh_families WHERE id = ?`, id))
 	return f, s.err("RefreshFamily", err)
@@ -103,46 +131,101 @@ func (s *Store) RefreshTokens(ctx context.Context, familyID string) ([]*mayfly.R
 	return all, s.err("RefreshTokens", err)
 }
 
-// RotateRefresh sends two batches, whatever the number of rotations: the
-// families' compare-and-swaps, then the retirements and insertions of
-// those that won. Within the first, a later rotation of a family sees an
-// earlier one's move, so only one of them wins.
+// RotateRefresh runs three statements per chunk of rotations, whatever
+// their number: the families' compare-and-swaps, then the retirements
+// and the insertions of those that won. A rotation of a family that an
+// earlier one in the call moves from the same generation loses without
+// reaching the database.
 func (s *Store) RotateRefresh(tx mayfly.Tx, rs []*mayfly.RefreshRotation) error {
 	const op = "RotateRefresh"
 	t, err := TxOf(s, tx, op)
-	if err != nil || len(rs) == 0 {
+	if err != nil {
 		return err
 	}
-	moved := make([]int64, len(rs))
-	b := &Batch{}
-	for i, r := range rs {
+	for len(rs) > 0 {
+		n := min(len(rs), rotateChunk)
+		if err := s.rotate(t, rs[:n]); err != nil {
+			return s.err(op, err)
+		}
+		rs = rs[n:]
+	}
+	return nil
+}
+
+// rotateChunk bounds the rows of one statement, under SQLite's limit on
+// parameters.
+const rotateChunk = 500
+
+type familyGen struct {
+	id  string
+	gen int64
+}
+
+func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
+	// The first rotation of each family and generation is tried; a later
+	// one (the same token presented twice in one batch) loses.
+	tried := make(map[familyGen]*mayfly.RefreshRotation, len(rs))
+	var vals []string
+	var args []any
+	for _, r := range rs {
 		r.Rotated = false
-		b.Exec(&moved[i], `UPDATE refresh_families SET current = current + 1, last_used = ?, idle_expires_at = ?
-			WHERE id = ? AND current = ? AND revoked_at IS NULL`, Nanos(r.At), Nanos(r.IdleExpiresAt), r.FamilyID, r.From)
-	}
-	if err := t.conn.SendBatch(t.ctx, b); err != nil {
-		return s.err(op, err)
-	}
-	b = &Batch{}
-	for i, r := range rs {
-		if moved[i] == 0 {
+		k := familyGen{r.FamilyID, r.From}
+		if tried[k] != nil {
 			continue
 		}
+		tried[k] = r
+		vals = append(vals, `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))`)
+		args = append(args, r.FamilyID, r.From, Nanos(r.At), Nanos(r.IdleExpiresAt))
+	}
+	// Each family appears once among the values, so RETURNING names the
+	// rotations that won.
+	ids, err := queryAll(t.ctx, t.conn, func(row Row) (string, error) {
+		var id string
+		return id, row.Scan(&id)
+	}, `UPDATE refresh_families SET current = current + 1, last_used = v.column3, idle_expires_at = v.column4
+		FROM (VALUES `+strings.Join(vals, ", ")+`) AS v
+		WHERE refresh_families.id = v.column1 AND refresh_families.current = v.column2 AND refresh_families.revoked_at IS NULL
+		RETURNING refresh_families.id`, args...)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	won := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		won[id] = true
+	}
+	var winners []*mayfly.RefreshRotation
+	for _, r := range rs {
+		if won[r.FamilyID] && tried[familyGen{r.FamilyID, r.From}] == r {
+			winners = append(winners, r)
+		}
+	}
+	vals, args = vals[:0], args[:0]
+	var ins []string
+	var insArgs []any
+	for _, r := range winners {
 		var usedAt sql.NullInt64
 		if r.Used {
 			usedAt = Nanos(r.At)
 		}
-		b.Exec(nil, `UPDATE refresh_tokens SET retired_at = ?, used_at = ?, used_from = ? WHERE family_id = ? AND generation = ?`,
-			Nanos(r.At), usedAt, r.UsedFrom, r.FamilyID, r.From)
-		insertRefresh(b, r.Next)
+		vals = append(vals, `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
+		args = append(args, r.FamilyID, r.From, Nanos(r.At), usedAt, r.UsedFrom)
+		n := r.Next
+		ins = append(ins, `(?, ?, ?, ?, ?, ?, ?, ?)`)
+		insArgs = append(insArgs, n.Hash, n.FamilyID, n.Generation, Nanos(n.IssuedAt), n.Source, Nanos(n.UsedAt), n.UsedFrom, Nanos(n.RetiredAt))
 	}
-	if len(b.items) > 0 {
-		if err := t.conn.SendBatch(t.ctx, b); err != nil {
-			return s.err(op, err)
-		}
+	b := &Batch{}
+	b.Exec(nil, `UPDATE refresh_tokens SET retired_at = v.column3, used_at = v.column4, used_from = v.column5
+		FROM (VALUES `+strings.Join(vals, ", ")+`) AS v
+		WHERE refresh_tokens.family_id = v.column1 AND refresh_tokens.generation = v.column2`, args...)
+	b.Exec(nil, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES `+strings.Join(ins, ", "), insArgs...)
+	if err := t.conn.SendBatch(t.ctx, b); err != nil {
+		return err
 	}
-	for i, r := range rs {
-		r.Rotated = moved[i] > 0
+	for _, r := range winners {
+		r.Rotated = true
 	}
 	return nil
 }

@@ -3,7 +3,8 @@
 -- rotation moves it on only from the generation it read, so two
 -- rotations of one family cannot both win. Only a token's SHA-256 is
 -- stored. Families are pruned by absolute expiry, which never changes,
--- so the index costs nothing per rotation.
+-- so the index costs nothing per rotation. Without rowids, a row lives in
+-- its primary key's tree: one tree fewer to write per insert.
 CREATE TABLE refresh_families (
 	id              TEXT PRIMARY KEY,
 	client_id       TEXT NOT NULL,
@@ -16,7 +17,7 @@ CREATE TABLE refresh_families (
 	current         INTEGER NOT NULL,
 	revoked_at      INTEGER,
 	reason          TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX refresh_families_expiry ON refresh_families(expires_at);
 
 CREATE TABLE refresh_tokens (
@@ -28,5 +29,5 @@ CREATE TABLE refresh_tokens (
 	used_at    INTEGER,
 	used_from  TEXT NOT NULL,
 	retired_at INTEGER
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX refresh_tokens_family ON refresh_tokens(family_id, generation);

@@ -42,6 +42,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
+	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -248,3 +249,7 @@ func defaultIssuer(addr, listening string, tls bool) string {
 // DefaultLedgerRetention is how long the access ledger keeps what it
 // records unless configured otherwise.
 const DefaultLedgerRetention = ledger.DefaultRetention
+
+// DefaultRefreshGrace is how long after a refresh token's use a client
+// that got no answer may present it once more.
+const DefaultRefreshGrace = refresh.DefaultGrace

@@ -35,6 +35,9 @@ const (
 	ActionTokenRevoked   Action = "token.revoked"
 	ActionRootKeyRotated Action = "root_key.rotated"
 
+	ActionSubjectRevoked   Action = "subject.revoked"   // a not-before mark on one token subject
+	ActionNamespaceRevoked Action = "namespace.revoked" // a not-before mark on every subject of a namespace
+
 	// ActionRefreshIssued commits a batch of refresh tokens (each
 	// family's first, and the successors of rotations) with a digest,
 	// as tokens.issued does access tokens.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/mayflyhq/mayfly"
 )
@@ -70,4 +71,14 @@ type KeyView struct {
 	// RevokedReason is why a revoked key was revoked, as its revocation
 	// says.
 	RevokedReason string `json:"revoked_reason,omitempty"`
+}
+
+// NamespaceRevokeRequest logs out every subject of a namespace
+// (POST /v1/subjects/revoke): every token whose sub is "NAMESPACE:..."
+// issued before Before, which is now when zero and may not be in the
+// future.
+type NamespaceRevokeRequest struct {
+	Namespace string    `json:"namespace"`
+	Before    time.Time `json:"before,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
 }

@@ -62,7 +62,16 @@ type Introspection struct {
 	Iss       string   `json:"iss,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	Principal string   `json:"principal,omitempty"`
+	// Cnf names the key a DPoP-bound token is bound to (RFC 9449 section
+	// 6.2); its TokenType is then "DPoP".
+	Cnf *Confirmation `json:"cnf,omitempty"`
 	// Digest is a Mayfly extension: the token's digest (canon.Digest in
 	// package sdk/canon), as its issuance record holds it.
 	Digest string `json:"digest,omitempty"`
+}
+
+// Confirmation is a token's cnf claim (RFC 7800): the SHA-256 thumbprint
+// of the DPoP key it is bound to (RFC 9449 section 6).
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }

@@ -149,6 +149,7 @@ func init() {
 			{name: "list", summary: "list issuance records, newest first", run: tokenList},
 			{name: "revoke", args: "JTI", summary: "revoke one token", run: tokenRevoke},
 		}},
+		subjectCommands(),
 		auditCommands(),
 		scimCommands(),
 		ssfCommands(),

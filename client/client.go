@@ -186,6 +186,20 @@ func (c *Client) RevokeToken(ctx context.Context, jti, reason string) (*api.Revo
 	return &r, c.do(ctx, "POST", "/v1/tokens/"+esc(jti)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
 }
 
+// RevokeSubject logs one subject, such as customer:48213377, out
+// everywhere: its tokens issued before now are rejected.
+func (c *Client) RevokeSubject(ctx context.Context, subject, reason string) (*api.RevocationView, error) {
+	var r api.RevocationView
+	return &r, c.do(ctx, "POST", "/v1/subjects/"+esc(subject)+"/revoke", api.RevokeRequest{Reason: reason}, &r)
+}
+
+// RevokeNamespace logs every subject of a namespace out: their tokens
+// issued before req.Before (now if zero) are rejected.
+func (c *Client) RevokeNamespace(ctx context.Context, req api.NamespaceRevokeRequest) (*api.RevocationView, error) {
+	var r api.RevocationView
+	return &r, c.do(ctx, "POST", "/v1/subjects/revoke", req, &r)
+}
+
 // AuditSearch lists audit entries.
 func (c *Client) AuditSearch(ctx context.Context, f mayfly.AuditFilter) ([]api.AuditItem, error) {
 	q := url.Values{}

@@ -78,6 +78,7 @@ func (s *Server) adminRoutes() {
 	s.admin("GET /v1/tokens", reading, s.expensive("token list", s.listTokens))
 	s.admin("POST /v1/tokens/{jti}/revoke", responding, s.revokeToken)
 	s.peopleRoutes()
+	s.subjectRoutes()
 }
 
 func (s *Server) createPrincipal(w http.ResponseWriter, r *http.Request, a *mayfly.AdminCredential) error {

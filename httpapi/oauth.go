@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/sdk/canon"
+	"github.com/mayflyhq/mayfly/sdk/dpop"
 )
 
 func (s *Server) oauthRoutes() {
@@ -33,16 +35,19 @@ func (s *Server) oauthRoutes() {
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	iss := s.cfg.Issuer
 	methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	// Public clients authenticate by client_id alone, at the token endpoint only.
+	tokenMethods := append(slices.Clip(methods), "none")
 	algs := []string{"ES256", "RS256", "EdDSA"}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, api.Metadata{
 		Issuer: iss, TokenEndpoint: iss + api.TokenPath, JWKSURI: iss + api.JWKSPath,
 		IntrospectionEndpoint: iss + api.IntrospectPath, RevocationEndpoint: iss + api.RevokePath,
 		GrantTypes: []string{"client_credentials", api.GrantRefreshToken}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
-		TokenEndpointAuthMethods: methods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
+		TokenEndpointAuthMethods: tokenMethods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
 		TokenEndpointAuthSigningAlgs: []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"},
 		IDTokenSigningAlgs:           algs, AccessTokenSigningAlgs: algs,
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal", "sid"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal", "cnf", "sid"},
+		DPoPSigningAlgs: dpop.Algs,
 	})
 }
 
@@ -86,6 +91,8 @@ func oauthCode(err error) (string, int) {
 			return "unsupported_grant_type", http.StatusBadRequest
 		case "refresh_token":
 			return "invalid_grant", http.StatusBadRequest
+		case "dpop": // RFC 9449 section 5
+			return "invalid_dpop_proof", http.StatusBadRequest
 		}
 		return "invalid_request", http.StatusBadRequest
 	case mayfly.Unavailable:
@@ -228,6 +235,9 @@ func (s *Server) client(r *http.Request, check func(url.Values) error) (url.Valu
 // Authorization header or in its form f, under the lockouts.
 func (s *Server) authenticateClient(r *http.Request, f url.Values) (*token.Authenticated, error) {
 	cr, err := credentials(r, f)
+	// Public clients get tokens, and nothing else: grant then requires
+	// their DPoP proof and the refresh grant.
+	cr.PublicAllowed = r.URL.Path == api.TokenPath
 	var c *token.Authenticated
 	err = s.guardClient(r, cr.Claimed(), func() error {
 		if err != nil {
@@ -284,7 +294,7 @@ func (s *Server) grant(r *http.Request, f url.Values, a *token.Authenticated) (*
 	}
 	c, gt := a.Client(), f.Get("grant_type")
 	switch {
-	case c.DPoP == mayfly.DPoPRequired && jkt == "":
+	case (c.DPoP == mayfly.DPoPRequired || c.Public) && jkt == "":
 		return nil, errDPoPRequired
 	case c.Public && gt != api.GrantRefreshToken:
 		return nil, mayfly.Errorf(mayfly.PermissionDenied, "a public client may only refresh")
@@ -330,6 +340,9 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		dg, _ := canon.Digest(raw)
 		resp = api.Introspection{Digest: dg, Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry, Iat: cl.IssuedAt,
 			Nbf: cl.NotBefore, Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, JTI: cl.ID, Principal: cl.Principal}
+		if cl.Cnf != nil { // RFC 9449 section 6.2
+			resp.TokenType, resp.Cnf = "DPoP", &api.Confirmation{JKT: cl.Cnf.JKT}
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

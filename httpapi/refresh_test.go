@@ -16,6 +16,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server"
 	"github.com/mayflyhq/mayfly/server/servertest"
@@ -279,7 +280,7 @@ func TestRefreshGraceRetry(t *testing.T) {
 }
 
 func TestRefreshRefused(t *testing.T) {
-	e := newRefreshEnv(t, api.ClientRequest{RefreshIdle: "1h", RefreshAbsolute: "3h"})
+	e := newRefreshEnv(t, api.ClientRequest{RefreshIdle: "1h", RefreshAbsolute: "3h", Exchange: []string{"customer"}})
 	ctx := context.Background()
 	other, otherSecret := e.NewClient(api.ClientRequest{Owner: e.Human("bob"), Refresh: true})
 
@@ -319,6 +320,32 @@ func TestRefreshRefused(t *testing.T) {
 	if _, err := e.refresh(e.c.ID, e.secret, rt, "192.0.2.10"); oauthCode(err) != "invalid_grant" {
 		t.Errorf("after the absolute lifetime: got %v, want invalid_grant", err)
 	}
+
+	// Logging the customer out, or every customer, ends the families
+	// begun before: their next refresh is refused.
+	e.Clock.Advance(time.Second)
+	_, one := e.begin(t, e.c, customer)
+	_, theirs := e.begin(t, e.c, "customer:7")
+	_, all := e.begin(t, e.c, "customer:8")
+	e.Clock.Advance(time.Second)
+	if _, err := e.Admin.RevokeSubject(ctx, customer, "password changed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.refresh(e.c.ID, e.secret, one, "192.0.2.10"); oauthCode(err) != "invalid_grant" {
+		t.Errorf("a family begun before its customer was logged out: got %v, want invalid_grant", err)
+	}
+	theirs = e.mustRefresh(t, theirs, "192.0.2.10").RefreshToken
+	if _, err := e.Admin.RevokeNamespace(ctx, api.NamespaceRevokeRequest{Namespace: "customer", Reason: "breach"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []string{theirs, all} {
+		if _, err := e.refresh(e.c.ID, e.secret, rt, "192.0.2.10"); oauthCode(err) != "invalid_grant" {
+			t.Errorf("a family begun before every customer was logged out: got %v, want invalid_grant", err)
+		}
+	}
+	e.Clock.Advance(time.Second)
+	_, fresh := e.begin(t, e.c, customer)
+	e.mustRefresh(t, fresh, "192.0.2.10")
 
 	// A revoked client refreshes nothing.
 	_, rt = e.begin(t, e.c, customer)
@@ -417,4 +444,43 @@ func twice(e *refreshEnv, rt string) ([2]*oauth2.Token, [2]error) {
 	close(start)
 	wg.Wait()
 	return toks, errs
+}
+
+// A family bound to a DPoP key, at a public client (a mobile app), is
+// refreshed only with a proof by that key; another key's proof, or none,
+// is refused, and neither counts as reuse.
+func TestRefreshDPoPBound(t *testing.T) {
+	e := newRefreshEnv(t, api.ClientRequest{Public: true, DPoP: mayfly.DPoPRequired})
+	ctx := context.Background()
+	phone, thief := tokentest.NewDPoPKey(t), tokentest.NewDPoPKey(t)
+	fam, rt, err := e.Server.App.Refresh.Begin(ctx, e.c, customer, phone.JKT(), "192.0.2.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(key *tokentest.DPoPKey, rt string) *servertest.Response {
+		req, _ := http.NewRequest("POST", e.URL+api.TokenPath, strings.NewReader(url.Values{
+			"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {e.c.ID}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if key != nil {
+			req.Header.Set("DPoP", key.Proof(t, tokentest.ProofClaims{Method: "POST", URL: e.URL + api.TokenPath, IssuedAt: e.Clock.Now()}))
+		}
+		return e.Do(req)
+	}
+	if r := post(thief, rt); r.Status != 400 || r.JSON()["error"] != "invalid_grant" {
+		t.Errorf("a proof by another key: %d %s; want 400 invalid_grant", r.Status, r.Body)
+	}
+	if r := post(nil, rt); r.Status != 400 {
+		t.Errorf("no proof: %d %s; want 400", r.Status, r.Body)
+	}
+	r := post(phone, rt)
+	if r.Status != 200 || r.JSON()["token_type"] != "DPoP" {
+		t.Fatalf("a proof by the family's key: %d %s; want 200 with token_type DPoP", r.Status, r.Body)
+	}
+	cnf, _ := claims(t, r.JSON()["access_token"].(string))["cnf"].(map[string]any)
+	if cnf["jkt"] != phone.JKT() {
+		t.Errorf("cnf %v; want jkt %s", cnf, phone.JKT())
+	}
+	if got, _ := e.Server.App.Store().RefreshFamily(ctx, fam.ID); got == nil || got.Revoked() {
+		t.Errorf("family after refused proofs: %+v; want not revoked", got)
+	}
 }

@@ -44,6 +44,8 @@ var roleMatrix = map[string][]mayfly.Role{
 	"POST /v1/keys/{kid}/revoke":            {resp, ring},
 	"GET /v1/tokens":                        {aud, resp},
 	"POST /v1/tokens/{jti}/revoke":          {resp},
+	"POST /v1/subjects/{subject}/revoke":    {resp},
+	"POST /v1/subjects/revoke":              {resp},
 	"POST /v1/principals/{ref}/suspend":     {resp},
 	"POST /v1/principals/{ref}/reactivate":  nil,
 	"POST /v1/principals/{ref}/offboard":    {resp},

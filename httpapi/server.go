@@ -42,6 +42,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/sdk/dpop"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -102,6 +103,7 @@ type Server struct {
 	mux       *http.ServeMux
 	ops       *http.ServeMux // what Ops serves
 	routes    []Route        // who may call what (see Routes)
+	dpop      *dpop.Checker  // the token endpoint's DPoP proofs
 	issued    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	// ledgerRefused counts refused report batches and heartbeats.
@@ -127,7 +129,7 @@ func New(cfg Config) *Server {
 	if cfg.Limits == nil {
 		cfg.Limits = &limit.Limits{}
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), closing: make(chan struct{}), dpop: dpop.New(dpop.Config{Clock: cfg.Clock.Now})}
 	s.issued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mayfly_token_requests_total", Help: "Token endpoint requests by outcome (OAuth error code or ok).",
 	}, []string{"result"})

@@ -17,7 +17,7 @@ func TestDependencies(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command:", err)
 	}
-	for _, pkg := range []string{"github.com/mayflyhq/mayfly/sdk", "github.com/mayflyhq/mayfly/sdk/canon", "github.com/mayflyhq/mayfly/sdk/sdktest"} {
+	for _, pkg := range []string{"github.com/mayflyhq/mayfly/sdk", "github.com/mayflyhq/mayfly/sdk/canon", "github.com/mayflyhq/mayfly/sdk/sdktest", "github.com/mayflyhq/mayfly/sdk/dpop"} {
 		out, err := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

@@ -25,12 +25,17 @@ const (
 	Revoked           Reason = "token revoked"                   // its jti, client, key or principal
 	Stale             Reason = "revocation feed is stale"        // the verifier cannot vouch for revocations
 	InsufficientScope Reason = "token lacks a required scope"    // insufficient_scope
+	// RFC 9449: DPoP-bound tokens.
+	BadProof   Reason = "invalid DPoP proof"               // invalid_dpop_proof: missing, malformed, replayed, for another request or key
+	BoundToken Reason = "token is bound to a DPoP key"     // sent as a bearer token, without its proof
+	NotBound   Reason = "token is not bound to a DPoP key" // sent with the DPoP scheme
 )
 
 func (r Reason) Error() string { return string(r) }
 
 // Code is the RFC 6750 error code for the reason: "" for NoToken,
-// "invalid_request", "insufficient_scope", or "invalid_token". A stale
+// "invalid_request", "insufficient_scope", RFC 9449's
+// "invalid_dpop_proof", or "invalid_token". A stale
 // revocation feed is invalid_token too: the verifier cannot tell whether the
 // token is still good, so it is not.
 func (r Reason) Code() string {
@@ -41,6 +46,8 @@ func (r Reason) Code() string {
 		return "invalid_request"
 	case InsufficientScope:
 		return "insufficient_scope"
+	case BadProof:
+		return "invalid_dpop_proof"
 	}
 	return "invalid_token"
 }

@@ -31,6 +31,14 @@ const (
 // refresh token family, revoked when one of its tokens was reused.
 const kindSession = "sid"
 
+// Not-before marks on token subjects, such as customers (sub "customer:42"),
+// and on every subject of a namespace ("customer"); tokens of the subject
+// issued before At are rejected.
+const (
+	kindSubject   = "sub"
+	kindNamespace = "ns"
+)
+
 // revocations is what the stream has said is revoked. Like the server's own
 // state, an entry counts for as long as it is held, whatever its Until; Until
 // only says when it may be forgotten.
@@ -45,6 +53,9 @@ type revocations struct {
 	// held is, per client or principal, its latest suspend or resume. A
 	// hold is lifted by a later resume, so only a newer event counts.
 	held map[string]hold
+	// Marks on subjects and namespaces, apart from nbf: a sub is not an ID
+	// of Mayfly's. Only a subject that was logged out takes room.
+	subNBF, nsNBF map[string]time.Time
 }
 
 type hold struct {
@@ -54,7 +65,8 @@ type hold struct {
 
 func newRevocations() *revocations {
 	return &revocations{jti: map[string]time.Time{}, client: map[string]time.Time{}, kid: map[string]time.Time{},
-		principal: map[string]time.Time{}, sid: map[string]time.Time{}, nbf: map[string]time.Time{}, held: map[string]hold{}}
+		principal: map[string]time.Time{}, sid: map[string]time.Time{}, nbf: map[string]time.Time{}, held: map[string]hold{},
+		subNBF: map[string]time.Time{}, nsNBF: map[string]time.Time{}}
 }
 
 // apply records r, and reports false for a kind it does not know.
@@ -76,6 +88,15 @@ func (rs *revocations) apply(r *revocation) bool {
 	case kindNotBefore:
 		if r.At.After(rs.nbf[r.Subject]) {
 			rs.nbf[r.Subject] = r.At
+		}
+		return true
+	case kindSubject, kindNamespace:
+		m := rs.subNBF
+		if r.Kind == kindNamespace {
+			m = rs.nsNBF
+		}
+		if r.At.After(m[r.Subject]) {
+			m[r.Subject] = r.At
 		}
 		return true
 	case kindResume:
@@ -136,6 +157,16 @@ func (rs *revocations) check(e *entry) string {
 		}
 		if mark, ok := rs.nbf[c.Principal]; ok && c.Principal != "" && e.issued.Before(mark) {
 			return "issued before principal " + c.Principal + "'s not-before mark"
+		}
+	}
+	if len(rs.subNBF) > 0 || len(rs.nsNBF) > 0 {
+		if mark, ok := rs.subNBF[c.Subject]; ok && e.issued.Before(mark) {
+			return "issued before subject " + c.Subject + "'s not-before mark"
+		}
+		if ns, _, ok := strings.Cut(c.Subject, ":"); ok {
+			if mark, ok := rs.nsNBF[ns]; ok && e.issued.Before(mark) {
+				return "issued before namespace " + ns + "'s not-before mark"
+			}
 		}
 	}
 	return ""

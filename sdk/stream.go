@@ -124,7 +124,7 @@ func (v *Verifier) connect() (caughtUp bool, err error) {
 			if err := json.Unmarshal([]byte(ev.data), &r); err != nil {
 				return caughtUp, fmt.Errorf("stream: revocation event: %w", err)
 			}
-			if r.Seq <= 0 || r.Kind == "" || r.Subject == "" || ((r.Kind == kindNotBefore || r.Kind == kindResume) && r.At.IsZero()) {
+			if r.Seq <= 0 || r.Kind == "" || r.Subject == "" || ((r.Kind == kindNotBefore || r.Kind == kindResume || r.Kind == kindSubject || r.Kind == kindNamespace) && r.At.IsZero()) {
 				return caughtUp, fmt.Errorf("stream: incomplete revocation event %q", ev.data)
 			}
 			if !v.revs.apply(&r) {

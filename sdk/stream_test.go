@@ -72,6 +72,27 @@ func TestRevocations(t *testing.T) {
 			map[string]any{"jti": strings.ToUpper(jtiAt(600 * ms))}, true},
 		{"nbf, iat after the mark", sdktest.Revocation{Kind: sdktest.NotBefore, Subject: sdktest.Principal, At: start.Add(500 * ms)},
 			map[string]any{"jti": "x", "iat": start.Add(time.Second)}, false},
+
+		// Marks on a token's subject, such as a customer's, and on its
+		// namespace: the part of sub before its first colon.
+		{"sub, issued before", sdktest.Revocation{Kind: sdktest.Subject, Subject: "customer:42", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer:42", "jti": jtiAt(400 * ms)}, true},
+		{"sub, issued after", sdktest.Revocation{Kind: sdktest.Subject, Subject: "customer:42", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer:42", "jti": jtiAt(600 * ms)}, false},
+		{"sub, another subject", sdktest.Revocation{Kind: sdktest.Subject, Subject: "customer:42", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer:43", "jti": jtiAt(400 * ms)}, false},
+		{"sub named as a principal", sdktest.Revocation{Kind: sdktest.Subject, Subject: sdktest.Principal, At: start.Add(500 * ms)},
+			map[string]any{"jti": jtiAt(400 * ms)}, false},
+		{"ns, issued before", sdktest.Revocation{Kind: sdktest.Namespace, Subject: "customer", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer:42", "jti": jtiAt(400 * ms)}, true},
+		{"ns, issued after", sdktest.Revocation{Kind: sdktest.Namespace, Subject: "customer", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer:42", "jti": jtiAt(600 * ms)}, false},
+		{"ns, another namespace", sdktest.Revocation{Kind: sdktest.Namespace, Subject: "customer", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customers:42", "jti": jtiAt(400 * ms)}, false},
+		{"ns, a service's token", sdktest.Revocation{Kind: sdktest.Namespace, Subject: "customer", At: start.Add(500 * ms)},
+			map[string]any{"jti": jtiAt(400 * ms)}, false},
+		{"ns, a sub without a colon", sdktest.Revocation{Kind: sdktest.Namespace, Subject: "customer", At: start.Add(500 * ms)},
+			map[string]any{"sub": "customer", "jti": jtiAt(400 * ms)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)

@@ -53,7 +53,9 @@
 //     plus Config.Leeway (30 s by default), which absorbs clock skew between
 //     the issuer and this service without stretching a token's life;
 //   - neither its jti, client_id, kid nor principal is revoked, and it was not
-//     issued before a not-before mark on its client or principal. The issue
+//     issued before a not-before mark on its client or principal, on its
+//     subject (sub), or on the subject's namespace (the part of sub before
+//     its first colon: "customer" for "customer:42"). The issue
 //     time is the millisecond in a Mayfly jti when the jti agrees with iat,
 //     else iat.
 //
@@ -65,6 +67,16 @@
 // Unknown kids make the verifier fetch the key set again, at most once per
 // 10 seconds (of Config.Clock) however many arrive, and one fetch at a time;
 // the key set is also refreshed in the background as its max-age says.
+//
+// # DPoP-bound tokens
+//
+// A token whose cnf.jkt names a key (RFC 9449) is bound to it: Claims.JKT
+// is the key's thumbprint. Verify checks the token alone; a middleware
+// made with WithDPoP also checks, for each request, the DPoP proof that
+// must come with it (package dpop: method, URL, age, replay, the token's
+// hash, and that the key is the token's). A bound token sent as a bearer
+// token is refused, by every middleware: copied out of a log or a proxy,
+// it is useless without the key.
 //
 // # Failing closed
 //

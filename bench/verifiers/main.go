@@ -4,6 +4,10 @@
 // moment the revoke call is acknowledged, until each verifier has applied
 // the revocation (and then checks that it rejects the token). It also reads
 // the server's resident memory before and after the verifiers connect.
+// With -namespace NS, each revocation is "log every subject NS:... out"
+// (one namespace mark) instead of a token's; the verifiers' own service
+// token must then still be accepted. The namespace must be one a client
+// may exchange for: the command creates such a client.
 //
 //	verifiers -url http://127.0.0.1:8740 -admin-token "$(cat mayfly-data/admin.token)" -pid $(pgrep -n mayfly) -n 1000 -revocations 100
 //
@@ -36,15 +40,16 @@ func main() {
 		n     = flag.Int("n", 1000, "verifiers to connect")
 		revs  = flag.Int("revocations", 100, "revocations to time")
 		pid   = flag.Int("pid", 0, "the server's process ID, to read its memory (optional)")
+		ns    = flag.String("namespace", "", "revoke this subject namespace each time, not a token")
 	)
 	flag.Parse()
-	if err := run(*base, *admin, *n, *revs, *pid); err != nil {
+	if err := run(*base, *admin, *n, *revs, *pid, *ns); err != nil {
 		fmt.Fprintln(os.Stderr, "verifiers:", err)
 		os.Exit(1)
 	}
 }
 
-func run(base, admin string, n, revs, pid int) error {
+func run(base, admin string, n, revs, pid int, ns string) error {
 	if base == "" || admin == "" {
 		return fmt.Errorf("give -url and -admin-token")
 	}
@@ -56,6 +61,11 @@ func run(base, admin string, n, revs, pid int) error {
 	cc, err := benchkit.NewClient(ctx, adm, api.ClientRequest{Name: "verifiers", Audiences: []string{"https://bench.example"}})
 	if err != nil {
 		return err
+	}
+	if ns != "" {
+		if _, err := benchkit.NewClient(ctx, adm, api.ClientRequest{Name: "login", Exchange: []string{ns}}); err != nil {
+			return err
+		}
 	}
 	before := rss(pid)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -107,7 +117,12 @@ func run(base, admin string, n, revs, pid int) error {
 		if err != nil {
 			return fmt.Errorf("a fresh token does not verify: %w", err)
 		}
-		rev, err := adm.RevokeToken(ctx, cl.ID, "propagation benchmark")
+		var rev *api.RevocationView
+		if ns != "" {
+			rev, err = adm.RevokeNamespace(ctx, api.NamespaceRevokeRequest{Namespace: ns, Reason: "propagation benchmark"})
+		} else {
+			rev, err = adm.RevokeToken(ctx, cl.ID, "propagation benchmark")
+		}
 		if err != nil {
 			return err
 		}
@@ -135,15 +150,23 @@ func run(base, admin string, n, revs, pid int) error {
 		}
 		most = append(most, slowest)
 		for _, i := range []int{0, n / 2, n - 1} {
-			if _, err := vs[i].Verify(ctx, tok); err == nil {
+			_, err := vs[i].Verify(ctx, tok)
+			switch {
+			case ns == "" && err == nil:
 				return fmt.Errorf("verifier %d accepts a revoked token", i)
+			case ns != "" && err != nil:
+				return fmt.Errorf("verifier %d refuses a service token after namespace %s was revoked: %w", i, ns, err)
 			}
 		}
 	}
 	slices.Sort(lat)
 	slices.Sort(most)
 	pct := benchkit.Percentile
-	fmt.Printf("verifiers=%d revocations=%d (each verifier's time from the revoke call's acknowledgement to applying it)\n", n, revs)
+	what := "token"
+	if ns != "" {
+		what = "namespace " + ns
+	}
+	fmt.Printf("verifiers=%d revocations=%d of a %s (each verifier's time from the revoke call's acknowledgement to applying it)\n", n, revs, what)
 	fmt.Printf("p50=%s p90=%s p99=%s max=%s; slowest verifier per revocation: p50=%s p99=%s\n",
 		pct(lat, .5), pct(lat, .9), pct(lat, .99), pct(lat, 1), pct(most, .5), pct(most, .99))
 	return nil

@@ -362,7 +362,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 		Expensive: s.Limits.Expensive,
 	})
-	s.Refresh = refresh.New(refresh.Config{Store: st, Revoker: s.Revoker, NotBefore: s.subjectNotBefore, Alerts: s.Alerts,
+	s.Refresh = refresh.New(refresh.Config{Store: st, Revoker: s.Revoker, NotBefore: s.Revoker.SubjectMark, Alerts: s.Alerts,
 		Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log.With("part", "refresh"), Grace: cfg.RefreshGrace})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
@@ -635,18 +635,6 @@ func (s *App) Store() mayfly.Store { return s.store }
 func (s *App) Maintain(ctx context.Context) error {
 	_, ledgerErr := s.Ledger.Maintain(ctx)
 	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Refresh.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr)
-}
-
-// subjectNotBefore is the latest not-before mark on a token subject such
-// as "customer:48213377": its own, or that of its namespace ("customer").
-func (s *App) subjectNotBefore(subject string) time.Time {
-	mark := s.Revoker.NotBefore(subject)
-	if ns, _, ok := strings.Cut(subject, ":"); ok {
-		if m := s.Revoker.NotBefore(ns); m.After(mark) {
-			mark = m
-		}
-	}
-	return mark
 }
 
 // Close flushes pending writes and closes the store.

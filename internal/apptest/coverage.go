@@ -237,6 +237,10 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 			}, mayfly.ActionPrincipalReactivated, mayfly.ActionPrincipalTransferred, mayfly.ActionClientTransferred, mayfly.ActionClientSecretRotated)
 		case mayfly.RevokeSession:
 			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["family"] == r.Subject }, mayfly.ActionRefreshReused)
+		case mayfly.RevokeSubject:
+			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["subject"] == r.Subject }, mayfly.ActionSubjectRevoked)
+		case mayfly.RevokeNamespace:
+			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["namespace"] == r.Subject }, mayfly.ActionNamespaceRevoked)
 		case mayfly.RevokeNotBefore:
 			c.some(what, func(e mayfly.AuditEntry) bool { return principal(e) || client(e) },
 				mayfly.ActionPrincipalSuspended, mayfly.ActionPrincipalOffboarded, mayfly.ActionClientSecretRotated, mayfly.ActionClientTransferred)

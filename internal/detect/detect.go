@@ -148,7 +148,7 @@ func (e *Engine) Detect(ctx context.Context, tx mayfly.Tx, reports []mayfly.Ledg
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.deps.Clock.Now()
-	e.revs.sync(e.deps.Revoker)
+	e.revs.sync(e.deps.Revoker, now)
 	var sigs []signal
 	for i := range reports {
 		r := &reports[i]

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -15,6 +16,14 @@ type revocations struct {
 	revoked map[mayfly.RevocationKind]map[string]revoked
 	nbf     map[string]time.Time // latest not-before mark
 	held    map[string]revoked   // latest suspend or resume; Until unused
+	// Marks on token subjects (customers) and namespaces: at is the mark,
+	// until when this engine first saw it. A namespace's mark may lie
+	// before the revocation that set it ("log out everyone issued before
+	// T"), and a verifier could not have refused a token before it heard
+	// of the revocation, so the grace runs from when it was seen, not
+	// from the mark. After a restart that is the restart, which can only
+	// leave a report unflagged, never flag one wrongly.
+	subNBF, nsNBF map[string]revoked
 }
 
 type revoked struct {
@@ -27,14 +36,25 @@ func (rv *revocations) init() {
 	rv.revoked = map[mayfly.RevocationKind]map[string]revoked{}
 	rv.nbf = map[string]time.Time{}
 	rv.held = map[string]revoked{}
+	rv.subNBF = map[string]revoked{}
+	rv.nsNBF = map[string]revoked{}
 }
 
-// sync applies what the revocation state read since the last call.
-func (rv *revocations) sync(s *revoke.Service) {
+// sync applies what the revocation state read since the last call; now
+// is when.
+func (rv *revocations) sync(s *revoke.Service, now time.Time) {
 	revs, _ := s.Since(rv.seq)
 	for _, r := range revs {
 		rv.seq = r.Seq
 		switch r.Kind {
+		case mayfly.RevokeSubject, mayfly.RevokeNamespace:
+			m := rv.subNBF
+			if r.Kind == mayfly.RevokeNamespace {
+				m = rv.nsNBF
+			}
+			if r.At.After(m[r.Subject].at) {
+				m[r.Subject] = revoked{at: r.At, until: later(r.At, now)}
+			}
 		case mayfly.RevokeResume:
 			if r.At.After(rv.nbf[r.Subject]) {
 				rv.nbf[r.Subject] = r.At
@@ -57,6 +77,28 @@ func (rv *revocations) sync(s *revoke.Service) {
 			}
 		}
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// subjectMark returns the mark on sub, its own or its namespace's, that a
+// verifier had heard of by by and that sub's token issued at issued
+// predates, and what it was.
+func (rv *revocations) subjectMark(sub string, issued, by time.Time) (time.Time, string, bool) {
+	if x, ok := rv.subNBF[sub]; ok && !x.until.After(by) && issued.Before(x.at) {
+		return x.at, "subject " + sub + " was logged out", true
+	}
+	if ns, _, ok := strings.Cut(sub, ":"); ok {
+		if x, ok := rv.nsNBF[ns]; ok && !x.until.After(by) && issued.Before(x.at) {
+			return x.at, "namespace " + ns + " was logged out", true
+		}
+	}
+	return time.Time{}, "", false
 }
 
 // prune forgets revocations of tokens that have expired, as the revocation
@@ -115,6 +157,11 @@ func (e *Engine) revokedInUse(r *mayfly.LedgerReport, rec *mayfly.Issuance, prin
 		}
 		if m, ok := rv.nbf[w.id]; ok && !m.After(by) && !issued.IsZero() && issued.Before(m) {
 			return fire(subject, w.name+" "+w.id+" had its tokens withdrawn", m, "")
+		}
+		if w.kind == "sub" && !issued.IsZero() {
+			if m, what, ok := rv.subjectMark(w.id, issued, by); ok {
+				return fire(subject, what, m, "")
+			}
 		}
 	}
 	if x, ok := rv.revoked[mayfly.RevokeKey][r.KID]; ok && r.KID != "" && !x.at.After(by) {

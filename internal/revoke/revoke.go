@@ -15,6 +15,7 @@ package revoke
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,12 @@ type Service struct {
 	version int64                                          // changes with every revocation applied, for caches
 	set     map[mayfly.RevocationKind]map[string]time.Time // subject -> until (zero: forever)
 	nbf     map[string]time.Time                           // not-before marks: subject -> the latest mark
+	// Not-before marks on token subjects (a sub such as "customer:42")
+	// and on their namespaces ("customer"), apart from the principal and
+	// client marks above: a sub is not an ID of Mayfly's, so it must not
+	// match one. Only revoked customers take room: none is kept per
+	// customer until one is marked.
+	subNBF, nsNBF map[string]time.Time
 	// held says, per subject, whether its latest suspend or resume was a
 	// suspend, and that one's seq: a hold can be lifted, so unlike the
 	// rest it is order-dependent, and a revocation applied out of order
@@ -51,7 +58,7 @@ type Service struct {
 // New loads the revocations that still matter from store.
 func New(ctx context.Context, store mayfly.RevocationStore, clock mayfly.Clock) (*Service, error) {
 	s := &Service{store: store, clock: clock, set: map[mayfly.RevocationKind]map[string]time.Time{}, nbf: map[string]time.Time{},
-		held: map[string]hold{}, wake: make(chan struct{})}
+		subNBF: map[string]time.Time{}, nsNBF: map[string]time.Time{}, held: map[string]hold{}, wake: make(chan struct{})}
 	if err := s.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -127,9 +134,13 @@ func (s *Service) applyLocked(r *mayfly.Revocation) {
 		}
 		return
 	case mayfly.RevokeNotBefore:
-		if r.At.After(s.nbf[r.Subject]) {
-			s.nbf[r.Subject] = r.At
-		}
+		later(s.nbf, r)
+		return
+	case mayfly.RevokeSubject:
+		later(s.subNBF, r)
+		return
+	case mayfly.RevokeNamespace:
+		later(s.nsNBF, r)
 		return
 	}
 	m := s.set[r.Kind]
@@ -138,6 +149,14 @@ func (s *Service) applyLocked(r *mayfly.Revocation) {
 		s.set[r.Kind] = m
 	}
 	m[r.Subject] = r.Until
+}
+
+// later records r's mark in m unless m holds a later one for its subject:
+// marks only move forward, whatever order they arrive in.
+func later(m map[string]time.Time, r *mayfly.Revocation) {
+	if r.At.After(m[r.Subject]) {
+		m[r.Subject] = r.At
+	}
 }
 
 // Revoke writes revocations in tx, which makes them effective once it
@@ -177,6 +196,30 @@ func (s *Service) NotBefore(subject string) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.nbf[subject]
+}
+
+// SubjectMark returns the latest not-before mark covering a token subject
+// (a sub such as "customer:42"): its own (RevokeSubject) or its
+// namespace's (RevokeNamespace, for the part before the first colon).
+// Zero if neither is marked. Every access token with that sub issued
+// before the mark is rejected, and so must be every refresh family of the
+// subject begun before it: a refresh grant asks SubjectMark(sub) and
+// refuses a family whose start is before the result, so that "log this
+// customer out" and "log everyone out" end refresh too. It is two map
+// reads, with nothing stored per subject that was never marked.
+func (s *Service) SubjectMark(sub string) time.Time {
+	if sub == "" {
+		return time.Time{}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	mark := s.subNBF[sub]
+	if ns, _, ok := strings.Cut(sub, ":"); ok {
+		if m := s.nsNBF[ns]; m.After(mark) {
+			mark = m
+		}
+	}
+	return mark
 }
 
 // Revoked reports whether subject of kind is revoked.

@@ -232,3 +232,69 @@ func TestHoldFollowsNewest(t *testing.T) {
 		}
 	}
 }
+
+// TestSubjectMark: a subject's mark covers it alone; a namespace's covers
+// every sub "NS:..." and no other; the later mark wins whatever the order
+// they were made in; and marks hold after a restart.
+func TestSubjectMark(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := apptest.OpenStore(t, dir)
+	clock := apptest.NewClock(apptest.Epoch)
+	s, err := revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := apptest.Epoch
+	mark := func(kind mayfly.RevocationKind, subject string, at time.Time) {
+		t.Helper()
+		r := &mayfly.Revocation{Kind: kind, Subject: subject, At: at, Reason: "test"}
+		if err := mayfly.Transact(ctx, st, func(tx mayfly.Tx) error { return s.Revoke(tx, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(mayfly.RevokeSubject, "customer:1", t0.Add(time.Minute))
+	mark(mayfly.RevokeNamespace, "customer", t0.Add(2*time.Minute))
+	mark(mayfly.RevokeNamespace, "customer", t0.Add(time.Second)) // earlier: no effect
+	mark(mayfly.RevokeSubject, "partner:7", t0.Add(3*time.Minute))
+	// A principal's not-before mark is not a subject's, even under its name.
+	mark(mayfly.RevokeNotBefore, "staff:9", t0.Add(4*time.Minute))
+
+	check := func(s *revoke.Service) {
+		t.Helper()
+		for _, tc := range []struct {
+			sub  string
+			want time.Time
+		}{
+			{"customer:1", t0.Add(2 * time.Minute)}, // the namespace's, later than its own
+			{"customer:2", t0.Add(2 * time.Minute)},
+			{"partner:7", t0.Add(3 * time.Minute)},
+			{"partner:8", time.Time{}},
+			{"customer", time.Time{}},    // no colon: a namespace's name is no subject of it
+			{"customers:1", time.Time{}}, // another namespace
+			{"staff:9", time.Time{}},     // a principal's mark
+			{"mfc_client", time.Time{}},  // a service token's sub
+			{"", time.Time{}},
+		} {
+			if got := s.SubjectMark(tc.sub); !got.Equal(tc.want) {
+				t.Errorf("SubjectMark(%q) = %v, want %v", tc.sub, got, tc.want)
+			}
+		}
+	}
+	check(s)
+	if got := s.NotBefore("customer:1"); !got.IsZero() {
+		t.Errorf("NotBefore(customer:1) = %v: a subject's mark leaked into principal and client marks", got)
+	}
+
+	st.Close()
+	st = apptest.OpenStore(t, dir)
+	s, err = revoke.New(ctx, st, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s)
+	if err := s.Prune(ctx); err != nil { // marks never expire
+		t.Fatal(err)
+	}
+	check(s)
+}

@@ -66,6 +66,15 @@ type Claims struct {
 //   - a suspension's hold on what the suspended principal owns:
 //     session-revoked, plus account-disabled for a service. The hold on
 //     the principal itself adds nothing to its not-before mark.
+//   - a subject's not-before mark (a customer logged out): session-revoked
+//     for the subject as tokens name it, iss_sub with this issuer and the
+//     sub, such as "customer:42";
+//   - a namespace's not-before mark (every customer logged out):
+//     session-revoked for a complex subject whose group is the namespace
+//     ({"format":"complex","group":{"format":"opaque","id":"customer"}}),
+//     with event_timestamp the mark: every session of a subject
+//     "customer:..." begun before it is revoked. One event, however many
+//     subjects; RFC 9493 has no format for a set of subjects by prefix.
 //
 // A reactivation is no revocation; Reactivated sends its account-enabled,
 // for the principal and for each service the reactivation lifted.
@@ -123,6 +132,11 @@ func (s *Service) events(ctx context.Context, r *mayfly.Revocation) ([]event, er
 			return nil, err
 		}
 		return evs, nil
+	case mayfly.RevokeSubject:
+		return []event{{SessionRevoked, s.issSub(r.Subject), with(nil)}}, nil
+	case mayfly.RevokeNamespace:
+		sub := Subject{"format": "complex", "group": Subject{"format": "opaque", "id": r.Subject}}
+		return []event{{SessionRevoked, sub, with(nil)}}, nil
 	case mayfly.RevokeNotBefore:
 		sub := s.issSub(r.Subject)
 		switch r.Cause {

@@ -36,6 +36,11 @@ type Credentials struct {
 	Secret        string // client_secret_basic or client_secret_post
 	Assertion     string // private_key_jwt
 	AssertionType string
+	// PublicAllowed says the endpoint accepts a public client by its
+	// client_id alone (token_endpoint_auth_method "none"): only the token
+	// endpoint does, where such a client must then prove possession of a
+	// DPoP key. A confidential client is never authenticated so.
+	PublicAllowed bool
 }
 
 // Claimed is the client the credentials claim to be, before anything is
@@ -103,6 +108,9 @@ func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*Authentica
 	if cr.Assertion != "" || cr.AssertionType != "" {
 		return s.authenticateAssertion(ctx, cr, at)
 	}
+	if cr.ClientID != "" && cr.Secret == "" && cr.PublicAllowed {
+		return s.authenticatePublic(ctx, cr.ClientID, at)
+	}
 	if cr.ClientID == "" || cr.Secret == "" {
 		return nil, errBadClient
 	}
@@ -114,6 +122,22 @@ func (s *Service) Authenticate(ctx context.Context, cr Credentials) (*Authentica
 		return nil, err
 	}
 	if !identity.SecretMatches(c.SecretHash, cr.Secret) {
+		return nil, errBadClient
+	}
+	return s.admit(ctx, c, at)
+}
+
+// authenticatePublic returns the public client id names. Any other
+// client is refused as if its secret were wrong.
+func (s *Service) authenticatePublic(ctx context.Context, id string, at time.Time) (*Authenticated, error) {
+	c, err := s.cfg.Identity.Client(ctx, id)
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return nil, errBadClient
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !c.Public || len(c.SecretHash) > 0 || len(c.JWKS) > 0 {
 		return nil, errBadClient
 	}
 	return s.admit(ctx, c, at)

@@ -395,6 +395,9 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token's session (sid) is revoked")
 	case issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.ClientID)) || issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.Principal)):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token was issued before its client's or principal's not-before mark")
+	case issuedBefore(&cl, s.cfg.Revoker.SubjectMark(cl.Subject)):
+		// A customer logged out, or a whole namespace after a breach.
+		return nil, mayfly.Errorf(mayfly.Invalid, "token was issued before its subject's not-before mark")
 	case s.cfg.Revoker.Suspended(cl.ClientID) || (cl.Principal != "" && s.cfg.Revoker.Suspended(cl.Principal)):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token's client or principal is suspended")
 	}

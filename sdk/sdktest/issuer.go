@@ -79,6 +79,12 @@ const (
 	Resume    = "resume"    // lifts a Suspend; also a not-before mark at At
 )
 
+// Not-before marks on token subjects, such as customers.
+const (
+	Subject   = "sub" // tokens whose sub is the subject, issued before At
+	Namespace = "ns"  // tokens whose sub is "SUBJECT:...", issued before At
+)
+
 // Revocation is one event of the stream.
 type Revocation struct {
 	Seq     int64     `json:"seq"`

@@ -38,6 +38,14 @@ const (
 	ActionSubjectRevoked   Action = "subject.revoked"   // a not-before mark on one token subject
 	ActionNamespaceRevoked Action = "namespace.revoked" // a not-before mark on every subject of a namespace
 
+	// ActionRefreshIssued commits a batch of refresh tokens (each
+	// family's first, and the successors of rotations) with a digest,
+	// as tokens.issued does access tokens.
+	ActionRefreshIssued Action = "refresh_tokens.issued"
+	// ActionRefreshReused: a retired refresh token was presented again,
+	// and its family revoked.
+	ActionRefreshReused Action = "refresh.reused"
+
 	ActionAuditKeyRotated  Action = "audit.key_rotated"
 	ActionAuditKeyReplaced Action = "audit.key_replaced"
 	ActionConfigOverride   Action = "config.override"

@@ -35,10 +35,14 @@ const (
 	// RuleStaleVerifier: a reporting service's revocation feed lags beyond
 	// its bound, or the service stopped reporting.
 	RuleStaleVerifier Rule = "stale-verifier"
+	// RuleRefreshReuse: a retired refresh token was presented again, so
+	// it was copied; its family is revoked as the alert is raised. Raised
+	// by the token endpoint, not from the ledger.
+	RuleRefreshReuse Rule = "refresh-reuse"
 )
 
 // Rules lists every rule, in the order the documentation gives them.
-var Rules = []Rule{RuleForgedToken, RuleRevokedInUse, RuleBulkRead, RuleNewNetwork, RuleSharedSource, RuleStaleVerifier}
+var Rules = []Rule{RuleForgedToken, RuleRevokedInUse, RuleBulkRead, RuleNewNetwork, RuleSharedSource, RuleStaleVerifier, RuleRefreshReuse}
 
 // AlertState is where an alert is in its life: open, then acknowledged by
 // someone looking into it, then resolved. Each change is audited.

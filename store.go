@@ -163,6 +163,34 @@ type TokenStore interface {
 	PruneAssertions(ctx context.Context, now time.Time) error
 }
 
+// RefreshStore keeps refresh token families and their tokens.
+type RefreshStore interface {
+	// CreateRefreshFamilies stores families, each with its first token,
+	// tokens[i] of fams[i].
+	CreateRefreshFamilies(tx Tx, fams []*RefreshFamily, tokens []*RefreshToken) error
+	// RefreshToken finds the token whose hash is hash, and its family.
+	RefreshToken(ctx context.Context, hash []byte) (*RefreshToken, *RefreshFamily, error)
+	RefreshFamily(ctx context.Context, id string) (*RefreshFamily, error)
+	// RefreshTokens returns a family's tokens, by generation.
+	RefreshTokens(ctx context.Context, familyID string) ([]*RefreshToken, error)
+	// RotateRefresh applies each rotation in order, each as one
+	// compare-and-swap: if the family is at generation r.From and not
+	// revoked, it moves it to From+1 (LastUsed r.At, IdleExpiresAt as
+	// given), retires the token of generation From (its UsedAt and
+	// UsedFrom set if r.Used) and stores r.Next, and sets r.Rotated;
+	// otherwise it writes nothing for r. Rotations of one family in one
+	// call, or in transactions in any process at once, never both move
+	// it from the same generation.
+	RotateRefresh(tx Tx, rs []*RefreshRotation) error
+	// RevokeRefreshFamily marks the family revoked at at for reason,
+	// unless it already is; it reports whether it did.
+	RevokeRefreshFamily(tx Tx, id string, at time.Time, reason string) (bool, error)
+	// PruneRefresh deletes the families whose absolute expiry is at or
+	// before before, with their tokens, and commits by itself; it returns
+	// how many families it deleted.
+	PruneRefresh(ctx context.Context, before time.Time) (int, error)
+}
+
 // RevocationStore keeps revocations: the ordered record of what is
 // withdrawn, which verifiers and Shared Signals streams follow.
 type RevocationStore interface {
@@ -354,6 +382,7 @@ type Store interface {
 	IdentityStore
 	KeyStore
 	TokenStore
+	RefreshStore
 	RevocationStore
 	OffboardingStore
 	AuditStore

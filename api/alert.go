@@ -101,7 +101,7 @@ func AlertSeverity(r mayfly.Rule) (int, string) {
 	switch r {
 	case mayfly.RuleForgedToken:
 		return 5, "Critical"
-	case mayfly.RuleRevokedInUse, mayfly.RuleBulkRead:
+	case mayfly.RuleRevokedInUse, mayfly.RuleBulkRead, mayfly.RuleRefreshReuse:
 		return 4, "High"
 	case mayfly.RuleNewNetwork, mayfly.RuleSharedSource:
 		return 3, "Medium"

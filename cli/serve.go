@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.DurationVar(&cfg.LedgerRetention, "ledger-retention", server.DefaultLedgerRetention, "how long the access ledger keeps what services report (default 400 days)")
 	f.DurationVar(&cfg.IssuanceRetention, "issuance-retention", server.DefaultIssuanceRetention, "how long issuance records are kept (default 400 days; at least 168h); older days are deleted, each deletion in the audit log with a digest of what it held")
 	f.BoolVar(&cfg.LedgerByToken, "ledger-by-token", false, "keep which token read which records for the whole retention; by default buckets rolled into days keep each credential's (key, client, principal, subject) reads, not each token's")
+	grace := f.Duration("refresh-grace", server.DefaultRefreshGrace, "how long after a refresh token's use a client that got no answer may present it once more; 0 for never")
 	f.BoolVar(&cfg.SSFAllowHTTP, "ssf-allow-http", false, "development only: let Shared Signals push streams deliver to http:// and internal addresses")
 	var hooks list
 	f.Var(&hooks, "alert-webhook", "URL that receives every alert change, signed per Standard Webhooks (repeatable, or comma-separated)")
@@ -84,6 +85,14 @@ func serve(ctx context.Context, args []string, env Env) error {
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return usagef("--tls-cert and --tls-key go together: give both files, or neither")
+	}
+	switch {
+	case *grace < 0 || *grace > time.Minute:
+		return usagef("--refresh-grace %s: must be between 0 and 1m", *grace)
+	case *grace == 0:
+		cfg.RefreshGrace = -1 // none
+	default:
+		cfg.RefreshGrace = *grace
 	}
 	for _, c := range proxies {
 		p, err := netip.ParsePrefix(c)

@@ -181,7 +181,7 @@ func TestTokenEndpointRejectsHostileRequests(t *testing.T) {
 		{name: "empty body", req: advRequest{auth: good}, status: 400, code: "invalid_request"},
 		{name: "password grant", req: advRequest{body: advForm("grant_type", "password", "username", "alice", "password", "x"), auth: good}, status: 400, code: "unsupported_grant_type"},
 		{name: "authorization_code grant", req: advRequest{body: advForm("grant_type", "authorization_code", "code", "abc"), auth: good}, status: 400, code: "unsupported_grant_type"},
-		{name: "refresh_token grant", req: advRequest{body: advForm("grant_type", "refresh_token", "refresh_token", "abc"), auth: good}, status: 400, code: "unsupported_grant_type"},
+		{name: "refresh_token grant", req: advRequest{body: advForm("grant_type", "refresh_token", "refresh_token", "abc"), auth: good}, status: 400, code: "invalid_grant"},
 		{name: "jwt-bearer grant", req: advRequest{body: advForm("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion", "a.b.c"), auth: good}, status: 400, code: "unsupported_grant_type"},
 		{name: "grant_type in other case", req: advRequest{body: "grant_type=Client_Credentials", auth: good}, status: 400, code: "unsupported_grant_type"},
 		{name: "grant_type only in query", req: advRequest{query: cc, body: "scope=read", auth: good}, status: 400, code: "invalid_request"},

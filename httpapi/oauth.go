@@ -42,11 +42,11 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.Metadata{
 		Issuer: iss, TokenEndpoint: iss + api.TokenPath, JWKSURI: iss + api.JWKSPath,
 		IntrospectionEndpoint: iss + api.IntrospectPath, RevocationEndpoint: iss + api.RevokePath,
-		GrantTypes: []string{"client_credentials", api.GrantTokenExchange}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
+		GrantTypes: []string{"client_credentials", api.GrantTokenExchange, api.GrantRefreshToken}, ResponseTypes: []string{}, SubjectTypes: []string{"public"},
 		TokenEndpointAuthMethods: tokenMethods, IntrospectionEndpointAuthMethods: methods, RevocationEndpointAuthMethods: methods,
 		TokenEndpointAuthSigningAlgs: []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"},
 		IDTokenSigningAlgs:           algs, AccessTokenSigningAlgs: algs,
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal", "act", "cnf"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "principal", "act", "cnf", "sid"},
 		DPoPSigningAlgs: dpop.Algs,
 	})
 }
@@ -89,6 +89,8 @@ func oauthCode(err error) (string, int) {
 			return "invalid_target", http.StatusBadRequest
 		case "grant_type":
 			return "unsupported_grant_type", http.StatusBadRequest
+		case "refresh_token":
+			return "invalid_grant", http.StatusBadRequest
 		case "dpop": // RFC 9449 section 5
 			return "invalid_dpop_proof", http.StatusBadRequest
 		}

@@ -37,6 +37,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
+	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/ssf"
@@ -55,6 +56,8 @@ type Config struct {
 	Keys     *keys.Service
 	Identity *identity.Service
 	Token    *token.Service
+	// Refresh rotates refresh tokens; nil offers none.
+	Refresh  *refresh.Service
 	Audit    *audit.Log
 	Offboard *offboard.Service
 	Revoker  *revoke.Service

@@ -27,6 +27,10 @@ const (
 	kindResume    = "resume"    // lifts a suspend; also a not-before mark at At
 )
 
+// kindSession revokes every token whose sid claim is the subject: a
+// refresh token family, revoked when one of its tokens was reused.
+const kindSession = "sid"
+
 // Not-before marks on token subjects, such as customers (sub "customer:42"),
 // and on every subject of a namespace ("customer"); tokens of the subject
 // issued before At are rejected.
@@ -44,6 +48,7 @@ type revocations struct {
 	client    map[string]time.Time
 	kid       map[string]time.Time
 	principal map[string]time.Time
+	sid       map[string]time.Time // refresh families
 	nbf       map[string]time.Time // client or principal ID -> the latest mark
 	// held is, per client or principal, its latest suspend or resume. A
 	// hold is lifted by a later resume, so only a newer event counts.
@@ -60,7 +65,7 @@ type hold struct {
 
 func newRevocations() *revocations {
 	return &revocations{jti: map[string]time.Time{}, client: map[string]time.Time{}, kid: map[string]time.Time{},
-		principal: map[string]time.Time{}, nbf: map[string]time.Time{}, held: map[string]hold{},
+		principal: map[string]time.Time{}, sid: map[string]time.Time{}, nbf: map[string]time.Time{}, held: map[string]hold{},
 		subNBF: map[string]time.Time{}, nsNBF: map[string]time.Time{}}
 }
 
@@ -78,6 +83,8 @@ func (rs *revocations) apply(r *revocation) bool {
 		m = rs.kid
 	case kindPrincipal:
 		m = rs.principal
+	case kindSession:
+		m = rs.sid
 	case kindNotBefore:
 		if r.At.After(rs.nbf[r.Subject]) {
 			rs.nbf[r.Subject] = r.At
@@ -131,6 +138,11 @@ func (rs *revocations) check(e *entry) string {
 			return "principal " + c.Principal + " is revoked"
 		}
 	}
+	if c.SessionID != "" {
+		if _, ok := rs.sid[c.SessionID]; ok {
+			return "session " + c.SessionID + " is revoked"
+		}
+	}
 	if len(rs.held) > 0 {
 		if rs.held[c.ClientID].on {
 			return "client " + c.ClientID + " is suspended"
@@ -164,7 +176,7 @@ func (rs *revocations) check(e *entry) string {
 func (rs *revocations) prune(t time.Time) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	for _, m := range []map[string]time.Time{rs.jti, rs.client, rs.kid, rs.principal} {
+	for _, m := range []map[string]time.Time{rs.jti, rs.client, rs.kid, rs.principal, rs.sid} {
 		for s, until := range m {
 			if !until.IsZero() && until.Before(t) {
 				delete(m, s)

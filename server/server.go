@@ -42,6 +42,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
+	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -69,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Config{
-		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Audit: a.Audit, Offboard: a.Offboard,
+		Issuer: cfg.Issuer, Keys: a.Keys, Identity: a.Identity, Token: a.Token, Refresh: a.Refresh, Audit: a.Audit, Offboard: a.Offboard,
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Alerts: a.Alerts, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
@@ -253,3 +254,7 @@ const DefaultLedgerRetention = ledger.DefaultRetention
 // DefaultIssuanceRetention is how long issuance records are kept unless
 // configured otherwise.
 const DefaultIssuanceRetention = token.DefaultIssuanceRetention
+
+// DefaultRefreshGrace is how long after a refresh token's use a client
+// that got no answer may present it once more.
+const DefaultRefreshGrace = refresh.DefaultGrace

@@ -31,6 +31,7 @@ import (
 // the server's.
 type exchanger struct {
 	id, issuer string
+	alg        string // the subject tokens' signature algorithm
 	signer     jose.Signer
 	bodies     []string
 	next       atomic.Int64
@@ -74,7 +75,7 @@ func setupExchange(ctx context.Context, base, admin, ring, alg string, n int) (*
 	if err != nil {
 		return nil, err
 	}
-	x := &exchanger{id: cc.ID, issuer: iss, signer: signer, bodies: make([]string, n)}
+	x := &exchanger{id: cc.ID, issuer: iss, alg: alg, signer: signer, bodies: make([]string, n)}
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	workers := runtime.GOMAXPROCS(0)

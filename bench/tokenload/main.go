@@ -3,10 +3,16 @@
 // latency percentiles. Issuance records are always on: a token is counted
 // only once its record is durable, because the server answers only then.
 // With -endpoint introspect it drives introspection instead: the client
-// introspects one of its own tokens. With -grant exchange it drives token
-// exchange (RFC 8693): a login service it registers, authenticated by
-// private_key_jwt, exchanges subject tokens it signed (with -subject-alg,
-// before the run) for a customer each.
+// introspects one of its own tokens. With -endpoint refresh it drives the
+// refresh_token grant: each connection holds a refresh token family of its
+// own, begun in the server as a token exchange begins one (so -self), and
+// presents the token the last answer gave it; a token counts once its
+// rotation and its access token's record are durable. A list, such as
+// -endpoint token,refresh, measures each in turn on the same server. With
+// -grant exchange the token endpoint is driven by token exchange (RFC
+// 8693): a login service it registers, authenticated by private_key_jwt,
+// exchanges subject tokens it signed (with -subject-alg, before the run)
+// for a customer each.
 //
 // Against a running server:
 //
@@ -24,6 +30,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,7 +62,7 @@ func main() {
 		warm    = flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
 		alg     = flag.String("alg", "ES256", "signing algorithm of the benchmark ring")
 		cpuProf = flag.String("cpuprofile", "", "with -self: write a CPU profile of the run")
-		ep      = flag.String("endpoint", "token", "what to drive: token or introspect")
+		ep      = flag.String("endpoint", "token", "what to drive: token, introspect or refresh (with -self), or several, comma-separated, in turn")
 		grant   = flag.String("grant", "client_credentials", "with -endpoint token: client_credentials or exchange")
 		subAlg  = flag.String("subject-alg", "ES256", "with -grant exchange: the login service's key, ES256 or EdDSA")
 		presign = flag.Int("presign", 200000, "with -grant exchange: requests signed before the run; more are signed during it")
@@ -64,9 +71,12 @@ func main() {
 		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
-	if *ep != "token" && *ep != "introspect" {
-		fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token or introspect")
-		os.Exit(2)
+	eps := strings.Split(*ep, ",")
+	for _, e := range eps {
+		if e != "token" && e != "introspect" && (e != "refresh" || !*self) {
+			fmt.Fprintln(os.Stderr, "tokenload: -endpoint is token, introspect or refresh (refresh needs -self)")
+			os.Exit(2)
+		}
 	}
 	if *grant != "client_credentials" && (*grant != "exchange" || *ep != "token") {
 		fmt.Fprintln(os.Stderr, "tokenload: -grant is client_credentials or exchange, which drives the token endpoint")
@@ -74,7 +84,7 @@ func main() {
 	}
 	x := exchangeOpts{on: *grant == "exchange", alg: *subAlg, presign: *presign}
 	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
-	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, *ep, sp, x); err != nil {
+	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, eps, sp, x); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
@@ -87,9 +97,10 @@ type exchangeOpts struct {
 	presign int
 }
 
-func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf, ep string, spray sprayer, xo exchangeOpts) error {
+func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, cpuProf string, eps []string, spray sprayer, xo exchangeOpts) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var srv *server.Server
 	if self {
 		dir, err := os.MkdirTemp("", "tokenload")
 		if err != nil {
@@ -104,7 +115,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 			if spray.n > 0 {
 				cfg.Limits.Address.Failures = spray.n + 1 // the spray comes from one address
 			}
-			errc <- server.Run(ctx, cfg, func(_ *server.Server, addr string) { ready <- "http://" + addr })
+			errc <- server.Run(ctx, cfg, func(s *server.Server, addr string) { srv = s; ready <- "http://" + addr })
 		}()
 		select {
 		case base = <-ready:
@@ -138,20 +149,47 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	if err := spray.run(hc, bases[0]); err != nil {
 		return err
 	}
-	path, body := api.TokenPath, "grant_type=client_credentials"
-	if ep == "introspect" {
-		tok, err := benchkit.Token(hc, bases[0], id, secret)
-		if err != nil {
-			return err
-		}
-		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
-	}
-	if self && cpuProf != "" { // the run and its warm-up, not the setup or the spray
+	if self && cpuProf != "" { // the runs and their warm-ups, not the setup or the spray
 		stop, err := profile(cpuProf)
 		if err != nil {
 			return err
 		}
 		defer stop()
+	}
+	for _, ep := range eps {
+		if err := measure(ctx, hc, srv, bases, id, secret, conc, dur, warm, alg, ep, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// measure drives ep for warm, then for dur, and prints what it measured.
+func measure(ctx context.Context, hc *http.Client, srv *server.Server, bases []string, id, secret string, conc int, dur, warm time.Duration, alg, ep string, x *exchanger) error {
+	if ep != "token" {
+		x = nil
+	}
+	path, body := api.TokenPath, "grant_type=client_credentials"
+	var refresh []string // each connection's refresh token
+	switch ep {
+	case "introspect":
+		tok, err := benchkit.Token(hc, bases[0], id, secret)
+		if err != nil {
+			return err
+		}
+		path, body = api.IntrospectPath, url.Values{"token": {tok}}.Encode()
+	case "refresh":
+		full, err := srv.App.Identity.Client(ctx, id)
+		if err != nil {
+			return err
+		}
+		refresh = make([]string, conc)
+		for i := range refresh {
+			_, refresh[i], err = srv.App.Refresh.Begin(ctx, full, fmt.Sprintf("customer:%d", i), "", "127.0.0.1")
+			if err != nil {
+				return err
+			}
+		}
 	}
 
 	var measuring atomic.Bool
@@ -166,11 +204,14 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 		endpoint := bases[w%len(bases)] + path
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				b := body
-				if x != nil {
-					b = x.Body()
+				body := body
+				switch {
+				case refresh != nil:
+					body = "grant_type=refresh_token&refresh_token=" + refresh[w]
+				case x != nil:
+					body = x.Body()
 				}
-				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(b))
+				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				if x == nil {
 					req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
@@ -179,6 +220,11 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 				resp, err := hc.Do(req)
 				ok := err == nil && resp.StatusCode == 200
 				if err == nil {
+					if refresh != nil && ok {
+						var tr api.TokenResponse
+						ok = json.NewDecoder(resp.Body).Decode(&tr) == nil && tr.RefreshToken != ""
+						refresh[w] = cmp.Or(tr.RefreshToken, refresh[w])
+					}
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
@@ -205,17 +251,20 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	elapsed := end.Sub(start).Seconds()
 	pct := func(p float64) time.Duration { return benchkit.Percentile(all, p) }
 	what := "tokens"
-	if ep == "introspect" {
+	switch ep {
+	case "introspect":
 		what = "introspections"
+	case "refresh":
+		what = "refreshes"
 	}
 	grant := "client_credentials"
-	if x != nil {
-		grant = "exchange subject-alg=" + xo.alg
-	}
-	if ep == "introspect" {
+	switch {
+	case x != nil:
+		grant = "exchange subject-alg=" + x.alg
+	case ep != "token":
 		grant = "-"
 	}
-	fmt.Printf("alg=%s grant=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", alg, grant, len(bases), conc, dur, what, len(all), errs.Load())
+	fmt.Printf("endpoint=%s alg=%s grant=%s replicas=%d concurrency=%d duration=%s %s=%d errors=%d\n", ep, alg, grant, len(bases), conc, dur, what, len(all), errs.Load())
 	fmt.Printf("%s/s=%.0f p50=%s p90=%s p99=%s p99.9=%s max=%s\n", what, float64(len(all))/elapsed, pct(.5), pct(.9), pct(.99), pct(.999), pct(1))
 	return nil
 }
@@ -265,15 +314,16 @@ func (sp sprayer) run(hc *http.Client, base string) error {
 	return err
 }
 
-// setup makes a ring, an owner and a client for the run, and returns the
-// client's ID and secret and the ring's name.
+// setup makes a ring, an owner and a client, which may have refresh
+// tokens, for the run, and returns the client's ID and secret and the
+// ring's name.
 func setup(ctx context.Context, base, admin, alg string) (string, string, string, error) {
 	c := client.New(base, admin)
 	ring := fmt.Sprint("bench-", strings.ToLower(alg), "-", time.Now().UnixNano())
 	if _, err := c.CreateRing(ctx, api.RingRequest{Name: ring, Alg: mayfly.Alg(alg), Lifetime: "24h"}); err != nil {
 		return "", "", "", fmt.Errorf("create ring: %w", err)
 	}
-	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring})
+	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench", Scopes: []string{"bench"}, Ring: ring, Refresh: true})
 	if err != nil {
 		return "", "", "", err
 	}

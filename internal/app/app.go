@@ -45,6 +45,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 	"github.com/mayflyhq/mayfly/internal/pending"
+	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/scim"
 	"github.com/mayflyhq/mayfly/internal/seal"
@@ -102,6 +103,10 @@ type Config struct {
 	Clock mayfly.Clock
 	Rand  io.Reader
 	Log   *slog.Logger
+	// RefreshGrace is how long after a refresh token's use a client that
+	// got no answer may present it once more; zero means
+	// refresh.DefaultGrace, a negative value none.
+	RefreshGrace time.Duration
 	// StreamHeartbeat is the revocation stream's heartbeat interval;
 	// zero means the default (5 s).
 	StreamHeartbeat time.Duration
@@ -150,6 +155,7 @@ type App struct {
 	Keys     *keys.Service
 	Identity *identity.Service
 	Token    *token.Service
+	Refresh  *refresh.Service
 	Revoker  *revoke.Service
 	Audit    *audit.Log
 	Offboard *offboard.Service
@@ -366,6 +372,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		Identity: s.Identity, Revoker: s.Revoker, Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log,
 		Expensive: s.Limits.Expensive,
 	})
+	s.Refresh = refresh.New(refresh.Config{Store: st, Revoker: s.Revoker, NotBefore: s.Revoker.SubjectMark, Alerts: s.Alerts,
+		Audit: s.Audit, Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log.With("part", "refresh"), Grace: cfg.RefreshGrace})
 	s.SSF = ssf.New(ssf.Config{Store: st, Revoker: s.Revoker, Identity: s.Identity, Keys: s.Keys, Audit: s.Audit, Issuer: cfg.Issuer,
 		Clock: cfg.Clock, Rand: cfg.Rand, Log: cfg.Log, AllowHTTP: cfg.SSFAllowHTTP, MaxQueue: cfg.SSFMaxQueue,
 		Sealer: sealer, CanSeal: s.root.canSeal})
@@ -639,7 +647,7 @@ func (s *App) Store() mayfly.Store { return s.store }
 // and any offboarding a failure left unfinished.
 func (s *App) Maintain(ctx context.Context) error {
 	_, ledgerErr := s.Ledger.Maintain(ctx)
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr, s.pruneIssuances(ctx))
+	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Refresh.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr, s.pruneIssuances(ctx))
 }
 
 // Close flushes pending writes and closes the store.
@@ -683,6 +691,7 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 			s.detect.Close() // containment under way finishes
 		}
 		s.Token.Close()
+		s.Refresh.Close()
 		s.Audit.Close()
 		count, cancel := context.WithTimeout(ctx, queuedWait)
 		var err error

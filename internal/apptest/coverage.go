@@ -28,7 +28,7 @@ import (
 //   - issuance records: as many as the tokens.issued entries count, each
 //     batch's first and last record present;
 //   - a revocation: token.revoked, client.revoked, key.revoked,
-//     principal.offboarded, or for a not-before mark principal.suspended,
+//     principal.offboarded, refresh.reused for a session (sid), or for a not-before mark principal.suspended,
 //     principal.offboarded, client.secret_rotated or client.transferred,
 //     on its subject; a suspension's hold, the principal.suspended entry
 //     that numbers it; its lift, the principal.reactivated entry that
@@ -235,6 +235,8 @@ func (c *coverage) revocations(ctx context.Context, st mayfly.Store) error {
 				}
 				return (principal(e) || client(e)) && e.Details["lifted_seq"] == strconv.FormatInt(r.Seq, 10)
 			}, mayfly.ActionPrincipalReactivated, mayfly.ActionPrincipalTransferred, mayfly.ActionClientTransferred, mayfly.ActionClientSecretRotated)
+		case mayfly.RevokeSession:
+			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["family"] == r.Subject }, mayfly.ActionRefreshReused)
 		case mayfly.RevokeSubject:
 			c.some(what, func(e mayfly.AuditEntry) bool { return e.Details["subject"] == r.Subject }, mayfly.ActionSubjectRevoked)
 		case mayfly.RevokeNamespace:

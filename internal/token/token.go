@@ -257,6 +257,17 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 	return tok, nil
 }
 
+// Check refuses what Issue would refuse in req itself (its scope and
+// audiences), without making a token: for a grant that must not change
+// anything for a request Issue will refuse.
+func (s *Service) Check(a *Authenticated, req Request) error {
+	if _, err := grantScope(a.client, req.Scope); err != nil {
+		return err
+	}
+	_, err := s.grantAudience(a.client, req.Audience)
+	return err
+}
+
 // recheck makes a client's checks again for a token issued later than
 // they began: the client must be the one authenticated, unchanged, and
 // still usable.
@@ -388,6 +399,8 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token lacks jti or client_id")
 	case s.cfg.Revoker.Revoked(mayfly.RevokeToken, cl.ID):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token revoked")
+	case cl.SID != "" && s.cfg.Revoker.Revoked(mayfly.RevokeSession, cl.SID):
+		return nil, mayfly.Errorf(mayfly.Invalid, "token's session (sid) is revoked")
 	case issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.ClientID)) || issuedBefore(&cl, s.cfg.Revoker.NotBefore(cl.Principal)):
 		return nil, mayfly.Errorf(mayfly.Invalid, "token was issued before its client's or principal's not-before mark")
 	case issuedBefore(&cl, s.cfg.Revoker.SubjectMark(cl.Subject)):

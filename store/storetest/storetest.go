@@ -1,7 +1,7 @@
 // Package storetest owns the conformance suites for the storage contract:
 // the behaviour every storage backend must show, checked only through the
 // interfaces of store.go. There is one suite per interface (Identity, Keys,
-// Tokens, Revocations, Offboardings, Audit, Settings, SSF, Pending, Ledger,
+// Tokens, Refresh, Revocations, Offboardings, Audit, Settings, SSF, Pending, Ledger,
 // Alerts, Coordination) and one for the unit of work across them (Tx);
 // CoordinationShared, TxShared and LedgerShared check what two handles on
 // one database, as two processes have, must see.
@@ -142,6 +142,7 @@ func Run(t *testing.T, open func(t *testing.T) mayfly.Store) {
 	t.Run("Identity", func(t *testing.T) { Identity(t, func(t *testing.T) IdentityStore { return open(t) }) })
 	t.Run("Keys", func(t *testing.T) { Keys(t, func(t *testing.T) KeyStore { return open(t) }) })
 	t.Run("Tokens", func(t *testing.T) { Tokens(t, func(t *testing.T) TokenStore { return open(t) }) })
+	t.Run("Refresh", func(t *testing.T) { Refresh(t, func(t *testing.T) RefreshStore { return open(t) }) })
 	t.Run("Revocations", func(t *testing.T) { Revocations(t, func(t *testing.T) RevocationStore { return open(t) }) })
 	t.Run("Offboardings", func(t *testing.T) { Offboardings(t, func(t *testing.T) OffboardingStore { return open(t) }) })
 	t.Run("Audit", func(t *testing.T) { Audit(t, func(t *testing.T) AuditStore { return open(t) }) })

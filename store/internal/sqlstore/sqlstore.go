@@ -42,6 +42,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,8 +94,9 @@ type Config struct {
 // Store implements the concerns whose SQL both backends share. A backend
 // embeds it, and implements the rest itself.
 type Store struct {
-	cfg  Config
-	refs refs // integer references of issuance rows, committed
+	cfg   Config
+	refs  refs     // integer references of issuance rows, committed
+	stmts sync.Map // query -> *sql.Stmt, for hotRow
 }
 
 // New returns the shared implementation on cfg.

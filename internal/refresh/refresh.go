@@ -1,0 +1,379 @@
+// Package refresh owns refresh tokens that rotate: it begins a family of
+// them for a subject at a client, replaces the token presented with the
+// next on each use, and treats a retired token presented again as theft.
+//
+// # Invariants
+//
+//   - A token is 256 random bits, shown once; only its SHA-256 is stored.
+//   - A family has one current token. Rotation checks that the token
+//     presented is the current one, retires it and stores its successor
+//     in one transaction (a compare-and-swap on the family's generation),
+//     so two uses of one token never both rotate it.
+//   - A retired token presented again revokes its whole family at once,
+//     and with it (a RevokeSession revocation of the family's ID, the sid
+//     claim) every access token the family produced; the revocation, the
+//     family's revocation and the refresh.reused entry commit together.
+//   - One exception, the grace retry: a client that got no answer may
+//     present the token it just used once more, within the grace window,
+//     while its successor has never been used. It gets a new successor,
+//     and the unused one is retired; presenting that one later is reuse.
+//   - A token is refused (invalid_grant) when unknown, of another client
+//     (which is not reuse), of a revoked family, past its family's idle or
+//     absolute lifetime, begun before its subject's not-before mark, or,
+//     for a family bound to a DPoP key, without a proof by that key.
+//   - Tokens commit in batches, with one refresh_tokens.issued entry per
+//     batch whose digest names every token issued (see digest).
+package refresh
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/batch"
+)
+
+// DefaultGrace is how long after a token's use the same token may be
+// presented once more by a client that got no answer.
+const DefaultGrace = 10 * time.Second
+
+// TokenLen is the length of a refresh token: 32 bytes, base64url.
+const TokenLen = 43
+
+// Revoker writes revocations in a transaction (revoke.Service).
+type Revoker interface {
+	Revoke(tx mayfly.Tx, rs ...*mayfly.Revocation) error
+}
+
+// Alerter raises alerts in a transaction (alert.Service).
+type Alerter interface {
+	Raise(tx mayfly.Tx, signals []mayfly.AlertSignal) ([]*mayfly.Alert, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store   mayfly.RefreshStore
+	Revoker Revoker
+	// NotBefore returns the latest not-before mark covering a subject:
+	// its own (revocation kind "sub") or its namespace's ("ns"). A family
+	// begun before it is refused. Nil: no marks.
+	NotBefore func(subject string) time.Time
+	// Alerts, if set, gets a refresh-reuse alert for each theft.
+	Alerts Alerter
+	Audit  mayfly.Updater
+	Clock  mayfly.Clock
+	Rand   io.Reader
+	Log    *slog.Logger
+	// Grace is the window for a retry; zero means DefaultGrace, a
+	// negative value none.
+	Grace time.Duration
+}
+
+// Service begins and rotates refresh token families.
+type Service struct {
+	cfg       Config
+	committer *batch.Committer[*op]
+}
+
+// op is one family begun, or one rotation, waiting to commit.
+type op struct {
+	fam *mayfly.RefreshFamily
+	tok *mayfly.RefreshToken
+	rot *mayfly.RefreshRotation
+}
+
+// New returns a Service. Close it to flush what is queued.
+func New(cfg Config) *Service {
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg}
+	s.committer = batch.New(s.commit)
+	return s
+}
+
+// Close waits for queued writes.
+func (s *Service) Close() { s.committer.Close() }
+
+// commit writes a batch of begun families and rotations in one
+// transaction, with one entry for the tokens it issued.
+func (s *Service) commit(ctx context.Context, ops []*op) error {
+	return s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		var fams []*mayfly.RefreshFamily
+		var firsts []*mayfly.RefreshToken
+		var rots []*mayfly.RefreshRotation
+		for _, o := range ops {
+			if o.rot != nil {
+				rots = append(rots, o.rot)
+			} else {
+				fams, firsts = append(fams, o.fam), append(firsts, o.tok)
+			}
+		}
+		if err := s.cfg.Store.CreateRefreshFamilies(tx, fams, firsts); err != nil {
+			return err
+		}
+		if err := s.cfg.Store.RotateRefresh(tx, rots); err != nil {
+			return err
+		}
+		issued := firsts
+		for _, r := range rots {
+			if r.Rotated {
+				issued = append(issued, r.Next)
+			}
+		}
+		if len(issued) == 0 {
+			return nil
+		}
+		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshIssued, Actor: "mayfly", Details: digest(issued)})
+		return err
+	})
+}
+
+// digest commits an audit entry to a batch of refresh tokens: the SHA-256
+// of one line per token, "hash family generation source issued_at"
+// separated by tabs, the hash in hex, the time in Unix nanoseconds, each
+// line ending in a newline.
+func digest(toks []*mayfly.RefreshToken) map[string]string {
+	h := sha256.New()
+	var b []byte
+	for _, t := range toks {
+		b = hex.AppendEncode(b[:0], t.Hash)
+		for _, f := range []string{t.FamilyID, strconv.FormatInt(t.Generation, 10), t.Source} {
+			b = append(append(b, '\t'), f...)
+		}
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, t.IssuedAt.UnixNano(), 10)
+		h.Write(append(b, '\n'))
+	}
+	return map[string]string{"count": strconv.Itoa(len(toks)), "sha256": hex.EncodeToString(h.Sum(nil)),
+		"first_family": toks[0].FamilyID, "last_family": toks[len(toks)-1].FamilyID}
+}
+
+// Hash is what is stored of a refresh token.
+func Hash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// newToken returns a new refresh token and its hash.
+func (s *Service) newToken() (string, []byte, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
+		return "", nil, mayfly.E("refresh.newToken", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, Hash(tok), nil
+}
+
+// Lifetimes returns a client's idle and absolute family lifetimes.
+func Lifetimes(c *mayfly.Client) (idle, absolute time.Duration) {
+	idle, absolute = c.RefreshIdle, c.RefreshAbsolute
+	if idle <= 0 {
+		idle = mayfly.DefaultRefreshIdle
+	}
+	if absolute <= 0 {
+		absolute = mayfly.DefaultRefreshAbsolute
+	}
+	return idle, min(absolute, mayfly.MaxRefreshAbsolute)
+}
+
+// Begin begins a family for subject at client c, bound to the DPoP key
+// jkt if not "", for a request from source. It returns the family and its
+// first token, shown once; nil and "" if c may not have refresh tokens.
+func (s *Service) Begin(ctx context.Context, c *mayfly.Client, subject, jkt, source string) (*mayfly.RefreshFamily, string, error) {
+	if !c.Refresh {
+		return nil, "", nil
+	}
+	if subject == "" {
+		return nil, "", mayfly.Errorf(mayfly.Invalid, "a refresh token family needs a subject")
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
+		return nil, "", mayfly.E("refresh.Begin", err)
+	}
+	raw, hash, err := s.newToken()
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.cfg.Clock.Now().UTC()
+	idle, absolute := Lifetimes(c)
+	f := &mayfly.RefreshFamily{ID: "rf_" + strings.ToLower(idEncoding.EncodeToString(id[:])), ClientID: c.ID, Subject: subject, JKT: jkt,
+		CreatedAt: now, LastUsed: now, IdleExpiresAt: now.Add(idle), ExpiresAt: now.Add(absolute), Current: 1}
+	t := &mayfly.RefreshToken{Hash: hash, FamilyID: f.ID, Generation: 1, IssuedAt: now, Source: source}
+	if err := s.committer.Add(context.WithoutCancel(ctx), &op{fam: f, tok: t}); err != nil {
+		return nil, "", mayfly.E("refresh.Begin", err)
+	}
+	return f, raw, nil
+}
+
+// Prune deletes the families past their absolute lifetime, with their
+// tokens: every one of them is refused already.
+func (s *Service) Prune(ctx context.Context) error {
+	_, err := s.cfg.Store.PruneRefresh(ctx, s.cfg.Clock.Now())
+	return err
+}
+
+// invalidGrant is the refusal of a refresh token (RFC 6749 section 5.2
+// invalid_grant). Its message is for the client: it does not say more
+// than the client could know.
+func invalidGrant(msg string) error {
+	return &mayfly.Error{Code: mayfly.Invalid, Field: "refresh_token", Msg: msg}
+}
+
+// ErrReused is what Rotate returns for a retired token presented again.
+var ErrReused = invalidGrant("the refresh token was already used; its session is revoked")
+
+// Rotate takes the refresh token raw from client c, with the DPoP key
+// jkt of the request's proof ("" without one), from source. It retires
+// the token and returns its family and the next token, shown once.
+//
+// issue, if not nil, makes the access token of the refresh: it is called
+// once the family's checks pass, on another goroutine, while the rotation
+// commits, so that the two commits can share a transaction of the audit
+// log; Rotate returns once both are done, with issue's error if it
+// failed. If the rotation then fails, what issue made must not be handed
+// out.
+func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue func(*mayfly.RefreshFamily) error) (*mayfly.RefreshFamily, string, error) {
+	if len(raw) != TokenLen {
+		return nil, "", invalidGrant("the refresh token is not valid")
+	}
+	var issued chan error
+	fam, next, err := s.rotate(ctx, c, Hash(raw), jkt, source, func(f *mayfly.RefreshFamily) {
+		if issue != nil && issued == nil {
+			issued = make(chan error, 1)
+			go func() { issued <- issue(f) }()
+		}
+	})
+	if issued != nil {
+		if ierr := <-issued; err == nil {
+			err = ierr
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return fam, next, nil
+}
+
+// rotate is Rotate of the token whose hash is hash; checked is called
+// with the family each time its checks pass, before its rotation commits.
+func (s *Service) rotate(ctx context.Context, c *mayfly.Client, hash []byte, jkt, source string, checked func(*mayfly.RefreshFamily)) (*mayfly.RefreshFamily, string, error) {
+	// A lost compare-and-swap means another request used the family
+	// meanwhile: read it again and decide on what it did.
+	for range 3 {
+		tok, fam, err := s.cfg.Store.RefreshToken(ctx, hash)
+		if mayfly.ErrorCode(err) == mayfly.NotFound {
+			return nil, "", invalidGrant("the refresh token is not valid")
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		now := s.cfg.Clock.Now().UTC()
+		if err := s.check(c, fam, jkt, now); err != nil {
+			return nil, "", err
+		}
+		r := &mayfly.RefreshRotation{FamilyID: fam.ID, From: fam.Current, At: now}
+		switch {
+		case tok.Generation == fam.Current && !tok.Retired():
+			r.Used, r.UsedFrom = true, source
+		case s.cfg.Grace > 0 && !tok.UsedAt.IsZero() && fam.Current == tok.Generation+1 && now.Sub(tok.UsedAt) <= s.cfg.Grace:
+			// A retry: the successor is current, so it was never used.
+			s.cfg.Log.Info("refresh token presented again within the grace window; its unused successor is replaced",
+				"family", fam.ID, "generation", tok.Generation, "source", source)
+		default:
+			return nil, "", s.reused(ctx, fam, tok, source)
+		}
+		next, nextHash, err := s.newToken()
+		if err != nil {
+			return nil, "", err
+		}
+		idle, _ := Lifetimes(c)
+		r.IdleExpiresAt = now.Add(idle)
+		r.Next = &mayfly.RefreshToken{Hash: nextHash, FamilyID: fam.ID, Generation: fam.Current + 1, IssuedAt: now, Source: source}
+		checked(fam)
+		if err := s.committer.Add(context.WithoutCancel(ctx), &op{rot: r}); err != nil {
+			return nil, "", mayfly.E("refresh.Rotate", err)
+		}
+		if r.Rotated {
+			fam.Current, fam.LastUsed, fam.IdleExpiresAt = r.Next.Generation, now, r.IdleExpiresAt
+			return fam, next, nil
+		}
+	}
+	return nil, "", mayfly.Errorf(mayfly.Unavailable, "the refresh token's session is changing; try again")
+}
+
+// check refuses a family that client c may not refresh now.
+func (s *Service) check(c *mayfly.Client, fam *mayfly.RefreshFamily, jkt string, now time.Time) error {
+	switch {
+	case fam.ClientID != c.ID:
+		return invalidGrant("the refresh token was not issued to this client")
+	case !c.Refresh:
+		return mayfly.Errorf(mayfly.PermissionDenied, "this client may not use refresh tokens")
+	case fam.Revoked():
+		return invalidGrant("the refresh token's session is revoked")
+	case !now.Before(fam.ExpiresAt):
+		return invalidGrant("the refresh token's session has reached its absolute lifetime")
+	case !now.Before(fam.IdleExpiresAt):
+		return invalidGrant("the refresh token's session expired unused")
+	case s.cfg.NotBefore != nil && fam.CreatedAt.Before(s.cfg.NotBefore(fam.Subject)):
+		return invalidGrant("the refresh token's session began before its subject was logged out")
+	case fam.JKT != "" && jkt != fam.JKT:
+		return invalidGrant("the refresh token is bound to a DPoP key; the request must carry a proof by that key")
+	}
+	return nil
+}
+
+// reused revokes the family of a retired token presented again, with the
+// session's revocation, an entry and an alert, and returns ErrReused.
+func (s *Service) reused(ctx context.Context, fam *mayfly.RefreshFamily, tok *mayfly.RefreshToken, source string) error {
+	now := s.cfg.Clock.Now().UTC()
+	err := s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
+		done, err := s.cfg.Store.RevokeRefreshFamily(tx, fam.ID, now, "refresh token reused")
+		if err != nil || !done {
+			return err // revoked already, with its own entry
+		}
+		// Every access token of the family expires by then: none is
+		// issued from it after this commits.
+		rev := &mayfly.Revocation{Kind: mayfly.RevokeSession, Subject: fam.ID, Until: now.Add(mayfly.MaxTokenTTL), At: now,
+			Reason: "refresh token reused"}
+		if err := s.cfg.Revoker.Revoke(tx, rev); err != nil {
+			return err
+		}
+		details := map[string]string{"family": fam.ID, "sub": fam.Subject, "generation": strconv.FormatInt(tok.Generation, 10),
+			"retired_from": tok.UsedFrom, "reused_from": source, "seq": strconv.FormatInt(rev.Seq, 10)}
+		if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshReused, Actor: "mayfly", Client: fam.ClientID, Details: details}); err != nil {
+			return err
+		}
+		if s.cfg.Alerts == nil {
+			return nil
+		}
+		retired := tok.UsedFrom
+		if retired == "" {
+			retired = "nowhere (replaced unused)"
+		}
+		_, err = s.cfg.Alerts.Raise(tx, []mayfly.AlertSignal{{Rule: mayfly.RuleRefreshReuse, Subject: "sub:" + fam.Subject,
+			Summary: "a retired refresh token of " + fam.Subject + " was presented again from " + source + "; its session " + fam.ID + " is revoked",
+			Evidence: mayfly.AlertEvidence{Time: now, SourceIP: source, ClientID: fam.ClientID, TokenSub: fam.Subject,
+				Detail: "family " + fam.ID + " generation " + strconv.FormatInt(tok.Generation, 10) + ", used from " + retired}}})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.cfg.Log.Warn("refresh token reused: its family is revoked", "family", fam.ID, "sub", fam.Subject, "client", fam.ClientID,
+		"retired_from", tok.UsedFrom, "reused_from", source)
+	return ErrReused
+}

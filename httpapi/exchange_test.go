@@ -324,3 +324,47 @@ func TestTokenExchangeDPoPAndLogout(t *testing.T) {
 		t.Errorf("the token exchanged before the logout is still active")
 	}
 }
+
+// TestTokenExchangeThenRefresh: a login service allowed refresh tokens
+// gets one with the customer's first access token; refreshing it gives
+// the same customer's next token in the same session, and a reuse of the
+// first refresh token ends the session.
+func TestTokenExchangeThenRefresh(t *testing.T) {
+	f := newAdvFixture(t)
+	login := f.newExchanger("login", api.ClientRequest{Audiences: []string{"https://shop.example"}, Exchange: []string{"customer"}, Refresh: true})
+	decode := func(r *servertest.Response) api.TokenResponse {
+		t.Helper()
+		var resp api.TokenResponse
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &resp) != nil {
+			t.Fatalf("status %d: %s; want a token", r.Status, r.Body)
+		}
+		return resp
+	}
+	first := decode(login.exchange(login.subjectToken(login.subjectClaims("customer:7"))))
+	if first.RefreshToken == "" {
+		t.Fatalf("an exchange for a client with refresh tokens returned none: %+v", first)
+	}
+	refresh := func(rt string) *servertest.Response {
+		return login.exchange("", "grant_type", api.GrantRefreshToken, "refresh_token", rt, "subject_token", "", "subject_token_type", "")
+	}
+	next := decode(refresh(first.RefreshToken))
+	if next.RefreshToken == "" || next.RefreshToken == first.RefreshToken || next.IssuedTokenType != "" {
+		t.Errorf("refresh: refresh_token %q (first %q), issued_token_type %q; want a new refresh token, no issued_token_type",
+			next.RefreshToken, first.RefreshToken, next.IssuedTokenType)
+	}
+	a, b := f.Server.Token.Introspect(t.Context(), first.AccessToken), f.Server.Token.Introspect(t.Context(), next.AccessToken)
+	if a == nil || b == nil || a.SID == "" || b.SID != a.SID || b.Subject != "customer:7" || b.Act == nil || b.Act.Subject != login.id {
+		t.Fatalf("first token %+v, refreshed %+v; want both active, one session, the refreshed for customer:7 by %s", a, b, login.id)
+	}
+	// The first refresh token again, long after the grace: the session ends.
+	f.Clock.Advance(time.Minute)
+	if r := refresh(first.RefreshToken); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "invalid_grant") {
+		t.Errorf("reusing the first refresh token: status %d: %s; want invalid_grant", r.Status, r.Body)
+	}
+	if r := refresh(next.RefreshToken); r.Status != http.StatusBadRequest {
+		t.Errorf("the session's current refresh token after a reuse: status %d: %s; want it refused", r.Status, r.Body)
+	}
+	if f.Server.Token.Introspect(t.Context(), next.AccessToken) != nil {
+		t.Errorf("the session's access token is still active after a reuse ended it")
+	}
+}

@@ -87,9 +87,9 @@ func TestCrashDuringRefresh(t *testing.T) {
 	}
 	t.Logf("%d of the unanswered tokens were retired by the crash", retired)
 	st.Close()
-	// Restarted at the moment of the kill: a retry comes within the
-	// grace window.
-	env = servertest.Start(t, dir, servertest.NewClock(killed))
+	// Restarted two seconds after the kill: a retry comes within the
+	// grace window, and after refresh.RetryGap.
+	env = servertest.Start(t, dir, servertest.NewClock(killed.Add(2*time.Second)))
 	for i, tok := range held {
 		next, status, err := refreshOnce(env.URL, c.ID, secret, tok)
 		if err != nil || status != http.StatusOK {

@@ -17,6 +17,9 @@
 //     present the token it just used once more, within the grace window,
 //     while its successor has never been used. It gets a new successor,
 //     and the unused one is retired; presenting that one later is reuse.
+//     A presentation within RetryGap of the use is not a retry but a
+//     second use at once, and reuse: a client retries only once its
+//     request has failed, which takes longer.
 //   - A token is refused (invalid_grant) when unknown, of another client
 //     (which is not reuse), of a revoked family, past its family's idle or
 //     absolute lifetime, begun before its subject's not-before mark, or,
@@ -44,6 +47,11 @@ import (
 // DefaultGrace is how long after a token's use the same token may be
 // presented once more by a client that got no answer.
 const DefaultGrace = 10 * time.Second
+
+// RetryGap is how soon after a token's use a presentation of it counts as
+// a second use at once rather than a retry: two requests with one token
+// at once leave one answered and the family revoked, as theft.
+const RetryGap = time.Second
 
 // TokenLen is the length of a refresh token: 32 bytes, base64url.
 const TokenLen = 43
@@ -289,7 +297,8 @@ func (s *Service) rotate(ctx context.Context, c *mayfly.Client, hash []byte, jkt
 		switch {
 		case tok.Generation == fam.Current && !tok.Retired():
 			r.Used, r.UsedFrom = true, source
-		case s.cfg.Grace > 0 && !tok.UsedAt.IsZero() && fam.Current == tok.Generation+1 && now.Sub(tok.UsedAt) <= s.cfg.Grace:
+		case s.cfg.Grace > 0 && !tok.UsedAt.IsZero() && fam.Current == tok.Generation+1 && now.Sub(tok.UsedAt) >= RetryGap &&
+			now.Sub(tok.UsedAt) <= s.cfg.Grace:
 			// A retry: the successor is current, so it was never used.
 			s.cfg.Log.Info("refresh token presented again within the grace window; its unused successor is replaced",
 				"family", fam.ID, "generation", tok.Generation, "source", source)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -141,5 +142,52 @@ func TestSubjectRevokeSignals(t *testing.T) {
 	slices.Sort(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got SETs\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRefreshReuseSignals: a refresh token family revoked for the reuse of
+// a retired token is session-revoked for receivers: the session, and the
+// customer as its user.
+func TestRefreshReuseSignals(t *testing.T) {
+	e := newSSFEnv(t)
+	r := e.call("POST", api.SSFConfigPath, e.token, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll}})
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var cfg api.SSFStreamConfig
+	json.Unmarshal(r.Body, &cfg)
+	c, secret := e.NewClient(api.ClientRequest{Name: "login", Owner: e.Human("lena"), Refresh: true})
+	fam, rt, err := e.Server.App.Refresh.Begin(context.Background(), c, "customer:7", "", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := func() int {
+		return e.PostForm(api.TokenPath, url.Values{"grant_type": {api.GrantRefreshToken}, "refresh_token": {rt}}, c.ID, secret).Status
+	}
+	if st := refresh(); st != 200 {
+		t.Fatalf("refresh: status %d", st)
+	}
+	e.Clock.Advance(time.Minute)
+	if st := refresh(); st != 400 {
+		t.Fatalf("reuse: status %d, want 400", st)
+	}
+
+	poll := strings.TrimPrefix(cfg.Delivery.EndpointURL, e.URL)
+	r = e.call("POST", poll, e.token, map[string]any{"returnImmediately": false})
+	var pr api.PollResponse
+	json.Unmarshal(r.Body, &pr)
+	var got []string
+	for _, set := range pr.Sets {
+		var cl ssf.Claims
+		benchClaims(set, &cl)
+		for typ := range cl.Events {
+			b, _ := json.Marshal(cl.SubID)
+			got = append(got, typ+" "+string(b))
+		}
+	}
+	want := ssf.SessionRevoked + ` {"format":"complex","session":{"format":"opaque","id":"` + fam.ID + `"},"user":{"format":"iss_sub","iss":"` +
+		e.URL + `","sub":"customer:7"}}`
+	if !slices.Contains(got, want) {
+		t.Errorf("got SETs\n%s\nwant among them\n%s", strings.Join(got, "\n"), want)
 	}
 }

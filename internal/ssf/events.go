@@ -74,7 +74,9 @@ type Claims struct {
 //     ({"format":"complex","group":{"format":"opaque","id":"customer"}}),
 //     with event_timestamp the mark: every session of a subject
 //     "customer:..." begun before it is revoked. One event, however many
-//     subjects; RFC 9493 has no format for a set of subjects by prefix.
+//     subjects; RFC 9493 has no format for a set of subjects by prefix;
+//   - a refresh token family (sid), revoked when a retired token came back:
+//     session-revoked for that session, and its customer as the user.
 //
 // A reactivation is no revocation; Reactivated sends its account-enabled,
 // for the principal and for each service the reactivation lifted.
@@ -134,6 +136,14 @@ func (s *Service) events(ctx context.Context, r *mayfly.Revocation) ([]event, er
 		return evs, nil
 	case mayfly.RevokeSubject:
 		return []event{{SessionRevoked, s.issSub(r.Subject), with(nil)}}, nil
+	case mayfly.RevokeSession:
+		sub := Subject{"format": "complex", "session": Subject{"format": "opaque", "id": r.Subject}}
+		if fam, err := s.cfg.Store.RefreshFamily(ctx, r.Subject); err == nil {
+			sub["user"] = s.issSub(fam.Subject)
+		} else if !errors.Is(err, mayfly.ErrNotFound) {
+			return nil, err
+		}
+		return []event{{SessionRevoked, sub, with(nil)}}, nil
 	case mayfly.RevokeNamespace:
 		sub := Subject{"format": "complex", "group": Subject{"format": "opaque", "id": r.Subject}}
 		return []event{{SessionRevoked, sub, with(nil)}}, nil

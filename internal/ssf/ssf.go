@@ -71,6 +71,7 @@ type Store interface {
 	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
 	Client(ctx context.Context, id string) (*mayfly.Client, error)
 	Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error)
+	RefreshFamily(ctx context.Context, id string) (*mayfly.RefreshFamily, error)
 }
 
 // Config configures a Service.

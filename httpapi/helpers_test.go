@@ -27,8 +27,3 @@ func containsAll(s string, subs ...string) bool {
 func mayflyAlg(s string) mayfly.Alg { return mayfly.Alg(s) }
 
 func sha256New() hash.Hash { return sha256.New() }
-
-func hashOf(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
-}

@@ -234,7 +234,7 @@ const (
 )
 
 // sortRuns sorts ids, which are sorted runs one after another: short runs
-// by sorting, long ones by merging them pairwise, which costs a fraction.
+// by sorting, long ones by merging them (recordset.MergeRuns).
 // It returns the sorted IDs, in ids or in a new slice.
 func sortRuns(ids []uint64) []uint64 {
 	bounds := []int{0}
@@ -251,39 +251,7 @@ func sortRuns(ids []uint64) []uint64 {
 		slices.Sort(ids)
 		return ids
 	}
-	src, dst := ids, make([]uint64, len(ids))
-	for len(bounds) > 2 {
-		next := bounds[:1]
-		for i := 0; i+1 < len(bounds); i += 2 {
-			lo, mid := bounds[i], bounds[i+1]
-			if i+2 >= len(bounds) { // an odd run out: carried over
-				copy(dst[lo:mid], src[lo:mid])
-				next = append(next, mid)
-				continue
-			}
-			hi := bounds[i+2]
-			merge(dst[lo:hi], src[lo:mid], src[mid:hi])
-			next = append(next, hi)
-		}
-		bounds = next
-		src, dst = dst, src
-	}
-	return src
-}
-
-// merge merges the sorted a and b into out, which holds both.
-func merge(out, a, b []uint64) {
-	x, y, k := 0, 0, 0
-	for x < len(a) && y < len(b) {
-		if a[x] <= b[y] {
-			out[k], x = a[x], x+1
-		} else {
-			out[k], y = b[y], y+1
-		}
-		k++
-	}
-	k += copy(out[k:], a[x:])
-	copy(out[k:], b[y:])
+	return recordset.MergeRuns(ids, bounds[1:len(bounds)-1])
 }
 
 // bulkRead stages what r read for its client, principal, subject and

@@ -134,7 +134,7 @@ func (a *Aggregate) Deltas() ([]mayfly.LedgerBucket, error) {
 				if d.runsSorted {
 					// Each report's IDs come sorted: merging them is
 					// a few linear passes where a sort is n log n.
-					d.ids = mergeRuns(d.ids, d.runs)
+					d.ids = recordset.MergeRuns(d.ids, d.runs)
 				} else {
 					d.ids = slices.Clone(d.ids) // perhaps a report's own
 					slices.Sort(d.ids)
@@ -167,50 +167,6 @@ type delta struct {
 	// runsSorted says each report's are sorted and distinct.
 	runs       []int
 	runsSorted bool
-}
-
-// mergeRuns returns ids, whose sorted runs start at 0 and at each of
-// runs, merged into one sorted slice (duplicates kept): adjacent runs are
-// merged pairwise until one is left. ids is the aggregate's own copy (a
-// run was appended to it) and serves as one of the two buffers.
-func mergeRuns(ids []uint64, runs []int) []uint64 {
-	bounds := make([]int, 0, len(runs)+2)
-	bounds = append(append(append(bounds, 0), runs...), len(ids))
-	src, dst := ids, make([]uint64, len(ids))
-	for len(bounds) > 2 {
-		next := bounds[:1]
-		for i := 0; i+1 < len(bounds); i += 2 {
-			lo := bounds[i]
-			if i+2 >= len(bounds) { // an odd run out: carried over
-				copy(dst[lo:], src[lo:bounds[i+1]])
-				next = append(next, bounds[i+1])
-				continue
-			}
-			mid, hi := bounds[i+1], bounds[i+2]
-			merge(dst[lo:hi], src[lo:mid], src[mid:hi])
-			next = append(next, hi)
-		}
-		bounds = next
-		src, dst = dst, src
-	}
-	return src
-}
-
-// merge writes sorted a and b into out, sorted; len(out) = len(a)+len(b).
-func merge(out, a, b []uint64) {
-	i, j, k := 0, 0, 0
-	for i < len(a) && j < len(b) {
-		if a[i] <= b[j] {
-			out[k] = a[i]
-			i++
-		} else {
-			out[k] = b[j]
-			j++
-		}
-		k++
-	}
-	k += copy(out[k:], a[i:])
-	copy(out[k:], b[j:])
 }
 
 // maxAddrs is how many sources a delta keeps as addresses before it

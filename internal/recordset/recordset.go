@@ -380,3 +380,47 @@ func Union(a, b []uint64) []uint64 {
 	out = append(out, a[i:]...)
 	return append(out, b[j:]...)
 }
+
+// MergeRuns returns ids, whose sorted runs start at 0 and at each of
+// runs, merged into one sorted slice (duplicates kept): adjacent runs are
+// merged pairwise until one is left, which costs a fraction of sorting
+// them all. ids serves as one of the two buffers, so it is overwritten.
+func MergeRuns(ids []uint64, runs []int) []uint64 {
+	bounds := make([]int, 0, len(runs)+2)
+	bounds = append(append(append(bounds, 0), runs...), len(ids))
+	src, dst := ids, make([]uint64, len(ids))
+	for len(bounds) > 2 {
+		next := bounds[:1]
+		for i := 0; i+1 < len(bounds); i += 2 {
+			lo := bounds[i]
+			if i+2 >= len(bounds) { // an odd run out: carried over
+				copy(dst[lo:], src[lo:bounds[i+1]])
+				next = append(next, bounds[i+1])
+				continue
+			}
+			mid, hi := bounds[i+1], bounds[i+2]
+			merge(dst[lo:hi], src[lo:mid], src[mid:hi])
+			next = append(next, hi)
+		}
+		bounds = next
+		src, dst = dst, src
+	}
+	return src
+}
+
+// merge writes sorted a and b into out, sorted; len(out) = len(a)+len(b).
+func merge(out, a, b []uint64) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] <= b[j] {
+			out[k] = a[i]
+			i++
+		} else {
+			out[k] = b[j]
+			j++
+		}
+		k++
+	}
+	k += copy(out[k:], a[i:])
+	copy(out[k:], b[j:])
+}

@@ -28,6 +28,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS on --addr (needs --tls-key; reread on SIGHUP and when it changes)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&cfg.OpsAddr, "ops-addr", "", "listen address for /metrics, /healthz and /readyz over plain HTTP; /metrics then leaves --addr")
+	f.BoolVar(&cfg.OpsPprof, "ops-pprof", false, "serve Go's profiler at /debug/pprof/ on --ops-addr (which it needs)")
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key); replicas sharing a store share it")
 	f.StringVar(&cfg.Store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
 	f.StringVar(&cfg.Operator, "operator", "operator", "the person running the server with the root key file: recorded as its custodian")

@@ -68,6 +68,7 @@ func main() {
 		presign = flag.Int("presign", 200000, "with -grant exchange: requests signed before the run; more are signed during it")
 		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
 		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
+		creds   = flag.Bool("print-client", false, "create the ring and the client, print \"ID SECRET\" and an access token, one per line, and exit: for an external load generator")
 		spray   = flag.Int("spray", 0, "before the run, fail client authentication this many times, each for a client ID of its own, to fill the server's lockout table (the server must let one address fail that often: --lockout-address-failures)")
 	)
 	flag.Parse()
@@ -84,10 +85,35 @@ func main() {
 	}
 	x := exchangeOpts{on: *grant == "exchange", alg: *subAlg, presign: *presign}
 	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
+	if *creds {
+		if err := printClient(*base, *admin, *alg); err != nil {
+			fmt.Fprintln(os.Stderr, "tokenload:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*base, *admin, *self, *conc, *dur, *warm, *alg, *cpuProf, eps, sp, x); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenload:", err)
 		os.Exit(1)
 	}
+}
+
+// printClient sets up as a run would and prints the client's credentials
+// and one of its access tokens (to introspect).
+func printClient(base, admin, alg string) error {
+	if err := benchkit.Loopback(base); err != nil {
+		return err
+	}
+	id, secret, _, err := setup(context.Background(), base, admin, alg)
+	if err != nil {
+		return err
+	}
+	tok, err := benchkit.Token(http.DefaultClient, base, id, secret)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s\n%s\n", id, secret, tok)
+	return nil
 }
 
 // exchangeOpts are -grant exchange's settings.

@@ -99,6 +99,9 @@ type Config struct {
 	// OpsAddr, if set, is a second listener, plain HTTP, for /metrics,
 	// /healthz and /readyz; the API's listener then serves no /metrics.
 	OpsAddr string
+	// OpsPprof serves Go's profiler at /debug/pprof/ on the ops listener
+	// (never on the API's): for profiling under load.
+	OpsPprof bool
 
 	Clock mayfly.Clock
 	Rand  io.Reader

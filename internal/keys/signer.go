@@ -7,18 +7,18 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"sync"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/sdk/canon"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Signer signs access tokens with one key during the key's window. It holds
@@ -42,6 +42,7 @@ type Signer struct {
 	key    crypto.Signer
 	rand   io.Reader
 	header string // base64url of {"alg":…,"kid":…,"typ":"at+jwt"}
+	rawHdr []byte // the same, decoded
 
 	// retired is set when the key's window changes or it is revoked. Sign
 	// holds the read lock while signing, so once retire returns no
@@ -75,13 +76,17 @@ func newSigner(k *mayfly.Key, priv crypto.Signer, ceiling time.Duration, rand io
 	if err != nil {
 		return nil, err
 	}
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return nil, err
+	}
 	// The ceiling bounds the window even if a stored window is longer.
 	until := k.DeactivateAt
 	if lim := k.ActivateAt.Add(ceiling); lim.Before(until) {
 		until = lim
 	}
 	return &Signer{kid: k.KID, alg: k.Alg, from: k.ActivateAt, until: until, key: priv, rand: rand,
-		header: h}, nil
+		header: h, rawHdr: raw}, nil
 }
 
 // KID is the key's ID.
@@ -106,6 +111,10 @@ func (s *Signer) From() time.Time { return s.from }
 func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {
 	return s.sign(s.header, payload, now)
 }
+
+// Digest is canon.Digest of the token Sign makes of payload, without
+// decoding that token again.
+func (s *Signer) Digest(payload []byte) string { return canon.DigestParts(s.rawHdr, payload) }
 
 // SignTyped signs payload as Sign does but with the given typ, such as
 // secevent+jwt for Security Event Tokens: explicit typing keeps one kind
@@ -185,15 +194,18 @@ func (s *Signer) signature(input []byte) ([]byte, error) {
 func (s *Signer) keySignature(input []byte) ([]byte, error) {
 	switch priv := s.key.(type) {
 	case *ecdsa.PrivateKey: // ES256: R and S, each 32 bytes big-endian
+		// The nonce as RFC 6979 derives it from the key and the message:
+		// a fifth cheaper than crypto/ecdsa's hedged nonce, which hashes
+		// fresh randomness into it with SHA-512 (BENCHMARKS.md). What the
+		// hedge guards against, a fault while signing a message signed
+		// before, needs a message signed twice; every payload carries a
+		// random jti.
 		h := sha256.Sum256(input)
-		r, ss, err := ecdsa.Sign(s.rand, priv, h[:])
+		der, err := priv.Sign(nil, h[:], crypto.SHA256)
 		if err != nil {
 			return nil, err
 		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		ss.FillBytes(sig[32:])
-		return sig, nil
+		return fixedWidth(der, 32)
 	case ed25519.PrivateKey: // EdDSA (RFC 8037)
 		return ed25519.Sign(priv, input), nil
 	case *rsa.PrivateKey: // RS256: RSASSA-PKCS1-v1_5 with SHA-256
@@ -242,20 +254,37 @@ func (s *Signer) opaque(input []byte) ([]byte, error) {
 // INTEGER s) into r||s, each big-endian in size bytes (RFC 7518 section
 // 3.4).
 func fixedWidth(der []byte, size int) ([]byte, error) {
-	var rs struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(der, &rs)
-	if err != nil {
-		return nil, fmt.Errorf("ECDSA signature: %w", err)
+	var seq, r, s cryptobyte.String
+	in := cryptobyte.String(der)
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, errors.New("ECDSA signature: not one DER sequence")
 	}
-	if len(rest) != 0 {
-		return nil, errors.New("ECDSA signature: trailing data after the DER sequence")
+	if !seq.ReadASN1(&r, cbasn1.INTEGER) || !seq.ReadASN1(&s, cbasn1.INTEGER) || !seq.Empty() {
+		return nil, errors.New("ECDSA signature: not a sequence of two integers")
 	}
 	sig := make([]byte, 2*size)
-	for i, n := range []*big.Int{rs.R, rs.S} {
-		if n.Sign() <= 0 || n.BitLen() > 8*size {
+	for i, n := range [][]byte{r, s} {
+		// DER: no leading zero unless the next byte's top bit is set, and
+		// positive integers only.
+		if len(n) == 0 || n[0]&0x80 != 0 || (len(n) > 1 && n[0] == 0 && n[1]&0x80 == 0) {
+			return nil, errors.New("ECDSA signature: r or s is not a positive DER integer")
+		}
+		if n[0] == 0 {
+			n = n[1:]
+		}
+		if len(n) > size || allZero(n) {
 			return nil, errors.New("ECDSA signature: r or s out of range")
 		}
-		n.FillBytes(sig[i*size : (i+1)*size])
+		copy(sig[(i+1)*size-len(n):(i+1)*size], n)
 	}
 	return sig, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

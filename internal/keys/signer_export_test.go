@@ -13,3 +13,6 @@ import (
 func NewSigner(k *mayfly.Key, priv crypto.Signer, rand io.Reader) (*Signer, error) {
 	return newSigner(k, priv, mayfly.KeyLifetimeCeiling, rand)
 }
+
+// FixedWidth is fixedWidth, for its fuzz target.
+var FixedWidth = fixedWidth

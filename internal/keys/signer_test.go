@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -368,4 +369,35 @@ func TestES256SignsLowS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFixedWidth: the DER an opaque signer answers is read exactly as
+// encoding/asn1 reads it into big integers, or refused; what is accepted
+// is r||s of two positive integers of at most 32 bytes each.
+func FuzzFixedWidth(f *testing.F) {
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02})
+	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x02})
+	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02}) // non-minimal
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0xff, 0x02, 0x01, 0x02})       // negative
+	f.Fuzz(func(t *testing.T, der []byte) {
+		got, err := keys.FixedWidth(der, 32)
+		var rs struct{ R, S *big.Int }
+		rest, refErr := asn1.Unmarshal(der, &rs)
+		refOK := refErr == nil && len(rest) == 0 && rs.R.Sign() > 0 && rs.S.Sign() > 0 && rs.R.BitLen() <= 256 && rs.S.BitLen() <= 256
+		if err != nil {
+			if refOK {
+				t.Fatalf("refused %x, which encoding/asn1 reads as r=%v s=%v", der, rs.R, rs.S)
+			}
+			return
+		}
+		if !refOK {
+			t.Fatalf("accepted %x, which encoding/asn1 refuses (%v)", der, refErr)
+		}
+		want := make([]byte, 64)
+		rs.R.FillBytes(want[:32])
+		rs.S.FillBytes(want[32:])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%x: got %x, want %x", der, got, want)
+		}
+	})
 }

@@ -199,3 +199,56 @@ func TestRevokedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRemembersOnlyWhatCannotChange: a token that verified once is
+// refused again as soon as anything about it changes: its jti is revoked,
+// its key is revoked, it expires. A string that differs from a verified
+// one by a byte of its signature is refused as if never seen.
+func TestVerifyRemembersOnlyWhatCannotChange(t *testing.T) {
+	ctx := context.Background()
+	for _, change := range []string{"jti revoked", "key revoked", "expired", "signature altered"} {
+		t.Run(change, func(t *testing.T) {
+			h := newKeyHolder(t)
+			raw := h.issue()
+			for range 2 { // verified, then found again
+				if _, err := h.env.App.Token.Verify(raw); err != nil {
+					t.Fatalf("fresh token refused: %v", err)
+				}
+			}
+			cl := h.claims(raw)
+			switch change {
+			case "jti revoked":
+				if _, err := h.env.App.Token.RevokeJTI(ctx, cl.ID, "test"); err != nil {
+					t.Fatal(err)
+				}
+			case "key revoked":
+				if _, err := h.env.App.Keys.Revoke(ctx, mustHeaderKID(t, raw), "test"); err != nil {
+					t.Fatal(err)
+				}
+			case "expired":
+				h.env.Clock.Advance(time.Unix(cl.Expiry, 0).Sub(h.env.Clock.Now()))
+			case "signature altered":
+				i := strings.LastIndexByte(raw, '.') + 5
+				b := []byte(raw)
+				if b[i] == 'A' { // a base64url letter for another: the form stays canonical
+					b[i] = 'B'
+				} else {
+					b[i] = 'A'
+				}
+				raw = string(b)
+			}
+			if got, err := h.env.App.Token.Verify(raw); err == nil {
+				t.Fatalf("%s: Verify accepted the token again: %+v", change, got)
+			}
+		})
+	}
+}
+
+func mustHeaderKID(t *testing.T, raw string) string {
+	t.Helper()
+	parsed, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsed.Signatures[0].Header.KeyID
+}

@@ -63,8 +63,22 @@ func Digest(token string) (string, error) {
 		return "", fmt.Errorf("%w: signature: %v", ErrDigest, err)
 	}
 	binary.BigEndian.PutUint32(buf, uint32(nh))
-	sum := sha256.Sum256(buf[:4+nh+np])
-	return base64.RawURLEncoding.EncodeToString(sum[:16]), nil
+	return digestOf(buf[:4+nh+np]), nil
+}
+
+// DigestParts is Digest of a token whose decoded header and payload are
+// header and payload: for the issuer, which has them before it encodes
+// them, and need not decode what it just encoded.
+func DigestParts(header, payload []byte) string {
+	var arr [1024]byte
+	buf := append(binary.BigEndian.AppendUint32(arr[:0], uint32(len(header))), header...)
+	return digestOf(append(buf, payload...))
+}
+
+// digestOf is the digest of len(H) || H || P.
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // decodePart decodes part s of a token into dst, refusing an empty part.

@@ -2,13 +2,14 @@ package sqlite
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
 )
 
-// insertIssuances inserts issuance records a hundred rows a statement
-// instead of one statement a row (sqlstore.Config.InsertIssuances).
+// insertIssuances inserts issuance records many rows a statement instead
+// of one statement a row (sqlstore.Config.InsertIssuances).
 func insertIssuances(t *sqlstore.Tx, recs []mayfly.Issuance, refs []sqlstore.IssuanceRefs) error {
 	return insertRows(t, `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp, digest, subject, actor, sid) VALUES `, 12, len(recs),
 		func(i int, args []any) []any {
@@ -18,26 +19,48 @@ func insertIssuances(t *sqlstore.Tx, recs []mayfly.Issuance, refs []sqlstore.Iss
 		})
 }
 
-// insertRows runs prefix in t with n rows of cols values each, a hundred
-// rows a statement.
+// maxChunk is the most rows one insert statement carries.
+const maxChunk = 64
+
+// insertRows runs prefix in t with n rows of cols values each, in chunks
+// of a power of two rows (64, then what is left in halves): so few
+// distinct statements, each prepared once (sqlstore.Statements), that
+// SQLite does not parse one per batch.
 func insertRows(t *sqlstore.Tx, prefix string, cols, n int, row func(i int, args []any) []any) error {
-	const chunk = 100
 	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
-	for start := 0; start < n; start += chunk {
-		end := min(start+chunk, n)
-		var b strings.Builder
-		b.WriteString(prefix)
-		args := make([]any, 0, (end-start)*cols)
-		for i := start; i < end; i++ {
-			if i > start {
-				b.WriteByte(',')
-			}
-			b.WriteString(tuple)
+	args := make([]any, 0, min(n, maxChunk)*cols)
+	for start := 0; start < n; {
+		size := maxChunk
+		for size > n-start {
+			size /= 2
+		}
+		args = args[:0]
+		for i := start; i < start+size; i++ {
 			args = row(i, args)
 		}
-		if _, err := t.Q().Exec(t.Context(), b.String(), args...); err != nil {
+		if _, err := t.Q().Exec(t.Context(), chunkSQL(prefix, tuple, size), args...); err != nil {
 			return err
 		}
+		start += size
 	}
 	return nil
 }
+
+// chunkSQL is prefix followed by size copies of tuple, made once per
+// statement.
+func chunkSQL(prefix, tuple string, size int) string {
+	k := chunkKey{prefix, size}
+	if q, ok := chunks.Load(k); ok {
+		return q.(string)
+	}
+	q := prefix + tuple + strings.Repeat(","+tuple, size-1)
+	chunks.Store(k, q)
+	return q
+}
+
+type chunkKey struct {
+	prefix string
+	size   int
+}
+
+var chunks sync.Map // chunkKey -> string

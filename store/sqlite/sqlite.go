@@ -52,8 +52,9 @@ var migrations embed.FS
 type Store struct {
 	*sqlstore.Store
 
-	w *sql.DB // one connection: all writes
-	r *sql.DB // readers
+	w     *sql.DB              // one connection: all writes
+	r     *sql.DB              // readers
+	stmts *sqlstore.Statements // the writer's, prepared once
 
 	stop, stopped chan struct{}
 	lock          *os.File // held while open: one process per database
@@ -80,7 +81,7 @@ func Migrate(ctx context.Context, path string) ([]int, error) {
 
 func open(ctx context.Context, path string) (*Store, []int, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(1000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -108,7 +109,7 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, lock: lock}
+	s := &Store{w: w, r: r, lock: lock, stmts: sqlstore.NewStatements(w)}
 	s.Store = sqlstore.New(sqlstore.Config{
 		Name:  "sqlite",
 		Read:  sqlstore.SQL(r),
@@ -118,7 +119,7 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 			if err != nil {
 				return nil, err
 			}
-			return sqlstore.SQLTx(tx), nil
+			return sqlstore.SQLTx(tx, s.stmts), nil
 		},
 		Constraint:      constraint,
 		AfterCommit:     s.afterCommit,
@@ -143,7 +144,7 @@ func (s *Store) Close() error {
 		<-s.stopped
 		s.stop = nil
 	}
-	err := errors.Join(s.r.Close(), s.w.Close())
+	err := errors.Join(s.stmts.Close(), s.r.Close(), s.w.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the process lock
 		s.lock = nil

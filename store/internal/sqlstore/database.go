@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"sync"
 )
 
 // The database/sql adapter, for SQLite (modernc.org/sqlite). Its
@@ -17,15 +18,34 @@ type sqlQuerier interface {
 
 // SQL adapts a *sql.DB, *sql.Conn or *sql.Tx. A batch runs one statement
 // after another: outside a transaction, each commits by itself.
-func SQL(q sqlQuerier) Querier { return sqlAdapter{q} }
+func SQL(q sqlQuerier) Querier { return sqlAdapter{q: q} }
 
-// SQLTx adapts a database/sql transaction.
-func SQLTx(tx *sql.Tx) Conn { return sqlTx{sqlAdapter{tx}, tx} }
+// SQLTx adapts a database/sql transaction. With stmts, the statements it
+// runs often are prepared once (see Statements).
+func SQLTx(tx *sql.Tx, stmts *Statements) Conn {
+	return sqlTx{sqlAdapter{q: tx, tx: tx, stmts: stmts}, tx}
+}
 
-type sqlAdapter struct{ q sqlQuerier }
+type sqlAdapter struct {
+	q     sqlQuerier
+	tx    *sql.Tx     // set in a transaction
+	stmts *Statements // nil: every statement is parsed where it runs
+}
+
+// on returns what runs query: the transaction's use of a statement
+// prepared once, if there is one.
+func (a sqlAdapter) on(ctx context.Context, query string) sqlQuerier {
+	if a.stmts == nil || a.tx == nil {
+		return a.q
+	}
+	if st := a.stmts.get(query); st != nil {
+		return stmtQuerier{a.tx.StmtContext(ctx, st)}
+	}
+	return a.q
+}
 
 func (a sqlAdapter) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := a.q.ExecContext(ctx, query, args...)
+	res, err := a.on(ctx, query).ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -33,11 +53,11 @@ func (a sqlAdapter) Exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 func (a sqlAdapter) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return a.q.QueryRowContext(ctx, query, args...)
+	return a.on(ctx, query).QueryRowContext(ctx, query, args...)
 }
 
 func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := a.q.QueryContext(ctx, query, args...)
+	rows, err := a.on(ctx, query).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +67,7 @@ func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows,
 func (a sqlAdapter) SendBatch(ctx context.Context, b *Batch) error {
 	for _, it := range b.items {
 		if it.scan != nil {
-			if err := it.scan(a.q.QueryRowContext(ctx, it.query, it.args...)); err != nil {
+			if err := it.scan(a.QueryRow(ctx, it.query, it.args...)); err != nil {
 				return err
 			}
 			continue
@@ -72,5 +92,102 @@ type sqlTx struct {
 	tx *sql.Tx
 }
 
-func (t sqlTx) Commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTx) Commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.stmts.prepare(ctx)
+	return err
+}
+
 func (t sqlTx) Rollback(context.Context) error { return t.tx.Rollback() }
+
+// stmtQuerier runs a prepared statement, ignoring the query it is given
+// (the one it was prepared from).
+type stmtQuerier struct{ st *sql.Stmt }
+
+func (s stmtQuerier) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
+}
+
+func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return s.st.QueryRowContext(ctx, args...)
+}
+
+// Statements are the statements a database's transactions run more than
+// once, each prepared once on the database. SQLite otherwise parses a
+// statement every time it runs: for the batches of the token endpoint that
+// was about a tenth of the server's CPU (BENCHMARKS.md). A statement is
+// prepared after the commit of the second transaction that ran it, when
+// the writer's one connection is free; a database with one connection
+// could not prepare while a transaction holds it.
+type Statements struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	seen  map[string]bool // run once, unprepared
+	want  []string        // run twice: prepare after the commit
+}
+
+// maxStatements bounds the statements kept: queries built with a varying
+// number of placeholders beyond it are parsed where they run.
+const maxStatements = 256
+
+// NewStatements returns an empty cache of db's statements.
+func NewStatements(db *sql.DB) *Statements {
+	return &Statements{db: db, stmts: map[string]*sql.Stmt{}, seen: map[string]bool{}}
+}
+
+func (c *Statements) get(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.stmts[query]; st != nil {
+		return st
+	}
+	switch {
+	case len(c.stmts)+len(c.want) >= maxStatements:
+	case !c.seen[query]:
+		if len(c.seen) >= 4*maxStatements { // queries that never repeat
+			clear(c.seen)
+		}
+		c.seen[query] = true
+	default:
+		delete(c.seen, query)
+		c.want = append(c.want, query)
+	}
+	return nil
+}
+
+// prepare prepares the statements that ran twice. One that does not
+// prepare keeps running unprepared.
+func (c *Statements) prepare(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	want := c.want
+	c.want = nil
+	c.mu.Unlock()
+	for _, q := range want {
+		st, err := c.db.PrepareContext(context.WithoutCancel(ctx), q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		c.stmts[q] = st
+		c.mu.Unlock()
+	}
+}
+
+// Close closes the prepared statements.
+func (c *Statements) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.stmts {
+		st.Close()
+		delete(c.stmts, q)
+	}
+	return nil
+}

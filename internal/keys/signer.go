@@ -146,7 +146,7 @@ func (s *Signer) sign(header string, payload []byte, now time.Time) (string, err
 		return "", errRetired
 	}
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(header)+2+enc.EncodedLen(len(payload))+enc.EncodedLen(512))
+	buf := make([]byte, 0, len(header)+2+enc.EncodedLen(len(payload))+enc.EncodedLen(s.sigSize()))
 	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
@@ -156,6 +156,15 @@ func (s *Signer) sign(header string, payload []byte, now time.Time) (string, err
 	}
 	buf = append(buf, '.')
 	return string(enc.AppendEncode(buf, sig)), nil
+}
+
+// sigSize is the size of the key's signatures, or a bound on it.
+func (s *Signer) sigSize() int {
+	switch s.alg {
+	case mayfly.ES256, mayfly.EdDSA:
+		return 64
+	}
+	return 512 // RSA up to 4096 bits
 }
 
 // signs checks that a key with public key pub can sign as alg.

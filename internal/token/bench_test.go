@@ -39,21 +39,42 @@ func BenchmarkIssue(b *testing.B) {
 }
 
 // BenchmarkIntrospect measures verifying a token completely, as
-// introspection does: signature, claims and every revocation check.
+// introspection does: signature, claims and every revocation check. "seen"
+// introspects one token again and again, as a resource server does for
+// each request a token comes with; "new" a different token each time,
+// each seen once, so that the signature is checked every time.
 func BenchmarkIntrospect(b *testing.B) {
 	for _, alg := range []mayfly.Alg{mayfly.ES256, mayfly.EdDSA, mayfly.RS256} {
-		b.Run(string(alg), func(b *testing.B) {
-			env, c := benchClient(b, alg)
-			ctx := context.Background()
-			tok := env.Issue(c).AccessToken
-			svc := env.App.Token
-			b.ResetTimer()
-			for b.Loop() {
-				if svc.Introspect(ctx, tok) == nil {
-					b.Fatal("inactive")
-				}
+		for _, fresh := range []bool{false, true} {
+			name := string(alg) + "/seen"
+			if fresh {
+				name = string(alg) + "/new"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				env, c := benchClient(b, alg)
+				ctx := context.Background()
+				toks := []string{env.Issue(c).AccessToken}
+				if fresh {
+					for range 2000 {
+						toks = append(toks, env.Issue(c).AccessToken)
+					}
+				}
+				svc := env.App.Token
+				b.ResetTimer()
+				i := 0
+				for b.Loop() {
+					if svc.Introspect(ctx, toks[i%len(toks)]) == nil {
+						b.Fatal("inactive")
+					}
+					i++
+					if fresh && i%len(toks) == 0 {
+						b.StopTimer() // a token seen once is remembered: forget them all
+						env.App.Token.ForgetVerified()
+						b.StartTimer()
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -77,6 +77,7 @@ func TestOpsListener(t *testing.T) {
 		{ops, s.OpsURL + "/v1/principals", 404, `"not_found"`},
 		{ops, s.OpsURL + api.JWKSPath, 404, `"not_found"`},
 		{public, s.URL + api.JWKSPath, 200, `"keys"`},
+		{ops, s.OpsURL + "/debug/pprof/", 404, `"not_found"`}, // only with OpsPprof
 	}
 	for _, tt := range tests {
 		if code, body := probe(t, tt.hc, tt.url); code != tt.code || !strings.Contains(body, tt.has) {
@@ -92,6 +93,37 @@ func TestOpsListener(t *testing.T) {
 	}
 	if code, body := probe(t, http.DefaultClient, p.URL+api.MetricsPath); code != 200 || !strings.Contains(body, "mayfly_expensive_limit") {
 		t.Errorf("/metrics without an ops listener: %d %.80q", code, body)
+	}
+}
+
+// TestOpsPprof: the profiler is served on the ops listener when asked
+// for, never on the API's, and asking for it without an ops listener is
+// refused before anything starts.
+func TestOpsPprof(t *testing.T) {
+	cfg := config(t, &servertest.LogBuffer{})
+	cfg.OpsAddr, cfg.OpsPprof = "127.0.0.1:0", true
+	s := run(t, cfg)
+	for _, tt := range []struct {
+		url  string
+		code int
+		has  string
+	}{
+		{s.OpsURL + "/debug/pprof/", 200, "goroutine"},
+		{s.OpsURL + "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
+		{s.OpsURL + api.MetricsPath, 200, "mayfly_expensive_limit"},
+		{s.URL + "/debug/pprof/", 404, `"not_found"`},
+		{s.URL + "/debug/pprof/goroutine?debug=1", 404, `"not_found"`},
+	} {
+		if code, body := probe(t, http.DefaultClient, tt.url); code != tt.code || !strings.Contains(body, tt.has) {
+			t.Errorf("GET %s: %d %.80q; want %d with %q", tt.url, code, body, tt.code, tt.has)
+		}
+	}
+
+	alone := config(t, &servertest.LogBuffer{})
+	alone.OpsPprof = true
+	err := server.Run(context.Background(), alone, nil)
+	if err == nil || !strings.Contains(err.Error(), "--ops-pprof needs --ops-addr") {
+		t.Fatalf("OpsPprof without OpsAddr: %v; want a refusal naming --ops-addr", err)
 	}
 }
 

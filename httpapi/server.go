@@ -267,7 +267,10 @@ func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) logError(r *http.Request, err error) {
 	level := slog.LevelDebug
-	if mayfly.ErrorCode(err) == mayfly.Internal {
+	// A client that hung up mid-request fails the wait for what it asked
+	// for; that is its doing, not the server's.
+	gone := r.Context().Err() != nil && errors.Is(err, context.Canceled)
+	if mayfly.ErrorCode(err) == mayfly.Internal && !gone {
 		level = slog.LevelError
 	}
 	s.cfg.Log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)

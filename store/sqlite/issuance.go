@@ -22,18 +22,15 @@ func insertIssuances(t *sqlstore.Tx, recs []mayfly.Issuance, refs []sqlstore.Iss
 // maxChunk is the most rows one insert statement carries.
 const maxChunk = 64
 
-// insertRows runs prefix in t with n rows of cols values each, in chunks
-// of a power of two rows (64, then what is left in halves): so few
-// distinct statements, each prepared once (sqlstore.Statements), that
-// SQLite does not parse one per batch.
+// insertRows runs prefix in t with n rows of cols values each, at most
+// maxChunk rows a statement: at most maxChunk distinct statements per
+// prefix, each prepared once (sqlstore.Statements), so that SQLite does
+// not parse one per batch.
 func insertRows(t *sqlstore.Tx, prefix string, cols, n int, row func(i int, args []any) []any) error {
 	tuple := "(" + strings.Repeat("?,", cols-1) + "?)"
 	args := make([]any, 0, min(n, maxChunk)*cols)
 	for start := 0; start < n; {
-		size := maxChunk
-		for size > n-start {
-			size /= 2
-		}
+		size := min(n-start, maxChunk)
 		args = args[:0]
 		for i := start; i < start+size; i++ {
 			args = row(i, args)

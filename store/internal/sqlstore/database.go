@@ -133,7 +133,7 @@ type Statements struct {
 
 // maxStatements bounds the statements kept: queries built with a varying
 // number of placeholders beyond it are parsed where they run.
-const maxStatements = 256
+const maxStatements = 512
 
 // NewStatements returns an empty cache of db's statements.
 func NewStatements(db *sql.DB) *Statements {

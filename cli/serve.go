@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -28,7 +30,7 @@ func serve(ctx context.Context, args []string, env Env) error {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS on --addr (needs --tls-key; reread on SIGHUP and when it changes)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&cfg.OpsAddr, "ops-addr", "", "listen address for /metrics, /healthz and /readyz over plain HTTP; /metrics then leaves --addr")
-	f.BoolVar(&cfg.OpsPprof, "ops-pprof", false, "serve Go's profiler at /debug/pprof/ on --ops-addr (which it needs)")
+	profiler := f.Bool("ops-pprof", false, "serve Go's profiler at /debug/pprof/ on --ops-addr (which it needs)")
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file (default DATA/root.key); replicas sharing a store share it")
 	f.StringVar(&cfg.Store, "store", "", "postgres://USER@HOST/DB URL, or a SQLite file (default DATA/mayfly.db)")
 	f.StringVar(&cfg.Operator, "operator", "operator", "the person running the server with the root key file: recorded as its custodian")
@@ -126,6 +128,12 @@ func serve(ctx context.Context, args []string, env Env) error {
 	lim.Off = !lockout
 	cfg.AlertWebhooks = hooks
 	cfg.Limits = lim
+	if *profiler {
+		if cfg.OpsAddr == "" {
+			return usagef("--ops-pprof needs --ops-addr: the profiler is never served on the API's listener")
+		}
+		cfg.OpsWrap = withProfiler
+	}
 	if err := det.Defaults(); err != nil {
 		return usagef("%v", err)
 	}
@@ -280,4 +288,19 @@ func fill(fs *flag.FlagSet, env Env, config string) error {
 		}
 	}
 	return sc.Err()
+}
+
+// withProfiler adds Go's profiler under /debug/pprof/ to the ops handler
+// h: the index, CPU and execution trace profiles, and every named profile
+// (heap, allocs, goroutine, ...). Not the command line, which holds the
+// store's URL and with it, perhaps, a password.
+func withProfiler(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/cmdline", http.NotFoundHandler())
+	return mux
 }

@@ -77,7 +77,7 @@ func TestOpsListener(t *testing.T) {
 		{ops, s.OpsURL + "/v1/principals", 404, `"not_found"`},
 		{ops, s.OpsURL + api.JWKSPath, 404, `"not_found"`},
 		{public, s.URL + api.JWKSPath, 200, `"keys"`},
-		{ops, s.OpsURL + "/debug/pprof/", 404, `"not_found"`}, // only with OpsPprof
+		{ops, s.OpsURL + "/debug/pprof/", 404, `"not_found"`}, // only with serve --ops-pprof
 	}
 	for _, tt := range tests {
 		if code, body := probe(t, tt.hc, tt.url); code != tt.code || !strings.Contains(body, tt.has) {
@@ -96,23 +96,27 @@ func TestOpsListener(t *testing.T) {
 	}
 }
 
-// TestOpsPprof: the profiler is served on the ops listener when asked
-// for, never on the API's, and asking for it without an ops listener is
-// refused before anything starts.
-func TestOpsPprof(t *testing.T) {
+// TestOpsWrap: the ops handler's wrapper (serve --ops-pprof) serves on
+// the ops listener only, and without an ops listener the start is refused
+// before anything is created.
+func TestOpsWrap(t *testing.T) {
 	cfg := config(t, &servertest.LogBuffer{})
-	cfg.OpsAddr, cfg.OpsPprof = "127.0.0.1:0", true
+	cfg.OpsAddr = "127.0.0.1:0"
+	cfg.OpsWrap = func(h http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("/", h)
+		mux.HandleFunc("/debug/extra", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "extra") })
+		return mux
+	}
 	s := run(t, cfg)
 	for _, tt := range []struct {
 		url  string
 		code int
 		has  string
 	}{
-		{s.OpsURL + "/debug/pprof/", 200, "goroutine"},
-		{s.OpsURL + "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
+		{s.OpsURL + "/debug/extra", 200, "extra"},
 		{s.OpsURL + api.MetricsPath, 200, "mayfly_expensive_limit"},
-		{s.URL + "/debug/pprof/", 404, `"not_found"`},
-		{s.URL + "/debug/pprof/goroutine?debug=1", 404, `"not_found"`},
+		{s.URL + "/debug/extra", 404, `"not_found"`},
 	} {
 		if code, body := probe(t, http.DefaultClient, tt.url); code != tt.code || !strings.Contains(body, tt.has) {
 			t.Errorf("GET %s: %d %.80q; want %d with %q", tt.url, code, body, tt.code, tt.has)
@@ -120,10 +124,10 @@ func TestOpsPprof(t *testing.T) {
 	}
 
 	alone := config(t, &servertest.LogBuffer{})
-	alone.OpsPprof = true
+	alone.OpsWrap = cfg.OpsWrap
 	err := server.Run(context.Background(), alone, nil)
-	if err == nil || !strings.Contains(err.Error(), "--ops-pprof needs --ops-addr") {
-		t.Fatalf("OpsPprof without OpsAddr: %v; want a refusal naming --ops-addr", err)
+	if err == nil || !strings.Contains(err.Error(), "needs an ops address") {
+		t.Fatalf("OpsWrap without OpsAddr: %v; want a refusal naming the ops address", err)
 	}
 }
 

@@ -31,7 +31,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"sync/atomic"
@@ -142,8 +141,8 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	errc := make(chan error, 2)
 	var ops *http.Server
 	var opsHandler atomic.Pointer[http.Handler]
-	if cfg.OpsPprof && cfg.OpsAddr == "" {
-		return fmt.Errorf("--ops-pprof needs --ops-addr: the profiler is never served on the API's listener")
+	if cfg.OpsWrap != nil && cfg.OpsAddr == "" {
+		return fmt.Errorf("an ops handler wrapper (--ops-pprof) needs an ops address (--ops-addr): it is never served on the API's listener")
 	}
 	if cfg.OpsAddr != "" {
 		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
@@ -185,8 +184,8 @@ func Run(ctx context.Context, cfg Config, ready func(s *Server, addr string)) er
 	if ops != nil {
 		s.OpsURL = "http://" + cfg.OpsAddr
 		h := s.OpsHandler()
-		if cfg.OpsPprof {
-			h = withPprof(h)
+		if cfg.OpsWrap != nil {
+			h = cfg.OpsWrap(h)
 		}
 		opsHandler.Store(&h)
 	}
@@ -265,15 +264,3 @@ const DefaultIssuanceRetention = token.DefaultIssuanceRetention
 // DefaultRefreshGrace is how long after a refresh token's use a client
 // that got no answer may present it once more.
 const DefaultRefreshGrace = refresh.DefaultGrace
-
-// withPprof adds Go's profiler under /debug/pprof/ to the ops handler h.
-func withPprof(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
-}

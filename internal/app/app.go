@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -99,9 +100,10 @@ type Config struct {
 	// OpsAddr, if set, is a second listener, plain HTTP, for /metrics,
 	// /healthz and /readyz; the API's listener then serves no /metrics.
 	OpsAddr string
-	// OpsPprof serves Go's profiler at /debug/pprof/ on the ops listener
-	// (never on the API's): for profiling under load.
-	OpsPprof bool
+	// OpsWrap, if set, wraps the ops listener's handler (never the
+	// API's): serve --ops-pprof adds Go's profiler with it. It needs
+	// OpsAddr.
+	OpsWrap func(http.Handler) http.Handler
 
 	Clock mayfly.Clock
 	Rand  io.Reader

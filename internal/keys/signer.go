@@ -109,7 +109,7 @@ func (s *Signer) From() time.Time { return s.from }
 // Sign signs payload as a compact JWS with typ at+jwt, if now is inside the
 // key's window.
 func (s *Signer) Sign(payload []byte, now time.Time) (string, error) {
-	return s.sign(s.header, payload, now)
+	return s.sign(s.header, payload, now, true)
 }
 
 // Digest is canon.Digest of the token Sign makes of payload, without
@@ -124,7 +124,7 @@ func (s *Signer) SignTyped(typ string, payload []byte, now time.Time) (string, e
 	if err != nil {
 		return "", mayfly.E("keys.SignTyped", err)
 	}
-	return s.sign(h, payload, now)
+	return s.sign(h, payload, now, false)
 }
 
 func header(alg mayfly.Alg, kid, typ string) (string, error) {
@@ -136,7 +136,9 @@ func header(alg mayfly.Alg, kid, typ string) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(h), err
 }
 
-func (s *Signer) sign(header string, payload []byte, now time.Time) (string, error) {
+// sign signs header.payload. unique says the payload is never signed
+// again (an access token's, with its random jti); see keySignature.
+func (s *Signer) sign(header string, payload []byte, now time.Time, unique bool) (string, error) {
 	if !s.covers(now) {
 		return "", mayfly.Errorf(mayfly.Unavailable, "key %s is outside its signing window", s.kid)
 	}
@@ -150,7 +152,7 @@ func (s *Signer) sign(header string, payload []byte, now time.Time) (string, err
 	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
-	sig, err := s.signature(buf)
+	sig, err := s.signature(buf, unique)
 	if err != nil {
 		return "", mayfly.E("keys.Sign", err)
 	}
@@ -191,8 +193,8 @@ func signs(alg mayfly.Alg, pub crypto.PublicKey) error {
 // package canon): crypto/ecdsa, like most signers, makes S > n/2 as often
 // as not, and verifiers accept only the low one of the two valid
 // signatures, so that a token has one spelling.
-func (s *Signer) signature(input []byte) ([]byte, error) {
-	sig, err := s.keySignature(input)
+func (s *Signer) signature(input []byte, unique bool) ([]byte, error) {
+	sig, err := s.keySignature(input, unique)
 	if err == nil && s.alg == mayfly.ES256 {
 		canon.LowS(sig)
 	}
@@ -200,17 +202,24 @@ func (s *Signer) signature(input []byte) ([]byte, error) {
 }
 
 // keySignature is the signature as the key makes it.
-func (s *Signer) keySignature(input []byte) ([]byte, error) {
+//
+// An ES256 signature of a unique input takes its nonce as RFC 6979
+// derives it from the key and the message: a fifth cheaper than
+// crypto/ecdsa's hedged nonce, which hashes fresh randomness into it with
+// SHA-512 (BENCHMARKS.md). The hedge guards against a fault while signing
+// a message that is signed again, which then leaks the key; an access
+// token's payload is never signed twice (its jti is random), while other
+// typed tokens may be (a Security Event Token is signed again for each
+// delivery attempt), so those keep the hedged nonce.
+func (s *Signer) keySignature(input []byte, unique bool) ([]byte, error) {
 	switch priv := s.key.(type) {
 	case *ecdsa.PrivateKey: // ES256: R and S, each 32 bytes big-endian
-		// The nonce as RFC 6979 derives it from the key and the message:
-		// a fifth cheaper than crypto/ecdsa's hedged nonce, which hashes
-		// fresh randomness into it with SHA-512 (BENCHMARKS.md). What the
-		// hedge guards against, a fault while signing a message signed
-		// before, needs a message signed twice; every payload carries a
-		// random jti.
 		h := sha256.Sum256(input)
-		der, err := priv.Sign(nil, h[:], crypto.SHA256)
+		var rand io.Reader // nil: RFC 6979
+		if !unique {
+			rand = s.rand
+		}
+		der, err := priv.Sign(rand, h[:], crypto.SHA256)
 		if err != nil {
 			return nil, err
 		}

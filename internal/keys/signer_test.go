@@ -371,19 +371,25 @@ func TestES256SignsLowS(t *testing.T) {
 	}
 }
 
-// FuzzFixedWidth: the DER an opaque signer answers is read exactly as
-// encoding/asn1 reads it into big integers, or refused; what is accepted
-// is r||s of two positive integers of at most 32 bytes each.
+// FuzzFixedWidth: the DER an opaque signer answers is accepted exactly
+// when it is the DER encoding/asn1 writes for two positive integers of at
+// most 32 bytes each (encoding/asn1 alone would also read a sequence with
+// more elements after S), and read as r||s.
 func FuzzFixedWidth(f *testing.F) {
 	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02})
 	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x02})
-	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02}) // non-minimal
-	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0xff, 0x02, 0x01, 0x02})       // negative
+	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02})       // non-minimal
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0xff, 0x02, 0x01, 0x02})             // negative
+	f.Add([]byte{0x30, 0x08, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02, 0x05, 0x00}) // a third element
 	f.Fuzz(func(t *testing.T, der []byte) {
 		got, err := keys.FixedWidth(der, 32)
 		var rs struct{ R, S *big.Int }
 		rest, refErr := asn1.Unmarshal(der, &rs)
 		refOK := refErr == nil && len(rest) == 0 && rs.R.Sign() > 0 && rs.S.Sign() > 0 && rs.R.BitLen() <= 256 && rs.S.BitLen() <= 256
+		if refOK {
+			again, err := asn1.Marshal(rs)
+			refOK = err == nil && bytes.Equal(again, der)
+		}
 		if err != nil {
 			if refOK {
 				t.Fatalf("refused %x, which encoding/asn1 reads as r=%v s=%v", der, rs.R, rs.S)
@@ -400,4 +406,36 @@ func FuzzFixedWidth(f *testing.F) {
 			t.Fatalf("%x: got %x, want %x", der, got, want)
 		}
 	})
+}
+
+// TestES256Nonces: an access token's signature takes RFC 6979's nonce, so
+// the same payload signs the same; a typed token, which may be signed
+// again (a Security Event Token on each delivery attempt), keeps the
+// hedged nonce and signs differently each time. All of them verify.
+func TestES256Nonces(t *testing.T) {
+	priv := signerKeys(t)[mayfly.ES256]
+	sg := newTestSigner(t, mayfly.ES256, priv)
+	payload := []byte(`{"jti":"same"}`)
+	sign := func(typed bool) string {
+		var raw string
+		var err error
+		if typed {
+			raw, err = sg.SignTyped("secevent+jwt", payload, signerNow)
+		} else {
+			raw, err = sg.Sign(payload, signerNow)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !typed {
+			verifyToken(t, raw, mayfly.ES256, priv.Public())
+		}
+		return raw
+	}
+	if a, b := sign(false), sign(false); a != b {
+		t.Errorf("an access token's payload signed twice gave two signatures:\n%s\n%s", a, b)
+	}
+	if a, b := sign(true), sign(true); a == b {
+		t.Errorf("a typed token signed twice gave one signature: %s", a)
+	}
 }

@@ -148,6 +148,22 @@ type Claims struct {
 	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
+// clone is a copy of cl that shares nothing with it: what the verified
+// tokens' memory hands out must not change under another caller.
+func (cl *Claims) clone() *Claims {
+	c := *cl
+	c.Audience = slices.Clone(cl.Audience)
+	if cl.Act != nil {
+		act := *cl.Act
+		c.Act = &act
+	}
+	if cl.Cnf != nil {
+		cnf := *cl.Cnf
+		c.Cnf = &cnf
+	}
+	return &c
+}
+
 // Actor is an act claim.
 type Actor struct {
 	Subject string `json:"sub"`
@@ -354,8 +370,7 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 		if !ok || s.cfg.Revoker.Revoked(mayfly.RevokeKey, v.kid) {
 			return nil, mayfly.Errorf(mayfly.Invalid, "key %q is unknown, revoked or not valid for verification", v.kid)
 		}
-		cl := v.claims // a copy: callers may keep what they get
-		return s.checkClaims(&cl, key)
+		return s.checkClaims(v.claims.clone(), key)
 	}
 	cl, key, err := s.verifySignature(raw)
 	if err != nil {
@@ -363,7 +378,7 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	}
 	// Cached before the checks that can change: a token refused now for
 	// its time or a revocation is refused again by them, not by a parse.
-	s.verified.put(id, verified{kid: key.KID, claims: *cl}, cl.Expiry)
+	s.verified.put(id, verified{kid: key.KID, claims: *cl.clone()}, cl.Expiry)
 	return s.checkClaims(cl, key)
 }
 

@@ -6,8 +6,8 @@ import (
 	"github.com/mayflyhq/mayfly"
 )
 
-// verifiedCacheSize bounds the tokens remembered as verified: about 30 MB
-// at most.
+// verifiedCacheSize bounds the tokens remembered as verified: about 1 KB
+// each for tokens of the usual size, so about 65 MB when full.
 const verifiedCacheSize = 1 << 16
 
 // verified is what is remembered of a token whose form and signature

@@ -8,7 +8,7 @@ import (
 	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
 )
 
-// insertAudit inserts entries and nodes a hundred rows a statement
+// insertAudit inserts entries and nodes many rows a statement
 // (sqlstore.Config.InsertAudit). A transaction is SQLite's one writer, so
 // it holds the append lock already.
 func insertAudit(t *sqlstore.Tx, recs []mayfly.AuditRecord, nodes []mayfly.AuditNode) error {

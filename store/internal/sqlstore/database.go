@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"container/list"
 	"context"
 	"database/sql"
 	"sync"
@@ -57,7 +58,9 @@ func (a sqlAdapter) QueryRow(ctx context.Context, query string, args ...any) Row
 }
 
 func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := a.on(ctx, query).QueryContext(ctx, query, args...)
+	// Never a shared prepared statement: a caller may run the same query
+	// while it reads these rows, which would reset them.
+	rows, err := a.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +95,9 @@ type sqlTx struct {
 	tx *sql.Tx
 }
 
-func (t sqlTx) Commit(ctx context.Context) error {
+func (t sqlTx) Commit(context.Context) error {
 	err := t.tx.Commit()
-	t.stmts.prepare(ctx)
+	t.stmts.prepare()
 	return err
 }
 
@@ -120,34 +123,46 @@ func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any)
 // once, each prepared once on the database. SQLite otherwise parses a
 // statement every time it runs: for the batches of the token endpoint that
 // was about a tenth of the server's CPU (BENCHMARKS.md). A statement is
-// prepared after the commit of the second transaction that ran it, when
-// the writer's one connection is free; a database with one connection
-// could not prepare while a transaction holds it.
+// prepared once a second transaction has run it, in the background after
+// that transaction's commit: a database with one connection cannot
+// prepare while a transaction holds it. The least recently used are
+// closed beyond maxStatements, so that queries built with a varying
+// number of placeholders cannot crowd out the hot ones.
 type Statements struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
-	seen  map[string]bool // run once, unprepared
-	want  []string        // run twice: prepare after the commit
+	db        *sql.DB
+	max       int
+	mu        sync.Mutex
+	stmts     map[string]*list.Element // of *cachedStmt; front: most recently used
+	lru       list.List
+	seen      map[string]bool // run once, unprepared
+	want      map[string]bool // run twice: prepare after the commit
+	preparing bool
+	closed    bool
+	done      sync.WaitGroup // the background preparation
 }
 
-// maxStatements bounds the statements kept: queries built with a varying
-// number of placeholders beyond it are parsed where they run.
+type cachedStmt struct {
+	query string
+	st    *sql.Stmt
+}
+
+// maxStatements bounds the statements kept prepared.
 const maxStatements = 512
 
 // NewStatements returns an empty cache of db's statements.
 func NewStatements(db *sql.DB) *Statements {
-	return &Statements{db: db, stmts: map[string]*sql.Stmt{}, seen: map[string]bool{}}
+	return &Statements{db: db, max: maxStatements, stmts: map[string]*list.Element{}, seen: map[string]bool{}, want: map[string]bool{}}
 }
 
 func (c *Statements) get(query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.stmts[query]; st != nil {
-		return st
+	if e := c.stmts[query]; e != nil {
+		c.lru.MoveToFront(e)
+		return e.Value.(*cachedStmt).st
 	}
 	switch {
-	case len(c.stmts)+len(c.want) >= maxStatements:
+	case c.want[query]:
 	case !c.seen[query]:
 		if len(c.seen) >= 4*maxStatements { // queries that never repeat
 			clear(c.seen)
@@ -155,39 +170,73 @@ func (c *Statements) get(query string) *sql.Stmt {
 		c.seen[query] = true
 	default:
 		delete(c.seen, query)
-		c.want = append(c.want, query)
+		c.want[query] = true
 	}
 	return nil
 }
 
-// prepare prepares the statements that ran twice. One that does not
-// prepare keeps running unprepared.
-func (c *Statements) prepare(ctx context.Context) {
+// prepare prepares, in the background, the statements that ran twice.
+// One that does not prepare keeps running unprepared.
+func (c *Statements) prepare() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	want := c.want
-	c.want = nil
-	c.mu.Unlock()
-	for _, q := range want {
-		st, err := c.db.PrepareContext(context.WithoutCancel(ctx), q)
-		if err != nil {
-			continue
-		}
+	defer c.mu.Unlock()
+	if len(c.want) == 0 || c.preparing || c.closed {
+		return
+	}
+	c.preparing = true
+	c.done.Add(1)
+	go c.prepareWanted()
+}
+
+func (c *Statements) prepareWanted() {
+	defer c.done.Done()
+	for {
 		c.mu.Lock()
-		c.stmts[q] = st
+		var q string
+		for q = range c.want {
+			break
+		}
+		if q == "" || c.closed {
+			c.preparing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		st, err := c.db.Prepare(q)
+		c.mu.Lock()
+		delete(c.want, q)
+		switch {
+		case err != nil:
+		case c.closed:
+			st.Close()
+		default:
+			c.stmts[q] = c.lru.PushFront(&cachedStmt{q, st})
+			for c.lru.Len() > c.max {
+				old := c.lru.Remove(c.lru.Back()).(*cachedStmt)
+				delete(c.stmts, old.query)
+				old.st.Close() // a transaction using it keeps it until it ends
+			}
+		}
 		c.mu.Unlock()
 	}
 }
 
-// Close closes the prepared statements.
+// Close closes the prepared statements, once any being prepared is.
 func (c *Statements) Close() error {
 	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.done.Wait()
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	for q, st := range c.stmts {
-		st.Close()
+	for q, e := range c.stmts {
+		e.Value.(*cachedStmt).st.Close()
 		delete(c.stmts, q)
 	}
+	c.lru.Init()
+	clear(c.want)
 	return nil
 }

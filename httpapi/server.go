@@ -28,6 +28,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/httpapi/console"
 	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/doctor"
@@ -118,6 +119,9 @@ type Server struct {
 	ledgerRefused *prometheus.CounterVec
 	// What is being served, for the shutdown's log (see Open).
 	requests, streams, polls atomic.Int64
+	// The services that reported to the ledger, for the console.
+	reportersMu sync.Mutex
+	reporters   map[string]console.Reporter
 }
 
 // Open is what a Server is serving at a moment.
@@ -174,6 +178,7 @@ func New(cfg Config) *Server {
 	s.pendingRoutes()
 	s.ledgerRoutes()
 	s.alertRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -1390,7 +1390,14 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly
 	if !strings.HasPrefix(secret, "mfa_") {
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}
-	a, err := s.cfg.Store.AdminCredentialByHash(ctx, HashSecret(secret))
+	return s.AuthenticateAdminHash(ctx, HashSecret(secret))
+}
+
+// AuthenticateAdminHash returns the admin credential whose secret hashes to
+// hash, if it still works: a console session keeps the hash, never the
+// secret, and checks it again on every request.
+func (s *Service) AuthenticateAdminHash(ctx context.Context, hash []byte) (*mayfly.AdminCredential, error) {
+	a, err := s.cfg.Store.AdminCredentialByHash(ctx, hash)
 	if mayfly.ErrorCode(err) == mayfly.NotFound || (err == nil && !a.RevokedAt.IsZero()) {
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}

@@ -300,4 +300,3 @@ func shoot(t *testing.T, b *browser, name string) {
 		t.Fatal(err)
 	}
 }
-

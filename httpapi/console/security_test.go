@@ -26,9 +26,14 @@ type user struct {
 }
 
 func newUser(t *testing.T, e *servertest.Env) *user {
+	return &user{t: t, e: e, base: e.URL + console.Path, c: newUserClient()}
+}
+
+// newUserClient is an HTTP client with a cookie jar that does not follow
+// redirects.
+func newUserClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &user{t: t, e: e, base: e.URL + console.Path,
-		c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // do sends a request with headers; it returns the status, headers and body.
@@ -209,7 +214,7 @@ func TestConsolePages(t *testing.T) {
 	if code != http.StatusOK || h.Get("Content-Security-Policy") != console.CSP || !strings.Contains(body, `name="token"`) {
 		t.Fatalf("login page: %d csp %q", code, h.Get("Content-Security-Policy"))
 	}
-	code, h, _ = u.do("POST", "/login", url.Values{"token": {f.e.Token}})
+	_, h, _ = u.do("POST", "/login", url.Values{"token": {f.e.Token}})
 	cookie := h.Get("Set-Cookie")
 	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(cookie, want) {

@@ -11,8 +11,8 @@ import (
 // the steps follow, read from the same stored state, and nothing changed.
 type Plan struct {
 	Principal   *mayfly.Principal
-	Services    []*mayfly.Principal      // offboarded with the person
-	Clients     []*mayfly.Client         // revoked: the person's and their services'
+	Services    []*mayfly.Principal       // offboarded with the person
+	Clients     []*mayfly.Client          // revoked: the person's and their services'
 	Credentials []*mayfly.AdminCredential // revoked: owned, or their token shown to the person
 	Rings       []string                  // rekeyed: the person had custody of them
 	Secrets     []*mayfly.Client          // client secrets the person was shown, replaced

@@ -159,7 +159,7 @@ type page struct {
 	Session *session
 	Can     func(pattern string) bool
 	Flash   string
-	Error   string
+	Back    string // where the language form returns to
 	Data    any
 }
 
@@ -171,6 +171,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	}
 	p := &page{T: h.lang(r), Session: s, Nav: nav, Data: data, Flash: r.URL.Query().Get("done")}
 	p.Lang = p.T.Get("lang")
+	p.Back = Path + "/"
+	if r.Method == http.MethodGet {
+		p.Back = safeBack(r.URL.RequestURI())
+	}
 	p.Title = p.T.Get(name)
 	p.Can = func(pattern string) bool { return s != nil && h.cfg.Allows(pattern, s.role) }
 	var b strings.Builder

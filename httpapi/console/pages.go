@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,11 +137,22 @@ func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.msgs[l]; ok {
 		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Path, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: 365 * 86400})
 	}
-	back := r.FormValue("back")
-	if !strings.HasPrefix(back, Path+"/") || strings.HasPrefix(back, "//") || strings.Contains(back, "\\") {
-		back = Path + "/"
+	redirect(w, r, safeBack(r.FormValue("back")))
+}
+
+// safeBack is where the language form may send the browser back to: a
+// console page of this origin, else the overview; never another site.
+func safeBack(back string) string {
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || strings.ContainsAny(back, "\\\x00\r\n\t") {
+		return Path + "/"
 	}
-	redirect(w, r, back)
+	p := path.Clean(u.Path)
+	if p != Path && !strings.HasPrefix(p, Path+"/") {
+		return Path + "/"
+	}
+	out := &url.URL{Path: p, RawQuery: u.RawQuery}
+	return out.String()
 }
 
 // Overview.
@@ -208,12 +220,7 @@ func (h *Handler) keyBars(now time.Time) []keyBar {
 	ceiling := h.cfg.Keys.Ceiling()
 	var out []keyBar
 	for _, ring := range h.cfg.Keys.Rings() {
-		var k *mayfly.Key
-		for _, c := range h.cfg.Keys.Keys(ring.Name) {
-			if c.State(now) == mayfly.KeyActive || (k == nil || c.CreatedAt.After(k.CreatedAt)) && c.State(now) != mayfly.KeyRevoked && k.State(now) != mayfly.KeyActive {
-				k = c
-			}
-		}
+		k := shownKey(h.cfg.Keys.Keys(ring.Name), now)
 		b := keyBar{Ring: ring.Name, Lifetime: ring.Lifetime, Max: barWidth}
 		scale := max(ceiling, ring.Lifetime)
 		if k != nil {
@@ -231,6 +238,24 @@ func (h *Handler) keyBars(now time.Time) []keyBar {
 		out = append(out, b)
 	}
 	return out
+}
+
+// shownKey is the key a ring's bar shows: the one signing, else the
+// newest not revoked, else none.
+func shownKey(ks []*mayfly.Key, now time.Time) *mayfly.Key {
+	var newest *mayfly.Key
+	for _, k := range ks {
+		switch k.State(now) {
+		case mayfly.KeyActive:
+			return k
+		case mayfly.KeyRevoked:
+		default:
+			if newest == nil || k.CreatedAt.After(newest.CreatedAt) {
+				newest = k
+			}
+		}
+	}
+	return newest
 }
 
 // Keys and rings.

@@ -103,8 +103,9 @@ type Handler struct {
 	csrf     *http.CrossOriginProtection
 	static   http.Handler
 
-	mu   sync.Mutex
-	runs map[string]*run // offboardings this process is running, by principal ID
+	mu     sync.Mutex
+	runs   map[string]*run // offboardings this process is running, by principal ID
+	doctor doctorState
 }
 
 // run is an offboarding started from the console.

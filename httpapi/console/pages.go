@@ -14,7 +14,6 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
-	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/offboard"
 )
@@ -168,15 +167,17 @@ type keyBar struct {
 }
 
 type overviewData struct {
-	Alerts    []*mayfly.Alert
-	AlertsOK  bool
-	Findings  []mayfly.Finding
-	Doctor    string // why there are no findings to show, if so
-	Bars      []keyBar
-	Ceiling   time.Duration
-	Streams   int64
-	Seq       int64
-	Reporters []Reporter
+	Alerts      []*mayfly.Alert
+	AlertsOK    bool
+	Findings    []mayfly.Finding
+	Doctor      string // why there are no findings to show, if so
+	DoctorAt    time.Time
+	DoctorTotal int
+	Bars        []keyBar
+	Ceiling     time.Duration
+	Streams     int64
+	Seq         int64
+	Reporters   []Reporter
 }
 
 const barWidth = 300.0
@@ -195,11 +196,14 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) e
 		d.Alerts, d.AlertsOK = list, true
 	}
 	if h.cfg.Doctor != nil && h.cfg.Allows(routeDoctor, s.role) {
-		rep, err := h.cfg.Doctor.Report(r.Context(), doctor.Options{})
-		if err != nil {
+		rep, err := h.doctorReport(r.Context())
+		switch {
+		case err != nil:
 			d.Doctor = mayfly.ErrorMessage(err)
-		} else {
-			d.Findings = rep.Findings
+		case rep == nil:
+			d.Doctor = h.lang(r).Get("doctor_running")
+		default:
+			d.Findings, d.DoctorAt, d.DoctorTotal = rep.Findings, rep.At, rep.Total
 			if len(d.Findings) > 20 {
 				d.Findings = d.Findings[:20]
 			}
@@ -541,25 +545,8 @@ func (h *Handler) personData(r *http.Request) (*personData, error) {
 			d.Owner = o.Name
 		}
 	}
-	ps, err := h.cfg.Identity.Principals(ctx)
-	if err != nil {
+	if d.Services, d.Clients, err = h.cfg.Identity.Owned(ctx, p.ID); err != nil {
 		return nil, err
-	}
-	owners := map[string]bool{p.ID: true}
-	for _, o := range ps {
-		if o.OwnerID == p.ID {
-			d.Services = append(d.Services, o)
-			owners[o.ID] = true
-		}
-	}
-	cs, err := h.cfg.Identity.Clients(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cs {
-		if owners[c.OwnerID] {
-			d.Clients = append(d.Clients, c)
-		}
 	}
 	if d.Custody, err = h.cfg.Identity.Custody(ctx, mayfly.CustodyFilter{PrincipalID: p.ID}); err != nil {
 		return nil, err

@@ -915,6 +915,12 @@ func (s *Service) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 	return s.cfg.Store.Clients(ctx)
 }
 
+// Owned returns the services owner owns and the clients they and owner
+// own.
+func (s *Service) Owned(ctx context.Context, owner string) ([]*mayfly.Principal, []*mayfly.Client, error) {
+	return s.cfg.Store.Owned(ctx, owner)
+}
+
 // RevokeClient withdraws a client: it can get no more tokens and every token
 // it holds stops being accepted.
 func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {

@@ -30,20 +30,18 @@ func (s *Service) Preview(ctx context.Context, ref string) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{Principal: p}
-	principals, err := cfg.Store.Principals(ctx)
+	// What the person and their services own, read by owner: a preview
+	// is a page, and reads no more than one person's share.
+	principals, clients, err := cfg.Identity.Owned(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
 	owners := map[string]bool{p.ID: true}
 	for _, sp := range principals {
-		if sp.OwnerID == p.ID && sp.Status != mayfly.Offboarded {
+		if sp.Status != mayfly.Offboarded {
 			plan.Services = append(plan.Services, sp)
 			owners[sp.ID] = true
 		}
-	}
-	clients, err := cfg.Store.Clients(ctx)
-	if err != nil {
-		return nil, err
 	}
 	for _, c := range clients {
 		if owners[c.OwnerID] && !c.Revoked() && !cfg.Revoker.Revoked(mayfly.RevokeClient, c.ID) {

@@ -16,7 +16,9 @@ import (
 // BenchmarkConsolePages times each page's server-side render over HTTP on
 // loopback, with a store of MAYFLY_BENCH_PRINCIPALS people (default 1,000)
 // owning MAYFLY_BENCH_CLIENTS clients (default 10,000), made through the
-// services as the API makes them, each change an audit entry.
+// services as the API makes them, each change an audit entry, and the
+// audit log padded to MAYFLY_BENCH_AUDIT entries (default none) with
+// entries appended 10,000 to a transaction.
 func BenchmarkConsolePages(b *testing.B) {
 	people, clients := envInt("MAYFLY_BENCH_PRINCIPALS", 1000), envInt("MAYFLY_BENCH_CLIENTS", 10000)
 	e := servertest.New(b, servertest.NoLockout)
@@ -34,10 +36,31 @@ func BenchmarkConsolePages(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if want := uint64(envInt("MAYFLY_BENCH_AUDIT", 0)); want > e.Server.Audit.Size() {
+		for left := want - e.Server.Audit.Size(); left > 0; {
+			n := min(left, 10000)
+			err := e.Server.Audit.Update(ctx, func(tx mayfly.Tx) error {
+				for i := range n {
+					if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionAdminLogin, Actor: "mayfly",
+						Details: map[string]string{"name": "bench", "source_ip": fmt.Sprintf("10.0.%d.%d", i/256%256, i%256)}}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			left -= n
+		}
+	}
 	b.Logf("%d principals, %d clients, %d audit entries", people, clients, e.Server.Audit.Size())
 	jarUser := newBenchUser(b, e)
-	for _, p := range []string{"/", "/rings/default", "/people", "/people?q=person-00042", "/people/" + ids[42], "/tokens", "/audit", "/alerts"} {
-		b.Run(p, func(b *testing.B) {
+	for _, pg := range []struct{ name, path string }{{"overview", "/"}, {"ring", "/rings/default"}, {"people", "/people"},
+		{"people-search", "/people?q=person-00042"}, {"person", "/people/" + ids[42]}, {"offboard-preview", "/people/" + ids[42] + "/offboard"},
+		{"tokens", "/tokens"}, {"audit", "/audit"}, {"audit-filtered", "/audit?action=client.created"}, {"alerts", "/alerts"}} {
+		p := pg.path
+		b.Run(pg.name, func(b *testing.B) {
 			for b.Loop() {
 				res, err := jarUser.Get(e.URL + "/console" + p)
 				if err != nil {

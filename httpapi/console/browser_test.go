@@ -29,12 +29,20 @@ var screenshots = flag.Bool("screenshots", false, "write the console's screensho
 //go:embed testdata/axe.min.js
 var axeSource string
 
-// chromium returns the browser's path, or skips or fails the test.
-func chromium(t *testing.T) string {
+// chromiumPath is the browser's path, or "".
+func chromiumPath() string {
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
+	}
+	return ""
+}
+
+// chromium returns the browser's path, or skips or fails the test.
+func chromium(t *testing.T) string {
+	if p := chromiumPath(); p != "" {
+		return p
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("CI=true and no Chromium: install Debian's chromium package (.ci/run does)")
@@ -50,7 +58,11 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T, width, height int) *browser {
-	path := chromium(t)
+	return &browser{t: t, ctx: newBrowserAt(t, chromium(t), width, height)}
+}
+
+// newBrowserAt starts the Chromium at path, headless, and returns its tab.
+func newBrowserAt(t testing.TB, path string, width, height int) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.WindowSize(width, height), chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
@@ -60,7 +72,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx}
+	return ctx
 }
 
 // run runs actions, bounded in time; on failure it saves a screenshot

@@ -1,7 +1,11 @@
 package console
 
 import (
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"net/url"
 	"strings"
 	"testing"
@@ -92,3 +96,70 @@ func FuzzLang(f *testing.F) {
 		}
 	})
 }
+
+// Every label has its Korean; a missing one would show in English.
+func TestMessagesComplete(t *testing.T) {
+	read := func(l string) messages {
+		b, err := files.ReadFile("messages/" + l + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m messages
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	en, ko := read("en"), read("ko")
+	for k := range en {
+		if _, ok := ko[k]; !ok {
+			t.Errorf("messages/ko.json lacks %q", k)
+		}
+	}
+	for k := range ko {
+		if _, ok := en[k]; !ok {
+			t.Errorf("messages/ko.json has %q, which English does not", k)
+		}
+	}
+	// Every label a template asks for is in the English file.
+	entries, _ := files.ReadDir("templates")
+	for _, e := range entries {
+		b, _ := files.ReadFile("templates/" + e.Name())
+		for _, m := range labelRef.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := en[m[1]]; !ok {
+				t.Errorf("templates/%s asks for %q, which messages/en.json lacks", e.Name(), m[1])
+			}
+		}
+	}
+}
+
+var labelRef = regexp.MustCompile(`\.T\.Get "([a-z_]+)"`)
+
+// Behind https the cookie is Secure and bound to the host by its name.
+func TestSessionCookie(t *testing.T) {
+	ss := newSessions(fixedClock{}, time.Minute, time.Hour)
+	for _, tls := range []bool{false, true} {
+		r := httptest.NewRequest("POST", "/console/login", nil)
+		if tls {
+			r.TLS = &tls0
+		}
+		w := httptest.NewRecorder()
+		ss.start(w, r, &mayfly.AdminCredential{ID: "adm_1", Role: mayfly.RoleAdmin}, []byte("hash"))
+		c := w.Result().Cookies()[0]
+		if c.Secure != tls || c.HttpOnly != true || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || (tls && c.Name != secureCookieName) {
+			t.Errorf("https %v: cookie %+v", tls, c)
+		}
+		r2 := httptest.NewRequest("GET", "/console/", nil)
+		r2.TLS = r.TLS
+		r2.AddCookie(c)
+		if ss.get(r2) == nil {
+			t.Errorf("https %v: the cookie finds no session", tls)
+		}
+	}
+}
+
+var tls0 tls.ConnectionState
+
+type fixedClock struct{}
+
+func (fixedClock) Now() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }

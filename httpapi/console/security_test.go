@@ -210,6 +210,9 @@ func mustURL(t *testing.T, s string) *url.URL {
 func TestConsolePages(t *testing.T) {
 	f := newFixture(t)
 	u := newUser(t, f.e)
+	if _, _, ko := u.do("GET", "/login", nil, "Accept-Language", "ko-KR,ko;q=0.9,en;q=0.5"); !strings.Contains(ko, `lang="ko"`) || !strings.Contains(ko, "로그인") {
+		t.Errorf("the login page for a Korean browser is not in Korean")
+	}
 	code, h, body := u.do("GET", "/login", nil)
 	if code != http.StatusOK || h.Get("Content-Security-Policy") != console.CSP || !strings.Contains(body, `name="token"`) {
 		t.Fatalf("login page: %d csp %q", code, h.Get("Content-Security-Policy"))

@@ -177,6 +177,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		p.Back = safeBack(r.URL.RequestURI())
 	}
 	p.Title = p.T.Get(name)
+	if hd, ok := data.(interface{ Heading() string }); ok {
+		p.Title += ": " + hd.Heading()
+	}
 	p.Can = func(pattern string) bool { return s != nil && h.cfg.Allows(pattern, s.role) }
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout", p); err != nil {

@@ -156,14 +156,16 @@ func safeBack(back string) string {
 
 // Overview.
 
-// keyBar is a ring's signing key drawn against the ring's lifetime and the
-// ceiling: the scale is the ceiling, or the lifetime if it is longer.
+// keyBar is a ring's signing key drawn as two bars: its age against the
+// ring's lifetime, and the lifetime against the hard ceiling. One scale
+// for both would leave a day's lifetime a sliver beside a 30-day ceiling.
 type keyBar struct {
-	Ring, KID               string
-	Age, Left, Lifetime     time.Duration
-	AgeW, LifeX, CeilX, Max float64 // SVG x positions out of Max
-	Over                    bool    // the key has signed past its ring's lifetime
-	Active                  bool
+	Ring, KID           string
+	Age, Left, Lifetime time.Duration
+	AgeW, LifeW, Max    float64 // SVG widths out of Max
+	Over                bool    // the key has signed past its ring's lifetime
+	OverCeiling         bool    // the ring's lifetime is above the ceiling
+	Active              bool
 }
 
 type overviewData struct {
@@ -225,8 +227,7 @@ func (h *Handler) keyBars(now time.Time) []keyBar {
 	var out []keyBar
 	for _, ring := range h.cfg.Keys.Rings() {
 		k := shownKey(h.cfg.Keys.Keys(ring.Name), now)
-		b := keyBar{Ring: ring.Name, Lifetime: ring.Lifetime, Max: barWidth}
-		scale := max(ceiling, ring.Lifetime)
+		b := keyBar{Ring: ring.Name, Lifetime: ring.Lifetime, Max: barWidth, OverCeiling: ceiling > 0 && ring.Lifetime > ceiling}
 		if k != nil {
 			b.KID, b.Active = k.KID, k.State(now) == mayfly.KeyActive
 			if b.Active {
@@ -234,10 +235,12 @@ func (h *Handler) keyBars(now time.Time) []keyBar {
 			}
 			b.Over = b.Age > ring.Lifetime
 		}
-		if scale > 0 {
-			b.AgeW = min(barWidth, barWidth*float64(b.Age)/float64(scale))
-			b.LifeX = barWidth * float64(ring.Lifetime) / float64(scale)
-			b.CeilX = barWidth * float64(ceiling) / float64(scale)
+		if ring.Lifetime > 0 {
+			b.AgeW = min(barWidth, barWidth*float64(b.Age)/float64(ring.Lifetime))
+		}
+		b.LifeW = barWidth
+		if ceiling > 0 {
+			b.LifeW = min(barWidth, barWidth*float64(ring.Lifetime)/float64(ceiling))
 		}
 		out = append(out, b)
 	}
@@ -297,17 +300,16 @@ func (h *Handler) rings(w http.ResponseWriter, r *http.Request, s *session) erro
 
 // span is one key's life on the ring's timeline chart.
 type span struct {
-	Key           *mayfly.Key
-	State         mayfly.KeyState
-	Y             int
-	NextX, NextW  float64 // published, not signing
-	SignX, SignW  float64 // signing
-	RetX, RetW    float64 // retiring
-	RevX          float64 // revoked at, if revoked
-	Revoked       bool
-	Revocable     bool
-	Custodians    []string
-	ActivateLabel string
+	Key          *mayfly.Key
+	State        mayfly.KeyState
+	Y            int
+	NextX, NextW float64 // published, not signing
+	SignX, SignW float64 // signing
+	RetX, RetW   float64 // retiring
+	RevX         float64 // revoked at, if revoked
+	Revoked      bool
+	Revocable    bool
+	LabelX       float64
 }
 
 type ringData struct {
@@ -315,6 +317,7 @@ type ringData struct {
 	Spans    []span
 	Width    float64
 	Height   int
+	AxisY    int
 	NowX     float64
 	From, To time.Time
 	Custody  []custodyRow
@@ -354,7 +357,7 @@ func (h *Handler) ring(w http.ResponseWriter, r *http.Request, s *session) error
 		return chartWidth * float64(t.Sub(d.From)) / span0
 	}
 	for i, k := range ks {
-		sp := span{Key: k, State: k.State(now), Y: i * 24}
+		sp := span{Key: k, State: k.State(now), Y: i * 32}
 		end := func(t time.Time) time.Time {
 			if !k.RevokedAt.IsZero() && k.RevokedAt.Before(t) {
 				return k.RevokedAt
@@ -369,9 +372,11 @@ func (h *Handler) ring(w http.ResponseWriter, r *http.Request, s *session) error
 			sp.Revoked, sp.RevX = true, x(k.RevokedAt)
 		}
 		sp.Revocable = sp.State != mayfly.KeyRevoked && sp.State != mayfly.KeyRetired
+		sp.LabelX = min(sp.NextX, chartWidth-140)
 		d.Spans = append(d.Spans, sp)
 	}
-	d.Height = len(d.Spans)*24 + 24
+	d.AxisY = len(d.Spans)*32 + 4
+	d.Height = d.AxisY + 20
 	d.NowX = x(now)
 	for _, b := range h.keyBars(now) {
 		if b.Ring == ring.Name {
@@ -386,6 +391,12 @@ func (h *Handler) ring(w http.ResponseWriter, r *http.Request, s *session) error
 	h.render(w, r, http.StatusOK, "ring", s, "rings", d)
 	return nil
 }
+
+// Heading names the ring in the page's title.
+func (d ringData) Heading() string { return d.Ring.Name }
+
+// Heading names the person in the page's title.
+func (d *personData) Heading() string { return d.Person.Name }
 
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {

@@ -285,7 +285,27 @@ func TestConsoleScreenshots(t *testing.T) {
 		t.Skip("run with -screenshots to write docs/console")
 	}
 	f := newFixture(t)
+	ctx := t.Context()
+	// A little history: a second ring with a rotation behind it, custody,
+	// a service of dana's, and a client whose secret she was shown.
+	if _, err := f.e.Admin.CreateRing(ctx, api.RingRequest{Name: "payments", Lifetime: "6h"}); err != nil {
+		t.Fatal(err)
+	}
 	f.e.Clock.Advance(5 * time.Hour)
+	if _, err := f.e.Admin.Rotate(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []api.CustodyRequest{{Principal: f.person, Ring: "payments", Reason: "runs payments"}, {Principal: f.person, RootKey: true, Kind: mayfly.CustodyOperator, Reason: "operator"}} {
+		if _, err := f.e.Admin.GrantCustody(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc, err := f.e.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "dana-batch", Kind: mayfly.Service, Owner: f.person})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e.NewClient(api.ClientRequest{Name: "batch-runner", Owner: svc.ID})
+	f.e.Clock.Advance(2 * time.Hour)
 	for _, size := range []struct {
 		name   string
 		w, h   int

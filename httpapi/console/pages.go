@@ -376,7 +376,7 @@ func (h *Handler) ring(w http.ResponseWriter, r *http.Request, s *session) error
 		d.Spans = append(d.Spans, sp)
 	}
 	d.AxisY = len(d.Spans)*32 + 4
-	d.Height = d.AxisY + 20
+	d.Height = d.AxisY + 36
 	d.NowX = x(now)
 	for _, b := range h.keyBars(now) {
 		if b.Ring == ring.Name {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/httpapi/console"
@@ -17,7 +18,7 @@ func (s *Server) consoleRoutes() {
 	c, err := console.New(console.Config{
 		Keys: s.cfg.Keys, Identity: s.cfg.Identity, Token: s.cfg.Token, Audit: s.cfg.Audit, Offboard: s.cfg.Offboard,
 		Revoker: s.cfg.Revoker, Doctor: s.cfg.Doctor, Alerts: alerts, Clock: s.cfg.Clock, Log: s.cfg.Log,
-		Allows: s.Allows, Guard: s.guardAdmin, SourceIP: s.sourceIP,
+		Allows: s.Allows, Guard: s.guardAdmin, SourceIP: s.sourceIP, HTTPS: strings.HasPrefix(s.cfg.Issuer, "https://"),
 		Streams: s.streams.Load, Reporters: s.Reporters, Closing: s.closing,
 	})
 	if err != nil {

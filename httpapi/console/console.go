@@ -86,6 +86,10 @@ type Config struct {
 	// services reporting to the ledger. Either may be nil.
 	Streams   func() int64
 	Reporters func() []Reporter
+	// HTTPS says the console is reached over https even where the request
+	// came in plain (a proxy ended TLS): its cookies are then Secure.
+	// Requests over TLS are https whatever it says.
+	HTTPS bool
 	// IdleTimeout and MaxAge bound a session: since its last request and
 	// since login. Zero means 30 minutes and 12 hours.
 	IdleTimeout, MaxAge time.Duration
@@ -123,7 +127,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.MaxAge = 12 * time.Hour
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(), runs: map[string]*run{},
-		sessions: newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxAge)}
+		sessions: newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxAge, cfg.HTTPS)}
 	h.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, mayfly.Errorf(mayfly.PermissionDenied, "cross-origin request refused"))
 	}))
@@ -230,7 +234,9 @@ func (h *Handler) route(pattern string, h2 action, need ...string) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s, r, err := h.authenticate(r)
 		if err != nil {
-			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/events") {
+			// A page goes to the sign-in form; what the script fetches
+			// (the event stream, the alert list) gets 401 instead.
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/events") && !strings.HasSuffix(r.URL.Path, "/list") {
 				http.Redirect(w, r, Path+"/login", http.StatusSeeOther)
 				return
 			}

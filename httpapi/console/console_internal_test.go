@@ -137,17 +137,19 @@ var labelRef = regexp.MustCompile(`\.T\.Get "([a-z_]+)"`)
 
 // Behind https the cookie is Secure and bound to the host by its name.
 func TestSessionCookie(t *testing.T) {
-	ss := newSessions(fixedClock{}, time.Minute, time.Hour)
-	for _, tls := range []bool{false, true} {
+	for _, c := range []struct{ tls, https, secure bool }{{false, false, false}, {true, false, true}, {false, true, true}} {
+		ss := newSessions(fixedClock{}, time.Minute, time.Hour, c.https)
+		tls := c.secure
 		r := httptest.NewRequest("POST", "/console/login", nil)
-		if tls {
+		if c.tls {
 			r.TLS = &tls0
 		}
 		w := httptest.NewRecorder()
 		ss.start(w, r, &mayfly.AdminCredential{ID: "adm_1", Role: mayfly.RoleAdmin}, []byte("hash"))
+		c0 := c
 		c := w.Result().Cookies()[0]
 		if c.Secure != tls || c.HttpOnly != true || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || (tls && c.Name != secureCookieName) {
-			t.Errorf("https %v: cookie %+v", tls, c)
+			t.Errorf("%+v: cookie %+v", c0, c)
 		}
 		r2 := httptest.NewRequest("GET", "/console/", nil)
 		r2.TLS = r.TLS

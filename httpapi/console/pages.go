@@ -127,14 +127,15 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	if s := h.sessions.get(r); s != nil {
 		h.sessions.end(s)
 	}
-	clearCookie(w, r)
+	h.sessions.clear(w, r)
 	redirect(w, r, Path+"/login")
 }
 
 func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
 	l := r.FormValue("lang")
 	if _, ok := h.msgs[l]; ok {
-		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Path, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: 365 * 86400})
+		secure, _ := h.sessions.secure(r)
+		http.SetCookie(w, &http.Cookie{Name: "lang", Value: l, Path: Path, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure, MaxAge: 365 * 86400})
 	}
 	redirect(w, r, safeBack(r.FormValue("back")))
 }

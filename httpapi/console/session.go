@@ -41,12 +41,22 @@ func (s *session) Role() mayfly.Role { return s.role }
 type sessions struct {
 	clock          mayfly.Clock
 	idle, absolute time.Duration
+	https          bool // every request came over https, whatever r.TLS says
 	mu             sync.Mutex
 	m              map[[32]byte]*session
 }
 
-func newSessions(clock mayfly.Clock, idle, absolute time.Duration) *sessions {
-	return &sessions{clock: clock, idle: idle, absolute: absolute, m: map[[32]byte]*session{}}
+func newSessions(clock mayfly.Clock, idle, absolute time.Duration, https bool) *sessions {
+	return &sessions{clock: clock, idle: idle, absolute: absolute, https: https, m: map[[32]byte]*session{}}
+}
+
+// secure reports whether r came over https, and the name of the session
+// cookie there.
+func (ss *sessions) secure(r *http.Request) (bool, string) {
+	if r.TLS != nil || ss.https {
+		return true, secureCookieName
+	}
+	return false, cookieName
 }
 
 // start makes a session for a and sets its cookie.
@@ -71,10 +81,7 @@ func (ss *sessions) start(w http.ResponseWriter, r *http.Request, a *mayfly.Admi
 	}
 	ss.m[s.id] = s
 	ss.mu.Unlock()
-	name, secure := cookieName, r.TLS != nil
-	if secure {
-		name = secureCookieName
-	}
+	secure, name := ss.secure(r)
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ss.absolute / time.Second)})
 	return s
@@ -97,10 +104,7 @@ func (ss *sessions) expired(s *session, now time.Time) bool {
 
 // get returns the request's live session, marking it seen, or nil.
 func (ss *sessions) get(r *http.Request) *session {
-	name := cookieName
-	if r.TLS != nil {
-		name = secureCookieName
-	}
+	_, name := ss.secure(r)
 	c, err := r.Cookie(name)
 	if err != nil || c.Value == "" || len(c.Value) > 64 {
 		return nil
@@ -131,11 +135,8 @@ func (ss *sessions) end(s *session) {
 }
 
 // clear tells the browser to drop the cookie.
-func clearCookie(w http.ResponseWriter, r *http.Request) {
-	name := cookieName
-	if r.TLS != nil {
-		name = secureCookieName
-	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+func (ss *sessions) clear(w http.ResponseWriter, r *http.Request) {
+	secure, name := ss.secure(r)
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }

@@ -261,10 +261,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the page reloaded to show the alert")
 	}
 	b.axe("alerts with one")
-	b.run("acknowledge", chromedp.Click(chromedp.CSS(`li.alert[data-rule="forged-token"] button.ack`)),
+	b.run("acknowledge", chromedp.SendKeys(chromedp.CSS(`li.alert[data-rule="forged-token"] input[name="note"]`), "looking into it"),
+		chromedp.Click(chromedp.CSS(`li.alert[data-rule="forged-token"] button.ack`)),
 		chromedp.WaitVisible(chromedp.CSS(`li.alert.state-acknowledged[data-rule="forged-token"]`)))
 	list, err := e.Admin.Alerts(t.Context(), mayfly.AlertFilter{Rule: mayfly.RuleForgedToken})
-	if err != nil || len(list) != 1 || list[0].State != mayfly.AlertAcknowledged {
+	if err != nil || len(list) != 1 || list[0].State != mayfly.AlertAcknowledged || list[0].Note != "looking into it" {
 		t.Errorf("after acknowledging in the console: %v %+v", err, list)
 	}
 

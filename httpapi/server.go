@@ -122,6 +122,9 @@ type Server struct {
 	// The services that reported to the ledger, for the console.
 	reportersMu sync.Mutex
 	reporters   map[string]console.Reporter
+	// The open revocation streams, for the console.
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
 }
 
 // Open is what a Server is serving at a moment.

@@ -62,6 +62,13 @@ type Reporter struct {
 	RevocationSeq int64
 }
 
+// Subscriber is an open revocation stream.
+type Subscriber struct {
+	Who, Source string // the client, or "admin"; its address
+	Since       time.Time
+	Seq         int64 // the last revocation sent to it
+}
+
 // Config configures a Handler.
 type Config struct {
 	Keys     *keys.Service
@@ -82,10 +89,11 @@ type Config struct {
 	Guard func(r *http.Request, auth func() error) error
 	// SourceIP is the request's client address, for the audit log.
 	SourceIP func(r *http.Request) string
-	// Streams counts the revocation streams open now; Reporters lists the
-	// services reporting to the ledger. Either may be nil.
-	Streams   func() int64
-	Reporters func() []Reporter
+	// Subscribers lists the revocation streams open now, and Reporters
+	// the services reporting to the ledger, both as this process sees
+	// them. Either may be nil.
+	Subscribers func() []Subscriber
+	Reporters   func() []Reporter
 	// HTTPS says the console is reached over https even where the request
 	// came in plain (a proxy ended TLS): its cookies are then Secure.
 	// Requests over TLS are https whatever it says.

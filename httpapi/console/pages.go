@@ -178,7 +178,7 @@ type overviewData struct {
 	DoctorTotal int
 	Bars        []keyBar
 	Ceiling     time.Duration
-	Streams     int64
+	Subscribers []Subscriber
 	Seq         int64
 	Reporters   []Reporter
 }
@@ -212,8 +212,11 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) e
 			}
 		}
 	}
-	if h.cfg.Streams != nil {
-		d.Streams = h.cfg.Streams()
+	if h.cfg.Subscribers != nil {
+		d.Subscribers = h.cfg.Subscribers()
+		if len(d.Subscribers) > pageSize {
+			d.Subscribers = d.Subscribers[:pageSize]
+		}
 	}
 	if h.cfg.Reporters != nil {
 		d.Reporters = h.cfg.Reporters()

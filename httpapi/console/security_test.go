@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -308,5 +309,49 @@ func TestConsoleRoles(t *testing.T) {
 	}
 	if code, _, body := newUser(t, f.e).do("POST", "/login", url.Values{"token": {"mfa_wrong"}}); code != http.StatusUnauthorized || strings.Contains(body, "mfa_wrong") {
 		t.Errorf("bad login: %d, echoes the token: %v", code, strings.Contains(body, "mfa_wrong"))
+	}
+}
+
+// TestConsoleOverviewStreams: the overview lists the verifiers following
+// the revocation stream and the services reporting to the ledger, with
+// how far behind each is.
+func TestConsoleOverviewStreams(t *testing.T) {
+	e := servertest.New(t)
+	ctx := t.Context()
+	svc, err := e.Admin.CreatePrincipal(ctx, api.PrincipalRequest{Name: "orders", Kind: mayfly.Service, Owner: e.Human("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, secret := e.NewClient(api.ClientRequest{Name: "orders-client", Owner: svc.ID})
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+api.StreamPath, nil)
+	req.SetBasicAuth(c.ID, secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	buf := make([]byte, 4096)
+	for got := ""; !strings.Contains(got, "event: ready"); {
+		n, err := res.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("the stream before ready: %v (%q)", err, got)
+		}
+		got += string(buf[:n])
+	}
+	hb := fmt.Sprintf(`{"service":"orders","time":%q,"revocation_seq":0}`, e.Clock.Now().Format(time.RFC3339))
+	hreq, _ := http.NewRequest("POST", e.URL+api.LedgerHeartbeatPath, strings.NewReader(hb))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.SetBasicAuth(c.ID, secret)
+	if r := e.Do(hreq); r.Status != http.StatusNoContent {
+		t.Fatalf("heartbeat: %d %s", r.Status, r.Body)
+	}
+	u := newUser(t, e)
+	u.login(e.Token)
+	_, _, body := u.do("GET", "/", nil)
+	if !strings.Contains(body, `id="subscriber-list"`) || !strings.Contains(body, c.ID) {
+		t.Errorf("the overview does not list the verifier %s on the revocation stream", c.ID)
+	}
+	if !strings.Contains(body, "<td>orders</td>") {
+		t.Errorf("the overview does not list the service orders reporting to the ledger")
 	}
 }

@@ -19,7 +19,7 @@ func (s *Server) consoleRoutes() {
 		Keys: s.cfg.Keys, Identity: s.cfg.Identity, Token: s.cfg.Token, Audit: s.cfg.Audit, Offboard: s.cfg.Offboard,
 		Revoker: s.cfg.Revoker, Doctor: s.cfg.Doctor, Alerts: alerts, Clock: s.cfg.Clock, Log: s.cfg.Log,
 		Allows: s.Allows, Guard: s.guardAdmin, SourceIP: s.sourceIP, HTTPS: strings.HasPrefix(s.cfg.Issuer, "https://"),
-		Subscribers: s.Subscribers, Reporters: s.Reporters, Closing: s.closing,
+		Rules: s.cfg.Rules, Subscribers: s.Subscribers, Reporters: s.Reporters, Closing: s.closing,
 	})
 	if err != nil {
 		panic("console: " + err.Error()) // its templates and messages are embedded: a test finds this

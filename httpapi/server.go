@@ -31,6 +31,7 @@ import (
 	"github.com/mayflyhq/mayfly/httpapi/console"
 	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -79,6 +80,8 @@ type Config struct {
 	Pending *pending.Service
 	// Alerts keeps and changes alerts; nil serves no alert routes.
 	Alerts *alert.Service
+	// Rules are the detection rules as configured, for the console.
+	Rules []detect.RuleSetting
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; nil limits nothing.
 	Limits *limit.Limits

@@ -6,14 +6,17 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/detect"
 )
 
 // Alerts: the list, a fragment of it the script reloads when the event
 // stream says alerts changed, and acknowledging and resolving.
 
 type alertsData struct {
-	Alerts []*mayfly.Alert
-	State  string
+	Alerts     []*mayfly.Alert
+	State      string
+	Rules      []detect.RuleSetting
+	Thresholds map[mayfly.Rule]string
 }
 
 func (h *Handler) alertsData(r *http.Request) (*alertsData, error) {
@@ -25,7 +28,11 @@ func (h *Handler) alertsData(r *http.Request) (*alertsData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &alertsData{Alerts: list, State: string(st)}, nil
+	d := &alertsData{Alerts: list, State: string(st), Rules: h.cfg.Rules, Thresholds: map[mayfly.Rule]string{}}
+	for _, r := range h.cfg.Rules {
+		d.Thresholds[r.Rule] = r.Thresholds
+	}
+	return d, nil
 }
 
 func (h *Handler) alerts(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -37,6 +37,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -78,7 +79,8 @@ type Config struct {
 	Offboard *offboard.Service
 	Revoker  *revoke.Service
 	Doctor   *doctor.Service
-	Alerts   *alert.Service // nil: no alerts pages
+	Alerts   *alert.Service       // nil: no alerts pages
+	Rules    []detect.RuleSetting // the detection rules as configured
 	Clock    mayfly.Clock
 	Log      *slog.Logger
 	// Allows reports whether a credential of role may call the admin API

@@ -250,6 +250,10 @@ func TestConsolePages(t *testing.T) {
 			}
 		}
 	}
+	// Each alert shows what its rule fires on, and the page lists the rules.
+	if _, _, body := u.do("GET", "/alerts", nil); !strings.Contains(body, "no issuance record after 250ms") || !strings.Contains(body, `id="rules"`) {
+		t.Errorf("the alerts page does not show the rules' thresholds")
+	}
 	// The session ends after it has been idle, and after its absolute
 	// lifetime however busy it is.
 	f.e.Clock.Advance(31 * time.Minute)

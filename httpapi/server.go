@@ -1,7 +1,8 @@
 // Package httpapi serves Mayfly over HTTP: the OAuth2 endpoints (token,
 // introspection, revocation, discovery, JWKS), the admin API the CLI uses,
 // health, readiness and metrics, the last three also on an ops handler of
-// their own. It is the only package that knows HTTP statuses. The bodies it
+// their own, and mounts the web console (package console) at /console. It
+// and the console are the only packages that know HTTP statuses. The bodies it
 // reads and writes, and the paths it serves them at, are package api's,
 // which clients import instead of this one.
 //

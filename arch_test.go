@@ -99,7 +99,7 @@ func layerOf(dir string) string {
 		return policy
 	case top == "store":
 		return storage
-	case dir == "httpapi":
+	case top == "httpapi": // the API, and the console it mounts
 		return transport
 	case dir == "client":
 		return client
@@ -120,7 +120,7 @@ var mayImport = map[string][]string{
 	library:   {domain, library},
 	policy:    {domain, library, policy},
 	storage:   {domain, storage},
-	transport: {domain, library, policy},
+	transport: {domain, library, policy, transport},
 	assembly:  {domain, library, policy, storage, transport, assembly, client},
 	client:    {domain, library},
 	command:   {domain, library, client, assembly, command},

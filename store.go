@@ -79,6 +79,10 @@ type IdentityStore interface {
 	CreateClient(tx Tx, c *Client) error
 	Client(ctx context.Context, id string) (*Client, error)
 	Clients(ctx context.Context) ([]*Client, error)
+	// Owned returns the principals owner owns (its services) and the
+	// clients that owner or those principals own, in no set order: what
+	// one person's page lists, without reading every client.
+	Owned(ctx context.Context, owner string) ([]*Principal, []*Client, error)
 	// UpdateClient stores c's owner, secret hash, secret rotation time and
 	// revocation time if the stored version is still c.Version, then sets
 	// c.Version to the new one. A stale version returns ErrConflict.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/httpapi/console"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -193,6 +195,7 @@ func (s *Server) ledgerEvents(w http.ResponseWriter, r *http.Request) {
 		s.ledgerFail(w, r, err)
 		return
 	}
+	s.reported(reports[0].Service, -1)
 	writeJSON(w, http.StatusOK, api.LedgerAccepted{Accepted: len(reports)})
 }
 
@@ -230,6 +233,7 @@ func (s *Server) ledgerHeartbeat(w http.ResponseWriter, r *http.Request) {
 		s.ledgerFail(w, r, err)
 		return
 	}
+	s.reported(name, hb.RevocationSeq)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -294,3 +298,37 @@ func (s *Server) ledgerGaps(w http.ResponseWriter, r *http.Request, _ *mayfly.Ad
 }
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// maxReporters bounds the services the console's overview remembers.
+const maxReporters = 1000
+
+// reported remembers, for the console, that service reported now, with
+// the revocation its verifier had applied (-1: not said).
+func (s *Server) reported(service string, seq int64) {
+	s.reportersMu.Lock()
+	defer s.reportersMu.Unlock()
+	if s.reporters == nil {
+		s.reporters = map[string]console.Reporter{}
+	}
+	r, ok := s.reporters[service]
+	if !ok && len(s.reporters) >= maxReporters {
+		return
+	}
+	r.Service, r.LastReport = service, s.cfg.Clock.Now()
+	if seq >= 0 {
+		r.RevocationSeq = seq
+	}
+	s.reporters[service] = r
+}
+
+// Reporters lists the services that reported to this process, by name.
+func (s *Server) Reporters() []console.Reporter {
+	s.reportersMu.Lock()
+	defer s.reportersMu.Unlock()
+	out := make([]console.Reporter, 0, len(s.reporters))
+	for _, r := range s.reporters {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b console.Reporter) int { return strings.Compare(a.Service, b.Service) })
+	return out
+}

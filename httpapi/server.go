@@ -1,7 +1,8 @@
 // Package httpapi serves Mayfly over HTTP: the OAuth2 endpoints (token,
 // introspection, revocation, discovery, JWKS), the admin API the CLI uses,
 // health, readiness and metrics, the last three also on an ops handler of
-// their own. It is the only package that knows HTTP statuses. The bodies it
+// their own, and mounts the web console (package console) at /console. It
+// and the console are the only packages that know HTTP statuses. The bodies it
 // reads and writes, and the paths it serves them at, are package api's,
 // which clients import instead of this one.
 //
@@ -28,8 +29,10 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/httpapi/console"
 	"github.com/mayflyhq/mayfly/internal/alert"
 	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/doctor"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
@@ -78,6 +81,8 @@ type Config struct {
 	Pending *pending.Service
 	// Alerts keeps and changes alerts; nil serves no alert routes.
 	Alerts *alert.Service
+	// Rules are the detection rules as configured, for the console.
+	Rules []detect.RuleSetting
 	// Limits are the lockouts after failed authentications and the bound
 	// on expensive requests; nil limits nothing.
 	Limits *limit.Limits
@@ -118,6 +123,12 @@ type Server struct {
 	ledgerRefused *prometheus.CounterVec
 	// What is being served, for the shutdown's log (see Open).
 	requests, streams, polls atomic.Int64
+	// The services that reported to the ledger, for the console.
+	reportersMu sync.Mutex
+	reporters   map[string]console.Reporter
+	// The open revocation streams, for the console.
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
 }
 
 // Open is what a Server is serving at a moment.
@@ -174,6 +185,7 @@ func New(cfg Config) *Server {
 	s.pendingRoutes()
 	s.ledgerRoutes()
 	s.alertRoutes()
+	s.consoleRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, r, mayfly.Errorf(mayfly.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

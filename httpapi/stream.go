@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/httpapi/console"
 )
 
 // The revocation stream, for verifiers: api.StreamPath describes what it
@@ -57,6 +60,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
+	sub := s.subscribe(r, after)
+	defer s.unsubscribe(sub)
 	bw := bufio.NewWriterSize(w, 4096)
 	fmt.Fprintf(bw, "retry: 1000\n\n")
 	send := func(id, event string, v any) error {
@@ -93,6 +98,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			cursor = e.Seq
 		}
+		sub.seq.Store(cursor)
 		if !ready {
 			// The point the verifier stands at is what it was sent.
 			if err := send("", "ready", api.StreamStatus{Seq: cursor}); err != nil {
@@ -140,4 +146,50 @@ func resumePoint(r *http.Request) (int64, error) {
 		return 0, mayfly.InvalidField("after", "the resume point %q is not a sequence number", v)
 	}
 	return n, nil
+}
+
+// subscriber is an open revocation stream, for the console's overview.
+type subscriber struct {
+	who, source string
+	since       time.Time
+	seq         atomic.Int64 // the last revocation sent
+}
+
+// subscribe records an open stream; who is the client that presented
+// HTTP Basic credentials, else "admin".
+func (s *Server) subscribe(r *http.Request, after int64) *subscriber {
+	who := "admin"
+	if id, _, ok := r.BasicAuth(); ok {
+		who = id
+	} else if id := r.FormValue("client_id"); id != "" {
+		who = id
+	}
+	sub := &subscriber{who: who, source: s.sourceIP(r), since: s.cfg.Clock.Now()}
+	sub.seq.Store(after)
+	s.subsMu.Lock()
+	if s.subs == nil {
+		s.subs = map[*subscriber]struct{}{}
+	}
+	s.subs[sub] = struct{}{}
+	s.subsMu.Unlock()
+	return sub
+}
+
+func (s *Server) unsubscribe(sub *subscriber) {
+	s.subsMu.Lock()
+	delete(s.subs, sub)
+	s.subsMu.Unlock()
+}
+
+// Subscribers lists the revocation streams open on this process, longest
+// open first.
+func (s *Server) Subscribers() []console.Subscriber {
+	s.subsMu.Lock()
+	out := make([]console.Subscriber, 0, len(s.subs))
+	for sub := range s.subs {
+		out = append(out, console.Subscriber{Who: sub.who, Source: sub.source, Since: sub.since, Seq: sub.seq.Load()})
+	}
+	s.subsMu.Unlock()
+	slices.SortFunc(out, func(a, b console.Subscriber) int { return a.Since.Compare(b.Since) })
+	return out
 }

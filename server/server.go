@@ -75,6 +75,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
 		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(), DPoPReplayCacheSize: cfg.DPoPReplayCacheSize,
+		Rules: cfg.Detect.Settings(),
 	})
 	return &Server{App: a, api: api}, nil
 }

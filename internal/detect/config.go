@@ -225,3 +225,31 @@ func (c *Containment) Set(v string) error {
 	}
 	return nil
 }
+
+// RuleSetting is a rule as configured: whether it runs, its thresholds in
+// a line for people, and what it does besides alerting.
+type RuleSetting struct {
+	Rule       mayfly.Rule
+	Enabled    bool
+	Thresholds string
+	Contain    string // empty: alert only
+}
+
+// Settings describes every rule as c configures it, in mayfly.Rules order.
+func (c Config) Settings() []RuleSetting {
+	th := map[mayfly.Rule]string{
+		mayfly.RuleForgedToken:  fmt.Sprintf("a reported token with no issuance record after %s", c.IssuanceGrace),
+		mayfly.RuleRevokedInUse: fmt.Sprintf("a withdrawn token, key, client or principal accepted more than %s after its revocation", c.RevocationGrace),
+		mayfly.RuleBulkRead: fmt.Sprintf("distinct records in %s above max(%g × the learned high-water mark, %d), or above %d; only the last during the first %s",
+			c.BulkWindow, c.BulkMultiple, c.BulkFloor, c.BulkCeiling, c.BulkLearning),
+		mayfly.RuleNewNetwork:    fmt.Sprintf("a network not seen in a client's or principal's first %s", c.Learning),
+		mayfly.RuleSharedSource:  fmt.Sprintf("more than %d clients, or subjects, from one address within %s", c.SharedMax, c.SharedWindow),
+		mayfly.RuleStaleVerifier: fmt.Sprintf("a revocation feed behind or silent for longer than %s, or a service silent for longer than %s", c.StaleLag, c.StaleSilence),
+		mayfly.RuleRefreshReuse:  "a retired refresh token presented again",
+	}
+	out := make([]RuleSetting, 0, len(mayfly.Rules))
+	for _, r := range mayfly.Rules {
+		out = append(out, RuleSetting{Rule: r, Enabled: !c.Disable.Has(r), Thresholds: th[r], Contain: c.Contain[r]})
+	}
+	return out
+}

@@ -915,6 +915,12 @@ func (s *Service) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 	return s.cfg.Store.Clients(ctx)
 }
 
+// Owned returns the services owner owns and the clients they and owner
+// own.
+func (s *Service) Owned(ctx context.Context, owner string) ([]*mayfly.Principal, []*mayfly.Client, error) {
+	return s.cfg.Store.Owned(ctx, owner)
+}
+
 // RevokeClient withdraws a client: it can get no more tokens and every token
 // it holds stops being accepted.
 func (s *Service) RevokeClient(ctx context.Context, id, reason string) (*mayfly.Revocation, error) {
@@ -1390,7 +1396,14 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, secret string) (*mayfly
 	if !strings.HasPrefix(secret, "mfa_") {
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}
-	a, err := s.cfg.Store.AdminCredentialByHash(ctx, HashSecret(secret))
+	return s.AuthenticateAdminHash(ctx, HashSecret(secret))
+}
+
+// AuthenticateAdminHash returns the admin credential whose secret hashes to
+// hash, if it still works: a console session keeps the hash, never the
+// secret, and checks it again on every request.
+func (s *Service) AuthenticateAdminHash(ctx context.Context, hash []byte) (*mayfly.AdminCredential, error) {
+	a, err := s.cfg.Store.AdminCredentialByHash(ctx, hash)
 	if mayfly.ErrorCode(err) == mayfly.NotFound || (err == nil && !a.RevokedAt.IsZero()) {
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "invalid admin credential")
 	}

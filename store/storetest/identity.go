@@ -32,6 +32,7 @@ func Identity(t *testing.T, open func(t *testing.T) IdentityStore) {
 		{"Clients/Duplicate", testClientDuplicate},
 		{"Clients/Missing", testClientMissing},
 		{"Clients/List", testClientList},
+		{"Clients/Owned", testClientOwned},
 		{"Clients/References", testClientReferences},
 		{"Clients/Update", testClientUpdate},
 		{"Clients/UpdateRefused", testClientUpdateRefused},
@@ -352,6 +353,27 @@ func testClientList(t *testing.T, s IdentityStore) {
 	// The order of Clients is not part of the contract.
 	byID := func(c *mayfly.Client) string { return c.ID }
 	diffList(t, "Clients sorted by ID", sortedBy(got, byID), sortedBy([]*mayfly.Client{w.cA, w.cB, c}, byID), diffClient)
+}
+
+func testClientOwned(t *testing.T, s IdentityStore) {
+	ctx := t.Context()
+	w := seedIdentity(t, s)
+	bob := &mayfly.Principal{ID: "prn-bob", Name: "bob", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: t0}
+	must(t, "CreatePrincipal", do(t, s, s.CreatePrincipal, bob))
+	must(t, "CreateClient", do(t, s, s.CreateClient, newClient("cli-bob", bob.ID, w.ring.Name)))
+	byID := func(c *mayfly.Client) string { return c.ID }
+	ps, cs, err := s.Owned(ctx, w.alice.ID)
+	must(t, "Owned(alice)", err)
+	diffList(t, "Owned(alice) principals", ps, []*mayfly.Principal{w.svc}, diffPrincipal)
+	// Her own client and her service's; not bob's.
+	diffList(t, "Owned(alice) clients", sortedBy(cs, byID), []*mayfly.Client{w.cA, w.cB}, diffClient)
+	ps, cs, err = s.Owned(ctx, w.svc.ID)
+	must(t, "Owned(billing)", err)
+	diffList(t, "Owned(billing) principals", ps, nil, diffPrincipal)
+	diffList(t, "Owned(billing) clients", cs, []*mayfly.Client{w.cA}, diffClient)
+	if ps, cs, err := s.Owned(ctx, "prn-nobody"); err != nil || len(ps) != 0 || len(cs) != 0 {
+		t.Errorf("Owned of an unknown principal: %v, %d, %d; want nothing", err, len(ps), len(cs))
+	}
 }
 
 func testClientReferences(t *testing.T, s IdentityStore) {

@@ -67,6 +67,16 @@ func (s *Store) Clients(ctx context.Context) ([]*mayfly.Client, error) {
 	return all, s.err("Clients", err)
 }
 
+func (s *Store) Owned(ctx context.Context, owner string) ([]*mayfly.Principal, []*mayfly.Client, error) {
+	ps, err := queryAll(ctx, s.cfg.Read, scanPrincipal, `SELECT `+principalCols+` FROM principals WHERE owner_id = ? ORDER BY name`, owner)
+	if err != nil {
+		return nil, nil, s.err("Owned", err)
+	}
+	cs, err := queryAll(ctx, s.cfg.Read, scanClient, `SELECT `+clientCols+` FROM clients
+		WHERE owner_id = ? OR owner_id IN (SELECT id FROM principals WHERE owner_id = ?) ORDER BY ref`, owner, owner)
+	return ps, cs, s.err("Owned", err)
+}
+
 func (s *Store) UpdateClient(tx mayfly.Tx, c *mayfly.Client) error {
 	return s.updateClients("UpdateClient", tx, []*mayfly.Client{c})
 }

@@ -318,6 +318,11 @@ type LedgerStore interface {
 	// width, token and namespace. A stored bitmap that does not decode is
 	// an error, never a panic.
 	LedgerBuckets(ctx context.Context, f LedgerFilter) ([]LedgerBucket, error)
+	// ScanLedger calls fn with each bucket LedgerBuckets would return, in
+	// its order, without holding them all, and stops at fn's first error,
+	// which it returns. Records are as stored, not checked: the caller
+	// decodes them defensively. The bucket is fn's to keep.
+	ScanLedger(ctx context.Context, f LedgerFilter, fn func(*LedgerBucket) error) error
 	// CompactLedger rolls up to limit buckets of width from that end at or
 	// before cutoff into the buckets of width to that hold them, merging
 	// as MergeLedger does, and deletes them; it returns how many it rolled.

@@ -310,6 +310,20 @@ func cmpInt(a, b int64) int {
 }
 
 func scanLedger(row Row) (mayfly.LedgerBucket, error) {
+	b, err := scanLedgerRaw(row)
+	if err != nil {
+		return b, err
+	}
+	// A bitmap the store cannot decode is damage to report now, not to
+	// hand on.
+	if _, err := DecodeRecords(b.Records); err != nil {
+		return b, fmt.Errorf("ledger bucket %v: %w", keyOf(&b), err)
+	}
+	return b, nil
+}
+
+// scanLedgerRaw reads a bucket, its records as stored.
+func scanLedgerRaw(row Row) (mayfly.LedgerBucket, error) {
 	var b mayfly.LedgerBucket
 	var width, start int64
 	var services, sources string
@@ -324,15 +338,41 @@ func scanLedger(row Row) (mayfly.LedgerBucket, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return b, fmt.Errorf("ledger bucket %v: stored sets: %w", keyOf(&b), err)
 	}
-	// A bitmap the store cannot decode is damage to report now, not to
-	// hand on.
-	if _, err := DecodeRecords(b.Records); err != nil {
-		return b, fmt.Errorf("ledger bucket %v: %w", keyOf(&b), err)
-	}
 	return b, nil
 }
 
 func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]mayfly.LedgerBucket, error) {
+	q, args := ledgerQuery(f)
+	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
+	return all, s.err("LedgerBuckets", err)
+}
+
+// ScanLedger streams the buckets LedgerBuckets would return, leaving their
+// records undecoded: a scope over the whole retention reads every bucket
+// once, and decoding each bitmap twice (here and by the caller) doubled
+// its cost.
+func (s *Store) ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error {
+	q, args := ledgerQuery(f)
+	rows, err := s.cfg.Read.Query(ctx, q, args...)
+	if err != nil {
+		return s.err("ScanLedger", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b, err := scanLedgerRaw(rows)
+		if err != nil {
+			return s.err("ScanLedger", err)
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return s.err("ScanLedger", rows.Err())
+}
+
+// ledgerQuery is the query of the buckets f selects, in LedgerBuckets'
+// order.
+func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"jti", f.JTI}, {"digest", f.Digest}, {"namespace", f.Namespace},
@@ -366,8 +406,7 @@ func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]may
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
-	return all, s.err("LedgerBuckets", err)
+	return q, args
 }
 
 func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error) {

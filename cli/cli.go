@@ -155,6 +155,7 @@ func init() {
 		ssfCommands(),
 		pendingCommands(),
 		ledgerCommands(),
+		scopeCommand(),
 		alertCommands(),
 		{name: "healthcheck", summary: "exit 0 if the server answers /healthz with 200, 1 if not [--url URL]", run: healthcheck},
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},

@@ -63,23 +63,27 @@ type Scope struct {
 	// From and To are the window the query asked, after offboarding
 	// moved its start; Covered* the span of the buckets selected, which
 	// is wider where a bucket straddles the window's edge.
-	From         time.Time         `json:"from,omitzero"`
-	To           time.Time         `json:"to,omitzero"`
-	CoveredFrom  time.Time         `json:"covered_from,omitzero"`
-	CoveredTo    time.Time         `json:"covered_to,omitzero"`
-	Namespaces   []ScopeNamespace  `json:"namespaces"`
-	FirstRead    time.Time         `json:"first_read,omitzero"` // the start of the first bucket with a read
-	LastRead     time.Time         `json:"last_read,omitzero"`  // the end of the last
-	Tokens       int               `json:"tokens"`              // distinct tokens, each roll-up counted once
-	Credentials  int               `json:"credentials"`         // of Tokens, the roll-ups: a credential's tokens of a day
-	Requests     int64             `json:"requests"`
-	Refusals     int64             `json:"refusals"`
-	Services     []string          `json:"services"`
-	Sources      []string          `json:"sources"`
-	Buckets      int               `json:"buckets"` // ledger buckets selected
-	Timeline     []ScopePoint      `json:"timeline"`
-	Groups       []ScopeGroup      `json:"groups,omitempty"`
-	Completeness ScopeCompleteness `json:"completeness"`
+	From        time.Time        `json:"from,omitzero"`
+	To          time.Time        `json:"to,omitzero"`
+	CoveredFrom time.Time        `json:"covered_from,omitzero"`
+	CoveredTo   time.Time        `json:"covered_to,omitzero"`
+	Namespaces  []ScopeNamespace `json:"namespaces"`
+	FirstRead   time.Time        `json:"first_read,omitzero"` // the start of the first bucket with a read
+	LastRead    time.Time        `json:"last_read,omitzero"`  // the end of the last
+	Tokens      int              `json:"tokens"`              // distinct tokens, each roll-up counted once
+	Credentials int              `json:"credentials"`         // of Tokens, the roll-ups: a credential's tokens of a day
+	Requests    int64            `json:"requests"`
+	Refusals    int64            `json:"refusals"`
+	Services    []string         `json:"services"`
+	Sources     []string         `json:"sources"`
+	Buckets     int              `json:"buckets"` // ledger buckets selected
+	// BucketsDigest is the SHA-256, in hex, of the selected buckets' keys
+	// (width, start, jti, digest, namespace) in the order read: which
+	// ledger buckets the answer covered.
+	BucketsDigest string            `json:"buckets_digest"`
+	Timeline      []ScopePoint      `json:"timeline"`
+	Groups        []ScopeGroup      `json:"groups,omitempty"`
+	Completeness  ScopeCompleteness `json:"completeness"`
 }
 
 // ScopeNamespace is what was read in one namespace.
@@ -126,3 +130,26 @@ type ScopeCompleteness struct {
 	// may have matched.
 	Unsure int `json:"unsure,omitempty"`
 }
+
+// ScopeReport is a scope as evidence: the answer without the IDs
+// themselves (each namespace's Digest binds the report to its ID set),
+// when and by whom it was made, and the audit log entry that records it.
+// The log's key signs it; bundle.VerifyScopeReport checks it offline.
+type ScopeReport struct {
+	Format string    `json:"format"` // bundle.ScopeReportFormat
+	Origin string    `json:"origin"` // the audit log's
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Scope  Scope     `json:"scope"`
+}
+
+// SignedScopeReport is a report, the audit entry that records its
+// digest, and the log key's signed note over both.
+type SignedScopeReport struct {
+	Report     ScopeReport `json:"report"`
+	AuditIndex uint64      `json:"audit_index"`
+	Signature  string      `json:"signature"` // a signed note (golang.org/x/mod/sumdb/note)
+}
+
+// ActionScopeReported records a scope report: its digest and counts.
+const ActionScopeReported Action = "scope.reported"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 )
 
 // scopeCommand answers "what did this key, person, client or address
@@ -19,6 +20,8 @@ import (
 func scopeCommand() *command {
 	c := &command{name: "scope", args: "[diff|report|verify]", summary: "the exact records a key, person, client or address read: counts, timeline, IDs"}
 	c.sub = []*command{
+		{name: "report", summary: "a scope as evidence: signed with the audit log's key and appended to the log (JSON on stdout)", run: scopeReport},
+		{name: "verify", args: "REPORT --log-key KEY", summary: "verify a scope report offline against the audit log's public key", run: scopeVerify},
 		{name: "diff", args: "'QUERY A' 'QUERY B'", summary: "the records read under query A but not under B (each a quoted list of scope flags)", run: scopeDiff},
 	}
 	c.run = func(ctx context.Context, args []string, env Env) error {
@@ -306,4 +309,59 @@ func firstN(vs []string, n int) []string {
 		return vs[:n]
 	}
 	return vs
+}
+
+func scopeReport(ctx context.Context, args []string, env Env) error {
+	var q mayfly.ScopeQuery
+	_, _, c, err := admin("scope report", args, env, 0, "no arguments", func(f *flags) {
+		scopeFlags(f, &q)
+		f.StringVar(&q.By, "by", "", "break the answer down by source, client, principal, service or day")
+		f.StringVar(&q.Step, "step", "day", "the timeline's step: hour or day")
+	})
+	if err != nil {
+		return err
+	}
+	rep, err := c.ScopeReport(ctx, q)
+	if err != nil {
+		return err
+	}
+	return printJSON(env, rep)
+}
+
+func scopeVerify(ctx context.Context, args []string, env Env) error {
+	f := newFlags("scope verify", env)
+	key := f.String("log-key", "", "the log's public key, from 'mayfly audit key' (required)")
+	jsonOut := f.Bool("json", false, "print JSON")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := f.args(1, "one report FILE (- for stdin)"); err != nil {
+		return err
+	}
+	if *key == "" {
+		return usagef("scope verify needs --log-key")
+	}
+	var raw []byte
+	var err error
+	if f.pos[0] == "-" {
+		raw, err = io.ReadAll(io.LimitReader(os.Stdin, 256<<20))
+	} else {
+		raw, err = os.ReadFile(f.pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	rep, err := bundle.VerifyScopeReport(raw, *key)
+	if err != nil {
+		return mayfly.Errorf(mayfly.Invalid, "report does not verify: %v", err)
+	}
+	if *jsonOut {
+		return printJSON(env, rep)
+	}
+	fmt.Fprintf(env.Stdout, "ok: scope report signed by %s, recorded by audit entry %d, made %s by %s\n", rep.Report.Origin, rep.AuditIndex,
+		stamp(rep.Report.Time), rep.Report.Actor)
+	for _, ns := range rep.Report.Scope.Namespaces {
+		fmt.Fprintf(env.Stdout, "records %s: %d, sha256:%s\n", cmpOr(ns.Namespace, "-"), ns.Records, ns.Digest)
+	}
+	return nil
 }

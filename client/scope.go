@@ -16,3 +16,13 @@ func (c *Client) Scope(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.Scope,
 	}
 	return &out, nil
 }
+
+// ScopeReport answers q as evidence: signed by the audit log's key, and
+// recorded in the log.
+func (c *Client) ScopeReport(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.SignedScopeReport, error) {
+	var out mayfly.SignedScopeReport
+	if err := c.do(ctx, "POST", api.ScopeReportPath, q, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

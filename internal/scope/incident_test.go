@@ -132,7 +132,7 @@ func TestIncident(t *testing.T) {
 		t.Fatalf("the traffic does not mix: %d of the attacker's records also read legitimately of %d", overlap, legitOld.GetCardinality())
 	}
 
-	s := scope.New(st)
+	s := scope.New(scope.Config{Store: st})
 	ids := func(q mayfly.ScopeQuery) *roaring64.Bitmap {
 		t.Helper()
 		q.IDs, q.Namespaces = true, []string{"customer"}

@@ -24,15 +24,21 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
+	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/ledger"
 )
 
@@ -50,11 +56,70 @@ type Store interface {
 	Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*mayfly.Offboarding, error)
 }
 
-// Service answers scope queries.
-type Service struct{ st Store }
+// Evidence is the audit log, as a report needs it: an entry records each
+// report, and the log's key signs it.
+type Evidence interface {
+	Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error)
+	SignScopeReport(index uint64, sum [32]byte) (string, error)
+	Origin() string
+}
 
-// New returns a Service reading st.
-func New(st Store) *Service { return &Service{st: st} }
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// Evidence signs and records reports; nil makes none.
+	Evidence Evidence
+	Clock    mayfly.Clock
+}
+
+// Service answers scope queries.
+type Service struct {
+	st    Store
+	ev    Evidence
+	clock mayfly.Clock
+}
+
+// New returns a Service on cfg.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = mayfly.SystemClock{}
+	}
+	return &Service{st: cfg.Store, ev: cfg.Evidence, clock: cfg.Clock}
+}
+
+// Report answers q as evidence: the answer without its IDs, recorded by
+// an audit entry of its digest and signed, with that entry's index, by
+// the log's key. The entry is durable before the report is returned.
+func (s *Service) Report(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.SignedScopeReport, error) {
+	if s.ev == nil {
+		return nil, mayfly.Errorf(mayfly.Unavailable, "scope reports need the audit log")
+	}
+	q.IDs = false
+	a, err := s.Run(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rep := mayfly.ScopeReport{Format: bundle.ScopeReportFormat, Origin: s.ev.Origin(), Time: s.clock.Now().UTC(),
+		Actor: audit.Actor(ctx), Scope: *a}
+	sum, err := bundle.ScopeReportDigest(&rep)
+	if err != nil {
+		return nil, mayfly.E("scope.Report", err)
+	}
+	var counts []string
+	for _, ns := range a.Namespaces {
+		counts = append(counts, fmt.Sprintf("%s=%d", ns.Namespace, ns.Records))
+	}
+	idx, err := s.ev.Append(ctx, mayfly.AuditEntry{Action: mayfly.ActionScopeReported, Details: map[string]string{
+		"report_sha256": base64.StdEncoding.EncodeToString(sum[:]), "records": strings.Join(counts, ","), "buckets_digest": a.BucketsDigest}})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.ev.SignScopeReport(idx, sum)
+	if err != nil {
+		return nil, mayfly.E("scope.Report", err)
+	}
+	return &mayfly.SignedScopeReport{Report: rep, AuditIndex: idx, Signature: sig}, nil
+}
 
 // Run answers q.
 func (s *Service) Run(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.Scope, error) {
@@ -299,6 +364,7 @@ type acc struct {
 	reporting          set
 	reportingMore      bool
 	unsure             int
+	keys               hash.Hash // of the selected buckets' keys
 }
 
 type group struct {
@@ -320,7 +386,7 @@ func tokenKey(t mayfly.LedgerToken) string { return t.JTI + "\x00" + t.Digest }
 func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64.Bitmap) (*acc, error) {
 	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: set{},
 		services: set{}, sources: set{}, timeline: map[mayfly.ScopePoint]uint64{}, groups: map[string]*group{}, reporting: set{},
-		step: p.step}
+		step: p.step, keys: sha256.New()}
 	if !p.to.IsZero() && !p.to.After(p.from) {
 		return a, nil
 	}
@@ -439,6 +505,13 @@ func (s *Service) issued(ctx context.Context, cache map[string]issued, t mayfly.
 // add accumulates one selected bucket.
 func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.Bitmap) error {
 	a.buckets++
+	k := binary.AppendVarint(nil, int64(b.Width/time.Second))
+	k = binary.AppendVarint(k, b.Start.Unix())
+	for _, v := range []string{b.Token.JTI, b.Token.Digest, b.Namespace} {
+		k = binary.AppendUvarint(k, uint64(len(v)))
+		k = append(k, v...)
+	}
+	a.keys.Write(k)
 	if a.coveredFrom.IsZero() || b.Start.Before(a.coveredFrom) {
 		a.coveredFrom = b.Start
 	}
@@ -525,7 +598,7 @@ func groupKeys(b *mayfly.LedgerBucket, p *plan) []string {
 // answer makes the answer of what a accumulated.
 func (a *acc) answer(q mayfly.ScopeQuery, p *plan, gaps []*mayfly.LedgerGap) *mayfly.Scope {
 	out := &mayfly.Scope{Query: q, From: p.from, To: p.to, CoveredFrom: a.coveredFrom, CoveredTo: a.coveredTo,
-		Tokens: len(a.tokens), Requests: a.requests, Refusals: a.refusals, Buckets: a.buckets,
+		Tokens: len(a.tokens), Requests: a.requests, Refusals: a.refusals, Buckets: a.buckets, BucketsDigest: hex.EncodeToString(a.keys.Sum(nil)),
 		Services: sorted(a.services), Sources: sorted(a.sources), Timeline: []mayfly.ScopePoint{}, Namespaces: []mayfly.ScopeNamespace{},
 		Completeness: mayfly.ScopeCompleteness{Reporting: sorted(a.reporting), ReportingMore: a.reportingMore, Gaps: gaps, Unsure: a.unsure}}
 	if out.Completeness.Gaps == nil {

@@ -18,7 +18,7 @@ import (
 // record IDs above 2^32, and windows that cut through buckets.
 func TestScopeAgreesWithBruteForce(t *testing.T) {
 	w := newWorld(t, 7, 9, 4000)
-	s := scope.New(w.st)
+	s := scope.New(scope.Config{Store: w.st})
 	off := w.offAt["dev"]
 	cidr := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
 	queries := map[string]mayfly.ScopeQuery{
@@ -111,7 +111,7 @@ func groupString(gs []mayfly.ScopeGroup) []string {
 // an empty window is zero.
 func TestScopeRefuses(t *testing.T) {
 	w := newWorld(t, 3, 2, 200)
-	s := scope.New(w.st)
+	s := scope.New(scope.Config{Store: w.st})
 	for _, tt := range []struct {
 		q    mayfly.ScopeQuery
 		code error
@@ -166,7 +166,7 @@ func TestWorldShape(t *testing.T) {
 			straddle++
 		}
 	}
-	all, err := scope.New(w.st).Run(t.Context(), mayfly.ScopeQuery{IDs: true, Namespaces: []string{"customer"}})
+	all, err := scope.New(scope.Config{Store: w.st}).Run(t.Context(), mayfly.ScopeQuery{IDs: true, Namespaces: []string{"customer"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -323,6 +323,10 @@ type LedgerStore interface {
 	// which it returns. Records are as stored, not checked: the caller
 	// decodes them defensively. The bucket is fn's to keep.
 	ScanLedger(ctx context.Context, f LedgerFilter, fn func(*LedgerBucket) error) error
+	// LedgerServices returns the services, sorted, of the buckets that
+	// overlap [from, to) (zero times: unbounded), and whether a bucket
+	// kept only some of its own (LedgerBucket.ServicesMore).
+	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
 	// CompactLedger rolls up to limit buckets of width from that end at or
 	// before cutoff into the buckets of width to that hold them, merging
 	// as MergeLedger does, and deletes them; it returns how many it rolled.

@@ -40,11 +40,13 @@ import (
 	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/internal/audit"
 	"github.com/mayflyhq/mayfly/internal/ledger"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // Store is what a scope reads.
 type Store interface {
 	ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error
+	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
 	LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.LedgerGap, error)
 	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
 	Principals(ctx context.Context) ([]*mayfly.Principal, error)
@@ -365,10 +367,13 @@ type acc struct {
 	reportingMore      bool
 	unsure             int
 	keys               hash.Hash // of the selected buckets' keys
+	// The step being read: its start, and its records by namespace.
+	period time.Time
+	cur    map[string]*idSet
 }
 
 type group struct {
-	sets     map[string]*roaring64.Bitmap
+	sets     map[string]*idSet
 	tokens   set
 	requests int64
 }
@@ -386,23 +391,26 @@ func tokenKey(t mayfly.LedgerToken) string { return t.JTI + "\x00" + t.Digest }
 func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64.Bitmap) (*acc, error) {
 	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: set{},
 		services: set{}, sources: set{}, timeline: map[mayfly.ScopePoint]uint64{}, groups: map[string]*group{}, reporting: set{},
-		step: p.step, keys: sha256.New()}
+		step: p.step, keys: sha256.New(), cur: map[string]*idSet{}}
 	if !p.to.IsZero() && !p.to.After(p.from) {
 		return a, nil
 	}
 	cache := map[string]issued{}
 	edge := map[mayfly.LedgerToken]bool{} // a roll-up's credential had a token alive at p.from
-	f := mayfly.LedgerFilter{From: p.from, To: p.to}
-	if len(p.namespaces) == 1 {
-		for ns := range p.namespaces {
-			f.Namespace = ns
-		}
+	// What the store can select it does, so that it hands over only the
+	// buckets that may match; what it cannot (services, sources, forgery,
+	// the window's edge) is decided here.
+	f := mayfly.LedgerFilter{From: p.from, To: p.to, KIDs: keys(p.kids), ClientIDs: keys(p.clients), Subjects: keys(p.subjects),
+		Namespaces: keys(p.namespaces)}
+	if p.principals {
+		f.Reach = &mayfly.LedgerReach{PrincipalIDs: keys(p.ownPrincipals), ClientIDs: keys(p.ownClients), KIDs: keys(p.ownKs)}
 	}
-	err := s.st.ScanLedger(ctx, f, func(b *mayfly.LedgerBucket) error {
-		for _, sv := range b.Services {
-			a.reporting[sv] = true
-		}
-		a.reportingMore = a.reportingMore || b.ServicesMore
+	services, more, err := s.st.LedgerServices(ctx, p.from, p.to)
+	if err != nil {
+		return nil, mayfly.E("scope", err)
+	}
+	a.reporting, a.reportingMore = setOf(services), more
+	err = s.st.ScanLedger(ctx, f, func(b *mayfly.LedgerBucket) error {
 		if !p.namespaces.has(b.Namespace) || !p.tokenMatches(b.Token) {
 			return nil
 		}
@@ -438,7 +446,16 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 		}
 		return nil, mayfly.E("scope", err)
 	}
+	a.flush()
 	return a, nil
+}
+
+// keys lists s, sorted; nil for a nil set.
+func keys(s set) []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s))
 }
 
 func (p *plan) inSources(src string) bool {
@@ -527,32 +544,53 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	for _, v := range b.Sources {
 		a.sources[v] = true
 	}
+	// A bucket's records: as sorted IDs where recordset reads them (most
+	// buckets, and far cheaper than a bitmap for scattered IDs), else as
+	// a bitmap.
+	var ids []uint64
 	var rec *roaring64.Bitmap
 	if b.Namespace != "" && len(b.Records) > 0 {
 		var err error
-		if rec, err = ledger.DecodeRecords(b.Records); err != nil {
-			return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
+		if ids, err = recordset.Decode(b.Records, denseIDs); err != nil {
+			ids = nil
+			if rec, err = ledger.DecodeRecords(b.Records); err != nil {
+				return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
+			}
 		}
 		if m := minus[b.Namespace]; m != nil {
-			rec.AndNot(m)
-		}
-		if rec.IsEmpty() {
-			rec = nil
+			if rec != nil {
+				rec.AndNot(m)
+			} else {
+				ids = slices.DeleteFunc(ids, m.Contains)
+			}
 		}
 	}
-	if rec != nil {
-		all := a.sets[b.Namespace]
-		if all == nil {
-			all = roaring64.New()
-			a.sets[b.Namespace] = all
-			a.first[b.Namespace] = b.Start
+	has := len(ids) > 0 || (rec != nil && !rec.IsEmpty())
+	add := func(set map[string]*idSet) {
+		if !has {
+			return
 		}
-		before := all.GetCardinality()
-		all.Or(rec)
-		if n := all.GetCardinality() - before; n > 0 {
-			a.timeline[mayfly.ScopePoint{Start: b.Start.Truncate(a.step), Namespace: b.Namespace}] += n
+		s := set[b.Namespace]
+		if s == nil {
+			s = newIDSet()
+			set[b.Namespace] = s
 		}
-		if b.Start.Before(a.first[b.Namespace]) {
+		if rec != nil {
+			s.addBitmap(rec)
+		} else {
+			s.addIDs(ids)
+		}
+	}
+	if has {
+		// Buckets come in order of start, so a step's buckets come
+		// together: their union joins the whole once the step is over,
+		// and what it adds is what was first read in the step.
+		if period := b.Start.Truncate(a.step); !period.Equal(a.period) {
+			a.flush()
+			a.period = period
+		}
+		add(a.cur)
+		if _, ok := a.first[b.Namespace]; !ok || b.Start.Before(a.first[b.Namespace]) {
 			a.first[b.Namespace] = b.Start
 		}
 		if b.End().After(a.last[b.Namespace]) {
@@ -562,22 +600,19 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	for _, k := range groupKeys(b, p) {
 		g := a.groups[k]
 		if g == nil {
-			g = &group{sets: map[string]*roaring64.Bitmap{}, tokens: set{}}
+			g = &group{sets: map[string]*idSet{}, tokens: set{}}
 			a.groups[k] = g
 		}
 		g.tokens[tokenKey(b.Token)] = true
 		g.requests += b.Requests
-		if rec != nil {
-			gs := g.sets[b.Namespace]
-			if gs == nil {
-				gs = roaring64.New()
-				g.sets[b.Namespace] = gs
-			}
-			gs.Or(rec)
-		}
+		add(g.sets)
 	}
 	return nil
 }
+
+// denseIDs bounds the IDs a bucket's records are read into as a slice;
+// above, a bitmap holds them better.
+const denseIDs = 1 << 16
 
 func groupKeys(b *mayfly.LedgerBucket, p *plan) []string {
 	switch p.by {
@@ -593,6 +628,24 @@ func groupKeys(b *mayfly.LedgerBucket, p *plan) []string {
 		return []string{b.Start.UTC().Truncate(24 * time.Hour).Format(time.DateOnly)}
 	}
 	return nil
+}
+
+// flush adds the step's records to the whole, and what they add to the
+// timeline.
+func (a *acc) flush() {
+	for ns, cur := range a.cur {
+		all := a.sets[ns]
+		if all == nil {
+			all = roaring64.New()
+			a.sets[ns] = all
+		}
+		before := all.GetCardinality()
+		all.Or(cur.bitmap())
+		if n := all.GetCardinality() - before; n > 0 {
+			a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
+		}
+	}
+	clear(a.cur)
 }
 
 // answer makes the answer of what a accumulated.
@@ -630,7 +683,11 @@ func (a *acc) answer(q mayfly.ScopeQuery, p *plan, gaps []*mayfly.LedgerGap) *ma
 	})
 	for _, k := range slices.Sorted(maps.Keys(a.groups)) {
 		g := a.groups[k]
-		out.Groups = append(out.Groups, mayfly.ScopeGroup{Key: k, Namespaces: namespaces(g.sets, nil, false, nil, nil),
+		sets := map[string]*roaring64.Bitmap{}
+		for ns, s := range g.sets {
+			sets[ns] = s.bitmap()
+		}
+		out.Groups = append(out.Groups, mayfly.ScopeGroup{Key: k, Namespaces: namespaces(sets, nil, false, nil, nil),
 			Tokens: len(g.tokens), Requests: g.requests})
 	}
 	return out

@@ -382,6 +382,35 @@ func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 			args = append(args, c.v)
 		}
 	}
+	in := func(col string, vs []string) string {
+		for _, v := range vs {
+			args = append(args, v)
+		}
+		return col + " IN (?" + strings.Repeat(", ?", len(vs)-1) + ")"
+	}
+	for _, c := range []struct {
+		col string
+		vs  []string
+	}{{"kid", f.KIDs}, {"client_id", f.ClientIDs}, {"subject", f.Subjects}, {"namespace", f.Namespaces}} {
+		if len(c.vs) > 0 {
+			where = append(where, in(c.col, c.vs))
+		}
+	}
+	if r := f.Reach; r != nil {
+		var any []string
+		for _, c := range []struct {
+			col string
+			vs  []string
+		}{{"principal_id", r.PrincipalIDs}, {"client_id", r.ClientIDs}, {"kid", r.KIDs}} {
+			if len(c.vs) > 0 {
+				any = append(any, in(c.col, c.vs))
+			}
+		}
+		if len(any) == 0 {
+			any = []string{"1 = 0"} // reaching nothing
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
+	}
 	if f.Width > 0 {
 		where, args = append(where, "width = ?"), append(args, int64(f.Width/time.Second))
 	}
@@ -407,6 +436,37 @@ func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
 	return q, args
+}
+
+// LedgerServices returns the services that reported in the buckets that
+// overlap [from, to), and whether a bucket kept only some of its own.
+func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error) {
+	q, args := ledgerQuery(mayfly.LedgerFilter{From: from, To: to})
+	q = strings.Replace(q, `SELECT `+ledgerCols+` FROM`, `SELECT DISTINCT services, services_more FROM`, 1)
+	q = q[:strings.LastIndex(q, " ORDER BY")]
+	type row struct {
+		services string
+		more     bool
+	}
+	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
+		var v row
+		return v, r.Scan(&v.services, &v.more)
+	}, q, args...)
+	if err != nil {
+		return nil, false, s.err("LedgerServices", err)
+	}
+	var all []string
+	more := false
+	for _, r := range rows {
+		vs, err := decodeList(r.services)
+		if err != nil {
+			return nil, false, s.err("LedgerServices", err)
+		}
+		all = append(all, vs...)
+		more = more || r.more
+	}
+	slices.Sort(all)
+	return slices.Compact(all), more, nil
 }
 
 func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error) {

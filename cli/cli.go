@@ -214,7 +214,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 // returns the command reached, its path and the args left.
 func walk(args []string) (*command, []string, []string) {
 	c, path := root, []string(nil)
-	for len(args) > 0 && c.run == nil {
+	// A command that runs may have subcommands too (scope, scope diff).
+	for len(args) > 0 {
 		next := c.child(args[0])
 		if next == nil {
 			break

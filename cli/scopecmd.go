@@ -24,14 +24,7 @@ func scopeCommand() *command {
 		{name: "verify", args: "REPORT --log-key KEY", summary: "verify a scope report offline against the audit log's public key", run: scopeVerify},
 		{name: "diff", args: "'QUERY A' 'QUERY B'", summary: "the records read under query A but not under B (each a quoted list of scope flags)", run: scopeDiff},
 	}
-	c.run = func(ctx context.Context, args []string, env Env) error {
-		if len(args) > 0 {
-			if sub := c.child(args[0]); sub != nil {
-				return sub.run(ctx, args[1:], env)
-			}
-		}
-		return scopeRun(ctx, args, env)
-	}
+	c.run = scopeRun
 	return c
 }
 

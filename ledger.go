@@ -179,6 +179,10 @@ type LedgerFilter struct {
 	// Reach, if set, matches the buckets whose token names one of its
 	// principals or clients, or one of its keys.
 	Reach *LedgerReach
+	// NoRecords leaves the buckets' Records nil (ScanLedger only): a
+	// caller that decides by the rest of a bucket reads the records of
+	// those it keeps (LedgerRecords), not of every one.
+	NoRecords bool
 	// From and To select the buckets that overlap [From, To).
 	From, To time.Time
 	Limit    int // at most this many

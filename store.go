@@ -327,6 +327,9 @@ type LedgerStore interface {
 	// overlap [from, to) (zero times: unbounded), and whether a bucket
 	// kept only some of its own (LedgerBucket.ServicesMore).
 	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
+	// LedgerRecords returns the stored records of the bucket of b's key,
+	// unchecked, as ScanLedger does; ErrNotFound if there is none.
+	LedgerRecords(ctx context.Context, b *LedgerBucket) ([]byte, error)
 	// CompactLedger rolls up to limit buckets of width from that end at or
 	// before cutoff into the buckets of width to that hold them, merging
 	// as MergeLedger does, and deletes them; it returns how many it rolled.

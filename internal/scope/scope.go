@@ -47,6 +47,7 @@ import (
 type Store interface {
 	ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error
 	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
+	LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error)
 	LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.LedgerGap, error)
 	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
 	Principals(ctx context.Context) ([]*mayfly.Principal, error)
@@ -405,6 +406,10 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 	if p.principals {
 		f.Reach = &mayfly.LedgerReach{PrincipalIDs: keys(p.ownPrincipals), ClientIDs: keys(p.ownClients), KIDs: keys(p.ownKs)}
 	}
+	// Where most buckets the store hands over may be turned away here,
+	// their records are read only for those kept.
+	f.NoRecords = p.services != nil || len(p.sources) > 0 || p.forged
+	var kept []*mayfly.LedgerBucket
 	services, more, err := s.st.LedgerServices(ctx, p.from, p.to)
 	if err != nil {
 		return nil, mayfly.E("scope", err)
@@ -438,6 +443,10 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 				return nil // every token of it had expired when the window opens
 			}
 		}
+		if f.NoRecords {
+			kept = append(kept, b) // its records are read once the scan is over
+			return nil
+		}
 		return a.add(b, p, minus)
 	})
 	if err != nil {
@@ -445,6 +454,18 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 			return nil, err
 		}
 		return nil, mayfly.E("scope", err)
+	}
+	// Not during the scan: it holds a connection, and a scope that
+	// waited for a second while every other held one would wait forever.
+	for _, b := range kept {
+		recs, err := s.st.LedgerRecords(ctx, b)
+		if err != nil {
+			return nil, mayfly.E("scope", err)
+		}
+		b.Records = recs
+		if err := a.add(b, p, minus); err != nil {
+			return nil, err
+		}
 	}
 	a.flush()
 	return a, nil

@@ -353,6 +353,9 @@ func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]may
 // its cost.
 func (s *Store) ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error {
 	q, args := ledgerQuery(f)
+	if f.NoRecords {
+		q = strings.Replace(q, "records, requests", "NULL AS records, requests", 1)
+	}
 	rows, err := s.cfg.Read.Query(ctx, q, args...)
 	if err != nil {
 		return s.err("ScanLedger", err)
@@ -362,6 +365,9 @@ func (s *Store) ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*
 		b, err := scanLedgerRaw(rows)
 		if err != nil {
 			return s.err("ScanLedger", err)
+		}
+		if f.NoRecords {
+			b.Records = nil
 		}
 		if err := fn(&b); err != nil {
 			return err
@@ -436,6 +442,14 @@ func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
 	return q, args
+}
+
+func (s *Store) LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error) {
+	k := keyOf(b)
+	var recs []byte
+	err := s.cfg.Read.QueryRow(ctx, `SELECT records FROM ledger_buckets WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
+		k.width, k.start, k.jti, k.digest, k.namespace).Scan(&recs)
+	return recs, s.err("LedgerRecords", err)
 }
 
 // LedgerServices returns the services that reported in the buckets that

@@ -355,7 +355,6 @@ type acc struct {
 	sets               map[string]*roaring64.Bitmap
 	first, last        map[string]time.Time
 	tokens             set
-	credentials        int
 	requests, refusals int64
 	services, sources  set
 	buckets            int

@@ -408,61 +408,104 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 	// Where most buckets the store hands over may be turned away here,
 	// their records are read only for those kept.
 	f.NoRecords = p.services != nil || len(p.sources) > 0 || p.forged
-	var kept []*mayfly.LedgerBucket
 	services, more, err := s.st.LedgerServices(ctx, p.from, p.to)
 	if err != nil {
 		return nil, mayfly.E("scope", err)
 	}
 	a.reporting, a.reportingMore = setOf(services), more
-	err = s.st.ScanLedger(ctx, f, func(b *mayfly.LedgerBucket) error {
+	// visit applies what a bucket says of itself.
+	visit := func(b *mayfly.LedgerBucket) bool {
 		if !p.namespaces.has(b.Namespace) || !p.tokenMatches(b.Token) {
-			return nil
+			return false
 		}
 		if p.services != nil && !slices.ContainsFunc(b.Services, p.services.has) {
 			if b.ServicesMore {
 				a.unsure++
 			}
-			return nil
+			return false
 		}
 		if len(p.sources) > 0 && !slices.ContainsFunc(b.Sources, p.inSources) {
 			if b.SourcesMore {
 				a.unsure++
 			}
-			return nil
+			return false
 		}
-		if p.forged || (!p.from.IsZero() && b.Start.Before(p.from)) {
+		return true
+	}
+	// process asks the issuance records what they must decide, reads the
+	// records if the scan left them, and adds the bucket. Never during a
+	// scan: the scan holds a connection, and a scope that waited for a
+	// second while every other held one would wait forever.
+	edgeOf := func(b *mayfly.LedgerBucket) bool { return !p.from.IsZero() && b.Start.Before(p.from) }
+	process := func(b *mayfly.LedgerBucket) error {
+		if p.forged || edgeOf(b) {
 			iss, err := s.issued(ctx, cache, b.Token, p.from, b.End(), edge)
 			if err != nil {
-				return err
+				return mayfly.E("scope", err)
 			}
 			if p.forged && iss.found {
 				return nil
 			}
-			if iss.found && !p.from.IsZero() && b.Start.Before(p.from) && !iss.expires.After(p.from) {
+			if iss.found && edgeOf(b) && !iss.expires.After(p.from) {
 				return nil // every token of it had expired when the window opens
 			}
 		}
 		if f.NoRecords {
-			kept = append(kept, b) // its records are read once the scan is over
+			recs, err := s.st.LedgerRecords(ctx, b)
+			if err != nil {
+				return mayfly.E("scope", err)
+			}
+			b.Records = recs
+		}
+		return a.add(b, p, minus)
+	}
+	scan := func(f mayfly.LedgerFilter, fn func(b *mayfly.LedgerBucket) error) error {
+		if err := s.st.ScanLedger(ctx, f, fn); err != nil {
+			if mayfly.ErrorCode(err) != mayfly.Internal {
+				return err
+			}
+			return mayfly.E("scope", err)
+		}
+		return nil
+	}
+	// The buckets that straddle the window's start come first, in order
+	// of start as every bucket: read apart, as the issuance records
+	// decide whether they count.
+	if !p.from.IsZero() {
+		fe := f
+		fe.To = p.from
+		var straddling []*mayfly.LedgerBucket
+		err := scan(fe, func(b *mayfly.LedgerBucket) error {
+			if edgeOf(b) && visit(b) {
+				straddling = append(straddling, b)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range straddling {
+			if err := process(b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var kept []*mayfly.LedgerBucket
+	err = scan(f, func(b *mayfly.LedgerBucket) error {
+		if edgeOf(b) || !visit(b) {
+			return nil
+		}
+		if f.NoRecords || p.forged {
+			kept = append(kept, b) // decided once the scan is over
 			return nil
 		}
 		return a.add(b, p, minus)
 	})
 	if err != nil {
-		if mayfly.ErrorCode(err) != mayfly.Internal {
-			return nil, err
-		}
-		return nil, mayfly.E("scope", err)
+		return nil, err
 	}
-	// Not during the scan: it holds a connection, and a scope that
-	// waited for a second while every other held one would wait forever.
 	for _, b := range kept {
-		recs, err := s.st.LedgerRecords(ctx, b)
-		if err != nil {
-			return nil, mayfly.E("scope", err)
-		}
-		b.Records = recs
-		if err := a.add(b, p, minus); err != nil {
+		if err := process(b); err != nil {
 			return nil, err
 		}
 	}

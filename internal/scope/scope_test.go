@@ -181,3 +181,31 @@ func TestWorldShape(t *testing.T) {
 		t.Errorf("the world lacks a kind of bucket the comparison needs")
 	}
 }
+
+// TestScopeConcurrent: scopes at once, more than the store has read
+// connections, each needing issuance records and records read apart,
+// all finish with the answer one alone gives.
+func TestScopeConcurrent(t *testing.T) {
+	w := newWorld(t, 11, 4, 600)
+	s := scope.New(scope.Config{Store: w.st})
+	q := mayfly.ScopeQuery{KIDs: []string{"kid-a1"}, Forged: true, AfterOffboarding: []string{"dev"}, Sources: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}
+	want, err := s.Run(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for range 16 {
+		go func() {
+			got, err := s.Run(t.Context(), q)
+			if err == nil && nsString(got.Namespaces)[0] != nsString(want.Namespaces)[0] {
+				err = fmt.Errorf("got %v, want %v", nsString(got.Namespaces), nsString(want.Namespaces))
+			}
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

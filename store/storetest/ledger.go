@@ -801,13 +801,33 @@ func testLedgerScan(t *testing.T, s LedgerStore) {
 			t.Errorf("%s: ScanLedger %v, LedgerBuckets %v", tt.name, got, want)
 		}
 	}
+	// Without records, then each bucket's records by its key.
+	var got []uint64
+	err := s.ScanLedger(t.Context(), mayfly.LedgerFilter{KIDs: []string{"k1"}, NoRecords: true}, func(b *mayfly.LedgerBucket) error {
+		if b.Records != nil {
+			t.Errorf("NoRecords: bucket %s has records", b.Token.JTI)
+		}
+		recs, err := s.LedgerRecords(t.Context(), b)
+		if err != nil {
+			return err
+		}
+		got = append(got, ids(t, recs)...)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []uint64{1, 3}) {
+		t.Errorf("ScanLedger without records, then LedgerRecords: %v %v, want 1 3", got, err)
+	}
+	missing := bucket("jti-none", m, time.Minute, "customer")
+	if _, err := s.LedgerRecords(t.Context(), &missing); !errors.Is(err, mayfly.ErrNotFound) {
+		t.Errorf("LedgerRecords of no bucket: %v, want NotFound", err)
+	}
 	stop := errors.New("enough")
 	n := 0
 	if err := s.ScanLedger(t.Context(), mayfly.LedgerFilter{}, func(*mayfly.LedgerBucket) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("ScanLedger whose fn fails: %v after %d buckets, want fn's error after 1", err, n)
 	}
-	got, more, err := s.LedgerServices(t.Context(), m, m.Add(time.Hour))
-	if err != nil || more || !slices.Equal(got, []string{"api", "billing", "search"}) {
-		t.Errorf("LedgerServices of the first hour: %v %v %v, want api, billing, search", got, more, err)
+	svcs, more, err := s.LedgerServices(t.Context(), m, m.Add(time.Hour))
+	if err != nil || more || !slices.Equal(svcs, []string{"api", "billing", "search"}) {
+		t.Errorf("LedgerServices of the first hour: %v %v %v, want api, billing, search", svcs, more, err)
 	}
 }

@@ -150,6 +150,3 @@ type SignedScopeReport struct {
 	AuditIndex uint64      `json:"audit_index"`
 	Signature  string      `json:"signature"` // a signed note (golang.org/x/mod/sumdb/note)
 }
-
-// ActionScopeReported records a scope report: its digest and counts.
-const ActionScopeReported Action = "scope.reported"

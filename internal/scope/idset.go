@@ -60,16 +60,21 @@ func (s *idSet) bitmap() *roaring64.Bitmap {
 }
 
 // radixSort sorts a in place, 16 bits a pass, least significant first,
-// skipping a pass where every value has the same digit; it returns the
-// scratch space it used, for the next call.
+// up to the highest bit any value has, skipping a pass where every value
+// has the same digit; it returns the scratch space it used, for the next
+// call.
 func radixSort(a, scratch []uint64) []uint64 {
 	if cap(scratch) < len(a) {
 		scratch = make([]uint64, len(a))
 	}
 	buf := scratch[:len(a)]
 	var count [1 << 16]int
+	var all uint64
+	for _, v := range a {
+		all |= v
+	}
 	src, dst := a, buf
-	for shift := uint(0); shift < 64; shift += 16 {
+	for shift := uint(0); shift < 64 && all>>shift != 0; shift += 16 {
 		clear(count[:])
 		for _, v := range src {
 			count[v>>shift&0xffff]++

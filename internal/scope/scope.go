@@ -370,6 +370,7 @@ type acc struct {
 	// The step being read: its start, and its records by namespace.
 	period time.Time
 	cur    map[string]*idSet
+	buf    []uint64 // a bucket's IDs, decoded
 }
 
 type group struct {
@@ -614,11 +615,16 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	var rec *roaring64.Bitmap
 	if b.Namespace != "" && len(b.Records) > 0 {
 		var err error
-		if ids, err = recordset.Decode(b.Records, denseIDs); err != nil {
+		// Decoded into one slice for every bucket: the IDs are copied
+		// where they go.
+		if ids, err = recordset.DecodeAppend(a.buf[:0], b.Records, denseIDs); err != nil {
 			ids = nil
 			if rec, err = ledger.DecodeRecords(b.Records); err != nil {
 				return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
 			}
+		}
+		if ids != nil {
+			a.buf = ids
 		}
 		if m := minus[b.Namespace]; m != nil {
 			if rec != nil {

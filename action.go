@@ -52,6 +52,9 @@ const (
 
 	ActionOffboardingFinished Action = "offboarding.finished"
 
+	// ActionScopeReported records a scope report: its digest and counts.
+	ActionScopeReported Action = "scope.reported"
+
 	ActionPendingRequested  Action = "pending.requested"
 	ActionPendingUnapproved Action = "pending.unapproved" // carried out without a second person
 	ActionPendingApproved   Action = "pending.approved"

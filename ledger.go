@@ -173,9 +173,25 @@ type LedgerFilter struct {
 	// What the tokens name; these match roll-up buckets too.
 	KID, ClientID, PrincipalID, Subject string
 	Width                               time.Duration
+	// Lists of which a bucket's value must be one, each ANDed with the
+	// rest; empty lists match everything.
+	KIDs, ClientIDs, Subjects, Namespaces []string
+	// Reach, if set, matches the buckets whose token names one of its
+	// principals or clients, or one of its keys.
+	Reach *LedgerReach
+	// NoRecords leaves the buckets' Records nil (ScanLedger only): a
+	// caller that decides by the rest of a bucket reads the records of
+	// those it keeps (LedgerRecords), not of every one.
+	NoRecords bool
 	// From and To select the buckets that overlap [From, To).
 	From, To time.Time
 	Limit    int // at most this many
+}
+
+// LedgerReach is what a person can reach: a bucket is theirs if its
+// token names one of these principals or clients, or one of these keys.
+type LedgerReach struct {
+	PrincipalIDs, ClientIDs, KIDs []string
 }
 
 // LedgerGap records reports a service dropped, rather than let the ledger

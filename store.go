@@ -322,6 +322,18 @@ type LedgerStore interface {
 	// width, token and namespace. A stored bitmap that does not decode is
 	// an error, never a panic.
 	LedgerBuckets(ctx context.Context, f LedgerFilter) ([]LedgerBucket, error)
+	// ScanLedger calls fn with each bucket LedgerBuckets would return, in
+	// its order, without holding them all, and stops at fn's first error,
+	// which it returns. Records are as stored, not checked: the caller
+	// decodes them defensively. The bucket is fn's to keep.
+	ScanLedger(ctx context.Context, f LedgerFilter, fn func(*LedgerBucket) error) error
+	// LedgerServices returns the services, sorted, of the buckets that
+	// overlap [from, to) (zero times: unbounded), and whether a bucket
+	// kept only some of its own (LedgerBucket.ServicesMore).
+	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
+	// LedgerRecords returns the stored records of the bucket of b's key,
+	// unchecked, as ScanLedger does; ErrNotFound if there is none.
+	LedgerRecords(ctx context.Context, b *LedgerBucket) ([]byte, error)
 	// CompactLedger rolls up to limit buckets of width from that end at or
 	// before cutoff into the buckets of width to that hold them, merging
 	// as MergeLedger does, and deletes them; it returns how many it rolled.

@@ -155,6 +155,7 @@ func init() {
 		ssfCommands(),
 		pendingCommands(),
 		ledgerCommands(),
+		scopeCommand(),
 		alertCommands(),
 		{name: "healthcheck", summary: "exit 0 if the server answers /healthz with 200, 1 if not [--url URL]", run: healthcheck},
 		{name: "doctor", summary: "report credentials, keys and custody that break policy; exits 1 if anything is found", run: doctor},
@@ -213,7 +214,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 // returns the command reached, its path and the args left.
 func walk(args []string) (*command, []string, []string) {
 	c, path := root, []string(nil)
-	for len(args) > 0 && c.run == nil {
+	// A command that runs may have subcommands too (scope, scope diff).
+	for len(args) > 0 {
 		next := c.child(args[0])
 		if next == nil {
 			break

@@ -83,6 +83,15 @@ func printCommandHelp(w io.Writer, c *command, name string) {
 		usage += " [flags]"
 	}
 	fmt.Fprintf(w, "%s\n\n%s.\n", usage, capitalize(c.summary))
+	if len(c.sub) > 0 {
+		// A command that runs and has subcommands too (scope).
+		fmt.Fprintln(w, "\nCommands:")
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, s := range c.sub {
+			fmt.Fprintf(tw, "  %s %s\t%s\n", name, s.name, s.summary)
+		}
+		tw.Flush()
+	}
 	if err != nil {
 		return
 	}

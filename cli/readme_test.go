@@ -317,7 +317,9 @@ func checkCommand(args []string) error {
 			positional += len(rest) - i - 1
 			break
 		}
-		if !strings.HasPrefix(w, "-") || w == "-" {
+		// A quoted word with a space is an argument, even one of flags
+		// (scope diff's queries).
+		if !strings.HasPrefix(w, "-") || w == "-" || strings.Contains(w, " ") {
 			positional++
 			continue
 		}

@@ -65,6 +65,8 @@ var roleMatrix = map[string][]mayfly.Role{
 	"GET /v1/audit/key":                     {aud, resp},
 	"GET /v1/ledger":                        {aud, resp},
 	"GET /v1/ledger/gaps":                   {aud, resp},
+	"POST /v1/scope":                        {aud, resp},
+	"POST /v1/scope/report":                 {aud, resp},
 	"POST /v1/audit/key/rotate":             nil,
 	"GET /v1/doctor":                        {aud, resp},
 	"GET /v1/pending":                       {aud, resp},

@@ -43,6 +43,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/internal/scim"
+	"github.com/mayflyhq/mayfly/internal/scope"
 	"github.com/mayflyhq/mayfly/internal/ssf"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/mayflyhq/mayfly/sdk/dpop"
@@ -95,6 +96,9 @@ type Config struct {
 	Ingest       *ledger.Ingest
 	TokenChecker *ledger.TokenChecker
 	LedgerStore  mayfly.LedgerStore
+	// Scope answers scope queries over the ledger; nil serves no scope
+	// routes.
+	Scope *scope.Service
 	// SeparateOps serves /metrics only from Ops, the handler of a
 	// listener of its own, and not from the API's.
 	SeparateOps bool
@@ -184,6 +188,7 @@ func New(cfg Config) *Server {
 	s.doctorRoutes()
 	s.pendingRoutes()
 	s.ledgerRoutes()
+	s.scopeRoutes()
 	s.alertRoutes()
 	s.consoleRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

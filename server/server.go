@@ -43,6 +43,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/limit"
 	"github.com/mayflyhq/mayfly/internal/refresh"
+	"github.com/mayflyhq/mayfly/internal/scope"
 	"github.com/mayflyhq/mayfly/internal/token"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Revoker: a.Revoker, SSF: a.SSF, SCIM: a.SCIM, Pending: a.Pending, Alerts: a.Alerts, Doctor: a.Doctor, StreamHeartbeat: cfg.StreamHeartbeat,
 		Clock: cfg.Clock, Log: cfg.Log, Registry: reg, TrustedProxies: cfg.TrustedProxies, Limits: a.Limits,
 		Ready: a.Ready, SeparateOps: cfg.OpsAddr != "",
-		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(), DPoPReplayCacheSize: cfg.DPoPReplayCacheSize,
+		Ingest: a.Ingest, TokenChecker: a.TokenChecker, LedgerStore: a.Store(), Scope: scope.New(scope.Config{Store: a.Store(), Evidence: a.Audit, Clock: cfg.Clock}), DPoPReplayCacheSize: cfg.DPoPReplayCacheSize,
 		Rules: cfg.Detect.Settings(),
 	})
 	return &Server{App: a, api: api}, nil

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/seal"
 	"github.com/transparency-dev/merkle/compact"
@@ -553,4 +554,16 @@ func (l *Log) Origin() string { return l.cfg.Origin }
 // Search returns stored entries.
 func (l *Log) Search(ctx context.Context, f mayfly.AuditFilter) ([]mayfly.AuditRecord, error) {
 	return l.cfg.Store.AuditEntries(ctx, f)
+}
+
+// SignScopeReport signs, with the log's current key, the text that binds
+// a scope report (its digest) to the entry at index that records it.
+// Only that text: a note of any other text signed by the log key could
+// pass for a checkpoint.
+func (l *Log) SignScopeReport(index uint64, sum [32]byte) (string, error) {
+	l.cpMu.Lock()
+	s := l.signer
+	l.cpMu.Unlock()
+	b, err := note.Sign(&note.Note{Text: bundle.ScopeReportText(l.cfg.Origin, index, sum)}, s)
+	return string(b), err
 }

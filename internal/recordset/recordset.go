@@ -205,6 +205,15 @@ func Decode(b []byte, max int) ([]uint64, error) {
 	if len(b) == 0 {
 		return []uint64{}, nil
 	}
+	return DecodeAppend(make([]uint64, 0, min(len(b)/2, max, 4096)), b, max)
+}
+
+// DecodeAppend is Decode appending to ids, at most max IDs in all: a
+// caller decoding many sets reuses one slice.
+func DecodeAppend(ids []uint64, b []byte, max int) ([]uint64, error) {
+	if len(b) == 0 {
+		return ids, nil
+	}
 	if len(b) < 8 {
 		return nil, ErrRefused
 	}
@@ -215,7 +224,6 @@ func Decode(b []byte, max int) ([]uint64, error) {
 	if n > uint64(len(b)/19) {
 		return nil, ErrRefused
 	}
-	ids := make([]uint64, 0, min(len(b)/2, max, 4096))
 	prev := int64(-1)
 	for range n {
 		if len(b) < 4 {

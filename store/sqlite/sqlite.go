@@ -81,7 +81,7 @@ func Migrate(ctx context.Context, path string) ([]int, error) {
 
 func open(ctx context.Context, path string) (*Store, []int, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(1000)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "mmap_size(17179869184)", "secure_delete(1)", "wal_autocheckpoint(1000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

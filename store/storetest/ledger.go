@@ -26,6 +26,7 @@ func Ledger(t *testing.T, open func(t *testing.T) LedgerStore) {
 		{"MergeUnites", testLedgerMergeUnites},
 		{"BoundedSets", testLedgerBoundedSets},
 		{"Filter", testLedgerFilter},
+		{"Scan", testLedgerScan},
 		{"Invalid", testLedgerInvalid},
 		{"Compact", testLedgerCompact},
 		{"CompactInterrupted", testLedgerCompactInterrupted},
@@ -747,5 +748,86 @@ func testLedgerConcurrentCompactions(t *testing.T, a, b LedgerStore) {
 	got := buckets(t, a, mayfly.LedgerFilter{})
 	if len(got) != 2*3*2 || !totalsOf(t, got).equal(before) {
 		t.Errorf("after compacting on two handles: %d buckets, want 12 with the same totals", len(got))
+	}
+}
+
+// testLedgerScan: ScanLedger streams what LedgerBuckets returns, in its
+// order, and stops at fn's error; the lists and a reach select by the
+// token's claims; LedgerServices lists the window's services.
+func testLedgerScan(t *testing.T, s LedgerStore) {
+	m := t0.Truncate(time.Hour)
+	claim := func(b mayfly.LedgerBucket, kid, client, principal, sub string, services ...string) mayfly.LedgerBucket {
+		b.Token.KID, b.Token.ClientID, b.Token.PrincipalID, b.Token.Subject, b.Services = kid, client, principal, sub, services
+		return b
+	}
+	must(t, "MergeLedger", merge(t, s,
+		claim(bucket("jti-1", m, time.Minute, "customer", 1), "k1", "c1", "p1", "", "api"),
+		claim(bucket("jti-2", m, time.Minute, "order", 2), "k2", "c2", "p2", "customer:9", "billing"),
+		claim(bucket("jti-3", m.Add(time.Minute), time.Minute, "customer", 3), "k1", "c3", "p3", "customer:9", "search"),
+		claim(bucket("jti-4", m.Add(2*time.Hour), time.Minute, "customer", 4), "k3", "c4", "p1", "", "late"),
+	))
+	rec := func(f mayfly.LedgerFilter) []uint64 {
+		var out []uint64
+		err := s.ScanLedger(t.Context(), f, func(b *mayfly.LedgerBucket) error {
+			out = append(out, ids(t, b.Records)...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ScanLedger(%+v): %v", f, err)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		f    mayfly.LedgerFilter
+		want []uint64
+	}{
+		{"all", mayfly.LedgerFilter{}, []uint64{1, 2, 3, 4}},
+		{"kids", mayfly.LedgerFilter{KIDs: []string{"k1", "k3"}}, []uint64{1, 3, 4}},
+		{"clients and namespaces", mayfly.LedgerFilter{ClientIDs: []string{"c1", "c2", "c3"}, Namespaces: []string{"order", "nothing"}}, []uint64{2}},
+		{"subjects", mayfly.LedgerFilter{Subjects: []string{"customer:9"}}, []uint64{2, 3}},
+		{"reach", mayfly.LedgerFilter{Reach: &mayfly.LedgerReach{PrincipalIDs: []string{"p1"}, ClientIDs: []string{"c2"}}}, []uint64{1, 2, 4}},
+		{"reach by key, in a window", mayfly.LedgerFilter{Reach: &mayfly.LedgerReach{KIDs: []string{"k1"}}, To: m.Add(time.Hour)}, []uint64{1, 3}},
+		{"reach of nothing", mayfly.LedgerFilter{Reach: &mayfly.LedgerReach{}}, nil},
+	} {
+		if got := rec(tt.f); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got records %v, want %v", tt.name, got, tt.want)
+		}
+		var want []uint64
+		for _, b := range buckets(t, s, tt.f) {
+			want = append(want, ids(t, b.Records)...)
+		}
+		if got := rec(tt.f); !slices.Equal(got, want) {
+			t.Errorf("%s: ScanLedger %v, LedgerBuckets %v", tt.name, got, want)
+		}
+	}
+	// Without records, then each bucket's records by its key.
+	var got []uint64
+	err := s.ScanLedger(t.Context(), mayfly.LedgerFilter{KIDs: []string{"k1"}, NoRecords: true}, func(b *mayfly.LedgerBucket) error {
+		if b.Records != nil {
+			t.Errorf("NoRecords: bucket %s has records", b.Token.JTI)
+		}
+		recs, err := s.LedgerRecords(t.Context(), b)
+		if err != nil {
+			return err
+		}
+		got = append(got, ids(t, recs)...)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []uint64{1, 3}) {
+		t.Errorf("ScanLedger without records, then LedgerRecords: %v %v, want 1 3", got, err)
+	}
+	missing := bucket("jti-none", m, time.Minute, "customer")
+	if _, err := s.LedgerRecords(t.Context(), &missing); !errors.Is(err, mayfly.ErrNotFound) {
+		t.Errorf("LedgerRecords of no bucket: %v, want NotFound", err)
+	}
+	stop := errors.New("enough")
+	n := 0
+	if err := s.ScanLedger(t.Context(), mayfly.LedgerFilter{}, func(*mayfly.LedgerBucket) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("ScanLedger whose fn fails: %v after %d buckets, want fn's error after 1", err, n)
+	}
+	svcs, more, err := s.LedgerServices(t.Context(), m, m.Add(time.Hour))
+	if err != nil || more || !slices.Equal(svcs, []string{"api", "billing", "search"}) {
+		t.Errorf("LedgerServices of the first hour: %v %v %v, want api, billing, search", svcs, more, err)
 	}
 }

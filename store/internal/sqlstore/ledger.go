@@ -310,6 +310,20 @@ func cmpInt(a, b int64) int {
 }
 
 func scanLedger(row Row) (mayfly.LedgerBucket, error) {
+	b, err := scanLedgerRaw(row)
+	if err != nil {
+		return b, err
+	}
+	// A bitmap the store cannot decode is damage to report now, not to
+	// hand on.
+	if _, err := DecodeRecords(b.Records); err != nil {
+		return b, fmt.Errorf("ledger bucket %v: %w", keyOf(&b), err)
+	}
+	return b, nil
+}
+
+// scanLedgerRaw reads a bucket, its records as stored.
+func scanLedgerRaw(row Row) (mayfly.LedgerBucket, error) {
 	var b mayfly.LedgerBucket
 	var width, start int64
 	var services, sources string
@@ -324,15 +338,47 @@ func scanLedger(row Row) (mayfly.LedgerBucket, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return b, fmt.Errorf("ledger bucket %v: stored sets: %w", keyOf(&b), err)
 	}
-	// A bitmap the store cannot decode is damage to report now, not to
-	// hand on.
-	if _, err := DecodeRecords(b.Records); err != nil {
-		return b, fmt.Errorf("ledger bucket %v: %w", keyOf(&b), err)
-	}
 	return b, nil
 }
 
 func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]mayfly.LedgerBucket, error) {
+	q, args := ledgerQuery(f)
+	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
+	return all, s.err("LedgerBuckets", err)
+}
+
+// ScanLedger streams the buckets LedgerBuckets would return, leaving their
+// records undecoded: a scope over the whole retention reads every bucket
+// once, and decoding each bitmap twice (here and by the caller) doubled
+// its cost.
+func (s *Store) ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error {
+	q, args := ledgerQuery(f)
+	if f.NoRecords {
+		q = strings.Replace(q, "records, requests", "NULL AS records, requests", 1)
+	}
+	rows, err := s.cfg.Read.Query(ctx, q, args...)
+	if err != nil {
+		return s.err("ScanLedger", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b, err := scanLedgerRaw(rows)
+		if err != nil {
+			return s.err("ScanLedger", err)
+		}
+		if f.NoRecords {
+			b.Records = nil
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+	}
+	return s.err("ScanLedger", rows.Err())
+}
+
+// ledgerQuery is the query of the buckets f selects, in LedgerBuckets'
+// order.
+func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"jti", f.JTI}, {"digest", f.Digest}, {"namespace", f.Namespace},
@@ -341,6 +387,35 @@ func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]may
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
+	}
+	in := func(col string, vs []string) string {
+		for _, v := range vs {
+			args = append(args, v)
+		}
+		return col + " IN (?" + strings.Repeat(", ?", len(vs)-1) + ")"
+	}
+	for _, c := range []struct {
+		col string
+		vs  []string
+	}{{"kid", f.KIDs}, {"client_id", f.ClientIDs}, {"subject", f.Subjects}, {"namespace", f.Namespaces}} {
+		if len(c.vs) > 0 {
+			where = append(where, in(c.col, c.vs))
+		}
+	}
+	if r := f.Reach; r != nil {
+		var any []string
+		for _, c := range []struct {
+			col string
+			vs  []string
+		}{{"principal_id", r.PrincipalIDs}, {"client_id", r.ClientIDs}, {"kid", r.KIDs}} {
+			if len(c.vs) > 0 {
+				any = append(any, in(c.col, c.vs))
+			}
+		}
+		if len(any) == 0 {
+			any = []string{"1 = 0"} // reaching nothing
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
 	}
 	if f.Width > 0 {
 		where, args = append(where, "width = ?"), append(args, int64(f.Width/time.Second))
@@ -366,8 +441,46 @@ func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]may
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
-	return all, s.err("LedgerBuckets", err)
+	return q, args
+}
+
+func (s *Store) LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error) {
+	k := keyOf(b)
+	var recs []byte
+	err := s.cfg.Read.QueryRow(ctx, `SELECT records FROM ledger_buckets WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
+		k.width, k.start, k.jti, k.digest, k.namespace).Scan(&recs)
+	return recs, s.err("LedgerRecords", err)
+}
+
+// LedgerServices returns the services that reported in the buckets that
+// overlap [from, to), and whether a bucket kept only some of its own.
+func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error) {
+	q, args := ledgerQuery(mayfly.LedgerFilter{From: from, To: to})
+	q = strings.Replace(q, `SELECT `+ledgerCols+` FROM`, `SELECT DISTINCT services, services_more FROM`, 1)
+	q = q[:strings.LastIndex(q, " ORDER BY")]
+	type row struct {
+		services string
+		more     bool
+	}
+	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
+		var v row
+		return v, r.Scan(&v.services, &v.more)
+	}, q, args...)
+	if err != nil {
+		return nil, false, s.err("LedgerServices", err)
+	}
+	var all []string
+	more := false
+	for _, r := range rows {
+		vs, err := decodeList(r.services)
+		if err != nil {
+			return nil, false, s.err("LedgerServices", err)
+		}
+		all = append(all, vs...)
+		more = more || r.more
+	}
+	slices.Sort(all)
+	return slices.Compact(all), more, nil
 }
 
 func (s *Store) CompactLedger(tx mayfly.Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error) {

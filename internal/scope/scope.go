@@ -1,0 +1,813 @@
+// Package scope answers "what did this key, person, client or address
+// read?" from the access ledger: the exact set of records the tokens a
+// query selects read, per namespace, with the timeline, the breakdowns
+// and what the ledger cannot vouch for.
+//
+// # Invariants
+//
+//   - Counts are exact distinct counts of the union of the selected
+//     buckets' record bitmaps, never estimates.
+//   - A bucket is selected whole or not at all: times are exact to the
+//     width of the buckets involved, and a bucket that straddles the
+//     window's start is left out only when every token it stands for
+//     had expired by then (issuance records say so), since no token can
+//     read after it expires.
+//   - Filters within one field are ORed, fields are ANDed; a name that
+//     does not exist (a principal, a client, a key) is a NotFound error
+//     that names it; an empty window is zero, not an error.
+//   - The answer states which services reported in the window and the
+//     ledger's recorded gaps there, and how many buckets a service or
+//     source filter could not decide.
+package scope
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/bundle"
+	"github.com/mayflyhq/mayfly/internal/audit"
+	"github.com/mayflyhq/mayfly/internal/ledger"
+	"github.com/mayflyhq/mayfly/internal/recordset"
+)
+
+// Store is what a scope reads.
+type Store interface {
+	ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*mayfly.LedgerBucket) error) error
+	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
+	LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error)
+	LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.LedgerGap, error)
+	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
+	Principals(ctx context.Context) ([]*mayfly.Principal, error)
+	Client(ctx context.Context, id string) (*mayfly.Client, error)
+	Clients(ctx context.Context) ([]*mayfly.Client, error)
+	Custody(ctx context.Context, f mayfly.CustodyFilter) ([]*mayfly.Custody, error)
+	Keys(ctx context.Context) ([]*mayfly.Key, error)
+	Issuances(ctx context.Context, f mayfly.IssuanceFilter) ([]mayfly.Issuance, error)
+	Offboardings(ctx context.Context, principalID string, unfinished bool) ([]*mayfly.Offboarding, error)
+}
+
+// Evidence is the audit log, as a report needs it: an entry records each
+// report, and the log's key signs it.
+type Evidence interface {
+	Append(ctx context.Context, e mayfly.AuditEntry) (uint64, error)
+	SignScopeReport(index uint64, sum [32]byte) (string, error)
+	Origin() string
+}
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// Evidence signs and records reports; nil makes none.
+	Evidence Evidence
+	Clock    mayfly.Clock
+}
+
+// Service answers scope queries.
+type Service struct {
+	st    Store
+	ev    Evidence
+	clock mayfly.Clock
+}
+
+// New returns a Service on cfg.
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = mayfly.SystemClock{}
+	}
+	return &Service{st: cfg.Store, ev: cfg.Evidence, clock: cfg.Clock}
+}
+
+// Report answers q as evidence: the answer without its IDs, recorded by
+// an audit entry of its digest and signed, with that entry's index, by
+// the log's key. The entry is durable before the report is returned.
+func (s *Service) Report(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.SignedScopeReport, error) {
+	if s.ev == nil {
+		return nil, mayfly.Errorf(mayfly.Unavailable, "scope reports need the audit log")
+	}
+	q.IDs = false
+	a, err := s.Run(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rep := mayfly.ScopeReport{Format: bundle.ScopeReportFormat, Origin: s.ev.Origin(), Time: s.clock.Now().UTC(),
+		Actor: audit.Actor(ctx), Scope: *a}
+	sum, err := bundle.ScopeReportDigest(&rep)
+	if err != nil {
+		return nil, mayfly.E("scope.Report", err)
+	}
+	var counts []string
+	for _, ns := range a.Namespaces {
+		counts = append(counts, fmt.Sprintf("%s=%d", ns.Namespace, ns.Records))
+	}
+	idx, err := s.ev.Append(ctx, mayfly.AuditEntry{Action: mayfly.ActionScopeReported, Details: map[string]string{
+		"report_sha256": base64.StdEncoding.EncodeToString(sum[:]), "records": strings.Join(counts, ","), "buckets_digest": a.BucketsDigest}})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.ev.SignScopeReport(idx, sum)
+	if err != nil {
+		return nil, mayfly.E("scope.Report", err)
+	}
+	return &mayfly.SignedScopeReport{Report: rep, AuditIndex: idx, Signature: sig}, nil
+}
+
+// Run answers q.
+func (s *Service) Run(ctx context.Context, q mayfly.ScopeQuery) (*mayfly.Scope, error) {
+	if err := check(q, true); err != nil {
+		return nil, err
+	}
+	var minus map[string]*roaring64.Bitmap
+	if q.Minus != nil {
+		m, err := s.plan(ctx, *q.Minus)
+		if err != nil {
+			return nil, fmt.Errorf("the query taken away: %w", err)
+		}
+		a, err := s.scan(ctx, m, nil)
+		if err != nil {
+			return nil, err
+		}
+		minus = a.sets
+	}
+	p, err := s.plan(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.scan(ctx, p, minus)
+	if err != nil {
+		return nil, err
+	}
+	gaps, err := s.st.LedgerGaps(ctx, p.from, p.to)
+	if err != nil {
+		return nil, mayfly.E("scope", err)
+	}
+	return a.answer(q, p, gaps), nil
+}
+
+// check refuses what no store could answer.
+func check(q mayfly.ScopeQuery, top bool) error {
+	switch {
+	case !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From):
+		return mayfly.InvalidField("to", "the window's end (%s) must be after its start (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+	case !slices.Contains([]string{"", mayfly.ScopeBySource, mayfly.ScopeByClient, mayfly.ScopeByPrincipal, mayfly.ScopeByService, mayfly.ScopeByDay}, q.By):
+		return mayfly.InvalidField("by", "cannot break a scope down by %q: by source, client, principal, service or day", q.By)
+	case q.Step != "" && q.Step != mayfly.ScopeHour && q.Step != mayfly.ScopeDay:
+		return mayfly.InvalidField("step", "a timeline steps by hour or day, not %q", q.Step)
+	case q.Custody && len(q.Principals) == 0:
+		return mayfly.InvalidField("custody", "custody needs a principal: whose custody")
+	case q.Minus != nil && !top:
+		return mayfly.InvalidField("minus", "a query taken away cannot take one away itself")
+	}
+	for _, p := range q.Sources {
+		if !p.IsValid() {
+			return mayfly.InvalidField("source", "a source is a CIDR prefix such as 203.0.113.0/24")
+		}
+	}
+	if q.Minus != nil {
+		return check(*q.Minus, false)
+	}
+	return nil
+}
+
+// plan is a query resolved against the store: every name looked up, the
+// window moved by offboarding.
+type plan struct {
+	kids, clients, subjects, services, namespaces set
+	sources                                       []netip.Prefix
+	// The principals' reach: tokens naming one of these principals or
+	// clients, or signed by one of these keys (custody).
+	principals                       bool
+	ownPrincipals, ownClients, ownKs set
+	forged                           bool
+	from, to                         time.Time
+	by                               string
+	step                             time.Duration
+}
+
+type set map[string]bool
+
+func setOf(vs []string) set {
+	if len(vs) == 0 {
+		return nil
+	}
+	s := set{}
+	for _, v := range vs {
+		s[v] = true
+	}
+	return s
+}
+
+// has reports whether v is in s; a nil set has everything.
+func (s set) has(v string) bool { return s == nil || s[v] }
+
+func (s *Service) plan(ctx context.Context, q mayfly.ScopeQuery) (*plan, error) {
+	p := &plan{kids: setOf(q.KIDs), subjects: setOf(q.Subjects), services: setOf(q.Services), namespaces: setOf(q.Namespaces),
+		sources: q.Sources, forged: q.Forged, from: q.From, to: q.To, by: q.By, step: 24 * time.Hour}
+	if q.Step == mayfly.ScopeHour {
+		p.step = time.Hour
+	}
+	if len(q.KIDs) > 0 {
+		keys, err := s.st.Keys(ctx)
+		if err != nil {
+			return nil, mayfly.E("scope", err)
+		}
+		known := set{}
+		for _, k := range keys {
+			known[k.KID] = true
+		}
+		for _, kid := range q.KIDs {
+			if !known[kid] {
+				return nil, mayfly.Errorf(mayfly.NotFound, "no key %q: kid names no signing key Mayfly has or had", kid)
+			}
+		}
+	}
+	if len(q.Clients) > 0 {
+		p.clients = set{}
+		for _, id := range q.Clients {
+			if _, err := s.st.Client(ctx, id); err != nil {
+				return nil, notFound(err, "client", id)
+			}
+			p.clients[id] = true
+		}
+	}
+	if len(q.Principals) > 0 {
+		if err := s.reach(ctx, p, q); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range q.AfterOffboarding {
+		pr, err := s.st.Principal(ctx, name)
+		if err != nil {
+			return nil, notFound(err, "principal", name)
+		}
+		runs, err := s.st.Offboardings(ctx, pr.ID, false)
+		if err != nil {
+			return nil, mayfly.E("scope", err)
+		}
+		if len(runs) == 0 {
+			return nil, mayfly.InvalidField("after_offboarding", "principal %q has not been offboarded", name)
+		}
+		began := runs[0].StartedAt
+		for _, r := range runs[1:] {
+			if r.StartedAt.Before(began) {
+				began = r.StartedAt
+			}
+		}
+		if began.After(p.from) {
+			p.from = began
+		}
+	}
+	if !p.to.IsZero() && !p.from.IsZero() && !p.to.After(p.from) {
+		p.to = p.from // an empty window: nothing, not an error
+	}
+	return p, nil
+}
+
+// reach resolves q's principals: what they own, and with custody the keys
+// of the rings they had custody of.
+func (s *Service) reach(ctx context.Context, p *plan, q mayfly.ScopeQuery) error {
+	p.principals = true
+	p.ownPrincipals, p.ownClients, p.ownKs = set{}, set{}, set{}
+	for _, name := range q.Principals {
+		pr, err := s.st.Principal(ctx, name)
+		if err != nil {
+			return notFound(err, "principal", name)
+		}
+		p.ownPrincipals[pr.ID] = true
+	}
+	all, err := s.st.Principals(ctx)
+	if err != nil {
+		return mayfly.E("scope", err)
+	}
+	people := maps.Clone(p.ownPrincipals)
+	for _, pr := range all {
+		if pr.Kind == mayfly.Service && people[pr.OwnerID] {
+			p.ownPrincipals[pr.ID] = true
+		}
+	}
+	clients, err := s.st.Clients(ctx)
+	if err != nil {
+		return mayfly.E("scope", err)
+	}
+	for _, c := range clients {
+		if p.ownPrincipals[c.OwnerID] {
+			p.ownClients[c.ID] = true
+		}
+	}
+	if !q.Custody {
+		return nil
+	}
+	rings := set{}
+	for id := range people {
+		cs, err := s.st.Custody(ctx, mayfly.CustodyFilter{PrincipalID: id, Asset: mayfly.AssetRing})
+		if err != nil {
+			return mayfly.E("scope", err)
+		}
+		for _, c := range cs {
+			rings[c.AssetID] = true
+		}
+	}
+	keys, err := s.st.Keys(ctx)
+	if err != nil {
+		return mayfly.E("scope", err)
+	}
+	for _, k := range keys {
+		if rings[k.Ring] {
+			p.ownKs[k.KID] = true
+		}
+	}
+	return nil
+}
+
+// notFound names what was not found, or passes a store's failure on.
+func notFound(err error, what, name string) error {
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return mayfly.Errorf(mayfly.NotFound, "no %s %q", what, name)
+	}
+	return mayfly.E("scope", err)
+}
+
+// tokenMatches applies the filters on what a token names.
+func (p *plan) tokenMatches(t mayfly.LedgerToken) bool {
+	if !p.kids.has(t.KID) || !p.clients.has(t.ClientID) || !p.subjects.has(t.Subject) {
+		return false
+	}
+	if p.principals && !p.ownPrincipals[t.PrincipalID] && !p.ownClients[t.ClientID] && !p.ownKs[t.KID] {
+		return false
+	}
+	return true
+}
+
+// acc accumulates the selected buckets.
+type acc struct {
+	sets               map[string]*roaring64.Bitmap
+	first, last        map[string]time.Time
+	tokens             set
+	requests, refusals int64
+	services, sources  set
+	buckets            int
+	coveredFrom        time.Time
+	coveredTo          time.Time
+	step               time.Duration
+	timeline           map[mayfly.ScopePoint]uint64 // keyed without Records
+	groups             map[string]*group
+	reporting          set
+	reportingMore      bool
+	unsure             int
+	keys               hash.Hash // of the selected buckets' keys
+	// The step being read: its start, and its records by namespace.
+	period time.Time
+	cur    map[string]*idSet
+	buf    []uint64 // a bucket's IDs, decoded
+}
+
+type group struct {
+	sets     map[string]*idSet
+	tokens   set
+	requests int64
+}
+
+// issued is what the issuance records say of a bucket's token.
+type issued struct {
+	found   bool
+	expires time.Time
+}
+
+func tokenKey(t mayfly.LedgerToken) string { return t.JTI + "\x00" + t.Digest }
+
+// scan reads the window's buckets and accumulates those p selects, less
+// the records of minus.
+func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64.Bitmap) (*acc, error) {
+	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: set{},
+		services: set{}, sources: set{}, timeline: map[mayfly.ScopePoint]uint64{}, groups: map[string]*group{}, reporting: set{},
+		step: p.step, keys: sha256.New(), cur: map[string]*idSet{}}
+	if !p.to.IsZero() && !p.to.After(p.from) {
+		return a, nil
+	}
+	cache := map[string]issued{}
+	edge := map[mayfly.LedgerToken]bool{} // a roll-up's credential had a token alive at p.from
+	// What the store can select it does, so that it hands over only the
+	// buckets that may match; what it cannot (services, sources, forgery,
+	// the window's edge) is decided here.
+	f := mayfly.LedgerFilter{From: p.from, To: p.to, KIDs: keys(p.kids), ClientIDs: keys(p.clients), Subjects: keys(p.subjects),
+		Namespaces: keys(p.namespaces)}
+	if p.principals {
+		f.Reach = &mayfly.LedgerReach{PrincipalIDs: keys(p.ownPrincipals), ClientIDs: keys(p.ownClients), KIDs: keys(p.ownKs)}
+	}
+	// Where most buckets the store hands over may be turned away here,
+	// their records are read only for those kept.
+	f.NoRecords = p.services != nil || len(p.sources) > 0 || p.forged
+	services, more, err := s.st.LedgerServices(ctx, p.from, p.to)
+	if err != nil {
+		return nil, mayfly.E("scope", err)
+	}
+	a.reporting, a.reportingMore = setOf(services), more
+	// visit applies what a bucket says of itself.
+	visit := func(b *mayfly.LedgerBucket) bool {
+		if !p.namespaces.has(b.Namespace) || !p.tokenMatches(b.Token) {
+			return false
+		}
+		if p.services != nil && !slices.ContainsFunc(b.Services, p.services.has) {
+			if b.ServicesMore {
+				a.unsure++
+			}
+			return false
+		}
+		if len(p.sources) > 0 && !slices.ContainsFunc(b.Sources, p.inSources) {
+			if b.SourcesMore {
+				a.unsure++
+			}
+			return false
+		}
+		return true
+	}
+	// process asks the issuance records what they must decide, reads the
+	// records if the scan left them, and adds the bucket. Never during a
+	// scan: the scan holds a connection, and a scope that waited for a
+	// second while every other held one would wait forever.
+	edgeOf := func(b *mayfly.LedgerBucket) bool { return !p.from.IsZero() && b.Start.Before(p.from) }
+	process := func(b *mayfly.LedgerBucket) error {
+		if p.forged || edgeOf(b) {
+			iss, err := s.issued(ctx, cache, b.Token, p.from, b.End(), edge)
+			if err != nil {
+				return mayfly.E("scope", err)
+			}
+			if p.forged && iss.found {
+				return nil
+			}
+			if iss.found && edgeOf(b) && !iss.expires.After(p.from) {
+				return nil // every token of it had expired when the window opens
+			}
+		}
+		if f.NoRecords {
+			recs, err := s.st.LedgerRecords(ctx, b)
+			if err != nil {
+				return mayfly.E("scope", err)
+			}
+			b.Records = recs
+		}
+		return a.add(b, p, minus)
+	}
+	scan := func(f mayfly.LedgerFilter, fn func(b *mayfly.LedgerBucket) error) error {
+		if err := s.st.ScanLedger(ctx, f, fn); err != nil {
+			if mayfly.ErrorCode(err) != mayfly.Internal {
+				return err
+			}
+			return mayfly.E("scope", err)
+		}
+		return nil
+	}
+	// The buckets that straddle the window's start come first, in order
+	// of start as every bucket: read apart, as the issuance records
+	// decide whether they count.
+	if !p.from.IsZero() {
+		fe := f
+		fe.To = p.from
+		var straddling []*mayfly.LedgerBucket
+		err := scan(fe, func(b *mayfly.LedgerBucket) error {
+			if edgeOf(b) && visit(b) {
+				straddling = append(straddling, b)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range straddling {
+			if err := process(b); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var kept []*mayfly.LedgerBucket
+	err = scan(f, func(b *mayfly.LedgerBucket) error {
+		if edgeOf(b) || !visit(b) {
+			return nil
+		}
+		if f.NoRecords || p.forged {
+			kept = append(kept, b) // decided once the scan is over
+			return nil
+		}
+		return a.add(b, p, minus)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range kept {
+		if err := process(b); err != nil {
+			return nil, err
+		}
+	}
+	a.flush()
+	return a, nil
+}
+
+// keys lists s, sorted; nil for a nil set.
+func keys(s set) []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s))
+}
+
+func (p *plan) inSources(src string) bool {
+	ip, err := netip.ParseAddr(src)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return slices.ContainsFunc(p.sources, func(pr netip.Prefix) bool { return pr.Contains(ip) })
+}
+
+// issued looks up the issuance records of a bucket's token. For a
+// roll-up (a credential's issued tokens) it finds whether any of them
+// outlived from, reading issuances from MaxTokenTTL before from to the
+// bucket's end: only those can have been alive at from.
+func (s *Service) issued(ctx context.Context, cache map[string]issued, t mayfly.LedgerToken, from, end time.Time, edge map[mayfly.LedgerToken]bool) (issued, error) {
+	if t.IsRollUp() {
+		if from.IsZero() {
+			return issued{found: true}, nil
+		}
+		alive, ok := edge[t]
+		if !ok {
+			recs, err := s.st.Issuances(ctx, mayfly.IssuanceFilter{KID: t.KID, ClientID: t.ClientID, Subject: t.Subject,
+				Since: from.Add(-mayfly.MaxTokenTTL), Until: end})
+			if err != nil {
+				return issued{}, err
+			}
+			alive = slices.ContainsFunc(recs, func(r mayfly.Issuance) bool {
+				return r.KID == t.KID && r.ClientID == t.ClientID && r.PrincipalID == t.PrincipalID && r.Subject == t.Subject &&
+					r.ExpiresAt.After(from)
+			})
+			edge[t] = alive
+		}
+		if alive {
+			return issued{found: true, expires: end}, nil
+		}
+		return issued{found: true, expires: from}, nil
+	}
+	k := tokenKey(t)
+	if iss, ok := cache[k]; ok {
+		return iss, nil
+	}
+	f := mayfly.IssuanceFilter{JTI: t.JTI}
+	if t.JTI == "" {
+		f = mayfly.IssuanceFilter{Digest: t.Digest}
+	}
+	recs, err := s.st.Issuances(ctx, f)
+	if err != nil {
+		return issued{}, err
+	}
+	var iss issued
+	for _, r := range recs {
+		// A record without a digest, or a report without one, matches on
+		// the jti alone, as compaction does.
+		if r.Digest == "" || t.Digest == "" || r.Digest == t.Digest {
+			iss = issued{found: true, expires: r.ExpiresAt}
+			break
+		}
+	}
+	cache[k] = iss
+	return iss, nil
+}
+
+// add accumulates one selected bucket.
+func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.Bitmap) error {
+	a.buckets++
+	k := binary.AppendVarint(nil, int64(b.Width/time.Second))
+	k = binary.AppendVarint(k, b.Start.Unix())
+	for _, v := range []string{b.Token.JTI, b.Token.Digest, b.Namespace} {
+		k = binary.AppendUvarint(k, uint64(len(v)))
+		k = append(k, v...)
+	}
+	a.keys.Write(k)
+	if a.coveredFrom.IsZero() || b.Start.Before(a.coveredFrom) {
+		a.coveredFrom = b.Start
+	}
+	if b.End().After(a.coveredTo) {
+		a.coveredTo = b.End()
+	}
+	a.tokens[tokenKey(b.Token)] = true
+	a.requests += b.Requests
+	a.refusals += b.Refusals
+	for _, v := range b.Services {
+		a.services[v] = true
+	}
+	for _, v := range b.Sources {
+		a.sources[v] = true
+	}
+	// A bucket's records: as sorted IDs where recordset reads them (most
+	// buckets, and far cheaper than a bitmap for scattered IDs), else as
+	// a bitmap.
+	var ids []uint64
+	var rec *roaring64.Bitmap
+	if b.Namespace != "" && len(b.Records) > 0 {
+		var err error
+		// Decoded into one slice for every bucket: the IDs are copied
+		// where they go.
+		if ids, err = recordset.DecodeAppend(a.buf[:0], b.Records, denseIDs); err != nil {
+			ids = nil
+			if rec, err = ledger.DecodeRecords(b.Records); err != nil {
+				return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
+			}
+		}
+		if ids != nil {
+			a.buf = ids
+		}
+		if m := minus[b.Namespace]; m != nil {
+			if rec != nil {
+				rec.AndNot(m)
+			} else {
+				ids = slices.DeleteFunc(ids, m.Contains)
+			}
+		}
+	}
+	has := len(ids) > 0 || (rec != nil && !rec.IsEmpty())
+	add := func(set map[string]*idSet) {
+		if !has {
+			return
+		}
+		s := set[b.Namespace]
+		if s == nil {
+			s = newIDSet()
+			set[b.Namespace] = s
+		}
+		if rec != nil {
+			s.addBitmap(rec)
+		} else {
+			s.addIDs(ids)
+		}
+	}
+	if has {
+		// Buckets come in order of start, so a step's buckets come
+		// together: their union joins the whole once the step is over,
+		// and what it adds is what was first read in the step.
+		if period := b.Start.Truncate(a.step); !period.Equal(a.period) {
+			a.flush()
+			a.period = period
+		}
+		add(a.cur)
+		if _, ok := a.first[b.Namespace]; !ok || b.Start.Before(a.first[b.Namespace]) {
+			a.first[b.Namespace] = b.Start
+		}
+		if b.End().After(a.last[b.Namespace]) {
+			a.last[b.Namespace] = b.End()
+		}
+	}
+	for _, k := range groupKeys(b, p) {
+		g := a.groups[k]
+		if g == nil {
+			g = &group{sets: map[string]*idSet{}, tokens: set{}}
+			a.groups[k] = g
+		}
+		g.tokens[tokenKey(b.Token)] = true
+		g.requests += b.Requests
+		add(g.sets)
+	}
+	return nil
+}
+
+// denseIDs bounds the IDs a bucket's records are read into as a slice;
+// above, a bitmap holds them better.
+const denseIDs = 1 << 16
+
+func groupKeys(b *mayfly.LedgerBucket, p *plan) []string {
+	switch p.by {
+	case mayfly.ScopeBySource:
+		return b.Sources
+	case mayfly.ScopeByService:
+		return b.Services
+	case mayfly.ScopeByClient:
+		return []string{b.Token.ClientID}
+	case mayfly.ScopeByPrincipal:
+		return []string{b.Token.PrincipalID}
+	case mayfly.ScopeByDay:
+		return []string{b.Start.UTC().Truncate(24 * time.Hour).Format(time.DateOnly)}
+	}
+	return nil
+}
+
+// flush adds the step's records to the whole, and what they add to the
+// timeline.
+func (a *acc) flush() {
+	for ns, cur := range a.cur {
+		all := a.sets[ns]
+		if all == nil {
+			all = roaring64.New()
+			a.sets[ns] = all
+		}
+		before := all.GetCardinality()
+		all.Or(cur.bitmap())
+		if n := all.GetCardinality() - before; n > 0 {
+			a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
+		}
+	}
+	clear(a.cur)
+}
+
+// answer makes the answer of what a accumulated.
+func (a *acc) answer(q mayfly.ScopeQuery, p *plan, gaps []*mayfly.LedgerGap) *mayfly.Scope {
+	out := &mayfly.Scope{Query: q, From: p.from, To: p.to, CoveredFrom: a.coveredFrom, CoveredTo: a.coveredTo,
+		Tokens: len(a.tokens), Requests: a.requests, Refusals: a.refusals, Buckets: a.buckets, BucketsDigest: hex.EncodeToString(a.keys.Sum(nil)),
+		Services: sorted(a.services), Sources: sorted(a.sources), Timeline: []mayfly.ScopePoint{}, Namespaces: []mayfly.ScopeNamespace{},
+		Completeness: mayfly.ScopeCompleteness{Reporting: sorted(a.reporting), ReportingMore: a.reportingMore, Gaps: gaps, Unsure: a.unsure}}
+	if out.Completeness.Gaps == nil {
+		out.Completeness.Gaps = []*mayfly.LedgerGap{}
+	}
+	for k := range a.tokens {
+		if k[0] == 0 { // no jti: a roll-up (or a token named by digest alone)
+			out.Credentials++
+		}
+	}
+	out.Namespaces = namespaces(a.sets, q.Namespaces, q.IDs, a.first, a.last)
+	for _, ns := range out.Namespaces {
+		if ns.Records == 0 {
+			continue
+		}
+		if out.FirstRead.IsZero() || ns.FirstRead.Before(out.FirstRead) {
+			out.FirstRead = ns.FirstRead
+		}
+		if ns.LastRead.After(out.LastRead) {
+			out.LastRead = ns.LastRead
+		}
+	}
+	for pt, n := range a.timeline {
+		pt.Records = n
+		out.Timeline = append(out.Timeline, pt)
+	}
+	slices.SortFunc(out.Timeline, func(x, y mayfly.ScopePoint) int {
+		return cmp.Or(x.Start.Compare(y.Start), cmp.Compare(x.Namespace, y.Namespace))
+	})
+	for _, k := range slices.Sorted(maps.Keys(a.groups)) {
+		g := a.groups[k]
+		sets := map[string]*roaring64.Bitmap{}
+		for ns, s := range g.sets {
+			sets[ns] = s.bitmap()
+		}
+		out.Groups = append(out.Groups, mayfly.ScopeGroup{Key: k, Namespaces: namespaces(sets, nil, false, nil, nil),
+			Tokens: len(g.tokens), Requests: g.requests})
+	}
+	return out
+}
+
+// namespaces lists the sets by namespace, with want's namespaces at zero
+// where nothing was read.
+func namespaces(sets map[string]*roaring64.Bitmap, want []string, ids bool, first, last map[string]time.Time) []mayfly.ScopeNamespace {
+	names := slices.Collect(maps.Keys(sets))
+	for _, ns := range want {
+		if sets[ns] == nil {
+			names = append(names, ns)
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	out := make([]mayfly.ScopeNamespace, 0, len(names))
+	for _, ns := range names {
+		rb := sets[ns]
+		if rb == nil {
+			rb = roaring64.New()
+		}
+		b := Encode(rb)
+		sum := sha256.Sum256(b)
+		v := mayfly.ScopeNamespace{Namespace: ns, Records: rb.GetCardinality(), Digest: hex.EncodeToString(sum[:])}
+		if first != nil {
+			v.FirstRead, v.LastRead = first[ns], last[ns]
+		}
+		if ids {
+			v.Bitmap = b
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Encode is the portable serialization of rb, run-optimised: the bytes a
+// namespace's digest is of, which any roaring library reads.
+func Encode(rb *roaring64.Bitmap) []byte {
+	rb.RunOptimize()
+	b, err := rb.ToPortableBytes()
+	if err != nil {
+		panic(err) // writing to memory does not fail
+	}
+	return b
+}
+
+func sorted(s set) []string {
+	out := slices.Sorted(maps.Keys(s))
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}

@@ -18,11 +18,28 @@
 //     (SSFDelivery's authorization header, which is never returned).
 package api
 
-import "github.com/mayflyhq/mayfly"
+import (
+	"net/http"
+
+	"github.com/mayflyhq/mayfly"
+)
 
 // ErrorBody is the admin API's error response.
 type ErrorBody struct {
 	Error   mayfly.Code `json:"error"`
 	Message string      `json:"message"`
 	Field   string      `json:"field,omitempty"`
+}
+
+// Status is the one table from error codes to HTTP statuses, for the API
+// and the console alike.
+var Status = map[mayfly.Code]int{
+	mayfly.Invalid:          http.StatusBadRequest,
+	mayfly.NotFound:         http.StatusNotFound,
+	mayfly.Conflict:         http.StatusConflict,
+	mayfly.Unauthenticated:  http.StatusUnauthorized,
+	mayfly.PermissionDenied: http.StatusForbidden,
+	mayfly.Unavailable:      http.StatusServiceUnavailable,
+	mayfly.RateLimited:      http.StatusTooManyRequests,
+	mayfly.Internal:         http.StatusInternalServerError,
 }

@@ -255,17 +255,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	})
 }
 
-// status is the one table from error codes to HTTP statuses.
-var status = map[mayfly.Code]int{
-	mayfly.Invalid:          http.StatusBadRequest,
-	mayfly.NotFound:         http.StatusNotFound,
-	mayfly.Conflict:         http.StatusConflict,
-	mayfly.Unauthenticated:  http.StatusUnauthorized,
-	mayfly.PermissionDenied: http.StatusForbidden,
-	mayfly.Unavailable:      http.StatusServiceUnavailable,
-	mayfly.RateLimited:      http.StatusTooManyRequests,
-	mayfly.Internal:         http.StatusInternalServerError,
-}
+// status is the one table from error codes to HTTP statuses (api.Status).
+var status = api.Status
 
 func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 	code := mayfly.ErrorCode(err)

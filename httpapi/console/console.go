@@ -26,6 +26,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"github.com/mayflyhq/mayfly/api"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -208,17 +209,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	w.Write([]byte(b.String()))
 }
 
-// statuses maps error codes to HTTP statuses, as the API's table does.
-var statuses = map[mayfly.Code]int{
-	mayfly.Invalid:          http.StatusBadRequest,
-	mayfly.NotFound:         http.StatusNotFound,
-	mayfly.Conflict:         http.StatusConflict,
-	mayfly.Unauthenticated:  http.StatusUnauthorized,
-	mayfly.PermissionDenied: http.StatusForbidden,
-	mayfly.Unavailable:      http.StatusServiceUnavailable,
-	mayfly.RateLimited:      http.StatusTooManyRequests,
-	mayfly.Internal:         http.StatusInternalServerError,
-}
+// statuses maps error codes to HTTP statuses: the API's table.
+var statuses = api.Status
 
 // fail shows err's safe message on an error page; the log gets the cause.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {

@@ -161,7 +161,8 @@ func uncommented(text string, flags, drop []string) string {
 // starts a real server, so serve's own checks (log level, SCIM
 // deactivation, lockout bounds) pass on every value it shows. The
 // settings that name places on the deploying machine are left out and
-// the server runs on SQLite in a temporary directory.
+// the server runs on SQLite in a temporary directory, its ops endpoints on
+// a port of their own (--ops-pprof needs them).
 func TestExampleConfigStarts(t *testing.T) {
 	b, err := os.ReadFile(exampleConfig)
 	if err != nil {
@@ -180,7 +181,7 @@ func TestExampleConfigStarts(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		env := cli.Env{Stdout: io.Discard, Stderr: pw, Getenv: func(string) string { return "" }}
-		done <- cli.Run(ctx, []string{"serve", "--config", file, "--data", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0"}, env)
+		done <- cli.Run(ctx, []string{"serve", "--config", file, "--data", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0", "--ops-addr", "127.0.0.1:0"}, env)
 		pw.Close()
 	}()
 	var out strings.Builder

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // The journal's encoding of a batch, version 1: a version byte, then the
@@ -365,7 +365,7 @@ func (d *batchDecoder) records() ([]uint64, error) {
 		if err != nil {
 			return nil, err
 		}
-		rb, err := decodeBitmap(raw)
+		rb, err := recordset.ReadBitmap(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -448,25 +448,4 @@ func (d *batchDecoder) bytes(n int) ([]byte, error) {
 	b := d.b[:n]
 	d.b = d.b[n:]
 	return b, nil
-}
-
-// decodeBitmap decodes a roaring64 portable serialization defensively.
-func decodeBitmap(b []byte) (rb *roaring64.Bitmap, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			rb, err = nil, fmt.Errorf("record bitmap does not decode: %v", v)
-		}
-	}()
-	rb = roaring64.New()
-	r := bytes.NewReader(b)
-	if _, err := rb.ReadPortableFrom(r); err != nil {
-		return nil, fmt.Errorf("record bitmap does not decode: %w", err)
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("record bitmap has %d bytes after its end", r.Len())
-	}
-	if err := rb.Validate(); err != nil {
-		return nil, fmt.Errorf("record bitmap is not valid: %w", err)
-	}
-	return rb, nil
 }

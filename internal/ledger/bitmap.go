@@ -6,6 +6,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
 // decodeRecordBitmap decodes a report's records given as a bitmap: the
@@ -19,7 +20,7 @@ func decodeRecordBitmap(b64 []byte) (*roaring64.Bitmap, error) {
 	if err != nil {
 		return nil, err
 	}
-	rb, err := decodeBitmap(b)
+	rb, err := recordset.ReadBitmap(b)
 	if err != nil {
 		return nil, badBitmap("%v", err)
 	}
@@ -44,17 +45,4 @@ func recordBitmapBytes(b64 []byte) ([]byte, error) {
 
 func badBitmap(format string, args ...any) error {
 	return mayfly.InvalidField("records", "not a record bitmap (base64 of a roaring64 portable serialization): %s", fmt.Sprintf(format, args...))
-}
-
-// DecodeRecords decodes a stored bucket's records defensively, as the
-// stores do: the size is bounded, the structure validated, trailing bytes
-// refused, and a panic in the decoder is an error. Empty is the empty set.
-func DecodeRecords(b []byte) (*roaring64.Bitmap, error) {
-	if len(b) > mayfly.LedgerMaxRecordsBytes {
-		return nil, fmt.Errorf("record bitmap of %d bytes: more than %d", len(b), mayfly.LedgerMaxRecordsBytes)
-	}
-	if len(b) == 0 {
-		return roaring64.New(), nil
-	}
-	return decodeBitmap(b)
 }

@@ -755,7 +755,7 @@ func (d *decoder) records() (map[string][]uint64, *mayfly.Error) {
 			ids, err = recordset.Decode(b, p.limits.Records-total)
 			card := uint64(len(ids))
 			if err != nil {
-				if rb, err = decodeBitmap(b); err != nil {
+				if rb, err = recordset.ReadBitmap(b); err != nil {
 					return nil, p.invalid(name, "namespace %s: %s", e.name, mayfly.ErrorMessage(badBitmap("%v", err)))
 				}
 				card = rb.GetCardinality()

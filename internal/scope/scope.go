@@ -39,7 +39,6 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/bundle"
 	"github.com/mayflyhq/mayfly/internal/audit"
-	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/recordset"
 )
 
@@ -619,7 +618,7 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 		// where they go.
 		if ids, err = recordset.DecodeAppend(a.buf[:0], b.Records, denseIDs); err != nil {
 			ids = nil
-			if rec, err = ledger.DecodeRecords(b.Records); err != nil {
+			if rec, err = recordset.DecodeBitmap(b.Records, mayfly.LedgerMaxRecordsBytes); err != nil {
 				return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
 			}
 		}

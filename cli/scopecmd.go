@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -245,7 +246,7 @@ func printScope(a *adminFlags, env Env, sc *mayfly.Scope) error {
 			if ns.Records > 0 {
 				v += fmt.Sprintf(" (first read %s, last %s)", stamp(ns.FirstRead), stamp(ns.LastRead))
 			}
-			fields(w, "records "+cmpOr(ns.Namespace, "-"), v, "digest "+cmpOr(ns.Namespace, "-"), "sha256:"+ns.Digest)
+			fields(w, "records "+cmp.Or(ns.Namespace, "-"), v, "digest "+cmp.Or(ns.Namespace, "-"), "sha256:"+ns.Digest)
 		}
 		if len(sc.Namespaces) == 0 {
 			fields(w, "records", "0")
@@ -277,24 +278,17 @@ func printScope(a *adminFlags, env Env, sc *mayfly.Scope) error {
 			for _, g := range sc.Groups {
 				for i, ns := range g.Namespaces {
 					if i == 0 {
-						row(w, cmpOr(g.Key, "-"), ns.Namespace, fmt.Sprint(ns.Records), fmt.Sprint(g.Tokens), fmt.Sprint(g.Requests))
+						row(w, cmp.Or(g.Key, "-"), ns.Namespace, fmt.Sprint(ns.Records), fmt.Sprint(g.Tokens), fmt.Sprint(g.Requests))
 					} else {
 						row(w, "", ns.Namespace, fmt.Sprint(ns.Records), "", "")
 					}
 				}
 				if len(g.Namespaces) == 0 {
-					row(w, cmpOr(g.Key, "-"), "-", "0", fmt.Sprint(g.Tokens), fmt.Sprint(g.Requests))
+					row(w, cmp.Or(g.Key, "-"), "-", "0", fmt.Sprint(g.Tokens), fmt.Sprint(g.Requests))
 				}
 			}
 		}
 	})
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func firstN(vs []string, n int) []string {
@@ -354,7 +348,7 @@ func scopeVerify(ctx context.Context, args []string, env Env) error {
 	fmt.Fprintf(env.Stdout, "ok: scope report signed by %s, recorded by audit entry %d, made %s by %s\n", rep.Report.Origin, rep.AuditIndex,
 		stamp(rep.Report.Time), rep.Report.Actor)
 	for _, ns := range rep.Report.Scope.Namespaces {
-		fmt.Fprintf(env.Stdout, "records %s: %d, sha256:%s\n", cmpOr(ns.Namespace, "-"), ns.Records, ns.Digest)
+		fmt.Fprintf(env.Stdout, "records %s: %d, sha256:%s\n", cmp.Or(ns.Namespace, "-"), ns.Records, ns.Digest)
 	}
 	return nil
 }

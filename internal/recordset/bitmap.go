@@ -45,3 +45,9 @@ func DecodeBitmap(b []byte, max int) (*roaring64.Bitmap, error) {
 	}
 	return ReadBitmap(b)
 }
+
+// EncodeBitmap serializes rb portably, compressing runs first.
+func EncodeBitmap(rb *roaring64.Bitmap) ([]byte, error) {
+	rb.RunOptimize()
+	return rb.ToPortableBytes()
+}

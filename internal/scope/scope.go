@@ -795,8 +795,7 @@ func namespaces(sets map[string]*roaring64.Bitmap, want []string, ids bool, firs
 // Encode is the portable serialization of rb, run-optimised: the bytes a
 // namespace's digest is of, which any roaring library reads.
 func Encode(rb *roaring64.Bitmap) []byte {
-	rb.RunOptimize()
-	b, err := rb.ToPortableBytes()
+	b, err := recordset.EncodeBitmap(rb)
 	if err != nil {
 		panic(err) // writing to memory does not fail
 	}

@@ -19,7 +19,4 @@ func DecodeRecords(b []byte) (*roaring64.Bitmap, error) {
 }
 
 // EncodeRecords serializes rb, compressing runs first.
-func EncodeRecords(rb *roaring64.Bitmap) ([]byte, error) {
-	rb.RunOptimize()
-	return rb.ToPortableBytes()
-}
+func EncodeRecords(rb *roaring64.Bitmap) ([]byte, error) { return recordset.EncodeBitmap(rb) }

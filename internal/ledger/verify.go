@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/mayflyhq/mayfly"
+	"github.com/mayflyhq/mayfly/internal/memo"
 )
 
 // KeyFinder finds a signing key Mayfly made, whatever its state.
@@ -29,10 +29,9 @@ type TokenChecker struct {
 	keys KeyFinder
 	mu   sync.Mutex
 	pubs map[string]crypto.PublicKey
-	// Two generations of verified tokens, by the SHA-256 of their whole
-	// compact form, signature included: when cur is full, it becomes old
-	// and old is dropped, so the tokens in use stay and memory is bounded.
-	cur, old map[[sha256.Size]byte]struct{}
+	// The verified tokens, by the SHA-256 of their whole compact form,
+	// signature included.
+	verified *memo.Memory[struct{}]
 }
 
 // verifiedMax bounds a generation of remembered tokens: 2 x 65,536 x
@@ -41,7 +40,7 @@ const verifiedMax = 1 << 16
 
 // NewTokenChecker returns a TokenChecker on keys.
 func NewTokenChecker(keys KeyFinder) *TokenChecker {
-	return &TokenChecker{keys: keys, pubs: map[string]crypto.PublicKey{}, cur: map[[sha256.Size]byte]struct{}{}}
+	return &TokenChecker{keys: keys, pubs: map[string]crypto.PublicKey{}, verified: memo.New[struct{}](verifiedMax)}
 }
 
 // tokenAlgs are the algorithms Mayfly signs with.
@@ -91,25 +90,14 @@ func (c *TokenChecker) signed(raw, kid string) bool {
 	if kid == "" {
 		return false
 	}
-	sum := sha256.Sum256([]byte(raw))
-	c.mu.Lock()
-	_, ok := c.cur[sum]
-	if !ok {
-		_, ok = c.old[sum]
-	}
-	c.mu.Unlock()
-	if ok {
+	sum := memo.Sum(raw)
+	if _, ok := c.verified.Get(sum); ok {
 		return true
 	}
 	if !c.verify(raw, kid) {
 		return false
 	}
-	c.mu.Lock()
-	if len(c.cur) >= verifiedMax {
-		c.old, c.cur = c.cur, make(map[[sha256.Size]byte]struct{}, verifiedMax)
-	}
-	c.cur[sum] = struct{}{}
-	c.mu.Unlock()
+	c.verified.Put(sum, struct{}{})
 	return true
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/limit"
+	"github.com/mayflyhq/mayfly/internal/memo"
 	"github.com/mayflyhq/mayfly/internal/revoke"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
@@ -66,12 +67,12 @@ type Service struct {
 	jtis    *batch.Committer[*jtiUse]
 	keySets keySets
 	// verified are tokens whose signature verified, by their SHA-256.
-	verified *verifiedCache
+	verified *memo.Memory[*verified]
 }
 
 // New returns a Service. Close it to flush pending issuance records.
 func New(cfg Config) *Service {
-	s := &Service{cfg: cfg, verified: newVerifiedCache(verifiedCacheSize, cfg.Clock)}
+	s := &Service{cfg: cfg, verified: memo.New[*verified](verifiedGeneration)}
 	s.recorder = batch.New(s.record)
 	s.jtis = batch.New(s.useJTIs)
 	return s
@@ -357,15 +358,15 @@ const MaxTokenSize = 8 << 10
 // why a token is not active; it is for logs, never for the token's holder.
 //
 // A token that verified once is found again by its SHA-256 (see
-// verifiedCache) and skips parsing and the signature, which are three
+// internal/memo) and skips parsing and the signature, which are three
 // quarters of an introspection's CPU; everything that can change (the
 // key's state, the clock, revocations) is checked again every time.
 func (s *Service) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, mayfly.Errorf(mayfly.Invalid, "token too large")
 	}
-	id := sha256.Sum256([]byte(raw))
-	if v, ok := s.verified.get(id); ok {
+	id := memo.Sum(raw)
+	if v, ok := s.lookupVerified(id); ok {
 		key, _, ok := s.cfg.Keys.VerificationKey(v.kid)
 		if !ok || s.cfg.Revoker.Revoked(mayfly.RevokeKey, v.kid) {
 			return nil, mayfly.Errorf(mayfly.Invalid, "key %q is unknown, revoked or not valid for verification", v.kid)
@@ -378,7 +379,7 @@ func (s *Service) Verify(raw string) (*Claims, error) {
 	}
 	// Cached before the checks that can change: a token refused now for
 	// its time or a revocation is refused again by them, not by a parse.
-	s.verified.put(id, verified{kid: key.KID, claims: *cl.clone()}, cl.Expiry)
+	s.rememberVerified(id, verified{kid: key.KID, claims: *cl.clone()})
 	return s.checkClaims(cl, key)
 }
 

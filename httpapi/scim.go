@@ -127,7 +127,7 @@ func scimInvalid(scimType, format string, args ...any) error {
 // Only a 400 or a 409 carries a scimType (RFC 7644 §3.12).
 func scimStatus(err error) (int, string) {
 	code := mayfly.ErrorCode(err)
-	st, typ := status[code], ""
+	st, typ := api.Status[code], ""
 	if code == mayfly.Invalid {
 		typ = "invalidValue"
 	}

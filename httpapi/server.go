@@ -255,9 +255,6 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	})
 }
 
-// status is the one table from error codes to HTTP statuses (api.Status).
-var status = api.Status
-
 func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 	code := mayfly.ErrorCode(err)
 	s.logError(r, err)
@@ -269,8 +266,8 @@ func (s *Server) jsonError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == mayfly.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 	}
-	retryAfter(w, status[code], err)
-	writeJSON(w, status[code], body)
+	retryAfter(w, api.Status[code], err)
+	writeJSON(w, api.Status[code], body)
 }
 
 func (s *Server) logError(r *http.Request, err error) {

@@ -122,8 +122,8 @@ func (s *Server) ssfAuthError(w http.ResponseWriter, r *http.Request, err error)
 		challenge += `, error="insufficient_scope", scope="` + api.SSFScope + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	retryAfter(w, status[code], err)
-	writeJSON(w, status[code], api.ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)})
+	retryAfter(w, api.Status[code], err)
+	writeJSON(w, api.Status[code], api.ErrorBody{Error: code, Message: mayfly.ErrorMessage(err)})
 }
 
 func (s *Server) ssfConfig(st *mayfly.SSFStream) api.SSFStreamConfig {

@@ -26,7 +26,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"github.com/mayflyhq/mayfly/api"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -34,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mayflyhq/mayfly/api"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/alert"
@@ -209,9 +210,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	w.Write([]byte(b.String()))
 }
 
-// statuses maps error codes to HTTP statuses: the API's table.
-var statuses = api.Status
-
 // fail shows err's safe message on an error page; the log gets the cause.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	code := mayfly.ErrorCode(err)
@@ -220,7 +218,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 		level = slog.LevelError
 	}
 	h.cfg.Log.Log(r.Context(), level, "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	st := statuses[code]
+	st := api.Status[code]
 	if st == 0 {
 		st = http.StatusInternalServerError
 	}

@@ -108,7 +108,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.cfg.Log.Debug("console sign-in refused", "err", err)
-		code := statuses[mayfly.ErrorCode(err)]
+		code := api.Status[mayfly.ErrorCode(err)]
 		if code == 0 {
 			code = http.StatusInternalServerError
 		}

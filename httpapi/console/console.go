@@ -196,7 +196,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 	if hd, ok := data.(interface{ Heading() string }); ok {
 		p.Title += ": " + hd.Heading()
 	}
-	p.Can = func(pattern string) bool { return s != nil && h.cfg.Allows(pattern, s.role) }
+	p.Can = func(pattern string) bool { return s != nil && h.cfg.Allows(pattern, s.Role()) }
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout", p); err != nil {
 		h.cfg.Log.Error("console page failed", "page", name, "err", err)
@@ -244,8 +244,8 @@ func (h *Handler) route(pattern string, h2 action, need ...string) {
 			return
 		}
 		for _, p := range need {
-			if !h.cfg.Allows(p, s.role) {
-				h.fail(w, r, s, mayfly.Errorf(mayfly.PermissionDenied, "a credential of role %s may not do this (%s)", s.role, p))
+			if !h.cfg.Allows(p, s.Role()) {
+				h.fail(w, r, s, mayfly.Errorf(mayfly.PermissionDenied, "a credential of role %s may not do this (%s)", s.Role(), p))
 				return
 			}
 		}
@@ -270,7 +270,7 @@ func (h *Handler) authenticate(r *http.Request) (*session, *http.Request, error)
 		}
 		return nil, r, mayfly.Errorf(mayfly.Unauthenticated, "the session's credential no longer works; sign in again")
 	}
-	s.role = a.Role
+	s.setRole(a.Role)
 	return s, r.WithContext(identity.WithCaller(audit.WithActor(r.Context(), a.ID), a)), nil
 }
 

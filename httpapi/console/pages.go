@@ -188,17 +188,17 @@ const barWidth = 300.0
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) error {
 	now := h.cfg.Clock.Now()
 	d := overviewData{Ceiling: h.cfg.Keys.Ceiling(), Seq: h.cfg.Revoker.Seq()}
-	if h.cfg.Allows(routeReadRings, s.role) {
+	if h.cfg.Allows(routeReadRings, s.Role()) {
 		d.Bars = h.keyBars(now)
 	}
-	if h.cfg.Alerts != nil && h.cfg.Allows(routeAlerts, s.role) {
+	if h.cfg.Alerts != nil && h.cfg.Allows(routeAlerts, s.Role()) {
 		list, err := h.cfg.Alerts.List(r.Context(), mayfly.AlertFilter{State: mayfly.AlertOpen, Limit: 20})
 		if err != nil {
 			return err
 		}
 		d.Alerts, d.AlertsOK = list, true
 	}
-	if h.cfg.Doctor != nil && h.cfg.Allows(routeDoctor, s.role) {
+	if h.cfg.Doctor != nil && h.cfg.Allows(routeDoctor, s.Role()) {
 		rep, err := h.doctorReport(r.Context())
 		switch {
 		case err != nil:

@@ -26,17 +26,27 @@ type session struct {
 	credential string   // the admin credential's ID
 	name       string
 	hash       []byte // the credential secret's hash, to check it still works
-	role       mayfly.Role
 	created    time.Time
 	mu         sync.Mutex
 	seen       time.Time
+	role       mayfly.Role // under mu: every request re-reads it from the store
 }
 
 // Name is the credential's name, for the page header.
 func (s *session) Name() string { return s.name }
 
-// Role is the credential's role.
-func (s *session) Role() mayfly.Role { return s.role }
+// Role is the credential's role as of the latest request.
+func (s *session) Role() mayfly.Role {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.role
+}
+
+func (s *session) setRole(r mayfly.Role) {
+	s.mu.Lock()
+	s.role = r
+	s.mu.Unlock()
+}
 
 type sessions struct {
 	clock          mayfly.Clock

@@ -368,12 +368,12 @@ type acc struct {
 	keys               hash.Hash // of the selected buckets' keys
 	// The step being read: its start, and its records by namespace.
 	period time.Time
-	cur    map[string]*idSet
+	cur    map[string]*recordset.Gather
 	buf    []uint64 // a bucket's IDs, decoded
 }
 
 type group struct {
-	sets     map[string]*idSet
+	sets     map[string]*recordset.Gather
 	tokens   set
 	requests int64
 }
@@ -391,7 +391,7 @@ func tokenKey(t mayfly.LedgerToken) string { return t.JTI + "\x00" + t.Digest }
 func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64.Bitmap) (*acc, error) {
 	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: set{},
 		services: set{}, sources: set{}, timeline: map[mayfly.ScopePoint]uint64{}, groups: map[string]*group{}, reporting: set{},
-		step: p.step, keys: sha256.New(), cur: map[string]*idSet{}}
+		step: p.step, keys: sha256.New(), cur: map[string]*recordset.Gather{}}
 	if !p.to.IsZero() && !p.to.After(p.from) {
 		return a, nil
 	}
@@ -634,19 +634,19 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 		}
 	}
 	has := len(ids) > 0 || (rec != nil && !rec.IsEmpty())
-	add := func(set map[string]*idSet) {
+	add := func(set map[string]*recordset.Gather) {
 		if !has {
 			return
 		}
 		s := set[b.Namespace]
 		if s == nil {
-			s = newIDSet()
+			s = recordset.NewGather()
 			set[b.Namespace] = s
 		}
 		if rec != nil {
-			s.addBitmap(rec)
+			s.AddBitmap(rec)
 		} else {
-			s.addIDs(ids)
+			s.AddIDs(ids)
 		}
 	}
 	if has {
@@ -668,7 +668,7 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	for _, k := range groupKeys(b, p) {
 		g := a.groups[k]
 		if g == nil {
-			g = &group{sets: map[string]*idSet{}, tokens: set{}}
+			g = &group{sets: map[string]*recordset.Gather{}, tokens: set{}}
 			a.groups[k] = g
 		}
 		g.tokens[tokenKey(b.Token)] = true
@@ -708,7 +708,7 @@ func (a *acc) flush() {
 			a.sets[ns] = all
 		}
 		before := all.GetCardinality()
-		all.Or(cur.bitmap())
+		all.Or(cur.Bitmap())
 		if n := all.GetCardinality() - before; n > 0 {
 			a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
 		}
@@ -753,7 +753,7 @@ func (a *acc) answer(q mayfly.ScopeQuery, p *plan, gaps []*mayfly.LedgerGap) *ma
 		g := a.groups[k]
 		sets := map[string]*roaring64.Bitmap{}
 		for ns, s := range g.sets {
-			sets[ns] = s.bitmap()
+			sets[ns] = s.Bitmap()
 		}
 		out.Groups = append(out.Groups, mayfly.ScopeGroup{Key: k, Namespaces: namespaces(sets, nil, false, nil, nil),
 			Tokens: len(g.tokens), Requests: g.requests})

@@ -1,4 +1,4 @@
-package scope
+package recordset
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package scope
+package recordset
 
 import (
 	"slices"
@@ -6,13 +6,13 @@ import (
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 )
 
-// idSet gathers record IDs from many buckets. Or-ing each bucket's small,
+// Gather gathers record IDs from many buckets. Or-ing each bucket's small,
 // scattered bitmap into a large one walks the large one's containers every
 // time, and adding a bucket's IDs one by one searches for each one's
 // container; either cost most of a wide scope. IDs are gathered in a
 // slice instead, radix-sorted, and added in order, which fills each
 // container once.
-type idSet struct {
+type Gather struct {
 	rb      *roaring64.Bitmap
 	pending []uint64
 	scratch []uint64
@@ -21,25 +21,26 @@ type idSet struct {
 // pendingMax bounds the IDs gathered before they are added: 32 MiB.
 const pendingMax = 1 << 22
 
-func newIDSet() *idSet { return &idSet{rb: roaring64.New()} }
+// NewGather returns an empty Gather.
+func NewGather() *Gather { return &Gather{rb: roaring64.New()} }
 
-// addIDs adds IDs.
-func (s *idSet) addIDs(ids []uint64) {
+// AddIDs adds IDs, in any order.
+func (s *Gather) AddIDs(ids []uint64) {
 	s.pending = append(s.pending, ids...)
 	if len(s.pending) >= pendingMax {
 		s.settle()
 	}
 }
 
-// addBitmap adds a bitmap's IDs: a dense bucket, which a bitmap holds
+// AddBitmap adds a bitmap's IDs: a dense bucket, which a bitmap holds
 // better than a slice.
-func (s *idSet) addBitmap(rb *roaring64.Bitmap) {
+func (s *Gather) AddBitmap(rb *roaring64.Bitmap) {
 	s.settle()
 	s.rb.Or(rb)
 }
 
 // settle adds the gathered IDs to the bitmap.
-func (s *idSet) settle() {
+func (s *Gather) settle() {
 	if len(s.pending) == 0 {
 		return
 	}
@@ -53,8 +54,8 @@ func (s *idSet) settle() {
 	s.pending = s.pending[:0]
 }
 
-// bitmap returns the set, every gathered ID added.
-func (s *idSet) bitmap() *roaring64.Bitmap {
+// Bitmap returns the set, every gathered ID added.
+func (s *Gather) Bitmap() *roaring64.Bitmap {
 	s.settle()
 	return s.rb
 }

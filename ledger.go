@@ -183,15 +183,114 @@ type LedgerFilter struct {
 	// caller that decides by the rest of a bucket reads the records of
 	// those it keeps (LedgerRecords), not of every one.
 	NoRecords bool
-	// From and To select the buckets that overlap [From, To).
-	From, To time.Time
-	Limit    int // at most this many
+	// From and To select the buckets that overlap [From, To); StartFrom,
+	// if set, only those that start at or after it.
+	From, To  time.Time
+	StartFrom time.Time
+	Limit     int // at most this many
 }
 
 // LedgerReach is what a person can reach: a bucket is theirs if its
 // token names one of these principals or clients, or one of these keys.
 type LedgerReach struct {
 	PrincipalIDs, ClientIDs, KIDs []string
+}
+
+// A ledger day union is what one day's buckets in one namespace that
+// share one value of one dimension say: a key, a client, a principal, a
+// source /24 (IPv6: /48), or every bucket (LedgerDimAll). It lists the
+// buckets (without their records) and, where at least a minimum of them
+// share the value, holds the union of their records. The store keeps the
+// unions of every value for the days whose buckets are all day buckets,
+// so that a scope over a key or a quarter of everything reads a few rows
+// a day where it read every bucket of the day and a bitmap per
+// credential. A day's unions are made from its buckets in one
+// transaction, and dropped by any change to the day's buckets.
+type LedgerUnion struct {
+	Day       time.Time `json:"day"` // a UTC midnight
+	Namespace string    `json:"namespace"`
+	Dim       string    `json:"dim"`
+	Value     string    `json:"value"`
+	// Buckets are the buckets it unites, their Records nil (with
+	// LedgerUnionFilter.Buckets); Count how many.
+	Buckets []LedgerBucket `json:"buckets,omitempty"`
+	Count   int            `json:"count"`
+	// Records is the union of theirs (with LedgerUnionFilter.Records),
+	// nil where fewer than the minimum share the value: read theirs.
+	Records []byte `json:"records,omitempty"`
+}
+
+// LedgerUnion dimensions.
+const (
+	LedgerDimAll       = ""
+	LedgerDimKID       = "kid"
+	LedgerDimClient    = "client"
+	LedgerDimPrincipal = "principal"
+	LedgerDimSource    = "source"
+)
+
+// LedgerDay is the width of a bucket that day unions are made of.
+const LedgerDay = 24 * time.Hour
+
+// LedgerUnionFilter selects one day's unions of one dimension.
+type LedgerUnionFilter struct {
+	Day        time.Time
+	Dim        string
+	Values     []string // nil: every value
+	Namespaces []string // nil: every namespace
+	// What to return besides each union's key and count.
+	Buckets, Records bool
+}
+
+// LedgerUnionKeys returns the values of dim that a bucket has: its key,
+// client or principal, the /24 (IPv6: /48) of each of its sources, or ""
+// for LedgerDimAll; none where it names nothing.
+func LedgerUnionKeys(b *LedgerBucket, dim string) []string {
+	one := func(v string) []string {
+		if v == "" {
+			return nil
+		}
+		return []string{v}
+	}
+	switch dim {
+	case LedgerDimAll:
+		return []string{""}
+	case LedgerDimKID:
+		return one(b.Token.KID)
+	case LedgerDimClient:
+		return one(b.Token.ClientID)
+	case LedgerDimPrincipal:
+		return one(b.Token.PrincipalID)
+	case LedgerDimSource:
+		var out []string
+		for _, src := range b.Sources {
+			if p, ok := LedgerSourceNet(src); ok {
+				out = append(out, p.String())
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return nil
+}
+
+// LedgerUnionDims are the dimensions of day unions.
+var LedgerUnionDims = []string{LedgerDimAll, LedgerDimKID, LedgerDimClient, LedgerDimPrincipal, LedgerDimSource}
+
+// LedgerSourceNet is the network a source address's day union is kept
+// for: its /24, or /48 for IPv6.
+func LedgerSourceNet(src string) (netip.Prefix, bool) {
+	ip, err := netip.ParseAddr(src)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	ip = ip.Unmap()
+	bits := 24
+	if ip.Is6() {
+		bits = 48
+	}
+	p, err := ip.Prefix(bits)
+	return p, err == nil
 }
 
 // LedgerGap records reports a service dropped, rather than let the ledger

@@ -346,6 +346,19 @@ type LedgerStore interface {
 	// deletes it: if tx does not commit nothing moved, and transactions
 	// compacting at once, in any process, roll each bucket once.
 	CompactLedger(tx Tx, from, to time.Duration, cutoff time.Time, limit int, byCredential bool) (int, error)
+	// UniteLedgerDay makes the day unions (LedgerUnion) of day, a UTC
+	// midnight, with records for the values at least min buckets share,
+	// if every bucket that starts in it is a day bucket; it reports
+	// whether it did. A merge of a bucket that overlaps the day waits for
+	// it, and drops the day's unions.
+	UniteLedgerDay(tx Tx, day time.Time, min int) (bool, error)
+	// LedgerUnionDays returns the days, in order, whose unions are made
+	// and that lie within [from, to) (zero: unbounded).
+	LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error)
+	// LedgerUnions returns the unions f selects, ordered by namespace and
+	// value, of a day LedgerUnionDays lists; their records as stored,
+	// unchecked, as ScanLedger does.
+	LedgerUnions(ctx context.Context, f LedgerUnionFilter) ([]LedgerUnion, error)
 	// PruneLedger deletes the buckets and gaps that end at or before
 	// before, and returns how many buckets it deleted.
 	PruneLedger(tx Tx, before time.Time) (int, error)

@@ -62,8 +62,13 @@ type Config struct {
 	Retention time.Duration
 	// Batch is how many buckets one transaction rolls. Default: 1,000.
 	Batch int
-	Clock mayfly.Clock
-	Log   *slog.Logger
+	// UnionMin is how many day buckets must share a key, client,
+	// principal or source /24 before the day's union of their records is
+	// kept (mayfly.LedgerUnion), where a day is one of Widths; fewer are
+	// read apart. Default: 8; negative: no unions.
+	UnionMin int
+	Clock    mayfly.Clock
+	Log      *slog.Logger
 }
 
 // Defaults.
@@ -75,6 +80,7 @@ var (
 const (
 	DefaultRetention = 400 * 24 * time.Hour
 	DefaultBatch     = 1000
+	DefaultUnionMin  = 8
 )
 
 // Service keeps the ledger within its widths and retention.
@@ -94,6 +100,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
+	}
+	if cfg.UnionMin == 0 {
+		cfg.UnionMin = DefaultUnionMin
 	}
 	if cfg.Batch == 0 {
 		cfg.Batch = DefaultBatch
@@ -144,6 +153,7 @@ func New(cfg Config) (*Service, error) {
 type Report struct {
 	Rolled map[time.Duration]int // buckets rolled, by the width they had
 	Pruned int                   // buckets deleted past retention
+	United int                   // days whose unions were made
 }
 
 // Maintain rolls every bucket due to roll and deletes what is past
@@ -183,8 +193,62 @@ func (s *Service) Maintain(ctx context.Context) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("deleting buckets past retention: %w", err)
 	}
-	s.cfg.Log.Debug("ledger maintained", "rolled", rep.Rolled, "pruned", rep.Pruned)
+	if rep.United, err = s.unite(ctx, now); err != nil {
+		return rep, fmt.Errorf("making day unions: %w", err)
+	}
+	s.cfg.Log.Debug("ledger maintained", "rolled", rep.Rolled, "pruned", rep.Pruned, "united", rep.United)
 	return rep, nil
+}
+
+// unite makes the unions of each day that has rolled into day buckets
+// and has none, one transaction a day, oldest first.
+func (s *Service) unite(ctx context.Context, now time.Time) (int, error) {
+	i := slices.Index(s.cfg.Widths, mayfly.LedgerDay)
+	if s.cfg.UnionMin < 0 || i < 0 {
+		return 0, nil
+	}
+	end := now // with days the narrowest width, a day is whole once it ends
+	if i > 0 {
+		end = s.Cutoff(i-1, now)
+	}
+	var oldest time.Time
+	err := s.cfg.Store.ScanLedger(ctx, mayfly.LedgerFilter{Limit: 1, NoRecords: true}, func(b *mayfly.LedgerBucket) error {
+		oldest = b.Start
+		return nil
+	})
+	if err != nil || oldest.IsZero() {
+		return 0, err
+	}
+	if pb := s.PruneBefore(now); pb.After(oldest) {
+		oldest = pb
+	}
+	from := alignDown(oldest, mayfly.LedgerDay)
+	made, err := s.cfg.Store.LedgerUnionDays(ctx, from, end)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for day := from; !day.Add(mayfly.LedgerDay).After(end); day = day.Add(mayfly.LedgerDay) {
+		if slices.ContainsFunc(made, day.Equal) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		var ok bool
+		err := mayfly.Transact(ctx, s.cfg.Store, func(tx mayfly.Tx) error {
+			var err error
+			ok, err = s.cfg.Store.UniteLedgerDay(tx, day, s.cfg.UnionMin)
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Cutoff is when buckets of Widths[i] that end at or before it roll into

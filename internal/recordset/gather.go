@@ -16,18 +16,24 @@ type Gather struct {
 	rb      *roaring64.Bitmap
 	pending []uint64
 	scratch []uint64
+	max     int // IDs gathered before they are added
 }
 
 // pendingMax bounds the IDs gathered before they are added: 32 MiB.
 const pendingMax = 1 << 22
 
 // NewGather returns an empty Gather.
-func NewGather() *Gather { return &Gather{rb: roaring64.New()} }
+func NewGather() *Gather { return NewGatherOf(pendingMax) }
+
+// NewGatherOf returns an empty Gather that gathers up to max IDs (8 bytes
+// each, and as many again to sort them) before it adds them: less memory
+// where many are gathering at once.
+func NewGatherOf(max int) *Gather { return &Gather{rb: roaring64.New(), max: max} }
 
 // AddIDs adds IDs, in any order.
 func (s *Gather) AddIDs(ids []uint64) {
 	s.pending = append(s.pending, ids...)
-	if len(s.pending) >= pendingMax {
+	if len(s.pending) >= s.max {
 		s.settle()
 	}
 }

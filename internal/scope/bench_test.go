@@ -14,6 +14,8 @@ import (
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/app"
+	"github.com/mayflyhq/mayfly/internal/apptest"
+	"github.com/mayflyhq/mayfly/internal/ledger"
 	"github.com/mayflyhq/mayfly/internal/scope"
 )
 
@@ -27,6 +29,9 @@ import (
 //	MAYFLY_SCOPE_BENCH_IDS    the universe of record IDs (default 100,000,000)
 //	MAYFLY_SCOPE_BENCH_TOKENS tokens (default 100,000), 100 to a credential
 //	MAYFLY_SCOPE_BENCH_DAYS   days (default 90)
+//	MAYFLY_SCOPE_BENCH_UNIONS 0 answers from the buckets alone, hiding the
+//	                          day unions the ledger's maintenance makes
+//	                          once the ledger is generated (default 1)
 type benchLedger struct {
 	reads, ids, tokens, days int
 	creds                    int
@@ -75,15 +80,41 @@ func openBench(b *testing.B) (mayfly.Store, benchLedger) {
 		os.WriteFile(filepath.Join(dir, "done"), nil, 0o600)
 		b.Logf("generated %d record-reads over %d IDs, %d tokens (%d credentials), %d days in %v", l.reads, l.ids, l.tokens, l.creds, l.days, time.Since(began))
 	}
-	var size int64
-	filepath.Walk(dir, func(_ string, fi os.FileInfo, _ error) error {
-		if fi != nil && !fi.IsDir() {
-			size += fi.Size()
+	size := func() float64 {
+		var size int64
+		filepath.Walk(dir, func(_ string, fi os.FileInfo, _ error) error {
+			if fi != nil && !fi.IsDir() {
+				size += fi.Size()
+			}
+			return nil
+		})
+		return float64(size) / (1 << 20)
+	}
+	b.Logf("ledger on disk: %.1f MiB in %s", size(), dir)
+	if _, err := os.Stat(filepath.Join(dir, "united")); err != nil {
+		// The ledger's own maintenance, as it runs two days after the
+		// last day ends.
+		began := time.Now()
+		end := l.start.Add(time.Duration(l.days+2) * 24 * time.Hour)
+		lg, err := ledger.New(ledger.Config{Store: st, Clock: apptest.NewClock(end)})
+		if err != nil {
+			b.Fatal(err)
 		}
-		return nil
-	})
-	b.Logf("ledger on disk: %.1f MiB in %s", float64(size)/(1<<20), dir)
+		rep, err := lg.Maintain(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "united"), nil, 0o600)
+		b.Logf("day unions made for %d days in %v; ledger on disk: %.1f MiB", rep.United, time.Since(began), size())
+	}
 	return st, l
+}
+
+// bucketsOnly hides the day unions: a store whose maintenance made none.
+type bucketsOnly struct{ mayfly.Store }
+
+func (bucketsOnly) LedgerUnionDays(context.Context, time.Time, time.Time) ([]time.Time, error) {
+	return nil, nil
 }
 
 // generate writes the ledger: each day, each credential reads its share
@@ -159,7 +190,11 @@ func (l benchLedger) generate(b *testing.B, st mayfly.Store) {
 // store's first read of the ledger in this process.
 func BenchmarkScope(b *testing.B) {
 	st, l := openBench(b)
-	s := scope.New(scope.Config{Store: st})
+	var from scope.Store = st
+	if os.Getenv("MAYFLY_SCOPE_BENCH_UNIONS") == "0" {
+		from = bucketsOnly{st}
+	}
+	s := scope.New(scope.Config{Store: from})
 	for _, c := range []struct {
 		name string
 		q    mayfly.ScopeQuery

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"hash"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -48,6 +49,8 @@ type Store interface {
 	LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error)
 	LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error)
 	LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.LedgerGap, error)
+	LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error)
+	LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([]mayfly.LedgerUnion, error)
 	Principal(ctx context.Context, idOrName string) (*mayfly.Principal, error)
 	Principals(ctx context.Context) ([]*mayfly.Principal, error)
 	Client(ctx context.Context, id string) (*mayfly.Client, error)
@@ -457,7 +460,7 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 			}
 			b.Records = recs
 		}
-		return a.add(b, p, minus)
+		return a.add(b, p, minus, false)
 	}
 	scan := func(f mayfly.LedgerFilter, fn func(b *mayfly.LedgerBucket) error) error {
 		if err := s.st.ScanLedger(ctx, f, fn); err != nil {
@@ -490,27 +493,217 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 			}
 		}
 	}
-	var kept []*mayfly.LedgerBucket
-	err = scan(f, func(b *mayfly.LedgerBucket) error {
-		if edgeOf(b) || !visit(b) {
-			return nil
+	// The rest in order of start: the days whose unions are made one by
+	// one, the time between them as one scan each.
+	var days []time.Time
+	if dims := p.unionDims(); dims != nil {
+		if days, err = s.st.LedgerUnionDays(ctx, p.from, p.to); err != nil {
+			return nil, mayfly.E("scope", err)
 		}
-		if f.NoRecords || p.forged {
-			kept = append(kept, b) // decided once the scan is over
-			return nil
-		}
-		return a.add(b, p, minus)
-	})
-	if err != nil {
-		return nil, err
 	}
-	for _, b := range kept {
-		if err := process(b); err != nil {
+	segment := func(from, to time.Time) error {
+		fs := f
+		fs.From, fs.To = from, to
+		if from != p.from {
+			fs.StartFrom = from // what starts before is the segment's before
+		}
+		var kept []*mayfly.LedgerBucket
+		err := scan(fs, func(b *mayfly.LedgerBucket) error {
+			// A bucket that starts before the segment is the segment's
+			// before it, or one straddling the window's start.
+			if b.Start.Before(from) || !visit(b) {
+				return nil
+			}
+			if f.NoRecords || p.forged {
+				kept = append(kept, b) // decided once the scan is over
+				return nil
+			}
+			return a.add(b, p, minus, false)
+		})
+		if err != nil {
+			return err
+		}
+		for _, b := range kept {
+			if err := process(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	from := p.from
+	for _, day := range days {
+		if day.After(from) || from.IsZero() {
+			if err := segment(from, day); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.unionDay(ctx, p, a, day, minus, visit); err != nil {
+			return nil, err
+		}
+		from = day.Add(mayfly.LedgerDay)
+	}
+	if p.to.IsZero() || p.to.After(from) {
+		if err := segment(from, p.to); err != nil {
 			return nil, err
 		}
 	}
 	a.flush()
 	return a, nil
+}
+
+// unionDims are the day unions that stand for what p selects, by
+// dimension: p selects every bucket with one of their values, whatever
+// else the bucket says, and no other. A dimension's values are listed, or
+// for sources matched against the values there are. Nil if p selects by
+// more than one of them, or by what unions do not keep (services,
+// subjects, forgery), or a breakdown needs the buckets' records apart.
+func (p *plan) unionDims() map[string]unionDim {
+	if p.services != nil || p.subjects != nil || p.forged || p.by != "" {
+		return nil
+	}
+	var dims []map[string]unionDim
+	if p.kids != nil {
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimKID: {values: keys(p.kids)}})
+	}
+	if p.clients != nil {
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimClient: {values: keys(p.clients)}})
+	}
+	if p.principals {
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimPrincipal: {values: keys(p.ownPrincipals)},
+			mayfly.LedgerDimClient: {values: keys(p.ownClients)}, mayfly.LedgerDimKID: {values: keys(p.ownKs)}})
+	}
+	if len(p.sources) > 0 {
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimSource: {match: func(v string) bool {
+			net, err := netip.ParsePrefix(v)
+			return err == nil && slices.ContainsFunc(p.sources, func(q netip.Prefix) bool {
+				return q.Bits() <= net.Bits() && q.Contains(net.Addr())
+			})
+		}}})
+	}
+	switch len(dims) {
+	case 0:
+		return map[string]unionDim{mayfly.LedgerDimAll: {values: []string{""}}}
+	case 1:
+		return dims[0]
+	}
+	return nil
+}
+
+// unionDim is the values of one dimension a plan selects.
+type unionDim struct {
+	values []string          // these, if not nil
+	match  func(string) bool // else those it matches
+}
+
+// unionDay adds the buckets of a day whose unions are made, from the
+// unions that stand for every value p selects: the buckets each lists,
+// and the union of their records where it keeps one, else each bucket's
+// own. A bucket in several of them (two sources, or a person's service
+// and a key in their custody) counts once, and the day's buckets are
+// added in the order a scan of the day would give them.
+func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
+	minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) error {
+	dims := p.unionDims()
+	seen := map[string]int{} // a bucket's key to its index in bs
+	var bs []*mayfly.LedgerBucket
+	var covered []bool
+	var unions []mayfly.LedgerUnion
+	for _, dim := range slices.Sorted(maps.Keys(dims)) {
+		f := mayfly.LedgerUnionFilter{Day: day, Dim: dim, Namespaces: keys(p.namespaces), Buckets: true, Records: true,
+			Values: append([]string{}, dims[dim].values...)}
+		if dims[dim].match != nil {
+			// Which values a source prefix takes in is known only from
+			// the values there are.
+			us, err := s.st.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: dim, Namespaces: f.Namespaces})
+			if err != nil {
+				return mayfly.E("scope", err)
+			}
+			f.Values = []string{}
+			for _, u := range us {
+				if dims[dim].match(u.Value) {
+					f.Values = append(f.Values, u.Value)
+				}
+			}
+			slices.Sort(f.Values)
+			f.Values = slices.Compact(f.Values)
+		}
+		us, err := s.st.LedgerUnions(ctx, f)
+		if err != nil {
+			return mayfly.E("scope", err)
+		}
+		for _, u := range us {
+			for i := range u.Buckets {
+				b := &u.Buckets[i]
+				k := tokenKey(b.Token) + "\x00" + b.Namespace
+				j, ok := seen[k]
+				if !ok {
+					if !visit(b) {
+						continue
+					}
+					j = len(bs)
+					seen[k] = j
+					bs = append(bs, b)
+					covered = append(covered, b.Namespace == "") // no records to read
+				}
+				covered[j] = covered[j] || u.Records != nil
+			}
+			if u.Records != nil {
+				u.Buckets = nil
+				unions = append(unions, u)
+			}
+		}
+	}
+	order := make([]int, len(bs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		x, y := bs[i], bs[j]
+		return cmp.Or(strings.Compare(x.Token.JTI, y.Token.JTI), strings.Compare(x.Token.Digest, y.Token.Digest), strings.Compare(x.Namespace, y.Namespace))
+	})
+	for _, i := range order {
+		b := bs[i]
+		if !covered[i] {
+			var err error
+			if b.Records, err = s.st.LedgerRecords(ctx, b); err != nil {
+				return mayfly.E("scope", err)
+			}
+		}
+		if err := a.add(b, p, minus, covered[i]); err != nil {
+			return err
+		}
+	}
+	for _, u := range unions {
+		ids, rb, err := a.decode(u.Records, math.MaxInt, minus[u.Namespace])
+		if err != nil {
+			return mayfly.E("scope", fmt.Errorf("ledger union of %s %s=%q on %s: %w", u.Namespace, u.Dim, u.Value, day.Format(time.DateOnly), err))
+		}
+		a.addRecords(day, day.Add(mayfly.LedgerDay), u.Namespace, rb, ids)
+	}
+	return nil
+}
+
+// decode reads records, less those of minus: as sorted IDs where
+// recordset reads them (scattered IDs, far cheaper than a bitmap), else
+// as a bitmap of at most max bytes. The IDs are in a slice reused by the
+// next call: they are copied where they go.
+func (a *acc) decode(recs []byte, max int, minus *roaring64.Bitmap) ([]uint64, *roaring64.Bitmap, error) {
+	ids, err := recordset.DecodeAppend(a.buf[:0], recs, denseIDs)
+	if err != nil {
+		rb, err := recordset.DecodeBitmap(recs, max)
+		if err != nil {
+			return nil, nil, err
+		}
+		if minus != nil {
+			rb.AndNot(minus)
+		}
+		return nil, rb, nil
+	}
+	a.buf = ids
+	if minus != nil {
+		ids = slices.DeleteFunc(ids, minus.Contains)
+	}
+	return ids, nil, nil
 }
 
 // keys lists s, sorted; nil for a nil set.
@@ -582,8 +775,9 @@ func (s *Service) issued(ctx context.Context, cache map[string]issued, t mayfly.
 	return iss, nil
 }
 
-// add accumulates one selected bucket.
-func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.Bitmap) error {
+// add accumulates one selected bucket; without its records if covered
+// (a union holds them).
+func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.Bitmap, covered bool) error {
 	a.buckets++
 	k := binary.AppendVarint(nil, int64(b.Width/time.Second))
 	k = binary.AppendVarint(k, b.Start.Unix())
@@ -612,59 +806,13 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	// a bitmap.
 	var ids []uint64
 	var rec *roaring64.Bitmap
-	if b.Namespace != "" && len(b.Records) > 0 {
+	if b.Namespace != "" && len(b.Records) > 0 && !covered {
 		var err error
-		// Decoded into one slice for every bucket: the IDs are copied
-		// where they go.
-		if ids, err = recordset.DecodeAppend(a.buf[:0], b.Records, denseIDs); err != nil {
-			ids = nil
-			if rec, err = recordset.DecodeBitmap(b.Records, mayfly.LedgerMaxRecordsBytes); err != nil {
-				return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
-			}
-		}
-		if ids != nil {
-			a.buf = ids
-		}
-		if m := minus[b.Namespace]; m != nil {
-			if rec != nil {
-				rec.AndNot(m)
-			} else {
-				ids = slices.DeleteFunc(ids, m.Contains)
-			}
+		if ids, rec, err = a.decode(b.Records, mayfly.LedgerMaxRecordsBytes, minus[b.Namespace]); err != nil {
+			return mayfly.E("scope", fmt.Errorf("ledger bucket at %s: %w", b.Start.Format(time.RFC3339), err))
 		}
 	}
-	has := len(ids) > 0 || (rec != nil && !rec.IsEmpty())
-	add := func(set map[string]*recordset.Gather) {
-		if !has {
-			return
-		}
-		s := set[b.Namespace]
-		if s == nil {
-			s = recordset.NewGather()
-			set[b.Namespace] = s
-		}
-		if rec != nil {
-			s.AddBitmap(rec)
-		} else {
-			s.AddIDs(ids)
-		}
-	}
-	if has {
-		// Buckets come in order of start, so a step's buckets come
-		// together: their union joins the whole once the step is over,
-		// and what it adds is what was first read in the step.
-		if period := b.Start.Truncate(a.step); !period.Equal(a.period) {
-			a.flush()
-			a.period = period
-		}
-		add(a.cur)
-		if _, ok := a.first[b.Namespace]; !ok || b.Start.Before(a.first[b.Namespace]) {
-			a.first[b.Namespace] = b.Start
-		}
-		if b.End().After(a.last[b.Namespace]) {
-			a.last[b.Namespace] = b.End()
-		}
-	}
+	a.addRecords(b.Start, b.End(), b.Namespace, rec, ids)
 	for _, k := range groupKeys(b, p) {
 		g := a.groups[k]
 		if g == nil {
@@ -673,9 +821,48 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 		}
 		g.tokens[tokenKey(b.Token)] = true
 		g.requests += b.Requests
-		add(g.sets)
+		addTo(g.sets, b.Namespace, rec, ids)
 	}
 	return nil
+}
+
+// addRecords adds records read in [start, end) in namespace ns, as a
+// bitmap or as IDs.
+func (a *acc) addRecords(start, end time.Time, ns string, rec *roaring64.Bitmap, ids []uint64) {
+	if len(ids) == 0 && (rec == nil || rec.IsEmpty()) {
+		return
+	}
+	// Buckets come in order of start, so a step's buckets come together:
+	// their union joins the whole once the step is over, and what it
+	// adds is what was first read in the step.
+	if period := start.Truncate(a.step); !period.Equal(a.period) {
+		a.flush()
+		a.period = period
+	}
+	addTo(a.cur, ns, rec, ids)
+	if _, ok := a.first[ns]; !ok || start.Before(a.first[ns]) {
+		a.first[ns] = start
+	}
+	if end.After(a.last[ns]) {
+		a.last[ns] = end
+	}
+}
+
+// addTo adds records to the set of namespace ns.
+func addTo(sets map[string]*recordset.Gather, ns string, rec *roaring64.Bitmap, ids []uint64) {
+	if len(ids) == 0 && (rec == nil || rec.IsEmpty()) {
+		return
+	}
+	s := sets[ns]
+	if s == nil {
+		s = recordset.NewGather()
+		sets[ns] = s
+	}
+	if rec != nil {
+		s.AddBitmap(rec)
+	} else {
+		s.AddIDs(ids)
+	}
 }
 
 // denseIDs bounds the IDs a bucket's records are read into as a slice;

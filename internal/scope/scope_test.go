@@ -1,10 +1,14 @@
 package scope_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +22,8 @@ import (
 // record IDs above 2^32, and windows that cut through buckets.
 func TestScopeAgreesWithBruteForce(t *testing.T) {
 	w := newWorld(t, 7, 9, 4000)
-	s := scope.New(scope.Config{Store: w.st})
+	cs := &countingStore{Store: w.st}
+	s := scope.New(scope.Config{Store: cs})
 	off := w.offAt["dev"]
 	cidr := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
 	queries := map[string]mayfly.ScopeQuery{
@@ -53,23 +58,85 @@ func TestScopeAgreesWithBruteForce(t *testing.T) {
 		"empty window":              {From: w.now.Add(time.Hour), To: w.now.Add(2 * time.Hour)},
 		"before offboarding window": {To: off.Add(-24 * time.Hour), AfterOffboarding: []string{"dev"}},
 	}
-	for name, q := range queries {
-		t.Run(name, func(t *testing.T) {
-			got, err := s.Run(t.Context(), q)
+	// Each query is answered from the buckets, then again once every day
+	// that can has its unions (every value's, however few buckets share
+	// it): the same answer, to the byte.
+	// And once more where the unions list their buckets but keep none of
+	// their records (fewer buckets share each value than the minimum).
+	fromBuckets := map[string][]byte{}
+	for _, phase := range []string{"buckets", "unions", "lists"} {
+		switch phase {
+		case "unions":
+			if n := w.unite(t, 1); n < 5 {
+				t.Fatalf("unions made for %d days, want the 5 or more that rolled into days", n)
+			}
+		case "lists":
+			days, err := w.st.LedgerUnionDays(t.Context(), time.Time{}, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			bq := q
-			if name == "principal by name" {
-				bq.Principals = []string{"alice"}
+			for _, day := range days {
+				err := mayfly.Transact(t.Context(), w.st, func(tx mayfly.Tx) error {
+					_, err := w.st.UniteLedgerDay(tx, day, 1<<30)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
-			want := w.brute(bq)
-			if empty := name == "empty window" || name == "before offboarding window"; empty != (want.Buckets == 0) {
-				t.Errorf("the brute force selects %d buckets: the query does not test what it means to", want.Buckets)
-			}
-			compare(t, got, want)
-		})
+		}
+		for name, q := range queries {
+			t.Run(phase+"/"+name, func(t *testing.T) {
+				cs.unions.Store(0)
+				got, err := s.Run(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bq := q
+				if name == "principal by name" {
+					bq.Principals = []string{"alice"}
+				}
+				want := w.brute(bq)
+				if empty := name == "empty window" || name == "before offboarding window"; empty != (want.Buckets == 0) {
+					t.Errorf("the brute force selects %d buckets: the query does not test what it means to", want.Buckets)
+				}
+				compare(t, got, want)
+				if phase != "buckets" && unitable[name] && cs.unions.Load() == 0 {
+					t.Errorf("no union was read: the answer came from buckets alone")
+				}
+				js, err := json.Marshal(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if phase == "buckets" {
+					fromBuckets[name] = js
+				} else if !bytes.Equal(js, fromBuckets[name]) {
+					t.Errorf("the answer from unions differs from the answer from buckets:\n%s\n%s", js, fromBuckets[name])
+				}
+			})
+		}
 	}
+}
+
+// unitable are the queries whose answers unions can stand in for, on the
+// days that have them: one filter (or none) of a key, a client, a
+// principal or a source.
+var unitable = map[string]bool{"everything": true, "kid": true, "kids": true, "principal": true, "principal by name": true,
+	"custody": true, "client": true, "clients": true, "source": true, "sources": true, "after offboarding": true,
+	"window": true, "namespace": true, "kid after offboard": true}
+
+// countingStore counts the unions read with their records.
+type countingStore struct {
+	scope.Store
+	unions atomic.Int64
+}
+
+func (s *countingStore) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([]mayfly.LedgerUnion, error) {
+	us, err := s.Store.LedgerUnions(ctx, f)
+	if f.Records {
+		s.unions.Add(int64(len(us)))
+	}
+	return us, err
 }
 
 func compare(t *testing.T, got, want *mayfly.Scope) {

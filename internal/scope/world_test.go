@@ -189,7 +189,7 @@ func newWorld(t *testing.T, seed uint64, days, n int) *world {
 	if err := mayfly.Transact(ctx, w.st, func(tx mayfly.Tx) error { return w.st.RecordLedgerGaps(tx, w.gaps) }); err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.New(ledger.Config{Store: w.st, Clock: apptest.NewClock(w.now), Batch: 400})
+	l, err := ledger.New(ledger.Config{Store: w.st, Clock: apptest.NewClock(w.now), Batch: 400, UnionMin: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +198,22 @@ func newWorld(t *testing.T, seed uint64, days, n int) *world {
 	}
 	w.cutoffs = [2]time.Time{l.Cutoff(0, w.now), l.Cutoff(1, w.now)}
 	return w
+}
+
+// unite makes the day unions of every value at least min buckets of a
+// day share, as the ledger's maintenance does, and reports how many days
+// it made them for.
+func (w *world) unite(t *testing.T, min int) int {
+	t.Helper()
+	l, err := ledger.New(ledger.Config{Store: w.st, Clock: apptest.NewClock(w.now), Batch: 400, UnionMin: min})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := l.Maintain(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.United
 }
 
 // bucket is a bucket as the brute force computes it from the reports.

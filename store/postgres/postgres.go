@@ -128,6 +128,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		XactLock: func(name string) (string, []any) {
 			return `SELECT pg_advisory_xact_lock(` + lockKeyArg + `)`, []any{lockName(schema, name)}
 		},
+		XactLockShared: func(name string) (string, []any) {
+			return `SELECT pg_advisory_xact_lock_shared(` + lockKeyArg + `)`, []any{lockName(schema, name)}
+		},
 		SkipLocked:      ` FOR UPDATE SKIP LOCKED`,
 		BeforeCommit:    s.beforeCommit,
 		AfterCommit:     s.afterCommit,

@@ -33,6 +33,7 @@ func Ledger(t *testing.T, open func(t *testing.T) LedgerStore) {
 		{"RollUp", testLedgerRollUp},
 		{"Prune", testLedgerPrune},
 		{"Gaps", testLedgerGaps},
+		{"Unions", testLedgerUnions},
 	})
 }
 

@@ -180,8 +180,16 @@ func keyOf(b *mayfly.LedgerBucket) ledgerKey {
 	return ledgerKey{int64(b.Width / time.Second), b.Start.Unix(), b.Token.JTI, b.Token.Digest, b.Namespace}
 }
 
-// mergeLedger merges normalised deltas, sorted by key, in t.
+// mergeLedger merges normalised deltas, sorted by key, in t, and then
+// deletes the day unions they make stale.
 func (s *Store) mergeLedger(t *Tx, ds []*ledgerDelta) error {
+	if err := s.mergeBuckets(t, ds); err != nil || len(ds) == 0 {
+		return err
+	}
+	return s.dropUnions(t, ds)
+}
+
+func (s *Store) mergeBuckets(t *Tx, ds []*ledgerDelta) error {
 	for chunk := range slices.Chunk(ds, ledgerChunk) {
 		var q strings.Builder
 		q.WriteString(`INSERT INTO ledger_buckets (` + ledgerCols + `) VALUES `)
@@ -426,6 +434,9 @@ func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 		from := f.From.Unix() // start + width > From, in whole seconds
 		where, args = append(where, "start + width > ?", "start > ?"), append(args, from, from-int64(mayfly.LedgerMaxWidth/time.Second))
 	}
+	if !f.StartFrom.IsZero() {
+		where, args = append(where, "start >= ?"), append(args, ceilDiv(f.StartFrom.UnixNano(), int64(time.Second)))
+	}
 	if !f.To.IsZero() {
 		to := f.To.Unix()
 		if f.To.Nanosecond() != 0 {
@@ -453,28 +464,73 @@ func (s *Store) LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]by
 }
 
 // LedgerServices returns the services that reported in the buckets that
-// overlap [from, to), and whether a bucket kept only some of its own.
+// overlap [from, to), and whether a bucket kept only some of its own: for
+// a day whose unions are made, as they were made; for the time between
+// such days, from the buckets that start there.
 func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]string, bool, error) {
-	q, args := ledgerQuery(mayfly.LedgerFilter{From: from, To: to})
-	q = strings.Replace(q, `SELECT `+ledgerCols+` FROM`, `SELECT DISTINCT services, services_more FROM`, 1)
-	q = q[:strings.LastIndex(q, " ORDER BY")]
+	const op = "LedgerServices"
 	type row struct {
 		services string
 		more     bool
 	}
-	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
+	scan := func(r Row) (row, error) {
 		var v row
 		return v, r.Scan(&v.services, &v.more)
-	}, q, args...)
+	}
+	q := `SELECT day, services, services_more FROM ledger_union_days WHERE 1 = 1`
+	var args []any
+	if !from.IsZero() {
+		q, args = q+` AND day >= ?`, append(args, ceilDiv(from.UnixNano(), int64(mayfly.LedgerDay))*daySecs)
+	}
+	if !to.IsZero() {
+		q, args = q+` AND day <= ?`, append(args, to.Unix()-daySecs)
+	}
+	var days []int64
+	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
+		var v row
+		var d int64
+		err := r.Scan(&d, &v.services, &v.more)
+		days = append(days, d)
+		return v, err
+	}, q+` ORDER BY day`, args...)
 	if err != nil {
-		return nil, false, s.err("LedgerServices", err)
+		return nil, false, s.err(op, err)
+	}
+	// The buckets between: those overlapping the window that start
+	// before the first such day, between two, or after the last.
+	between := func(startFrom, startBefore time.Time) error {
+		f := mayfly.LedgerFilter{From: from, To: to, StartFrom: startFrom}
+		if !startBefore.IsZero() {
+			f.To = startBefore
+		}
+		q, args := ledgerQuery(f)
+		q = strings.Replace(q, `SELECT `+ledgerCols+` FROM`, `SELECT DISTINCT services, services_more FROM`, 1)
+		q = q[:strings.LastIndex(q, " ORDER BY")]
+		more, err := queryAll(ctx, s.cfg.Read, scan, q, args...)
+		rows = append(rows, more...)
+		return err
+	}
+	var after time.Time
+	for _, d := range days {
+		day := time.Unix(d, 0).UTC()
+		if after.IsZero() || day.After(after) {
+			if err := between(after, day); err != nil {
+				return nil, false, s.err(op, err)
+			}
+		}
+		after = day.Add(mayfly.LedgerDay)
+	}
+	if to.IsZero() || after.IsZero() || to.After(after) {
+		if err := between(after, time.Time{}); err != nil {
+			return nil, false, s.err(op, err)
+		}
 	}
 	var all []string
 	more := false
 	for _, r := range rows {
 		vs, err := decodeList(r.services)
 		if err != nil {
-			return nil, false, s.err("LedgerServices", err)
+			return nil, false, s.err(op, err)
 		}
 		all = append(all, vs...)
 		more = more || r.more
@@ -609,6 +665,11 @@ func (s *Store) PruneLedger(tx mayfly.Tx, before time.Time) (int, error) {
 	}
 	if _, err := t.conn.Exec(t.ctx, `DELETE FROM ledger_gaps WHERE to_time <= ?`, before.UnixNano()); err != nil {
 		return 0, s.err(op, err)
+	}
+	for _, table := range []string{"ledger_unions", "ledger_union_days"} {
+		if _, err := t.conn.Exec(t.ctx, `DELETE FROM `+table+` WHERE day <= ?`, secs-daySecs); err != nil {
+			return 0, s.err(op, err)
+		}
 	}
 	return int(n), nil
 }

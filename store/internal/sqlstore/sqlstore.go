@@ -66,6 +66,9 @@ type Config struct {
 	// named name, held until the transaction ends. Nil where a transaction
 	// excludes every other writer already (SQLite).
 	XactLock func(name string) (query string, args []any)
+	// XactLockShared is XactLock's shared form: holders of it wait only
+	// for a holder of XactLock. Nil where XactLock is.
+	XactLockShared func(name string) (query string, args []any)
 	// SkipLocked ends a SELECT that locks the rows it picks and passes over
 	// those another transaction holds (PostgreSQL: FOR UPDATE SKIP LOCKED);
 	// "" where a transaction excludes every other writer already (SQLite).

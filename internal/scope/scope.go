@@ -673,14 +673,56 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			return err
 		}
 	}
+	// A namespace's unions of the day are united first, all at once.
+	byNS := map[string][]*roaring64.Bitmap{}
 	for _, u := range unions {
-		ids, rb, err := a.decode(u.Records, math.MaxInt, minus[u.Namespace])
+		rb, err := recordset.DecodeBitmap(u.Records, math.MaxInt)
 		if err != nil {
 			return mayfly.E("scope", fmt.Errorf("ledger union of %s %s=%q on %s: %w", u.Namespace, u.Dim, u.Value, day.Format(time.DateOnly), err))
 		}
-		a.addRecords(day, day.Add(mayfly.LedgerDay), u.Namespace, rb, ids)
+		byNS[u.Namespace] = append(byNS[u.Namespace], rb)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
+		rb := byNS[ns][0]
+		if len(byNS[ns]) > 1 {
+			rb = roaring64.FastOr(byNS[ns]...)
+		}
+		if m := minus[ns]; m != nil {
+			rb.AndNot(m)
+		}
+		a.addUnion(day, ns, rb)
 	}
 	return nil
+}
+
+// addUnion adds a day union's records straight to the whole: a union's
+// IDs share their containers, which Or fills as fast as a gathering
+// would, and the records first read in the day are what the whole grows
+// by.
+func (a *acc) addUnion(day time.Time, ns string, rb *roaring64.Bitmap) {
+	if rb.IsEmpty() {
+		return
+	}
+	if period := day.Truncate(a.step); !period.Equal(a.period) {
+		a.flush()
+		a.period = period
+	}
+	all := a.sets[ns]
+	if all == nil {
+		all = roaring64.New()
+		a.sets[ns] = all
+	}
+	before := all.GetCardinality()
+	all.Or(rb)
+	if n := all.GetCardinality() - before; n > 0 {
+		a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
+	}
+	if _, ok := a.first[ns]; !ok || day.Before(a.first[ns]) {
+		a.first[ns] = day
+	}
+	if end := day.Add(mayfly.LedgerDay); end.After(a.last[ns]) {
+		a.last[ns] = end
+	}
 }
 
 // decode reads records, less those of minus: as sorted IDs where

@@ -49,6 +49,7 @@ func LedgerShared(t *testing.T, open func(t *testing.T) (LedgerStore, LedgerStor
 	}{
 		{"ConcurrentMerges", testLedgerConcurrentMerges},
 		{"ConcurrentCompactions", testLedgerConcurrentCompactions},
+		{"ConcurrentUnite", testLedgerConcurrentUnite},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := open(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,4 +203,64 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 	if got := days(time.Time{}, time.Time{}); len(got) != 0 {
 		t.Errorf("after pruning every day: union days %v, want none", got)
 	}
+}
+
+// testLedgerConcurrentUnite: one handle making a day's unions over and
+// over while the other merges into the day, new buckets and old: once
+// both are done, the day's unions, if it still has them, are what making
+// them again from its buckets gives.
+func testLedgerConcurrentUnite(t *testing.T, a, b LedgerStore) {
+	day := t0.Truncate(mayfly.LedgerDay)
+	const rounds = 30
+	seed := func(r int) mayfly.LedgerBucket {
+		d := bucket(fmt.Sprintf("jti-%02d", r%8), day, mayfly.LedgerDay, "customer", uint64(r), big+uint64(r))
+		d.Token.KID = fmt.Sprintf("k%d", r%3)
+		return d
+	}
+	state := func() []string {
+		var out []string
+		for _, dim := range mayfly.LedgerUnionDims {
+			out = append(out, unionsOf(t, a, mayfly.LedgerUnionFilter{Day: day, Dim: dim, Buckets: true, Records: true})...)
+		}
+		return out
+	}
+	stood := 0
+	for round := range 4 {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Go(func() {
+			for range rounds {
+				if _, err := unite(t, a, day, 2); err != nil {
+					errs[0] = err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for r := range rounds {
+				// New buckets in the first round, more records for old
+				// ones after.
+				if err := merge(t, b, seed(round*rounds+r)); err != nil {
+					errs[1] = err
+					return
+				}
+			}
+		})
+		wg.Wait()
+		must(t, "unite and merge", errors.Join(errs...))
+		days, err := a.LedgerUnionDays(t.Context(), time.Time{}, time.Time{})
+		must(t, "LedgerUnionDays", err)
+		if len(days) == 0 {
+			continue // the last merge dropped them
+		}
+		stood++
+		before := state()
+		if ok, err := unite(t, a, day, 2); err != nil || !ok {
+			t.Fatalf("UniteLedgerDay: %v, %v", ok, err)
+		}
+		if after := state(); !slices.Equal(before, after) {
+			t.Errorf("round %d: the unions left standing are stale:\n got %q\nwant %q", round, before, after)
+		}
+	}
+	t.Logf("unions stood after %d of 4 rounds", stood)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,9 +228,12 @@ func testLedgerConcurrentUnite(t *testing.T, a, b LedgerStore) {
 	stood := 0
 	for round := range 4 {
 		var wg sync.WaitGroup
+		var merged atomic.Bool
 		errs := make([]error, 2)
 		wg.Go(func() {
-			for range rounds {
+			// Until the merges end: the last making may have begun
+			// before the last merge committed.
+			for !merged.Load() {
 				if _, err := unite(t, a, day, 2); err != nil {
 					errs[0] = err
 					return
@@ -237,6 +241,7 @@ func testLedgerConcurrentUnite(t *testing.T, a, b LedgerStore) {
 			}
 		})
 		wg.Go(func() {
+			defer merged.Store(true)
 			for r := range rounds {
 				// New buckets in the first round, more records for old
 				// ones after.

@@ -2,8 +2,13 @@ package recordset
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 )
 
@@ -50,4 +55,77 @@ func DecodeBitmap(b []byte, max int) (*roaring64.Bitmap, error) {
 func EncodeBitmap(rb *roaring64.Bitmap) ([]byte, error) {
 	rb.RunOptimize()
 	return rb.ToPortableBytes()
+}
+
+// UnionBitmaps is the union of serialized roaring64 bitmaps, each of at most max
+// bytes, decoded and checked as DecodeBitmap does. It unites them all at
+// once, container by container (roaring's FastOr on each 32-bit part),
+// where roaring64's Or, one bitmap after another, merges each sparse
+// container into a growing one again for every bitmap.
+func UnionBitmaps(bufs [][]byte, max int) (out *roaring64.Bitmap, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("record bitmap does not decode: %v", v)
+		}
+	}()
+	parts := map[uint32][]*roaring.Bitmap{}
+	for _, b := range bufs {
+		if len(b) > max {
+			return nil, fmt.Errorf("record bitmap of %d bytes: more than %d", len(b), max)
+		}
+		if len(b) == 0 {
+			continue
+		}
+		if len(b) < 8 {
+			return nil, fmt.Errorf("record bitmap does not decode: %d bytes", len(b))
+		}
+		n := binary.LittleEndian.Uint64(b)
+		r := bytes.NewReader(b[8:])
+		if n > uint64(r.Len())/4 {
+			return nil, fmt.Errorf("record bitmap does not decode: %d parts in %d bytes", n, len(b))
+		}
+		last := int64(-1)
+		for range n {
+			var key [4]byte
+			if _, err := io.ReadFull(r, key[:]); err != nil {
+				return nil, fmt.Errorf("record bitmap does not decode: %w", err)
+			}
+			k := binary.LittleEndian.Uint32(key[:])
+			if int64(k) <= last {
+				return nil, fmt.Errorf("record bitmap is not valid: its parts are out of order")
+			}
+			last = int64(k)
+			rb := roaring.New()
+			if _, err := rb.ReadFrom(r); err != nil {
+				return nil, fmt.Errorf("record bitmap does not decode: %w", err)
+			}
+			if err := rb.Validate(); err != nil {
+				return nil, fmt.Errorf("record bitmap is not valid: %w", err)
+			}
+			parts[k] = append(parts[k], rb)
+		}
+		if r.Len() != 0 {
+			return nil, fmt.Errorf("record bitmap has %d bytes after its end", r.Len())
+		}
+	}
+	// The united parts, in the portable form, read back as one roaring64.
+	keys := slices.Sorted(maps.Keys(parts))
+	var w bytes.Buffer
+	size := 0
+	for _, b := range bufs {
+		size += len(b)
+	}
+	w.Grow(size)
+	w.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(keys))))
+	for _, k := range keys {
+		w.Write(binary.LittleEndian.AppendUint32(nil, k))
+		if _, err := roaring.FastOr(parts[k]...).WriteTo(&w); err != nil {
+			return nil, err
+		}
+	}
+	out = roaring64.New()
+	if _, err := out.ReadPortableFrom(&w); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

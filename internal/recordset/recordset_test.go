@@ -198,3 +198,45 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(decodeAgrees)
 }
+
+func TestUnionBitmaps(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var bufs [][]byte
+	want := roaring64.New()
+	for i := range 12 {
+		rb := roaring64.New()
+		for range 5000 {
+			// Three 32-bit parts; some containers sparse, some dense, some runs.
+			v := r.Uint64N(1<<18) | uint64(r.IntN(3))<<32
+			if i%4 == 0 {
+				v = uint64(i)<<12 + r.Uint64N(1<<12)
+			}
+			rb.Add(v)
+		}
+		if i%3 == 0 {
+			rb.AddRange(1<<33, 1<<33+100000)
+		}
+		want.Or(rb)
+		b, err := EncodeBitmap(rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bufs = append(bufs, b, nil) // an empty set between each
+	}
+	got, err := UnionBitmaps(bufs, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equals(want) {
+		t.Fatalf("union of %d IDs, want %d", got.GetCardinality(), want.GetCardinality())
+	}
+	good := bufs[0]
+	for _, bad := range [][]byte{{1, 2, 3}, good[:len(good)-1], append(slices.Clone(good), 0), {1, 0, 0, 0, 0, 0, 0, 0}} {
+		if _, err := UnionBitmaps([][]byte{good, bad}, 1<<30); err == nil {
+			t.Errorf("UnionBitmaps of %d damaged bytes succeeded", len(bad))
+		}
+	}
+	if _, err := UnionBitmaps([][]byte{good}, len(good)-1); err == nil {
+		t.Error("UnionBitmaps over its bound succeeded")
+	}
+}

@@ -673,27 +673,46 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			return err
 		}
 	}
-	// A namespace's unions of the day are united first, all at once.
-	byNS := map[string][]*roaring64.Bitmap{}
+	byNS := map[string][][]byte{}
 	for _, u := range unions {
-		rb, err := recordset.DecodeBitmap(u.Records, math.MaxInt)
-		if err != nil {
-			return mayfly.E("scope", fmt.Errorf("ledger union of %s %s=%q on %s: %w", u.Namespace, u.Dim, u.Value, day.Format(time.DateOnly), err))
-		}
-		byNS[u.Namespace] = append(byNS[u.Namespace], rb)
+		byNS[u.Namespace] = append(byNS[u.Namespace], u.Records)
 	}
 	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
-		rb := byNS[ns][0]
-		if len(byNS[ns]) > 1 {
-			rb = roaring64.FastOr(byNS[ns]...)
+		var parts []*roaring64.Bitmap
+		if all := a.sets[ns]; all != nil && denseWhole(all) {
+			// The whole is mostly dense containers already, which each
+			// union's IDs are set in one by one.
+			for _, recs := range byNS[ns] {
+				rb, err := recordset.DecodeBitmap(recs, math.MaxInt)
+				if err != nil {
+					return mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+				}
+				parts = append(parts, rb)
+			}
+		} else {
+			// Sparse containers are united all at once first: merged
+			// into the whole one union at a time, each would be merged
+			// again with every union after it.
+			rb, err := recordset.UnionBitmaps(byNS[ns], math.MaxInt)
+			if err != nil {
+				return mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+			}
+			parts = append(parts, rb)
 		}
-		if m := minus[ns]; m != nil {
-			rb.AndNot(m)
+		for _, rb := range parts {
+			if m := minus[ns]; m != nil {
+				rb.AndNot(m)
+			}
+			a.addUnion(day, ns, rb)
 		}
-		a.addUnion(day, ns, rb)
 	}
 	return nil
 }
+
+// denseWhole reports whether rb is mostly dense containers: a bitmap
+// container takes 8 KiB for 65,536 IDs, an array 2 bytes an ID, so they
+// cost less than 2 bytes an ID beyond 4,096 IDs a container.
+var denseWhole = func(rb *roaring64.Bitmap) bool { return rb.GetSizeInBytes() < 2*rb.GetCardinality() }
 
 // addUnion adds a day union's records straight to the whole: a union's
 // IDs share their containers, which Or fills as fast as a gathering

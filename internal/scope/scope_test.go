@@ -61,10 +61,14 @@ func TestScopeAgreesWithBruteForce(t *testing.T) {
 	// Each query is answered from the buckets, then again once every day
 	// that can has its unions (every value's, however few buckets share
 	// it): the same answer, to the byte.
-	// And once more where the unions list their buckets but keep none of
-	// their records (fewer buckets share each value than the minimum).
+	// Again with the unions added to a whole taken for dense, as on a
+	// large ledger. And once more where the unions list their buckets but
+	// keep none of their records (fewer buckets share each value than the
+	// minimum).
 	fromBuckets := map[string][]byte{}
-	for _, phase := range []string{"buckets", "unions", "lists"} {
+	for _, phase := range []string{"buckets", "unions", "unions dense", "lists"} {
+		restore := scope.SetDenseWhole(phase == "unions dense")
+		defer restore()
 		switch phase {
 		case "unions":
 			if n := w.unite(t, 1); n < 5 {

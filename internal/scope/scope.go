@@ -573,12 +573,11 @@ func (p *plan) unionDims() map[string]unionDim {
 			mayfly.LedgerDimClient: {values: keys(p.ownClients)}, mayfly.LedgerDimKID: {values: keys(p.ownKs)}})
 	}
 	if len(p.sources) > 0 {
-		dims = append(dims, map[string]unionDim{mayfly.LedgerDimSource: {match: func(v string) bool {
-			net, err := netip.ParsePrefix(v)
-			return err == nil && slices.ContainsFunc(p.sources, func(q netip.Prefix) bool {
-				return q.Bits() <= net.Bits() && q.Contains(net.Addr())
-			})
-		}}})
+		dim, ok := sourceDim(p.sources)
+		if !ok {
+			return nil
+		}
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimSource: dim})
 	}
 	switch len(dims) {
 	case 0:
@@ -587,6 +586,60 @@ func (p *plan) unionDims() map[string]unionDim {
 		return dims[0]
 	}
 	return nil
+}
+
+// sourceDim is the source unions that stand for source prefixes: listed
+// if they are at most 4,096, else matched. Unions are kept by /24 (IPv6
+// /48): a narrower prefix takes in part of one, which only the buckets
+// can tell, and then there are none.
+func sourceDim(prefixes []netip.Prefix) (unionDim, bool) {
+	var values []string
+	listed := true
+	for _, q := range prefixes {
+		bits := 24
+		if q.Addr().Is6() {
+			bits = 48
+		}
+		if q.Bits() > bits {
+			return unionDim{}, false
+		}
+		n := bits - q.Bits()
+		if n > 12 || len(values)+1<<n > 4096 {
+			listed = false
+			continue
+		}
+		a := q.Masked().Addr()
+		for range 1 << n {
+			values = append(values, netip.PrefixFrom(a, bits).String())
+			a = nextNet(a, bits)
+		}
+	}
+	if listed {
+		slices.Sort(values)
+		return unionDim{values: slices.Compact(values)}, true
+	}
+	return unionDim{match: func(v string) bool {
+		net, err := netip.ParsePrefix(v)
+		return err == nil && slices.ContainsFunc(prefixes, func(q netip.Prefix) bool {
+			return q.Bits() <= net.Bits() && q.Contains(net.Addr())
+		})
+	}}, true
+}
+
+// nextNet is the address of the network of bits after a's.
+func nextNet(a netip.Addr, bits int) netip.Addr {
+	b := a.As16()
+	off := 128 - a.BitLen() // an IPv4 address is the last 4 bytes
+	i := (off + bits - 1) / 8
+	carry := uint(1) << (7 - uint(off+bits-1)%8)
+	for ; i >= 0 && carry > 0; i-- {
+		v := uint(b[i]) + carry
+		b[i], carry = byte(v), v>>8
+	}
+	if a.Is4() {
+		return netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return netip.AddrFrom16(b)
 }
 
 // unionDim is the values of one dimension a plan selects.

@@ -39,6 +39,9 @@ func TestScopeAgreesWithBruteForce(t *testing.T) {
 		"service":            {Services: []string{"billing"}},
 		"source":             {Sources: cidr("203.0.113.0/24")},
 		"sources":            {Sources: append(cidr("203.0.113.0/24"), cidr("10.1.0.0/24")...)},
+		"source /23":         {Sources: cidr("10.1.0.0/23")},
+		"source /8":          {Sources: cidr("10.0.0.0/8")},
+		"source /28":         {Sources: cidr("203.0.113.0/28")},
 		"forged":             {Forged: true},
 		"after offboarding":  {AfterOffboarding: []string{"dev"}},
 		"window":             {From: off.Add(-50 * time.Hour), To: off.Add(-3*time.Hour + 17*time.Minute)},
@@ -126,7 +129,7 @@ func TestScopeAgreesWithBruteForce(t *testing.T) {
 // days that have them: one filter (or none) of a key, a client, a
 // principal or a source.
 var unitable = map[string]bool{"everything": true, "kid": true, "kids": true, "principal": true, "principal by name": true,
-	"custody": true, "client": true, "clients": true, "source": true, "sources": true, "after offboarding": true,
+	"custody": true, "client": true, "clients": true, "source": true, "sources": true, "source /23": true, "source /8": true, "after offboarding": true,
 	"window": true, "namespace": true, "kid after offboard": true}
 
 // countingStore counts the unions read with their records.

@@ -356,8 +356,9 @@ type LedgerStore interface {
 	// and that lie within [from, to) (zero: unbounded).
 	LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error)
 	// LedgerUnions returns the unions f selects, ordered by namespace and
-	// value, of a day LedgerUnionDays lists; their records as stored,
-	// unchecked, as ScanLedger does.
+	// value; their records as stored, unchecked, as ScanLedger does.
+	// ErrNotFound if the day's unions are not made (LedgerUnionDays), as
+	// when a merge has just dropped them.
 	LedgerUnions(ctx context.Context, f LedgerUnionFilter) ([]LedgerUnion, error)
 	// PruneLedger deletes the buckets and gaps that end at or before
 	// before, and returns how many buckets it deleted.

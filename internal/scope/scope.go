@@ -537,8 +537,14 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 				return nil, err
 			}
 		}
-		if err := s.unionDay(ctx, p, a, day, minus, visit); err != nil {
+		ok, err := s.unionDay(ctx, p, a, day, minus, visit)
+		if err != nil {
 			return nil, err
+		}
+		if !ok { // its unions were dropped since they were listed
+			if err := segment(day, day.Add(mayfly.LedgerDay)); err != nil {
+				return nil, err
+			}
 		}
 		from = day.Add(mayfly.LedgerDay)
 	}
@@ -655,7 +661,7 @@ type unionDim struct {
 // and a key in their custody) counts once, and the day's buckets are
 // added in the order a scan of the day would give them.
 func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
-	minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) error {
+	minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) (bool, error) {
 	dims := p.unionDims()
 	seen := map[string]int{} // a bucket's key to its index in bs
 	var bs []*mayfly.LedgerBucket
@@ -669,7 +675,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			// the values there are.
 			us, err := s.st.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: dim, Namespaces: f.Namespaces})
 			if err != nil {
-				return mayfly.E("scope", err)
+				return unionErr(err)
 			}
 			f.Values = []string{}
 			for _, u := range us {
@@ -682,7 +688,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 		}
 		us, err := s.st.LedgerUnions(ctx, f)
 		if err != nil {
-			return mayfly.E("scope", err)
+			return unionErr(err)
 		}
 		for _, u := range us {
 			for i := range u.Buckets {
@@ -719,11 +725,11 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 		if !covered[i] {
 			var err error
 			if b.Records, err = s.st.LedgerRecords(ctx, b); err != nil {
-				return mayfly.E("scope", err)
+				return false, mayfly.E("scope", err)
 			}
 		}
 		if err := a.add(b, p, minus, covered[i]); err != nil {
-			return err
+			return false, err
 		}
 	}
 	byNS := map[string][][]byte{}
@@ -738,7 +744,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			for _, recs := range byNS[ns] {
 				rb, err := recordset.DecodeBitmap(recs, math.MaxInt)
 				if err != nil {
-					return mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+					return false, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
 				}
 				parts = append(parts, rb)
 			}
@@ -748,7 +754,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			// again with every union after it.
 			rb, err := recordset.UnionBitmaps(byNS[ns], math.MaxInt)
 			if err != nil {
-				return mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+				return false, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
 			}
 			parts = append(parts, rb)
 		}
@@ -759,7 +765,15 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			a.addUnion(day, ns, rb)
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// unionErr is false for a day whose unions are gone, else the error.
+func unionErr(err error) (bool, error) {
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return false, nil
+	}
+	return false, mayfly.E("scope", err)
 }
 
 // denseWhole reports whether rb is mostly dense containers: a bitmap

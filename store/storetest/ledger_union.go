@@ -127,6 +127,10 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 	check("client unions by value and namespace", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimClient,
 		Values: []string{"c2", "c9"}, Namespaces: []string{"order"}, Records: true}), []string{"order/c2:1:[7]"})
 	check("no values", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimClient, Values: []string{}}), nil)
+	check("values no bucket has", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimClient, Values: []string{"c9"}}), nil)
+	check("a day of no buckets", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: empty, Dim: mayfly.LedgerDimAll}), nil)
+	_, err = s.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: next, Dim: mayfly.LedgerDimAll})
+	wantErr(t, "LedgerUnions of a day without them", err, mayfly.ErrNotFound)
 	// What a union lists is what a scan of the day returns.
 	us, err := s.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimSource, Values: []string{"10.0.0.0/24"}, Buckets: true})
 	must(t, "LedgerUnions", err)
@@ -175,7 +179,8 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 	if got := days(time.Time{}, time.Time{}); !slices.EqualFunc(got, []time.Time{empty}, time.Time.Equal) {
 		t.Errorf("after a merge into the day: union days %v, want only %v", got, empty)
 	}
-	check("unions after a merge into the day", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimAll}), nil)
+	_, err = s.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimAll})
+	wantErr(t, "LedgerUnions of a day merged into", err, mayfly.ErrNotFound)
 	if ok, err := unite(t, s, day, 1); err != nil || ok {
 		t.Errorf("UniteLedgerDay with a minute bucket in the day: %v, %v; want false", ok, err)
 	}

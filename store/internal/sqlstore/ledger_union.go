@@ -347,23 +347,26 @@ func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 
 func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([]mayfly.LedgerUnion, error) {
 	const op = "LedgerUnions"
-	cols := `day, namespace, dim, value, bucket_count`
+	cols := `d.day, COALESCE(u.namespace, ''), COALESCE(u.dim, ''), COALESCE(u.value, ''), COALESCE(u.bucket_count, -1)`
 	for _, c := range []struct {
 		col  string
 		want bool
-	}{{"buckets", f.Buckets}, {"records", f.Records}} {
+	}{{"u.buckets", f.Buckets}, {"u.records", f.Records}} {
 		if c.want {
 			cols += ", " + c.col
 		} else {
 			cols += ", NULL"
 		}
 	}
-	q := `SELECT ` + cols + ` FROM ledger_unions WHERE day = ? AND dim = ?`
-	args := []any{f.Day.Unix(), f.Dim}
+	// The day's row, joined with its unions: one statement, so that the
+	// unions read are those of a day whose unions are made, and a day
+	// without them is told from a day without those values.
+	q := `SELECT ` + cols + ` FROM ledger_union_days d LEFT JOIN ledger_unions u ON u.day = d.day AND u.dim = ?`
+	args := []any{f.Dim}
 	for _, c := range []struct {
 		col string
 		vs  []string
-	}{{"value", f.Values}, {"namespace", f.Namespaces}} {
+	}{{"u.value", f.Values}, {"u.namespace", f.Namespaces}} {
 		if c.vs == nil {
 			continue
 		}
@@ -375,6 +378,9 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 			args = append(args, v)
 		}
 	}
+	q += ` WHERE d.day = ? ORDER BY 2, 4`
+	args = append(args, f.Day.Unix())
+	made := false
 	us, err := queryAll(ctx, s.cfg.Read, func(r Row) (mayfly.LedgerUnion, error) {
 		var u mayfly.LedgerUnion
 		var d int64
@@ -382,8 +388,9 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 		if err := r.Scan(&d, &u.Namespace, &u.Dim, &u.Value, &u.Count, &members, &u.Records); err != nil {
 			return u, err
 		}
+		made = true
 		u.Day = time.Unix(d, 0).UTC()
-		if f.Buckets {
+		if f.Buckets && u.Count >= 0 {
 			bs, err := decodeMembers(members, &u)
 			if err != nil || len(bs) != u.Count {
 				return u, fmt.Errorf("ledger union %s %s=%q on %s: %w", u.Namespace, u.Dim, u.Value, u.Day.Format(time.DateOnly), errMembers)
@@ -391,6 +398,14 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 			u.Buckets = bs
 		}
 		return u, nil
-	}, q+` ORDER BY namespace, value`, args...)
-	return us, s.err(op, err)
+	}, q, args...)
+	if err != nil {
+		return nil, s.err(op, err)
+	}
+	if !made {
+		return nil, &mayfly.Error{Op: s.cfg.Name + "." + op, Code: mayfly.NotFound,
+			Msg: fmt.Sprintf("the ledger's unions of %s are not made", f.Day.UTC().Format(time.DateOnly))}
+	}
+	// The day's row alone: it has no union of these values.
+	return slices.DeleteFunc(us, func(u mayfly.LedgerUnion) bool { return u.Count < 0 }), nil
 }

@@ -355,8 +355,8 @@ type LedgerStore interface {
 	// LedgerUnionDays returns the days, in order, whose unions are made
 	// and that lie within [from, to) (zero: unbounded).
 	LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error)
-	// LedgerUnions returns the unions f selects, ordered by namespace and
-	// value; their records as stored, unchecked, as ScanLedger does.
+	// LedgerUnions returns the unions f selects, ordered by value and
+	// namespace; their records as stored, unchecked, as ScanLedger does.
 	// ErrNotFound if the day's unions are not made (LedgerUnionDays), as
 	// when a merge has just dropped them.
 	LedgerUnions(ctx context.Context, f LedgerUnionFilter) ([]LedgerUnion, error)

@@ -30,7 +30,7 @@ const unionGather = 1 << 17
 type unionKey struct{ ns, dim, value string }
 
 func compareUnionKeys(a, b unionKey) int {
-	return cmp.Or(strings.Compare(a.dim, b.dim), strings.Compare(a.ns, b.ns), strings.Compare(a.value, b.value))
+	return cmp.Or(strings.Compare(a.dim, b.dim), strings.Compare(a.value, b.value), strings.Compare(a.ns, b.ns))
 }
 
 func dayLock(day int64) string { return "ledger.day/" + strconv.FormatInt(day, 10) }
@@ -378,7 +378,7 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 			args = append(args, v)
 		}
 	}
-	q += ` WHERE d.day = ? ORDER BY 2, 4`
+	q += ` WHERE d.day = ? ORDER BY u.value, u.namespace`
 	args = append(args, f.Day.Unix())
 	made := false
 	us, err := queryAll(ctx, s.cfg.Read, func(r Row) (mayfly.LedgerUnion, error) {

@@ -13,7 +13,7 @@ CREATE TABLE ledger_unions (
 	bucket_count BIGINT NOT NULL,
 	buckets   BYTEA NOT NULL,
 	records   BYTEA,
-	PRIMARY KEY (day, dim, namespace, value)
+	PRIMARY KEY (day, dim, value, namespace)
 );
 CREATE TABLE ledger_union_days (
 	day BIGINT PRIMARY KEY,

@@ -13,7 +13,7 @@ CREATE TABLE ledger_unions (
 	bucket_count INTEGER NOT NULL,
 	buckets   BLOB NOT NULL,
 	records   BLOB,
-	PRIMARY KEY (day, dim, namespace, value)
+	PRIMARY KEY (day, dim, value, namespace)
 );
 CREATE TABLE ledger_union_days (
 	day INTEGER PRIMARY KEY,

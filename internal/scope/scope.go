@@ -34,6 +34,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
@@ -369,6 +370,9 @@ type acc struct {
 	reportingMore      bool
 	unsure             int
 	keys               hash.Hash // of the selected buckets' keys
+	// dense, if set, is told whether a namespace's whole is dense each
+	// time unions are added to it.
+	dense func(ns string, dense bool)
 	// The step being read: its start, and its records by namespace.
 	period time.Time
 	cur    map[string]*recordset.Gather
@@ -530,6 +534,10 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 		}
 		return nil
 	}
+	// The union days are read and decoded a day or two ahead of their
+	// adding, on the other core.
+	prepared := s.prepareDays(ctx, p, days, minus, a)
+	defer prepared.stop()
 	from := p.from
 	for _, day := range days {
 		if day.After(from) || from.IsZero() {
@@ -537,14 +545,17 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 				return nil, err
 			}
 		}
-		ok, err := s.unionDay(ctx, p, a, day, minus, visit)
+		d, err := prepared.next()
 		if err != nil {
 			return nil, err
 		}
-		if !ok { // its unions were dropped since they were listed
-			if err := segment(day, day.Add(mayfly.LedgerDay)); err != nil {
-				return nil, err
-			}
+		if d.ok {
+			err = a.apply(d, p, minus, visit)
+		} else { // its unions were dropped since they were listed
+			err = segment(day, day.Add(mayfly.LedgerDay))
+		}
+		if err != nil {
+			return nil, err
 		}
 		from = day.Add(mayfly.LedgerDay)
 	}
@@ -654,14 +665,26 @@ type unionDim struct {
 	match  func(string) bool // else those it matches
 }
 
-// unionDay adds the buckets of a day whose unions are made, from the
-// unions that stand for every value p selects: the buckets each lists,
-// and the union of their records where it keeps one, else each bucket's
-// own. A bucket in several of them (two sources, or a person's service
-// and a key in their custody) counts once, and the day's buckets are
-// added in the order a scan of the day would give them.
-func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
-	minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) (bool, error) {
+// unionDay is what a day whose unions are made holds for a plan, read
+// from the unions that stand for every value the plan selects: the
+// buckets each lists, in the order a scan of the day gives them (a bucket
+// in several unions, such as two sources, or a person's service and a
+// key in their custody, once), with the records of those no union with
+// records stands for; and each namespace's unions with records, united.
+type unionDay struct {
+	day     time.Time
+	ok      bool // false if the day's unions were dropped since listed
+	bs      []*mayfly.LedgerBucket
+	covered []bool // bs[i]'s records are in a union
+	unions  map[string][]*roaring64.Bitmap
+}
+
+// prepareDay reads and decodes a union day for p, less the records of
+// minus. It neither reads nor changes the accumulator, so that it can run
+// ahead of it: dense says whether a namespace's whole was dense lately,
+// which only chooses how unions are united.
+func (s *Service) prepareDay(ctx context.Context, p *plan, day time.Time, minus map[string]*roaring64.Bitmap, dense func(string) bool) (*unionDay, error) {
+	d := &unionDay{day: day, unions: map[string][]*roaring64.Bitmap{}}
 	dims := p.unionDims()
 	seen := map[string]int{} // a bucket's key to its index in bs
 	var bs []*mayfly.LedgerBucket
@@ -675,7 +698,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 			// the values there are.
 			us, err := s.st.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: dim, Namespaces: f.Namespaces})
 			if err != nil {
-				return unionErr(err)
+				return unionErr(d, err)
 			}
 			f.Values = []string{}
 			for _, u := range us {
@@ -688,7 +711,7 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 		}
 		us, err := s.st.LedgerUnions(ctx, f)
 		if err != nil {
-			return unionErr(err)
+			return unionErr(d, err)
 		}
 		for _, u := range us {
 			for i := range u.Buckets {
@@ -696,9 +719,6 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 				k := tokenKey(b.Token) + "\x00" + b.Namespace
 				j, ok := seen[k]
 				if !ok {
-					if !visit(b) {
-						continue
-					}
 					j = len(bs)
 					seen[k] = j
 					bs = append(bs, b)
@@ -725,55 +745,131 @@ func (s *Service) unionDay(ctx context.Context, p *plan, a *acc, day time.Time,
 		if !covered[i] {
 			var err error
 			if b.Records, err = s.st.LedgerRecords(ctx, b); err != nil {
-				return false, mayfly.E("scope", err)
+				return nil, mayfly.E("scope", err)
 			}
 		}
-		if err := a.add(b, p, minus, covered[i]); err != nil {
-			return false, err
-		}
+		d.bs = append(d.bs, b)
+		d.covered = append(d.covered, covered[i])
 	}
 	byNS := map[string][][]byte{}
 	for _, u := range unions {
 		byNS[u.Namespace] = append(byNS[u.Namespace], u.Records)
 	}
-	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
-		var parts []*roaring64.Bitmap
-		if all := a.sets[ns]; all != nil && denseWhole(all) {
+	for ns, recs := range byNS {
+		if dense(ns) {
 			// The whole is mostly dense containers already, which each
 			// union's IDs are set in one by one.
-			for _, recs := range byNS[ns] {
-				rb, err := recordset.DecodeBitmap(recs, math.MaxInt)
+			for _, r := range recs {
+				rb, err := recordset.DecodeBitmap(r, math.MaxInt)
 				if err != nil {
-					return false, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+					return nil, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
 				}
-				parts = append(parts, rb)
+				d.unions[ns] = append(d.unions[ns], rb)
 			}
 		} else {
 			// Sparse containers are united all at once first: merged
 			// into the whole one union at a time, each would be merged
 			// again with every union after it.
-			rb, err := recordset.UnionBitmaps(byNS[ns], math.MaxInt)
+			rb, err := recordset.UnionBitmaps(recs, math.MaxInt)
 			if err != nil {
-				return false, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
+				return nil, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
 			}
-			parts = append(parts, rb)
+			d.unions[ns] = append(d.unions[ns], rb)
 		}
-		for _, rb := range parts {
-			if m := minus[ns]; m != nil {
+		if m := minus[ns]; m != nil {
+			for _, rb := range d.unions[ns] {
 				rb.AndNot(m)
 			}
-			a.addUnion(day, ns, rb)
 		}
 	}
-	return true, nil
+	d.ok = true
+	return d, nil
 }
 
-// unionErr is false for a day whose unions are gone, else the error.
-func unionErr(err error) (bool, error) {
-	if mayfly.ErrorCode(err) == mayfly.NotFound {
-		return false, nil
+// apply adds a prepared union day; the records of its buckets that no
+// union holds less those of minus.
+func (a *acc) apply(d *unionDay, p *plan, minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) error {
+	for i, b := range d.bs {
+		if !visit(b) {
+			continue
+		}
+		if err := a.add(b, p, minus, d.covered[i]); err != nil {
+			return err
+		}
 	}
-	return false, mayfly.E("scope", err)
+	for _, ns := range slices.Sorted(maps.Keys(d.unions)) {
+		for _, rb := range d.unions[ns] {
+			a.addUnion(d.day, ns, rb)
+		}
+	}
+	return nil
+}
+
+// prepared is union days being prepared in order by a goroutine.
+type prepared struct {
+	ctx    context.Context
+	days   chan preparedDay
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type preparedDay struct {
+	d   *unionDay
+	err error
+}
+
+// prepareDays prepares days in order, at most two ahead of next. Whether
+// a namespace's whole is dense is read from a as each day is taken.
+func (s *Service) prepareDays(ctx context.Context, p *plan, days []time.Time, minus map[string]*roaring64.Bitmap, a *acc) *prepared {
+	ctx, cancel := context.WithCancel(ctx)
+	pr := &prepared{ctx: ctx, days: make(chan preparedDay, 2), cancel: cancel, done: make(chan struct{})}
+	var dense sync.Map // namespace -> bool, as the adding last saw it
+	a.dense = func(ns string, v bool) { dense.Store(ns, v) }
+	isDense := func(ns string) bool { v, _ := dense.Load(ns); return v == true }
+	go func() {
+		defer close(pr.done)
+		for _, day := range days {
+			d, err := s.prepareDay(ctx, p, day, minus, isDense)
+			select {
+			case pr.days <- preparedDay{d, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return pr
+}
+
+// next is the next day prepared.
+func (pr *prepared) next() (*unionDay, error) {
+	select {
+	case d := <-pr.days:
+		return d.d, d.err
+	case <-pr.done:
+		select {
+		case d := <-pr.days:
+			return d.d, d.err
+		default:
+			return nil, mayfly.E("scope", pr.ctx.Err()) // the preparing was stopped
+		}
+	}
+}
+
+// stop ends the preparing and waits for it.
+func (pr *prepared) stop() {
+	pr.cancel()
+	<-pr.done
+}
+
+// unionErr is d, not ok, for a day whose unions are gone, else the error.
+func unionErr(d *unionDay, err error) (*unionDay, error) {
+	if mayfly.ErrorCode(err) == mayfly.NotFound {
+		return d, nil
+	}
+	return nil, mayfly.E("scope", err)
 }
 
 // denseWhole reports whether rb is mostly dense containers: a bitmap
@@ -802,6 +898,9 @@ func (a *acc) addUnion(day time.Time, ns string, rb *roaring64.Bitmap) {
 	all.Or(rb)
 	if n := all.GetCardinality() - before; n > 0 {
 		a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
+	}
+	if a.dense != nil {
+		a.dense(ns, denseWhole(all))
 	}
 	if _, ok := a.first[ns]; !ok || day.Before(a.first[ns]) {
 		a.first[ns] = day

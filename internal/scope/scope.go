@@ -885,28 +885,10 @@ func (a *acc) addUnion(day time.Time, ns string, rb *roaring64.Bitmap) {
 	if rb.IsEmpty() {
 		return
 	}
-	if period := day.Truncate(a.step); !period.Equal(a.period) {
-		a.flush()
-		a.period = period
-	}
-	all := a.sets[ns]
-	if all == nil {
-		all = roaring64.New()
-		a.sets[ns] = all
-	}
-	before := all.GetCardinality()
-	all.Or(rb)
-	if n := all.GetCardinality() - before; n > 0 {
-		a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
-	}
+	a.read(ns, day, day.Add(mayfly.LedgerDay))
+	all := a.join(ns, rb)
 	if a.dense != nil {
 		a.dense(ns, denseWhole(all))
-	}
-	if _, ok := a.first[ns]; !ok || day.Before(a.first[ns]) {
-		a.first[ns] = day
-	}
-	if end := day.Add(mayfly.LedgerDay); end.After(a.last[ns]) {
-		a.last[ns] = end
 	}
 }
 
@@ -1059,14 +1041,19 @@ func (a *acc) addRecords(start, end time.Time, ns string, rec *roaring64.Bitmap,
 	if len(ids) == 0 && (rec == nil || rec.IsEmpty()) {
 		return
 	}
-	// Buckets come in order of start, so a step's buckets come together:
-	// their union joins the whole once the step is over, and what it
-	// adds is what was first read in the step.
+	a.read(ns, start, end)
+	addTo(a.cur, ns, rec, ids)
+}
+
+// read enters the step of start, and notes that ns had records read in
+// [start, end). Records come in order of start, so a step's records come
+// together: their union joins the whole once the step is over, and what
+// it adds is what was first read in the step.
+func (a *acc) read(ns string, start, end time.Time) {
 	if period := start.Truncate(a.step); !period.Equal(a.period) {
 		a.flush()
 		a.period = period
 	}
-	addTo(a.cur, ns, rec, ids)
 	if _, ok := a.first[ns]; !ok || start.Before(a.first[ns]) {
 		a.first[ns] = start
 	}
@@ -1116,18 +1103,25 @@ func groupKeys(b *mayfly.LedgerBucket, p *plan) []string {
 // timeline.
 func (a *acc) flush() {
 	for ns, cur := range a.cur {
-		all := a.sets[ns]
-		if all == nil {
-			all = roaring64.New()
-			a.sets[ns] = all
-		}
-		before := all.GetCardinality()
-		all.Or(cur.Bitmap())
-		if n := all.GetCardinality() - before; n > 0 {
-			a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
-		}
+		a.join(ns, cur.Bitmap())
 	}
 	clear(a.cur)
+}
+
+// join adds rb to the whole of ns, and what it adds to the timeline of
+// the step; it returns the whole.
+func (a *acc) join(ns string, rb *roaring64.Bitmap) *roaring64.Bitmap {
+	all := a.sets[ns]
+	if all == nil {
+		all = roaring64.New()
+		a.sets[ns] = all
+	}
+	before := all.GetCardinality()
+	all.Or(rb)
+	if n := all.GetCardinality() - before; n > 0 {
+		a.timeline[mayfly.ScopePoint{Start: a.period, Namespace: ns}] += n
+	}
+	return all
 }
 
 // answer makes the answer of what a accumulated.

@@ -500,7 +500,8 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 	// The rest in order of start: the days whose unions are made one by
 	// one, the time between them as one scan each.
 	var days []time.Time
-	if dims := p.unionDims(); dims != nil {
+	dims := p.unionDims()
+	if dims != nil {
 		if days, err = s.st.LedgerUnionDays(ctx, p.from, p.to); err != nil {
 			return nil, mayfly.E("scope", err)
 		}
@@ -536,7 +537,7 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 	}
 	// The union days are read and decoded a day or two ahead of their
 	// adding, on the other core.
-	prepared := s.prepareDays(ctx, p, days, minus, a)
+	prepared := s.prepareDays(ctx, p, dims, days, minus, a)
 	defer prepared.stop()
 	from := p.from
 	for _, day := range days {
@@ -672,23 +673,27 @@ type unionDim struct {
 // key in their custody, once), with the records of those no union with
 // records stands for; and each namespace's unions with records, united.
 type unionDay struct {
-	day     time.Time
-	ok      bool // false if the day's unions were dropped since listed
-	bs      []*mayfly.LedgerBucket
-	covered []bool // bs[i]'s records are in a union
-	unions  map[string][]*roaring64.Bitmap
+	day    time.Time
+	ok     bool // false if the day's unions were dropped since listed
+	bs     []member
+	unions map[string][]*roaring64.Bitmap
 }
 
-// prepareDay reads and decodes a union day for p, less the records of
-// minus. It neither reads nor changes the accumulator, so that it can run
-// ahead of it: dense says whether a namespace's whole was dense lately,
-// which only chooses how unions are united.
-func (s *Service) prepareDay(ctx context.Context, p *plan, day time.Time, minus map[string]*roaring64.Bitmap, dense func(string) bool) (*unionDay, error) {
+// member is a bucket a union lists, and whether its records are in a
+// union's.
+type member struct {
+	b       *mayfly.LedgerBucket
+	covered bool
+}
+
+// prepareDay reads and decodes a union day for p, whose unions dims
+// (p.unionDims) are, less the records of minus. It neither reads nor
+// changes the accumulator, so that it can run ahead of it: dense says
+// whether a namespace's whole was dense lately, which only chooses how
+// unions are united.
+func (s *Service) prepareDay(ctx context.Context, p *plan, dims map[string]unionDim, day time.Time, minus map[string]*roaring64.Bitmap, dense func(string) bool) (*unionDay, error) {
 	d := &unionDay{day: day, unions: map[string][]*roaring64.Bitmap{}}
-	dims := p.unionDims()
-	seen := map[string]int{} // a bucket's key to its index in bs
-	var bs []*mayfly.LedgerBucket
-	var covered []bool
+	seen := map[string]int{} // a bucket's key to its index in d.bs
 	var unions []mayfly.LedgerUnion
 	for _, dim := range slices.Sorted(maps.Keys(dims)) {
 		f := mayfly.LedgerUnionFilter{Day: day, Dim: dim, Namespaces: keys(p.namespaces), Buckets: true, Records: true,
@@ -719,12 +724,11 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, day time.Time, minus 
 				k := tokenKey(b.Token) + "\x00" + b.Namespace
 				j, ok := seen[k]
 				if !ok {
-					j = len(bs)
+					j = len(d.bs)
 					seen[k] = j
-					bs = append(bs, b)
-					covered = append(covered, b.Namespace == "") // no records to read
+					d.bs = append(d.bs, member{b: b, covered: b.Namespace == ""}) // "": no records to read
 				}
-				covered[j] = covered[j] || u.Records != nil
+				d.bs[j].covered = d.bs[j].covered || u.Records != nil
 			}
 			if u.Records != nil {
 				u.Buckets = nil
@@ -732,24 +736,17 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, day time.Time, minus 
 			}
 		}
 	}
-	order := make([]int, len(bs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int {
-		x, y := bs[i], bs[j]
-		return cmp.Or(strings.Compare(x.Token.JTI, y.Token.JTI), strings.Compare(x.Token.Digest, y.Token.Digest), strings.Compare(x.Namespace, y.Namespace))
+	slices.SortFunc(d.bs, func(x, y member) int {
+		return cmp.Or(strings.Compare(x.b.Token.JTI, y.b.Token.JTI), strings.Compare(x.b.Token.Digest, y.b.Token.Digest),
+			strings.Compare(x.b.Namespace, y.b.Namespace))
 	})
-	for _, i := range order {
-		b := bs[i]
-		if !covered[i] {
+	for _, m := range d.bs {
+		if !m.covered {
 			var err error
-			if b.Records, err = s.st.LedgerRecords(ctx, b); err != nil {
+			if m.b.Records, err = s.st.LedgerRecords(ctx, m.b); err != nil {
 				return nil, mayfly.E("scope", err)
 			}
 		}
-		d.bs = append(d.bs, b)
-		d.covered = append(d.covered, covered[i])
 	}
 	byNS := map[string][][]byte{}
 	for _, u := range unions {
@@ -789,11 +786,11 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, day time.Time, minus 
 // apply adds a prepared union day; the records of its buckets that no
 // union holds less those of minus.
 func (a *acc) apply(d *unionDay, p *plan, minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) error {
-	for i, b := range d.bs {
-		if !visit(b) {
+	for _, m := range d.bs {
+		if !visit(m.b) {
 			continue
 		}
-		if err := a.add(b, p, minus, d.covered[i]); err != nil {
+		if err := a.add(m.b, p, minus, m.covered); err != nil {
 			return err
 		}
 	}
@@ -820,7 +817,7 @@ type preparedDay struct {
 
 // prepareDays prepares days in order, at most two ahead of next. Whether
 // a namespace's whole is dense is read from a as each day is taken.
-func (s *Service) prepareDays(ctx context.Context, p *plan, days []time.Time, minus map[string]*roaring64.Bitmap, a *acc) *prepared {
+func (s *Service) prepareDays(ctx context.Context, p *plan, dims map[string]unionDim, days []time.Time, minus map[string]*roaring64.Bitmap, a *acc) *prepared {
 	ctx, cancel := context.WithCancel(ctx)
 	pr := &prepared{ctx: ctx, days: make(chan preparedDay, 2), cancel: cancel, done: make(chan struct{})}
 	var dense sync.Map // namespace -> bool, as the adding last saw it
@@ -829,7 +826,7 @@ func (s *Service) prepareDays(ctx context.Context, p *plan, days []time.Time, mi
 	go func() {
 		defer close(pr.done)
 		for _, day := range days {
-			d, err := s.prepareDay(ctx, p, day, minus, isDense)
+			d, err := s.prepareDay(ctx, p, dims, day, minus, isDense)
 			select {
 			case pr.days <- preparedDay{d, err}:
 			case <-ctx.Done():

@@ -477,14 +477,7 @@ func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]strin
 		var v row
 		return v, r.Scan(&v.services, &v.more)
 	}
-	q := `SELECT day, services, services_more FROM ledger_union_days WHERE 1 = 1`
-	var args []any
-	if !from.IsZero() {
-		q, args = q+` AND day >= ?`, append(args, ceilDiv(from.UnixNano(), int64(mayfly.LedgerDay))*daySecs)
-	}
-	if !to.IsZero() {
-		q, args = q+` AND day <= ?`, append(args, to.Unix()-daySecs)
-	}
+	where, args := unionDaysWithin(from, to)
 	var days []int64
 	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
 		var v row
@@ -492,7 +485,7 @@ func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]strin
 		err := r.Scan(&d, &v.services, &v.more)
 		days = append(days, d)
 		return v, err
-	}, q+` ORDER BY day`, args...)
+	}, `SELECT day, services, services_more FROM ledger_union_days WHERE `+where+` ORDER BY day`, args...)
 	if err != nil {
 		return nil, false, s.err(op, err)
 	}

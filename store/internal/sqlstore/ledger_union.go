@@ -326,20 +326,26 @@ func (s *Store) dropUnions(t *Tx, ds []*ledgerDelta) error {
 }
 
 func (s *Store) LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error) {
-	q := `SELECT day FROM ledger_union_days WHERE 1 = 1`
-	var args []any
-	if !from.IsZero() {
-		q, args = q+` AND day >= ?`, append(args, ceilDiv(from.UnixNano(), int64(mayfly.LedgerDay))*daySecs)
-	}
-	if !to.IsZero() {
-		q, args = q+` AND day <= ?`, append(args, to.Unix()-daySecs)
-	}
+	where, args := unionDaysWithin(from, to)
 	days, err := queryAll(ctx, s.cfg.Read, func(r Row) (time.Time, error) {
 		var d int64
 		err := r.Scan(&d)
 		return time.Unix(d, 0).UTC(), err
-	}, q+` ORDER BY day`, args...)
+	}, `SELECT day FROM ledger_union_days WHERE `+where+` ORDER BY day`, args...)
 	return days, s.err("LedgerUnionDays", err)
+}
+
+// unionDaysWithin is the condition on ledger_union_days of the days that
+// lie within [from, to) (zero: unbounded).
+func unionDaysWithin(from, to time.Time) (string, []any) {
+	where, args := `1 = 1`, []any{}
+	if !from.IsZero() {
+		where, args = where+` AND day >= ?`, append(args, ceilDiv(from.UnixNano(), int64(mayfly.LedgerDay))*daySecs)
+	}
+	if !to.IsZero() {
+		where, args = where+` AND day <= ?`, append(args, to.Unix()-daySecs)
+	}
+	return where, args
 }
 
 // ceilDiv is a / b rounded up.

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -234,35 +235,43 @@ func migrate(ctx context.Context, q db, schema string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One transaction for every pending migration: an upgrade happens
+	// whole or not at all, and a fresh schema costs one commit.
 	var applied []int
-	for _, m := range all {
-		var did bool
-		err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
-			// Replicas starting together queue here, and each finds
-			// what the one before it applied.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+lockKey+`)`, lockName(schema, "migrate")); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-				return err
-			}
-			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done); err != nil || done {
-				return err
+	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		applied = nil
+		// Replicas starting together queue here, and each finds what the
+		// one before it applied.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+lockKey+`)`, lockName(schema, "migrate")); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		done, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if slices.Contains(done, int32(m.Version)) {
+				continue
 			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return err
+				return fmt.Errorf("migrate %s: %w", m.Name, err)
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, time.Now().UnixNano())
-			did = err == nil
-			return err
-		})
-		if err != nil {
-			return applied, mayfly.E("postgres.Migrate", fmt.Errorf("migrate %s: %w", m.Name, err))
-		}
-		if did {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("migrate %s: %w", m.Name, err)
+			}
 			applied = append(applied, m.Version)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, mayfly.E("postgres.Migrate", err)
 	}
 	return applied, nil
 }

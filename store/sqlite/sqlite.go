@@ -180,37 +180,46 @@ func (s *Store) migrate(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	var applied []int
-	for _, m := range all {
-		if err := s.migrateOne(ctx, m.Version, m.SQL, &applied); err != nil {
-			return nil, fmt.Errorf("migrate %s: %w", m.Name, err)
-		}
-	}
-	return applied, nil
-}
-
-// migrateOne applies migration v, whose SQL is body, unless it is applied.
-func (s *Store) migrateOne(ctx context.Context, v int, body string, applied *[]int) error {
+	// One transaction for every pending migration: an upgrade happens
+	// whole or not at all, and a fresh database costs one commit.
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback() // after Commit it does nothing
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil || n > 0 {
-		return err
+	done := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, body); err != nil {
-		return err
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		done[v] = true
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
-		return err
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var applied []int
+	for _, m := range all {
+		if done[m.Version] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return nil, fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, time.Now().UnixNano()); err != nil {
+			return nil, fmt.Errorf("migrate %s: %w", m.Name, err)
+		}
+		applied = append(applied, m.Version)
 	}
 	if err := tx.Commit(); err != nil {
-		return err
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	*applied = append(*applied, v)
-	return nil
+	return applied, nil
 }
 
 // constraint classifies SQLite's constraint violations (sqlstore.Config).

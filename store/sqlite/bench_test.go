@@ -196,3 +196,23 @@ func ledgerBillion(b *testing.B, w storetest.LedgerScale, width time.Duration) {
 		b.ReportMetric(per(records), "bitmap-MiB/G-reads("+name+")")
 	}
 }
+
+// BenchmarkReadPrincipal: one read outside a transaction, as the admin
+// API's lookups are, on the pool of readers.
+func BenchmarkReadPrincipal(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p := &mayfly.Principal{ID: "prn_a", Name: "alice", Kind: mayfly.Human, Status: mayfly.Active, CreatedAt: time.Unix(1, 0)}
+	if err := mayfly.Transact(ctx, s, func(tx mayfly.Tx) error { return s.CreatePrincipal(tx, p) }); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Principal(ctx, "prn_a"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type Store struct {
 	w     *sql.DB              // one connection: all writes
 	r     *sql.DB              // readers
 	stmts *sqlstore.Statements // the writer's, prepared once
+	reads *sqlstore.Statements // the readers'
 
 	stop, stopped chan struct{}
 	lock          *os.File // held while open: one process per database
@@ -109,10 +110,10 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, lock: lock, stmts: sqlstore.NewStatements(w)}
+	s := &Store{w: w, r: r, lock: lock, stmts: sqlstore.NewStatements(w), reads: sqlstore.NewPoolStatements(r)}
 	s.Store = sqlstore.New(sqlstore.Config{
 		Name:  "sqlite",
-		Read:  sqlstore.SQL(r),
+		Read:  sqlstore.SQLPool(r, s.reads),
 		Write: sqlstore.SQL(w),
 		Begin: func(ctx context.Context) (sqlstore.Conn, error) {
 			tx, err := w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock), on the one writer
@@ -144,7 +145,7 @@ func (s *Store) Close() error {
 		<-s.stopped
 		s.stop = nil
 	}
-	err := errors.Join(s.stmts.Close(), s.r.Close(), s.w.Close())
+	err := errors.Join(s.stmts.Close(), s.reads.Close(), s.r.Close(), s.w.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the process lock
 		s.lock = nil

@@ -21,6 +21,10 @@ type sqlQuerier interface {
 // after another: outside a transaction, each commits by itself.
 func SQL(q sqlQuerier) Querier { return sqlAdapter{q: q} }
 
+// SQLPool adapts a pool of connections that only read, whose statements
+// run often are prepared once (see Statements; made with NewPoolStatements).
+func SQLPool(db *sql.DB, stmts *Statements) Querier { return sqlAdapter{q: db, stmts: stmts} }
+
 // SQLTx adapts a database/sql transaction. With stmts, the statements it
 // runs often are prepared once (see Statements).
 func SQLTx(tx *sql.Tx, stmts *Statements) Conn {
@@ -33,20 +37,30 @@ type sqlAdapter struct {
 	stmts *Statements // nil: every statement is parsed where it runs
 }
 
-// on returns what runs query: the transaction's use of a statement
-// prepared once, if there is one.
-func (a sqlAdapter) on(ctx context.Context, query string) sqlQuerier {
-	if a.stmts == nil || a.tx == nil {
+// on returns what runs query: a statement prepared once, if there is one.
+// rows says the caller reads rows, which a transaction's prepared
+// statement cannot give: a caller may run the same query while it reads
+// them, which would reset them. A pool runs each use on a connection of
+// its own.
+func (a sqlAdapter) on(ctx context.Context, query string, rows bool) sqlQuerier {
+	if a.stmts == nil || (rows && a.tx != nil) {
 		return a.q
 	}
-	if st := a.stmts.get(query); st != nil {
-		return stmtQuerier{a.tx.StmtContext(ctx, st)}
+	st := a.stmts.get(query)
+	switch {
+	case st == nil && a.tx == nil:
+		a.stmts.prepare() // on another of the pool's connections
+		return a.q
+	case st == nil:
+		return a.q
+	case a.tx == nil:
+		return stmtQuerier{st}
 	}
-	return a.q
+	return stmtQuerier{a.tx.StmtContext(ctx, st)}
 }
 
 func (a sqlAdapter) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := a.on(ctx, query).ExecContext(ctx, query, args...)
+	res, err := a.on(ctx, query, false).ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -54,13 +68,11 @@ func (a sqlAdapter) Exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 func (a sqlAdapter) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return a.on(ctx, query).QueryRowContext(ctx, query, args...)
+	return a.on(ctx, query, false).QueryRowContext(ctx, query, args...)
 }
 
 func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	// Never a shared prepared statement: a caller may run the same query
-	// while it reads these rows, which would reset them.
-	rows, err := a.q.QueryContext(ctx, query, args...)
+	rows, err := a.on(ctx, query, true).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +140,14 @@ func (s stmtQuerier) QueryRowContext(ctx context.Context, _ string, args ...any)
 // prepare while a transaction holds it. The least recently used are
 // closed beyond maxStatements, so that queries built with a varying
 // number of placeholders cannot crowd out the hot ones.
+//
+// A pool's statements (NewPoolStatements) are used outside transactions,
+// where nothing would keep a closed one usable: none is closed before the
+// pool is, and beyond maxStatements the rest run unprepared.
 type Statements struct {
 	db        *sql.DB
 	max       int
+	pool      bool
 	mu        sync.Mutex
 	stmts     map[string]*list.Element // of *cachedStmt; front: most recently used
 	lru       list.List
@@ -154,6 +171,14 @@ func NewStatements(db *sql.DB) *Statements {
 	return &Statements{db: db, max: maxStatements, stmts: map[string]*list.Element{}, seen: map[string]bool{}, want: map[string]bool{}}
 }
 
+// NewPoolStatements returns an empty cache of the statements of db, a
+// pool that only reads (SQLPool).
+func NewPoolStatements(db *sql.DB) *Statements {
+	c := NewStatements(db)
+	c.pool = true
+	return c
+}
+
 func (c *Statements) get(query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -163,6 +188,7 @@ func (c *Statements) get(query string) *sql.Stmt {
 	}
 	switch {
 	case c.want[query]:
+	case c.pool && len(c.stmts)+len(c.want) >= c.max:
 	case !c.seen[query]:
 		if len(c.seen) >= 4*maxStatements { // queries that never repeat
 			clear(c.seen)

@@ -98,3 +98,81 @@ func TestStatements(t *testing.T) {
 	}
 	inTx(insert) // still runs: unprepared, until it is prepared again
 }
+
+// TestPoolStatements: a pool's statement is prepared once it has run
+// twice, and serves a query run again while the rows of the first are
+// still being read; beyond the bound the rest run unprepared and none is
+// closed under a caller.
+func TestPoolStatements(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE t (n INTEGER); INSERT INTO t (n) VALUES (1), (2), (3)`); err != nil {
+		t.Fatal(err)
+	}
+	c := NewPoolStatements(db)
+	c.max = 2
+	defer func() {
+		c.Close()
+		db.Close()
+	}()
+	pool := SQLPool(db, c)
+	prepared := func(q string) bool {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			c.mu.Lock()
+			busy, ok := c.preparing, c.stmts[q] != nil
+			c.mu.Unlock()
+			if !busy {
+				return ok
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("statements still being prepared after 10 s")
+			}
+		}
+	}
+	sum := func(q string) int {
+		t.Helper()
+		rows, err := pool.Query(ctx, q, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		s := 0
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			// The same query again while these rows are open.
+			var m int
+			if err := pool.QueryRow(ctx, q, 0).Scan(&m); err != nil {
+				t.Fatalf("%s again while its rows are read: %v", q, err)
+			}
+			s += n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	q := `SELECT n FROM t WHERE n > ? ORDER BY n`
+	if sum(q) != 6 || !prepared(q) {
+		t.Fatal("not prepared after running four times")
+	}
+	if got := sum(q); got != 6 {
+		t.Fatalf("prepared: sum %d; want 6", got)
+	}
+	others := []string{`SELECT n FROM t WHERE n > ? + 0`, `SELECT n FROM t WHERE n > ? + 1`}
+	for _, o := range others {
+		sum(o)
+		sum(o)
+	}
+	if !prepared(q) || !prepared(others[0]) || prepared(others[1]) {
+		t.Errorf("beyond the bound of 2: prepared %v %v %v; want the first two kept and the third unprepared",
+			prepared(q), prepared(others[0]), prepared(others[1]))
+	}
+}

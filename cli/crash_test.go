@@ -36,6 +36,12 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv("MAYFLY_TEST_MAIN"); args != "" {
 		os.Exit(cli.Main(strings.Fields(args)))
 	}
+	// Under the race detector a process sleeps a second as it exits
+	// (GORACE atexit_sleep_ms), for goroutines still running to report:
+	// the hundreds of short commands the tests run would sleep minutes.
+	if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+		os.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=10"))
+	}
 	testscript.Main(m, map[string]func(){"mayfly": mayflyMain})
 }
 

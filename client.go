@@ -18,7 +18,9 @@ type Client struct {
 	// SecretHash is SHA-256 of the client secret. The secret has 256 bits of
 	// entropy, so a fast hash is as strong as a slow one here.
 	SecretHash []byte `json:"-"`
-	// JWKS holds the public keys the client signs private_key_jwt assertions with.
+	// JWKS holds the public keys the client signs its subject tokens with
+	// (Exchange) and, unless it also has a secret, its private_key_jwt
+	// assertions: a client with both authenticates with the secret.
 	JWKS            json.RawMessage `json:"jwks,omitempty"`
 	CreatedAt       time.Time       `json:"created_at"`
 	SecretRotatedAt time.Time       `json:"secret_rotated_at,omitzero"`
@@ -65,12 +67,14 @@ const (
 func (c *Client) Revoked() bool { return !c.RevokedAt.IsZero() }
 
 // AuthMethods lists the token endpoint authentication methods the client can use.
+// A client with a secret and a JWK Set authenticates with the secret only:
+// its keys sign its subject tokens.
 func (c *Client) AuthMethods() []string {
 	var m []string
 	if len(c.SecretHash) > 0 {
 		m = append(m, "client_secret_basic", "client_secret_post")
 	}
-	if len(c.JWKS) > 0 {
+	if len(c.JWKS) > 0 && len(c.SecretHash) == 0 {
 		m = append(m, "private_key_jwt")
 	}
 	if c.Public {

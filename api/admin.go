@@ -23,6 +23,11 @@ type ClientRequest struct {
 	TokenTTL  string          `json:"token_ttl,omitempty"`
 	Ring      string          `json:"ring,omitempty"`
 	JWKS      json.RawMessage `json:"jwks,omitempty"`
+	// TokenEndpointAuthMethod (RFC 7591) chooses how a client with JWKS
+	// authenticates: client_secret_basic (or client_secret_post) gives it
+	// a secret as well, and its keys then sign only its subject tokens.
+	// Empty: private_key_jwt with JWKS, a secret without.
+	TokenEndpointAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 	// What the client may do with customers' tokens (mayfly.Client).
 	Exchange        []string        `json:"exchange,omitempty"`
 	Refresh         bool            `json:"refresh,omitempty"`
@@ -35,8 +40,9 @@ type ClientRequest struct {
 // CreatedClient is the one response that carries a client secret.
 type CreatedClient struct {
 	*mayfly.Client
-	OwnerName string `json:"owner_name,omitempty"` // see ClientView
-	Secret    string `json:"client_secret,omitempty"`
+	OwnerName string   `json:"owner_name,omitempty"` // see ClientView
+	Auth      []string `json:"token_endpoint_auth_methods"`
+	Secret    string   `json:"client_secret,omitempty"`
 }
 
 // DecisionRequest approves or rejects a pending action, with an optional

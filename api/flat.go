@@ -27,9 +27,10 @@ func merge(a, b any) ([]byte, error) {
 
 func (c CreatedClient) MarshalJSON() ([]byte, error) {
 	return merge(c.Client, struct {
-		OwnerName string `json:"owner_name,omitempty"`
-		Secret    string `json:"client_secret,omitempty"`
-	}{c.OwnerName, c.Secret})
+		OwnerName string   `json:"owner_name,omitempty"`
+		Auth      []string `json:"token_endpoint_auth_methods"`
+		Secret    string   `json:"client_secret,omitempty"`
+	}{c.OwnerName, c.Auth, c.Secret})
 }
 
 func (c *CreatedClient) UnmarshalJSON(b []byte) error {
@@ -38,11 +39,12 @@ func (c *CreatedClient) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var v struct {
-		OwnerName string `json:"owner_name"`
-		Secret    string `json:"client_secret"`
+		OwnerName string   `json:"owner_name"`
+		Auth      []string `json:"token_endpoint_auth_methods"`
+		Secret    string   `json:"client_secret"`
 	}
 	err := json.Unmarshal(b, &v)
-	c.OwnerName, c.Secret = v.OwnerName, v.Secret
+	c.OwnerName, c.Auth, c.Secret = v.OwnerName, v.Auth, v.Secret
 	return err
 }
 

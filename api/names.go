@@ -26,6 +26,9 @@ type PrincipalView struct {
 type ClientView struct {
 	*mayfly.Client
 	OwnerName string `json:"owner_name,omitempty"`
+	// Auth is how the client authenticates (mayfly.Client.AuthMethods),
+	// which its secret's hash, never sent, decides in part.
+	Auth []string `json:"token_endpoint_auth_methods"`
 }
 
 // CredentialView is an admin or SCIM credential with its owner's name.
@@ -94,8 +97,9 @@ type PendingView struct {
 
 func (v ClientView) MarshalJSON() ([]byte, error) {
 	return merge(v.Client, struct {
-		OwnerName string `json:"owner_name,omitempty"`
-	}{v.OwnerName})
+		OwnerName string   `json:"owner_name,omitempty"`
+		Auth      []string `json:"token_endpoint_auth_methods"`
+	}{v.OwnerName, v.Auth})
 }
 
 func (v *ClientView) UnmarshalJSON(b []byte) error {
@@ -104,10 +108,11 @@ func (v *ClientView) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var n struct {
-		OwnerName string `json:"owner_name"`
+		OwnerName string   `json:"owner_name"`
+		Auth      []string `json:"token_endpoint_auth_methods"`
 	}
 	err := json.Unmarshal(b, &n)
-	v.OwnerName = n.OwnerName
+	v.OwnerName, v.Auth = n.OwnerName, n.Auth
 	return err
 }
 

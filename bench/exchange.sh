@@ -3,7 +3,8 @@
 # run: builds mayfly and the load tool, starts a server on a fresh data
 # directory, and drives the token endpoint with client_credentials, then
 # as a login service exchanging subject tokens signed with ES256, then
-# with EdDSA. Issuance records are durable in every run; tokens are ES256.
+# with EdDSA, then both again authenticating with a secret instead of a
+# client assertion. Issuance records are durable in every run; tokens are ES256.
 # Usage: bench/exchange.sh [seconds] [concurrency]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,6 @@ presign=$(( (secs + 2) * 15000 ))
 load -grant client_credentials
 load -grant exchange -subject-alg ES256 -presign "$presign"
 load -grant exchange -subject-alg EdDSA -presign "$presign"
+# The login service authenticating with a secret: one signature to verify.
+load -grant exchange -subject-alg ES256 -exchange-auth secret -presign "$presign"
+load -grant exchange -subject-alg EdDSA -exchange-auth secret -presign "$presign"

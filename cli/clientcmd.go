@@ -26,6 +26,7 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 		f.DurationVar(&ttl, "ttl", 0, "access token lifetime (default 5m, at most 1h)")
 		f.StringVar(&req.Ring, "ring", "", "key ring that signs its tokens (default: default)")
 		f.StringVar(&jwksFile, "jwks", "", "file with the client's public JWK Set, for private_key_jwt instead of a secret")
+		f.StringVar(&req.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic: with --jwks and --exchange, authenticate with a secret; the keys sign only subject tokens")
 		f.Var(&exchange, "exchange", "a subject namespace, such as customer, whose subject tokens the client may exchange for access tokens (repeat or comma-separate)")
 		f.BoolVar(&req.Refresh, "refresh", false, "an exchange also returns a refresh token, which rotates on each use")
 		f.DurationVar(&idle, "refresh-idle", 0, "a refresh family ends unused this long (default 336h, 14 days)")
@@ -59,7 +60,7 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		clientFields(w, cc.Client, cc.OwnerName)
+		clientFields(w, cc.Client, cc.OwnerName, cc.Auth)
 		if cc.Secret != "" {
 			fields(w, "client_secret", cc.Secret)
 			fmt.Fprintln(w, "\nThe secret is shown once and cannot be recovered. Store it now.")
@@ -67,9 +68,11 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-func clientFields(w io.Writer, c *mayfly.Client, ownerName string) {
+// clientFields prints c; auth is how it authenticates, which the server
+// tells (api.ClientView).
+func clientFields(w io.Writer, c *mayfly.Client, ownerName string, auth []string) {
 	fields(w, "client_id", c.ID, "name", cell(c.Name), "owner", label(ownerName, c.OwnerID), "scopes", join(c.Scopes), "audiences", join(c.Audiences),
-		"token_ttl", c.TokenTTL.String(), "ring", c.Ring, "auth", join(c.AuthMethods()), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
+		"token_ttl", c.TokenTTL.String(), "ring", c.Ring, "auth", join(auth), "created", stamp(c.CreatedAt), "revoked", stamp(c.RevokedAt))
 	if len(c.Exchange) > 0 || c.Refresh || c.DPoP != "" {
 		refresh := "no"
 		if c.Refresh {
@@ -105,7 +108,7 @@ func clientShow(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	return a.print(env, cl, func(w io.Writer) { clientFields(w, cl.Client, cl.OwnerName) })
+	return a.print(env, cl, func(w io.Writer) { clientFields(w, cl.Client, cl.OwnerName, cl.Auth) })
 }
 
 func clientRevoke(ctx context.Context, args []string, env Env) error {

@@ -174,7 +174,7 @@ func clientRotateSecret(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return a.print(env, cc, func(w io.Writer) {
-		clientFields(w, cc.Client, cc.OwnerName)
+		clientFields(w, cc.Client, cc.OwnerName, cc.Auth)
 		if cc.Secret == "" {
 			fmt.Fprintln(w, "\nThe secret is replaced, and shown to no one: only an admin credential is shown one. Tokens got with the old secret are no longer accepted; an administrator rotates it again to hand the client a usable one.")
 			return

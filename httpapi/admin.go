@@ -143,7 +143,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request, a *mayfly.
 	}
 	c, secret, err := s.cfg.Identity.CreateClient(r.Context(), identity.ClientSpec{
 		Name: req.Name, Owner: req.Owner, Scopes: req.Scopes, Audiences: req.Audiences, TokenTTL: ttl, Ring: req.Ring, JWKS: req.JWKS,
-		Exchange: req.Exchange, Refresh: req.Refresh, RefreshIdle: idle, RefreshAbsolute: absolute, DPoP: req.DPoP, Public: req.Public,
+		AuthMethod: req.TokenEndpointAuthMethod, Exchange: req.Exchange, Refresh: req.Refresh, RefreshIdle: idle, RefreshAbsolute: absolute, DPoP: req.DPoP, Public: req.Public,
 	})
 	if err != nil {
 		return err

@@ -368,3 +368,74 @@ func TestTokenExchangeThenRefresh(t *testing.T) {
 		t.Errorf("the session's access token is still active after a reuse ended it")
 	}
 }
+
+// TestTokenExchangeWithSecret: a login service may authenticate with a
+// secret (token_endpoint_auth_method client_secret_basic) while its JWK
+// Set signs its subject tokens; its keys then get it no token alone, and
+// a JWK Set beside a secret is refused where it would sign nothing.
+func TestTokenExchangeWithSecret(t *testing.T) {
+	f := newAdvFixture(t, servertest.NoLockout)
+	k := advECKey(t)
+	jwks := advJWKS(t, jose.JSONWebKey{Key: &k.PublicKey, KeyID: "login-key", Algorithm: "ES256", Use: "sig"})
+	cc, err := f.Admin.CreateClient(t.Context(), api.ClientRequest{Name: "login", Owner: f.owner, Scopes: []string{"orders.read"},
+		JWKS: jwks, TokenEndpointAuthMethod: "client_secret_basic", Exchange: []string{"customer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Secret == "" || !slices.Equal(cc.Auth, []string{"client_secret_basic", "client_secret_post"}) {
+		t.Fatalf("created with secret %q and auth methods %v; want a secret and its two methods only", cc.Secret, cc.Auth)
+	}
+	login := exchanger{advJWTClient{id: cc.ID, kid: "login-key", key: k}, f}
+	noAssertion := []string{"client_assertion", "", "client_assertion_type", ""}
+	basic := func(secret string) http.Header {
+		h := http.Header{}
+		h.Set("Authorization", advBasic(cc.ID, secret))
+		return h
+	}
+
+	r := login.exchangeWith(basic(cc.Secret), login.subjectToken(login.subjectClaims("customer:7")), noAssertion...)
+	if r.Status != http.StatusOK {
+		t.Fatalf("exchange with the secret: got status %d (%s), want 200", r.Status, r.Body)
+	}
+	var resp api.TokenResponse
+	if err := json.Unmarshal(r.Body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if cl := f.Server.Token.Introspect(t.Context(), resp.AccessToken); cl == nil || cl.Subject != "customer:7" || cl.Act == nil || cl.Act.Subject != cc.ID {
+		t.Fatalf("the exchanged token: %+v; want active, sub customer:7, act %s", cl, cc.ID)
+	}
+	post := append([]string{"client_id", cc.ID, "client_secret", cc.Secret}, noAssertion...)
+	if r := login.exchange(login.subjectToken(login.subjectClaims("customer:8")), post...); r.Status != http.StatusOK {
+		t.Fatalf("exchange with client_secret_post: got status %d (%s), want 200", r.Status, r.Body)
+	}
+
+	// The keys alone are no credential: a client assertion, however
+	// well signed, is refused, for an exchange and for client_credentials.
+	advWantError(t, login.exchange(login.subjectToken(login.subjectClaims("customer:9"))), 401, "invalid_client")
+	assertion := advSign(t, jose.ES256, k, "login-key", "", f.assertionClaims(login.advJWTClient))
+	advWantError(t, f.PostForm(api.TokenPath, url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {token.AssertionType},
+		"client_assertion": {assertion}}, "", ""), 401, "invalid_client")
+	// Nor is the secret without a subject token its keys signed.
+	other := advECKey(t)
+	forged := advSign(t, jose.ES256, other, "login-key", "", login.subjectClaims("customer:9"))
+	advWantError(t, login.exchangeWith(basic(cc.Secret), forged, noAssertion...), 400, "invalid_request")
+	advWantError(t, login.exchangeWith(basic(cc.Secret+"x"), login.subjectToken(login.subjectClaims("customer:9")), noAssertion...), 401, "invalid_client")
+
+	for _, c := range []struct {
+		name  string
+		req   api.ClientRequest
+		field string
+	}{
+		{"a secret and keys that sign nothing", api.ClientRequest{JWKS: jwks, TokenEndpointAuthMethod: "client_secret_basic"}, "jwks"},
+		{"private_key_jwt without keys", api.ClientRequest{TokenEndpointAuthMethod: "private_key_jwt"}, "token_endpoint_auth_method"},
+		{"an unknown method", api.ClientRequest{JWKS: jwks, TokenEndpointAuthMethod: "client_secret_jwt", Exchange: []string{"customer"}}, "token_endpoint_auth_method"},
+		{"none for a confidential client", api.ClientRequest{TokenEndpointAuthMethod: "none"}, "token_endpoint_auth_method"},
+		{"a secret for a public client", api.ClientRequest{Public: true, DPoP: mayfly.DPoPRequired, TokenEndpointAuthMethod: "client_secret_basic"}, "token_endpoint_auth_method"},
+	} {
+		c.req.Name, c.req.Owner = "refused", f.owner
+		_, err := f.Admin.CreateClient(t.Context(), c.req)
+		if mayfly.ErrorCode(err) != mayfly.Invalid || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("%s: got %v; want invalid %s", c.name, err, c.field)
+		}
+	}
+}

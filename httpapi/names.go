@@ -44,7 +44,7 @@ func (s *Server) principalViews(ctx context.Context, ps ...*mayfly.Principal) ([
 func (s *Server) clientViews(ctx context.Context, cs ...*mayfly.Client) ([]api.ClientView, error) {
 	return named(s, ctx, cs, func(ids []string, c *mayfly.Client) []string { return append(ids, c.OwnerID) },
 		func(c *mayfly.Client, n map[string]string) api.ClientView {
-			return api.ClientView{Client: c, OwnerName: n[c.OwnerID]}
+			return api.ClientView{Client: c, OwnerName: n[c.OwnerID], Auth: c.AuthMethods()}
 		})
 }
 
@@ -54,7 +54,7 @@ func (s *Server) createdClient(ctx context.Context, c *mayfly.Client, secret str
 	if err != nil {
 		return nil, err
 	}
-	return &api.CreatedClient{Client: c, OwnerName: names[c.OwnerID], Secret: secret}, nil
+	return &api.CreatedClient{Client: c, OwnerName: names[c.OwnerID], Auth: c.AuthMethods(), Secret: secret}, nil
 }
 
 func (s *Server) credentialViews(ctx context.Context, cs ...*mayfly.AdminCredential) ([]api.CredentialView, error) {

@@ -25,12 +25,14 @@ import (
 
 // exchanger is a login service for the run: a client that may exchange
 // in namespace customer, with a key of its own registered as its JWKS.
-// Each request carries a client assertion and a subject token it signed;
+// Each request carries a subject token it signed, and a client assertion
+// too unless it authenticates with a secret (-exchange-auth secret);
 // they are signed before the run, so that the load tool's signing does
 // not take the server's CPU (the machine is shared) and the figures are
 // the server's.
 type exchanger struct {
 	id, issuer string
+	secret     string // with -exchange-auth secret: client_secret_basic
 	alg        string // the subject tokens' signature algorithm
 	signer     jose.Signer
 	bodies     []string
@@ -39,8 +41,17 @@ type exchanger struct {
 }
 
 // setupExchange makes a login service on ring, signing with alg (ES256 or
-// EdDSA), and signs n request bodies.
-func setupExchange(ctx context.Context, base, admin, ring, alg string, n int) (*exchanger, error) {
+// EdDSA) and authenticating with auth (private_key_jwt or secret), and
+// signs n request bodies.
+func setupExchange(ctx context.Context, base, admin, ring, alg, auth string, n int) (*exchanger, error) {
+	method := ""
+	switch auth {
+	case "private_key_jwt":
+	case "secret":
+		method = "client_secret_basic"
+	default:
+		return nil, fmt.Errorf("-exchange-auth is private_key_jwt or secret, not %q", auth)
+	}
 	var pub, priv any
 	switch alg {
 	case "ES256":
@@ -63,7 +74,8 @@ func setupExchange(ctx context.Context, base, admin, ring, alg string, n int) (*
 		return nil, err
 	}
 	c := client.New(base, admin)
-	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench-login", Scopes: []string{"bench"}, Ring: ring, JWKS: jwks, Exchange: []string{"customer"}})
+	cc, err := benchkit.NewClient(ctx, c, api.ClientRequest{Name: "bench-login", Scopes: []string{"bench"}, Ring: ring, JWKS: jwks,
+		TokenEndpointAuthMethod: method, Exchange: []string{"customer"}})
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +87,7 @@ func setupExchange(ctx context.Context, base, admin, ring, alg string, n int) (*
 	if err != nil {
 		return nil, err
 	}
-	x := &exchanger{id: cc.ID, issuer: iss, alg: alg, signer: signer, bodies: make([]string, n)}
+	x := &exchanger{id: cc.ID, issuer: iss, secret: cc.Secret, alg: alg, signer: signer, bodies: make([]string, n)}
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	workers := runtime.GOMAXPROCS(0)
@@ -110,8 +122,8 @@ func (x *exchanger) Body() string {
 	return b
 }
 
-// body signs a subject token for a customer of its own and a client
-// assertion, each valid for four minutes.
+// body signs a subject token for a customer of its own and, without a
+// secret, a client assertion, each valid for four minutes.
 func (x *exchanger) body() (string, error) {
 	i := x.n.Add(1)
 	now := time.Now()
@@ -123,12 +135,17 @@ func (x *exchanger) body() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	form := url.Values{"grant_type": {api.GrantTokenExchange}, "subject_token": {st}, "subject_token_type": {api.TokenTypeJWT}}
+	if x.secret != "" {
+		return form.Encode(), nil
+	}
 	ca, err := sign(x.id, x.issuer+api.TokenPath)
 	if err != nil {
 		return "", err
 	}
-	return url.Values{"grant_type": {api.GrantTokenExchange}, "subject_token": {st}, "subject_token_type": {api.TokenTypeJWT},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {ca}}.Encode(), nil
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", ca)
+	return form.Encode(), nil
 }
 
 // issuer reads the issuer from the server's discovery document: a

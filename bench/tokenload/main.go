@@ -65,6 +65,7 @@ func main() {
 		ep      = flag.String("endpoint", "token", "what to drive: token, introspect or refresh (with -self), or several, comma-separated, in turn")
 		grant   = flag.String("grant", "client_credentials", "with -endpoint token: client_credentials or exchange")
 		subAlg  = flag.String("subject-alg", "ES256", "with -grant exchange: the login service's key, ES256 or EdDSA")
+		xAuth   = flag.String("exchange-auth", "private_key_jwt", "with -grant exchange: how the login service authenticates, private_key_jwt or secret (client_secret_basic)")
 		presign = flag.Int("presign", 200000, "with -grant exchange: requests signed before the run; more are signed during it")
 		sprayAt = flag.Int("spray-from", 0, "number the sprayed client IDs from this one, for a spray in stages")
 		xff     = flag.Bool("spray-xff", false, "send each sprayed request with an X-Forwarded-For address of its own (for a server that trusts 127.0.0.0/8 as a proxy)")
@@ -83,7 +84,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tokenload: -grant is client_credentials or exchange, which drives the token endpoint")
 		os.Exit(2)
 	}
-	x := exchangeOpts{on: *grant == "exchange", alg: *subAlg, presign: *presign}
+	x := exchangeOpts{on: *grant == "exchange", alg: *subAlg, auth: *xAuth, presign: *presign}
 	sp := sprayer{from: *sprayAt, n: *spray, xff: *xff}
 	if *creds {
 		if err := printClient(*base, *admin, *alg); err != nil {
@@ -120,6 +121,7 @@ func printClient(base, admin, alg string) error {
 type exchangeOpts struct {
 	on      bool
 	alg     string
+	auth    string
 	presign int
 }
 
@@ -167,7 +169,7 @@ func run(base, admin string, self bool, conc int, dur, warm time.Duration, alg, 
 	}
 	var x *exchanger
 	if xo.on {
-		if x, err = setupExchange(ctx, bases[0], admin, ring, xo.alg, xo.presign); err != nil {
+		if x, err = setupExchange(ctx, bases[0], admin, ring, xo.alg, xo.auth, xo.presign); err != nil {
 			return err
 		}
 	}
@@ -239,8 +241,11 @@ func measure(ctx context.Context, hc *http.Client, srv *server.Server, bases []s
 				}
 				req, _ := http.NewRequest("POST", endpoint, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				if x == nil {
+				switch {
+				case x == nil:
 					req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+				case x.secret != "":
+					req.SetBasicAuth(url.QueryEscape(x.id), url.QueryEscape(x.secret))
 				}
 				t0 := time.Now()
 				resp, err := hc.Do(req)
@@ -287,6 +292,9 @@ func measure(ctx context.Context, hc *http.Client, srv *server.Server, bases []s
 	switch {
 	case x != nil:
 		grant = "exchange subject-alg=" + x.alg
+		if x.secret != "" {
+			grant += " auth=secret"
+		}
 	case ep != "token":
 		grant = "-"
 	}

@@ -522,8 +522,13 @@ type ClientSpec struct {
 	TokenTTL  time.Duration
 	Ring      string
 	// JWKS, if set, holds public keys for private_key_jwt; the client then
-	// gets no secret.
+	// gets no secret, unless AuthMethod is client_secret_basic or
+	// client_secret_post: then the keys sign only its subject tokens.
 	JWKS []byte
+	// AuthMethod is how the client authenticates (RFC 7591's
+	// token_endpoint_auth_method): empty for private_key_jwt with JWKS and
+	// a secret without.
+	AuthMethod string
 	// Exchange, Refresh, RefreshIdle, RefreshAbsolute, DPoP and Public as
 	// in mayfly.Client. A public client gets no secret and may have no
 	// JWKS.
@@ -616,11 +621,16 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	var secret string
 	if spec.Public {
 		// No credential: nothing to hash or show.
-	} else if len(spec.JWKS) > 0 {
+	} else if len(spec.JWKS) > 0 && !secretAuth(spec.AuthMethod) {
 		if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
 			return nil, "", err
 		}
 	} else {
+		if len(spec.JWKS) > 0 {
+			if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
+				return nil, "", err
+			}
+		}
 		if secret, err = s.newSecret("mfs_"); err != nil {
 			return nil, "", err
 		}
@@ -648,6 +658,10 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	return c, secret, nil
 }
 
+// secretAuth reports whether m is one of the secret's two methods, which a
+// client with a secret may use alike.
+func secretAuth(m string) bool { return m == "client_secret_basic" || m == "client_secret_post" }
+
 // checkCustomerSpec checks what a client may do with customers' tokens.
 func checkCustomerSpec(spec *ClientSpec) error {
 	for _, ns := range spec.Exchange {
@@ -670,6 +684,19 @@ func checkCustomerSpec(spec *ClientSpec) error {
 	idle, absolute := cmp.Or(spec.RefreshIdle, mayfly.DefaultRefreshIdle), cmp.Or(spec.RefreshAbsolute, mayfly.DefaultRefreshAbsolute)
 	if spec.Refresh && idle > absolute {
 		return mayfly.InvalidField("refresh_idle", "a refresh family's idle lifetime %s is longer than its absolute lifetime %s", idle, absolute)
+	}
+	switch m := spec.AuthMethod; {
+	case m != "" && m != "private_key_jwt" && !secretAuth(m) && m != "none":
+		return mayfly.InvalidField("token_endpoint_auth_method", "token_endpoint_auth_method is client_secret_basic, client_secret_post, private_key_jwt or none, not %q", m)
+	case m == "private_key_jwt" && len(spec.JWKS) == 0:
+		return mayfly.InvalidField("token_endpoint_auth_method", "token_endpoint_auth_method private_key_jwt needs the client's public keys (jwks)")
+	case m == "none" && !spec.Public:
+		return mayfly.InvalidField("token_endpoint_auth_method", "token_endpoint_auth_method none is for public clients only")
+	case m != "" && m != "none" && spec.Public:
+		return mayfly.InvalidField("token_endpoint_auth_method", "a public client has no credential: its token_endpoint_auth_method is none, not %s", m)
+	case secretAuth(m) && len(spec.JWKS) > 0 && len(spec.Exchange) == 0:
+		// Its keys would sign nothing, yet stand as its credential.
+		return mayfly.InvalidField("jwks", "a client that authenticates with a secret uses a JWK Set only to sign subject tokens: give it exchange, or no jwks")
 	}
 	if spec.Public {
 		switch {

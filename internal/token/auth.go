@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,6 +175,11 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !slices.Contains(c.AuthMethods(), "private_key_jwt") {
+		// A client with a secret authenticates with it: its keys sign
+		// only its subject tokens, and alone must not get it tokens.
+		return nil, errBadClient
 	}
 	var cl jwt.Claims
 	if ok, err := s.clientSigned(c, tok, &cl); err != nil {

@@ -345,9 +345,10 @@ func (w *work) revokeAll(clients []*mayfly.Client, services []*mayfly.Principal)
 func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principal) []func(tx mayfly.Tx) error {
 	cfg := w.s.cfg
 	to := w.o.TransferTo
-	// A private_key_jwt client cannot be handed over: its private key is
-	// wherever the person kept it, beyond Mayfly's reach. It is revoked;
-	// the new owner registers a client with keys of their own.
+	// A client with keys (private_key_jwt, or a login service's subject
+	// tokens) cannot be handed over: its private key is wherever the
+	// person kept it, beyond Mayfly's reach. It is revoked; the new owner
+	// registers a client with keys of their own.
 	var revs []*mayfly.Revocation
 	var keyed, direct, ofServices []*mayfly.Client
 	for _, c := range clients {
@@ -355,7 +356,7 @@ func (w *work) transferAll(clients []*mayfly.Client, services []*mayfly.Principa
 		case len(c.JWKS) > 0:
 			keyed = append(keyed, c)
 			revs = append(revs, &mayfly.Revocation{Kind: mayfly.RevokeClient, Subject: c.ID, Reason: "owner offboarded; its keys cannot be handed over", Cause: mayfly.CauseOffboarded})
-			w.act(mayfly.ActionClientRevoked, c.ID, "authenticates with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
+			w.act(mayfly.ActionClientRevoked, c.ID, "signs with keys the person registered; create a new client for "+to, mayfly.AuditEntry{Client: c.ID, Principal: c.OwnerID})
 		case c.OwnerID == w.o.PrincipalID:
 			direct = append(direct, c)
 		default:

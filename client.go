@@ -70,7 +70,7 @@ func (c *Client) Revoked() bool { return !c.RevokedAt.IsZero() }
 // A client with a secret and a JWK Set authenticates with the secret only:
 // its keys sign its subject tokens.
 func (c *Client) AuthMethods() []string {
-	var m []string
+	m := []string{} // none is [] in JSON, not null
 	if len(c.SecretHash) > 0 {
 		m = append(m, "client_secret_basic", "client_secret_post")
 	}

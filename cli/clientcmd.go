@@ -25,7 +25,7 @@ func clientCreate(ctx context.Context, args []string, env Env) error {
 		f.Var(&auds, "audience", "an audience the client may request; the first is the default (repeat or comma-separate)")
 		f.DurationVar(&ttl, "ttl", 0, "access token lifetime (default 5m, at most 1h)")
 		f.StringVar(&req.Ring, "ring", "", "key ring that signs its tokens (default: default)")
-		f.StringVar(&jwksFile, "jwks", "", "file with the client's public JWK Set, for private_key_jwt instead of a secret")
+		f.StringVar(&jwksFile, "jwks", "", "file with the client's public JWK Set: for private_key_jwt instead of a secret, and to sign its subject tokens (--exchange)")
 		f.StringVar(&req.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic: with --jwks and --exchange, authenticate with a secret; the keys sign only subject tokens")
 		f.Var(&exchange, "exchange", "a subject namespace, such as customer, whose subject tokens the client may exchange for access tokens (repeat or comma-separate)")
 		f.BoolVar(&req.Refresh, "refresh", false, "an exchange also returns a refresh token, which rotates on each use")

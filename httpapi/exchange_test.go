@@ -385,6 +385,11 @@ func TestTokenExchangeWithSecret(t *testing.T) {
 	if cc.Secret == "" || !slices.Equal(cc.Auth, []string{"client_secret_basic", "client_secret_post"}) {
 		t.Fatalf("created with secret %q and auth methods %v; want a secret and its two methods only", cc.Secret, cc.Auth)
 	}
+	// The audit log says which keys it registered, beside how it authenticates.
+	items, err := f.Admin.AuditSearch(t.Context(), mayfly.AuditFilter{Action: mayfly.ActionClientCreated, Client: cc.ID})
+	if err != nil || len(items) != 1 || items[0].Entry.Details["jwks"] != "login-key" || items[0].Entry.Details["auth"] != "client_secret_basic client_secret_post" {
+		t.Fatalf("client.created entries %+v (%v); want one with jwks login-key and the secret's auth methods", items, err)
+	}
 	login := exchanger{advJWTClient{id: cc.ID, kid: "login-key", key: k}, f}
 	noAssertion := []string{"client_assertion", "", "client_assertion_type", ""}
 	basic := func(secret string) http.Header {

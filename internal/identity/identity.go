@@ -639,6 +639,11 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	}
 	details := map[string]string{"name": c.Name, "scopes": strings.Join(c.Scopes, " "), "audiences": strings.Join(c.Audiences, " "),
 		"token_ttl": c.TokenTTL.String(), "auth": strings.Join(c.AuthMethods(), " ")}
+	if len(c.JWKS) > 0 {
+		// What its keys are, whether they authenticate it or sign its
+		// subject tokens only.
+		details["jwks"] = strings.Join(keyIDs(c.JWKS), " ")
+	}
 	err = s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
 		if err := s.cfg.Store.CreateClient(tx, c); err != nil {
 			return err
@@ -854,6 +859,22 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+// keyIDs lists the key IDs of jwks, a checked JWK Set (publicJWKS); a key
+// without one is "-".
+func keyIDs(jwks []byte) []string {
+	var set struct {
+		Keys []struct {
+			KeyID string `json:"kid"`
+		} `json:"keys"`
+	}
+	json.Unmarshal(jwks, &set)
+	ids := make([]string, 0, len(set.Keys))
+	for _, k := range set.Keys {
+		ids = append(ids, cmp.Or(k.KeyID, "-"))
+	}
+	return ids
 }
 
 // publicJWKS checks that raw is a JWK set of public signing keys and

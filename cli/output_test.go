@@ -15,6 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/cli"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
 
@@ -396,6 +397,10 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 	if err := os.WriteFile(vars["ACCESSLOG"], []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	vars["JWKS"] = filepath.Join(vars["DATA"], "login.jwks")
+	if err := os.WriteFile(vars["JWKS"], []byte(tokentest.LoginJWKS), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	recs, err := w.srv.Admin.Tokens(ctx, mayfly.IssuanceFilter{ClientID: w.ids["client"]})
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +471,7 @@ func scenario(t *testing.T) (w *world, calls []call, vars map[string]string) {
 		{args: []string{"key", "rotate", "default"}},
 		{args: []string{"key", "revoke", "--", "$FRESHKID"}},
 		{args: []string{"token", "revoke", "$JTI"}},
-		{args: []string{"client", "create", "login", "--owner", "dave", "--exchange", "customer"}},
+		{args: []string{"client", "create", "login", "--owner", "dave", "--exchange", "customer", "--jwks", "$JWKS"}},
 		{args: []string{"subject", "revoke", "customer:48213377", "--reason", "password changed"}},
 		{args: []string{"subject", "revoke", "--namespace", "customer", "--reason", "breach"}},
 		{args: []string{"offboard", "dave", "--reason", "left"}},

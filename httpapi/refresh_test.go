@@ -281,7 +281,8 @@ func TestRefreshGraceRetry(t *testing.T) {
 }
 
 func TestRefreshRefused(t *testing.T) {
-	e := newRefreshEnv(t, api.ClientRequest{RefreshIdle: "1h", RefreshAbsolute: "3h", Exchange: []string{"customer"}})
+	e := newRefreshEnv(t, api.ClientRequest{RefreshIdle: "1h", RefreshAbsolute: "3h", Exchange: []string{"customer"},
+		JWKS: json.RawMessage(tokentest.LoginJWKS), TokenEndpointAuthMethod: "client_secret_basic"})
 	ctx := context.Background()
 	other, otherSecret := e.NewClient(api.ClientRequest{Owner: e.Human("bob"), Refresh: true})
 

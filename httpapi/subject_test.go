@@ -12,13 +12,14 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/ssf"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 )
 
 // TestSubjectRevokeBadInput: each malformed or impossible subject
 // revocation gets a clear error naming what is wrong, and changes nothing.
 func TestSubjectRevokeBadInput(t *testing.T) {
 	e := newSSFEnv(t)
-	e.NewClient(api.ClientRequest{Name: "login", Owner: e.Human("lena"), Exchange: []string{"customer"}})
+	e.NewClient(api.ClientRequest{Name: "login", Owner: e.Human("lena"), Exchange: []string{"customer"}, JWKS: json.RawMessage(tokentest.LoginJWKS)})
 	now := e.Clock.Now()
 	for _, tc := range []struct {
 		name, path string
@@ -72,7 +73,7 @@ func TestSubjectRevokeBadInput(t *testing.T) {
 func TestSubjectRevokeSignals(t *testing.T) {
 	e := newSSFEnv(t)
 	ctx := context.Background()
-	e.NewClient(api.ClientRequest{Name: "login", Owner: e.Human("lena"), Exchange: []string{"customer"}})
+	e.NewClient(api.ClientRequest{Name: "login", Owner: e.Human("lena"), Exchange: []string{"customer"}, JWKS: json.RawMessage(tokentest.LoginJWKS)})
 	r := e.call("POST", api.SSFConfigPath, e.token, map[string]any{"delivery": map[string]any{"method": mayfly.DeliveryPoll}})
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Body)

@@ -15,6 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/sdk/canon"
 )
 
@@ -247,7 +248,8 @@ func TestForgedTokenQuietOnGenuine(t *testing.T) {
 // under its jti fires.
 func TestForgedTokenExchanged(t *testing.T) {
 	w := newWorld(t, detect.Config{})
-	c, _ := w.env.NewClient(identity.ClientSpec{Name: "login", Owner: w.env.Human("login-owner"), Exchange: []string{"customer"}})
+	c, _ := w.env.NewClient(identity.ClientSpec{Name: "login", Owner: w.env.Human("login-owner"), Exchange: []string{"customer"},
+		JWKS: []byte(tokentest.LoginJWKS)})
 	a, err := w.env.App.Token.Admit(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)

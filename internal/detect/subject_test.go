@@ -11,6 +11,7 @@ import (
 	"github.com/mayflyhq/mayfly/internal/detect"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 )
 
 // customerToken is a token of subject sub, as a login service that may
@@ -57,7 +58,8 @@ func TestRevokedInUseSubject(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, detect.Config{RevocationGrace: grace, Disable: detect.RuleSet{mayfly.RuleForgedToken}})
-			c, _ := w.env.NewClient(identity.ClientSpec{Name: "login", Owner: w.env.Human("lena"), Exchange: []string{"customer"}})
+			c, _ := w.env.NewClient(identity.ClientSpec{Name: "login", Owner: w.env.Human("lena"), Exchange: []string{"customer"},
+				JWKS: []byte(tokentest.LoginJWKS)})
 			tok := w.customerToken(c, "customer:1")
 			w.env.Clock.Advance(time.Minute)
 			mark := w.env.Clock.Now()

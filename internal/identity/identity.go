@@ -699,6 +699,9 @@ func checkCustomerSpec(spec *ClientSpec) error {
 		return mayfly.InvalidField("token_endpoint_auth_method", "token_endpoint_auth_method none is for public clients only")
 	case m != "" && m != "none" && spec.Public:
 		return mayfly.InvalidField("token_endpoint_auth_method", "a public client has no credential: its token_endpoint_auth_method is none, not %s", m)
+	case len(spec.Exchange) > 0 && len(spec.JWKS) == 0 && !spec.Public:
+		// Every subject token it presented would be refused.
+		return mayfly.InvalidField("jwks", "a client that exchanges subject tokens needs the public keys that sign them (jwks)")
 	case secretAuth(m) && len(spec.JWKS) > 0 && len(spec.Exchange) == 0:
 		// Its keys would sign nothing, yet stand as its credential.
 		return mayfly.InvalidField("jwks", "a client that authenticates with a secret uses a JWK Set only to sign subject tokens: give it exchange, or no jwks")

@@ -3,12 +3,14 @@ package identity_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/apptest"
 	"github.com/mayflyhq/mayfly/internal/identity"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 )
 
 // TestCredentialDefaultRole: a credential asked for without a role
@@ -66,6 +68,7 @@ func TestCreateClientCustomerSettings(t *testing.T) {
 	ctx := env.Admin()
 	owner := env.Human("alice")
 	login, secret, err := env.App.Identity.CreateClient(ctx, identity.ClientSpec{Name: "login", Owner: owner, Exchange: []string{"customer", "customer"},
+		JWKS: []byte(tokentest.LoginJWKS), AuthMethod: "client_secret_basic",
 		Refresh: true, RefreshIdle: 24 * time.Hour, RefreshAbsolute: 30 * 24 * time.Hour, DPoP: mayfly.DPoPRequired})
 	if err != nil || secret == "" {
 		t.Fatalf("login service client: %v (secret shown: %v)", err, secret != "")
@@ -101,6 +104,11 @@ func TestCreateClientCustomerSettings(t *testing.T) {
 		if _, _, err := env.App.Identity.CreateClient(ctx, spec); mayfly.ErrorCode(err) != mayfly.Invalid {
 			t.Errorf("CreateClient(%+v): %v; want Invalid", spec, err)
 		}
+	}
+	// A login service without the keys its subject tokens are signed with
+	// could never exchange one.
+	if _, _, err := env.App.Identity.CreateClient(ctx, identity.ClientSpec{Name: "bad", Owner: owner, Exchange: []string{"customer"}}); mayfly.ErrorCode(err) != mayfly.Invalid || !strings.Contains(err.Error(), "jwks") {
+		t.Errorf("an exchange client without jwks: %v; want Invalid, naming jwks", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -35,7 +37,8 @@ func BenchmarkNamespaceRevoke(b *testing.B) {
 	rounds := max(envInt(b, "MAYFLY_BENCH_REVOCATIONS", 20), 1)
 	env := servertest.New(b)
 	ctx := context.Background()
-	login, _ := env.NewClient(api.ClientRequest{Name: "login", Owner: env.Human("lena"), Exchange: []string{"customer"}, Audiences: []string{audience}})
+	login, _ := env.NewClient(api.ClientRequest{Name: "login", Owner: env.Human("lena"), Exchange: []string{"customer"}, Audiences: []string{audience},
+		JWKS: json.RawMessage(tokentest.LoginJWKS), TokenEndpointAuthMethod: "client_secret_basic"})
 	orders, ordersSecret := env.NewClient(api.ClientRequest{Name: "orders", Owner: env.Human("olga"), Audiences: []string{audience}})
 
 	// The records of the live tokens, as the token endpoint leaves them.

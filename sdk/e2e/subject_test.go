@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
 	"github.com/mayflyhq/mayfly/internal/token"
+	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server/servertest"
 )
@@ -40,7 +42,8 @@ func customerToken(t testing.TB, env *servertest.Env, login *mayfly.Client, sub 
 func TestSubjectRevokeAgainstMayfly(t *testing.T) {
 	env := servertest.New(t)
 	ctx := context.Background()
-	login, loginSecret := env.NewClient(api.ClientRequest{Name: "login", Owner: env.Human("lena"), Exchange: []string{"customer", "partner"}, Audiences: []string{audience}})
+	login, loginSecret := env.NewClient(api.ClientRequest{Name: "login", Owner: env.Human("lena"), Exchange: []string{"customer", "partner"}, Audiences: []string{audience},
+		JWKS: json.RawMessage(tokentest.LoginJWKS), TokenEndpointAuthMethod: "client_secret_basic"})
 	orders, ordersSecret := env.NewClient(api.ClientRequest{Name: "orders", Owner: env.Human("olga"), Audiences: []string{audience}})
 	v := newVerifier(t, env, sdk.Config{ClientID: orders.ID, ClientSecret: ordersSecret})
 

@@ -63,6 +63,10 @@ const (
 	MaxRefreshAbsolute = 400 * 24 * time.Hour
 )
 
+// KeyAuthenticated reports whether the client authenticates with its keys
+// (private_key_jwt): it has a JWK Set and no secret.
+func (c *Client) KeyAuthenticated() bool { return len(c.JWKS) > 0 && len(c.SecretHash) == 0 }
+
 // Revoked reports whether the client was revoked.
 func (c *Client) Revoked() bool { return !c.RevokedAt.IsZero() }
 
@@ -74,7 +78,7 @@ func (c *Client) AuthMethods() []string {
 	if len(c.SecretHash) > 0 {
 		m = append(m, "client_secret_basic", "client_secret_post")
 	}
-	if len(c.JWKS) > 0 && len(c.SecretHash) == 0 {
+	if c.KeyAuthenticated() {
 		m = append(m, "private_key_jwt")
 	}
 	if c.Public {

@@ -618,19 +618,15 @@ func (s *Service) CreateClient(ctx context.Context, spec ClientSpec) (*mayfly.Cl
 	if c.ID, err = s.newID("mfc_"); err != nil {
 		return nil, "", err
 	}
-	var secret string
-	if spec.Public {
-		// No credential: nothing to hash or show.
-	} else if len(spec.JWKS) > 0 && !secretAuth(spec.AuthMethod) {
+	if len(spec.JWKS) > 0 { // a public client's are refused above
 		if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
 			return nil, "", err
 		}
-	} else {
-		if len(spec.JWKS) > 0 {
-			if c.JWKS, err = publicJWKS(spec.JWKS); err != nil {
-				return nil, "", err
-			}
-		}
+	}
+	var secret string
+	// A public client has no credential; one with keys has a secret only
+	// if it asks to authenticate with one.
+	if !spec.Public && (len(spec.JWKS) == 0 || secretAuth(spec.AuthMethod)) {
 		if secret, err = s.newSecret("mfs_"); err != nil {
 			return nil, "", err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -176,7 +175,7 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(c.AuthMethods(), "private_key_jwt") {
+	if !c.KeyAuthenticated() {
 		// A client with a secret authenticates with it: its keys sign
 		// only its subject tokens, and alone must not get it tokens.
 		return nil, errBadClient

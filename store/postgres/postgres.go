@@ -239,7 +239,6 @@ func migrate(ctx context.Context, q db, schema string) ([]int, error) {
 	// whole or not at all, and a fresh schema costs one commit.
 	var applied []int
 	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
-		applied = nil
 		// Replicas starting together queue here, and each finds what the
 		// one before it applied.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(`+lockKey+`)`, lockName(schema, "migrate")); err != nil {

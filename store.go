@@ -157,11 +157,10 @@ type TokenStore interface {
 	// UseAssertion records a client assertion's jti, and commits by itself;
 	// reusing one before exp returns an error matching ErrConflict.
 	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) error
-	// UseAssertions records a batch of jtis in one commit, and commits by
-	// itself: used[i] reports that uses[i] was used already, before exp
-	// or earlier in the batch, and so was not recorded. An error records
-	// none.
-	UseAssertions(ctx context.Context, uses []AssertionUse) (used []bool, err error)
+	// UseAssertions records a batch of jtis: used[i] reports that uses[i]
+	// was used already, before exp or earlier in the batch, and so was
+	// not recorded.
+	UseAssertions(tx Tx, uses []AssertionUse) (used []bool, err error)
 	// PruneAssertions deletes the assertions expired at now, and commits
 	// by itself.
 	PruneAssertions(ctx context.Context, now time.Time) error

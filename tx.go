@@ -55,6 +55,62 @@ type Updater interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 }
 
+// BatchUpdater is an Updater that also writes the items of a kind that
+// many requests make at once, such as issuance records: every item of one
+// Batch in a commit is written by one call of its Write.
+type BatchUpdater interface {
+	Updater
+	// UpdateBatch commits items in one transaction, each written by its
+	// Batch together with the other items of that Batch in the commit,
+	// and returns once they are durable, or once none of them will be,
+	// with the first error of a Write that failed.
+	UpdateBatch(ctx context.Context, items ...BatchItem) error
+}
+
+// Batch is a kind of item written many at once.
+type Batch[T any] struct {
+	// Order ranks the batches of a commit: lower ones are written first,
+	// so that an item written only once another item's outcome is known
+	// (a token's record once its subject token's jti is spent) comes
+	// after that one (see the Order constants).
+	Order int
+	// Write writes items in tx; its error is every item's.
+	Write func(tx Tx, items []T) error
+}
+
+// The orders of the batches whose items depend on each other.
+const (
+	OrderSpend   = iota // one-time values, such as the jtis of assertions and subject tokens
+	OrderSession        // refresh token families and their rotations
+	OrderIssue          // issuance records
+)
+
+// Item is v, to be written by b.
+func (b *Batch[T]) Item(v T) BatchItem { return BatchItem{b, v} }
+
+func (b *Batch[T]) BatchOrder() int { return b.Order }
+
+func (b *Batch[T]) WriteBatch(tx Tx, vs []any) error {
+	items := make([]T, len(vs))
+	for i, v := range vs {
+		items[i] = v.(T)
+	}
+	return b.Write(tx, items)
+}
+
+// BatchWriter is a Batch of any type of item.
+type BatchWriter interface {
+	BatchOrder() int
+	// WriteBatch calls Write with vs, items of this Batch.
+	WriteBatch(tx Tx, vs []any) error
+}
+
+// BatchItem is an item with the Batch that writes it.
+type BatchItem struct {
+	Batch BatchWriter
+	Value any
+}
+
 // ErrNoAudit is what Audit returns in a transaction that records no
 // audit entries (see Transact).
 var ErrNoAudit = &Error{Op: "mayfly.Tx", Code: Internal, Msg: "this transaction records no audit entries"}

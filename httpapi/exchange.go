@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/token"
 )
 
@@ -13,8 +13,15 @@ import (
 func (s *Server) tokenExchange(r *http.Request, f url.Values, a *token.Authenticated, req token.Request) (*token.Token, error) {
 	x := token.Exchange{SubjectToken: f.Get("subject_token"), SubjectTokenType: f.Get("subject_token_type"),
 		RequestedTokenType: f.Get("requested_token_type"), ActorToken: f.Get("actor_token")}
-	begin := func(_ context.Context, subject string) (string, string, error) {
-		return s.beginRefresh(r, a.Client(), subject, req.JKT)
+	var begin token.Refresher
+	if s.cfg.Refresh != nil {
+		begin = func(subject string, spent func() bool) (string, string, mayfly.BatchItem, error) {
+			fam, raw, item, err := s.cfg.Refresh.Start(a.Client(), subject, req.JKT, req.SourceIP, spent)
+			if err != nil || fam == nil {
+				return "", "", mayfly.BatchItem{}, err
+			}
+			return fam.ID, raw, item, nil
+		}
 	}
 	return s.cfg.Token.Exchange(r.Context(), a, x, req, begin)
 }

@@ -23,13 +23,15 @@ func (s *Server) refreshGrant(r *http.Request, f url.Values, a *token.Authentica
 	if err := s.cfg.Token.Check(a, req); err != nil {
 		return nil, err
 	}
-	var tok *token.Token
-	// The access token is made while the rotation commits: the family
-	// names its subject and session before then.
-	fam, next, err := s.cfg.Refresh.Rotate(r.Context(), a.Client(), raw, req.JKT, req.SourceIP, func(fam *mayfly.RefreshFamily) (err error) {
+	var minted *token.Minted
+	fam, next, err := s.cfg.Refresh.Rotate(r.Context(), a.Client(), raw, req.JKT, req.SourceIP, func(fam *mayfly.RefreshFamily, rotated func() bool) (mayfly.BatchItem, error) {
 		req.Subject, req.Actor, req.SID = fam.Subject, a.Client().ID, fam.ID
-		tok, err = s.cfg.Token.Issue(r.Context(), a, req)
-		return err
+		m, err := s.cfg.Token.Mint(r.Context(), a, req)
+		if err != nil {
+			return mayfly.BatchItem{}, err
+		}
+		minted = m
+		return s.cfg.Token.Record(m, rotated), nil
 	})
 	if err != nil {
 		return nil, err
@@ -37,21 +39,10 @@ func (s *Server) refreshGrant(r *http.Request, f url.Values, a *token.Authentica
 	if fam.ID != req.SID { // cannot happen: a token belongs to one family
 		return nil, mayfly.Errorf(mayfly.Internal, "refresh: the access token names another session")
 	}
+	tok, err := minted.Token()
+	if err != nil {
+		return nil, err
+	}
 	tok.RefreshToken = next
 	return tok, nil
-}
-
-// beginRefresh begins a refresh family for subject at client c, bound to
-// the DPoP key jkt if not "", if c may have refresh tokens; it returns the
-// family's ID (the sid of the access tokens it produces) and its first
-// refresh token, or "" for both if c may not.
-func (s *Server) beginRefresh(r *http.Request, c *mayfly.Client, subject, jkt string) (sid, refresh string, err error) {
-	if s.cfg.Refresh == nil || !c.Refresh {
-		return "", "", nil
-	}
-	fam, raw, err := s.cfg.Refresh.Begin(r.Context(), c, subject, jkt, s.sourceIP(r))
-	if err != nil || fam == nil {
-		return "", "", err
-	}
-	return fam.ID, raw, nil
 }

@@ -366,7 +366,8 @@ func TestRefreshRefused(t *testing.T) {
 }
 
 // The same refresh token presented by two requests at once: exactly one
-// succeeds and the family is then revoked, with a grace window or without
+// succeeds, the family is then revoked and only the access token handed
+// out has a record, with a grace window or without
 // (two uses within RetryGap of each other are no client's retry).
 func TestRefreshConcurrent(t *testing.T) {
 	for name, grace := range map[string]time.Duration{"NoGrace": -1, "Grace": 0} {
@@ -390,6 +391,11 @@ func TestRefreshConcurrent(t *testing.T) {
 			}
 			if fam, _ := e.Server.App.Store().RefreshFamily(context.Background(), sid); fam == nil || !fam.Revoked() {
 				t.Errorf("family after two uses at once: %+v; want revoked", fam)
+			}
+			// Only the access token handed out has a record.
+			recs, err := e.Server.App.Store().Issuances(context.Background(), mayfly.IssuanceFilter{Subject: customer})
+			if err != nil || len(recs) != 1 || recs[0].SessionID != sid {
+				t.Errorf("issuance records of %s: %d, %v; want the winner's alone", customer, len(recs), err)
 			}
 			if e.Active(won.AccessToken, e.c.ID, e.secret) {
 				t.Error("the winner's access token is active after its family was revoked")

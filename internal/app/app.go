@@ -695,8 +695,6 @@ func (s *App) Shutdown(ctx context.Context) (Drained, error) {
 		if s.detect != nil {
 			s.detect.Close() // containment under way finishes
 		}
-		s.Token.Close()
-		s.Refresh.Close()
 		s.Audit.Close()
 		count, cancel := context.WithTimeout(ctx, queuedWait)
 		var err error

@@ -1,9 +1,11 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mayflyhq/mayfly"
@@ -22,10 +24,11 @@ import (
 // not abort a transaction others share.
 const flushTimeout = 2 * time.Minute
 
-// unit is one Update waiting to commit.
+// unit is one Update, or one item of UpdateBatch, waiting to commit.
 type unit struct {
 	ctx   context.Context // the caller's, for its values only
 	fn    func(mayfly.Tx) error
+	item  mayfly.BatchItem // written with the others of its Batch, if fn is nil
 	err   error
 	after []func()
 }
@@ -42,6 +45,25 @@ func (l *Log) Update(ctx context.Context, fn func(mayfly.Tx) error) error {
 		return mayfly.E("audit.Update", err)
 	}
 	return u.err
+}
+
+// UpdateBatch commits items, each written together with the other items
+// of its Batch in the same commit, in the Batches' order
+// (mayfly.BatchUpdater). The items of one call commit in one transaction.
+func (l *Log) UpdateBatch(ctx context.Context, items ...mayfly.BatchItem) error {
+	us := make([]*unit, len(items))
+	for i, it := range items {
+		us[i] = &unit{ctx: ctx, item: it}
+	}
+	if err := l.committer.AddAll(context.WithoutCancel(ctx), us); err != nil {
+		return mayfly.E("audit.UpdateBatch", err)
+	}
+	for _, u := range us {
+		if u.err != nil {
+			return u.err
+		}
+	}
+	return nil
 }
 
 // Append records e, a change that is its own entry (such as an admin's
@@ -156,14 +178,24 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 		now = l.last
 	}
 	bt := &entries{start: head, now: now}
-	shared := len(units) > 1
-	for _, u := range units {
+	plain, batches := group(units)
+	shared := len(plain)+len(batches) > 1
+	for _, u := range plain {
 		if err := l.run(b, bt, u, shared); err != nil {
 			return nil, err
 		}
 	}
+	for _, g := range batches {
+		if err := l.run(b, bt, g.unit, shared); err != nil {
+			return nil, err
+		}
+		for _, u := range g.items {
+			u.err = g.unit.err
+		}
+		plain = append(plain, g.unit)
+	}
 	var ok []*unit
-	for _, u := range units {
+	for _, u := range plain {
 		if u.err == nil {
 			ok = append(ok, u)
 		}
@@ -188,6 +220,46 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 		l.tree, l.last = tree, now
 	}
 	return ok, nil
+}
+
+// batched is the items of one Batch in a commit, written as one unit.
+type batched struct {
+	unit  *unit
+	items []*unit
+}
+
+// group returns the units that are not items of a Batch, and those that
+// are, each Batch's items as one unit, in the Batches' order.
+func group(units []*unit) (plain []*unit, batches []*batched) {
+	var byBatch map[mayfly.BatchWriter]*batched
+	for _, u := range units {
+		if u.fn != nil {
+			plain = append(plain, u)
+			continue
+		}
+		w := u.item.Batch
+		g := byBatch[w]
+		if g == nil {
+			if byBatch == nil {
+				byBatch = map[mayfly.BatchWriter]*batched{}
+			}
+			g = &batched{unit: &unit{ctx: context.Background()}}
+			g.unit.fn = func(tx mayfly.Tx) error { // once every item has joined
+				vs := make([]any, len(g.items))
+				for i, it := range g.items {
+					vs[i] = it.item.Value
+				}
+				return w.WriteBatch(tx, vs)
+			}
+			byBatch[w] = g
+			batches = append(batches, g)
+		}
+		g.items = append(g.items, u)
+	}
+	slices.SortStableFunc(batches, func(a, b *batched) int {
+		return cmp.Compare(a.items[0].item.Batch.BatchOrder(), b.items[0].item.Batch.BatchOrder())
+	})
+	return plain, batches
 }
 
 // run runs one unit; in a shared transaction, in a savepoint, so that its

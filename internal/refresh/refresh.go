@@ -41,7 +41,6 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/batch"
 )
 
 // DefaultGrace is how long after a token's use the same token may be
@@ -76,7 +75,7 @@ type Config struct {
 	NotBefore func(subject string) time.Time
 	// Alerts, if set, gets a refresh-reuse alert for each theft.
 	Alerts Alerter
-	Audit  mayfly.Updater
+	Audit  mayfly.BatchUpdater
 	Clock  mayfly.Clock
 	Rand   io.Reader
 	Log    *slog.Logger
@@ -87,18 +86,23 @@ type Config struct {
 
 // Service begins and rotates refresh token families.
 type Service struct {
-	cfg       Config
-	committer *batch.Committer[*op]
+	cfg Config
+	// batch writes a commit's families begun and rotations together,
+	// with one entry for the tokens they issued.
+	batch *mayfly.Batch[*op]
 }
 
 // op is one family begun, or one rotation, waiting to commit.
 type op struct {
 	fam *mayfly.RefreshFamily
 	tok *mayfly.RefreshToken
-	rot *mayfly.RefreshRotation
+	// cond, if set, says in the commit whether the family may begin
+	// after all (its subject token's jti was spent).
+	cond func() bool
+	rot  *mayfly.RefreshRotation
 }
 
-// New returns a Service. Close it to flush what is queued.
+// New returns a Service.
 func New(cfg Config) *Service {
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
@@ -107,45 +111,41 @@ func New(cfg Config) *Service {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg}
-	s.committer = batch.New(s.commit)
+	s.batch = &mayfly.Batch[*op]{Order: mayfly.OrderSession, Write: s.commit}
 	return s
 }
 
-// Close waits for queued writes.
-func (s *Service) Close() { s.committer.Close() }
-
-// commit writes a batch of begun families and rotations in one
-// transaction, with one entry for the tokens it issued.
-func (s *Service) commit(ctx context.Context, ops []*op) error {
-	return s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
-		var fams []*mayfly.RefreshFamily
-		var firsts []*mayfly.RefreshToken
-		var rots []*mayfly.RefreshRotation
-		for _, o := range ops {
-			if o.rot != nil {
-				rots = append(rots, o.rot)
-			} else {
-				fams, firsts = append(fams, o.fam), append(firsts, o.tok)
-			}
+// commit writes a commit's families begun and rotations, with one entry
+// for the tokens they issued.
+func (s *Service) commit(tx mayfly.Tx, ops []*op) error {
+	var fams []*mayfly.RefreshFamily
+	var firsts []*mayfly.RefreshToken
+	var rots []*mayfly.RefreshRotation
+	for _, o := range ops {
+		switch {
+		case o.rot != nil:
+			rots = append(rots, o.rot)
+		case o.cond == nil || o.cond():
+			fams, firsts = append(fams, o.fam), append(firsts, o.tok)
 		}
-		if err := s.cfg.Store.CreateRefreshFamilies(tx, fams, firsts); err != nil {
-			return err
-		}
-		if err := s.cfg.Store.RotateRefresh(tx, rots); err != nil {
-			return err
-		}
-		issued := firsts
-		for _, r := range rots {
-			if r.Rotated {
-				issued = append(issued, r.Next)
-			}
-		}
-		if len(issued) == 0 {
-			return nil
-		}
-		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshIssued, Actor: "mayfly", Details: digest(issued)})
+	}
+	if err := s.cfg.Store.CreateRefreshFamilies(tx, fams, firsts); err != nil {
 		return err
-	})
+	}
+	if err := s.cfg.Store.RotateRefresh(tx, rots); err != nil {
+		return err
+	}
+	issued := firsts
+	for _, r := range rots {
+		if r.Rotated {
+			issued = append(issued, r.Next)
+		}
+	}
+	if len(issued) == 0 {
+		return nil
+	}
+	_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshIssued, Actor: "mayfly", Details: digest(issued)})
+	return err
 }
 
 // digest commits an audit entry to a batch of refresh tokens: the SHA-256
@@ -200,31 +200,45 @@ func Lifetimes(c *mayfly.Client) (idle, absolute time.Duration) {
 
 // Begin begins a family for subject at client c, bound to the DPoP key
 // jkt if not "", for a request from source. It returns the family and its
-// first token, shown once; nil and "" if c may not have refresh tokens.
+// first token, shown once, once the family is durable; nil and "" if c
+// may not have refresh tokens.
 func (s *Service) Begin(ctx context.Context, c *mayfly.Client, subject, jkt, source string) (*mayfly.RefreshFamily, string, error) {
+	f, raw, item, err := s.Start(c, subject, jkt, source, nil)
+	if err != nil || f == nil {
+		return nil, "", err
+	}
+	if err := s.cfg.Audit.UpdateBatch(ctx, item); err != nil {
+		return nil, "", mayfly.E("refresh.Begin", err)
+	}
+	return f, raw, nil
+}
+
+// Start is Begin for a caller that commits the family itself: it returns
+// the item that writes the family (for UpdateBatch), which begins it only
+// if cond, if not nil, reports true when the commit reaches it, after
+// every item of a lower Order. The family and token are for the caller
+// to hand out once the item committed, and only if cond held.
+func (s *Service) Start(c *mayfly.Client, subject, jkt, source string, cond func() bool) (*mayfly.RefreshFamily, string, mayfly.BatchItem, error) {
 	if !c.Refresh {
-		return nil, "", nil
+		return nil, "", mayfly.BatchItem{}, nil
 	}
 	if subject == "" {
-		return nil, "", mayfly.Errorf(mayfly.Invalid, "a refresh token family needs a subject")
+		return nil, "", mayfly.BatchItem{}, mayfly.Errorf(mayfly.Invalid, "a refresh token family needs a subject")
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
-		return nil, "", mayfly.E("refresh.Begin", err)
+		return nil, "", mayfly.BatchItem{}, mayfly.E("refresh.Start", err)
 	}
 	raw, hash, err := s.newToken()
 	if err != nil {
-		return nil, "", err
+		return nil, "", mayfly.BatchItem{}, err
 	}
 	now := s.cfg.Clock.Now().UTC()
 	idle, absolute := Lifetimes(c)
 	f := &mayfly.RefreshFamily{ID: "rf_" + strings.ToLower(idEncoding.EncodeToString(id[:])), ClientID: c.ID, Subject: subject, JKT: jkt,
 		CreatedAt: now, LastUsed: now, IdleExpiresAt: now.Add(idle), ExpiresAt: now.Add(absolute), Current: 1}
 	t := &mayfly.RefreshToken{Hash: hash, FamilyID: f.ID, Generation: 1, IssuedAt: now, Source: source}
-	if err := s.committer.Add(context.WithoutCancel(ctx), &op{fam: f, tok: t}); err != nil {
-		return nil, "", mayfly.E("refresh.Begin", err)
-	}
-	return f, raw, nil
+	return f, raw, s.batch.Item(&op{fam: f, tok: t, cond: cond}), nil
 }
 
 // Prune deletes the families past their absolute lifetime, with their
@@ -244,41 +258,25 @@ func invalidGrant(msg string) error {
 // ErrReused is what Rotate returns for a retired token presented again.
 var ErrReused = invalidGrant("the refresh token was already used; its session is revoked")
 
+// Issuer makes the access token of a refresh of family fam, and returns
+// the item that writes its record (for UpdateBatch), which must be
+// written only if rotated reports true when the commit reaches it: the
+// rotation commits with it, or the token is not handed out.
+type Issuer func(fam *mayfly.RefreshFamily, rotated func() bool) (mayfly.BatchItem, error)
+
 // Rotate takes the refresh token raw from client c, with the DPoP key
 // jkt of the request's proof ("" without one), from source. It retires
 // the token and returns its family and the next token, shown once.
 //
-// issue, if not nil, makes the access token of the refresh: it is called
-// once the family's checks pass, on another goroutine, while the rotation
-// commits, so that the two commits can share a transaction of the audit
-// log; Rotate returns once both are done, with issue's error if it
-// failed. If the rotation then fails, what issue made must not be handed
-// out.
-func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue func(*mayfly.RefreshFamily) error) (*mayfly.RefreshFamily, string, error) {
+// issue, if not nil, makes the access token of the refresh once the
+// family's checks pass; its record commits with the rotation. It may be
+// called again if the rotation loses to a concurrent one: only the last
+// token it made may be handed out.
+func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue Issuer) (*mayfly.RefreshFamily, string, error) {
 	if len(raw) != TokenLen {
 		return nil, "", invalidGrant("the refresh token is not valid")
 	}
-	var issued chan error
-	fam, next, err := s.rotate(ctx, c, Hash(raw), jkt, source, func(f *mayfly.RefreshFamily) {
-		if issue != nil && issued == nil {
-			issued = make(chan error, 1)
-			go func() { issued <- issue(f) }()
-		}
-	})
-	if issued != nil {
-		if ierr := <-issued; err == nil {
-			err = ierr
-		}
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	return fam, next, nil
-}
-
-// rotate is Rotate of the token whose hash is hash; checked is called
-// with the family each time its checks pass, before its rotation commits.
-func (s *Service) rotate(ctx context.Context, c *mayfly.Client, hash []byte, jkt, source string, checked func(*mayfly.RefreshFamily)) (*mayfly.RefreshFamily, string, error) {
+	hash := Hash(raw)
 	// A lost compare-and-swap means another request used the family
 	// meanwhile: read it again and decide on what it did.
 	for range 3 {
@@ -312,8 +310,15 @@ func (s *Service) rotate(ctx context.Context, c *mayfly.Client, hash []byte, jkt
 		idle, _ := Lifetimes(c)
 		r.IdleExpiresAt = now.Add(idle)
 		r.Next = &mayfly.RefreshToken{Hash: nextHash, FamilyID: fam.ID, Generation: fam.Current + 1, IssuedAt: now, Source: source}
-		checked(fam)
-		if err := s.committer.Add(context.WithoutCancel(ctx), &op{rot: r}); err != nil {
+		items := []mayfly.BatchItem{s.batch.Item(&op{rot: r})}
+		if issue != nil {
+			item, err := issue(fam, func() bool { return r.Rotated })
+			if err != nil {
+				return nil, "", err
+			}
+			items = append(items, item)
+		}
+		if err := s.cfg.Audit.UpdateBatch(ctx, items...); err != nil {
 			return nil, "", mayfly.E("refresh.Rotate", err)
 		}
 		if r.Rotated {

@@ -22,7 +22,6 @@ func newService(t testing.TB, marks map[string]time.Time) (*refresh.Service, *ap
 	a := env.App
 	s := refresh.New(refresh.Config{Store: a.Store(), Revoker: a.Revoker, Audit: a.Audit, Clock: env.Clock, Rand: rand.Reader,
 		NotBefore: func(sub string) time.Time { return marks[sub] }})
-	t.Cleanup(s.Close)
 	return s, env
 }
 
@@ -93,4 +92,33 @@ func FuzzRotate(f *testing.F) {
 			t.Fatalf("Rotate(%q): %v, %q, %v; want a refusal", raw, fam, tok, err)
 		}
 	})
+}
+
+// A client without refresh tokens begins no family; a family whose
+// condition fails in its commit is not written, and its token is unknown.
+func TestStart(t *testing.T) {
+	s, env := newService(t, nil)
+	ctx := context.Background()
+	if f, tok, item, err := s.Start(&mayfly.Client{ID: "cli-plain"}, subject, "", "192.0.2.1", nil); f != nil || tok != "" || item.Batch != nil || err != nil {
+		t.Errorf("a client without refresh tokens: Start = %v, %q, %v, %v; want nothing", f, tok, item, err)
+	}
+	for _, spent := range []bool{false, true} {
+		f, tok, item, err := s.Start(app, subject, "", "192.0.2.1", func() bool { return spent })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.App.Audit.UpdateBatch(ctx, item); err != nil {
+			t.Fatal(err)
+		}
+		_, err = env.App.Store().RefreshFamily(ctx, f.ID)
+		_, _, rerr := s.Rotate(ctx, app, tok, "", "192.0.2.1", nil)
+		switch {
+		case spent && (err != nil || rerr != nil):
+			t.Errorf("a family whose condition held: read %v, rotate %v", err, rerr)
+		case !spent && !errors.Is(err, mayfly.ErrNotFound):
+			t.Errorf("a family whose condition failed: read %v, want not found", err)
+		case !spent:
+			wantGrant(t, "the token of a family not begun", rerr)
+		}
+	}
 }

@@ -216,11 +216,15 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	return a, nil
 }
 
-// jtiUse is a jti's use waiting for its batch; the batch sets used.
+// jtiUse is a jti's use waiting for its commit, which sets done, and
+// used if it was used before.
 type jtiUse struct {
 	mayfly.AssertionUse
-	used bool
+	done, used bool
 }
+
+// spent reports whether u's commit recorded the jti, first.
+func (u *jtiUse) spent() bool { return u.done && !u.used }
 
 // useJTI records that client used jti, which is remembered until exp,
 // and reports whether it was used already. Concurrent requests' uses
@@ -228,24 +232,24 @@ type jtiUse struct {
 // private_key_jwt and token exchange to the disk's commit rate.
 func (s *Service) useJTI(ctx context.Context, client, jti string, exp time.Time) (used bool, err error) {
 	u := &jtiUse{AssertionUse: mayfly.AssertionUse{ClientID: client, JTI: jti, Exp: exp}}
-	if err := s.jtis.Add(ctx, u); err != nil {
+	if err := s.cfg.Audit.UpdateBatch(ctx, s.jtis.Item(u)); err != nil {
 		return false, mayfly.E("token.useJTI", err)
 	}
 	return u.used, nil
 }
 
-// useJTIs is the batch's flush.
-func (s *Service) useJTIs(ctx context.Context, uses []*jtiUse) error {
+// useJTIs writes a commit's jtis.
+func (s *Service) useJTIs(tx mayfly.Tx, uses []*jtiUse) error {
 	vs := make([]mayfly.AssertionUse, len(uses))
 	for i, u := range uses {
 		vs[i] = u.AssertionUse
 	}
-	used, err := s.cfg.Store.UseAssertions(ctx, vs)
+	used, err := s.cfg.Store.UseAssertions(tx, vs)
 	if err != nil {
 		return err
 	}
 	for i, u := range uses {
-		u.used = used[i]
+		u.done, u.used = true, used[i]
 	}
 	return nil
 }

@@ -29,9 +29,11 @@ type Exchange struct {
 }
 
 // Refresher begins a refresh family for subject, if the client may have
-// one, and returns the family's ID (the sid of its access tokens) and its
-// first refresh token.
-type Refresher func(ctx context.Context, subject string) (sid, refresh string, err error)
+// one: it returns the family's ID (the sid of its access tokens), its
+// first refresh token, and the item that writes it (for UpdateBatch),
+// which must begin it only if spent reports true when the commit reaches
+// it; "" and no item if the client may not.
+type Refresher func(subject string, spent func() bool) (sid, refresh string, item mayfly.BatchItem, err error)
 
 // errNoExchange refuses a client not allowed to exchange (RFC 6749
 // section 5.2 unauthorized_client).
@@ -80,23 +82,35 @@ func (s *Service) Exchange(ctx context.Context, a *Authenticated, x Exchange, re
 	if _, err := s.grantAudience(c, req.Audience); err != nil {
 		return nil, err
 	}
-	// Kept apart from the client's assertions' jtis: "exchange:" cannot
-	// begin a client ID.
-	used, err := s.useJTI(ctx, "exchange:"+c.ID, cl.ID, cl.Expiry.Time().Add(assertionLeeway+time.Second))
-	switch {
-	case err != nil:
-		return nil, err
-	case used:
-		return nil, mayfly.InvalidField("subject_token", "subject_token jti was already used")
-	}
+	// The subject token's jti, the refresh family and the access token's
+	// record commit together, the family and the record only if the jti
+	// was spent there first. Kept apart from the client's assertions'
+	// jtis: "exchange:" cannot begin a client ID.
+	jti := &jtiUse{AssertionUse: mayfly.AssertionUse{ClientID: "exchange:" + c.ID, JTI: cl.ID, Exp: cl.Expiry.Time().Add(assertionLeeway + time.Second)}}
+	items := []mayfly.BatchItem{s.jtis.Item(jti)}
 	req.Subject, req.Actor = cl.Subject, c.ID
 	var refresh string
 	if c.Refresh && begin != nil {
-		if req.SID, refresh, err = begin(ctx, cl.Subject); err != nil {
+		var item mayfly.BatchItem
+		if req.SID, refresh, item, err = begin(cl.Subject, jti.spent); err != nil {
 			return nil, err
 		}
+		if req.SID != "" {
+			items = append(items, item)
+		}
 	}
-	tok, err := s.Issue(ctx, a, req)
+	m, err := s.Mint(ctx, a, req)
+	if err != nil {
+		return nil, err
+	}
+	items = append(items, s.Record(m, jti.spent))
+	if err := s.cfg.Audit.UpdateBatch(ctx, items...); err != nil {
+		return nil, mayfly.E("token.Exchange", err)
+	}
+	if jti.used {
+		return nil, mayfly.InvalidField("subject_token", "subject_token jti was already used")
+	}
+	tok, err := m.Token()
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,11 @@
 package token_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/token"
 )
@@ -33,15 +33,32 @@ func TestExchangeBeginsRefresh(t *testing.T) {
 		{"refresh", admit(t, e, c.ID), "fam1", "rt1"},
 		{"no refresh", e.exchanger, "", ""},
 	} {
+		// A family is begun only if its subject token's jti was spent in
+		// the commit, before the families are written.
+		type family struct {
+			subject string
+			spent   func() bool
+		}
 		var begun []string
-		begin := func(_ context.Context, subject string) (string, string, error) {
-			begun = append(begun, subject)
-			return "fam1", "rt1", nil
+		families := &mayfly.Batch[family]{Order: mayfly.OrderSession, Write: func(_ mayfly.Tx, fs []family) error {
+			for _, f := range fs {
+				if f.spent() {
+					begun = append(begun, f.subject)
+				}
+			}
+			return nil
+		}}
+		begin := func(subject string, spent func() bool) (string, string, mayfly.BatchItem, error) {
+			return "fam1", "rt1", families.Item(family{subject, spent}), nil
 		}
 		x := e.exchange(t, map[string]any{"iss": tc.a.Client().ID, "jti": tc.name})
 		tok, err := e.svc.Exchange(ctx, tc.a, x, token.Request{}, begin)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// The same subject token again: refused, and nothing begun.
+		if _, err := e.svc.Exchange(ctx, tc.a, x, token.Request{}, begin); mayfly.ErrorCode(err) != mayfly.Invalid {
+			t.Errorf("%s: the subject token again: got %v, want it refused", tc.name, err)
 		}
 		cl, err := e.svc.Verify(tok.AccessToken)
 		if err != nil {

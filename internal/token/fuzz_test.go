@@ -128,7 +128,6 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 		Issuer: fuzzIssuer, TokenEndpoint: fuzzEndpoint, Store: st, Keys: ks,
 		Identity: ids, Revoker: rev, Audit: lg, Clock: clock, Rand: rnd, Log: log,
 	})
-	tb.Cleanup(svc.Close) // runs before the log closes
 
 	e := &fuzzEnv{svc: svc, ids: ids, issued: map[string]token.Claims{}, raw: map[string]string{}}
 	_, err = ks.CreateRing(ctx, "fuzz", mayfly.EdDSA, mayfly.DefaultKeyLifetime, nil)

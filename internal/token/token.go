@@ -26,13 +26,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mayflyhq/mayfly"
-	"github.com/mayflyhq/mayfly/internal/batch"
 	"github.com/mayflyhq/mayfly/internal/identity"
 	"github.com/mayflyhq/mayfly/internal/keys"
 	"github.com/mayflyhq/mayfly/internal/limit"
@@ -49,7 +49,7 @@ type Config struct {
 	Keys          *keys.Service
 	Identity      *identity.Service
 	Revoker       *revoke.Service
-	Audit         mayfly.Updater // every change commits through it, with its entry
+	Audit         mayfly.BatchUpdater // every change commits through it, with its entry
 	Clock         mayfly.Clock
 	Rand          io.Reader
 	Log           *slog.Logger
@@ -60,35 +60,61 @@ type Config struct {
 
 // Service issues, introspects and revokes access tokens.
 type Service struct {
-	cfg      Config
-	recorder *batch.Committer[mayfly.Issuance]
-	// jtis records the jtis of client assertions and subject tokens,
-	// those of concurrent requests in one commit.
-	jtis    *batch.Committer[*jtiUse]
+	cfg Config
+	// records are issuance records, each commit's with one digest entry
+	// in the audit log, which keeps issuance off the log's per-entry cost.
+	records  *mayfly.Batch[*recordOp]
+	recorded atomic.Int64
+	// jtis are the jtis of client assertions and subject tokens, those
+	// of concurrent requests in one commit.
+	jtis    *mayfly.Batch[*jtiUse]
 	keySets keySets
 	// verified are tokens whose signature verified, by their SHA-256.
 	verified *memo.Memory[*verified]
 }
 
-// New returns a Service. Close it to flush pending issuance records.
+// New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{cfg: cfg, verified: memo.New[*verified](verifiedGeneration)}
-	s.recorder = batch.New(s.record)
-	s.jtis = batch.New(s.useJTIs)
+	s.records = &mayfly.Batch[*recordOp]{Order: mayfly.OrderIssue, Write: s.record}
+	s.jtis = &mayfly.Batch[*jtiUse]{Order: mayfly.OrderSpend, Write: s.useJTIs}
 	return s
 }
 
-// record makes a batch of issuance records durable together with one
-// digest entry in the audit log, which keeps issuance off the log's
-// per-entry cost.
-func (s *Service) record(ctx context.Context, recs []mayfly.Issuance) error {
-	return s.cfg.Audit.Update(ctx, func(tx mayfly.Tx) error {
-		if err := s.cfg.Store.RecordIssuances(tx, recs); err != nil {
-			return err
+// recordOp is a token's issuance record waiting for its commit.
+type recordOp struct {
+	rec mayfly.Issuance
+	// cond, if set, says in the commit whether the token may be handed
+	// out after all, from what the commit wrote before (the subject
+	// token's jti spent, the refresh token rotated); if not, its record
+	// is not written.
+	cond    func() bool
+	written bool
+}
+
+// record writes the records of a commit's tokens that may be handed out,
+// with one digest entry.
+func (s *Service) record(tx mayfly.Tx, ops []*recordOp) error {
+	recs := make([]mayfly.Issuance, 0, len(ops))
+	for _, o := range ops {
+		if o.cond == nil || o.cond() {
+			recs = append(recs, o.rec)
 		}
-		_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionTokensIssued, Actor: "mayfly", Details: digest(recs)})
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := s.cfg.Store.RecordIssuances(tx, recs); err != nil {
 		return err
-	})
+	}
+	if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionTokensIssued, Actor: "mayfly", Details: digest(recs)}); err != nil {
+		return err
+	}
+	for _, o := range ops {
+		o.written = o.cond == nil || o.cond()
+	}
+	tx.AfterCommit(func() { s.recorded.Add(int64(len(recs))) })
+	return nil
 }
 
 // digest commits an audit entry to a batch of issuance records: the SHA-256
@@ -117,14 +143,8 @@ func digest(recs []mayfly.Issuance) map[string]string {
 		"first_jti": recs[0].JTI, "last_jti": recs[len(recs)-1].JTI}
 }
 
-// Close waits for queued issuance records and jtis to be written.
-func (s *Service) Close() {
-	s.jtis.Close()
-	s.recorder.Close()
-}
-
 // Recorded is how many issuance records this service has made durable.
-func (s *Service) Recorded() int64 { return s.recorder.Written() }
+func (s *Service) Recorded() int64 { return s.recorded.Load() }
 
 // Claims are an RFC 9068 access token's claims.
 type Claims struct {
@@ -203,8 +223,46 @@ type Token struct {
 	JTI       string
 }
 
-// Issue mints an access token for an authenticated client.
+// Issue mints an access token for an authenticated client and returns
+// it once its issuance record is durable.
 func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*Token, error) {
+	m, err := s.Mint(ctx, a, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Audit.UpdateBatch(ctx, s.Record(m, nil)); err != nil {
+		return nil, mayfly.E("token.Issue", err)
+	}
+	return m.Token()
+}
+
+// Minted is a signed access token whose issuance record is not durable
+// yet: it is handed out only once it is.
+type Minted struct {
+	tok *Token
+	op  *recordOp
+}
+
+// Token returns the token, once its record committed: an error if the
+// record was not written.
+func (m *Minted) Token() (*Token, error) {
+	if !m.op.written {
+		return nil, mayfly.Errorf(mayfly.Internal, "token: the access token's issuance record was not written")
+	}
+	return m.tok, nil
+}
+
+// Record is the item that writes m's issuance record (for UpdateBatch);
+// it is written only if cond, if not nil, reports true when the commit
+// reaches it, after every item of a lower Order.
+func (s *Service) Record(m *Minted, cond func() bool) mayfly.BatchItem {
+	m.op.cond = cond
+	return s.records.Item(m.op)
+}
+
+// Mint signs an access token for an authenticated client. Its record is
+// written by the item Record returns.
+func (s *Service) Mint(ctx context.Context, a *Authenticated, req Request) (*Minted, error) {
 	c := a.client
 	scope, err := grantScope(c, req.Scope)
 	if err != nil {
@@ -229,7 +287,7 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		}
 		jti, err := mayfly.NewJTI(now, s.cfg.Rand)
 		if err != nil {
-			return "", mayfly.E("token.Issue", err)
+			return "", mayfly.E("token.Mint", err)
 		}
 		cl = Claims{
 			Issuer: s.cfg.Issuer, Subject: cmp.Or(req.Subject, c.ID), Audience: aud, Expiry: now.Add(c.TokenTTL).Unix(), NotBefore: now.Unix(),
@@ -243,7 +301,7 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		}
 		payload, err := json.Marshal(cl)
 		if err != nil {
-			return "", mayfly.E("token.Issue", err)
+			return "", mayfly.E("token.Mint", err)
 		}
 		if sg.Alg() == mayfly.RS256 {
 			if err := s.cfg.Expensive.Acquire(ctx, "RSA signature"); err != nil {
@@ -264,14 +322,11 @@ func (s *Service) Issue(ctx context.Context, a *Authenticated, req Request) (*To
 		SourceIP:  req.SourceIP,
 		UserAgent: truncate(req.UserAgent, 256), IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.Expiry, 0),
 	}
-	if err := s.recorder.Add(ctx, rec); err != nil {
-		return nil, mayfly.E("token.Issue", err)
-	}
 	tok := &Token{AccessToken: raw, ExpiresIn: int64(c.TokenTTL / time.Second), Scope: scope, KID: signer.KID(), JTI: cl.ID, TokenType: "Bearer"}
 	if req.JKT != "" {
 		tok.TokenType = "DPoP"
 	}
-	return tok, nil
+	return &Minted{tok: tok, op: &recordOp{rec: rec}}, nil
 }
 
 // Check refuses what Issue would refuse in req itself (its scope and

@@ -96,7 +96,13 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 		return nil, nil, err
 	}
 	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	// The writer keeps its savepoints' journal in memory: the audit log
+	// runs each change of a group commit in a savepoint, and journaling
+	// the pages they change to a temporary file took 6% of the CPU of a
+	// token and refresh benchmark (1% in memory). A transaction's journal
+	// is bounded by what it changes.
+	wq := url.Values{"_pragma": {"temp_store(MEMORY)"}}
+	w, err := sql.Open("sqlite", dsn+"&"+wq.Encode())
 	if err != nil {
 		lock.Close()
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)

@@ -175,21 +175,26 @@ func (s *Store) UseAssertion(ctx context.Context, clientID, jti string, exp time
 	return s.err("UseAssertion", err)
 }
 
-func (s *Store) UseAssertions(ctx context.Context, uses []mayfly.AssertionUse) ([]bool, error) {
-	used := make([]bool, len(uses))
-	err := s.inTx(ctx, func(q Querier) error {
-		for i, u := range uses {
-			n, err := q.Exec(ctx, `INSERT INTO assertions (client_id, jti, exp) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING`,
-				u.ClientID, u.JTI, u.Exp.UnixNano())
-			if err != nil {
-				return err
-			}
-			used[i] = n == 0
-		}
-		return nil
-	})
+func (s *Store) UseAssertions(tx mayfly.Tx, uses []mayfly.AssertionUse) ([]bool, error) {
+	const op = "UseAssertions"
+	t, err := TxOf(s, tx, op)
 	if err != nil {
-		return nil, s.err("UseAssertions", err)
+		return nil, err
+	}
+	// One statement each, sent together: a jti used twice in the batch
+	// is recorded by its first use.
+	n := make([]int64, len(uses))
+	b := &Batch{}
+	for i, u := range uses {
+		b.Exec(&n[i], `INSERT INTO assertions (client_id, jti, exp) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING`,
+			u.ClientID, u.JTI, u.Exp.UnixNano())
+	}
+	if err := t.conn.SendBatch(t.ctx, b); err != nil {
+		return nil, s.err(op, err)
+	}
+	used := make([]bool, len(uses))
+	for i := range n {
+		used[i] = n[i] == 0
 	}
 	return used, nil
 }

@@ -62,8 +62,10 @@ type BatchUpdater interface {
 	Updater
 	// UpdateBatch commits items in one transaction, each written by its
 	// Batch together with the other items of that Batch in the commit,
-	// and returns once they are durable, or once none of them will be,
-	// with the first error of a Write that failed.
+	// and returns once they are durable, or with the first error of an
+	// item that failed. Each Batch's items commit or fail apart from the
+	// other Batches': an item that depends on another checks, in its
+	// Write, that the other was written.
 	UpdateBatch(ctx context.Context, items ...BatchItem) error
 }
 
@@ -74,7 +76,10 @@ type Batch[T any] struct {
 	// (a token's record once its subject token's jti is spent) comes
 	// after that one (see the Order constants).
 	Order int
-	// Write writes items in tx; its error is every item's.
+	// Write writes items in tx. If it fails, it leaves the items as if it
+	// had not run (what it set in them for those of a higher Order to
+	// read included), and each item is written again alone, so that the
+	// one that cannot be written fails by itself.
 	Write func(tx Tx, items []T) error
 }
 

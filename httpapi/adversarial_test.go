@@ -523,6 +523,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"iat in the future", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "iat", now.Add(10*time.Minute).Unix()))), 401, "invalid_client"},
 		{"missing jti", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "jti", nil))), 401, "invalid_client"},
 		{"empty jti", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "jti", ""))), 401, "invalid_client"},
+		{"jti with a NUL", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "jti", "a\x00b"))), 401, "invalid_client"},
+		{"jti with an escape", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "jti", "a\x1bb"))), 401, "invalid_client"},
 		{"missing exp", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "exp", nil))), 401, "invalid_client"},
 		{"iss differs from sub", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "iss", other.id))), 401, "invalid_client"},
 		{"missing iss", advAssertionForm(advSign(t, jose.ES256, c.key, c.kid, "", advWith(f.assertionClaims(c), "iss", nil))), 401, "invalid_client"},

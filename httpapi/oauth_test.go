@@ -234,6 +234,31 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestIssuanceRecordUserAgent: a User-Agent a store could not keep as
+// sent (bytes that are not UTF-8) costs its request nothing and no other
+// request anything: the record keeps what is valid of it.
+func TestIssuanceRecordUserAgent(t *testing.T) {
+	env := servertest.New(t)
+	c, secret := env.NewClient(api.ClientRequest{Owner: env.Human("alice")})
+	req, err := http.NewRequest("POST", env.URL+api.TokenPath, strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "agent/1.0 \xff\xfe(x)")
+	req.SetBasicAuth(c.ID, secret)
+	if r := env.Do(req); r.Status != http.StatusOK {
+		t.Fatalf("token with a User-Agent that is not UTF-8: status %d (%s)", r.Status, r.Body)
+	}
+	recs, err := env.Admin.Tokens(context.Background(), mayfly.IssuanceFilter{ClientID: c.ID})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records: %d, %v; want 1", len(recs), err)
+	}
+	if got := recs[0].UserAgent; got != "agent/1.0 (x)" {
+		t.Errorf("record's user agent %q; want %q", got, "agent/1.0 (x)")
+	}
+}
+
 // TestIssuanceRecords: every token leaves a record, queryable by client,
 // kid, jti and time.
 func TestIssuanceRecords(t *testing.T) {

@@ -186,13 +186,29 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 		}
 	}
 	for _, g := range batches {
-		if err := l.run(b, bt, g.unit, shared); err != nil {
+		// A Batch of several items runs in a savepoint, so that if it
+		// fails, each item is written again alone: one that cannot be
+		// written fails by itself, not every request's of the commit.
+		if err := l.run(b, bt, g.unit, shared || len(g.items) > 1); err != nil {
 			return nil, err
 		}
-		for _, u := range g.items {
-			u.err = g.unit.err
+		if g.unit.err == nil || len(g.items) == 1 {
+			for _, u := range g.items {
+				u.err = g.unit.err
+			}
+			plain = append(plain, g.unit)
+			continue
 		}
-		plain = append(plain, g.unit)
+		for _, u := range g.items {
+			one := &unit{ctx: context.Background(), fn: func(tx mayfly.Tx) error {
+				return u.item.Batch.WriteBatch(tx, []any{u.item.Value})
+			}}
+			if err := l.run(b, bt, one, true); err != nil {
+				return nil, err
+			}
+			u.err = one.err
+			plain = append(plain, one)
+		}
 	}
 	var ok []*unit
 	for _, u := range plain {

@@ -117,7 +117,7 @@ func New(cfg Config) *Service {
 
 // commit writes a commit's families begun and rotations, with one entry
 // for the tokens they issued.
-func (s *Service) commit(tx mayfly.Tx, ops []*op) error {
+func (s *Service) commit(tx mayfly.Tx, ops []*op) (err error) {
 	var fams []*mayfly.RefreshFamily
 	var firsts []*mayfly.RefreshToken
 	var rots []*mayfly.RefreshRotation
@@ -129,6 +129,13 @@ func (s *Service) commit(tx mayfly.Tx, ops []*op) error {
 			fams, firsts = append(fams, o.fam), append(firsts, o.tok)
 		}
 	}
+	defer func() {
+		if err != nil { // nothing rotated: the records that depend on it must not be written
+			for _, r := range rots {
+				r.Rotated = false
+			}
+		}
+	}()
 	if err := s.cfg.Store.CreateRefreshFamilies(tx, fams, firsts); err != nil {
 		return err
 	}
@@ -144,7 +151,7 @@ func (s *Service) commit(tx mayfly.Tx, ops []*op) error {
 	if len(issued) == 0 {
 		return nil
 	}
-	_, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshIssued, Actor: "mayfly", Details: digest(issued)})
+	_, err = tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionRefreshIssued, Actor: "mayfly", Details: digest(issued)})
 	return err
 }
 
@@ -261,7 +268,7 @@ var ErrReused = invalidGrant("the refresh token was already used; its session is
 // Issuer makes the access token of a refresh of family fam, and returns
 // the item that writes its record (for UpdateBatch), which must be
 // written only if rotated reports true when the commit reaches it: the
-// rotation commits with it, or the token is not handed out.
+// record is written only if the rotation was, in the same transaction.
 type Issuer func(fam *mayfly.RefreshFamily, rotated func() bool) (mayfly.BatchItem, error)
 
 // Rotate takes the refresh token raw from client c, with the DPoP key
@@ -269,9 +276,12 @@ type Issuer func(fam *mayfly.RefreshFamily, rotated func() bool) (mayfly.BatchIt
 // the token and returns its family and the next token, shown once.
 //
 // issue, if not nil, makes the access token of the refresh once the
-// family's checks pass; its record commits with the rotation. It may be
-// called again if the rotation loses to a concurrent one: only the last
-// token it made may be handed out.
+// family's checks pass; its record is written in the rotation's
+// transaction, if the rotation was. If the record then fails, the
+// rotation stands and Rotate returns the error: the client that got no
+// answer may retry within the grace window. issue may be called again if
+// the rotation loses to a concurrent one: only the last token it made
+// may be handed out.
 func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue Issuer) (*mayfly.RefreshFamily, string, error) {
 	if len(raw) != TokenLen {
 		return nil, "", invalidGrant("the refresh token is not valid")

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	josejson "github.com/go-jose/go-jose/v4/json"
@@ -199,6 +203,9 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 	case cl.ID == "":
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion has no jti")
 	}
+	if err := checkJTI(cl.ID); err != nil {
+		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion %v", err)
+	}
 	a, err := s.admit(ctx, c, at)
 	if err != nil {
 		return nil, err
@@ -214,6 +221,21 @@ func (s *Service) authenticateAssertion(ctx context.Context, cr Credentials, at 
 		return nil, mayfly.Errorf(mayfly.Unauthenticated, "client_assertion jti was already used")
 	}
 	return a, nil
+}
+
+// MaxJTI bounds the jti of a client assertion or subject token.
+const MaxJTI = 256
+
+// checkJTI refuses a jti a store could not keep as it is: longer than
+// MaxJTI bytes, not UTF-8, or with control characters.
+func checkJTI(jti string) error {
+	if len(jti) > MaxJTI {
+		return fmt.Errorf("jti is longer than %d bytes", MaxJTI)
+	}
+	if !utf8.ValidString(jti) || strings.ContainsFunc(jti, unicode.IsControl) {
+		return errors.New("jti must be UTF-8 without control characters")
+	}
+	return nil
 }
 
 // jtiUse is a jti's use waiting for its commit, which sets done, and

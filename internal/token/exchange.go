@@ -154,8 +154,9 @@ func (s *Service) subjectToken(c *mayfly.Client, raw string) (*jwt.Claims, error
 		return nil, bad("has no iat")
 	case cl.ID == "":
 		return nil, bad("has no jti")
-	case len(cl.ID) > 256:
-		return nil, bad("jti is longer than 256 bytes")
+	}
+	if err := checkJTI(cl.ID); err != nil {
+		return nil, bad("%v", err)
 	}
 	if err := checkSubject(cl.Subject); err != nil {
 		return nil, bad("%v", err)

@@ -354,11 +354,14 @@ func (s *Service) recheck(ctx context.Context, a *Authenticated) error {
 	return s.cfg.Identity.Usable(ctx, cur)
 }
 
+// truncate cuts s to at most n bytes, as a store can keep it.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		s = s[:n]
 	}
-	return strings.ToValidUTF8(s[:n], "")
+	// What a request sends goes into a record: a store's text takes
+	// valid UTF-8 without NULs (PostgreSQL's), nothing else.
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")
 }
 
 // grantScope returns the scope to grant: what was asked for, if the client

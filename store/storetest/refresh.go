@@ -165,7 +165,7 @@ func testRefreshRotate(t *testing.T, s RefreshStore) {
 }
 
 // Two rotations of one family from one generation in one call: the
-// first wins.
+// first wins; from several generations, the one from the current.
 func testRefreshRotateOnce(t *testing.T, s RefreshStore) {
 	f, tok := newFamily("fam-1", t0)
 	createFamily(t, s, f, tok)
@@ -179,6 +179,23 @@ func testRefreshRotateOnce(t *testing.T, s RefreshStore) {
 	}
 	if got, _ := s.RefreshFamily(t.Context(), "fam-1"); got == nil || got.Current != 2 {
 		t.Errorf("family after two rotations from one generation: %+v, want Current 2", got)
+	}
+	// Rotations of one family from different generations in one call:
+	// the one from where the family is wins, whichever comes first, and
+	// the other writes nothing.
+	stale, fresh, ahead := rotation("fam-1", 1, true, t0.Add(2*time.Second)), rotation("fam-1", 2, true, t0.Add(2*time.Second)), rotation("fam-1", 3, true, t0.Add(2*time.Second))
+	stale.Next.Hash, ahead.Next.Hash = refreshHash("stale"), refreshHash("ahead")
+	rotate(t, s, stale, fresh, ahead)
+	if stale.Rotated || !fresh.Rotated || ahead.Rotated {
+		t.Errorf("rotated: stale %v, fresh %v, ahead %v; want false, true, false", stale.Rotated, fresh.Rotated, ahead.Rotated)
+	}
+	for _, r := range []*mayfly.RefreshRotation{stale, ahead} {
+		if _, _, err := s.RefreshToken(t.Context(), r.Next.Hash); !errors.Is(err, mayfly.ErrNotFound) {
+			t.Errorf("successor of a rotation that lost: got error %v, want not found", err)
+		}
+	}
+	if got, _ := s.RefreshFamily(t.Context(), "fam-1"); got == nil || got.Current != 3 {
+		t.Errorf("family after rotations from three generations: %+v, want Current 3", got)
 	}
 }
 

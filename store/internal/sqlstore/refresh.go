@@ -177,28 +177,24 @@ func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
 		vals = append(vals, `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))`)
 		args = append(args, r.FamilyID, r.From, Nanos(r.At), Nanos(r.IdleExpiresAt))
 	}
-	// Each family appears once among the values, so RETURNING names the
-	// rotations that won.
-	ids, err := queryAll(t.ctx, t.conn, func(row Row) (string, error) {
-		var id string
-		return id, row.Scan(&id)
+	// A family is updated once at most, from the generation it is at:
+	// RETURNING names it with that generation, the rotation that won.
+	moved, err := queryAll(t.ctx, t.conn, func(row Row) (familyGen, error) {
+		var k familyGen
+		return k, row.Scan(&k.id, &k.gen)
 	}, `UPDATE refresh_families SET current = current + 1, last_used = v.column3, idle_expires_at = v.column4
 		FROM (VALUES `+strings.Join(vals, ", ")+`) AS v
 		WHERE refresh_families.id = v.column1 AND refresh_families.current = v.column2 AND refresh_families.revoked_at IS NULL
-		RETURNING refresh_families.id`, args...)
+		RETURNING refresh_families.id, refresh_families.current - 1`, args...)
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if len(moved) == 0 {
 		return nil
 	}
-	won := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		won[id] = true
-	}
 	var winners []*mayfly.RefreshRotation
-	for _, r := range rs {
-		if won[r.FamilyID] && tried[familyGen{r.FamilyID, r.From}] == r {
+	for _, k := range moved {
+		if r := tried[k]; r != nil {
 			winners = append(winners, r)
 		}
 	}

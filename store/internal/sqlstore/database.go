@@ -79,6 +79,14 @@ func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows,
 	return sqlRows{rows}, nil
 }
 
+func (a sqlAdapter) queryDrained(ctx context.Context, query string, args ...any) (Rows, error) {
+	rows, err := a.on(ctx, query, false).QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
 func (a sqlAdapter) SendBatch(ctx context.Context, b *Batch) error {
 	for _, it := range b.items {
 		if it.scan != nil {

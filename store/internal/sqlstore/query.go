@@ -67,9 +67,24 @@ func (b *Batch) QueryRow(scan func(Row) error, query string, args ...any) {
 	b.items = append(b.items, batchItem{query: query, args: args, scan: scan})
 }
 
-// queryAll runs query and scans each row with scan.
+// drainer is a Querier that can run a query whose rows are all read
+// before anything else runs, through a statement prepared once, which a
+// transaction cannot do for rows read while other statements run.
+type drainer interface {
+	queryDrained(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// queryAll runs query and scans each row with scan, which must not run
+// statements itself: the rows are read to the end before queryAll
+// returns.
 func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := q.Query(ctx, query, args...)
+	var rows Rows
+	var err error
+	if d, ok := q.(drainer); ok {
+		rows, err = d.queryDrained(ctx, query, args...)
+	} else {
+		rows, err = q.Query(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -199,10 +199,8 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 			plain = append(plain, g.unit)
 			continue
 		}
-		for _, u := range g.items {
-			one := &unit{ctx: context.Background(), fn: func(tx mayfly.Tx) error {
-				return u.item.Batch.WriteBatch(tx, []any{u.item.Value})
-			}}
+		for i, u := range g.items {
+			one := writeUnit(g.w, g.items[i:i+1])
 			if err := l.run(b, bt, one, true); err != nil {
 				return nil, err
 			}
@@ -240,6 +238,7 @@ func (l *Log) commit(ctx context.Context, units []*unit) ([]*unit, error) {
 
 // batched is the items of one Batch in a commit, written as one unit.
 type batched struct {
+	w     mayfly.BatchWriter
 	unit  *unit
 	items []*unit
 }
@@ -247,35 +246,34 @@ type batched struct {
 // group returns the units that are not items of a Batch, and those that
 // are, each Batch's items as one unit, in the Batches' order.
 func group(units []*unit) (plain []*unit, batches []*batched) {
-	var byBatch map[mayfly.BatchWriter]*batched
+	byBatch := map[mayfly.BatchWriter]*batched{}
 	for _, u := range units {
 		if u.fn != nil {
 			plain = append(plain, u)
 			continue
 		}
-		w := u.item.Batch
-		g := byBatch[w]
+		g := byBatch[u.item.Batch]
 		if g == nil {
-			if byBatch == nil {
-				byBatch = map[mayfly.BatchWriter]*batched{}
-			}
-			g = &batched{unit: &unit{ctx: context.Background()}}
-			g.unit.fn = func(tx mayfly.Tx) error { // once every item has joined
-				vs := make([]any, len(g.items))
-				for i, it := range g.items {
-					vs[i] = it.item.Value
-				}
-				return w.WriteBatch(tx, vs)
-			}
-			byBatch[w] = g
+			g = &batched{w: u.item.Batch}
+			byBatch[g.w] = g
 			batches = append(batches, g)
 		}
 		g.items = append(g.items, u)
 	}
-	slices.SortStableFunc(batches, func(a, b *batched) int {
-		return cmp.Compare(a.items[0].item.Batch.BatchOrder(), b.items[0].item.Batch.BatchOrder())
-	})
+	for _, g := range batches {
+		g.unit = writeUnit(g.w, g.items)
+	}
+	slices.SortStableFunc(batches, func(a, b *batched) int { return cmp.Compare(a.w.BatchOrder(), b.w.BatchOrder()) })
 	return plain, batches
+}
+
+// writeUnit is the unit that writes items, of w, with one call.
+func writeUnit(w mayfly.BatchWriter, items []*unit) *unit {
+	vs := make([]any, len(items))
+	for i, it := range items {
+		vs[i] = it.item.Value
+	}
+	return &unit{ctx: context.Background(), fn: func(tx mayfly.Tx) error { return w.WriteBatch(tx, vs) }}
 }
 
 // run runs one unit; in a shared transaction, in a savepoint, so that its

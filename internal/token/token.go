@@ -95,10 +95,11 @@ type recordOp struct {
 // record writes the records of a commit's tokens that may be handed out,
 // with one digest entry.
 func (s *Service) record(tx mayfly.Tx, ops []*recordOp) error {
+	var kept []*recordOp
 	recs := make([]mayfly.Issuance, 0, len(ops))
 	for _, o := range ops {
 		if o.cond == nil || o.cond() {
-			recs = append(recs, o.rec)
+			kept, recs = append(kept, o), append(recs, o.rec)
 		}
 	}
 	if len(recs) == 0 {
@@ -110,8 +111,8 @@ func (s *Service) record(tx mayfly.Tx, ops []*recordOp) error {
 	if _, err := tx.Audit(mayfly.AuditEntry{Action: mayfly.ActionTokensIssued, Actor: "mayfly", Details: digest(recs)}); err != nil {
 		return err
 	}
-	for _, o := range ops {
-		o.written = o.cond == nil || o.cond()
+	for _, o := range kept {
+		o.written = true
 	}
 	tx.AfterCommit(func() { s.recorded.Add(int64(len(recs))) })
 	return nil

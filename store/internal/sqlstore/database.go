@@ -38,12 +38,12 @@ type sqlAdapter struct {
 }
 
 // on returns what runs query: a statement prepared once, if there is one.
-// rows says the caller reads rows, which a transaction's prepared
-// statement cannot give: a caller may run the same query while it reads
-// them, which would reset them. A pool runs each use on a connection of
-// its own.
-func (a sqlAdapter) on(ctx context.Context, query string, rows bool) sqlQuerier {
-	if a.stmts == nil || (rows && a.tx != nil) {
+// held says the caller keeps rows open while it runs other statements,
+// which a transaction's prepared statement cannot allow: the same query
+// run meanwhile would reset them. A pool runs each use on a connection
+// of its own.
+func (a sqlAdapter) on(ctx context.Context, query string, held bool) sqlQuerier {
+	if a.stmts == nil || (held && a.tx != nil) {
 		return a.q
 	}
 	st := a.stmts.get(query)
@@ -72,15 +72,15 @@ func (a sqlAdapter) QueryRow(ctx context.Context, query string, args ...any) Row
 }
 
 func (a sqlAdapter) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := a.on(ctx, query, true).QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
+	return a.query(ctx, query, true, args...)
 }
 
 func (a sqlAdapter) queryDrained(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := a.on(ctx, query, false).QueryContext(ctx, query, args...)
+	return a.query(ctx, query, false, args...)
+}
+
+func (a sqlAdapter) query(ctx context.Context, query string, held bool, args ...any) (Rows, error) {
+	rows, err := a.on(ctx, query, held).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -171,8 +171,10 @@ type RefreshStore interface {
 	// CreateRefreshFamilies stores families, each with its first token,
 	// tokens[i] of fams[i].
 	CreateRefreshFamilies(tx Tx, fams []*RefreshFamily, tokens []*RefreshToken) error
-	// RefreshToken finds the token whose hash is hash, and its family.
-	RefreshToken(ctx context.Context, hash []byte) (*RefreshToken, *RefreshFamily, error)
+	// RefreshToken finds the token of a family's generation, if its hash
+	// is hash, and its family; NotFound if there is none or its hash is
+	// another.
+	RefreshToken(ctx context.Context, familyID string, generation int64, hash []byte) (*RefreshToken, *RefreshFamily, error)
 	RefreshFamily(ctx context.Context, id string) (*RefreshFamily, error)
 	// RefreshTokens returns a family's tokens, by generation.
 	RefreshTokens(ctx context.Context, familyID string) ([]*RefreshToken, error)

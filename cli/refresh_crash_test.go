@@ -81,7 +81,11 @@ func TestCrashDuringRefresh(t *testing.T) {
 	apptest.CheckAuditCoverage(t, st)
 	retired := 0 // rotated, but the answer never came: only the grace retry saves these
 	for i, tok := range held {
-		if rt, _, err := st.RefreshToken(ctx, refresh.Hash(tok)); err == nil && rt.Retired() && unanswered[i] {
+		fam, gen, err := refresh.Parse(tok)
+		if err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		if rt, _, err := st.RefreshToken(ctx, fam, gen, refresh.Hash(tok)); err == nil && rt.Retired() && unanswered[i] {
 			retired++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/api"
+	"github.com/mayflyhq/mayfly/internal/refresh"
 	"github.com/mayflyhq/mayfly/internal/tokentest"
 	"github.com/mayflyhq/mayfly/sdk"
 	"github.com/mayflyhq/mayfly/server"
@@ -302,6 +304,32 @@ func TestRefreshRefused(t *testing.T) {
 			t.Errorf("refresh token %.20q: got %v, want invalid_grant", bad, err)
 		}
 	}
+	// A token names its family (the sid of every access token, which is
+	// no secret) and generation: naming them, current or retired, with a
+	// secret of one's own is an unknown token, not a reuse, and leaves
+	// the family as it was.
+	fam, gen, err := refresh.Parse(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := rt[strings.LastIndexByte(rt, '.')+1:]
+	forged := strings.Repeat("A", len(secret))
+	for _, bad := range []string{
+		fmt.Sprintf("%s.%d.%s", fam, gen, forged),
+		fmt.Sprintf("%s.%d.%s", fam, gen-1, forged),
+		fmt.Sprintf("%s.%d.%s", fam, gen-1, secret),
+		fmt.Sprintf("%s.%d.%s", fam, gen+1, secret),
+		fmt.Sprintf("%s.0%d.%s", fam, gen, secret),
+	} {
+		if _, err := e.refresh(e.c.ID, e.secret, bad, "203.0.113.66"); oauthCode(err) != "invalid_grant" {
+			t.Errorf("refresh token %q: got %v, want invalid_grant", bad, err)
+		}
+	}
+	if f, _ := e.Server.App.Store().RefreshFamily(ctx, fam); f == nil || f.Revoked() || f.Current != gen {
+		t.Errorf("family after forged tokens named it: %+v; want it at generation %d, not revoked", f, gen)
+	}
+	rt = e.mustRefresh(t, rt, "192.0.2.10").RefreshToken
+
 	r := e.PostForm(api.TokenPath, url.Values{"grant_type": {"refresh_token"}}, e.c.ID, e.secret)
 	if r.Status != 400 || r.JSON()["error"] != "invalid_request" {
 		t.Errorf("no refresh_token: %d %s; want 400 invalid_request", r.Status, r.Body)

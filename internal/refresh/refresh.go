@@ -4,7 +4,10 @@
 //
 // # Invariants
 //
-//   - A token is 256 random bits, shown once; only its SHA-256 is stored.
+//   - A token is 256 random bits, shown once, after the family's ID and
+//     its generation, which say where it is stored; only its SHA-256 is
+//     stored. A token that names a family and generation but not their
+//     hash is unknown, and nothing is done to the family.
 //   - A family has one current token. Rotation checks that the token
 //     presented is the current one, retires it and stores its successor
 //     in one transaction (a compare-and-swap on the family's generation),
@@ -52,8 +55,75 @@ const DefaultGrace = 10 * time.Second
 // at once leave one answered and the family revoked, as theft.
 const RetryGap = time.Second
 
-// TokenLen is the length of a refresh token: 32 bytes, base64url.
-const TokenLen = 43
+// A refresh token is "FAMILY.GENERATION.SECRET": the family's ID, the
+// token's generation in decimal, and 32 random bytes in base64url. The
+// store finds a token by its family and generation, the primary key of
+// its row: a rotation then writes its two tokens' rows side by side, in
+// one page, where a key by hash wrote two pages at random places
+// (BENCHMARKS.md "Refresh tokens").
+const (
+	secretLen   = 43
+	familyIDLen = 3 + 26 // "rf_" and 128 bits in base32hex
+	// maxTokenLen bounds a token: the family, a generation of up to 19
+	// digits, the secret, and two dots.
+	maxTokenLen = familyIDLen + 19 + secretLen + 2
+)
+
+// format returns the token of a family's generation with secret.
+func format(familyID string, generation int64, secret string) string {
+	return familyID + "." + strconv.FormatInt(generation, 10) + "." + secret
+}
+
+// Parse returns the family and generation a refresh token names, or an
+// error if it is not one's form. It reads untrusted input: a generation
+// is canonical decimal from 1, and the family and secret are of their
+// alphabets and lengths.
+func Parse(raw string) (familyID string, generation int64, err error) {
+	bad := invalidGrant("the refresh token is not valid")
+	if len(raw) > maxTokenLen {
+		return "", 0, bad
+	}
+	fam, rest, ok := strings.Cut(raw, ".")
+	if !ok {
+		return "", 0, bad
+	}
+	gen, secret, ok := strings.Cut(rest, ".")
+	if !ok || !validFamilyID(fam) || len(secret) != secretLen || !base64URL(secret) {
+		return "", 0, bad
+	}
+	if gen == "" || gen[0] == '0' || strings.Trim(gen, "0123456789") != "" {
+		return "", 0, bad
+	}
+	n, err := strconv.ParseInt(gen, 10, 64)
+	if err != nil || n < 1 {
+		return "", 0, bad
+	}
+	return fam, n, nil
+}
+
+// validFamilyID reports whether id is of a family ID's form: "rf_" and
+// 26 characters of lowercase base32hex.
+func validFamilyID(id string) bool {
+	if len(id) != familyIDLen || !strings.HasPrefix(id, "rf_") {
+		return false
+	}
+	for _, c := range []byte(id[3:]) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'v') {
+			return false
+		}
+	}
+	return true
+}
+
+// base64URL reports whether s is of the unpadded base64url alphabet.
+func base64URL(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // Revoker writes revocations in a transaction (revoke.Service).
 type Revoker interface {
@@ -183,13 +253,14 @@ func Hash(token string) []byte {
 
 var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
 
-// newToken returns a new refresh token and its hash.
-func (s *Service) newToken() (string, []byte, error) {
+// newToken returns a new refresh token of a family's generation, and its
+// hash.
+func (s *Service) newToken(familyID string, generation int64) (string, []byte, error) {
 	var b [32]byte
 	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
 		return "", nil, mayfly.E("refresh.newToken", err)
 	}
-	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	tok := format(familyID, generation, base64.RawURLEncoding.EncodeToString(b[:]))
 	return tok, Hash(tok), nil
 }
 
@@ -236,13 +307,14 @@ func (s *Service) Start(c *mayfly.Client, subject, jkt, source string, cond func
 	if _, err := io.ReadFull(s.cfg.Rand, id[:]); err != nil {
 		return nil, "", mayfly.BatchItem{}, mayfly.E("refresh.Start", err)
 	}
-	raw, hash, err := s.newToken()
+	famID := "rf_" + strings.ToLower(idEncoding.EncodeToString(id[:]))
+	raw, hash, err := s.newToken(famID, 1)
 	if err != nil {
 		return nil, "", mayfly.BatchItem{}, err
 	}
 	now := s.cfg.Clock.Now().UTC()
 	idle, absolute := Lifetimes(c)
-	f := &mayfly.RefreshFamily{ID: "rf_" + strings.ToLower(idEncoding.EncodeToString(id[:])), ClientID: c.ID, Subject: subject, JKT: jkt,
+	f := &mayfly.RefreshFamily{ID: famID, ClientID: c.ID, Subject: subject, JKT: jkt,
 		CreatedAt: now, LastUsed: now, IdleExpiresAt: now.Add(idle), ExpiresAt: now.Add(absolute), Current: 1}
 	t := &mayfly.RefreshToken{Hash: hash, FamilyID: f.ID, Generation: 1, IssuedAt: now, Source: source}
 	return f, raw, s.batch.Item(&op{fam: f, tok: t, cond: cond}), nil
@@ -283,14 +355,15 @@ type Issuer func(fam *mayfly.RefreshFamily, rotated func() bool) (mayfly.BatchIt
 // the rotation loses to a concurrent one: only the last token it made
 // may be handed out.
 func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source string, issue Issuer) (*mayfly.RefreshFamily, string, error) {
-	if len(raw) != TokenLen {
-		return nil, "", invalidGrant("the refresh token is not valid")
+	famID, gen, err := Parse(raw)
+	if err != nil {
+		return nil, "", err
 	}
 	hash := Hash(raw)
 	// A lost compare-and-swap means another request used the family
 	// meanwhile: read it again and decide on what it did.
 	for range 3 {
-		tok, fam, err := s.cfg.Store.RefreshToken(ctx, hash)
+		tok, fam, err := s.cfg.Store.RefreshToken(ctx, famID, gen, hash)
 		if mayfly.ErrorCode(err) == mayfly.NotFound {
 			return nil, "", invalidGrant("the refresh token is not valid")
 		}
@@ -313,7 +386,7 @@ func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source
 		default:
 			return nil, "", s.reused(ctx, fam, tok, source)
 		}
-		next, nextHash, err := s.newToken()
+		next, nextHash, err := s.newToken(fam.ID, fam.Current+1)
 		if err != nil {
 			return nil, "", err
 		}

@@ -180,3 +180,31 @@ func TestIssuancePartitionMigration(t *testing.T) {
 		t.Errorf("next seq: %d, %v; want 4", seq, err)
 	}
 }
+
+// TestRefreshByFamilyMigration: refresh tokens stored by hash are kept,
+// keyed by family and generation, when migration 18 is applied.
+func TestRefreshByFamilyMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn := migratedBefore(t, ctx, dsn, 18)
+	f, toks := storetest.RefreshBeforeMigration()
+	if _, err := conn.Exec(ctx, `INSERT INTO refresh_families (id, client_id, subject, jkt, created_at, last_used, idle_expires_at, expires_at, current, revoked_at, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, '')`, f.ID, f.ClientID, f.Subject, f.JKT, f.CreatedAt.UnixNano(), f.LastUsed.UnixNano(),
+		f.IdleExpiresAt.UnixNano(), f.ExpiresAt.UnixNano(), f.Current); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if _, err := conn.Exec(ctx, `INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, source, used_at, used_from, retired_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, tok.Hash, tok.FamilyID, tok.Generation, tok.IssuedAt.UnixNano(), tok.Source,
+			sqlstore.Nanos(tok.UsedAt), tok.UsedFrom, sqlstore.Nanos(tok.RetiredAt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RefreshMigrated(t, s)
+}

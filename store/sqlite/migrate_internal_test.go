@@ -104,3 +104,31 @@ func migratedBefore(t *testing.T, path string, version int) *sql.DB {
 	}
 	return db
 }
+
+// TestRefreshByFamilyMigration: refresh tokens stored by hash are kept,
+// keyed by family and generation, when migration 18 is applied.
+func TestRefreshByFamilyMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	db := migratedBefore(t, path, 18)
+	f, toks := storetest.RefreshBeforeMigration()
+	if _, err := db.Exec(`INSERT INTO refresh_families (id, client_id, subject, jkt, created_at, last_used, idle_expires_at, expires_at, current, revoked_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '')`, f.ID, f.ClientID, f.Subject, f.JKT, f.CreatedAt.UnixNano(), f.LastUsed.UnixNano(),
+		f.IdleExpiresAt.UnixNano(), f.ExpiresAt.UnixNano(), f.Current); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if _, err := db.Exec(`INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, source, used_at, used_from, retired_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tok.Hash, tok.FamilyID, tok.Generation, tok.IssuedAt.UnixNano(), tok.Source,
+			sqlstore.Nanos(tok.UsedAt), tok.UsedFrom, sqlstore.Nanos(tok.RetiredAt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RefreshMigrated(t, s)
+}

@@ -42,6 +42,11 @@ func newFamily(id string, at time.Time) (*mayfly.RefreshFamily, *mayfly.RefreshT
 	return f, &mayfly.RefreshToken{Hash: refreshHash(id + "/1"), FamilyID: id, Generation: 1, IssuedAt: at.Add(fine), Source: "192.0.2.1"}
 }
 
+// lookup finds tok in s by its family, generation and hash.
+func lookup(t *testing.T, s RefreshStore, tok *mayfly.RefreshToken) (*mayfly.RefreshToken, *mayfly.RefreshFamily, error) {
+	return s.RefreshToken(t.Context(), tok.FamilyID, tok.Generation, tok.Hash)
+}
+
 func createFamily(t *testing.T, s RefreshStore, f *mayfly.RefreshFamily, tok *mayfly.RefreshToken) {
 	t.Helper()
 	must(t, "CreateRefreshFamilies", commit(t, s, func(tx mayfly.Tx) error {
@@ -85,7 +90,7 @@ func diffRefresh(got, want *mayfly.RefreshToken) diff {
 func testRefreshRoundTrip(t *testing.T, s RefreshStore) {
 	f, tok := newFamily("fam-1", t0)
 	createFamily(t, s, f, tok)
-	gotTok, gotFam, err := s.RefreshToken(t.Context(), tok.Hash)
+	gotTok, gotFam, err := lookup(t, s, tok)
 	must(t, "RefreshToken", err)
 	diffRefresh(gotTok, tok).report(t, "token")
 	diffFamily(gotFam, f).report(t, "token's family")
@@ -93,18 +98,36 @@ func testRefreshRoundTrip(t *testing.T, s RefreshStore) {
 	must(t, "RefreshFamily", err)
 	diffFamily(got, f).report(t, "family")
 
-	_, _, err = s.RefreshToken(t.Context(), refreshHash("no such token"))
-	wantErr(t, "RefreshToken of an unknown hash", err, mayfly.ErrNotFound)
+	// A token names its family and generation; only its hash proves it.
+	for _, c := range []struct {
+		what string
+		fam  string
+		gen  int64
+		hash []byte
+	}{
+		{"another hash", f.ID, 1, refreshHash("no such token")},
+		{"another generation", f.ID, 2, tok.Hash},
+		{"another family", "fam-none", 1, tok.Hash},
+	} {
+		_, _, err = s.RefreshToken(t.Context(), c.fam, c.gen, c.hash)
+		wantErr(t, "RefreshToken of "+c.what, err, mayfly.ErrNotFound)
+	}
 	_, err = s.RefreshFamily(t.Context(), "fam-none")
 	wantErr(t, "RefreshFamily of an unknown id", err, mayfly.ErrNotFound)
+	again, againTok := newFamily(f.ID, t0.Add(time.Hour))
+	againTok.Hash = refreshHash("again")
 	f2, tok2 := newFamily("fam-2", t0)
-	tok2.Hash = tok.Hash
 	err = commit(t, s, func(tx mayfly.Tx) error {
-		return s.CreateRefreshFamilies(tx, []*mayfly.RefreshFamily{f2}, []*mayfly.RefreshToken{tok2})
+		return s.CreateRefreshFamilies(tx, []*mayfly.RefreshFamily{f2, again}, []*mayfly.RefreshToken{tok2, againTok})
 	})
-	wantErr(t, "a token whose hash another has", err, mayfly.ErrConflict)
+	wantErr(t, "a family whose ID another has", err, mayfly.ErrConflict)
 	if _, err := s.RefreshFamily(t.Context(), "fam-2"); !errors.Is(err, mayfly.ErrNotFound) {
 		t.Errorf("the family of a refused create: got error %v, want not found", err)
+	}
+	if got, _, err := lookup(t, s, tok); err != nil {
+		t.Errorf("the first token after a refused create: %v", err)
+	} else {
+		diffRefresh(got, tok).report(t, "the first token after a refused create")
 	}
 }
 
@@ -151,7 +174,7 @@ func testRefreshRotate(t *testing.T, s RefreshStore) {
 	if stale.Rotated {
 		t.Error("rotation from a generation the family has left: rotated")
 	}
-	if _, _, err := s.RefreshToken(t.Context(), stale.Next.Hash); !errors.Is(err, mayfly.ErrNotFound) {
+	if _, _, err := lookup(t, s, stale.Next); !errors.Is(err, mayfly.ErrNotFound) {
 		t.Errorf("successor of a refused rotation: got error %v, want not found", err)
 	}
 	// Replacing the unused successor: retired, without being used.
@@ -190,7 +213,7 @@ func testRefreshRotateOnce(t *testing.T, s RefreshStore) {
 		t.Errorf("rotated: stale %v, fresh %v, ahead %v; want false, true, false", stale.Rotated, fresh.Rotated, ahead.Rotated)
 	}
 	for _, r := range []*mayfly.RefreshRotation{stale, ahead} {
-		if _, _, err := s.RefreshToken(t.Context(), r.Next.Hash); !errors.Is(err, mayfly.ErrNotFound) {
+		if _, _, err := lookup(t, s, r.Next); !errors.Is(err, mayfly.ErrNotFound) {
 			t.Errorf("successor of a rotation that lost: got error %v, want not found", err)
 		}
 	}
@@ -267,10 +290,46 @@ func testRefreshPrune(t *testing.T, s RefreshStore) {
 	if n != 1 {
 		t.Errorf("PruneRefresh: got %d, want 1", n)
 	}
-	if _, _, err := s.RefreshToken(t.Context(), oldTok.Hash); !errors.Is(err, mayfly.ErrNotFound) {
+	if _, _, err := lookup(t, s, oldTok); !errors.Is(err, mayfly.ErrNotFound) {
 		t.Errorf("token of a pruned family: got error %v, want not found", err)
 	}
-	if _, _, err := s.RefreshToken(t.Context(), liveTok.Hash); err != nil {
+	if _, _, err := lookup(t, s, liveTok); err != nil {
 		t.Errorf("token of a live family: %v", err)
+	}
+}
+
+// RefreshBeforeMigration is a family and its two tokens, the first
+// retired, as a test writes them into a store before migration 18 keyed
+// refresh tokens by family and generation.
+func RefreshBeforeMigration() (*mayfly.RefreshFamily, []*mayfly.RefreshToken) {
+	f, first := newFamily("rf_migrated", t0)
+	f.Current = 2
+	first.UsedAt, first.UsedFrom, first.RetiredAt = t0.Add(time.Minute), "198.51.100.7", t0.Add(time.Minute)
+	second := &mayfly.RefreshToken{Hash: refreshHash(f.ID + "/2"), FamilyID: f.ID, Generation: 2, IssuedAt: t0.Add(time.Minute), Source: "198.51.100.7"}
+	return f, []*mayfly.RefreshToken{first, second}
+}
+
+// RefreshMigrated checks that RefreshBeforeMigration's rows read back as
+// they were written, each found by its family, generation and hash, and
+// that the family rotates on.
+func RefreshMigrated(t *testing.T, s RefreshStore) {
+	t.Helper()
+	f, want := RefreshBeforeMigration()
+	got, err := s.RefreshTokens(t.Context(), f.ID)
+	must(t, "RefreshTokens", err)
+	if len(got) != len(want) {
+		t.Fatalf("RefreshTokens after the migration: %d tokens, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		diffRefresh(got[i], w).report(t, "token after the migration")
+		tok, fam, err := lookup(t, s, w)
+		must(t, "RefreshToken", err)
+		diffRefresh(tok, w).report(t, "token found after the migration")
+		diffFamily(fam, f).report(t, "family found after the migration")
+	}
+	r := rotation(f.ID, 2, true, t0.Add(time.Hour))
+	rotate(t, s, r)
+	if !r.Rotated {
+		t.Error("a migrated family did not rotate")
 	}
 }

@@ -56,13 +56,14 @@ func (s *Store) CreateRefreshFamilies(tx mayfly.Tx, fams []*mayfly.RefreshFamily
 	return s.err(op, t.conn.SendBatch(t.ctx, b))
 }
 
-func (s *Store) RefreshToken(ctx context.Context, hash []byte) (*mayfly.RefreshToken, *mayfly.RefreshFamily, error) {
+func (s *Store) RefreshToken(ctx context.Context, familyID string, generation int64, hash []byte) (*mayfly.RefreshToken, *mayfly.RefreshFamily, error) {
 	var tok *mayfly.RefreshToken
 	var fam *mayfly.RefreshFamily
 	// One round trip: the token's columns, then its family's.
 	row := s.hotRow(ctx, `SELECT t.hash, t.family_id, t.generation, t.issued_at, t.source, t.used_at, t.used_from, t.retired_at,
 		f.id, f.client_id, f.subject, f.jkt, f.created_at, f.last_used, f.idle_expires_at, f.expires_at, f.current, f.revoked_at, f.reason
-		FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?`, hash)
+		FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+		WHERE t.family_id = ? AND t.generation = ? AND t.hash = ?`, familyID, generation, hash)
 	err := row.Scan(scanBoth(&tok, &fam)...)
 	if err != nil {
 		return nil, nil, s.err("RefreshToken", err)

@@ -54,13 +54,14 @@ func (t *RefreshToken) Retired() bool { return !t.RetiredAt.IsZero() }
 type RefreshRotation struct {
 	FamilyID string
 	From     int64 // the generation read as current
-	// Used says the token retired was presented (UsedFrom is the
-	// address), not replaced unused.
-	Used          bool
-	UsedFrom      string
-	At            time.Time // the retirement time and the family's LastUsed
+	// Used says the token retired was presented, from the address its
+	// successor is issued to (Next.Source), not replaced unused.
+	Used bool
+	// IdleExpiresAt is the family's idle expiry from the rotation on.
 	IdleExpiresAt time.Time
-	Next          *RefreshToken // generation From+1
+	// Next is generation From+1. Its IssuedAt is when the token it
+	// replaces was retired, and the family's LastUsed.
+	Next *RefreshToken
 	// Rotated is set by RotateRefresh: false if the family had moved on
 	// or was revoked, and nothing was written.
 	Rotated bool

@@ -169,7 +169,8 @@ type TokenStore interface {
 // RefreshStore keeps refresh token families and their tokens.
 type RefreshStore interface {
 	// CreateRefreshFamilies stores families, each with its first token,
-	// tokens[i] of fams[i].
+	// tokens[i] of fams[i]: generation 1 (the family's Current), issued
+	// when the family was last used (LastUsed).
 	CreateRefreshFamilies(tx Tx, fams []*RefreshFamily, tokens []*RefreshToken) error
 	// RefreshToken finds the token of a family's generation, if its hash
 	// is hash, and its family; NotFound if there is none or its hash is
@@ -178,14 +179,15 @@ type RefreshStore interface {
 	RefreshFamily(ctx context.Context, id string) (*RefreshFamily, error)
 	// RefreshTokens returns a family's tokens, by generation.
 	RefreshTokens(ctx context.Context, familyID string) ([]*RefreshToken, error)
-	// RotateRefresh applies each rotation in order, each as one
-	// compare-and-swap: if the family is at generation r.From and not
-	// revoked, it moves it to From+1 (LastUsed r.At, IdleExpiresAt as
-	// given), retires the token of generation From (its UsedAt and
-	// UsedFrom set if r.Used) and stores r.Next, and sets r.Rotated;
-	// otherwise it writes nothing for r. Rotations of one family in one
-	// call, or in transactions in any process at once, never both move
-	// it from the same generation.
+	// RotateRefresh applies the rotations, each as one compare-and-swap:
+	// if the family is at generation r.From and not revoked, it retires
+	// the token of generation From (used at r.Next.IssuedAt from
+	// r.Next.Source if r.Used), stores r.Next (the family's LastUsed its
+	// IssuedAt, its IdleExpiresAt r.IdleExpiresAt) and sets r.Rotated;
+	// otherwise it writes nothing for r. Of the rotations of one family in
+	// one call, only the first from the generation it is at may win; in
+	// transactions in any process at once, two never both move it from the
+	// same generation.
 	RotateRefresh(tx Tx, rs []*RefreshRotation) error
 	// RevokeRefreshFamily marks the family revoked at at for reason,
 	// unless it already is; it reports whether it did.

@@ -8,10 +8,11 @@
 //     its generation, which say where it is stored; only its SHA-256 is
 //     stored. A token that names a family and generation but not their
 //     hash is unknown, and nothing is done to the family.
-//   - A family has one current token. Rotation checks that the token
-//     presented is the current one, retires it and stores its successor
-//     in one transaction (a compare-and-swap on the family's generation),
-//     so two uses of one token never both rotate it.
+//   - A family has one current token, its latest generation. Rotation
+//     checks that the token presented is the current one and stores its
+//     successor, which retires it, in one transaction; a generation has
+//     one successor at most (a compare-and-swap on the family's
+//     generation), so two uses of one token never both rotate it.
 //   - A retired token presented again revokes its whole family at once,
 //     and with it (a RevokeSession revocation of the family's ID, the sid
 //     claim) every access token the family produced; the revocation, the
@@ -374,10 +375,10 @@ func (s *Service) Rotate(ctx context.Context, c *mayfly.Client, raw, jkt, source
 		if err := s.check(c, fam, jkt, now); err != nil {
 			return nil, "", err
 		}
-		r := &mayfly.RefreshRotation{FamilyID: fam.ID, From: fam.Current, At: now}
+		r := &mayfly.RefreshRotation{FamilyID: fam.ID, From: fam.Current}
 		switch {
 		case tok.Generation == fam.Current && !tok.Retired():
-			r.Used, r.UsedFrom = true, source
+			r.Used = true
 		case s.cfg.Grace > 0 && !tok.UsedAt.IsZero() && fam.Current == tok.Generation+1 && now.Sub(tok.UsedAt) >= RetryGap &&
 			now.Sub(tok.UsedAt) <= s.cfg.Grace:
 			// A retry: the successor is current, so it was never used.

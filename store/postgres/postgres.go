@@ -133,6 +133,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return `SELECT pg_advisory_xact_lock_shared(` + lockKeyArg + `)`, []any{lockName(schema, name)}
 		},
 		SkipLocked:      ` FOR UPDATE SKIP LOCKED`,
+		ForShare:        ` FOR SHARE`,
 		BeforeCommit:    s.beforeCommit,
 		AfterCommit:     s.afterCommit,
 		InsertIssuances: insertIssuances,

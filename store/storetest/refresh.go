@@ -131,11 +131,10 @@ func testRefreshRoundTrip(t *testing.T, s RefreshStore) {
 	}
 }
 
-// rotation of f from generation from, at at.
+// rotation of f from generation from, at at, from 198.51.100.7.
 func rotation(f string, from int64, used bool, at time.Time) *mayfly.RefreshRotation {
-	return &mayfly.RefreshRotation{FamilyID: f, From: from, Used: used, UsedFrom: map[bool]string{true: "198.51.100.7"}[used], At: at,
-		IdleExpiresAt: at.Add(time.Hour),
-		Next:          &mayfly.RefreshToken{Hash: refreshHash(f + "/" + string(rune('0'+from+1))), FamilyID: f, Generation: from + 1, IssuedAt: at, Source: "198.51.100.7"}}
+	return &mayfly.RefreshRotation{FamilyID: f, From: from, Used: used, IdleExpiresAt: at.Add(time.Hour),
+		Next: &mayfly.RefreshToken{Hash: refreshHash(f + "/" + string(rune('0'+from+1))), FamilyID: f, Generation: from + 1, IssuedAt: at, Source: "198.51.100.7"}}
 }
 
 func rotate(t *testing.T, s RefreshStore, rs ...*mayfly.RefreshRotation) {
@@ -182,7 +181,7 @@ func testRefreshRotate(t *testing.T, s RefreshStore) {
 	rotate(t, s, r3)
 	toks, err = s.RefreshTokens(t.Context(), "fam-1")
 	must(t, "RefreshTokens", err)
-	if !r3.Rotated || len(toks) != 3 || !toks[1].UsedAt.IsZero() || !sameTime(toks[1].RetiredAt, r3.At) || toks[2].Retired() {
+	if !r3.Rotated || len(toks) != 3 || !toks[1].UsedAt.IsZero() || !sameTime(toks[1].RetiredAt, r3.Next.IssuedAt) || toks[2].Retired() {
 		t.Errorf("replacing an unused successor: rotated %v, tokens %+v", r3.Rotated, toks)
 	}
 }
@@ -303,7 +302,7 @@ func testRefreshPrune(t *testing.T, s RefreshStore) {
 // refresh tokens by family and generation.
 func RefreshBeforeMigration() (*mayfly.RefreshFamily, []*mayfly.RefreshToken) {
 	f, first := newFamily("rf_migrated", t0)
-	f.Current = 2
+	f.Current, f.LastUsed = 2, t0.Add(time.Minute)
 	first.UsedAt, first.UsedFrom, first.RetiredAt = t0.Add(time.Minute), "198.51.100.7", t0.Add(time.Minute)
 	second := &mayfly.RefreshToken{Hash: refreshHash(f.ID + "/2"), FamilyID: f.ID, Generation: 2, IssuedAt: t0.Add(time.Minute), Source: "198.51.100.7"}
 	return f, []*mayfly.RefreshToken{first, second}

@@ -100,6 +100,12 @@ func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (T, error), 
 	return out, rows.Err()
 }
 
+// queryEach is queryAll for a scan that keeps what it reads itself.
+func queryEach(ctx context.Context, q Querier, scan func(Row) error, query string, args ...any) error {
+	_, err := queryAll(ctx, q, func(r Row) (struct{}, error) { return struct{}{}, scan(r) }, query, args...)
+	return err
+}
+
 // oneRow turns a change of what, named id, that matched no row into an
 // error matching sql.ErrNoRows.
 func oneRow(n int64, err error, what, id string) error {

@@ -11,30 +11,71 @@ import (
 
 // Refresh token families and their tokens. No write is a cached kind of
 // change: the refresh service reads them from the store each time.
+//
+// A family's tokens are rows keyed by family and generation, written once
+// and never updated: a rotation inserts the successor, and that is all it
+// writes. A token is retired when its successor exists, which says when
+// (its issued_at) and, if the token was presented rather than replaced
+// unused (prev_used), from where (its source). The family's current
+// generation is its latest token, which holds its last use (issued_at)
+// and idle expiry. Of one family's rows, a rotation writes one page,
+// usually the page it read.
 
-const familyCols = `id, client_id, subject, jkt, created_at, last_used, idle_expires_at, expires_at, current, revoked_at, reason`
+const familyCols = `f.id, f.client_id, f.subject, f.jkt, f.created_at, f.expires_at, f.revoked_at, f.reason,
+	c.generation, c.issued_at, c.idle_expires_at`
 
-const refreshCols = `hash, family_id, generation, issued_at, source, used_at, used_from, retired_at`
+// currentJoin joins a family f with its current token c.
+const currentJoin = ` JOIN refresh_tokens c ON c.family_id = f.id
+	AND c.generation = (SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)`
 
-func scanFamily(row Row) (*mayfly.RefreshFamily, error) {
-	var f mayfly.RefreshFamily
-	var created, used, idle, exp, revoked sql.NullInt64
-	err := row.Scan(&f.ID, &f.ClientID, &f.Subject, &f.JKT, &created, &used, &idle, &exp, &f.Current, &revoked, &f.Reason)
-	f.CreatedAt, f.LastUsed, f.IdleExpiresAt, f.ExpiresAt, f.RevokedAt = FromNanos(created), FromNanos(used), FromNanos(idle), FromNanos(exp), FromNanos(revoked)
-	return &f, err
+// tokenCols are a token t's columns and its successor n's.
+const tokenCols = `t.hash, t.family_id, t.generation, t.issued_at, t.source, n.issued_at, n.prev_used, n.source`
+
+// successorJoin joins a token t with its successor n, if it has one.
+const successorJoin = ` LEFT JOIN refresh_tokens n ON n.family_id = t.family_id AND n.generation = t.generation + 1`
+
+// familyDests returns the destinations of familyCols, filling f.
+func familyDests(f *mayfly.RefreshFamily) []any {
+	return []any{&f.ID, &f.ClientID, &f.Subject, &f.JKT, nanosInto(&f.CreatedAt), nanosInto(&f.ExpiresAt), nanosInto(&f.RevokedAt), &f.Reason,
+		&f.Current, nanosInto(&f.LastUsed), nanosInto(&f.IdleExpiresAt)}
 }
 
-func scanRefresh(row Row) (*mayfly.RefreshToken, error) {
-	var t mayfly.RefreshToken
-	var issued, used, retired sql.NullInt64
-	err := row.Scan(&t.Hash, &t.FamilyID, &t.Generation, &issued, &t.Source, &used, &t.UsedFrom, &retired)
-	t.IssuedAt, t.UsedAt, t.RetiredAt = FromNanos(issued), FromNanos(used), FromNanos(retired)
-	return &t, err
+// tokenRow is what tokenCols scan into.
+type tokenRow struct {
+	t        mayfly.RefreshToken
+	retired  sql.NullInt64 // the successor's issued_at
+	used     sql.NullBool
+	usedFrom sql.NullString
 }
 
-func insertRefresh(b *Batch, t *mayfly.RefreshToken) {
-	b.Exec(nil, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.FamilyID, t.Generation, Nanos(t.IssuedAt), t.Source, Nanos(t.UsedAt), t.UsedFrom, Nanos(t.RetiredAt))
+func (r *tokenRow) dests() []any {
+	return []any{&r.t.Hash, &r.t.FamilyID, &r.t.Generation, nanosInto(&r.t.IssuedAt), &r.t.Source, &r.retired, &r.used, &r.usedFrom}
+}
+
+// token returns the token scanned, retired by its successor if it has one.
+func (r *tokenRow) token() *mayfly.RefreshToken {
+	t := r.t
+	t.RetiredAt = FromNanos(r.retired)
+	if r.used.Bool {
+		t.UsedAt, t.UsedFrom = t.RetiredAt, r.usedFrom.String
+	}
+	return &t
+}
+
+func scanToken(row Row) (*mayfly.RefreshToken, error) {
+	var r tokenRow
+	err := row.Scan(r.dests()...)
+	return r.token(), err
+}
+
+// insertToken is the statement that stores tokens, with the values of
+// one.
+const insertToken = `INSERT INTO refresh_tokens (family_id, generation, hash, issued_at, source, idle_expires_at, prev_used) VALUES `
+
+const tokenValues = `(?, ?, ?, ?, ?, ?, ?)`
+
+func tokenArgs(args []any, t *mayfly.RefreshToken, idle time.Time, prevUsed bool) []any {
+	return append(args, t.FamilyID, t.Generation, t.Hash, Nanos(t.IssuedAt), t.Source, Nanos(idle), prevUsed)
 }
 
 func (s *Store) CreateRefreshFamilies(tx mayfly.Tx, fams []*mayfly.RefreshFamily, tokens []*mayfly.RefreshToken) error {
@@ -48,37 +89,31 @@ func (s *Store) CreateRefreshFamilies(tx mayfly.Tx, fams []*mayfly.RefreshFamily
 	}
 	b := &Batch{}
 	for i, f := range fams {
-		b.Exec(nil, `INSERT INTO refresh_families (`+familyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.ClientID, f.Subject, f.JKT, Nanos(f.CreatedAt), Nanos(f.LastUsed), Nanos(f.IdleExpiresAt), Nanos(f.ExpiresAt),
-			f.Current, Nanos(f.RevokedAt), f.Reason)
-		insertRefresh(b, tokens[i])
+		tok := tokens[i]
+		if f.Current != 1 || tok.Generation != 1 || tok.FamilyID != f.ID || !tok.IssuedAt.Equal(f.LastUsed) {
+			return &mayfly.Error{Op: s.cfg.Name + "." + op, Code: mayfly.Internal,
+				Msg: "a family begins at generation 1, with a token of its own issued when it was last used"}
+		}
+		b.Exec(nil, `INSERT INTO refresh_families (id, client_id, subject, jkt, created_at, expires_at, revoked_at, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.ID, f.ClientID, f.Subject, f.JKT, Nanos(f.CreatedAt), Nanos(f.ExpiresAt), Nanos(f.RevokedAt), f.Reason)
+		b.Exec(nil, insertToken+tokenValues, tokenArgs(nil, tok, f.IdleExpiresAt, false)...)
 	}
 	return s.err(op, t.conn.SendBatch(t.ctx, b))
 }
 
 func (s *Store) RefreshToken(ctx context.Context, familyID string, generation int64, hash []byte) (*mayfly.RefreshToken, *mayfly.RefreshFamily, error) {
-	var tok *mayfly.RefreshToken
-	var fam *mayfly.RefreshFamily
-	// One round trip: the token's columns, then its family's.
-	row := s.hotRow(ctx, `SELECT t.hash, t.family_id, t.generation, t.issued_at, t.source, t.used_at, t.used_from, t.retired_at,
-		f.id, f.client_id, f.subject, f.jkt, f.created_at, f.last_used, f.idle_expires_at, f.expires_at, f.current, f.revoked_at, f.reason
-		FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+	// One round trip: the token and its successor, its family and the
+	// family's current token.
+	var r tokenRow
+	f := &mayfly.RefreshFamily{}
+	row := s.hotRow(ctx, `SELECT `+tokenCols+`, `+familyCols+` FROM refresh_tokens t`+successorJoin+`
+		JOIN refresh_families f ON f.id = t.family_id`+currentJoin+`
 		WHERE t.family_id = ? AND t.generation = ? AND t.hash = ?`, familyID, generation, hash)
-	err := row.Scan(scanBoth(&tok, &fam)...)
-	if err != nil {
+	if err := row.Scan(append(r.dests(), familyDests(f)...)...); err != nil {
 		return nil, nil, s.err("RefreshToken", err)
 	}
-	return tok, fam, nil
-}
-
-// scanBoth returns the destinations of a token's and a family's columns,
-// and fills *tok and *fam from them as they are scanned.
-func scanBoth(tok **mayfly.RefreshToken, fam **mayfly.RefreshFamily) []any {
-	t, f := &mayfly.RefreshToken{}, &mayfly.RefreshFamily{}
-	*tok, *fam = t, f
-	return []any{&t.Hash, &t.FamilyID, &t.Generation, nanosInto(&t.IssuedAt), &t.Source, nanosInto(&t.UsedAt), &t.UsedFrom, nanosInto(&t.RetiredAt),
-		&f.ID, &f.ClientID, &f.Subject, &f.JKT, nanosInto(&f.CreatedAt), nanosInto(&f.LastUsed), nanosInto(&f.IdleExpiresAt),
-		nanosInto(&f.ExpiresAt), &f.Current, nanosInto(&f.RevokedAt), &f.Reason}
+	return r.token(), f, nil
 }
 
 // nanosDest scans a time stored by Nanos into a time.Time.
@@ -123,20 +158,27 @@ type errRow struct{ err error }
 func (r errRow) Scan(...any) error { return r.err }
 
 func (s *Store) RefreshFamily(ctx context.Context, id string) (*mayfly.RefreshFamily, error) {
-	f, err := scanFamily(s.cfg.Read.QueryRow(ctx, `SELECT `+familyCols+` FROM refresh_families WHERE id = ?`, id))
-	return f, s.err("RefreshFamily", err)
+	f := &mayfly.RefreshFamily{}
+	err := s.cfg.Read.QueryRow(ctx, `SELECT `+familyCols+` FROM refresh_families f`+currentJoin+` WHERE f.id = ?`, id).Scan(familyDests(f)...)
+	if err != nil {
+		return nil, s.err("RefreshFamily", err)
+	}
+	return f, nil
 }
 
 func (s *Store) RefreshTokens(ctx context.Context, familyID string) ([]*mayfly.RefreshToken, error) {
-	all, err := queryAll(ctx, s.cfg.Read, scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens WHERE family_id = ? ORDER BY generation`, familyID)
+	all, err := queryAll(ctx, s.cfg.Read, scanToken, `SELECT `+tokenCols+` FROM refresh_tokens t`+successorJoin+`
+		WHERE t.family_id = ? ORDER BY t.generation`, familyID)
 	return all, s.err("RefreshTokens", err)
 }
 
-// RotateRefresh runs three statements per chunk of rotations, whatever
-// their number: the families' compare-and-swaps, then the retirements
-// and the insertions of those that won. A rotation of a family that an
-// earlier one in the call moves from the same generation loses without
-// reaching the database.
+// RotateRefresh runs two statements per chunk of rotations, whatever
+// their number: it reads the current generation of the families that are
+// not revoked (on PostgreSQL holding them against a revocation until the
+// commit), and inserts the successors of the rotations from there. The
+// insertion is the compare-and-swap: a generation's successor is stored
+// once, and a concurrent transaction's insertion of the same one waits
+// for this one and then writes nothing.
 func (s *Store) RotateRefresh(tx mayfly.Tx, rs []*mayfly.RefreshRotation) error {
 	const op = "RotateRefresh"
 	t, err := TxOf(s, tx, op)
@@ -163,68 +205,59 @@ type familyGen struct {
 }
 
 func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
-	// The first rotation of each family and generation is tried; a later
-	// one (the same token presented twice in one batch) loses.
+	ids := make([]any, 0, len(rs))
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		r.Rotated = false
+		if !seen[r.FamilyID] {
+			seen[r.FamilyID] = true
+			ids = append(ids, r.FamilyID)
+		}
+	}
+	current := make(map[string]int64, len(ids))
+	err := queryEach(t.ctx, t.conn, func(row Row) error {
+		var id string
+		var gen int64
+		err := row.Scan(&id, &gen)
+		current[id] = gen
+		return err
+	}, `SELECT f.id, (SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)
+		FROM refresh_families f WHERE f.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND f.revoked_at IS NULL`+s.cfg.ForShare, ids...)
+	if err != nil {
+		return err
+	}
+	// The first rotation of each family from where it is is tried; the
+	// others (the same token presented twice in one batch, or a stale
+	// one) lose.
 	tried := make(map[familyGen]*mayfly.RefreshRotation, len(rs))
 	var vals []string
 	var args []any
 	for _, r := range rs {
-		r.Rotated = false
 		k := familyGen{r.FamilyID, r.From}
-		if tried[k] != nil {
+		if cur, ok := current[r.FamilyID]; !ok || cur != r.From || tried[k] != nil {
 			continue
 		}
+		if r.Next == nil || r.Next.FamilyID != r.FamilyID || r.Next.Generation != r.From+1 {
+			return &mayfly.Error{Code: mayfly.Internal, Msg: "a rotation's next token is of its family's next generation"}
+		}
 		tried[k] = r
-		vals = append(vals, `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))`)
-		args = append(args, r.FamilyID, r.From, Nanos(r.At), Nanos(r.IdleExpiresAt))
+		vals = append(vals, tokenValues)
+		args = tokenArgs(args, r.Next, r.IdleExpiresAt, r.Used)
 	}
-	// A family is updated once at most, from the generation it is at:
-	// RETURNING names it with that generation, the rotation that won.
-	moved, err := queryAll(t.ctx, t.conn, func(row Row) (familyGen, error) {
-		var k familyGen
-		return k, row.Scan(&k.id, &k.gen)
-	}, `UPDATE refresh_families SET current = current + 1, last_used = v.column3, idle_expires_at = v.column4
-		FROM (VALUES `+strings.Join(vals, ", ")+`) AS v
-		WHERE refresh_families.id = v.column1 AND refresh_families.current = v.column2 AND refresh_families.revoked_at IS NULL
-		RETURNING refresh_families.id, refresh_families.current - 1`, args...)
-	if err != nil {
-		return err
-	}
-	if len(moved) == 0 {
+	if len(vals) == 0 {
 		return nil
 	}
-	var winners []*mayfly.RefreshRotation
-	for _, k := range moved {
+	return queryEach(t.ctx, t.conn, func(row Row) error {
+		var k familyGen
+		if err := row.Scan(&k.id, &k.gen); err != nil {
+			return err
+		}
+		k.gen-- // the generation it was rotated from
 		if r := tried[k]; r != nil {
-			winners = append(winners, r)
+			r.Rotated = true
 		}
-	}
-	vals, args = vals[:0], args[:0]
-	var ins []string
-	var insArgs []any
-	for _, r := range winners {
-		var usedAt sql.NullInt64
-		if r.Used {
-			usedAt = Nanos(r.At)
-		}
-		vals = append(vals, `(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
-		args = append(args, r.FamilyID, r.From, Nanos(r.At), usedAt, r.UsedFrom)
-		n := r.Next
-		ins = append(ins, `(?, ?, ?, ?, ?, ?, ?, ?)`)
-		insArgs = append(insArgs, n.Hash, n.FamilyID, n.Generation, Nanos(n.IssuedAt), n.Source, Nanos(n.UsedAt), n.UsedFrom, Nanos(n.RetiredAt))
-	}
-	b := &Batch{}
-	b.Exec(nil, `UPDATE refresh_tokens SET retired_at = v.column3, used_at = v.column4, used_from = v.column5
-		FROM (VALUES `+strings.Join(vals, ", ")+`) AS v
-		WHERE refresh_tokens.family_id = v.column1 AND refresh_tokens.generation = v.column2`, args...)
-	b.Exec(nil, `INSERT INTO refresh_tokens (`+refreshCols+`) VALUES `+strings.Join(ins, ", "), insArgs...)
-	if err := t.conn.SendBatch(t.ctx, b); err != nil {
-		return err
-	}
-	for _, r := range winners {
-		r.Rotated = true
-	}
-	return nil
+		return nil
+	}, insertToken+strings.Join(vals, ", ")+` ON CONFLICT DO NOTHING RETURNING family_id, generation`, args...)
 }
 
 func (s *Store) RevokeRefreshFamily(tx mayfly.Tx, id string, at time.Time, reason string) (bool, error) {

@@ -73,6 +73,10 @@ type Config struct {
 	// those another transaction holds (PostgreSQL: FOR UPDATE SKIP LOCKED);
 	// "" where a transaction excludes every other writer already (SQLite).
 	SkipLocked string
+	// ForShare ends a SELECT in a transaction that must keep the rows it
+	// reads from changing until it commits (PostgreSQL: FOR SHARE); ""
+	// where a transaction excludes every other writer already (SQLite).
+	ForShare string
 	// BeforeCommit, if set, runs in a transaction just before its COMMIT
 	// with the changes the transaction made, if any (PostgreSQL: NOTIFY,
 	// delivered if and only if the transaction commits).

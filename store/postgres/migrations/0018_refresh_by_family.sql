@@ -1,9 +1,28 @@
 -- Refresh tokens keyed by family and generation, which a token names
--- ("FAMILY.GENERATION.SECRET"): a rotation writes one index where it
--- wrote two, the primary key by hash and the family's. The hash stays, to
--- be checked. Rows are kept as they were; a token issued before this
--- migration names no family and is no longer accepted: its customer logs
--- in again.
-ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_pkey;
-DROP INDEX refresh_tokens_family;
-ALTER TABLE refresh_tokens ADD PRIMARY KEY (family_id, generation);
+-- ("FAMILY.GENERATION.SECRET"), and written once: a rotation inserts the
+-- successor and writes nothing else. A token is retired when its
+-- successor exists, at the successor's issued_at, and was presented from
+-- the successor's source if prev_used; the family's current generation is
+-- its latest token, whose issued_at is the family's last use and whose
+-- idle_expires_at is the family's. Keyed by hash, a rotation updated the
+-- family and the retired token and wrote two indexes. A token issued
+-- before this migration names no family and is no longer accepted: its
+-- customer logs in again.
+CREATE TABLE refresh_tokens_by_family (
+	family_id       TEXT NOT NULL,
+	generation      BIGINT NOT NULL,
+	hash            BYTEA NOT NULL,
+	issued_at       BIGINT NOT NULL,
+	source          TEXT NOT NULL,
+	idle_expires_at BIGINT NOT NULL,
+	prev_used       BOOLEAN NOT NULL,
+	CONSTRAINT refresh_tokens_by_family_pkey PRIMARY KEY (family_id, generation)
+);
+INSERT INTO refresh_tokens_by_family (family_id, generation, hash, issued_at, source, idle_expires_at, prev_used)
+	SELECT t.family_id, t.generation, t.hash, t.issued_at, t.source, f.idle_expires_at, COALESCE(p.used_at IS NOT NULL, false)
+	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+	LEFT JOIN refresh_tokens p ON p.family_id = t.family_id AND p.generation = t.generation - 1;
+DROP TABLE refresh_tokens;
+ALTER TABLE refresh_tokens_by_family RENAME TO refresh_tokens;
+ALTER TABLE refresh_tokens RENAME CONSTRAINT refresh_tokens_by_family_pkey TO refresh_tokens_pkey;
+ALTER TABLE refresh_families DROP COLUMN current, DROP COLUMN last_used, DROP COLUMN idle_expires_at;

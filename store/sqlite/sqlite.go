@@ -54,8 +54,10 @@ type Store struct {
 
 	w     *sql.DB              // one connection: all writes
 	r     *sql.DB              // readers
+	sc    *sql.DB              // readers of the ledger, through mmap
 	stmts *sqlstore.Statements // the writer's, prepared once
 	reads *sqlstore.Statements // the readers'
+	scans *sqlstore.Statements // the ledger readers'
 
 	stop, stopped chan struct{}
 	lock          *os.File // held while open: one process per database
@@ -82,7 +84,7 @@ func Migrate(ctx context.Context, path string) ([]int, error) {
 
 func open(ctx context.Context, path string) (*Store, []int, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "mmap_size(17179869184)", "secure_delete(1)", "wal_autocheckpoint(1000)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-65536)", "secure_delete(1)", "wal_autocheckpoint(1000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -116,10 +118,26 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	s := &Store{w: w, r: r, lock: lock, stmts: sqlstore.NewStatements(w), reads: sqlstore.NewPoolStatements(r)}
+	// The ledger's readers map the file into memory (up to 16 GiB of
+	// address space), which took a fifth off a scope's time on a large
+	// ledger. The other readers do not: a connection that maps the file
+	// unmaps it at its first read after any commit.
+	sq := url.Values{"_pragma": {"mmap_size(17179869184)"}}
+	sc, err := sql.Open("sqlite", dsn+"&"+sq.Encode())
+	if err != nil {
+		r.Close()
+		w.Close()
+		lock.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	sc.SetMaxOpenConns(4)
+	sc.SetMaxIdleConns(2)
+	s := &Store{w: w, r: r, sc: sc, lock: lock, stmts: sqlstore.NewStatements(w), reads: sqlstore.NewPoolStatements(r),
+		scans: sqlstore.NewPoolStatements(sc)}
 	s.Store = sqlstore.New(sqlstore.Config{
 		Name:  "sqlite",
 		Read:  sqlstore.SQLPool(r, s.reads),
+		Scan:  sqlstore.SQLPool(sc, s.scans),
 		Write: sqlstore.SQL(w),
 		Begin: func(ctx context.Context) (sqlstore.Conn, error) {
 			tx, err := w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock), on the one writer
@@ -151,7 +169,7 @@ func (s *Store) Close() error {
 		<-s.stopped
 		s.stop = nil
 	}
-	err := errors.Join(s.stmts.Close(), s.reads.Close(), s.r.Close(), s.w.Close())
+	err := errors.Join(s.stmts.Close(), s.reads.Close(), s.scans.Close(), s.r.Close(), s.sc.Close(), s.w.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the process lock
 		s.lock = nil

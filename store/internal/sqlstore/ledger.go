@@ -351,7 +351,7 @@ func scanLedgerRaw(row Row) (mayfly.LedgerBucket, error) {
 
 func (s *Store) LedgerBuckets(ctx context.Context, f mayfly.LedgerFilter) ([]mayfly.LedgerBucket, error) {
 	q, args := ledgerQuery(f)
-	all, err := queryAll(ctx, s.cfg.Read, scanLedger, q, args...)
+	all, err := queryAll(ctx, s.cfg.Scan, scanLedger, q, args...)
 	return all, s.err("LedgerBuckets", err)
 }
 
@@ -364,7 +364,7 @@ func (s *Store) ScanLedger(ctx context.Context, f mayfly.LedgerFilter, fn func(*
 	if f.NoRecords {
 		q = strings.Replace(q, "records, requests", "NULL AS records, requests", 1)
 	}
-	rows, err := s.cfg.Read.Query(ctx, q, args...)
+	rows, err := s.cfg.Scan.Query(ctx, q, args...)
 	if err != nil {
 		return s.err("ScanLedger", err)
 	}
@@ -458,7 +458,7 @@ func ledgerQuery(f mayfly.LedgerFilter) (string, []any) {
 func (s *Store) LedgerRecords(ctx context.Context, b *mayfly.LedgerBucket) ([]byte, error) {
 	k := keyOf(b)
 	var recs []byte
-	err := s.cfg.Read.QueryRow(ctx, `SELECT records FROM ledger_buckets WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
+	err := s.cfg.Scan.QueryRow(ctx, `SELECT records FROM ledger_buckets WHERE width = ? AND start = ? AND jti = ? AND digest = ? AND namespace = ?`,
 		k.width, k.start, k.jti, k.digest, k.namespace).Scan(&recs)
 	return recs, s.err("LedgerRecords", err)
 }
@@ -479,7 +479,7 @@ func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]strin
 	}
 	where, args := unionDaysWithin(from, to)
 	var days []int64
-	rows, err := queryAll(ctx, s.cfg.Read, func(r Row) (row, error) {
+	rows, err := queryAll(ctx, s.cfg.Scan, func(r Row) (row, error) {
 		var v row
 		var d int64
 		err := r.Scan(&d, &v.services, &v.more)
@@ -499,7 +499,7 @@ func (s *Store) LedgerServices(ctx context.Context, from, to time.Time) ([]strin
 		q, args := ledgerQuery(f)
 		q = strings.Replace(q, `SELECT `+ledgerCols+` FROM`, `SELECT DISTINCT services, services_more FROM`, 1)
 		q = q[:strings.LastIndex(q, " ORDER BY")]
-		more, err := queryAll(ctx, s.cfg.Read, scan, q, args...)
+		more, err := queryAll(ctx, s.cfg.Scan, scan, q, args...)
 		rows = append(rows, more...)
 		return err
 	}
@@ -707,7 +707,7 @@ func (s *Store) LedgerGaps(ctx context.Context, from, to time.Time) ([]*mayfly.L
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	all, err := queryAll(ctx, s.cfg.Read, func(row Row) (*mayfly.LedgerGap, error) {
+	all, err := queryAll(ctx, s.cfg.Scan, func(row Row) (*mayfly.LedgerGap, error) {
 		var g mayfly.LedgerGap
 		var f, u int64
 		err := row.Scan(&g.ID, &g.Service, &f, &u, &g.Dropped)

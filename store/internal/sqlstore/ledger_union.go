@@ -327,7 +327,7 @@ func (s *Store) dropUnions(t *Tx, ds []*ledgerDelta) error {
 
 func (s *Store) LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time.Time, error) {
 	where, args := unionDaysWithin(from, to)
-	days, err := queryAll(ctx, s.cfg.Read, func(r Row) (time.Time, error) {
+	days, err := queryAll(ctx, s.cfg.Scan, func(r Row) (time.Time, error) {
 		var d int64
 		err := r.Scan(&d)
 		return time.Unix(d, 0).UTC(), err
@@ -387,7 +387,7 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 	q += ` WHERE d.day = ? ORDER BY u.value, u.namespace`
 	args = append(args, f.Day.Unix())
 	made := false
-	us, err := queryAll(ctx, s.cfg.Read, func(r Row) (mayfly.LedgerUnion, error) {
+	us, err := queryAll(ctx, s.cfg.Scan, func(r Row) (mayfly.LedgerUnion, error) {
 		var u mayfly.LedgerUnion
 		var d int64
 		var members []byte

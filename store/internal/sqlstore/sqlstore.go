@@ -56,6 +56,13 @@ type Config struct {
 	// Read runs reads outside a transaction; Write runs the writes that
 	// commit by themselves, one statement each.
 	Read, Write Querier
+	// Scan, if set, runs the reads of the ledger's buckets and unions,
+	// which are long ranges of large rows: SQLite maps the file into
+	// memory for them. The other reads are short, and a connection
+	// remaps the file at its first read after any commit, which cost a
+	// refresh grant 20% of its throughput (BENCHMARKS.md "Refresh
+	// tokens"). Nil: Read.
+	Scan Querier
 	// Begin begins a driver transaction under ctx.
 	Begin func(ctx context.Context) (Conn, error)
 	// Constraint classifies a driver error: mayfly.Conflict for a unique
@@ -107,7 +114,12 @@ type Store struct {
 }
 
 // New returns the shared implementation on cfg.
-func New(cfg Config) *Store { return &Store{cfg: cfg} }
+func New(cfg Config) *Store {
+	if cfg.Scan == nil {
+		cfg.Scan = cfg.Read
+	}
+	return &Store{cfg: cfg}
+}
 
 // Begin begins a transaction; see mayfly.TxStore.
 func (s *Store) Begin(ctx context.Context) (mayfly.BackendTx, error) {

@@ -5,8 +5,8 @@ import "time"
 // A refresh family is one customer session at one client: the chain of
 // refresh tokens that each use replaces with the next. A family's ID is
 // the sid of every access token it produced, so revoking the family
-// (RevokeSession) rejects them all. Tokens are opaque, 256 random bits;
-// only their SHA-256 is stored.
+// (RevokeSession) rejects them all. A token is its family's ID, its
+// generation and 256 random bits; only its SHA-256 is stored.
 
 // RefreshFamily is a chain of rotating refresh tokens.
 type RefreshFamily struct {
@@ -31,7 +31,7 @@ type RefreshFamily struct {
 // Revoked reports whether the family was revoked.
 func (f *RefreshFamily) Revoked() bool { return !f.RevokedAt.IsZero() }
 
-// RefreshToken is one refresh token of a family, by its hash.
+// RefreshToken is one refresh token of a family, by its generation.
 type RefreshToken struct {
 	Hash       []byte    `json:"-"` // SHA-256 of the token; the token is never stored
 	FamilyID   string    `json:"family"`

@@ -292,6 +292,9 @@ func testRefreshPrune(t *testing.T, s RefreshStore) {
 	if _, _, err := lookup(t, s, oldTok); !errors.Is(err, mayfly.ErrNotFound) {
 		t.Errorf("token of a pruned family: got error %v, want not found", err)
 	}
+	if toks, err := s.RefreshTokens(t.Context(), old.ID); err != nil || len(toks) != 0 {
+		t.Errorf("tokens of a pruned family: %d left (%v), want none", len(toks), err)
+	}
 	if _, _, err := lookup(t, s, liveTok); err != nil {
 		t.Errorf("token of a live family: %v", err)
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -185,6 +186,11 @@ func (s *Store) RotateRefresh(tx mayfly.Tx, rs []*mayfly.RefreshRotation) error 
 	if err != nil {
 		return err
 	}
+	// In the order of their families, so that two transactions lock the
+	// families they share, and insert their tokens, in the same order
+	// (PostgreSQL); stable, so the first rotation of a family stays first.
+	rs = slices.Clone(rs)
+	slices.SortStableFunc(rs, func(a, b *mayfly.RefreshRotation) int { return strings.Compare(a.FamilyID, b.FamilyID) })
 	for len(rs) > 0 {
 		n := min(len(rs), rotateChunk)
 		if err := s.rotate(t, rs[:n]); err != nil {
@@ -222,7 +228,7 @@ func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
 		current[id] = gen
 		return err
 	}, `SELECT f.id, (SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)
-		FROM refresh_families f WHERE f.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND f.revoked_at IS NULL`+s.cfg.ForShare, ids...)
+		FROM refresh_families f WHERE f.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND f.revoked_at IS NULL ORDER BY f.id`+s.cfg.ForShare, ids...)
 	if err != nil {
 		return err
 	}
@@ -270,13 +276,30 @@ func (s *Store) RevokeRefreshFamily(tx mayfly.Tx, id string, at time.Time, reaso
 	return n > 0, s.err(op, err)
 }
 
+// PruneRefresh deletes the families first and their tokens after: on
+// PostgreSQL, deleting a family waits for a rotation of it that holds it
+// (FOR SHARE), and the tokens' statement then sees the token that rotation
+// added; deleting the tokens first would leave that one behind.
 func (s *Store) PruneRefresh(ctx context.Context, before time.Time) (int, error) {
-	var n int64
+	var n int
 	err := s.inTx(ctx, func(q Querier) error {
-		b := &Batch{}
-		b.Exec(nil, `DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?)`, before.UnixNano())
-		b.Exec(&n, `DELETE FROM refresh_families WHERE expires_at <= ?`, before.UnixNano())
-		return q.SendBatch(ctx, b)
+		ids, err := queryAll(ctx, q, func(row Row) (any, error) {
+			var id string
+			err := row.Scan(&id)
+			return id, err
+		}, `DELETE FROM refresh_families WHERE expires_at <= ? RETURNING id`, before.UnixNano())
+		if err != nil {
+			return err
+		}
+		n = len(ids)
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), rotateChunk)]
+			ids = ids[len(chunk):]
+			if _, err := q.Exec(ctx, `DELETE FROM refresh_tokens WHERE family_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, chunk...); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return int(n), s.err("PruneRefresh", err)
+	return n, s.err("PruneRefresh", err)
 }

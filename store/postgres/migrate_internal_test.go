@@ -32,12 +32,7 @@ func TestSuspensionBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Close(ctx)
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, conn, dsn)
 	storetest.SuspensionBackfilled(t, s, at)
 }
 
@@ -65,13 +60,21 @@ func TestIssuanceDigestMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Close(ctx)
-	s, err := Open(ctx, dsn)
+	s := reopen(t, conn, dsn)
+	storetest.IssuanceWithoutDigest(t, s, jti, iat)
+}
+
+// reopen closes conn and opens the store at dsn, which applies the
+// migrations the database lacks.
+func reopen(t *testing.T, conn *pgx.Conn, dsn string) *Store {
+	t.Helper()
+	conn.Close(context.Background())
+	s, err := Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	storetest.IssuanceWithoutDigest(t, s, jti, iat)
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // migratedBefore is a connection to a database at dsn holding the
@@ -135,12 +138,7 @@ func TestIssuancePartitionMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn.Close(ctx)
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, conn, dsn)
 	for table, want := range map[string]int{"issuances_20250101": 1, "issuances_20250102": 2, "issuances_default": 0, "issuances": 3} {
 		var n int
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
@@ -200,11 +198,6 @@ func TestRefreshByFamilyMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn.Close(ctx)
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, conn, dsn)
 	storetest.RefreshMigrated(t, s)
 }

@@ -14,7 +14,6 @@ import (
 // TestSuspensionBackfill: a database from before principals recorded who
 // suspended them takes it from its audit log when it is migrated.
 func TestSuspensionBackfill(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mayfly.db")
 	db := migratedBefore(t, path, 6)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
@@ -29,19 +28,13 @@ func TestSuspensionBackfill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, db, path)
 	storetest.SuspensionBackfilled(t, s, at)
 }
 
 // TestIssuanceDigestMigration: an issuance record from before records kept
 // a token's digest reads back with an empty one once migrated.
 func TestIssuanceDigestMigration(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mayfly.db")
 	db := migratedBefore(t, path, 8)
 	iat := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -54,12 +47,7 @@ func TestIssuanceDigestMigration(t *testing.T) {
 	if _, err := db.Exec(oldIssuance, jti, iat.Unix(), iat.Add(time.Hour).Unix()); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, db, path)
 	storetest.IssuanceWithoutDigest(t, s, jti, iat)
 }
 
@@ -75,6 +63,19 @@ var oldRefs = []string{
 const oldIssuance = `INSERT INTO issuances (jti, key_ref, client_ref, principal_ref, source_ip, user_agent, iat, exp)
 	SELECT ?, (SELECT ref FROM keys WHERE kid = 'kid_a'), (SELECT ref FROM clients WHERE id = 'mfc_a'),
 		(SELECT ref FROM principals WHERE id = 'prn_a'), '10.0.0.1', 'agent/1', ?, ?`
+
+// reopen closes db and opens the store at path, which applies the
+// migrations db lacks.
+func reopen(t *testing.T, db *sql.DB, path string) *Store {
+	t.Helper()
+	db.Close()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
 
 // migratedBefore is a database at path holding the migrations before
 // version, as one made by an older Mayfly would.
@@ -108,7 +109,6 @@ func migratedBefore(t *testing.T, path string, version int) *sql.DB {
 // TestRefreshByFamilyMigration: refresh tokens stored by hash are kept,
 // keyed by family and generation, when migration 18 is applied.
 func TestRefreshByFamilyMigration(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mayfly.db")
 	db := migratedBefore(t, path, 18)
 	f, toks := storetest.RefreshBeforeMigration()
@@ -124,11 +124,6 @@ func TestRefreshByFamilyMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopen(t, db, path)
 	storetest.RefreshMigrated(t, s)
 }

@@ -357,7 +357,7 @@ func (p *plan) tokenMatches(t mayfly.LedgerToken) bool {
 type acc struct {
 	sets               map[string]*roaring64.Bitmap
 	first, last        map[string]time.Time
-	tokens             set
+	tokens             tokenSet
 	requests, refusals int64
 	services, sources  set
 	buckets            int
@@ -381,9 +381,17 @@ type acc struct {
 
 type group struct {
 	sets     map[string]*recordset.Gather
-	tokens   set
+	tokens   tokenSet
 	requests int64
 }
+
+// tokenSet is a set of tokens by jti and digest: keyed by the pair, not by
+// a string made of it, which cost an allocation per bucket.
+type tokenSet map[tokenID]struct{}
+
+type tokenID struct{ jti, digest string }
+
+func (s tokenSet) add(t mayfly.LedgerToken) { s[tokenID{t.JTI, t.Digest}] = struct{}{} }
 
 // issued is what the issuance records say of a bucket's token.
 type issued struct {
@@ -396,7 +404,7 @@ func tokenKey(t mayfly.LedgerToken) string { return t.JTI + "\x00" + t.Digest }
 // scan reads the window's buckets and accumulates those p selects, less
 // the records of minus.
 func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64.Bitmap) (*acc, error) {
-	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: set{},
+	a := &acc{sets: map[string]*roaring64.Bitmap{}, first: map[string]time.Time{}, last: map[string]time.Time{}, tokens: tokenSet{},
 		services: set{}, sources: set{}, timeline: map[mayfly.ScopePoint]uint64{}, groups: map[string]*group{}, reporting: set{},
 		step: p.step, keys: sha256.New(), cur: map[string]*recordset.Gather{}}
 	if !p.to.IsZero() && !p.to.After(p.from) {
@@ -998,14 +1006,20 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	if b.End().After(a.coveredTo) {
 		a.coveredTo = b.End()
 	}
-	a.tokens[tokenKey(b.Token)] = true
+	a.tokens.add(b.Token)
 	a.requests += b.Requests
 	a.refusals += b.Refusals
+	// Most of a window's buckets name services and sources already seen:
+	// looking them up costs less than setting them again.
 	for _, v := range b.Services {
-		a.services[v] = true
+		if !a.services[v] {
+			a.services[v] = true
+		}
 	}
 	for _, v := range b.Sources {
-		a.sources[v] = true
+		if !a.sources[v] {
+			a.sources[v] = true
+		}
 	}
 	// A bucket's records: as sorted IDs where recordset reads them (most
 	// buckets, and far cheaper than a bitmap for scattered IDs), else as
@@ -1022,10 +1036,10 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	for _, k := range groupKeys(b, p) {
 		g := a.groups[k]
 		if g == nil {
-			g = &group{sets: map[string]*recordset.Gather{}, tokens: set{}}
+			g = &group{sets: map[string]*recordset.Gather{}, tokens: tokenSet{}}
 			a.groups[k] = g
 		}
-		g.tokens[tokenKey(b.Token)] = true
+		g.tokens.add(b.Token)
 		g.requests += b.Requests
 		addTo(g.sets, b.Namespace, rec, ids)
 	}
@@ -1131,7 +1145,7 @@ func (a *acc) answer(q mayfly.ScopeQuery, p *plan, gaps []*mayfly.LedgerGap) *ma
 		out.Completeness.Gaps = []*mayfly.LedgerGap{}
 	}
 	for k := range a.tokens {
-		if k[0] == 0 { // no jti: a roll-up (or a token named by digest alone)
+		if k.jti == "" { // a roll-up (or a token named by digest alone)
 			out.Credentials++
 		}
 	}

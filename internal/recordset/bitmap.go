@@ -39,6 +39,39 @@ func ReadBitmap(b []byte) (rb *roaring64.Bitmap, err error) {
 	return rb, nil
 }
 
+// ViewBitmap is ReadBitmap without copying: the bitmap's containers are
+// b's bytes until it changes them (copy on write), so b must not change
+// while the bitmap is in use. A scope over a whole window decodes a 12.5 MB
+// union a day; ReadBitmap's copy of each was 6% of its time.
+func ViewBitmap(b []byte) (rb *roaring64.Bitmap, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			rb, err = nil, fmt.Errorf("record bitmap does not decode: %v", v)
+		}
+	}()
+	if len(b) == 0 {
+		return roaring64.New(), nil
+	}
+	// The decoder allocates for the count of 32-bit parts it is told:
+	// each takes at least its 4-byte key, so a count the bytes cannot
+	// hold is refused first.
+	if len(b) < 8 || binary.LittleEndian.Uint64(b) > uint64(len(b)-8)/4 {
+		return nil, fmt.Errorf("record bitmap does not decode: %d bytes", len(b))
+	}
+	rb = roaring64.New()
+	n, err := rb.FromUnsafeBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("record bitmap does not decode: %w", err)
+	}
+	if n != int64(len(b)) {
+		return nil, fmt.Errorf("record bitmap has %d bytes after its end", int64(len(b))-n)
+	}
+	if err := rb.Validate(); err != nil {
+		return nil, fmt.Errorf("record bitmap is not valid: %w", err)
+	}
+	return rb, nil
+}
+
 // DecodeBitmap is ReadBitmap of a stored set of at most max bytes; empty
 // is the empty set.
 func DecodeBitmap(b []byte, max int) (*roaring64.Bitmap, error) {

@@ -763,9 +763,10 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, dims map[string]union
 	for ns, recs := range byNS {
 		if dense(ns) {
 			// The whole is mostly dense containers already, which each
-			// union's IDs are set in one by one.
+			// union's IDs are set in one by one. A union is read where it
+			// lies: its bytes are this day's alone.
 			for _, r := range recs {
-				rb, err := recordset.DecodeBitmap(r, math.MaxInt)
+				rb, err := recordset.ViewBitmap(r)
 				if err != nil {
 					return nil, mayfly.E("scope", fmt.Errorf("ledger unions of %s on %s: %w", ns, day.Format(time.DateOnly), err))
 				}

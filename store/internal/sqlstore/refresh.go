@@ -25,9 +25,11 @@ import (
 const familyCols = `f.id, f.client_id, f.subject, f.jkt, f.created_at, f.expires_at, f.revoked_at, f.reason,
 	c.generation, c.issued_at, c.idle_expires_at`
 
+// currentGen is the current generation of a family f: its latest token's.
+const currentGen = `(SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)`
+
 // currentJoin joins a family f with its current token c.
-const currentJoin = ` JOIN refresh_tokens c ON c.family_id = f.id
-	AND c.generation = (SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)`
+const currentJoin = ` JOIN refresh_tokens c ON c.family_id = f.id AND c.generation = ` + currentGen
 
 // tokenCols are a token t's columns and its successor n's.
 const tokenCols = `t.hash, t.family_id, t.generation, t.issued_at, t.source, n.issued_at, n.prev_used, n.source`
@@ -227,7 +229,7 @@ func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
 		err := row.Scan(&id, &gen)
 		current[id] = gen
 		return err
-	}, `SELECT f.id, (SELECT m.generation FROM refresh_tokens m WHERE m.family_id = f.id ORDER BY m.generation DESC LIMIT 1)
+	}, `SELECT f.id, `+currentGen+`
 		FROM refresh_families f WHERE f.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND f.revoked_at IS NULL ORDER BY f.id`+s.cfg.ForShare, ids...)
 	if err != nil {
 		return err

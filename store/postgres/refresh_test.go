@@ -96,3 +96,48 @@ func TestPruneDuringRotation(t *testing.T) {
 		t.Errorf("tokens of a pruned family: %d left (%v); want none", len(toks), err)
 	}
 }
+
+// A rotation that reaches a family while a revocation of it is in
+// progress waits for the revocation (FOR SHARE) and then does not rotate
+// it; read without the lock, it would see the family not yet revoked and
+// rotate it.
+func TestRotationDuringRevocation(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rvFamily(t, a, "fam-1", rt0.Add(24*time.Hour))
+	held, release, done := hold(t, a, func(tx mayfly.Tx) error {
+		revoked, err := a.RevokeRefreshFamily(tx, "fam-1", rt0.Add(time.Minute), "refresh token reused")
+		if err == nil && !revoked {
+			err = errors.New("not revoked")
+		}
+		return err
+	})
+	if err := <-held; err != nil {
+		t.Fatalf("revocation: %v", err)
+	}
+	r := rvRotation("fam-1", 1, rt0.Add(time.Minute))
+	rotated := make(chan error, 1)
+	go func() {
+		rotated <- mayfly.Transact(t.Context(), a, func(tx mayfly.Tx) error { return a.RotateRefresh(tx, []*mayfly.RefreshRotation{r}) })
+	}()
+	if !waits(rotated) {
+		t.Log("the rotation did not wait for the revocation")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-rotated; err != nil {
+		t.Fatal(err)
+	}
+	if r.Rotated {
+		t.Error("a family revoked while its rotation waited was rotated")
+	}
+	if toks, err := a.RefreshTokens(t.Context(), "fam-1"); err != nil || len(toks) != 1 {
+		t.Errorf("tokens of the revoked family: %d (%v), want its first alone", len(toks), err)
+	}
+}

@@ -51,9 +51,12 @@ func hold(t *testing.T, s *postgres.Store, fn func(tx mayfly.Tx) error) (held ch
 	return held, release, done
 }
 
+// waits reports whether nothing came on ch, of capacity 1, for a while;
+// what came is left on it.
 func waits(ch chan error) bool {
 	select {
-	case <-ch:
+	case err := <-ch:
+		ch <- err
 		return false
 	case <-time.After(300 * time.Millisecond):
 		return true

@@ -143,6 +143,9 @@ func open(ctx context.Context, path string) (*Store, []int, error) {
 		Read:  sqlstore.SQLPool(r, s.reads),
 		Scan:  sqlstore.SQLPool(sc, s.scans),
 		Write: sqlstore.SQL(w),
+		// KeepsBlobs: modernc.org/sqlite copies each blob it returns
+		// into a slice of its own (TestDriverKeepsBlobs).
+		KeepsBlobs: true,
 		Begin: func(ctx context.Context) (sqlstore.Conn, error) {
 			tx, err := w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock), on the one writer
 			if err != nil {

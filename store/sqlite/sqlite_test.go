@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -304,4 +305,52 @@ func TestAlertsShared(t *testing.T) {
 		t.Cleanup(func() { closeStore(t, s) })
 		return s, s
 	})
+}
+
+// TestDriverKeepsBlobs holds the driver to what the store's KeepsBlobs
+// relies on: a blob scanned into a sql.RawBytes is not overwritten by the
+// rows read after it, small or spilling over many pages, nor by closing.
+func TestDriverKeepsBlobs(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "blobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE b (i INTEGER PRIMARY KEY, v BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	blob := func(i, n int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, n) }
+	const rows = 6
+	for i := range rows {
+		n := 16 // the odd rows spill over into overflow pages
+		if i%2 == 1 {
+			n = 100_000
+		}
+		if _, err := db.Exec(`INSERT INTO b (i, v) VALUES (?, ?)`, i, blob(i, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := db.Query(`SELECT v FROM b ORDER BY i`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept [][]byte
+	for rs.Next() {
+		var v sql.RawBytes
+		if err := rs.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, v)
+	}
+	if err := rs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != rows {
+		t.Fatalf("read %d rows, want %d", len(kept), rows)
+	}
+	for i, v := range kept {
+		if want := blob(i, len(v)); !bytes.Equal(v, want) || (i%2 == 1) != (len(v) == 100_000) {
+			t.Errorf("row %d's blob changed after the rows after it were read: %d bytes beginning %q", i, len(v), v[:min(len(v), 8)])
+		}
+	}
 }

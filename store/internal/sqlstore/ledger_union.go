@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -239,36 +240,49 @@ func encodeMembers(bs []*mayfly.LedgerBucket) []byte {
 
 var errMembers = errors.New("a ledger union's bucket list does not decode")
 
+// decodeMembers decodes a union's buckets. Their strings are cut from one
+// copy of b, and their lists from one slice: a string or a list of its
+// own per field cost two thirds of the decoding (BENCHMARKS.md "Scope").
 func decodeMembers(b []byte, u *mayfly.LedgerUnion) ([]mayfly.LedgerBucket, error) {
-	ok := true
+	all := string(b)
+	off, ok := 0, true
 	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
+		v, n := binary.Uvarint(b[off:])
 		if n <= 0 {
 			ok = false
 			return 0
 		}
-		b = b[n:]
+		off += n
 		return v
 	}
 	str := func() string {
 		n := uv()
-		if n > uint64(len(b)) {
+		if n > uint64(len(b)-off) {
 			ok = false
 			return ""
 		}
-		v := string(b[:n])
-		b = b[n:]
+		v := all[off : off+int(n)]
+		off += int(n)
 		return v
 	}
+	var slab []string
 	list := func() ([]string, bool) {
 		n := uv()
-		if n>>1 > uint64(len(b)) {
+		k := n >> 1
+		if k > uint64(len(b)-off) {
 			ok = false
 			return nil, false
 		}
-		var vs []string
-		for range n >> 1 {
-			vs = append(vs, str())
+		if k == 0 {
+			return nil, n&1 == 1
+		}
+		if uint64(cap(slab)-len(slab)) < k {
+			slab = make([]string, 0, max(k, 1024))
+		}
+		vs := slab[len(slab) : len(slab)+int(k) : len(slab)+int(k)]
+		slab = slab[:len(slab)+int(k)]
+		for i := range vs {
+			vs[i] = str()
 		}
 		return vs, n&1 == 1
 	}
@@ -280,9 +294,8 @@ func decodeMembers(b []byte, u *mayfly.LedgerUnion) ([]mayfly.LedgerBucket, erro
 	for i := range out {
 		m := &out[i]
 		m.Start, m.Width, m.Namespace = u.Day, mayfly.LedgerDay, u.Namespace
-		for _, v := range []*string{&m.Token.JTI, &m.Token.Digest, &m.Token.KID, &m.Token.ClientID, &m.Token.PrincipalID, &m.Token.Subject} {
-			*v = str()
-		}
+		m.Token.JTI, m.Token.Digest, m.Token.KID = str(), str(), str()
+		m.Token.ClientID, m.Token.PrincipalID, m.Token.Subject = str(), str(), str()
 		m.Requests, m.Refusals = int64(uv()), int64(uv())
 		m.Services, m.ServicesMore = list()
 		m.Sources, m.SourcesMore = list()
@@ -290,7 +303,7 @@ func decodeMembers(b []byte, u *mayfly.LedgerUnion) ([]mayfly.LedgerBucket, erro
 			return nil, errMembers
 		}
 	}
-	if !ok || len(b) != 0 {
+	if !ok || off != len(b) {
 		return nil, errMembers
 	}
 	return out, nil
@@ -391,7 +404,13 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 		var u mayfly.LedgerUnion
 		var d int64
 		var members []byte
-		if err := r.Scan(&d, &u.Namespace, &u.Dim, &u.Value, &u.Count, &members, &u.Records); err != nil {
+		if s.cfg.KeepsBlobs {
+			var m, recs sql.RawBytes
+			if err := r.Scan(&d, &u.Namespace, &u.Dim, &u.Value, &u.Count, &m, &recs); err != nil {
+				return u, err
+			}
+			members, u.Records = m, recs
+		} else if err := r.Scan(&d, &u.Namespace, &u.Dim, &u.Value, &u.Count, &members, &u.Records); err != nil {
 			return u, err
 		}
 		made = true

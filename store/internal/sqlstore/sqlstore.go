@@ -63,6 +63,13 @@ type Config struct {
 	// refresh grant 20% of its throughput (BENCHMARKS.md "Refresh
 	// tokens"). Nil: Read.
 	Scan Querier
+	// KeepsBlobs says that a blob scanned into a sql.RawBytes stays the
+	// scan's after the next row: the driver hands each in memory of its
+	// own (modernc.org/sqlite does; the SQLite backend's tests hold it to
+	// that). Scanned into a []byte instead, database/sql copies a second
+	// time what the driver has copied already, which was a tenth of a
+	// 90-day scope's time (BENCHMARKS.md "Scope").
+	KeepsBlobs bool
 	// Begin begins a driver transaction under ctx.
 	Begin func(ctx context.Context) (Conn, error)
 	// Constraint classifies a driver error: mayfly.Conflict for a unique

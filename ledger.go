@@ -136,6 +136,9 @@ func (b *LedgerBucket) Check() error {
 			if v == "" || len(v) > LedgerMaxName {
 				return InvalidField(set.field, "a ledger bucket's %s must be 1 to %d bytes each", set.field, LedgerMaxName)
 			}
+			if v == LedgerUnionMore { // no principal is named so, and no address
+				return InvalidField(set.field, "a ledger bucket's %s cannot be %q", set.field, v)
+			}
 		}
 	}
 	return nil
@@ -198,7 +201,9 @@ type LedgerReach struct {
 
 // A ledger day union is what one day's buckets in one namespace that
 // share one value of one dimension say: a key, a client, a principal, a
-// source /24 (IPv6: /48), or every bucket (LedgerDimAll). It lists the
+// service, a source /24 (IPv6: /48), or every bucket (LedgerDimAll); or,
+// for services and sources, the buckets that kept only some of theirs
+// (LedgerUnionMore), which a scope by them cannot decide. It lists the
 // buckets (without their records) and, where at least a minimum of them
 // share the value, holds the union of their records. The store keeps the
 // unions of every value for the days whose buckets are all day buckets,
@@ -226,8 +231,15 @@ const (
 	LedgerDimKID       = "kid"
 	LedgerDimClient    = "client"
 	LedgerDimPrincipal = "principal"
+	LedgerDimService   = "service"
 	LedgerDimSource    = "source"
 )
+
+// LedgerUnionMore is the value of the service or source union of the
+// buckets that kept only some of their services or sources
+// (LedgerBucket.ServicesMore, SourcesMore). It lists them without their
+// records: a scope counts them as undecided, not as selected.
+const LedgerUnionMore = "*"
 
 // LedgerDay is the width of a bucket that day unions are made of.
 const LedgerDay = 24 * time.Hour
@@ -243,8 +255,10 @@ type LedgerUnionFilter struct {
 }
 
 // LedgerUnionKeys returns the values of dim that a bucket has: its key,
-// client or principal, the /24 (IPv6: /48) of each of its sources, or ""
-// for LedgerDimAll; none where it names nothing.
+// client or principal, each of its services, the /24 (IPv6: /48) of each
+// of its sources, or "" for LedgerDimAll; none where it names nothing.
+// A bucket that kept only some of its services or sources has
+// LedgerUnionMore too.
 func LedgerUnionKeys(b *LedgerBucket, dim string) []string {
 	one := func(v string) []string {
 		if v == "" {
@@ -261,12 +275,22 @@ func LedgerUnionKeys(b *LedgerBucket, dim string) []string {
 		return one(b.Token.ClientID)
 	case LedgerDimPrincipal:
 		return one(b.Token.PrincipalID)
+	case LedgerDimService:
+		out := slices.Clone(b.Services)
+		if b.ServicesMore {
+			out = append(out, LedgerUnionMore)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	case LedgerDimSource:
 		var out []string
 		for _, src := range b.Sources {
 			if p, ok := LedgerSourceNet(src); ok {
 				out = append(out, p.String())
 			}
+		}
+		if b.SourcesMore {
+			out = append(out, LedgerUnionMore)
 		}
 		slices.Sort(out)
 		return slices.Compact(out)
@@ -275,7 +299,7 @@ func LedgerUnionKeys(b *LedgerBucket, dim string) []string {
 }
 
 // LedgerUnionDims are the dimensions of day unions.
-var LedgerUnionDims = []string{LedgerDimAll, LedgerDimKID, LedgerDimClient, LedgerDimPrincipal, LedgerDimSource}
+var LedgerUnionDims = []string{LedgerDimAll, LedgerDimKID, LedgerDimClient, LedgerDimPrincipal, LedgerDimService, LedgerDimSource}
 
 // LedgerSourceNet is the network a source address's day union is kept
 // for: its /24, or /48 for IPv6.

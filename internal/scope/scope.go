@@ -581,11 +581,12 @@ func (s *Service) scan(ctx context.Context, p *plan, minus map[string]*roaring64
 // unionDims are the day unions that stand for what p selects, by
 // dimension: p selects every bucket with one of their values, whatever
 // else the bucket says, and no other. A dimension's values are listed, or
-// for sources matched against the values there are. Nil if p selects by
-// more than one of them, or by what unions do not keep (services,
-// subjects, forgery), or a breakdown needs the buckets' records apart.
+// for sources matched against the values there are; the services and
+// sources unions of LedgerUnionMore are read besides. Nil if p selects by
+// more than one of them, or by what unions do not keep (subjects,
+// forgery), or a breakdown needs the buckets' records apart.
 func (p *plan) unionDims() map[string]unionDim {
-	if p.services != nil || p.subjects != nil || p.forged || p.by != "" {
+	if p.subjects != nil || p.forged || p.by != "" {
 		return nil
 	}
 	var dims []map[string]unionDim
@@ -598,6 +599,9 @@ func (p *plan) unionDims() map[string]unionDim {
 	if p.principals {
 		dims = append(dims, map[string]unionDim{mayfly.LedgerDimPrincipal: {values: keys(p.ownPrincipals)},
 			mayfly.LedgerDimClient: {values: keys(p.ownClients)}, mayfly.LedgerDimKID: {values: keys(p.ownKs)}})
+	}
+	if p.services != nil {
+		dims = append(dims, map[string]unionDim{mayfly.LedgerDimService: {values: keys(p.services)}})
 	}
 	if len(p.sources) > 0 {
 		dim, ok := sourceDim(p.sources)
@@ -686,6 +690,7 @@ type unionDay struct {
 	ok     bool // false if the day's unions were dropped since listed
 	bs     []member
 	unions map[string][]*roaring64.Bitmap
+	more   []*mayfly.LedgerBucket // kept only some services or sources
 }
 
 // member is a bucket a union lists, and whether its records are in a
@@ -720,14 +725,25 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, dims map[string]union
 					f.Values = append(f.Values, u.Value)
 				}
 			}
-			slices.Sort(f.Values)
-			f.Values = slices.Compact(f.Values)
 		}
+		if dim == mayfly.LedgerDimService || dim == mayfly.LedgerDimSource {
+			// The buckets that kept only some of their services or
+			// sources: undecided, unless one they kept is selected.
+			f.Values = append(f.Values, mayfly.LedgerUnionMore)
+		}
+		slices.Sort(f.Values)
+		f.Values = slices.Compact(f.Values)
 		us, err := s.st.LedgerUnions(ctx, f)
 		if err != nil {
 			return unionErr(d, err)
 		}
 		for _, u := range us {
+			if u.Value == mayfly.LedgerUnionMore {
+				for i := range u.Buckets {
+					d.more = append(d.more, &u.Buckets[i])
+				}
+				continue
+			}
 			if len(u.Buckets) > 0 {
 				lists = append(lists, u)
 			}
@@ -737,9 +753,13 @@ func (s *Service) prepareDay(ctx context.Context, p *plan, dims map[string]union
 		}
 	}
 	// A bucket is in one union of a dimension that keys it by one value;
-	// it is in a source union for each /24 it was used from.
-	_, bySource := dims[mayfly.LedgerDimSource]
-	d.bs = members(lists, len(dims) == 1 && !bySource)
+	// it is in a service union for each service, a source union for each
+	// /24 it was used from.
+	disjoint := len(dims) == 1
+	for dim := range dims {
+		disjoint = disjoint && dim != mayfly.LedgerDimService && dim != mayfly.LedgerDimSource
+	}
+	d.bs = members(lists, disjoint)
 	slices.SortFunc(d.bs, func(x, y member) int {
 		return cmp.Or(strings.Compare(x.b.Token.JTI, y.b.Token.JTI), strings.Compare(x.b.Token.Digest, y.b.Token.Digest),
 			strings.Compare(x.b.Namespace, y.b.Namespace))
@@ -825,6 +845,11 @@ func members(lists []mayfly.LedgerUnion, disjoint bool) []member {
 // apply adds a prepared union day; the records of its buckets that no
 // union holds less those of minus.
 func (a *acc) apply(d *unionDay, p *plan, minus map[string]*roaring64.Bitmap, visit func(*mayfly.LedgerBucket) bool) error {
+	// visit counts those of them it cannot decide, as for buckets read
+	// one by one; one it selects is among d.bs already.
+	for _, b := range d.more {
+		visit(b)
+	}
 	for _, m := range d.bs {
 		if !visit(m.b) {
 			continue

@@ -134,8 +134,31 @@ func newWorld(t *testing.T, seed uint64, days, n int) *world {
 				Subject: tk.sub, SourceIP: "127.0.0.1", IssuedAt: tk.iat, ExpiresAt: tk.exp})
 		}
 	}
+	// A scanner: an issued token of cl-alice's that, in one hour on the
+	// second day, reads through more services and from more addresses
+	// than a bucket keeps, the last of each (in order) left out: among
+	// them the one service and the one address of 203.0.113.0/24 it used.
+	scan := &tok{kid: "kid-b1", client: "cl-alice", principal: "alice", iat: t0.Add(24*time.Hour + 5*time.Hour)}
+	scan.exp = scan.iat.Add(time.Hour)
+	scan.jti = "scanner-" + scan.iat.Format("20060102T150405")
+	scan.digest = "dg-" + scan.jti
+	if days > 2 {
+		w.tokens = append(w.tokens, scan)
+		recs = append(recs, mayfly.Issuance{JTI: scan.jti, Digest: scan.digest, KID: scan.kid, ClientID: scan.client, PrincipalID: scan.principal,
+			SourceIP: "127.0.0.1", IssuedAt: scan.iat, ExpiresAt: scan.exp})
+	}
 	if err := mayfly.Transact(ctx, w.st, func(tx mayfly.Tx) error { return w.st.RecordIssuances(tx, recs) }); err != nil {
 		t.Fatal(err)
+	}
+	var scans []mayfly.LedgerReport
+	for i := range mayfly.LedgerMaxSources + 8 {
+		rep := mayfly.LedgerReport{Time: scan.iat.Add(time.Duration(i) * time.Minute), Service: fmt.Sprintf("zz-%02d", i%(mayfly.LedgerMaxServices+4)),
+			JTI: scan.jti, Digest: scan.digest, KID: scan.kid, ClientID: scan.client,
+			SourceIP: netip.MustParseAddr(fmt.Sprintf("10.1.0.%d", 10+i)), Records: map[string][]uint64{"customer": {uint64(1000 + i)}}}
+		if i == mayfly.LedgerMaxSources+7 {
+			rep.SourceIP = netip.MustParseAddr("203.0.113.200")
+		}
+		scans = append(scans, rep)
 	}
 	for range n {
 		tk := w.tokens[r.IntN(len(w.tokens))]
@@ -166,6 +189,9 @@ func newWorld(t *testing.T, seed uint64, days, n int) *world {
 			}
 		}
 		w.reports = append(w.reports, rep)
+	}
+	if days > 2 {
+		w.reports = append(w.reports, scans...)
 	}
 	deltas, err := ledger.Deltas(w.reports, time.Minute)
 	if err != nil {
@@ -224,8 +250,21 @@ type bucket struct {
 	ns                string
 	ids               map[uint64]bool
 	requests, refused int64
-	services, sources map[string]bool
+	services, sources map[string]bool // the least the ledger keeps
+	servicesMore      bool            // if it saw more
+	sourcesMore       bool
 	toks              []*tok
+}
+
+// least keeps the n least of vs, and reports whether it dropped any.
+func least(vs map[string]bool, n int) bool {
+	if len(vs) <= n {
+		return false
+	}
+	for _, v := range slices.Sorted(maps.Keys(vs))[n:] {
+		delete(vs, v)
+	}
+	return true
 }
 
 // buckets maps every report to the bucket it ends in after maintenance:
@@ -278,6 +317,10 @@ func (w *world) buckets() []*bucket {
 				b.toks = append(b.toks, tk)
 			}
 		}
+	}
+	for _, b := range out {
+		b.servicesMore = least(b.services, mayfly.LedgerMaxServices)
+		b.sourcesMore = least(b.sources, mayfly.LedgerMaxSources)
 	}
 	return slices.Collect(maps.Values(out))
 }
@@ -341,7 +384,7 @@ func (w *world) brute(q mayfly.ScopeQuery) *mayfly.Scope {
 			cmp.Compare(a.token.Digest, b.token.Digest), cmp.Compare(a.ns, b.ns))
 	})
 	timeline := map[mayfly.ScopePoint]uint64{}
-	n := 0
+	n, unsure := 0, 0
 	for _, b := range bs {
 		tk := b.token
 		switch {
@@ -352,10 +395,16 @@ func (w *world) brute(q mayfly.ScopeQuery) *mayfly.Scope {
 		case len(q.Principals) > 0 && !reach["p:"+tk.PrincipalID] && !reach["c:"+tk.ClientID] && !reach["k:"+tk.KID]:
 			continue
 		case len(q.Services) > 0 && !slices.ContainsFunc(q.Services, func(s string) bool { return b.services[s] }):
+			if b.servicesMore { // it may have been used through one
+				unsure++
+			}
 			continue
 		case len(q.Sources) > 0 && !slices.ContainsFunc(q.Sources, func(p netip.Prefix) bool {
 			return slices.ContainsFunc(slices.Collect(maps.Keys(b.sources)), func(s string) bool { return p.Contains(netip.MustParseAddr(s)) })
 		}):
+			if b.sourcesMore {
+				unsure++
+			}
 			continue
 		case q.Forged && (b.rolled || !b.toks[0].forged):
 			continue
@@ -425,7 +474,8 @@ func (w *world) brute(q mayfly.ScopeQuery) *mayfly.Scope {
 		}
 	}
 	out := &mayfly.Scope{Tokens: len(all.tokens), Requests: all.req, Refusals: refused, Buckets: n,
-		Services: slices.Sorted(maps.Keys(services)), Sources: slices.Sorted(maps.Keys(sources))}
+		Services: slices.Sorted(maps.Keys(services)), Sources: slices.Sorted(maps.Keys(sources)),
+		Completeness: mayfly.ScopeCompleteness{Unsure: unsure}}
 	out.Namespaces = bruteNamespaces(all.sets, q.Namespaces, first, last)
 	for pt, c := range timeline {
 		pt.Records = c

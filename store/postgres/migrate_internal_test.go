@@ -201,3 +201,23 @@ func TestRefreshByFamilyMigration(t *testing.T) {
 	s := reopen(t, conn, dsn)
 	storetest.RefreshMigrated(t, s)
 }
+
+// TestUnionsServiceMigration: migration 19 drops the day unions made
+// before services had theirs, so that maintenance makes them again.
+func TestUnionsServiceMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn := migratedBefore(t, ctx, dsn, 19)
+	day := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `INSERT INTO ledger_union_days (day, services, services_more) VALUES ($1, '[]', false)`, day.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO ledger_unions (day, namespace, dim, value, bucket_count, buckets, records)
+		VALUES ($1, 'customer', '', '', 0, '\x00', NULL)`, day.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	s := reopen(t, conn, dsn)
+	if days, err := s.LedgerUnionDays(ctx, time.Time{}, time.Time{}); err != nil || len(days) != 0 {
+		t.Errorf("union days after the migration: %v, %v; want none", days, err)
+	}
+}

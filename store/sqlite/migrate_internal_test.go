@@ -127,3 +127,22 @@ func TestRefreshByFamilyMigration(t *testing.T) {
 	s := reopen(t, db, path)
 	storetest.RefreshMigrated(t, s)
 }
+
+// TestUnionsServiceMigration: migration 19 drops the day unions made
+// before services had theirs, so that maintenance makes them again.
+func TestUnionsServiceMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mayfly.db")
+	db := migratedBefore(t, path, 19)
+	day := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := db.Exec(`INSERT INTO ledger_union_days (day, services, services_more) VALUES (?, '[]', 0)`, day.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO ledger_unions (day, namespace, dim, value, bucket_count, buckets, records)
+		VALUES (?, 'customer', '', '', 0, x'00', NULL)`, day.Unix()); err != nil {
+		t.Fatal(err)
+	}
+	s := reopen(t, db, path)
+	if days, err := s.LedgerUnionDays(t.Context(), time.Time{}, time.Time{}); err != nil || len(days) != 0 {
+		t.Errorf("union days after the migration: %v, %v; want none", days, err)
+	}
+}

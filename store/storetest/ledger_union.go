@@ -66,9 +66,15 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 		b.Token.KID, b.Token.ClientID, b.Token.PrincipalID, b.Sources = kid, client, principal, sources
 		return b
 	}
+	// Two buckets kept only some of their services, one only some of its
+	// sources.
+	more := func(b mayfly.LedgerBucket, sourcesMore bool, services ...string) mayfly.LedgerBucket {
+		b.Services, b.ServicesMore, b.SourcesMore = services, true, sourcesMore
+		return b
+	}
 	must(t, "MergeLedger", merge(t, s,
-		token(bucket("jti-1", day, mayfly.LedgerDay, "customer", 1, 2, 3), "k1", "c1", "p1", "10.0.0.1", "10.0.1.2"),
-		token(bucket("jti-2", day, mayfly.LedgerDay, "customer", 3, big), "k1", "c2", "p1", "10.0.0.9"),
+		more(token(bucket("jti-1", day, mayfly.LedgerDay, "customer", 1, 2, 3), "k1", "c1", "p1", "10.0.0.1", "10.0.1.2"), false, "api"),
+		more(token(bucket("jti-2", day, mayfly.LedgerDay, "customer", 3, big), "k1", "c2", "p1", "10.0.0.9"), true, "api", "billing"),
 		token(bucket("jti-3", day, mayfly.LedgerDay, "order", 7), "k2", "c2", "", "2001:db8:1:2::1"),
 		token(bucket("jti-4", day, mayfly.LedgerDay, ""), "k1", "c1", "p1"),
 		bucket("jti-5", next.Add(time.Hour), time.Hour, "customer", 9),
@@ -119,7 +125,9 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 	check("every bucket's union", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimAll, Records: true}),
 		[]string{"/:1:-", "customer/:2:" + all, "order/:1:[7]"})
 	check("source unions", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimSource}),
-		[]string{"customer/10.0.0.0/24:2", "customer/10.0.1.0/24:1", "order/2001:db8:1::/48:1"})
+		[]string{"customer/*:1", "customer/10.0.0.0/24:2", "customer/10.0.1.0/24:1", "order/2001:db8:1::/48:1"})
+	check("service unions", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimService, Buckets: true}),
+		[]string{"customer/*:2[jti-1 jti-2]", "customer/api:2[jti-1 jti-2]", "customer/billing:1[jti-2]"})
 	check("principal unions", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimPrincipal}),
 		[]string{"/p1:1", "customer/p1:2"}) // a bucket naming no principal is in no principal's union
 	check("client unions with their buckets", unionsOf(t, s, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimClient, Buckets: true}),
@@ -158,7 +166,9 @@ func testLedgerUnions(t *testing.T, s LedgerStore) {
 			}
 		}
 	}
-	check("unions with records", kept, []string{"customer/:2:" + all, "customer/k1:2:" + all, "customer/p1:2:" + all, "customer/10.0.0.0/24:2:" + all})
+	// Those of the buckets that kept only some of their lists have none.
+	check("unions with records", kept, []string{"customer/:2:" + all, "customer/k1:2:" + all, "customer/p1:2:" + all, "customer/api:2:" + all,
+		"customer/10.0.0.0/24:2:" + all})
 
 	// A rolled-back merge into the day changes nothing; a merge drops the
 	// day's unions, and the day is not made again until it is all day

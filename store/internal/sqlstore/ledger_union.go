@@ -90,7 +90,7 @@ func (s *Store) UniteLedgerDay(tx mayfly.Tx, day time.Time, min int) (bool, erro
 	}
 	unions := map[unionKey]*recordset.Gather{}
 	for k, m := range members {
-		if len(m) >= min && k.ns != "" {
+		if len(m) >= min && k.ns != "" && k.value != mayfly.LedgerUnionMore {
 			unions[k] = recordset.NewGatherOf(unionGather)
 		}
 	}

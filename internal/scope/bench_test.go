@@ -185,7 +185,7 @@ func (l benchLedger) generate(b *testing.B, st mayfly.Store) {
 }
 
 // BenchmarkScope times single-filter scopes on the bench ledger: a key,
-// a principal, a source /24, and the whole 90-day window; each reports
+// a principal, a service, a source /24, and the whole 90-day window; each reports
 // the distinct records it counted. The first iteration of each is the
 // store's first read of the ledger in this process.
 func BenchmarkScope(b *testing.B) {
@@ -201,6 +201,7 @@ func BenchmarkScope(b *testing.B) {
 	}{
 		{"kid", mayfly.ScopeQuery{KIDs: []string{"kid-3"}}},
 		{"principal", mayfly.ScopeQuery{Principals: []string{"person-2"}}},
+		{"service", mayfly.ScopeQuery{Services: []string{"svc-3"}}},
 		{"source24", mayfly.ScopeQuery{Sources: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}},
 		{"window", mayfly.ScopeQuery{From: l.start, To: l.start.Add(time.Duration(l.days) * 24 * time.Hour)}},
 	} {

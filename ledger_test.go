@@ -29,3 +29,26 @@ func TestLedgerTokenRolledUp(t *testing.T) {
 		t.Errorf("a roll-up bucket fails Check: %v", err)
 	}
 }
+
+// TestLedgerBucketRefusesMore: no bucket names a service or source "*",
+// the value of the day unions that list the buckets that kept only some
+// of theirs.
+func TestLedgerBucketRefusesMore(t *testing.T) {
+	ok := mayfly.LedgerBucket{Start: time.Unix(0, 0), Width: time.Minute, Token: mayfly.LedgerToken{JTI: "j"},
+		Services: []string{"api"}, Sources: []string{"10.0.0.1"}}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	for _, field := range []string{"services", "sources"} {
+		b := ok
+		if field == "services" {
+			b.Services = []string{mayfly.LedgerUnionMore}
+		} else {
+			b.Sources = []string{mayfly.LedgerUnionMore}
+		}
+		err := b.Check()
+		if e, isE := err.(*mayfly.Error); !isE || e.Code != mayfly.Invalid || e.Field != field {
+			t.Errorf("a bucket with %s %q: %v, want Invalid for %s", field, mayfly.LedgerUnionMore, err, field)
+		}
+	}
+}

@@ -392,7 +392,13 @@ type tokenSet map[tokenID]struct{}
 
 type tokenID struct{ jti, digest string }
 
-func (s tokenSet) add(t mayfly.LedgerToken) { s[tokenID{t.JTI, t.Digest}] = struct{}{} }
+// add adds t's ID. It is copied as it is set: a union's buckets' names
+// share one string, which the set would hold otherwise.
+func (s tokenSet) add(t mayfly.LedgerToken) {
+	if _, ok := s[tokenID{t.JTI, t.Digest}]; !ok {
+		s[tokenID{strings.Clone(t.JTI), strings.Clone(t.Digest)}] = struct{}{}
+	}
+}
 
 // issued is what the issuance records say of a bucket's token.
 type issued struct {

@@ -40,7 +40,7 @@ func TestScopeAgreesWithBruteForce(t *testing.T) {
 		"service":            {Services: []string{"billing"}},
 		"services":           {Services: []string{"search", "zz-03"}},
 		"service left out":   {Services: []string{"zz-18"}},       // by the scanner's bucket, which kept zz-00 to zz-15
-		"source left out":    {Sources: cidr("203.0.113.192/26")}, // by the scanner's, which used 203.0.113.200
+		"source left out":    {Sources: cidr("203.0.113.192/26")}, // by the scanner's, which used 203.0.113.200; a /26 reads buckets ("source" counts it through unions)
 		"source":             {Sources: cidr("203.0.113.0/24")},
 		"sources":            {Sources: append(cidr("203.0.113.0/24"), cidr("10.1.0.0/24")...)},
 		"source /23":         {Sources: cidr("10.1.0.0/23")},

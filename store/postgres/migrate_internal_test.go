@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -219,5 +220,8 @@ func TestUnionsServiceMigration(t *testing.T) {
 	s := reopen(t, conn, dsn)
 	if days, err := s.LedgerUnionDays(ctx, time.Time{}, time.Time{}); err != nil || len(days) != 0 {
 		t.Errorf("union days after the migration: %v, %v; want none", days, err)
+	}
+	if _, err := s.LedgerUnions(ctx, mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimAll}); !errors.Is(err, mayfly.ErrNotFound) {
+		t.Errorf("LedgerUnions of a day made before the migration: %v, want ErrNotFound", err)
 	}
 }

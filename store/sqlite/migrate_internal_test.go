@@ -3,10 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mayflyhq/mayfly"
 	"github.com/mayflyhq/mayfly/store/internal/sqlstore"
 	"github.com/mayflyhq/mayfly/store/storetest"
 )
@@ -144,5 +146,8 @@ func TestUnionsServiceMigration(t *testing.T) {
 	s := reopen(t, db, path)
 	if days, err := s.LedgerUnionDays(t.Context(), time.Time{}, time.Time{}); err != nil || len(days) != 0 {
 		t.Errorf("union days after the migration: %v, %v; want none", days, err)
+	}
+	if _, err := s.LedgerUnions(t.Context(), mayfly.LedgerUnionFilter{Day: day, Dim: mayfly.LedgerDimAll}); !errors.Is(err, mayfly.ErrNotFound) {
+		t.Errorf("LedgerUnions of a day made before the migration: %v, want ErrNotFound", err)
 	}
 }

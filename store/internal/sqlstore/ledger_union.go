@@ -185,9 +185,9 @@ func (s *Store) UniteLedgerDay(tx mayfly.Tx, day time.Time, min int) (bool, erro
 		servicesMore = servicesMore || bs[i].ServicesMore
 	}
 	slices.Sort(services)
-	if _, err := t.conn.Exec(t.ctx, `INSERT INTO ledger_union_days (day, services, services_more) VALUES (?, ?, ?)
-		ON CONFLICT (day) DO UPDATE SET services = excluded.services, services_more = excluded.services_more`,
-		d, encodeList(slices.Compact(services)), servicesMore); err != nil {
+	if _, err := t.conn.Exec(t.ctx, `INSERT INTO ledger_union_days (day, services, services_more, version) VALUES (?, ?, ?, ?)
+		ON CONFLICT (day) DO UPDATE SET services = excluded.services, services_more = excluded.services_more, version = excluded.version`,
+		d, encodeList(slices.Compact(services)), servicesMore, unionVersion); err != nil {
 		return false, s.err(op, err)
 	}
 	return true, nil
@@ -286,8 +286,10 @@ func decodeMembers(b []byte, u *mayfly.LedgerUnion) ([]mayfly.LedgerBucket, erro
 		}
 		return vs, n&1 == 1
 	}
+	// A bucket takes at least 10 bytes: six lengths, two counts, two
+	// lists' lengths.
 	n := uv()
-	if n > uint64(len(b)) {
+	if n > uint64(len(b)-off)/10 {
 		return nil, errMembers
 	}
 	out := make([]mayfly.LedgerBucket, n)
@@ -348,10 +350,16 @@ func (s *Store) LedgerUnionDays(ctx context.Context, from, to time.Time) ([]time
 	return days, s.err("LedgerUnionDays", err)
 }
 
-// unionDaysWithin is the condition on ledger_union_days of the days that
-// lie within [from, to) (zero: unbounded).
+// unionVersion is the version of the unions UniteLedgerDay makes. 1 has
+// the services' unions and the LedgerUnionMore lists (migration 19). A
+// day made by an older Mayfly, which writes none (0), is not made for
+// this one: it is neither listed nor read, and maintenance makes it again.
+const unionVersion = 1
+
+// unionDaysWithin is the condition on ledger_union_days of the days made
+// at unionVersion that lie within [from, to) (zero: unbounded).
 func unionDaysWithin(from, to time.Time) (string, []any) {
-	where, args := `1 = 1`, []any{}
+	where, args := `version = ?`, []any{unionVersion}
 	if !from.IsZero() {
 		where, args = where+` AND day >= ?`, append(args, ceilDiv(from.UnixNano(), int64(mayfly.LedgerDay))*daySecs)
 	}
@@ -371,7 +379,11 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 		col  string
 		want bool
 	}{{"u.buckets", f.Buckets}, {"u.records", f.Records}} {
-		if c.want {
+		if c.want && s.cfg.KeepsBlobs {
+			// A value of another type would be handed over in a buffer
+			// that the next row reuses.
+			cols += ", CAST(" + c.col + " AS BLOB)"
+		} else if c.want {
 			cols += ", " + c.col
 		} else {
 			cols += ", NULL"
@@ -397,8 +409,8 @@ func (s *Store) LedgerUnions(ctx context.Context, f mayfly.LedgerUnionFilter) ([
 			args = append(args, v)
 		}
 	}
-	q += ` WHERE d.day = ? ORDER BY u.value, u.namespace`
-	args = append(args, f.Day.Unix())
+	q += ` WHERE d.day = ? AND d.version = ? ORDER BY u.value, u.namespace`
+	args = append(args, f.Day.Unix(), unionVersion)
 	made := false
 	us, err := queryAll(ctx, s.cfg.Scan, func(r Row) (mayfly.LedgerUnion, error) {
 		var u mayfly.LedgerUnion

@@ -651,8 +651,12 @@ func (s *App) Store() mayfly.Store { return s.store }
 // Maintain runs one round of the background schedule: rotation, pruning,
 // and any offboarding a failure left unfinished.
 func (s *App) Maintain(ctx context.Context) error {
+	// Keys first: the ledger's maintenance can take minutes (making every
+	// retained day's unions again after migration 19), and rotation must
+	// not wait on it.
+	keysErr := s.Keys.Maintain(ctx)
 	_, ledgerErr := s.Ledger.Maintain(ctx)
-	return errors.Join(s.Keys.Maintain(ctx), s.Revoker.Prune(ctx), s.Refresh.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr, s.pruneIssuances(ctx))
+	return errors.Join(keysErr, s.Revoker.Prune(ctx), s.Refresh.Prune(ctx), s.Offboard.Resume(ctx), ledgerErr, s.pruneIssuances(ctx))
 }
 
 // Close flushes pending writes and closes the store.

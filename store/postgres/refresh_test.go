@@ -68,12 +68,7 @@ func waits(ch chan error) bool {
 // waits for the rotation, and its tokens after, in a statement that sees
 // what the rotation committed. (SQLite has one writer.)
 func TestPruneDuringRotation(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, err := postgres.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := open(t, pgtest.DSN(t))
 	rvFamily(t, a, "fam-old", rt0.Add(time.Hour))
 	r := rvRotation("fam-old", 1, rt0.Add(time.Minute))
 	held, release, done := hold(t, a, func(tx mayfly.Tx) error { return a.RotateRefresh(tx, []*mayfly.RefreshRotation{r}) })
@@ -105,12 +100,7 @@ func TestPruneDuringRotation(t *testing.T) {
 // it; read without the lock, it would see the family not yet revoked and
 // rotate it.
 func TestRotationDuringRevocation(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	a, err := postgres.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := open(t, pgtest.DSN(t))
 	rvFamily(t, a, "fam-1", rt0.Add(24*time.Hour))
 	held, release, done := hold(t, a, func(tx mayfly.Tx) error {
 		revoked, err := a.RevokeRefreshFamily(tx, "fam-1", rt0.Add(time.Minute), "refresh token reused")

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,9 @@ func queryAll[T any](ctx context.Context, q Querier, scan func(Row) (T, error), 
 	}
 	return out, rows.Err()
 }
+
+// placeholders is n parameters of an IN list: "?, ?, ?".
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 // queryEach is queryAll for a scan that keeps what it reads itself.
 func queryEach(ctx context.Context, q Querier, scan func(Row) error, query string, args ...any) error {

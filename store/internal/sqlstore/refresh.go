@@ -194,7 +194,7 @@ func (s *Store) RotateRefresh(tx mayfly.Tx, rs []*mayfly.RefreshRotation) error 
 	rs = slices.Clone(rs)
 	slices.SortStableFunc(rs, func(a, b *mayfly.RefreshRotation) int { return strings.Compare(a.FamilyID, b.FamilyID) })
 	for len(rs) > 0 {
-		n := min(len(rs), rotateChunk)
+		n := min(len(rs), chunkRows)
 		if err := s.rotate(t, rs[:n]); err != nil {
 			return s.err(op, err)
 		}
@@ -203,9 +203,9 @@ func (s *Store) RotateRefresh(tx mayfly.Tx, rs []*mayfly.RefreshRotation) error 
 	return nil
 }
 
-// rotateChunk bounds the rows of one statement, under SQLite's limit on
+// chunkRows bounds the rows of one statement, under SQLite's limit on
 // parameters.
-const rotateChunk = 500
+const chunkRows = 500
 
 type familyGen struct {
 	id  string
@@ -230,7 +230,7 @@ func (s *Store) rotate(t *Tx, rs []*mayfly.RefreshRotation) error {
 		current[id] = gen
 		return err
 	}, `SELECT f.id, `+currentGen+`
-		FROM refresh_families f WHERE f.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND f.revoked_at IS NULL ORDER BY f.id`+s.cfg.ForShare, ids...)
+		FROM refresh_families f WHERE f.id IN (`+placeholders(len(ids))+`) AND f.revoked_at IS NULL ORDER BY f.id`+s.cfg.ForShare, ids...)
 	if err != nil {
 		return err
 	}
@@ -295,9 +295,9 @@ func (s *Store) PruneRefresh(ctx context.Context, before time.Time) (int, error)
 		}
 		n = len(ids)
 		for len(ids) > 0 {
-			chunk := ids[:min(len(ids), rotateChunk)]
+			chunk := ids[:min(len(ids), chunkRows)]
 			ids = ids[len(chunk):]
-			if _, err := q.Exec(ctx, `DELETE FROM refresh_tokens WHERE family_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, chunk...); err != nil {
+			if _, err := q.Exec(ctx, `DELETE FROM refresh_tokens WHERE family_id IN (`+placeholders(len(chunk))+`)`, chunk...); err != nil {
 				return err
 			}
 		}

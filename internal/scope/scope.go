@@ -215,6 +215,16 @@ func setOf(vs []string) set {
 // has reports whether v is in s; a nil set has everything.
 func (s set) has(v string) bool { return s == nil || s[v] }
 
+// add adds v, copied as it is set, so that the set's values lie together
+// rather than in the bucket lists they were first read in. Most of a
+// window's buckets name values already set: looking them up costs less
+// than setting them again.
+func (s set) add(v string) {
+	if !s[v] {
+		s[strings.Clone(v)] = true
+	}
+}
+
 func (s *Service) plan(ctx context.Context, q mayfly.ScopeQuery) (*plan, error) {
 	p := &plan{kids: setOf(q.KIDs), subjects: setOf(q.Subjects), services: setOf(q.Services), namespaces: setOf(q.Namespaces),
 		sources: q.Sources, forged: q.Forged, from: q.From, to: q.To, by: q.By, step: 24 * time.Hour}
@@ -823,26 +833,28 @@ func members(lists []mayfly.LedgerUnion, disjoint bool) []member {
 	for _, u := range lists {
 		n += len(u.Buckets)
 	}
+	type bucketID struct {
+		tokenID
+		ns string
+	}
 	bs := make([]member, 0, n)
-	var seen map[string]int // a bucket's key to its index in bs
+	var seen map[bucketID]int // a bucket's index in bs
 	if !disjoint {
-		seen = make(map[string]int, n)
+		seen = make(map[bucketID]int, n)
 	}
 	for _, u := range lists {
 		for i := range u.Buckets {
 			b := &u.Buckets[i]
-			if seen == nil {
-				bs = append(bs, member{b: b, covered: b.Namespace == "" || u.Records != nil}) // "": no records to read
-				continue
+			covered := b.Namespace == "" || u.Records != nil // "": no records to read
+			if seen != nil {
+				k := bucketID{tokenID{b.Token.JTI, b.Token.Digest}, b.Namespace}
+				if j, ok := seen[k]; ok {
+					bs[j].covered = bs[j].covered || covered
+					continue
+				}
+				seen[k] = len(bs)
 			}
-			k := tokenKey(b.Token) + "\x00" + b.Namespace
-			j, ok := seen[k]
-			if !ok {
-				j = len(bs)
-				seen[k] = j
-				bs = append(bs, member{b: b, covered: b.Namespace == ""})
-			}
-			bs[j].covered = bs[j].covered || u.Records != nil
+			bs = append(bs, member{b: b, covered: covered})
 		}
 	}
 	return bs
@@ -1072,19 +1084,11 @@ func (a *acc) add(b *mayfly.LedgerBucket, p *plan, minus map[string]*roaring64.B
 	a.tokens.add(b.Token)
 	a.requests += b.Requests
 	a.refusals += b.Refusals
-	// Most of a window's buckets name services and sources already seen:
-	// looking them up costs less than setting them again. A value is
-	// copied as it is set, so that the set's values lie together rather
-	// than in the bucket lists they were first read in.
 	for _, v := range b.Services {
-		if !a.services[v] {
-			a.services[strings.Clone(v)] = true
-		}
+		a.services.add(v)
 	}
 	for _, v := range b.Sources {
-		if !a.sources[v] {
-			a.sources[strings.Clone(v)] = true
-		}
+		a.sources.add(v)
 	}
 	// A bucket's records: as sorted IDs where recordset reads them (most
 	// buckets, and far cheaper than a bitmap for scattered IDs), else as
